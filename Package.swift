@@ -1,0 +1,108 @@
+// swift-tools-version: 6.1
+// Vireo: a Milvus-style vector database in Swift.
+//
+// Layers (arrows point down only; see Sources/Vireo/Vireo.docc/Architecture.md):
+//   vireo, vireo-bench  →  Vireo  →  VireoIndex → VireoKernels → CVireoKernels, COpenBLAS
+//                                 →  VireoStorage → CLMDB, CZstd
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode (strict concurrency) plus the upcoming
+/// features that keep existentials and imports explicit.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Vireo",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Vireo", targets: ["Vireo"]),
+        .executable(name: "vireo", targets: ["vireo"]),
+        .executable(name: "vireo-bench", targets: ["vireo-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Distance kernels and checksums in C with function multi-versioning (AVX-512 / AVX2 / baseline
+        // chosen at load time), so one portable binary runs the widest SIMD the CPU has.
+        .target(
+            name: "CVireoKernels",
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]
+        ),
+        .target(
+            name: "VireoKernels",
+            dependencies: ["CVireoKernels", "COpenBLAS"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VireoIndex",
+            dependencies: ["VireoKernels"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VireoStorage",
+            dependencies: ["CLMDB", "CZstd", "CVireoKernels"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Vireo",
+            dependencies: ["VireoIndex", "VireoStorage", "VireoKernels"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "vireo",
+            dependencies: [
+                "Vireo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "vireo-bench",
+            dependencies: [
+                "Vireo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/VireoBench",
+            swiftSettings: swiftSettings
+        ),
+
+        // Test support and tests (swift-testing). The crash writer is a child process for the
+        // kill -9 durability test.
+        .executableTarget(
+            name: "vireo-crash-writer",
+            dependencies: ["Vireo"],
+            path: "Tests/CrashWriter",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VireoTestSupport",
+            dependencies: ["Vireo", "VireoKernels"],
+            path: "Tests/VireoTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoKernelsTests",
+            dependencies: ["VireoKernels", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoStorageTests",
+            dependencies: ["VireoStorage", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoTests",
+            dependencies: ["Vireo", "VireoTestSupport", "vireo-crash-writer"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,53 @@
+// Vireo's C kernels: distances over row-major n×d float32 matrices and a CRC-32C checksum.
+//
+// Layout contract (as everywhere in Vireo): a matrix of n vectors of dimension d is n*d contiguous
+// floats, element (i, j) at base[i*d + j]. Pointers need no particular alignment.
+//
+// Each hot function is compiled several times (AVX-512, AVX2+FMA, baseline SSE2) and the loader picks
+// the widest one the CPU supports (function multi-versioning), so one binary is portable and fast.
+#ifndef VIREO_KERNELS_H
+#define VIREO_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Inner product of two d-vectors.
+float vk_dot(const float *a, const float *b, size_t d);
+/// Squared Euclidean distance of two d-vectors.
+float vk_l2sq(const float *a, const float *b, size_t d);
+/// Squared norm of a d-vector.
+float vk_norm_sq(const float *a, size_t d);
+
+/// out[i] = dot(q, base[i]) for i in 0..<n.
+void vk_dot_many(const float *q, const float *base, size_t n, size_t d, float *out);
+/// out[i] = |q - base[i]|^2 for i in 0..<n.
+void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *out);
+/// out[i] = |base[i]|^2 for i in 0..<n.
+void vk_norms_sq(const float *base, size_t n, size_t d, float *out);
+
+/// Writes the indices i (ascending) with values[i] < threshold into out_idx (capacity n); returns the count.
+/// The scan that feeds a top-k heap: most values fail the test, so the loop is a vector compare.
+size_t vk_select_below(const float *values, size_t n, float threshold, uint32_t *out_idx);
+
+/// CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). Uses the SSE4.2 instruction
+/// when the CPU has it, a table otherwise; both give the same value.
+uint32_t vk_crc32c(uint32_t crc, const void *data, size_t len);
+/// The table-driven CRC-32C, exposed so tests can check the hardware path against it.
+uint32_t vk_crc32c_portable(uint32_t crc, const void *data, size_t len);
+
+/// Hints the CPU to fetch the cache lines of a vector that will be read soon.
+static inline void vk_prefetch(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    for (size_t off = 0; off < bytes; off += 64) {
+        __builtin_prefetch(c + off, 0, 3);
+    }
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

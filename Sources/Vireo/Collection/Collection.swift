@@ -1,0 +1,302 @@
+import Foundation
+import Synchronization
+import VireoKernels
+import VireoStorage
+
+/// A collection: a schema, its shards, and the operations on its rows.
+///
+/// Obtained from ``Database/createCollection(_:)`` or ``Database/collection(_:)``. All methods are
+/// safe to call concurrently. Writes return only after their LMDB transaction committed durably;
+/// reads see every acknowledged write.
+public final class Collection: Sendable {
+    public let schema: CollectionSchema
+    public var name: String { schema.name }
+    let shards: [Shard]
+    let codec: RowCodec
+    let configuration: Configuration
+    private let lastAutoID: Mutex<Int64>
+    /// Primary keys of inserts in flight (multi-shard collections only; see ``insert(_:)``).
+    private let inflight = Mutex<Set<PrimaryKey>>([])
+
+    init(schema: CollectionSchema, directory: String, configuration: Configuration) throws {
+        self.schema = schema
+        self.codec = RowCodec(schema: schema)
+        self.configuration = configuration
+        var shards: [Shard] = []
+        for i in 0..<schema.shardsNum {
+            shards.append(try Shard(index: i, path: "\(directory)/shard-\(i)", codec: codec, configuration: configuration))
+        }
+        self.shards = shards
+        var maxKey = Int64.min
+        if schema.primaryKey.dataType == .int64 {
+            for s in shards { if let m = try s.maxIntKey() { maxKey = max(maxKey, m) } }
+        }
+        lastAutoID = Mutex(maxKey)
+    }
+
+    /// Marks the collection's storage for deletion once the last user lets go of it.
+    func markDropped() {
+        for s in shards { s.environment.removeDirectoryWhenClosed() }
+    }
+
+    // MARK: Writes
+
+    /// The outcome of an insert or upsert.
+    public struct WriteResult: Sendable, Hashable {
+        /// Rows written.
+        public var count: Int
+        /// Primary keys of the written rows, in request order (generated ones for autoID).
+        public var ids: [PrimaryKey]
+    }
+
+    /// Inserts `rows`. Fails if a primary key is already stored (use ``upsert(_:)`` to replace).
+    ///
+    /// Validation happens before anything is written: wrong dimension, NaN/Inf, unknown or missing
+    /// fields, wrong types and duplicate keys fail the whole request with a message naming the row and
+    /// field. With one shard (the default) a request is one atomic transaction. With several shards,
+    /// each shard's part is atomic and key conflicts are checked on every shard before any writes.
+    ///
+    /// - Returns: the number of rows and their primary keys.
+    /// - Throws: ``VireoError``.
+    @discardableResult
+    public func insert(_ rows: [Row]) async throws -> WriteResult {
+        try await write(rows, replacing: false)
+    }
+
+    /// Inserts `rows`, replacing stored rows with the same primary keys (delete + insert in one
+    /// transaction per shard).
+    @discardableResult
+    public func upsert(_ rows: [Row]) async throws -> WriteResult {
+        try await write(rows, replacing: true)
+    }
+
+    /// Deletes the rows with these primary keys; returns how many existed.
+    @discardableResult
+    public func delete(ids: [PrimaryKey]) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        try checkKeyTypes(ids)
+        var byShard = [[PrimaryKey]](repeating: [], count: shards.count)
+        for id in Set(ids) { byShard[StableHash.shard(of: id, shardCount: shards.count)].append(id) }
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            for (i, keys) in byShard.enumerated() where !keys.isEmpty {
+                let shard = shards[i]
+                group.addTask { try await shard.submit(.delete(keys)) }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+
+    /// Seals every shard's growing segment now (Milvus `flush`), so its rows are stored as an
+    /// immutable segment used in place after reopen.
+    public func flush() async throws {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for shard in shards { group.addTask { try await shard.submit(.seal) } }
+            try await group.waitForAll()
+        }
+    }
+
+    private func write(_ rows: [Row], replacing: Bool) async throws -> WriteResult {
+        guard !rows.isEmpty else { return WriteResult(count: 0, ids: []) }
+        let auto = schema.primaryKey.autoID
+        let firstID: Int64 = auto ? allocateIDs(rows.count) : 0
+        var prepared: [PreparedRow] = []
+        prepared.reserveCapacity(rows.count)
+        var seen = Set<PrimaryKey>(minimumCapacity: rows.count)
+        for (i, row) in rows.enumerated() {
+            let p = try codec.prepare(row, index: i, autoID: auto ? firstID + Int64(i) : nil)
+            guard seen.insert(p.pk).inserted else {
+                throw VireoError.invalid(.duplicatePrimaryKey, "row \(i): primary key \(p.pk) appears more than once in this request; primary keys must be unique. Nothing was written")
+            }
+            prepared.append(p)
+        }
+        let ids = prepared.map(\.pk)
+        var byShard = [[PreparedRow]](repeating: [], count: shards.count)
+        for p in prepared { byShard[StableHash.shard(of: p.pk, shardCount: shards.count)].append(p) }
+
+        let multiShard = byShard.filter { !$0.isEmpty }.count > 1
+        if multiShard && !replacing {
+            try reserveForInsert(ids)
+        }
+        defer { if multiShard && !replacing { inflight.withLock { $0.subtract(ids) } } }
+
+        let count = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (i, part) in byShard.enumerated() where !part.isEmpty {
+                let shard = shards[i]
+                let op: WriteOp = replacing ? .upsert(part) : .insert(part)
+                group.addTask { try await shard.submit(op) }
+            }
+            return try await group.reduce(0, +)
+        }
+        return WriteResult(count: count, ids: ids)
+    }
+
+    /// For a multi-shard insert: registers the keys as in flight and checks that none is stored, so a
+    /// key conflict fails the request before any shard writes.
+    private func reserveForInsert(_ ids: [PrimaryKey]) throws {
+        try inflight.withLock { set in
+            if let busy = ids.first(where: { set.contains($0) }) {
+                throw VireoError(.primaryKeyExists, kind: .conflict, "primary key \(busy) is being inserted by another request; retry, or use upsert")
+            }
+            set.formUnion(ids)
+        }
+        do {
+            let snaps = shards.map(\.snapshot)
+            for id in ids {
+                let s = StableHash.shard(of: id, shardCount: shards.count)
+                if try shards[s].locate(id, in: snaps[s]) != nil {
+                    throw VireoError(.primaryKeyExists, kind: .conflict, "primary key \(id) already exists in collection '\(name)'; use upsert to replace it. Nothing from this request was written")
+                }
+            }
+        } catch {
+            inflight.withLock { $0.subtract(ids) }
+            throw error
+        }
+    }
+
+    /// Reserves `n` consecutive auto ids: increasing, and above every stored key, so ids stay unique
+    /// across restarts. Ids start from the clock (milliseconds since 2024 shifted left 20 bits) so a
+    /// fresh collection's ids are time-ordered like Milvus'.
+    private func allocateIDs(_ n: Int) -> Int64 {
+        let clock = (Int64(Date().timeIntervalSince1970 * 1000) - 1_704_067_200_000) << 20
+        return lastAutoID.withLock { last in
+            let first = max(last == .min ? clock : last + 1, clock)
+            last = first + Int64(n) - 1
+            return first
+        }
+    }
+
+    private func checkKeyTypes(_ ids: [PrimaryKey]) throws {
+        let isInt = schema.primaryKey.dataType == .int64
+        for id in ids {
+            switch (id, isInt) {
+            case (.int, true), (.string, false): continue
+            default:
+                throw VireoError.invalid(.typeMismatch, "primary key \(id) has the wrong type; collection '\(name)' has a \(schema.primaryKey.dataType.rawValue) primary key")
+            }
+        }
+    }
+
+    // MARK: Reads
+
+    /// Number of live rows (exact: inserted minus deleted, over all shards).
+    public func count() -> Int {
+        shards.reduce(0) { $0 + $1.snapshot.liveCount }
+    }
+
+    /// The rows with these primary keys, in request order; missing keys are skipped.
+    ///
+    /// - Parameter outputFields: fields to return (`nil` or `["*"]` for all).
+    public func get(ids: [PrimaryKey], outputFields: [String]? = nil) throws -> [Row] {
+        try checkKeyTypes(ids)
+        let selection = try fieldSelection(outputFields ?? ["*"])
+        let snaps = shards.map(\.snapshot)
+        var out: [Row] = []
+        for id in ids {
+            let s = StableHash.shard(of: id, shardCount: shards.count)
+            do {
+                guard let loc = try shards[s].locate(id, in: snaps[s]) else { continue }
+                out.append(try shards[s].materialize(loc, in: snaps[s], fields: selection).1)
+            } catch {
+                throw VireoError.storage(error, "reading primary key \(id) of collection '\(name)'")
+            }
+        }
+        return out
+    }
+
+    /// Finds the `limit` nearest rows of each query vector.
+    ///
+    /// Exact (brute force) over every segment; a batch of queries runs as blocked matrix
+    /// multiplication on the configured ``ComputeBackend`` across all cores, a single query as one
+    /// SIMD pass.
+    ///
+    /// - Returns: one list of hits per query, closest first.
+    /// - Throws: ``VireoError`` for a bad dimension, non-finite values, unknown field, metric mismatch
+    ///   or limit out of range.
+    /// - Complexity: O(nq · n · d) for n stored rows.
+    public func search(_ request: SearchRequest) async throws -> [[SearchHit]] {
+        let (fieldIndex, field) = try resolveVectorField(request.annsField)
+        let metric = field.effectiveMetric
+        if let m = request.metric, m != metric {
+            throw VireoError.invalid(.invalidSearch, "metric \(m) does not match field '\(field.name)', which is indexed with \(metric); omit the metric or use \(metric)")
+        }
+        guard (1...SearchRequest.maxLimit).contains(request.limit) else {
+            throw VireoError.invalid(.invalidSearch, "limit must be in 1...\(SearchRequest.maxLimit), got \(request.limit)")
+        }
+        guard !request.vectors.isEmpty else {
+            throw VireoError.invalid(.invalidSearch, "a search needs at least one query vector")
+        }
+        let selection = try fieldSelection(request.outputFields)
+        let dim = field.dimension!
+        var flat: [Float] = []
+        flat.reserveCapacity(request.vectors.count * dim)
+        for (i, v) in request.vectors.enumerated() {
+            flat.append(contentsOf: try RowCodec.vector(.floatVector(v), field: field, what: "query \(i)"))
+        }
+        let queries = FloatArena(copying: flat).matrix(dim: dim)
+        let snaps = shards.map(\.snapshot)
+        let raw = ExactSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit,
+                                  snapshots: snaps, backend: configuration.computeBackend,
+                                  threads: configuration.searchThreads)
+        let wantsFields = !request.outputFields.isEmpty
+        return try raw.map { hits in
+            try hits.map { hit in
+                let a = HitAddress(hit.id)
+                let snap = snaps[a.shard]
+                let segID = a.ordinal < snap.sealed.count ? snap.sealed[a.ordinal].id : snap.growing.id
+                let loc = RowLocation(segment: segID, row: UInt32(a.row))
+                let score = metric == .l2 ? max(0, hit.distance) : metric.score(fromDistance: hit.distance)
+                if wantsFields {
+                    let (pk, row) = try shards[a.shard].materialize(loc, in: snap, fields: selection)
+                    return SearchHit(id: pk, score: score, fields: row)
+                }
+                return SearchHit(id: snap.primaryKey(ordinal: a.ordinal, row: a.row), score: score, fields: [:])
+            }
+        }
+    }
+
+    private func resolveVectorField(_ name: String?) throws -> (Int, FieldSchema) {
+        let vectors = codec.vectorFields
+        if let name {
+            guard let i = vectors.firstIndex(where: { $0.name == name }) else {
+                throw VireoError.invalid(.unknownField, "'\(name)' is not a vector field of collection '\(self.name)'; vector fields: \(vectors.map(\.name).joined(separator: ", "))")
+            }
+            return (i, vectors[i])
+        }
+        guard vectors.count == 1 else {
+            throw VireoError.invalid(.invalidSearch, "collection '\(self.name)' has \(vectors.count) vector fields; name one with annsField (\(vectors.map(\.name).joined(separator: ", ")))")
+        }
+        return (0, vectors[0])
+    }
+
+    private func fieldSelection(_ names: [String]) throws -> FieldSelection {
+        if names.contains("*") { return FieldSelection(all: true, names: [], schema: schema) }
+        for n in names where schema.field(named: n) == nil && !schema.enableDynamicField {
+            throw VireoError.invalid(.unknownField, "output field '\(n)' is not in collection '\(name)' (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
+        }
+        return FieldSelection(all: false, names: Set(names), schema: schema)
+    }
+
+    // MARK: Description
+
+    /// Storage statistics of one shard.
+    public struct ShardStatistics: Sendable, Hashable {
+        public var shard: Int
+        public var sealedSegments: Int
+        public var sealedRows: Int
+        public var growingRows: Int
+        public var deletedRows: Int
+        /// Bytes of the LMDB data file in use.
+        public var storageBytes: Int
+    }
+
+    /// Per-shard statistics.
+    public func statistics() -> [ShardStatistics] {
+        shards.map { s in
+            let snap = s.snapshot
+            return ShardStatistics(shard: s.index, sealedSegments: snap.sealed.count,
+                                   sealedRows: snap.sealed.reduce(0) { $0 + $1.rowCount },
+                                   growingRows: snap.growing.rowCount, deletedRows: snap.deletedCount,
+                                   storageBytes: s.environment.usedBytes())
+        }
+    }
+}

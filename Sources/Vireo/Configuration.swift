@@ -1,0 +1,38 @@
+import VireoKernels
+
+/// Settings of an open database.
+public struct Configuration: Sendable {
+    /// Address space reserved for each shard's LMDB map, in bytes (default 64 GiB). The file grows
+    /// only as data is written; a shard whose data reaches this size fails writes with
+    /// ``VireoError/Code/storageFull`` and a message to raise it. It is fixed while open because
+    /// sealed segments are used in place from the map.
+    public var mapSize: Int = 64 << 30
+    /// Map size of the catalog environment (schemas only).
+    public var catalogMapSize: Int = 1 << 30
+    /// A growing segment is sealed when it holds this many rows (default 65,536).
+    public var sealRows: Int = 65_536
+    /// Recompute the CRC-32C of every sealed blob when a collection opens (reads all pages once).
+    public var verifyChecksumsOnOpen: Bool = true
+    /// Threads a batch search uses (default: all cores).
+    public var searchThreads: Int = System.coreCount
+    /// Dense matrix backend for batch search (CPU OpenBLAS by default).
+    public var computeBackend: any ComputeBackend = OpenBLASBackend()
+
+    public init() {}
+}
+
+/// Facts about the machine.
+public enum System {
+    /// Number of active processor cores.
+    public static var coreCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 1
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

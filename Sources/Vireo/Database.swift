@@ -1,0 +1,150 @@
+import Foundation
+import Synchronization
+import VireoStorage
+
+/// A Vireo database: a directory of collections, opened in-process like SQLite.
+///
+/// ```swift
+/// let db = try Database.open(at: "/var/lib/vireo")
+/// let docs = try db.createCollection(CollectionSchema(name: "docs", fields: [
+///     .int64PrimaryKey("id", autoID: true),
+///     .floatVector("embedding", dimension: 384, metric: .cosine),
+///     FieldSchema(name: "text", dataType: .varChar, maxLength: 4096),
+/// ]))
+/// try await docs.insert([["embedding": .floatVector(v), "text": .string("hello")]])
+/// let hits = try await docs.search(SearchRequest(vectors: [q], limit: 5, outputFields: ["text"]))
+/// ```
+///
+/// ## Layout
+/// `<dir>/catalog/` is an LMDB environment holding the schemas; each collection lives in
+/// `<dir>/collections/<id>/shard-<n>/`, one LMDB environment per shard.
+///
+/// ## Thread safety
+/// A `Database` and its collections are `Sendable`; share one instance per directory in a process
+/// (opening a directory twice in one process fails, as LMDB requires).
+public final class Database: Sendable {
+    public let path: String
+    public let configuration: Configuration
+    private let catalog: Environment
+    private let collectionsDB: VireoStorage.LMDBDatabase
+    private let metaDB: VireoStorage.LMDBDatabase
+    private let open = Mutex<[String: (id: UInt64, collection: Collection)]>([:])
+
+    /// What the catalog stores per collection.
+    struct CollectionRecord: Codable {
+        var id: UInt64
+        var schema: CollectionSchema
+        var createdAt: Date
+    }
+
+    private init(path: String, configuration: Configuration) throws {
+        self.path = path
+        self.configuration = configuration
+        do {
+            catalog = try Environment(path: "\(path)/catalog", mapSize: configuration.catalogMapSize, databases: ["collections", "meta"])
+        } catch {
+            throw VireoError.storage(error, "opening the catalog of \(path)")
+        }
+        collectionsDB = catalog.database("collections")
+        metaDB = catalog.database("meta")
+    }
+
+    /// Opens (creating if needed) the database in directory `path` and every collection in it.
+    ///
+    /// Sealed segments are mapped in place (no load phase); growing segments replay their batches.
+    /// - Throws: ``VireoError`` if the directory cannot be opened or data fails its integrity checks.
+    public static func open(at path: String, configuration: Configuration = Configuration()) throws -> Database {
+        let db = try Database(path: URL(fileURLWithPath: path).standardizedFileURL.path, configuration: configuration)
+        try db.loadCollections()
+        return db
+    }
+
+    private func loadCollections() throws {
+        let records: [CollectionRecord] = try catalog.read { txn in
+            var out: [CollectionRecord] = []
+            try txn.forEach(collectionsDB) { key, value in
+                let name = String(decoding: key, as: UTF8.self)
+                let payload = try Blob.decode(value, kind: .catalog, what: "catalog entry of '\(name)'")
+                out.append(try JSONDecoder().decode(CollectionRecord.self, from: Data(payload)))
+                return true
+            }
+            return out
+        }
+        var loaded: [String: (UInt64, Collection)] = [:]
+        for r in records {
+            let c = try Collection(schema: r.schema, directory: collectionDirectory(r.id), configuration: configuration)
+            loaded[r.schema.name] = (r.id, c)
+        }
+        open.withLock { $0 = loaded.mapValues { (id: $0.0, collection: $0.1) } }
+        // Directories of collections whose drop committed but whose files were not yet removed.
+        let known = Set(records.map { String($0.id) })
+        let dir = "\(path)/collections"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !known.contains(entry) {
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(entry)")
+        }
+    }
+
+    private func collectionDirectory(_ id: UInt64) -> String { "\(path)/collections/\(id)" }
+
+    // MARK: Collections
+
+    /// Creates a collection.
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/invalidSchema`` for a bad schema, or
+    ///   ``VireoError/Code/collectionAlreadyExists``.
+    @discardableResult
+    public func createCollection(_ schema: CollectionSchema) throws -> Collection {
+        try schema.validate()
+        // Catalog writes are rare; the LMDB writer lock serialises them. The name check and insert
+        // happen under one write transaction with NOOVERWRITE, so concurrent creates cannot both win.
+        let key = Array(schema.name.utf8)
+        let id: UInt64
+        do {
+            id = try catalog.write { txn -> UInt64 in
+                if try txn.get(collectionsDB, key: key) != nil {
+                    throw VireoError(.collectionAlreadyExists, kind: .conflict, "collection '\(schema.name)' already exists; drop it first or choose another name")
+                }
+                let next: UInt64 = try txn.get(metaDB, key: Array("nextCollectionId".utf8))
+                    .map { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } ?? 1
+                try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
+                let record = CollectionRecord(id: next, schema: schema, createdAt: Date())
+                try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
+                return next
+            }
+        } catch {
+            throw VireoError.storage(error, "creating collection '\(schema.name)'")
+        }
+        let collection = try Collection(schema: schema, directory: collectionDirectory(id), configuration: configuration)
+        open.withLock { $0[schema.name] = (id: id, collection: collection) }
+        return collection
+    }
+
+    /// The collection named `name`.
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
+    public func collection(_ name: String) throws -> Collection {
+        guard let c = open.withLock({ $0[name]?.collection }) else { throw VireoError.collectionNotFound(name) }
+        return c
+    }
+
+    /// Whether a collection named `name` exists.
+    public func hasCollection(_ name: String) -> Bool { open.withLock { $0[name] != nil } }
+
+    /// Names of all collections, sorted.
+    public func listCollections() -> [String] { open.withLock { $0.keys.sorted() } }
+
+    /// Drops a collection and its data. Searches already running on it finish; its files are removed
+    /// when the last reference to it goes away (or at the next open).
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
+    public func dropCollection(_ name: String) throws {
+        guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
+        do {
+            try catalog.write { txn in _ = try txn.delete(collectionsDB, key: Array(name.utf8)) }
+        } catch {
+            throw VireoError.storage(error, "dropping collection '\(name)'")
+        }
+        open.withLock { _ = $0.removeValue(forKey: name) }
+        entry.collection.markDropped()
+    }
+}

@@ -1,0 +1,18 @@
+import VireoStorage
+
+extension StorageError: StorageErrorBridge {
+    func vireoError(_ doing: String) -> VireoError {
+        switch self {
+        case let .lmdb(code, _) where code == .mapFull:
+            return VireoError(.storageFull, kind: .unavailable,
+                              "\(doing): the storage map is full; reopen the database with a larger Configuration.mapSize (CLI: --map-size-gib). Nothing from this request was written",
+                              cause: self)
+        case .corrupted:
+            return VireoError(.corrupted, kind: .internal, "\(doing): \(description)", cause: self)
+        case .alreadyOpen:
+            return VireoError(.storageFailure, kind: .conflict, "\(doing): \(description)", cause: self)
+        default:
+            return VireoError(.storageFailure, kind: .internal, "\(doing): \(description)", cause: self)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+/// The one error type of Vireo's public API.
+///
+/// Shaped like NIO's and gRPC's errors: a stable ``code`` (extensible without breaking callers), a
+/// ``kind`` that transports map to statuses (invalid input → 400 / `INVALID_ARGUMENT`, not found →
+/// 404 / `NOT_FOUND`, …), a ``message`` that names the offending value and the fix, and an optional
+/// ``cause``. Messages never contain vector data or payloads.
+public struct VireoError: Error, Sendable, CustomStringConvertible {
+    /// A stable, broad error code.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Value: String, Sendable {
+            case collectionNotFound, collectionAlreadyExists, invalidSchema, invalidArgument
+            case dimensionMismatch, invalidVector, unknownField, missingField, typeMismatch
+            case duplicatePrimaryKey, primaryKeyExists, invalidSearch
+            case storageFull, corrupted, storageFailure, closed
+        }
+        private let value: Value
+        private init(_ v: Value) { value = v }
+
+        /// No collection with that name.
+        public static let collectionNotFound = Code(.collectionNotFound)
+        /// A collection with that name exists.
+        public static let collectionAlreadyExists = Code(.collectionAlreadyExists)
+        /// The schema is invalid (names, types, dimensions, primary key).
+        public static let invalidSchema = Code(.invalidSchema)
+        /// A parameter is out of range or malformed.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A vector has the wrong number of dimensions.
+        public static let dimensionMismatch = Code(.dimensionMismatch)
+        /// A vector contains NaN or infinity, or is zero for COSINE.
+        public static let invalidVector = Code(.invalidVector)
+        /// A row or request names a field the schema does not have.
+        public static let unknownField = Code(.unknownField)
+        /// A row lacks a required field.
+        public static let missingField = Code(.missingField)
+        /// A value has the wrong type for its field.
+        public static let typeMismatch = Code(.typeMismatch)
+        /// The same primary key appears twice in one request.
+        public static let duplicatePrimaryKey = Code(.duplicatePrimaryKey)
+        /// `insert` of a primary key that is already stored.
+        public static let primaryKeyExists = Code(.primaryKeyExists)
+        /// A search request is malformed (top-k, field, metric).
+        public static let invalidSearch = Code(.invalidSearch)
+        /// The storage map is full.
+        public static let storageFull = Code(.storageFull)
+        /// Stored data failed an integrity check.
+        public static let corrupted = Code(.corrupted)
+        /// An I/O or LMDB failure.
+        public static let storageFailure = Code(.storageFailure)
+        /// The database or collection was closed or dropped.
+        public static let closed = Code(.closed)
+
+        public var description: String { value.rawValue }
+    }
+
+    /// How a caller (or a transport) should treat the error.
+    public enum Kind: String, Sendable {
+        case invalidInput, notFound, conflict, unavailable, `internal`
+    }
+
+    public let code: Code
+    public let kind: Kind
+    public let message: String
+    public let cause: (any Error & Sendable)?
+
+    public init(_ code: Code, kind: Kind, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.kind = kind
+        self.message = message
+        self.cause = cause
+    }
+
+    /// Whether retrying the same request later may succeed.
+    public var isRetryable: Bool { kind == .unavailable }
+
+    public var description: String {
+        if let cause { return "\(code): \(message) (cause: \(cause))" }
+        return "\(code): \(message)"
+    }
+
+    // MARK: Constructors used across the engine
+
+    static func invalid(_ code: Code, _ message: String) -> VireoError {
+        VireoError(code, kind: .invalidInput, message)
+    }
+
+    static func collectionNotFound(_ name: String) -> VireoError {
+        VireoError(.collectionNotFound, kind: .notFound, "collection '\(name)' does not exist; create it first or check the name (list collections to see what exists)")
+    }
+
+    /// Wraps a storage-layer failure with what was being done.
+    static func storage(_ error: any Error, _ doing: String) -> VireoError {
+        if let v = error as? VireoError { return v }
+        if let s = error as? any StorageErrorBridge { return s.vireoError(doing) }
+        return VireoError(.storageFailure, kind: .internal, "\(doing): \(error)", cause: error)
+    }
+}
+
+/// Lets storage errors become `VireoError`s without `Vireo`'s public API naming storage types.
+protocol StorageErrorBridge {
+    func vireoError(_ doing: String) -> VireoError
+}

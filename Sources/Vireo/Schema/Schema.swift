@@ -1,0 +1,214 @@
+@_exported import enum VireoKernels.Metric
+
+/// Milvus' field data types (the names match Milvus' `DataType` spelling).
+public enum DataType: String, Sendable, Hashable, Codable, CaseIterable {
+    case bool = "Bool"
+    case int8 = "Int8"
+    case int16 = "Int16"
+    case int32 = "Int32"
+    case int64 = "Int64"
+    case float = "Float"
+    case double = "Double"
+    case varChar = "VarChar"
+    case json = "JSON"
+    case array = "Array"
+    case floatVector = "FloatVector"
+
+    /// Parses Milvus' spelling, case-insensitively (`"Int64"`, `"VARCHAR"`, `"FloatVector"`).
+    public init?(milvusName: String) {
+        guard let t = DataType.allCases.first(where: { $0.rawValue.lowercased() == milvusName.lowercased() }) else { return nil }
+        self = t
+    }
+
+    public var isVector: Bool { self == .floatVector }
+
+    /// Types allowed as array elements.
+    public var isArrayElement: Bool {
+        switch self {
+        case .bool, .int8, .int16, .int32, .int64, .float, .double, .varChar: return true
+        default: return false
+        }
+    }
+
+    var integerRange: ClosedRange<Int64>? {
+        switch self {
+        case .int8: return Int64(Int8.min)...Int64(Int8.max)
+        case .int16: return Int64(Int16.min)...Int64(Int16.max)
+        case .int32: return Int64(Int32.min)...Int64(Int32.max)
+        case .int64: return Int64.min...Int64.max
+        default: return nil
+        }
+    }
+}
+
+/// One field of a collection.
+public struct FieldSchema: Sendable, Hashable, Codable {
+    public var name: String
+    public var dataType: DataType
+    public var isPrimaryKey: Bool
+    /// Primary key only: Vireo assigns int64 ids (increasing; unique across restarts).
+    public var autoID: Bool
+    /// `FloatVector` only: number of dimensions, 1…32,768.
+    public var dimension: Int?
+    /// `VarChar` (and `Array` of `VarChar`): maximum length in UTF-8 bytes, 1…65,535.
+    public var maxLength: Int?
+    /// `Array` only: element type.
+    public var elementType: DataType?
+    /// `Array` only: maximum number of elements, 1…4,096.
+    public var maxCapacity: Int?
+    /// `FloatVector` only: the metric searches use (default COSINE, as Milvus').
+    public var metric: Metric?
+    /// Whether the field may be null or absent.
+    public var nullable: Bool
+    public var description: String
+
+    public init(
+        name: String, dataType: DataType, isPrimaryKey: Bool = false, autoID: Bool = false,
+        dimension: Int? = nil, maxLength: Int? = nil, elementType: DataType? = nil, maxCapacity: Int? = nil,
+        metric: Metric? = nil, nullable: Bool = false, description: String = ""
+    ) {
+        self.name = name
+        self.dataType = dataType
+        self.isPrimaryKey = isPrimaryKey
+        self.autoID = autoID
+        self.dimension = dimension
+        self.maxLength = maxLength
+        self.elementType = elementType
+        self.maxCapacity = maxCapacity
+        self.metric = metric
+        self.nullable = nullable
+        self.description = description
+    }
+
+    /// An int64 primary key.
+    public static func int64PrimaryKey(_ name: String = "id", autoID: Bool = false) -> FieldSchema {
+        FieldSchema(name: name, dataType: .int64, isPrimaryKey: true, autoID: autoID)
+    }
+
+    /// A varchar primary key.
+    public static func varCharPrimaryKey(_ name: String = "id", maxLength: Int = 256) -> FieldSchema {
+        FieldSchema(name: name, dataType: .varChar, isPrimaryKey: true, maxLength: maxLength)
+    }
+
+    /// A float vector field.
+    public static func floatVector(_ name: String, dimension: Int, metric: Metric = .cosine) -> FieldSchema {
+        FieldSchema(name: name, dataType: .floatVector, dimension: dimension, metric: metric)
+    }
+
+    /// The metric of a vector field (COSINE when unset, as in Milvus).
+    public var effectiveMetric: Metric { metric ?? .cosine }
+}
+
+/// A collection's schema and layout.
+public struct CollectionSchema: Sendable, Hashable, Codable {
+    public var name: String
+    public var fields: [FieldSchema]
+    public var description: String
+    /// Keys of a row that are not schema fields are kept in the dynamic field `$meta` (JSON).
+    public var enableDynamicField: Bool
+    /// Number of shards (`hash(pk) mod shardsNum`), 1…64.
+    public var shardsNum: Int
+
+    public init(name: String, fields: [FieldSchema], description: String = "", enableDynamicField: Bool = false, shardsNum: Int = 1) {
+        self.name = name
+        self.fields = fields
+        self.description = description
+        self.enableDynamicField = enableDynamicField
+        self.shardsNum = shardsNum
+    }
+
+    /// Limits, as Milvus sets them.
+    public static let maxVectorFields = 4
+    public static let maxDimension = 32_768
+    public static let maxShards = 64
+    public static let maxVarCharLength = 65_535
+    /// LMDB keys are at most 511 bytes, so a varchar primary key is too.
+    public static let maxPrimaryKeyLength = 511
+    public static let maxArrayCapacity = 4_096
+    public static let dynamicFieldName = "$meta"
+
+    public var primaryKey: FieldSchema { fields.first(where: \.isPrimaryKey)! }
+    public var vectorFields: [FieldSchema] { fields.filter { $0.dataType.isVector } }
+    /// Non-primary-key, non-vector fields, in schema order (the stored scalar columns).
+    public var scalarFields: [FieldSchema] { fields.filter { !$0.isPrimaryKey && !$0.dataType.isVector } }
+
+    public func field(named name: String) -> FieldSchema? { fields.first { $0.name == name } }
+
+    /// Checks names, types and limits.
+    ///
+    /// - Throws: ``VireoError`` with code ``VireoError/Code/invalidSchema`` naming the problem.
+    public func validate() throws {
+        func bad(_ m: String) -> VireoError { .invalid(.invalidSchema, "collection '\(name)': \(m)") }
+        try Self.validateName(name, what: "collection name")
+        guard !fields.isEmpty else { throw bad("a schema needs a primary key field and a vector field") }
+        var seen = Set<String>()
+        for f in fields {
+            try Self.validateName(f.name, what: "field name")
+            guard seen.insert(f.name).inserted else { throw bad("field '\(f.name)' is defined twice; field names must be unique") }
+        }
+        let pks = fields.filter(\.isPrimaryKey)
+        guard pks.count == 1 else { throw bad("exactly one field must be the primary key, found \(pks.count)") }
+        let pk = pks[0]
+        switch pk.dataType {
+        case .int64: break
+        case .varChar:
+            guard !pk.autoID else { throw bad("autoID needs an Int64 primary key; '\(pk.name)' is VarChar") }
+            guard let m = pk.maxLength, (1...Self.maxPrimaryKeyLength).contains(m) else {
+                throw bad("VarChar primary key '\(pk.name)' needs maxLength in 1...\(Self.maxPrimaryKeyLength)")
+            }
+        default:
+            throw bad("primary key '\(pk.name)' must be Int64 or VarChar, not \(pk.dataType.rawValue)")
+        }
+        guard !pk.nullable else { throw bad("primary key '\(pk.name)' cannot be nullable") }
+        let vectors = vectorFields
+        guard !vectors.isEmpty else { throw bad("add a FloatVector field (a collection needs one to search)") }
+        guard vectors.count <= Self.maxVectorFields else {
+            throw bad("\(vectors.count) vector fields; at most \(Self.maxVectorFields) are allowed")
+        }
+        for f in fields where !f.isPrimaryKey && f.autoID {
+            throw bad("autoID is only valid on the primary key, not on '\(f.name)'")
+        }
+        for v in vectors {
+            guard let d = v.dimension, (1...Self.maxDimension).contains(d) else {
+                throw bad("vector field '\(v.name)' needs dimension in 1...\(Self.maxDimension), got \(v.dimension.map(String.init) ?? "none")")
+            }
+            guard !v.nullable else { throw bad("vector field '\(v.name)' cannot be nullable") }
+        }
+        for f in fields where f.dataType == .varChar {
+            guard let m = f.maxLength, (1...Self.maxVarCharLength).contains(m) else {
+                throw bad("VarChar field '\(f.name)' needs maxLength in 1...\(Self.maxVarCharLength)")
+            }
+        }
+        for f in fields where f.dataType == .array {
+            guard let e = f.elementType, e.isArrayElement else {
+                throw bad("Array field '\(f.name)' needs an elementType among Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar")
+            }
+            guard let c = f.maxCapacity, (1...Self.maxArrayCapacity).contains(c) else {
+                throw bad("Array field '\(f.name)' needs maxCapacity in 1...\(Self.maxArrayCapacity)")
+            }
+            if e == .varChar {
+                guard let m = f.maxLength, (1...Self.maxVarCharLength).contains(m) else {
+                    throw bad("Array of VarChar '\(f.name)' needs maxLength in 1...\(Self.maxVarCharLength)")
+                }
+            }
+        }
+        for f in fields where f.metric != nil && !f.dataType.isVector {
+            throw bad("metric is only valid on vector fields, not on '\(f.name)'")
+        }
+        guard (1...Self.maxShards).contains(shardsNum) else { throw bad("shardsNum must be in 1...\(Self.maxShards), got \(shardsNum)") }
+        if enableDynamicField, fields.contains(where: { $0.name == Self.dynamicFieldName }) {
+            throw bad("'\(Self.dynamicFieldName)' is reserved for the dynamic field")
+        }
+    }
+
+    /// Milvus' naming rule: starts with a letter or underscore, then letters, digits or underscores,
+    /// at most 255 characters.
+    static func validateName(_ name: String, what: String) throws {
+        let ok = !name.isEmpty && name.count <= 255
+            && (name.first!.isLetter || name.first! == "_")
+            && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
+        guard ok else {
+            throw VireoError.invalid(.invalidSchema, "invalid \(what) '\(name)': use 1-255 ASCII letters, digits or underscores, starting with a letter or underscore")
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import VireoKernels
+import VireoStorage
+
+/// Where a row lives inside a shard: segment id and row offset. Offsets never change when a
+/// growing segment is sealed, so the primary-key index and tombstones stay valid.
+struct RowLocation: Hashable, Sendable {
+    var segment: UInt32
+    var row: UInt32
+
+    var bytes: [UInt8] {
+        withUnsafeBytes(of: (segment.littleEndian, row.littleEndian)) { Array($0) }
+    }
+
+    init(segment: UInt32, row: UInt32) {
+        self.segment = segment
+        self.row = row
+    }
+
+    init(_ b: UnsafeRawBufferPointer) {
+        segment = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        row = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+    }
+}
+
+/// An immutable block of rows of a growing segment.
+///
+/// A growing segment is a list of these; appending creates a new block (and merges small tail
+/// blocks, binary-counter style, so a stream of tiny inserts still yields GEMM-sized blocks with
+/// O(log n) copies per row). Because blocks never change, a reader holding a snapshot needs no lock.
+final class GrowingBlock: Sendable {
+    /// Offset of the block's first row in its segment.
+    let firstRow: Int
+    let count: Int
+    /// One `count × dim` matrix per vector field (schema order).
+    let vectors: [MatrixView]
+    let pks: [PrimaryKey]
+    let scalars: [[UInt8]]
+
+    static let maxRows = 8192
+
+    init(firstRow: Int, pks: [PrimaryKey], vectors: [[Float]], dims: [Int], scalars: [[UInt8]]) {
+        self.firstRow = firstRow
+        self.count = pks.count
+        self.pks = pks
+        self.scalars = scalars
+        self.vectors = zip(vectors, dims).map { flat, d in FloatArena(copying: flat).matrix(dim: d) }
+    }
+
+    convenience init(firstRow: Int, rows: [PreparedRow], dims: [Int]) {
+        var flats = dims.map { d -> [Float] in
+            var a: [Float] = []
+            a.reserveCapacity(d * rows.count)
+            return a
+        }
+        for r in rows {
+            for f in dims.indices { flats[f].append(contentsOf: r.vectors[f]) }
+        }
+        self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: flats, dims: dims, scalars: rows.map(\.scalars))
+    }
+
+    /// A block holding `a`'s rows followed by `b`'s (which must follow `a` directly).
+    static func merged(_ a: GrowingBlock, _ b: GrowingBlock) -> GrowingBlock {
+        precondition(a.firstRow + a.count == b.firstRow)
+        let dims = a.vectors.map(\.dim)
+        let flats = dims.indices.map { f -> [Float] in
+            var out: [Float] = []
+            out.reserveCapacity((a.count + b.count) * dims[f])
+            out.append(contentsOf: a.vectors[f].flatArray)
+            out.append(contentsOf: b.vectors[f].flatArray)
+            return out
+        }
+        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: flats, dims: dims, scalars: a.scalars + b.scalars)
+    }
+}
+
+/// The newest rows of a shard: durable in LMDB (one record per write batch), held in memory as
+/// immutable blocks, searched by brute force. Sealed once it reaches `Configuration.sealRows`.
+struct GrowingSegment: Sendable {
+    let id: UInt32
+    private(set) var blocks: [GrowingBlock] = []
+    private(set) var rowCount = 0
+
+    init(id: UInt32) { self.id = id }
+
+    mutating func append(_ rows: [PreparedRow], dims: [Int]) {
+        guard !rows.isEmpty else { return }
+        blocks.append(GrowingBlock(firstRow: rowCount, rows: rows, dims: dims))
+        rowCount += rows.count
+        // Merge the tail while it is at least half the size of its predecessor (amortised O(log n)
+        // copies per row), up to GEMM-friendly block sizes.
+        while blocks.count >= 2 {
+            let a = blocks[blocks.count - 2]
+            let b = blocks[blocks.count - 1]
+            guard b.count * 2 >= a.count, a.count + b.count <= GrowingBlock.maxRows else { break }
+            blocks.removeLast(2)
+            blocks.append(GrowingBlock.merged(a, b))
+        }
+    }
+
+    /// The block holding `row`.
+    func block(containing row: Int) -> GrowingBlock? {
+        var lo = 0
+        var hi = blocks.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let b = blocks[mid]
+            if row < b.firstRow { hi = mid - 1 } else if row >= b.firstRow + b.count { lo = mid + 1 } else { return b }
+        }
+        return nil
+    }
+}
+
+/// An immutable, sealed segment, used in place from the shard's memory map.
+///
+/// ## Stored form (LMDB database `blobs`, each value a checksummed ``Blob``)
+/// - `vectors/<field>`: the `rows × dim` Float32 matrix of each vector field, row-major.
+/// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then
+///   the UTF-8 bytes.
+/// - `scalars/<chunk>`: the encoded scalar part of rows `256·chunk ..< 256·(chunk+1)`, zstd-compressed.
+final class SealedSegment: Sendable {
+    let id: UInt32
+    let rowCount: Int
+    let vectors: [MatrixView]
+    let pks: MappedBlob
+    let pkIsInt: Bool
+    let environment: Environment
+    let blobs: LMDBDatabase
+
+    static let scalarChunkRows = 256
+
+    init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment, blobs: LMDBDatabase) {
+        self.id = id
+        self.rowCount = rowCount
+        self.vectors = vectors
+        self.pks = pks
+        self.pkIsInt = pkIsInt
+        self.environment = environment
+        self.blobs = blobs
+    }
+
+    func primaryKey(row: Int) -> PrimaryKey {
+        if pkIsInt { return .int(pks.int64(at: row)) }
+        let start = Int(pks.uint32(at: row))
+        let end = Int(pks.uint32(at: row + 1))
+        let base = (rowCount + 1) * 4
+        return .string(String(decoding: pks.copyBytes((base + start)..<(base + end)), as: UTF8.self))
+    }
+
+    /// The encoded scalar bytes of `row` (one checksummed, compressed chunk is read and decoded).
+    func scalars(row: Int) throws -> [UInt8] {
+        let chunk = row / SealedSegment.scalarChunkRows
+        let what = "segment \(id) scalar chunk \(chunk)"
+        let payload = try environment.read { txn -> [UInt8] in
+            guard let stored = try txn.get(blobs, key: SegmentKeys.scalars(id, chunk: chunk)) else {
+                throw StorageError.corrupted(what: what, reason: "missing")
+            }
+            return try Blob.decode(stored, kind: .scalars, what: what)
+        }
+        return payload.withUnsafeBytes { buf in
+            var r = ByteReader(buf)
+            let n = Int(r.u32())
+            let want = row % SealedSegment.scalarChunkRows
+            precondition(want < n, "row \(row) outside chunk \(chunk)")
+            for _ in 0..<want { _ = r.bytes(Int(r.u32())) }
+            return r.raw()
+        }
+    }
+}
+
+/// Keys of the shard's LMDB databases (big-endian so byte order is numeric order).
+enum SegmentKeys {
+    static func be32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+    static func be64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+
+    static func vectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "v")] + be32(UInt32(field)) }
+    static func pks(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "p")] }
+    static func scalars(_ segment: UInt32, chunk: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "c")] + be32(UInt32(chunk)) }
+    /// Growing-segment batch records: segment, then batch sequence number.
+    static func batch(_ segment: UInt32, seq: UInt64) -> [UInt8] { be32(segment) + be64(seq) }
+    static func tombstone(_ loc: RowLocation) -> [UInt8] { be32(loc.segment) + be32(loc.row) }
+}

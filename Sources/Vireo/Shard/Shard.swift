@@ -1,0 +1,483 @@
+import Dispatch
+import Foundation
+import Synchronization
+import VireoKernels
+import VireoStorage
+
+/// What readers see of a shard: an immutable value published by the writer after each commit.
+struct ShardSnapshot: Sendable {
+    var sealed: [SealedSegment] = []
+    var growing: GrowingSegment
+    /// Deleted rows per segment id.
+    var tombstones: [UInt32: Bitset] = [:]
+    var deletedCount = 0
+    var nextBatchSeq: UInt64 = 0
+    var manifest: ShardManifest
+
+    var rowCount: Int { sealed.reduce(0) { $0 + $1.rowCount } + growing.rowCount }
+    var liveCount: Int { rowCount - deletedCount }
+
+    /// The primary key of `row` in the segment at `ordinal` (sealed segments first, then growing).
+    func primaryKey(ordinal: Int, row: Int) -> PrimaryKey {
+        if ordinal < sealed.count { return sealed[ordinal].primaryKey(row: row) }
+        let block = growing.block(containing: row)!
+        return block.pks[row - block.firstRow]
+    }
+
+    /// Whether `loc` names a row this snapshot contains and has not deleted.
+    func isLive(_ loc: RowLocation) -> Bool {
+        if tombstones[loc.segment]?.contains(Int(loc.row)) == true { return false }
+        if loc.segment == growing.id { return Int(loc.row) < growing.rowCount }
+        return sealed.contains { $0.id == loc.segment && Int(loc.row) < $0.rowCount }
+    }
+}
+
+/// The shard's table of contents, stored under `meta/manifest`.
+struct ShardManifest: Codable, Sendable {
+    struct Sealed: Codable, Sendable {
+        var id: UInt32
+        var rows: Int
+    }
+    var formatVersion = 1
+    var sealed: [Sealed] = []
+    var growingSegment: UInt32 = 1
+    var nextSegmentId: UInt32 = 2
+}
+
+/// A write the shard's writer applies.
+enum WriteOp: Sendable {
+    case insert([PreparedRow])
+    case upsert([PreparedRow])
+    case delete([PrimaryKey])
+    /// Seal the growing segment now (flush).
+    case seal
+}
+
+/// One shard of a collection: one LMDB environment (`<collection>/shard-<n>/`), its segments, and a
+/// single writer.
+///
+/// ## Concurrency
+/// - **One writer.** Writes are queued and applied by a serial `DispatchQueue` (not the cooperative
+///   pool, since a commit blocks on `fsync`). Each drain takes *every* queued request and applies them
+///   in one LMDB write transaction (group commit), each request in a nested transaction so a failing
+///   request loses only its own writes. A request's continuation resumes only after the commit
+///   returned, i.e. after LMDB's `fsync`: acknowledged means durable.
+/// - **Readers never wait.** After a commit the writer publishes a new ``ShardSnapshot`` (a value of
+///   immutable parts) under a mutex held for a pointer copy; searches and gets work on the snapshot
+///   they took, concurrently with writes, and see every acknowledged write.
+final class Shard: Sendable {
+    let index: Int
+    let environment: Environment
+    let codec: RowCodec
+    let dims: [Int]
+    let configuration: Configuration
+
+    let meta: LMDBDatabase
+    let blobs: LMDBDatabase
+    let growingDB: LMDBDatabase
+    let tombstoneDB: LMDBDatabase
+    let pkDB: LMDBDatabase
+
+    private let published: Mutex<ShardSnapshot>
+    private let pending = Mutex<PendingWrites>(PendingWrites())
+    private let queue: DispatchQueue
+
+    private struct PendingWrites: Sendable {
+        var ops: [(WriteOp, CheckedContinuation<Int, any Error>)] = []
+        var draining = false
+    }
+
+    static let databaseNames = ["meta", "blobs", "growing", "tombstones", "pks"]
+    static let manifestKey = Array("manifest".utf8)
+
+    /// Opens (or creates) the shard at `path` and recovers its state: the manifest, sealed segments
+    /// mapped in place, the growing segment's batches, and tombstones.
+    init(index: Int, path: String, codec: RowCodec, configuration: Configuration) throws {
+        self.index = index
+        self.codec = codec
+        self.dims = codec.vectorFields.map { $0.dimension! }
+        self.configuration = configuration
+        let env: Environment
+        do {
+            env = try Environment(path: path, mapSize: configuration.mapSize, databases: Shard.databaseNames)
+        } catch {
+            throw VireoError.storage(error, "opening shard \(index) of collection '\(codec.schema.name)'")
+        }
+        environment = env
+        meta = env.database("meta")
+        blobs = env.database("blobs")
+        growingDB = env.database("growing")
+        tombstoneDB = env.database("tombstones")
+        pkDB = env.database("pks")
+        queue = DispatchQueue(label: "vireo.shard-writer.\(codec.schema.name).\(index)")
+        do {
+            published = Mutex(try Shard.recover(env: env, meta: meta, blobs: blobs, growingDB: growingDB,
+                                                 tombstoneDB: tombstoneDB, codec: codec, dims: dims,
+                                                 verify: configuration.verifyChecksumsOnOpen, shard: index))
+        } catch {
+            throw VireoError.storage(error, "recovering shard \(index) of collection '\(codec.schema.name)'")
+        }
+    }
+
+    /// The current snapshot (every acknowledged write is in it).
+    var snapshot: ShardSnapshot { published.withLock { $0 } }
+
+    // MARK: Recovery
+
+    private static func recover(
+        env: Environment, meta: LMDBDatabase, blobs: LMDBDatabase, growingDB: LMDBDatabase, tombstoneDB: LMDBDatabase,
+        codec: RowCodec, dims: [Int], verify: Bool, shard: Int
+    ) throws -> ShardSnapshot {
+        let manifest: ShardManifest = try env.read { txn in
+            guard let stored = try txn.get(meta, key: manifestKey) else { return ShardManifest() }
+            let payload = try Blob.decode(stored, kind: .manifest, what: "shard \(shard) manifest")
+            return try JSONDecoder().decode(ShardManifest.self, from: Data(payload))
+        }
+        var snap = ShardSnapshot(growing: GrowingSegment(id: manifest.growingSegment), manifest: manifest)
+        for record in manifest.sealed {
+            snap.sealed.append(try mapSealed(id: record.id, rows: record.rows, env: env, blobs: blobs,
+                                             codec: codec, dims: dims, verify: verify))
+        }
+        // Growing segment: replay its batch records in order.
+        var pendingRows: [PreparedRow] = []
+        var nextSeq: UInt64 = 0
+        try env.read { txn in
+            try txn.forEach(growingDB, prefix: SegmentKeys.be32(manifest.growingSegment)) { key, value in
+                let seq = UInt64(bigEndian: key.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+                nextSeq = seq + 1
+                let payload = try Blob.decode(value, kind: .growingBatch, what: "shard \(shard) growing batch \(seq)")
+                let (first, rows) = BatchRecord.decode(payload, pkIsInt: codec.schema.primaryKey.dataType == .int64, dims: dims)
+                precondition(first == snap.growing.rowCount + pendingRows.count, "growing batches out of order")
+                pendingRows.append(contentsOf: rows)
+                if pendingRows.count >= GrowingBlock.maxRows {
+                    snap.growing.append(pendingRows, dims: dims)
+                    pendingRows.removeAll(keepingCapacity: true)
+                }
+            }
+            try txn.forEach(tombstoneDB) { key, _ in
+                let seg = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+                let row = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                if snap.tombstones[seg, default: Bitset()].insert(Int(row)) { snap.deletedCount += 1 }
+                return true
+            }
+        }
+        snap.growing.append(pendingRows, dims: dims)
+        snap.nextBatchSeq = nextSeq
+        return snap
+    }
+
+    private static func mapSealed(
+        id: UInt32, rows: Int, env: Environment, blobs: LMDBDatabase, codec: RowCodec, dims: [Int], verify: Bool
+    ) throws -> SealedSegment {
+        var vectors: [MatrixView] = []
+        for (f, d) in dims.enumerated() {
+            let what = "segment \(id) vectors of field '\(codec.vectorFields[f].name)'"
+            guard let blob = try env.mapBlob(blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, verifyChecksum: verify, what: what) else {
+                throw StorageError.corrupted(what: what, reason: "missing")
+            }
+            guard blob.count == rows * d * 4 else {
+                throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) rows of \(d) floats")
+            }
+            vectors.append(MatrixView(bytes: blob.bytes, dim: d, owner: blob))
+        }
+        let what = "segment \(id) primary keys"
+        guard let pks = try env.mapBlob(blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, verifyChecksum: verify, what: what) else {
+            throw StorageError.corrupted(what: what, reason: "missing")
+        }
+        return SealedSegment(id: id, rowCount: rows, vectors: vectors, pks: pks,
+                             pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs)
+    }
+
+    // MARK: Writes
+
+    /// Queues `op` for the writer and returns once it is durably committed (or failed).
+    ///
+    /// - Returns: rows inserted / upserted / deleted.
+    func submit(_ op: WriteOp) async throws -> Int {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Int, any Error>) in
+            let schedule = pending.withLock { p -> Bool in
+                p.ops.append((op, cont))
+                if p.draining { return false }
+                p.draining = true
+                return true
+            }
+            if schedule { queue.async { self.drain() } }
+        }
+    }
+
+    /// Runs on `queue`: applies queued writes in group commits until the queue is empty.
+    private func drain() {
+        while true {
+            let batch = pending.withLock { p -> [(WriteOp, CheckedContinuation<Int, any Error>)] in
+                let b = p.ops
+                p.ops.removeAll()
+                if b.isEmpty { p.draining = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            process(batch)
+        }
+    }
+
+    private func process(_ batch: [(WriteOp, CheckedContinuation<Int, any Error>)]) {
+        var snap = snapshot
+        var results = [Result<Int, any Error>?](repeating: nil, count: batch.count)
+        var sealRequested: [Int] = []
+        let dataOps = batch.indices.filter { i in
+            if case .seal = batch[i].0 { sealRequested.append(i); return false }
+            return true
+        }
+        if !dataOps.isEmpty {
+            var staged = snap
+            do {
+                try environment.write { txn in
+                    for i in dataOps {
+                        var attempt = staged
+                        do {
+                            let n = try txn.nested { child in try apply(batch[i].0, txn: child, snap: &attempt) }
+                            staged = attempt
+                            results[i] = .success(n)
+                        } catch let e as VireoError {
+                            results[i] = .failure(e)
+                        }
+                    }
+                }
+                snap = staged
+            } catch {
+                // The commit itself failed: nothing of this group is durable.
+                let wrapped = VireoError.storage(error, "writing to shard \(index) of collection '\(codec.schema.name)'")
+                for i in dataOps where results[i] == nil || (try? results[i]!.get()) != nil { results[i] = .failure(wrapped) }
+            }
+            published.withLock { $0 = snap }
+            for i in dataOps { batch[i].1.resume(with: results[i] ?? .failure(VireoError(.storageFailure, kind: .internal, "write was not applied"))) }
+        }
+        if !sealRequested.isEmpty || snap.growing.rowCount >= configuration.sealRows {
+            let outcome: Result<Int, any Error>
+            do {
+                let sealed = snap.growing.rowCount
+                try seal(&snap)
+                published.withLock { $0 = snap }
+                outcome = .success(sealed)
+            } catch {
+                outcome = .failure(VireoError.storage(error, "sealing a segment of shard \(index) of collection '\(codec.schema.name)'"))
+            }
+            for i in sealRequested { batch[i].1.resume(with: outcome) }
+        }
+    }
+
+    /// Applies one request inside (nested) transaction `txn`, updating `snap` to match.
+    private func apply(_ op: WriteOp, txn: WriteTransaction, snap: inout ShardSnapshot) throws -> Int {
+        switch op {
+        case let .insert(rows):
+            return try appendRows(rows, replacing: false, txn: txn, snap: &snap)
+        case let .upsert(rows):
+            return try appendRows(rows, replacing: true, txn: txn, snap: &snap)
+        case let .delete(keys):
+            var n = 0
+            for key in keys {
+                let k = key.storageKey
+                guard let loc = try txn.get(pkDB, key: k).map(RowLocation.init) else { continue }
+                try tombstone(loc, txn: txn, snap: &snap)
+                try txn.delete(pkDB, key: k)
+                n += 1
+            }
+            return n
+        case .seal:
+            preconditionFailure("seal is handled outside the group transaction")
+        }
+    }
+
+    private func appendRows(_ rows: [PreparedRow], replacing: Bool, txn: WriteTransaction, snap: inout ShardSnapshot) throws -> Int {
+        guard !rows.isEmpty else { return 0 }
+        let seg = snap.growing.id
+        let first = snap.growing.rowCount
+        guard first + rows.count < Int(UInt32.max) else {
+            throw VireoError(.storageFailure, kind: .internal, "growing segment is full; lower Configuration.sealRows")
+        }
+        for (j, row) in rows.enumerated() {
+            let loc = RowLocation(segment: seg, row: UInt32(first + j))
+            let key = row.pk.storageKey
+            if replacing {
+                if let old = try txn.get(pkDB, key: key).map(RowLocation.init) {
+                    try tombstone(old, txn: txn, snap: &snap)
+                }
+                try txn.put(pkDB, key: key, value: loc.bytes)
+            } else {
+                do {
+                    try txn.put(pkDB, key: key, value: loc.bytes, noOverwrite: true)
+                } catch let e as StorageError where e.lmdbCode == .keyExists {
+                    throw VireoError(.primaryKeyExists, kind: .conflict,
+                                     "primary key \(row.pk) already exists in collection '\(codec.schema.name)'; use upsert to replace it. Nothing from this request was written")
+                }
+            }
+        }
+        let record = BatchRecord.encode(firstRow: first, rows: rows)
+        try Blob.write(txn, growingDB, key: SegmentKeys.batch(seg, seq: snap.nextBatchSeq), kind: .growingBatch, payload: record, compress: false)
+        snap.nextBatchSeq += 1
+        snap.growing.append(rows, dims: dims)
+        return rows.count
+    }
+
+    private func tombstone(_ loc: RowLocation, txn: WriteTransaction, snap: inout ShardSnapshot) throws {
+        try txn.put(tombstoneDB, key: SegmentKeys.tombstone(loc), value: [])
+        if snap.tombstones[loc.segment, default: Bitset()].insert(Int(loc.row)) { snap.deletedCount += 1 }
+    }
+
+    /// Seals the growing segment: writes its vectors, keys and scalars as checksummed blobs, drops its
+    /// batch records and records it in the manifest, all in one transaction; then maps it in place.
+    private func seal(_ snap: inout ShardSnapshot) throws {
+        let g = snap.growing
+        guard g.rowCount > 0 else { return }
+        let id = g.id
+        var manifest = snap.manifest
+        manifest.sealed.append(.init(id: id, rows: g.rowCount))
+        manifest.growingSegment = manifest.nextSegmentId
+        manifest.nextSegmentId += 1
+        let manifestBytes = try Array(JSONEncoder().encode(manifest))
+        try environment.write { txn in
+            for (f, d) in dims.enumerated() {
+                try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: g.rowCount * d * 4) { buf in
+                    MatrixView.concatenate(g.blocks.map { $0.vectors[f] }, into: buf)
+                }
+            }
+            var pkw = ByteWriter()
+            let allPKs = g.blocks.flatMap(\.pks)
+            if codec.schema.primaryKey.dataType == .int64 {
+                for pk in allPKs { if case let .int(i) = pk { pkw.i64(i) } }
+            } else {
+                var offset: UInt32 = 0
+                var body: [UInt8] = []
+                pkw.u32(0)
+                for pk in allPKs {
+                    if case let .string(s) = pk { body.append(contentsOf: s.utf8) }
+                    offset = UInt32(body.count)
+                    pkw.u32(offset)
+                }
+                pkw.bytes.append(contentsOf: body)
+            }
+            try Blob.write(txn, blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, payload: pkw.bytes, compress: false)
+            let allScalars = g.blocks.flatMap(\.scalars)
+            var chunk = 0
+            var start = 0
+            while start < allScalars.count {
+                let end = min(start + SealedSegment.scalarChunkRows, allScalars.count)
+                var w = ByteWriter()
+                w.u32(UInt32(end - start))
+                for s in allScalars[start..<end] { w.raw(s) }
+                try Blob.write(txn, blobs, key: SegmentKeys.scalars(id, chunk: chunk), kind: .scalars, payload: w.bytes, compress: true)
+                chunk += 1
+                start = end
+            }
+            try txn.deletePrefix(growingDB, prefix: SegmentKeys.be32(id))
+            try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false)
+        }
+        let sealed = try Shard.mapSealed(id: id, rows: g.rowCount, env: environment, blobs: blobs, codec: codec, dims: dims, verify: false)
+        snap.sealed.append(sealed)
+        snap.growing = GrowingSegment(id: manifest.growingSegment)
+        snap.nextBatchSeq = 0
+        snap.manifest = manifest
+    }
+
+    // MARK: Reads
+
+    /// Where `key` is stored, if it is live in `snap`.
+    func locate(_ key: PrimaryKey, in snap: ShardSnapshot) throws -> RowLocation? {
+        let loc = try environment.read { txn in try txn.get(pkDB, key: key.storageKey).map(RowLocation.init) }
+        guard let loc, snap.isLive(loc) else { return nil }
+        return loc
+    }
+
+    /// The largest Int64 primary key stored (for auto-id allocation).
+    func maxIntKey() throws -> Int64? {
+        try environment.read { txn in
+            guard let k = try txn.lastKey(pkDB), k.count == 8 else { return nil }
+            return k.withUnsafeBytes { b -> Int64? in
+                if case let .int(i) = PrimaryKey.fromStorageKey(b, isInt: true) { return i }
+                return nil
+            }
+        }
+    }
+
+    /// Materialises the requested fields of the row at `loc`.
+    func materialize(_ loc: RowLocation, in snap: ShardSnapshot, fields: FieldSelection) throws -> (PrimaryKey, Row) {
+        var row = Row()
+        let r = Int(loc.row)
+        let pk: PrimaryKey
+        var vectors: [[Float]] = []
+        var scalars: [UInt8] = []
+        if loc.segment == snap.growing.id, let block = snap.growing.block(containing: r) {
+            let i = r - block.firstRow
+            pk = block.pks[i]
+            if fields.needsVectors { vectors = block.vectors.map { $0.rowArray(i) } }
+            if fields.needsScalars { scalars = block.scalars[i] }
+        } else if let seg = snap.sealed.first(where: { $0.id == loc.segment }) {
+            pk = seg.primaryKey(row: r)
+            if fields.needsVectors { vectors = seg.vectors.map { $0.rowArray(r) } }
+            if fields.needsScalars { scalars = try seg.scalars(row: r) }
+        } else {
+            throw VireoError(.corrupted, kind: .internal, "row \(loc) is not in shard \(index)")
+        }
+        if fields.includesPrimaryKey { row[codec.schema.primaryKey.name] = pk.fieldValue }
+        for (f, field) in codec.vectorFields.enumerated() where fields.includes(field.name) {
+            row[field.name] = .floatVector(vectors[f])
+        }
+        if fields.needsScalars {
+            scalars.withUnsafeBytes { codec.decodeScalars($0, wanted: fields.scalarNames, into: &row) }
+        }
+        return (pk, row)
+    }
+}
+
+/// Which fields a read returns.
+struct FieldSelection: Sendable {
+    var all: Bool
+    var names: Set<String>
+    let schema: CollectionSchema
+
+    func includes(_ name: String) -> Bool { all || names.contains(name) }
+    var includesPrimaryKey: Bool { true }
+    var needsVectors: Bool { schema.vectorFields.contains { includes($0.name) } }
+    var needsScalars: Bool { all || !names.subtracting(schema.vectorFields.map(\.name)).subtracting([schema.primaryKey.name]).isEmpty }
+    /// Scalar names to decode (nil = all).
+    var scalarNames: Set<String>? { all ? nil : names }
+}
+
+/// The growing-segment batch record: `u32 firstRow, u32 count`, then per row the primary key
+/// (Int64, or u32 length + UTF-8), each vector field's floats, and the encoded scalars (u32 length +
+/// bytes).
+enum BatchRecord {
+    static func encode(firstRow: Int, rows: [PreparedRow]) -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(UInt32(firstRow))
+        w.u32(UInt32(rows.count))
+        for r in rows {
+            switch r.pk {
+            case let .int(i): w.i64(i)
+            case let .string(s): w.string(s)
+            }
+            for v in r.vectors { w.floats(v) }
+            w.raw(r.scalars)
+        }
+        return w.bytes
+    }
+
+    static func decode(_ payload: [UInt8], pkIsInt: Bool, dims: [Int]) -> (Int, [PreparedRow]) {
+        payload.withUnsafeBytes { buf in
+            var r = ByteReader(buf)
+            let first = Int(r.u32())
+            let n = Int(r.u32())
+            var rows: [PreparedRow] = []
+            rows.reserveCapacity(n)
+            for _ in 0..<n {
+                let pk: PrimaryKey = pkIsInt ? .int(r.i64()) : .string(r.string())
+                var vectors: [[Float]] = []
+                for d in dims {
+                    let raw = r.bytes(d * 4)
+                    vectors.append((0..<d).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+                }
+                rows.append(PreparedRow(pk: pk, vectors: vectors, scalars: r.raw()))
+            }
+            return (first, rows)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// A fixed-universe set of row offsets, one bit per row: tombstones and (later) filter results.
+///
+/// A value type with copy-on-write storage, so a snapshot can hold one while the writer prepares the
+/// next version.
+public struct Bitset: Sendable, Hashable {
+    @usableFromInline package var words: [UInt64]
+    /// Number of rows the set can address (bits past `capacity` are always zero).
+    public private(set) var capacity: Int
+
+    public init(capacity: Int = 0) {
+        self.capacity = capacity
+        self.words = Array(repeating: 0, count: (capacity + 63) / 64)
+    }
+
+    /// Grows the universe to at least `capacity` rows; new rows are not members.
+    public mutating func reserve(_ capacity: Int) {
+        guard capacity > self.capacity else { return }
+        self.capacity = capacity
+        let needed = (capacity + 63) / 64
+        if needed > words.count { words.append(contentsOf: repeatElement(0, count: needed - words.count)) }
+    }
+
+    @inlinable
+    public func contains(_ i: Int) -> Bool {
+        guard i >= 0, i < capacity else { return false }
+        return words[i >> 6] & (1 << UInt64(i & 63)) != 0
+    }
+
+    /// Adds row `i`, growing the universe if needed. Returns whether it was newly added.
+    @discardableResult
+    public mutating func insert(_ i: Int) -> Bool {
+        precondition(i >= 0, "bitset index must be non-negative")
+        if i >= capacity { reserve(i + 1) }
+        let mask: UInt64 = 1 << UInt64(i & 63)
+        let was = words[i >> 6] & mask != 0
+        words[i >> 6] |= mask
+        return !was
+    }
+
+    /// Number of members.
+    public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    public var isEmpty: Bool { words.allSatisfy { $0 == 0 } }
+}

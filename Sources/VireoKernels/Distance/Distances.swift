@@ -1,0 +1,77 @@
+import CVireoKernels
+
+/// Single-vector distance kernels. They dispatch to the C kernels, which are compiled for AVX-512,
+/// AVX2+FMA and baseline x86-64 and selected at load time.
+///
+/// - Important: callers validate that both operands have the same length; the kernels do not.
+package enum Distances {
+    /// Inner product of `a` and `b`.
+    @inlinable
+    package static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+        assert(a.count == b.count)
+        // SAFETY: both buffers hold at least a.count floats (asserted above, validated by callers).
+        return vk_dot(a.baseAddress!, b.baseAddress!, a.count)
+    }
+
+    /// Squared Euclidean distance between `a` and `b`.
+    @inlinable
+    package static func l2Squared(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+        assert(a.count == b.count)
+        // SAFETY: both buffers hold at least a.count floats.
+        return vk_l2sq(a.baseAddress!, b.baseAddress!, a.count)
+    }
+
+    /// Internal distance (smaller is closer) for `metric`; COSINE operands must be unit-normalised.
+    @inlinable
+    package static func distance(_ metric: Metric, _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+        switch metric {
+        case .l2: return l2Squared(a, b)
+        case .ip, .cosine: return -dot(a, b)
+        }
+    }
+
+    /// Distance between two arrays (convenience for tests and small inputs).
+    package static func distance(_ metric: Metric, _ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "dimension mismatch: \(a.count) vs \(b.count)")
+        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in distance(metric, pa, pb) } }
+    }
+
+    /// Euclidean norm of `v`.
+    package static func norm(_ v: [Float]) -> Float {
+        v.withUnsafeBufferPointer { p in vk_norm_sq(p.baseAddress!, p.count).squareRoot() }
+    }
+
+    /// Scalar reference implementations, the oracle the SIMD kernels are tested against.
+    package enum Reference {
+        package static func dot(_ a: [Float], _ b: [Float]) -> Double {
+            var s = 0.0
+            for i in a.indices { s += Double(a[i]) * Double(b[i]) }
+            return s
+        }
+
+        package static func l2Squared(_ a: [Float], _ b: [Float]) -> Double {
+            var s = 0.0
+            for i in a.indices {
+                let t = Double(a[i]) - Double(b[i])
+                s += t * t
+            }
+            return s
+        }
+
+        package static func distance(_ metric: Metric, _ a: [Float], _ b: [Float]) -> Double {
+            switch metric {
+            case .l2: return l2Squared(a, b)
+            case .ip, .cosine: return -dot(a, b)
+            }
+        }
+    }
+}
+
+/// CRC-32C (Castagnoli) checksums for stored blobs.
+package enum Checksum {
+    /// CRC-32C of `bytes`, continuing from `seed` (0 to start).
+    package static func crc32c(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return seed }
+        return vk_crc32c(seed, base, bytes.count)
+    }
+}

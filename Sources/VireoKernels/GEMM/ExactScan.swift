@@ -1,0 +1,161 @@
+import CVireoKernels
+
+/// Exact (brute-force) k-nearest-neighbour scanning of a block of vectors, the kernel under flat
+/// search, growing segments and (later) re-ranking.
+///
+/// Two paths, chosen by the number of queries:
+/// - **Few queries** (`nq < gemmMinQueries`): one SIMD pass per query over the rows
+///   (`vk_dot_many`/`vk_l2sq_many`), memory-bound.
+/// - **A batch**: the distance matrix is computed tile by tile with one `gemmNT` per tile
+///   (queries × `rowBlock` rows), the GPU-friendly path. For L2 the tile is pre-filled with the row
+///   norms so that one GEMM gives `|x|² − 2 q·x`; `|q|²` is added back before a value enters a heap.
+///
+/// Every path offers only rows whose distance beats the heap's threshold (`vk_select_below`), so the
+/// top-k work is proportional to the candidates, not the rows.
+package struct ExactScanner {
+    /// Queries at or above this count use the GEMM path.
+    package var gemmMinQueries: Int = 4
+    /// Rows per GEMM tile.
+    package var rowBlock: Int = 2048
+    package let backend: any ComputeBackend
+
+    // Scratch, reused across calls by one scanner (a scanner is used by one thread at a time).
+    private var tile: [Float] = []
+    private var selected: [UInt32] = []
+    private var rowNorms: [Float] = []
+
+    package init(backend: any ComputeBackend) {
+        self.backend = backend
+    }
+
+    /// Offers every row `r` of `base` whose `excludedOffset + r` is not in `excluded` to `heaps[q]`
+    /// as `(distance(query q, row r), idBase + r)`.
+    ///
+    /// - Parameters:
+    ///   - queries: `nq × d` queries (unit-normalised for COSINE).
+    ///   - base: `n × d` rows to scan.
+    ///   - metric: distance to use; COSINE rows and queries must be unit-normalised.
+    ///   - excluded: rows never offered (tombstones, filtered-out rows), by row offset.
+    ///   - heaps: one heap per query; `heaps.count == queries.rows`.
+    package mutating func scan(
+        queries: MatrixView, base: MatrixView, metric: Metric,
+        excluded: Bitset?, excludedOffset: Int = 0, idBase: Int64, heaps: inout [TopK]
+    ) {
+        precondition(queries.dim == base.dim, "query dimension \(queries.dim) != base dimension \(base.dim)")
+        precondition(heaps.count == queries.rows)
+        let nq = queries.rows
+        let n = base.rows
+        guard nq > 0, n > 0 else { return }
+        if nq < gemmMinQueries {
+            scanPerQuery(queries: queries, base: base, metric: metric, excluded: excluded, excludedOffset: excludedOffset, idBase: idBase, heaps: &heaps)
+        } else {
+            scanGEMM(queries: queries, base: base, metric: metric, excluded: excluded, excludedOffset: excludedOffset, idBase: idBase, heaps: &heaps)
+        }
+    }
+
+    private mutating func ensureScratch(tileFloats: Int, rows: Int) {
+        if tile.count < tileFloats { tile = Array(repeating: 0, count: tileFloats) }
+        if selected.count < rows { selected = Array(repeating: 0, count: rows) }
+        if rowNorms.count < rows { rowNorms = Array(repeating: 0, count: rows) }
+    }
+
+    private mutating func scanPerQuery(
+        queries: MatrixView, base: MatrixView, metric: Metric,
+        excluded: Bitset?, excludedOffset: Int, idBase: Int64, heaps: inout [TopK]
+    ) {
+        let d = base.dim
+        let block = min(base.rows, 8192)
+        ensureScratch(tileFloats: block, rows: block)
+        tile.withUnsafeMutableBufferPointer { tileBuf in
+            selected.withUnsafeMutableBufferPointer { sel in
+                // SAFETY: tileBuf and sel hold at least `block` elements (ensureScratch); every row
+                // range passed to the kernels lies inside base (start + len <= base.rows).
+                let out = tileBuf.baseAddress!
+                let idx = sel.baseAddress!
+                for q in 0..<queries.rows {
+                    let qp = queries.base + q * d
+                    var start = 0
+                    while start < base.rows {
+                        let len = min(block, base.rows - start)
+                        let rows = base.base + start * d
+                        switch metric {
+                        case .l2: vk_l2sq_many(qp, rows, len, d, out)
+                        case .ip, .cosine:
+                            vk_dot_many(qp, rows, len, d, out)
+                            for i in 0..<len { out[i] = -out[i] }
+                        }
+                        let found = vk_select_below(out, len, heaps[q].threshold, idx)
+                        for s in 0..<found {
+                            let r = Int(idx[s])
+                            let row = start + r
+                            if let ex = excluded, ex.contains(excludedOffset + row) { continue }
+                            heaps[q].push(out[r], id: idBase + Int64(row))
+                        }
+                        start += len
+                    }
+                }
+            }
+        }
+    }
+
+    private mutating func scanGEMM(
+        queries: MatrixView, base: MatrixView, metric: Metric,
+        excluded: Bitset?, excludedOffset: Int, idBase: Int64, heaps: inout [TopK]
+    ) {
+        let d = base.dim
+        let nq = queries.rows
+        let rb = min(rowBlock, base.rows)
+        ensureScratch(tileFloats: nq * rb, rows: rb)
+        // |q|² per query, added back to L2 tile values (which hold |x|² − 2 q·x).
+        var queryNorms = [Float](repeating: 0, count: nq)
+        if metric == .l2 {
+            queryNorms.withUnsafeMutableBufferPointer { qn in
+                // SAFETY: qn has nq slots; queries holds nq*d floats.
+                vk_norms_sq(queries.base, nq, d, qn.baseAddress!)
+            }
+        }
+        let backend = self.backend
+        tile.withUnsafeMutableBufferPointer { tileBuf in
+            selected.withUnsafeMutableBufferPointer { sel in
+                rowNorms.withUnsafeMutableBufferPointer { normBuf in
+                    // SAFETY: tile holds nq*rb floats, sel and normBuf rb elements (ensureScratch);
+                    // each block [start, start+len) lies inside base.
+                    let out = tileBuf.baseAddress!
+                    let idx = sel.baseAddress!
+                    let norms = normBuf.baseAddress!
+                    var start = 0
+                    while start < base.rows {
+                        let len = min(rb, base.rows - start)
+                        let rows = base.base + start * d
+                        let alpha: Float
+                        let beta: Float
+                        if metric == .l2 {
+                            vk_norms_sq(rows, len, d, norms)
+                            for q in 0..<nq {
+                                (out + q * len).update(from: norms, count: len)
+                            }
+                            alpha = -2
+                            beta = 1
+                        } else {
+                            alpha = -1
+                            beta = 0
+                        }
+                        backend.gemmNT(nq: nq, n: len, d: d, alpha: alpha, queries: queries.base, base: rows, beta: beta, out: out)
+                        for q in 0..<nq {
+                            let qn = queryNorms[q]
+                            let rowOut = out + q * len
+                            let found = vk_select_below(rowOut, len, heaps[q].threshold - qn, idx)
+                            for s in 0..<found {
+                                let r = Int(idx[s])
+                                let row = start + r
+                                if let ex = excluded, ex.contains(excludedOffset + row) { continue }
+                                heaps[q].push(rowOut[r] + qn, id: idBase + Int64(row))
+                            }
+                        }
+                        start += len
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+/// A read-only view of `rows × dim` row-major Float32 values (element (i, j) at `base[i*dim + j]`).
+///
+/// The view does not own its memory; `owner` keeps whatever does (a ``FloatArena``, an LMDB
+/// environment whose memory map holds a sealed segment) alive as long as the view exists.
+///
+/// ## Thread safety
+/// The memory behind a view is immutable for the view's lifetime, so views are shared freely.
+package struct MatrixView: @unchecked Sendable {
+    // SAFETY: `base` points at rows*dim floats that nobody mutates while `owner` is alive, and the view
+    // holds `owner` strongly; the only writes happen before the view is created (arena fill) or never
+    // (LMDB pages of committed, immutable blobs).
+    package let base: UnsafePointer<Float>
+    package let rows: Int
+    package let dim: Int
+    package let owner: AnyObject?
+
+    package init(base: UnsafePointer<Float>, rows: Int, dim: Int, owner: AnyObject?) {
+        precondition(rows >= 0 && dim > 0)
+        self.base = base
+        self.rows = rows
+        self.dim = dim
+        self.owner = owner
+    }
+
+    /// Row `i` as a buffer of `dim` floats, valid while this view is alive.
+    @inlinable
+    package func row(_ i: Int) -> UnsafeBufferPointer<Float> {
+        precondition(i >= 0 && i < rows, "row \(i) out of 0..<\(rows)")
+        // SAFETY: i is in bounds (checked above), so the row lies inside the rows*dim floats.
+        return UnsafeBufferPointer(start: base + i * dim, count: dim)
+    }
+
+    /// A copy of row `i`.
+    package func rowArray(_ i: Int) -> [Float] { Array(row(i)) }
+
+    /// Rows `start..<start+count` as a view sharing this view's owner.
+    package func slice(_ start: Int, _ count: Int) -> MatrixView {
+        precondition(start >= 0 && count >= 0 && start + count <= rows)
+        return MatrixView(base: base + start * dim, rows: count, dim: dim, owner: owner)
+    }
+}
+
+/// An owned, 64-byte-aligned, immutable-after-fill block of Float32 values.
+package final class FloatArena: @unchecked Sendable {
+    // SAFETY: the buffer is written only inside `init`'s fill closure, before the arena is shared;
+    // afterwards it is read-only until `deinit` frees it.
+    package let pointer: UnsafeMutablePointer<Float>
+    package let count: Int
+
+    /// Allocates `count` floats and lets `fill` initialise all of them.
+    package init(count: Int, fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.count = count
+        let buf = UnsafeMutableBufferPointer(start: pointer, count: count)
+        buf.initialize(repeating: 0)
+        do { try fill(buf) } catch {
+            raw.deallocate()
+            throw error
+        }
+    }
+
+    /// An arena holding a copy of `values`.
+    package convenience init(copying values: [Float]) {
+        self.init(count: values.count) { buf in
+            _ = buf.initialize(from: values)
+        }
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// The arena as an `n × dim` matrix.
+    package func matrix(dim: Int) -> MatrixView {
+        precondition(dim > 0 && count % dim == 0)
+        return MatrixView(base: UnsafePointer(pointer), rows: count / dim, dim: dim, owner: self)
+    }
+}
+
+extension MatrixView {
+    /// A view of raw bytes holding `bytes.count / (4*dim)` row-major Float32 rows (a stored blob).
+    ///
+    /// - Important: `owner` must keep the bytes alive and unchanged for the view's lifetime.
+    package init(bytes: UnsafeRawBufferPointer, dim: Int, owner: AnyObject?) {
+        precondition(bytes.count % (dim * MemoryLayout<Float>.stride) == 0, "blob is not a whole number of rows")
+        // SAFETY: Float32 loads need 4-byte alignment; LMDB overflow values start 16-byte aligned and
+        // Vireo's blob header is 64 bytes, so the payload is 16-byte aligned. Checked here.
+        precondition(Int(bitPattern: bytes.baseAddress) % MemoryLayout<Float>.alignment == 0, "vector blob is misaligned")
+        let rows = bytes.count / (dim * MemoryLayout<Float>.stride)
+        let base = bytes.baseAddress.map { $0.assumingMemoryBound(to: Float.self) } ?? UnsafePointer(FloatArena.empty.pointer)
+        self.init(base: base, rows: rows, dim: dim, owner: owner)
+    }
+
+    /// Copies rows `0..<rows` into `destination` (which holds rows*dim floats).
+    package func copyRows(into destination: UnsafeMutableRawBufferPointer) {
+        precondition(destination.count >= rows * dim * MemoryLayout<Float>.stride)
+        // SAFETY: sizes checked above; the source holds rows*dim floats.
+        destination.baseAddress!.copyMemory(from: base, byteCount: rows * dim * MemoryLayout<Float>.stride)
+    }
+}
+
+extension FloatArena {
+    /// A one-element arena used as the base of empty views.
+    package static let empty = FloatArena(count: 1) { _ in }
+}
+
+extension MatrixView {
+    /// All rows as one flat array (a copy).
+    package var flatArray: [Float] {
+        // SAFETY: the view holds rows*dim floats.
+        Array(UnsafeBufferPointer(start: base, count: rows * dim))
+    }
+}
+
+extension MatrixView {
+    /// Copies `views` back to back into `destination` (sized to hold all their floats).
+    package static func concatenate(_ views: [MatrixView], into destination: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        for v in views {
+            let bytes = v.rows * v.dim * MemoryLayout<Float>.stride
+            precondition(offset + bytes <= destination.count, "destination too small")
+            // SAFETY: bounds checked above; each view holds rows*dim floats.
+            (destination.baseAddress! + offset).copyMemory(from: v.base, byteCount: bytes)
+            offset += bytes
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import CVireoKernels
+import CZstd
+
+/// Stored blobs: every large value Vireo keeps in LMDB (sealed vectors, primary keys, scalar
+/// columns, growing-segment batches) carries a header with a format version and a CRC-32C, because
+/// LMDB has no page checksums. A blob that fails its check is reported, never served.
+///
+/// Layout (little-endian), 64-byte header so the payload of an overflow-page value stays 16-byte
+/// aligned (LMDB puts large values at page start + 16):
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 4 | magic `VIRB` |
+/// | 4 | 2 | format version (``formatVersion``) |
+/// | 6 | 2 | kind (what the payload is; checked against the reader's expectation) |
+/// | 8 | 4 | flags (bit 0: payload is zstd-compressed) |
+/// | 12 | 4 | CRC-32C of the stored payload |
+/// | 16 | 8 | stored payload length |
+/// | 24 | 8 | uncompressed payload length |
+/// | 32 | 32 | reserved, zero |
+package enum Blob {
+    package static let headerSize = 64
+    package static let formatVersion: UInt16 = 1
+    static let magic: UInt32 = 0x4252_4956  // "VIRB" little-endian
+
+    /// What a blob holds.
+    package struct Kind: RawRepresentable, Hashable, Sendable {
+        package let rawValue: UInt16
+        package init(rawValue: UInt16) { self.rawValue = rawValue }
+        package static let vectors = Kind(rawValue: 1)
+        package static let primaryKeys = Kind(rawValue: 2)
+        package static let scalars = Kind(rawValue: 3)
+        package static let growingBatch = Kind(rawValue: 4)
+        package static let manifest = Kind(rawValue: 5)
+        package static let catalog = Kind(rawValue: 6)
+    }
+
+    /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then
+    /// checksums it.
+    package static func writeInPlace(
+        _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, payloadCount: Int,
+        fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws {
+        try txn.putReserved(db, key: key, count: headerSize + payloadCount) { buf in
+            let payload = UnsafeMutableRawBufferPointer(rebasing: buf[headerSize...])
+            try fill(payload)
+            writeHeader(into: buf, kind: kind, compressed: false, payload: UnsafeRawBufferPointer(payload), rawLength: payloadCount)
+        }
+    }
+
+    /// Writes `payload` under `key`, zstd-compressed when `compress` is set and it pays.
+    package static func write(
+        _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, payload: [UInt8], compress: Bool
+    ) throws {
+        let stored: [UInt8]
+        var compressed = false
+        if compress, payload.count >= 256, let z = Compression.compress(payload), z.count < payload.count - payload.count / 16 {
+            stored = z
+            compressed = true
+        } else {
+            stored = payload
+        }
+        try txn.putReserved(db, key: key, count: headerSize + stored.count) { buf in
+            let body = UnsafeMutableRawBufferPointer(rebasing: buf[headerSize...])
+            stored.withUnsafeBytes { src in body.copyMemory(from: src) }
+            writeHeader(into: buf, kind: kind, compressed: compressed, payload: UnsafeRawBufferPointer(body), rawLength: payload.count)
+        }
+    }
+
+    private static func writeHeader(
+        into buf: UnsafeMutableRawBufferPointer, kind: Kind, compressed: Bool,
+        payload: UnsafeRawBufferPointer, rawLength: Int
+    ) {
+        let crc = payload.count > 0 ? vk_crc32c(0, payload.baseAddress!, payload.count) : 0
+        for i in 0..<headerSize { buf[i] = 0 }
+        buf.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        buf.storeBytes(of: formatVersion.littleEndian, toByteOffset: 4, as: UInt16.self)
+        buf.storeBytes(of: kind.rawValue.littleEndian, toByteOffset: 6, as: UInt16.self)
+        buf.storeBytes(of: UInt32(compressed ? 1 : 0).littleEndian, toByteOffset: 8, as: UInt32.self)
+        buf.storeBytes(of: crc.littleEndian, toByteOffset: 12, as: UInt32.self)
+        buf.storeBytes(of: UInt64(payload.count).littleEndian, toByteOffset: 16, as: UInt64.self)
+        buf.storeBytes(of: UInt64(rawLength).littleEndian, toByteOffset: 24, as: UInt64.self)
+    }
+
+    /// Validates a stored blob and returns its (uncompressed) payload in place.
+    ///
+    /// - Parameters:
+    ///   - verifyChecksum: recompute the CRC over the payload (reads every byte).
+    ///   - what: a description for error messages ("segment 3 vectors of field 'emb'").
+    /// - Throws: ``StorageError/corrupted(what:reason:)``; compressed blobs must use ``decode(_:kind:what:)``.
+    package static func payload(
+        _ stored: UnsafeRawBufferPointer, kind: Kind, verifyChecksum: Bool, what: String
+    ) throws -> UnsafeRawBufferPointer {
+        let h = try header(stored, kind: kind, what: what)
+        guard !h.compressed else { throw StorageError.corrupted(what: what, reason: "expected an uncompressed blob") }
+        let body = UnsafeRawBufferPointer(rebasing: stored[headerSize..<(headerSize + h.storedLength)])
+        if verifyChecksum { try check(body, crc: h.crc, what: what) }
+        return body
+    }
+
+    /// Validates a stored blob (always checking the CRC) and returns its payload, decompressed.
+    package static func decode(_ stored: UnsafeRawBufferPointer, kind: Kind, what: String) throws -> [UInt8] {
+        let h = try header(stored, kind: kind, what: what)
+        let body = UnsafeRawBufferPointer(rebasing: stored[headerSize..<(headerSize + h.storedLength)])
+        try check(body, crc: h.crc, what: what)
+        if !h.compressed { return Array(body) }
+        guard let raw = Compression.decompress(body, rawLength: h.rawLength) else {
+            throw StorageError.corrupted(what: what, reason: "zstd payload does not decompress to \(h.rawLength) bytes")
+        }
+        return raw
+    }
+
+    private struct Header {
+        var compressed: Bool
+        var crc: UInt32
+        var storedLength: Int
+        var rawLength: Int
+    }
+
+    private static func header(_ stored: UnsafeRawBufferPointer, kind: Kind, what: String) throws -> Header {
+        guard stored.count >= headerSize else {
+            throw StorageError.corrupted(what: what, reason: "\(stored.count) bytes is shorter than the blob header")
+        }
+        let m = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        guard m == magic else { throw StorageError.corrupted(what: what, reason: "bad magic number") }
+        let version = UInt16(littleEndian: stored.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        guard version == formatVersion else {
+            throw StorageError.corrupted(what: what, reason: "blob format version \(version), this build reads version \(formatVersion); use a matching Vireo release")
+        }
+        let k = UInt16(littleEndian: stored.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        guard k == kind.rawValue else { throw StorageError.corrupted(what: what, reason: "blob kind \(k), expected \(kind.rawValue)") }
+        let flags = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let crc = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        let storedLength = Int(UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        let rawLength = Int(UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+        guard storedLength == stored.count - headerSize, rawLength >= 0 else {
+            throw StorageError.corrupted(what: what, reason: "payload length \(storedLength) does not match the stored \(stored.count - headerSize) bytes")
+        }
+        return Header(compressed: flags & 1 != 0, crc: crc, storedLength: storedLength, rawLength: rawLength)
+    }
+
+    private static func check(_ body: UnsafeRawBufferPointer, crc: UInt32, what: String) throws {
+        let actual = body.count > 0 ? vk_crc32c(0, body.baseAddress!, body.count) : 0
+        guard actual == crc else {
+            throw StorageError.corrupted(what: what, reason: "checksum mismatch (stored \(crc), computed \(actual))")
+        }
+    }
+}
+
+/// zstd compression for what compresses (scalar columns, JSON, text, batches), never raw vectors.
+package enum Compression {
+    package static let level: Int32 = 3
+
+    package static func compress(_ input: [UInt8]) -> [UInt8]? {
+        let bound = ZSTD_compressBound(input.count)
+        var out = [UInt8](repeating: 0, count: bound)
+        let n = input.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in
+                ZSTD_compress(dst.baseAddress, bound, src.baseAddress, src.count, level)
+            }
+        }
+        guard ZSTD_isError(n) == 0 else { return nil }
+        out.removeSubrange(n...)
+        return out
+    }
+
+    package static func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: rawLength)
+        let n = out.withUnsafeMutableBytes { dst in
+            ZSTD_decompress(dst.baseAddress, rawLength, input.baseAddress, input.count)
+        }
+        guard ZSTD_isError(n) == 0, n == rawLength else { return nil }
+        return out
+    }
+}

@@ -1,0 +1,178 @@
+import CLMDB
+import Foundation
+import Synchronization
+
+/// One LMDB environment (a directory with `data.mdb` and `lock.mdb`) and its named databases.
+///
+/// ## Rules (from `lmdb.h`), and what breaks if they are not followed
+/// - **Open a path once per process.** LMDB's locks are per process; a second `mdb_env_open` of the
+///   same path in one process corrupts the lock state. ``open(path:mapSize:databases:)`` keeps a
+///   process-wide registry and throws ``StorageError/alreadyOpen`` instead.
+/// - **`MDB_NOTLS`.** Swift tasks hop between threads and share them, so reader slots are tied to
+///   transactions, not threads. Without it a second read transaction on one thread fails with
+///   `MDB_BAD_RSLOT`.
+/// - **Named databases are opened once**, here, before any other transaction exists.
+/// - **Transactions are scoped to synchronous closures.** A closure cannot `await`, so a transaction
+///   begins and ends on one OS thread and never spans a suspension point.
+/// - **The map is never resized while open.** Sealed segments are read in place from the memory map;
+///   a resize could move the map under them. The map size is reserved up front (it is virtual address
+///   space, not disk), and a full map is reported with how to raise it.
+///
+/// ## Thread safety
+/// An environment is shared freely; LMDB serialises write transactions with its own mutex and read
+/// transactions never block.
+package final class Environment: @unchecked Sendable {
+    // SAFETY: `handle` is set once in init and closed once in deinit; LMDB's environment handle is
+    // thread-safe for transactions opened with MDB_NOTLS. `dbis` is immutable after init.
+    let handle: OpaquePointer
+    /// Directory of the environment.
+    package let path: String
+    /// Reserved map size in bytes.
+    package let mapSize: Int
+    private let dbis: [String: MDB_dbi]
+    private let removeOnClose = Mutex(false)
+
+    private static let openPaths = Mutex<Set<String>>([])
+
+    /// Opens (creating if needed) the environment at `path` with the named databases `databases`.
+    ///
+    /// - Parameters:
+    ///   - path: a directory; created if missing.
+    ///   - mapSize: bytes of address space to reserve for the map (the file grows only as data is
+    ///     written).
+    ///   - databases: names of the databases to open or create.
+    /// - Throws: ``StorageError``.
+    package init(path: String, mapSize: Int, maxReaders: Int = 512, databases: [String]) throws(StorageError) {
+        let canonical = URL(fileURLWithPath: path).standardizedFileURL.path
+        do {
+            try FileManager.default.createDirectory(atPath: canonical, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: canonical, message: "cannot create the directory: \(error.localizedDescription)")
+        }
+        let registered = Environment.openPaths.withLock { $0.insert(canonical).inserted }
+        guard registered else { throw .alreadyOpen(path: canonical) }
+
+        var env: OpaquePointer?
+        var rc = mdb_env_create(&env)
+        guard rc == MDB_SUCCESS, let env else {
+            Environment.openPaths.withLock { _ = $0.remove(canonical) }
+            throw .lmdb(LMDBError(rawValue: rc), context: "creating the environment for \(canonical)")
+        }
+        func fail(_ rc: Int32, _ what: String) -> StorageError {
+            mdb_env_close(env)
+            Environment.openPaths.withLock { _ = $0.remove(canonical) }
+            return .lmdb(LMDBError(rawValue: rc), context: "\(what) (\(canonical))")
+        }
+        rc = mdb_env_set_mapsize(env, mapSize)
+        if rc != MDB_SUCCESS { throw fail(rc, "setting the map size to \(mapSize) bytes") }
+        rc = mdb_env_set_maxdbs(env, MDB_dbi(max(databases.count, 1)))
+        if rc != MDB_SUCCESS { throw fail(rc, "setting maxdbs") }
+        rc = mdb_env_set_maxreaders(env, UInt32(maxReaders))
+        if rc != MDB_SUCCESS { throw fail(rc, "setting maxreaders") }
+        rc = mdb_env_open(env, canonical, UInt32(MDB_NOTLS), 0o644)
+        if rc != MDB_SUCCESS { throw fail(rc, "opening the environment") }
+        // Clear reader slots left by crashed processes so they do not pin old pages.
+        var dead: Int32 = 0
+        _ = mdb_reader_check(env, &dead)
+
+        var txn: OpaquePointer?
+        rc = mdb_txn_begin(env, nil, 0, &txn)
+        if rc != MDB_SUCCESS { throw fail(rc, "beginning the transaction that opens databases") }
+        var opened: [String: MDB_dbi] = [:]
+        for name in databases {
+            var dbi: MDB_dbi = 0
+            rc = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+            if rc != MDB_SUCCESS {
+                mdb_txn_abort(txn)
+                throw fail(rc, "opening database '\(name)'")
+            }
+            opened[name] = dbi
+        }
+        rc = mdb_txn_commit(txn)
+        if rc != MDB_SUCCESS { throw fail(rc, "committing the transaction that opens databases") }
+
+        self.handle = env
+        self.path = canonical
+        self.mapSize = mapSize
+        self.dbis = opened
+    }
+
+    deinit {
+        mdb_env_close(handle)
+        let p = path
+        if removeOnClose.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: p) }
+        Environment.openPaths.withLock { _ = $0.remove(p) }
+    }
+
+    /// Deletes the environment's directory once the last reference is gone (a dropped collection:
+    /// searches still running on it finish on intact data first).
+    package func removeDirectoryWhenClosed() {
+        removeOnClose.withLock { $0 = true }
+    }
+
+    /// The handle of a named database opened at init.
+    package func database(_ name: String) -> LMDBDatabase {
+        guard let dbi = dbis[name] else { preconditionFailure("database '\(name)' was not opened with this environment") }
+        return LMDBDatabase(dbi: dbi, name: name)
+    }
+
+    /// Runs `body` in a read-only transaction (a consistent snapshot).
+    ///
+    /// - Important: bytes read through the transaction are valid only inside `body`.
+    package func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
+        var txn: OpaquePointer?
+        let rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+        guard rc == MDB_SUCCESS, let txn else {
+            throw StorageError.lmdb(LMDBError(rawValue: rc), context: "beginning a read transaction in \(path)")
+        }
+        defer { mdb_txn_abort(txn) }
+        let t = ReadTransaction(handle: txn)
+        return try body(t)
+    }
+
+    /// Runs `body` in a write transaction and commits it durably (fsync) if `body` returns; aborts it if
+    /// `body` throws. Write transactions are serialised by LMDB.
+    ///
+    /// - Important: bytes read through the transaction are valid only inside `body`.
+    package func write<R>(_ body: (inout WriteTransaction) throws -> R) throws -> R {
+        var txn: OpaquePointer?
+        let rc = mdb_txn_begin(handle, nil, 0, &txn)
+        guard rc == MDB_SUCCESS, let txn else {
+            throw StorageError.lmdb(LMDBError(rawValue: rc), context: "beginning a write transaction in \(path)")
+        }
+        var t = WriteTransaction(handle: txn)
+        let result: R
+        do {
+            result = try body(&t)
+        } catch {
+            mdb_txn_abort(txn)
+            throw error
+        }
+        let crc = mdb_txn_commit(txn)
+        if crc != MDB_SUCCESS {
+            throw StorageError.lmdb(LMDBError(rawValue: crc), context: "committing a write transaction in \(path)")
+        }
+        return result
+    }
+
+    /// Flushes the map to disk (a no-op for data already committed durably; used before copying).
+    package func sync() throws {
+        let rc = mdb_env_sync(handle, 1)
+        if rc != MDB_SUCCESS { throw StorageError.lmdb(LMDBError(rawValue: rc), context: "syncing \(path)") }
+    }
+
+    /// Bytes of the data file in use (last used page × page size).
+    package func usedBytes() -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        mdb_env_info(handle, &info)
+        mdb_env_stat(handle, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+}
+
+/// A named database inside an environment.
+package struct LMDBDatabase: Sendable, Hashable {
+    let dbi: MDB_dbi
+    package let name: String
+}

@@ -1,0 +1,28 @@
+/// Errors of the storage layer. The engine wraps them into `VireoError` with collection context.
+package enum StorageError: Error, Sendable, CustomStringConvertible {
+    /// An LMDB call failed.
+    case lmdb(LMDBError, context: String)
+    /// The environment at this path is already open in this process.
+    case alreadyOpen(path: String)
+    /// A file-system operation failed.
+    case io(path: String, message: String)
+    /// A stored blob failed its integrity check.
+    case corrupted(what: String, reason: String)
+
+    package var description: String {
+        switch self {
+        case let .lmdb(error, context): return "\(context): \(error)"
+        case let .alreadyOpen(path):
+            return "the data directory \(path) is already open in this process; open it once and share the handle"
+        case let .io(path, message): return "\(path): \(message)"
+        case let .corrupted(what, reason):
+            return "\(what) is corrupted (\(reason)); it will not be served. Restore the data directory from a backup"
+        }
+    }
+
+    /// The LMDB code, if this is an LMDB failure.
+    package var lmdbCode: LMDBError? {
+        if case let .lmdb(e, _) = self { return e }
+        return nil
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+@testable import VireoStorage
+import VireoTestSupport
+
+@Suite struct EnvironmentTests {
+    @Test("values written in a committed transaction are read back after reopening")
+    func roundTrip() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+            let db = env.database("a")
+            try env.write { txn in
+                for i in 0..<100 { try txn.put(db, key: [UInt8(i)], value: Array(repeating: UInt8(i), count: i)) }
+            }
+        }
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+        let db = env.database("a")
+        try env.read { txn in
+            #expect(try txn.entryCount(db) == 100)
+            for i in 0..<100 {
+                let v = try #require(try txn.get(db, key: [UInt8(i)]))
+                #expect(Array(v) == Array(repeating: UInt8(i), count: i))
+            }
+            #expect(try txn.lastKey(db) == [99])
+        }
+    }
+
+    @Test("a throwing write closure aborts: nothing is written")
+    func abortOnThrow() throws {
+        struct Boom: Error {}
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+        let db = env.database("a")
+        #expect(throws: Boom.self) {
+            try env.write { txn in
+                try txn.put(db, key: [1], value: [1])
+                throw Boom()
+            }
+        }
+        let missing = try env.read { txn in try txn.get(db, key: [1]) == nil }
+        #expect(missing)
+    }
+
+    @Test("a failed nested transaction discards only its own writes")
+    func nested() throws {
+        struct Boom: Error {}
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+        let db = env.database("a")
+        try env.write { txn in
+            try txn.put(db, key: [1], value: [1])
+            _ = try? txn.nested { child in
+                try child.put(db, key: [2], value: [2])
+                throw Boom()
+            }
+            try txn.nested { child in try child.put(db, key: [3], value: [3]) }
+        }
+        let present = try env.read { txn in
+            [try txn.get(db, key: [1]) != nil, try txn.get(db, key: [2]) != nil, try txn.get(db, key: [3]) != nil]
+        }
+        #expect(present == [true, false, true])
+    }
+
+    @Test("NOOVERWRITE reports keyExists")
+    func noOverwrite() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+        let db = env.database("a")
+        try env.write { txn in try txn.put(db, key: [1], value: [1]) }
+        do {
+            try env.write { txn in try txn.put(db, key: [1], value: [2], noOverwrite: true) }
+            Issue.record("expected keyExists")
+        } catch let e as StorageError {
+            #expect(e.lmdbCode == .keyExists)
+        }
+    }
+
+    @Test("opening the same path twice in one process is refused")
+    func doubleOpen() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+        #expect(throws: StorageError.self) { _ = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"]) }
+        _ = env
+    }
+
+    @Test("a full map fails with mapFull and a remedy, and the environment stays usable")
+    func mapFull() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 20, databases: ["a"])
+        let db = env.database("a")
+        do {
+            try env.write { txn in try txn.put(db, key: [1], value: Array(repeating: 7, count: 4 << 20)) }
+            Issue.record("expected mapFull")
+        } catch let e as StorageError {
+            #expect(e.lmdbCode == .mapFull)
+            #expect(e.description.contains("map size"))
+        }
+        try env.write { txn in try txn.put(db, key: [2], value: [2]) }
+        let found = try env.read { txn in try txn.get(db, key: [2]) != nil }
+        #expect(found)
+    }
+
+    @Test("many concurrent read transactions on few threads (MDB_NOTLS)")
+    func concurrentReaders() async throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["a"])
+        let db = env.database("a")
+        try env.write { txn in try txn.put(db, key: [1], value: [42]) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    try env.read { outer in
+                        // A second read transaction while one is open on this thread.
+                        let innerValue = try env.read { inner in try inner.get(db, key: [1]).map(Array.init) }
+                        #expect(innerValue == [42])
+                        let outerFound = try outer.get(db, key: [1]) != nil
+                        #expect(outerFound)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+@Suite struct BlobTests {
+    @Test("blobs round-trip, compressed or not, and detect corruption", arguments: [false, true])
+    func roundTripAndCorruption(compress: Bool) throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["b"])
+        let db = env.database("b")
+        let payload = (0..<10_000).map { UInt8($0 % 7) }
+        try env.write { txn in try Blob.write(txn, db, key: [1], kind: .scalars, payload: payload, compress: compress) }
+        try env.read { txn in
+            let stored = try #require(try txn.get(db, key: [1]))
+            if compress { #expect(stored.count < payload.count / 4, "zstd should shrink a repetitive payload") }
+            #expect(try Blob.decode(stored, kind: .scalars, what: "t") == payload)
+            #expect(throws: StorageError.self) { () throws -> Void in _ = try Blob.decode(stored, kind: .vectors, what: "t") }
+        }
+        // Flip one payload byte.
+        try env.write { txn in
+            var bytes = Array(try #require(try txn.get(db, key: [1])))
+            bytes[Blob.headerSize + 10] ^= 0xFF
+            try txn.put(db, key: [1], value: bytes)
+        }
+        try env.read { txn in
+            let stored = try #require(try txn.get(db, key: [1]))
+            do {
+                _ = try Blob.decode(stored, kind: .scalars, what: "test blob")
+                Issue.record("corruption not detected")
+            } catch let StorageError.corrupted(what, _) {
+                #expect(what == "test blob")
+            }
+        }
+    }
+
+    @Test("in-place blobs are mapped without copying and stay valid after the transaction")
+    func inPlace() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["b"])
+        let db = env.database("b")
+        try env.write { txn in
+            try Blob.writeInPlace(txn, db, key: [9], kind: .vectors, payloadCount: 4096) { buf in
+                for i in 0..<4096 { buf[i] = UInt8(i & 0xFF) }
+            }
+        }
+        let blob = try #require(try env.mapBlob(db, key: [9], kind: .vectors, verifyChecksum: true, what: "v"))
+        #expect(blob.count == 4096)
+        #expect(Int(bitPattern: blob.bytes.baseAddress) % 16 == 0, "payload should be 16-byte aligned")
+        try env.write { txn in try txn.put(db, key: [10], value: [1, 2, 3]) }
+        #expect((0..<4096).allSatisfy { blob.bytes[$0] == UInt8($0 & 0xFF) })
+    }
+}

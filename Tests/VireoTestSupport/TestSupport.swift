@@ -1,0 +1,87 @@
+import Foundation
+import Vireo
+import VireoKernels
+
+/// A seeded pseudo-random generator (SplitMix64): test data is reproducible from the seed, which
+/// tests put in their failure messages.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// Seeded datasets.
+public enum Datasets {
+    /// `n` vectors of dimension `dim`, uniform in [-1, 1).
+    public static func uniform(n: Int, dim: Int, seed: UInt64) -> [[Float]] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<n).map { _ in (0..<dim).map { _ in Float.random(in: -1..<1, using: &g) } }
+    }
+
+    /// `n` vectors around `clusters` random centres (Gaussian-ish noise), like real embeddings.
+    public static func clustered(n: Int, dim: Int, clusters: Int, seed: UInt64) -> [[Float]] {
+        var g = SeededGenerator(seed: seed)
+        let centres = (0..<clusters).map { _ in (0..<dim).map { _ in Float.random(in: -1..<1, using: &g) } }
+        return (0..<n).map { _ in
+            let c = centres[Int.random(in: 0..<clusters, using: &g)]
+            return c.map { $0 + 0.25 * (Float.random(in: -1..<1, using: &g) + Float.random(in: -1..<1, using: &g)) }
+        }
+    }
+}
+
+/// The exact oracle: a naive O(n·d) scan in Double precision.
+public enum Oracle {
+    /// Indices of the `k` nearest rows of `base` to `query` for `metric` (COSINE on normalised copies).
+    public static func nearest(_ query: [Float], in base: [[Float]], k: Int, metric: Metric, excluded: Set<Int> = []) -> [(index: Int, distance: Double)] {
+        let q = metric == .cosine ? normalized(query) : query
+        var all: [(Int, Double)] = []
+        for (i, x) in base.enumerated() where !excluded.contains(i) {
+            let v = metric == .cosine ? normalized(x) : x
+            all.append((i, Distances.Reference.distance(metric, q, v)))
+        }
+        all.sort { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        return all.prefix(k).map { (index: $0.0, distance: $0.1) }
+    }
+
+    public static func normalized(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        return v.map { Float(Double($0) / n) }
+    }
+
+    /// Milvus score of an oracle distance.
+    public static func score(_ distance: Double, metric: Metric) -> Double {
+        metric == .l2 ? distance : -distance
+    }
+}
+
+/// A temporary directory removed when the value is deinitialised.
+public final class TemporaryDirectory: Sendable {
+    public let path: String
+    public init(_ label: String = "vireo-test") {
+        let p = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        path = p
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Rows for a simple schema (`id` Int64, `vec`, `tag` VarChar).
+public func makeRows(_ vectors: [[Float]], firstID: Int64 = 0) -> [Row] {
+    vectors.enumerated().map { i, v in
+        ["id": .int(firstID + Int64(i)), "vec": .floatVector(v), "tag": .string("t\(Int(firstID) + i)")]
+    }
+}
+
+public func simpleSchema(_ name: String = "items", dim: Int, metric: Metric = .l2, shards: Int = 1) -> CollectionSchema {
+    CollectionSchema(name: name, fields: [
+        .int64PrimaryKey("id"),
+        .floatVector("vec", dimension: dim, metric: metric),
+        FieldSchema(name: "tag", dataType: .varChar, maxLength: 64),
+    ], shardsNum: shards)
+}
