@@ -100,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VireoTests",
-            dependencies: ["Vireo", "VireoTestSupport", "vireo-crash-writer"],
+            dependencies: ["Vireo", "VireoStorage", "VireoTestSupport", "vireo-crash-writer"],
             swiftSettings: swiftSettings
         ),
     ],

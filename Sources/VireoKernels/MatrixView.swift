@@ -79,15 +79,24 @@ package final class FloatArena: @unchecked Sendable {
 extension MatrixView {
     /// A view of raw bytes holding `bytes.count / (4*dim)` row-major Float32 rows (a stored blob).
     ///
+    /// Large blobs sit on LMDB overflow pages, 16-byte aligned, and are used in place. Small ones
+    /// (under about 2 KiB) sit inside a leaf page where LMDB only guarantees 2-byte alignment; those
+    /// are copied into an aligned arena (a few rows, so the copy is negligible).
+    ///
     /// - Important: `owner` must keep the bytes alive and unchanged for the view's lifetime.
-    package init(bytes: UnsafeRawBufferPointer, dim: Int, owner: AnyObject?) {
+    package static func inPlaceOrCopy(bytes: UnsafeRawBufferPointer, dim: Int, owner: AnyObject?) -> MatrixView {
         precondition(bytes.count % (dim * MemoryLayout<Float>.stride) == 0, "blob is not a whole number of rows")
-        // SAFETY: Float32 loads need 4-byte alignment; LMDB overflow values start 16-byte aligned and
-        // Vireo's blob header is 64 bytes, so the payload is 16-byte aligned. Checked here.
-        precondition(Int(bitPattern: bytes.baseAddress) % MemoryLayout<Float>.alignment == 0, "vector blob is misaligned")
         let rows = bytes.count / (dim * MemoryLayout<Float>.stride)
-        let base = bytes.baseAddress.map { $0.assumingMemoryBound(to: Float.self) } ?? UnsafePointer(FloatArena.empty.pointer)
-        self.init(base: base, rows: rows, dim: dim, owner: owner)
+        if let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+            // SAFETY: the address is 4-byte aligned (checked) and holds rows*dim floats that `owner`
+            // keeps alive and immutable.
+            return MatrixView(base: base.assumingMemoryBound(to: Float.self), rows: rows, dim: dim, owner: owner)
+        }
+        let arena = FloatArena(count: rows * dim) { dst in
+            // SAFETY: dst holds rows*dim floats = bytes.count bytes; copyMemory tolerates misalignment.
+            UnsafeMutableRawBufferPointer(dst).copyMemory(from: bytes)
+        }
+        return arena.matrix(dim: dim)
     }
 
     /// Copies rows `0..<rows` into `destination` (which holds rows*dim floats).
@@ -96,11 +105,6 @@ extension MatrixView {
         // SAFETY: sizes checked above; the source holds rows*dim floats.
         destination.baseAddress!.copyMemory(from: base, byteCount: rows * dim * MemoryLayout<Float>.stride)
     }
-}
-
-extension FloatArena {
-    /// A one-element arena used as the base of empty views.
-    package static let empty = FloatArena(count: 1) { _ in }
 }
 
 extension MatrixView {

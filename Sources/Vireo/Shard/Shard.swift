@@ -178,7 +178,7 @@ final class Shard: Sendable {
             guard blob.count == rows * d * 4 else {
                 throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) rows of \(d) floats")
             }
-            vectors.append(MatrixView(bytes: blob.bytes, dim: d, owner: blob))
+            vectors.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob))
         }
         let what = "segment \(id) primary keys"
         guard let pks = try env.mapBlob(blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, verifyChecksum: verify, what: what) else {
@@ -201,25 +201,47 @@ final class Shard: Sendable {
                 p.draining = true
                 return true
             }
-            if schedule { queue.async { self.drain() } }
+            if schedule { queue.async { [weak self] in Shard.drain(self) } }
         }
     }
+
+    typealias Resumption = (CheckedContinuation<Int, any Error>, Result<Int, any Error>)
 
     /// Runs on `queue`: applies queued writes in group commits until the queue is empty.
-    private func drain() {
+    ///
+    /// The shard is held only while a group is applied, never while callers are resumed: once a
+    /// caller has its acknowledgement it may drop the last reference, and the environment must then
+    /// close at once (so the directory can be reopened), not when this thread gets around to it.
+    private static func drain(_ weakShard: Shard?) {
+        weak var shard = weakShard
         while true {
-            let batch = pending.withLock { p -> [(WriteOp, CheckedContinuation<Int, any Error>)] in
-                let b = p.ops
-                p.ops.removeAll()
-                if b.isEmpty { p.draining = false }
-                return b
-            }
-            if batch.isEmpty { return }
-            process(batch)
+            guard let (resumptions, more) = shard?.drainOnce() else { return }
+            for (c, r) in resumptions { c.resume(with: r) }
+            if !more { return }
         }
     }
 
-    private func process(_ batch: [(WriteOp, CheckedContinuation<Int, any Error>)]) {
+    /// Takes every queued write and applies it. Returns who to resume, and whether more writes
+    /// arrived meanwhile; when none did, draining has already ended (a later submit starts a new
+    /// drain), so the caller must not touch the shard again.
+    private func drainOnce() -> ([Resumption], Bool) {
+        let batch = pending.withLock { p -> [(WriteOp, CheckedContinuation<Int, any Error>)] in
+            let b = p.ops
+            p.ops.removeAll()
+            if b.isEmpty { p.draining = false }
+            return b
+        }
+        if batch.isEmpty { return ([], false) }
+        let resumptions = process(batch)
+        let more = pending.withLock { p -> Bool in
+            if p.ops.isEmpty { p.draining = false }
+            return p.draining
+        }
+        return (resumptions, more)
+    }
+
+    private func process(_ batch: [(WriteOp, CheckedContinuation<Int, any Error>)]) -> [Resumption] {
+        var out: [Resumption] = []
         var snap = snapshot
         var results = [Result<Int, any Error>?](repeating: nil, count: batch.count)
         var sealRequested: [Int] = []
@@ -249,7 +271,7 @@ final class Shard: Sendable {
                 for i in dataOps where results[i] == nil || (try? results[i]!.get()) != nil { results[i] = .failure(wrapped) }
             }
             published.withLock { $0 = snap }
-            for i in dataOps { batch[i].1.resume(with: results[i] ?? .failure(VireoError(.storageFailure, kind: .internal, "write was not applied"))) }
+            for i in dataOps { out.append((batch[i].1, results[i] ?? .failure(VireoError(.storageFailure, kind: .internal, "write was not applied")))) }
         }
         if !sealRequested.isEmpty || snap.growing.rowCount >= configuration.sealRows {
             let outcome: Result<Int, any Error>
@@ -261,8 +283,9 @@ final class Shard: Sendable {
             } catch {
                 outcome = .failure(VireoError.storage(error, "sealing a segment of shard \(index) of collection '\(codec.schema.name)'"))
             }
-            for i in sealRequested { batch[i].1.resume(with: outcome) }
+            for i in sealRequested { out.append((batch[i].1, outcome)) }
         }
+        return out
     }
 
     /// Applies one request inside (nested) transaction `txn`, updating `snap` to match.

@@ -100,12 +100,18 @@ package final class Environment: @unchecked Sendable {
     deinit {
         mdb_env_close(handle)
         let p = path
-        if removeOnClose.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: p) }
+        if removeOnClose.withLock({ $0 }) {
+            try? FileManager.default.removeItem(atPath: p)
+            // The parent (a collection directory) goes with its last shard: rmdir fails while any
+            // other shard directory remains.
+            _ = rmdir(URL(fileURLWithPath: p).deletingLastPathComponent().path)
+        }
         Environment.openPaths.withLock { _ = $0.remove(p) }
     }
 
     /// Deletes the environment's directory once the last reference is gone (a dropped collection:
-    /// searches still running on it finish on intact data first).
+    /// searches still running on it finish on intact data first), and its parent directory if that
+    /// is then empty.
     package func removeDirectoryWhenClosed() {
         removeOnClose.withLock { $0 = true }
     }
