@@ -201,25 +201,22 @@ final class Shard: Sendable {
                 p.draining = true
                 return true
             }
-            if schedule { queue.async { [weak self] in Shard.drain(self) } }
+            guard schedule else { return }
+            // The shard is held only while a group is applied (`self?.drainOnce()`), never while
+            // callers are resumed: once a caller has its acknowledgement it may drop the last
+            // reference, and the environment must then close at once (so the directory can be
+            // reopened), not when this thread gets around to it.
+            queue.async { [weak self] in
+                while true {
+                    guard let (resumptions, more) = self?.drainOnce() else { return }
+                    for (c, r) in resumptions { c.resume(with: r) }
+                    if !more { return }
+                }
+            }
         }
     }
 
     typealias Resumption = (CheckedContinuation<Int, any Error>, Result<Int, any Error>)
-
-    /// Runs on `queue`: applies queued writes in group commits until the queue is empty.
-    ///
-    /// The shard is held only while a group is applied, never while callers are resumed: once a
-    /// caller has its acknowledgement it may drop the last reference, and the environment must then
-    /// close at once (so the directory can be reopened), not when this thread gets around to it.
-    private static func drain(_ weakShard: Shard?) {
-        weak var shard = weakShard
-        while true {
-            guard let (resumptions, more) = shard?.drainOnce() else { return }
-            for (c, r) in resumptions { c.resume(with: r) }
-            if !more { return }
-        }
-    }
 
     /// Takes every queued write and applies it. Returns who to resume, and whether more writes
     /// arrived meanwhile; when none did, draining has already ended (a later submit starts a new
