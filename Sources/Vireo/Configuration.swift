@@ -1,3 +1,5 @@
+@_exported import protocol VireoKernels.ComputeBackend
+@_exported import struct VireoKernels.OpenBLASBackend
 import VireoKernels
 
 /// Settings of an open database.

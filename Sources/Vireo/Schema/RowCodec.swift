@@ -1,3 +1,4 @@
+import VireoStorage
 /// A validated row in the engine's internal form.
 struct PreparedRow: Sendable {
     var pk: PrimaryKey
@@ -252,60 +253,3 @@ struct RowCodec: Sendable {
     }
 }
 
-/// Appends little-endian values to a byte array.
-struct ByteWriter {
-    var bytes: [UInt8] = []
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
-    mutating func f32(_ v: Float) { u32(v.bitPattern) }
-    mutating func f64(_ v: Double) { u64(v.bitPattern) }
-    mutating func string(_ s: String) {
-        u32(UInt32(s.utf8.count))
-        bytes.append(contentsOf: s.utf8)
-    }
-    mutating func raw(_ b: [UInt8]) {
-        u32(UInt32(b.count))
-        bytes.append(contentsOf: b)
-    }
-    mutating func floats(_ v: [Float]) {
-        v.withUnsafeBytes { bytes.append(contentsOf: $0) }
-    }
-}
-
-/// Reads what ``ByteWriter`` wrote. Input comes from checksummed blobs, so a short read is a
-/// programming error, trapped by the bounds checks.
-struct ByteReader {
-    let buf: UnsafeRawBufferPointer
-    var offset = 0
-    init(_ buf: UnsafeRawBufferPointer) { self.buf = buf }
-    var isAtEnd: Bool { offset >= buf.count }
-    mutating func u8() -> UInt8 {
-        defer { offset += 1 }
-        return buf[offset]
-    }
-    mutating func u32() -> UInt32 {
-        precondition(offset + 4 <= buf.count, "truncated record")
-        defer { offset += 4 }
-        return UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-    mutating func u64() -> UInt64 {
-        precondition(offset + 8 <= buf.count, "truncated record")
-        defer { offset += 8 }
-        return UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-    }
-    mutating func i64() -> Int64 { Int64(bitPattern: u64()) }
-    mutating func f32() -> Float { Float(bitPattern: u32()) }
-    mutating func f64() -> Double { Double(bitPattern: u64()) }
-    mutating func bytes(_ n: Int) -> UnsafeRawBufferPointer {
-        precondition(offset + n <= buf.count, "truncated record")
-        defer { offset += n }
-        return UnsafeRawBufferPointer(rebasing: buf[offset..<(offset + n)])
-    }
-    mutating func string() -> String {
-        let n = Int(u32())
-        return String(decoding: bytes(n), as: UTF8.self)
-    }
-    mutating func raw() -> [UInt8] { Array(bytes(Int(u32()))) }
-}

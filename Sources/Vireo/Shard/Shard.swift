@@ -491,10 +491,7 @@ enum BatchRecord {
             for _ in 0..<n {
                 let pk: PrimaryKey = pkIsInt ? .int(r.i64()) : .string(r.string())
                 var vectors: [[Float]] = []
-                for d in dims {
-                    let raw = r.bytes(d * 4)
-                    vectors.append((0..<d).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
-                }
+                for d in dims { vectors.append(r.floats(d)) }
                 rows.append(PreparedRow(pk: pk, vectors: vectors, scalars: r.raw()))
             }
             return (first, rows)
