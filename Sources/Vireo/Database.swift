@@ -105,7 +105,10 @@ public final class Database: Sendable {
                     throw VireoError(.collectionAlreadyExists, kind: .conflict, "collection '\(schema.name)' already exists; drop it first or choose another name")
                 }
                 let next: UInt64 = try txn.get(metaDB, key: Array("nextCollectionId".utf8))
-                    .map { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } ?? 1
+                    .map { bytes -> UInt64 in
+                        var r = ByteReader(bytes)
+                        return r.u64()
+                    } ?? 1
                 try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
                 let record = CollectionRecord(id: next, schema: schema, createdAt: Date())
                 try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)

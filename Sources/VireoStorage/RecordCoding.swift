@@ -47,6 +47,14 @@ package struct ByteReader {
         return UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
     package mutating func i64() -> Int64 { Int64(bitPattern: u64()) }
+    /// A big-endian UInt32 (keys are big-endian so byte order is numeric order).
+    package mutating func u32be() -> UInt32 { UInt32(bigEndian: UInt32(littleEndian: u32())) }
+    /// A big-endian UInt64.
+    package mutating func u64be() -> UInt64 { UInt64(bigEndian: UInt64(littleEndian: u64())) }
+    /// A little-endian Int32.
+    package mutating func i32() -> Int32 { Int32(bitPattern: u32()) }
+    /// Skips `n` bytes.
+    package mutating func skip(_ n: Int) { _ = bytes(n) }
     package mutating func f32() -> Float { Float(bitPattern: u32()) }
     package mutating func f64() -> Double { Double(bitPattern: u64()) }
     package mutating func bytes(_ n: Int) -> UnsafeRawBufferPointer {

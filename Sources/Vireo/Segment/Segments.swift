@@ -17,8 +17,9 @@ struct RowLocation: Hashable, Sendable {
     }
 
     init(_ b: UnsafeRawBufferPointer) {
-        segment = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-        row = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        var r = ByteReader(b)
+        segment = r.u32()
+        row = r.u32()
     }
 }
 

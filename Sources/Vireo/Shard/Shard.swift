@@ -143,7 +143,9 @@ final class Shard: Sendable {
         var nextSeq: UInt64 = 0
         try env.read { txn in
             try txn.forEach(growingDB, prefix: SegmentKeys.be32(manifest.growingSegment)) { key, value in
-                let seq = UInt64(bigEndian: key.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+                var k = ByteReader(key)
+                k.skip(4)
+                let seq = k.u64be()
                 nextSeq = seq + 1
                 let payload = try Blob.decode(value, kind: .growingBatch, what: "shard \(shard) growing batch \(seq)")
                 let (first, rows) = BatchRecord.decode(payload, pkIsInt: codec.schema.primaryKey.dataType == .int64, dims: dims)
@@ -155,8 +157,9 @@ final class Shard: Sendable {
                 }
             }
             try txn.forEach(tombstoneDB) { key, _ in
-                let seg = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-                let row = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                var k = ByteReader(key)
+                let seg = k.u32be()
+                let row = k.u32be()
                 if snap.tombstones[seg, default: Bitset()].insert(Int(row)) { snap.deletedCount += 1 }
                 return true
             }
