@@ -41,7 +41,7 @@ struct RowCodec: Sendable {
             guard schema.enableDynamicField, key != CollectionSchema.dynamicFieldName else {
                 throw bad(.unknownField, "field '\(key)' is not in the schema of collection '\(schema.name)' (fields: \(schema.fields.map(\.name).joined(separator: ", "))); remove it or enable the dynamic field")
             }
-            dynamic[key] = try jsonValue(row[key]!, field: key, index: index)
+            dynamic[key] = row[key]!.jsonValue
         }
         // Primary key.
         let pk: PrimaryKey
@@ -175,7 +175,7 @@ struct RowCodec: Sendable {
             }
             w.string(s)
         case .json:
-            w.string(try jsonValue(v, field: f.name, index: index).jsonText)
+            w.string(v.jsonValue.jsonText)
         case .array:
             guard case let .array(items) = v else { throw mismatch("an array") }
             let cap = f.maxCapacity ?? CollectionSchema.maxArrayCapacity
@@ -191,20 +191,6 @@ struct RowCodec: Sendable {
             }
         case .floatVector:
             preconditionFailure("vectors are not scalar columns")
-        }
-    }
-
-    private func jsonValue(_ v: FieldValue, field: String, index: Int) throws -> JSONValue {
-        switch v {
-        case .null: return .null
-        case let .bool(b): return .bool(b)
-        case let .int(i): return .int(i)
-        case let .float(f): return .double(Double(f))
-        case let .double(d): return .double(d)
-        case let .string(s): return .string(s)
-        case let .json(j): return j
-        case let .array(a): return .array(try a.map { try jsonValue($0, field: field, index: index) })
-        case let .floatVector(v): return .array(v.map { .double(Double($0)) })
         }
     }
 
