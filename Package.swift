@@ -43,7 +43,7 @@ let package = Package(
         ),
         .target(
             name: "VireoIndex",
-            dependencies: ["VireoKernels"],
+            dependencies: ["VireoKernels", "CVireoKernels"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "vireo-bench",
             dependencies: [
-                "Vireo",
+                "Vireo", "VireoIndex", "VireoKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/VireoBench",

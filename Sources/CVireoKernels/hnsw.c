@@ -1,0 +1,447 @@
+// HNSW build and search (Malkov & Yashunin, arXiv:1603.09320): Algorithms 1 (insert), 2 (search
+// layer), 4 (neighbour selection heuristic) and 5 (k-NN search). See vireo_hnsw.h for the layout.
+#include "vireo_hnsw.h"
+#include "vireo_kernels.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma clang fp reassociate(on)
+
+#if defined(__x86_64__) && defined(__clang__)
+#define VK_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VK_MULTIVERSION
+#endif
+#define VK_INLINE static inline __attribute__((always_inline))
+
+typedef struct {
+    float d;
+    uint32_t id;
+} pair_t;
+
+struct vk_hnsw_scratch {
+    uint32_t *visited;
+    uint32_t epoch;
+    uint32_t n;
+    pair_t *cand;  // min-heap of candidates to expand
+    size_t cand_len, cand_cap;
+    pair_t *res;   // max-heap of the best `ef` results
+    size_t res_len, res_cap;
+    pair_t *tmp;   // neighbour selection
+    size_t tmp_cap;
+    uint32_t *links;  // copy of a neighbour list read under a lock
+    pair_t *sel;      // an insert's selected neighbours, per level
+    size_t sel_cap;
+};
+
+struct vk_hnsw_build {
+    pthread_mutex_t global;
+    atomic_flag *locks;
+    _Atomic uint32_t next;
+    _Atomic uint32_t inserted;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Distances (inlined into each multi-versioned caller, so they use its instruction set).
+
+VK_INLINE float dist(const vk_hnsw_graph *g, const float *a, const float *b) {
+    const size_t d = g->dim;
+    float s = 0.0f;
+    if (g->metric == 0) {
+        for (size_t i = 0; i < d; i++) {
+            float t = a[i] - b[i];
+            s += t * t;
+        }
+        return s;
+    }
+    for (size_t i = 0; i < d; i++) s += a[i] * b[i];
+    return -s;
+}
+
+VK_INLINE const float *vec(const vk_hnsw_graph *g, uint32_t id) { return g->vectors + (size_t)id * g->dim; }
+
+VK_INLINE uint32_t *list_at(const vk_hnsw_graph *g, uint32_t id, int level) {
+    if (level == 0) return g->links0 + (size_t)id * (g->M0 + 1);
+    return g->upper + ((size_t)g->upper_offset[id] + (size_t)(level - 1)) * (g->M + 1);
+}
+
+VK_INLINE void prefetch_vec(const vk_hnsw_graph *g, uint32_t id) {
+    const char *p = (const char *)vec(g, id);
+    __builtin_prefetch(p, 0, 3);
+    __builtin_prefetch(p + 64, 0, 3);
+    __builtin_prefetch(p + 128, 0, 3);
+    __builtin_prefetch(p + 192, 0, 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heaps (binary, in preallocated arrays).
+
+VK_INLINE void min_push(vk_hnsw_scratch *s, float d, uint32_t id) {
+    if (s->cand_len == s->cand_cap) {
+        s->cand_cap *= 2;
+        s->cand = (pair_t *)realloc(s->cand, s->cand_cap * sizeof(pair_t));
+    }
+    size_t i = s->cand_len++;
+    pair_t *h = s->cand;
+    while (i > 0) {
+        size_t p = (i - 1) >> 1;
+        if (h[p].d <= d) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i].d = d;
+    h[i].id = id;
+}
+
+VK_INLINE pair_t min_pop(vk_hnsw_scratch *s) {
+    pair_t *h = s->cand;
+    pair_t top = h[0];
+    pair_t last = h[--s->cand_len];
+    size_t n = s->cand_len, i = 0;
+    while (1) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t m = (l + 1 < n && h[l + 1].d < h[l].d) ? l + 1 : l;
+        if (last.d <= h[m].d) break;
+        h[i] = h[m];
+        i = m;
+    }
+    if (n > 0) h[i] = last;
+    return top;
+}
+
+VK_INLINE void max_push(vk_hnsw_scratch *s, float d, uint32_t id) {
+    size_t i = s->res_len++;
+    pair_t *h = s->res;
+    while (i > 0) {
+        size_t p = (i - 1) >> 1;
+        if (h[p].d >= d) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i].d = d;
+    h[i].id = id;
+}
+
+VK_INLINE void max_pop(vk_hnsw_scratch *s) {
+    pair_t *h = s->res;
+    pair_t last = h[--s->res_len];
+    size_t n = s->res_len, i = 0;
+    while (1) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t m = (l + 1 < n && h[l + 1].d > h[l].d) ? l + 1 : l;
+        if (last.d >= h[m].d) break;
+        h[i] = h[m];
+        i = m;
+    }
+    if (n > 0) h[i] = last;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch and build state.
+
+vk_hnsw_scratch *vk_hnsw_scratch_create(uint32_t n, uint32_t max_ef) {
+    vk_hnsw_scratch *s = (vk_hnsw_scratch *)calloc(1, sizeof(vk_hnsw_scratch));
+    s->n = n;
+    s->visited = (uint32_t *)calloc(n > 0 ? n : 1, sizeof(uint32_t));
+    s->epoch = 0;
+    s->cand_cap = 1024;
+    s->cand = (pair_t *)malloc(s->cand_cap * sizeof(pair_t));
+    s->res_cap = (size_t)max_ef + 2;
+    s->res = (pair_t *)malloc(s->res_cap * sizeof(pair_t));
+    s->tmp_cap = (size_t)max_ef + 2;
+    s->tmp = (pair_t *)malloc(s->tmp_cap * sizeof(pair_t));
+    s->links = (uint32_t *)malloc(4096 * sizeof(uint32_t) + 4);
+    return s;
+}
+
+void vk_hnsw_scratch_destroy(vk_hnsw_scratch *s) {
+    if (!s) return;
+    free(s->visited);
+    free(s->cand);
+    free(s->res);
+    free(s->tmp);
+    free(s->links);
+    free(s->sel);
+    free(s);
+}
+
+static void next_epoch(vk_hnsw_scratch *s) {
+    if (++s->epoch == 0) {
+        memset(s->visited, 0, (size_t)s->n * sizeof(uint32_t));
+        s->epoch = 1;
+    }
+}
+
+vk_hnsw_build *vk_hnsw_build_create(vk_hnsw_graph *g) {
+    vk_hnsw_build *b = (vk_hnsw_build *)calloc(1, sizeof(vk_hnsw_build));
+    pthread_mutex_init(&b->global, NULL);
+    b->locks = (atomic_flag *)calloc(g->n > 0 ? g->n : 1, sizeof(atomic_flag));
+    for (uint32_t i = 0; i < g->n; i++) atomic_flag_clear(&b->locks[i]);
+    atomic_store(&b->next, 0);
+    atomic_store(&b->inserted, 0);
+    return b;
+}
+
+void vk_hnsw_build_destroy(vk_hnsw_build *b) {
+    if (!b) return;
+    pthread_mutex_destroy(&b->global);
+    free(b->locks);
+    free(b);
+}
+
+uint32_t vk_hnsw_next_node(vk_hnsw_build *b) { return atomic_fetch_add(&b->next, 1); }
+uint32_t vk_hnsw_inserted(vk_hnsw_build *b) { return atomic_load(&b->inserted); }
+
+VK_INLINE void lock_node(vk_hnsw_build *b, uint32_t id) {
+    if (!b) return;
+    while (atomic_flag_test_and_set_explicit(&b->locks[id], memory_order_acquire)) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+VK_INLINE void unlock_node(vk_hnsw_build *b, uint32_t id) {
+    if (b) atomic_flag_clear_explicit(&b->locks[id], memory_order_release);
+}
+
+/// Copies node `id`'s list at `level` into s->links (under its lock during a build); returns the count.
+VK_INLINE uint32_t read_list(const vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t id, int level, vk_hnsw_scratch *s, const uint32_t **out) {
+    const uint32_t *list = list_at(g, id, level);
+    if (!b) {
+        *out = list + 1;
+        return list[0];
+    }
+    lock_node(b, id);
+    uint32_t c = list[0];
+    memcpy(s->links, list + 1, c * sizeof(uint32_t));
+    unlock_node(b, id);
+    *out = s->links;
+    return c;
+}
+
+VK_INLINE int is_excluded(const uint64_t *bits, size_t nbits, uint32_t id) {
+    return bits && id < nbits && ((bits[id >> 6] >> (id & 63)) & 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Algorithm 2: best-first search of one layer. Leaves the best `ef` allowed nodes in s->res.
+
+VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const float *q, uint32_t ep, float ep_d,
+                            uint32_t ef, int level, const uint64_t *excluded, size_t excluded_bits,
+                            vk_hnsw_scratch *s) {
+    next_epoch(s);
+    s->cand_len = 0;
+    s->res_len = 0;
+    s->visited[ep] = s->epoch;
+    min_push(s, ep_d, ep);
+    if (!is_excluded(excluded, excluded_bits, ep)) max_push(s, ep_d, ep);
+    float bound = s->res_len == ef ? s->res[0].d : __builtin_inff();
+    while (s->cand_len > 0) {
+        pair_t c = min_pop(s);
+        if (c.d > bound) break;
+        const uint32_t *nb;
+        uint32_t cnt = read_list(g, b, c.id, level, s, &nb);
+        if (cnt > 0) prefetch_vec(g, nb[0]);
+        for (uint32_t j = 0; j < cnt; j++) {
+            uint32_t e = nb[j];
+            if (j + 1 < cnt) prefetch_vec(g, nb[j + 1]);
+            if (s->visited[e] == s->epoch) continue;
+            s->visited[e] = s->epoch;
+            float d = dist(g, q, vec(g, e));
+            if (s->res_len < ef || d < bound) {
+                min_push(s, d, e);
+                if (!is_excluded(excluded, excluded_bits, e)) {
+                    max_push(s, d, e);
+                    if (s->res_len > ef) max_pop(s);
+                    if (s->res_len == ef) bound = s->res[0].d;
+                }
+            }
+        }
+    }
+}
+
+/// Greedy descent through one upper layer: returns the closest node found from `cur`.
+VK_INLINE uint32_t greedy(const vk_hnsw_graph *g, vk_hnsw_build *b, const float *q, uint32_t cur, float *cur_d,
+                          int level, vk_hnsw_scratch *s) {
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        const uint32_t *nb;
+        uint32_t cnt = read_list(g, b, cur, level, s, &nb);
+        for (uint32_t j = 0; j < cnt; j++) {
+            float d = dist(g, q, vec(g, nb[j]));
+            if (d < *cur_d) {
+                *cur_d = d;
+                cur = nb[j];
+                changed = 1;
+            }
+        }
+    }
+    return cur;
+}
+
+static int pair_cmp(const void *a, const void *b) {
+    float x = ((const pair_t *)a)->d, y = ((const pair_t *)b)->d;
+    return (x > y) - (x < y);
+}
+
+/// Algorithm 4 (without extending candidates or keeping pruned ones, as hnswlib): keep a candidate
+/// only if it is closer to the base than to every neighbour already kept. `cand` is sorted here.
+VK_INLINE size_t select_heuristic(const vk_hnsw_graph *g, pair_t *cand, size_t count, size_t max_m) {
+    qsort(cand, count, sizeof(pair_t), pair_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < count && kept < max_m; i++) {
+        const float *v = vec(g, cand[i].id);
+        int good = 1;
+        for (size_t r = 0; r < kept; r++) {
+            if (dist(g, v, vec(g, cand[r].id)) < cand[i].d) {
+                good = 0;
+                break;
+            }
+        }
+        if (good) cand[kept++] = cand[i];
+    }
+    return kept;
+}
+
+/// Adds `node` to `e`'s list at `level`, pruning with the heuristic when the list is full.
+VK_INLINE void connect(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t e, uint32_t node, float d, int level, vk_hnsw_scratch *s) {
+    uint32_t cap = level == 0 ? g->M0 : g->M;
+    lock_node(b, e);
+    uint32_t *list = list_at(g, e, level);
+    uint32_t cnt = list[0];
+    if (cnt < cap) {
+        list[1 + cnt] = node;
+        list[0] = cnt + 1;
+    } else {
+        pair_t *c = s->tmp;
+        const float *ve = vec(g, e);
+        for (uint32_t j = 0; j < cnt; j++) {
+            c[j].id = list[1 + j];
+            c[j].d = dist(g, ve, vec(g, list[1 + j]));
+        }
+        c[cnt].id = node;
+        c[cnt].d = d;
+        size_t kept = select_heuristic(g, c, cnt + 1, cap);
+        for (size_t j = 0; j < kept; j++) list[1 + j] = c[j].id;
+        list[0] = (uint32_t)kept;
+    }
+    unlock_node(b, e);
+}
+
+VK_MULTIVERSION
+void vk_hnsw_insert(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t node, uint32_t ef_construction, vk_hnsw_scratch *s) {
+    int level = g->levels[node];
+    pthread_mutex_lock(&b->global);
+    int max_level = g->max_level;
+    uint32_t cur = g->entry;
+    if (max_level < 0) {
+        g->entry = node;
+        g->max_level = level;
+        pthread_mutex_unlock(&b->global);
+        atomic_fetch_add(&b->inserted, 1);
+        return;
+    }
+    int hold = level > max_level;
+    if (!hold) pthread_mutex_unlock(&b->global);
+
+    const float *q = vec(g, node);
+    float cur_d = dist(g, q, vec(g, cur));
+    for (int l = max_level; l > level; l--) cur = greedy(g, b, q, cur, &cur_d, l, s);
+    // Phase 1: choose and write the node's own lists on every level, top down. Nothing links to the
+    // node yet, so no other thread can reach it and find a half-built (empty) lower list; linking
+    // it in while its level-0 list is still empty would let a concurrent insert attach to it alone
+    // and then lose that link when the list is written.
+    int top = level < max_level ? level : max_level;
+    size_t need = (size_t)(top + 1) * g->M;
+    if (need > s->sel_cap) {
+        s->sel_cap = need;
+        s->sel = (pair_t *)realloc(s->sel, need * sizeof(pair_t));
+    }
+    size_t kept_at[64];
+    for (int l = top; l >= 0; l--) {
+        search_layer(g, b, q, cur, cur_d, ef_construction, l, NULL, 0, s);
+        size_t count = s->res_len;
+        if (count > s->tmp_cap) count = s->tmp_cap;
+        memcpy(s->tmp, s->res, count * sizeof(pair_t));
+        size_t kept = select_heuristic(g, s->tmp, count, g->M);
+        pair_t *sel = s->sel + (size_t)l * g->M;
+        memcpy(sel, s->tmp, kept * sizeof(pair_t));
+        kept_at[l] = kept;
+        lock_node(b, node);
+        uint32_t *list = list_at(g, node, l);
+        for (size_t j = 0; j < kept; j++) list[1 + j] = sel[j].id;
+        list[0] = (uint32_t)kept;
+        unlock_node(b, node);
+        if (kept > 0) {
+            cur = sel[0].id;
+            cur_d = sel[0].d;
+        }
+    }
+    // Phase 2: link the neighbours back (Algorithm 1's bidirectional connections, with pruning).
+    for (int l = top; l >= 0; l--) {
+        const pair_t *sel = s->sel + (size_t)l * g->M;
+        for (size_t j = 0; j < kept_at[l]; j++) connect(g, b, sel[j].id, node, sel[j].d, l, s);
+    }
+    if (hold) {
+        if (level > g->max_level) {
+            g->entry = node;
+            g->max_level = level;
+        }
+        pthread_mutex_unlock(&b->global);
+    }
+    atomic_fetch_add(&b->inserted, 1);
+}
+
+VK_MULTIVERSION
+size_t vk_hnsw_search(const vk_hnsw_graph *g, const float *query, uint32_t k, uint32_t ef,
+                      const uint64_t *excluded, size_t excluded_bits, vk_hnsw_scratch *s,
+                      uint32_t *out_ids, float *out_dist) {
+    if (g->max_level < 0 || g->n == 0 || k == 0) return 0;
+    if (ef < k) ef = k;
+    if (ef + 2 > s->res_cap) ef = (uint32_t)s->res_cap - 2;
+    uint32_t cur = g->entry;
+    float cur_d = dist(g, query, vec(g, cur));
+    for (int l = g->max_level; l > 0; l--) cur = greedy(g, NULL, query, cur, &cur_d, l, s);
+    search_layer(g, NULL, query, cur, cur_d, ef, 0, excluded, excluded_bits, s);
+    // Pop the max-heap into ascending order.
+    size_t n = s->res_len;
+    pair_t *sorted = s->tmp;
+    for (size_t i = n; i > 0; i--) {
+        sorted[i - 1] = s->res[0];
+        max_pop(s);
+    }
+    size_t out = n < k ? n : k;
+    for (size_t i = 0; i < out; i++) {
+        out_ids[i] = sorted[i].id;
+        out_dist[i] = sorted[i].d;
+    }
+    return out;
+}
+
+int vk_hnsw_check(const vk_hnsw_graph *g, uint32_t *bad_node) {
+    int top = -1;
+    for (uint32_t i = 0; i < g->n; i++) {
+        for (int l = 0; l <= g->levels[i]; l++) {
+            const uint32_t *list = list_at(g, i, l);
+            uint32_t cap = l == 0 ? g->M0 : g->M;
+            if (list[0] > cap) { *bad_node = i; return 1; }
+            for (uint32_t j = 0; j < list[0]; j++) {
+                uint32_t e = list[1 + j];
+                if (e >= g->n) { *bad_node = i; return 2; }
+                if (e == i) { *bad_node = i; return 3; }
+                for (uint32_t k = 0; k < j; k++) if (list[1 + k] == e) { *bad_node = i; return 4; }
+                if (g->levels[e] < l) { *bad_node = i; return 5; }
+            }
+        }
+        if (g->levels[i] > top) top = g->levels[i];
+    }
+    if (g->n > 0 && (g->max_level != top || g->levels[g->entry] != top)) { *bad_node = g->entry; return 6; }
+    return 0;
+}

@@ -1,0 +1,2 @@
+#include "vireo_kernels.h"
+#include "vireo_hnsw.h"

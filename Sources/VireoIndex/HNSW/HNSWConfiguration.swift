@@ -1,0 +1,34 @@
+/// Build parameters of an HNSW index, with Milvus' names (Malkov & Yashunin, arXiv:1603.09320).
+public struct HNSWConfiguration: Sendable, Hashable, Codable {
+    /// Maximum links per node above level 0 (the paper's `M`); level 0 keeps up to `2·M` (`M_max0`).
+    /// Larger `M` raises recall at a given `ef` and costs `≈ 8·M` bytes per vector plus build time.
+    /// Default 16; valid 2…2048 (below 2 the graph degenerates into chains).
+    public var M: Int
+    /// Size of the candidate list while inserting (`efConstruction`): larger builds a better graph,
+    /// slower. Default 200; valid 1…65,536.
+    public var efConstruction: Int
+    /// Seed of the level assignment (levels are `⌊−ln(U)·mL⌋`, `mL = 1/ln M`).
+    public var seed: UInt64
+
+    public init(M: Int = 16, efConstruction: Int = 200, seed: UInt64 = 0x5eed) {
+        self.M = M
+        self.efConstruction = efConstruction
+        self.seed = seed
+    }
+
+    public static let validM = 2...2048
+    public static let validEfConstruction = 1...65_536
+    public static let validEf = 1...65_536
+
+    public func validate() throws(IndexError) {
+        guard Self.validM.contains(M) else { throw .outOfRange("M", M, Self.validM, "the maximum number of links per node") }
+        guard Self.validEfConstruction.contains(efConstruction) else {
+            throw .outOfRange("efConstruction", efConstruction, Self.validEfConstruction, "the build candidate list size")
+        }
+    }
+
+    /// Validates a search-time `ef` (the candidate list size; at least the number of results).
+    public static func validateEf(_ ef: Int) throws(IndexError) {
+        guard validEf.contains(ef) else { throw .outOfRange("ef", ef, validEf, "the search candidate list size") }
+    }
+}

@@ -1,0 +1,342 @@
+import CVireoKernels
+import Dispatch
+import Foundation
+import Synchronization
+import VireoKernels
+
+/// Progress of an index build: rows indexed out of the total, readable while the build runs.
+public final class IndexBuildProgress: Sendable {
+    public let total: Int
+    private let doneCount = Atomic<Int>(0)
+
+    public init(total: Int) { self.total = total }
+
+    public var done: Int { doneCount.load(ordering: .relaxed) }
+    func add(_ n: Int) { doneCount.add(n, ordering: .relaxed) }
+}
+
+/// An HNSW graph over the rows of one immutable vector matrix (a sealed segment), after Malkov &
+/// Yashunin, arXiv:1603.09320. The graph is built once (in parallel), then immutable: searches share
+/// it without locks, each with its own scratch (visited tags and heaps) taken from a pool.
+///
+/// ## Stored form
+/// The graph's memory is one buffer laid out exactly as stored, so a stored graph is used in place
+/// from a memory map: a 64-byte header (magic `HNSW`, format version, n, dim, M, M0, metric, entry,
+/// max level, number of upper lists, efConstruction), then `levels` (n bytes, padded to 64),
+/// `upperOffset` (n × UInt32), level-0 lists (n × (2M+1) UInt32) and upper lists ((M+1) UInt32 each).
+/// Vectors are not part of it: the segment's matrix is used, so vectors are stored once.
+///
+/// ## Invariants
+/// List counts are at most `2M` (level 0) / `M` (above); no self links or duplicates; ids < n; a node
+/// is linked at level l only from and to nodes whose level is ≥ l; the entry point has the top level.
+/// ``checkInvariants()`` verifies them (tests call it).
+///
+/// ## Thread safety
+/// Immutable after build; `search` is safe from any number of threads.
+package final class HNSWIndex: @unchecked Sendable {
+    // SAFETY: `graph` holds pointers into `memory` (owned by `storage`, or a mapped blob kept alive by
+    // `storage`) and into `vectors` (kept alive by the view's owner). Nothing writes either after
+    // build returns, so concurrent searches only read. The scratch pool is behind a Mutex.
+    private let graph: vk_hnsw_graph
+    private let storage: AnyObject
+    private let memory: UnsafeRawBufferPointer
+    let vectors: MatrixView
+    public let configuration: HNSWConfiguration
+    public let metric: Metric
+    private let scratchPool = Mutex<[Scratch]>([])
+
+    static let magic: UInt32 = 0x5753_4E48  // "HNSW"
+    static let formatVersion: UInt32 = 1
+    static let headerSize = 64
+
+    public var count: Int { Int(graph.n) }
+    /// Bytes of the graph (its stored size), excluding vectors.
+    public var byteCount: Int { memory.count }
+
+    private init(graph: vk_hnsw_graph, storage: AnyObject, memory: UnsafeRawBufferPointer, vectors: MatrixView,
+                 configuration: HNSWConfiguration, metric: Metric) {
+        self.graph = graph
+        self.storage = storage
+        self.memory = memory
+        self.vectors = vectors
+        self.configuration = configuration
+        self.metric = metric
+    }
+
+    // MARK: Layout
+
+    private struct Layout {
+        var n: Int, M: Int, M0: Int, upperLists: Int
+        var levelsOffset: Int { HNSWIndex.headerSize }
+        var upperOffsetOffset: Int { levelsOffset + (n + 63) / 64 * 64 }
+        var links0Offset: Int { upperOffsetOffset + 4 * n }
+        var upperOffset: Int { links0Offset + 4 * n * (M0 + 1) }
+        var total: Int { upperOffset + 4 * upperLists * (M + 1) }
+    }
+
+    private static func graphView(_ base: UnsafeMutableRawPointer, _ l: Layout, dim: Int, metric: Metric, vectors: MatrixView) -> vk_hnsw_graph {
+        // SAFETY: `base` holds `l.total` bytes laid out as `Layout` describes; each array offset is a
+        // multiple of 4 from a base at least 16-byte aligned.
+        vk_hnsw_graph(
+            n: UInt32(l.n), dim: UInt32(dim), M: UInt32(l.M), M0: UInt32(l.M0),
+            metric: metric == .l2 ? 0 : 1, entry: 0, max_level: -1,
+            vectors: vectors.base,
+            levels: (base + l.levelsOffset).assumingMemoryBound(to: UInt8.self),
+            upper_offset: (base + l.upperOffsetOffset).assumingMemoryBound(to: UInt32.self),
+            links0: (base + l.links0Offset).assumingMemoryBound(to: UInt32.self),
+            upper: (base + l.upperOffset).assumingMemoryBound(to: UInt32.self))
+    }
+
+    // MARK: Build
+
+    /// Builds the graph over every row of `vectors` on `threads` threads.
+    ///
+    /// - Parameters:
+    ///   - vectors: the rows (unit-normalised for COSINE).
+    ///   - progress: updated as rows are inserted.
+    /// - Throws: ``IndexError`` for invalid parameters.
+    /// - Complexity: O(n · efConstruction · log n) distance computations.
+    package static func build(
+        vectors: MatrixView, metric: Metric, configuration: HNSWConfiguration, threads: Int,
+        progress: IndexBuildProgress? = nil
+    ) throws(IndexError) -> HNSWIndex {
+        try configuration.validate()
+        let n = vectors.rows
+        precondition(n < Int(UInt32.max), "too many rows for one HNSW graph")
+        let M = configuration.M
+        // Levels: ⌊−ln(U)·mL⌋ with mL = 1/ln(M), seeded.
+        var rng = SplitMix64(seed: configuration.seed)
+        let mL = 1.0 / log(Double(max(M, 2)))
+        var levels = [UInt8](repeating: 0, count: n)
+        var upperLists = 0
+        for i in 0..<n {
+            let u = Double(rng.next() >> 11) / Double(1 << 53)
+            let l = min(Int(-log(max(u, 1e-300)) * mL), 32)
+            levels[i] = UInt8(l)
+            upperLists += l
+        }
+        let layout = Layout(n: n, M: M, M0: 2 * M, upperLists: upperLists)
+        let owned = OwnedMemory(byteCount: layout.total)
+        let base = owned.base
+        var g = graphView(base, layout, dim: vectors.dim, metric: metric, vectors: vectors)
+        // SAFETY: the arrays lie inside `owned` (layout.total bytes, zero-filled by OwnedMemory).
+        levels.withUnsafeBufferPointer { src in g.levels.update(from: src.baseAddress!, count: n) }
+        var running: UInt32 = 0
+        for i in 0..<n where levels[i] > 0 {
+            g.upper_offset[i] = running
+            running += UInt32(levels[i])
+        }
+        if n > 0 {
+            let box = GraphBox(graph: g)
+            let scratchSize = UInt32(max(configuration.efConstruction, 2 * M) + 2)
+            let workers = max(1, min(threads, n))
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                let scratch = vk_hnsw_scratch_create(UInt32(n), scratchSize)
+                defer { vk_hnsw_scratch_destroy(scratch) }
+                var pending = 0
+                while true {
+                    let node = vk_hnsw_next_node(box.build)
+                    if node >= UInt32(n) { break }
+                    vk_hnsw_insert(box.pointer, box.build, node, UInt32(configuration.efConstruction), scratch)
+                    pending += 1
+                    if pending == 256 {
+                        progress?.add(pending)
+                        pending = 0
+                    }
+                }
+                progress?.add(pending)
+            }
+            g = box.pointer.pointee
+            box.release()
+        }
+        writeHeader(base, g, layout: layout, efConstruction: configuration.efConstruction)
+        return HNSWIndex(graph: g, storage: owned, memory: UnsafeRawBufferPointer(start: base, count: layout.total),
+                         vectors: vectors, configuration: configuration, metric: metric)
+    }
+
+    private static func writeHeader(_ base: UnsafeMutableRawPointer, _ g: vk_hnsw_graph, layout: Layout, efConstruction: Int) {
+        let words: [UInt32] = [
+            magic, formatVersion, g.n, g.dim, g.M, g.M0, UInt32(bitPattern: g.metric), g.entry,
+            UInt32(bitPattern: g.max_level), UInt32(layout.upperLists), UInt32(efConstruction),
+        ]
+        // SAFETY: the header is the first 64 bytes of the buffer; 11 words fit.
+        for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+    }
+
+    // MARK: Stored form
+
+    /// Writes the stored form into `destination` (``byteCount`` bytes).
+    public func serialize(into destination: UnsafeMutableRawBufferPointer) {
+        precondition(destination.count == memory.count)
+        destination.copyMemory(from: memory)
+    }
+
+    /// Opens a stored graph in place. `owner` must keep `bytes` alive and unchanged for the index's
+    /// lifetime (a mapped LMDB blob); misaligned (small, inline) blobs are copied.
+    ///
+    /// - Throws: ``IndexError`` if the header does not match the vectors or is not an HNSW graph.
+    package static func open(stored bytes: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric) throws(IndexError) -> HNSWIndex {
+        func bad(_ m: String) -> IndexError { IndexError(parameter: "stored graph", message: "stored HNSW graph is invalid: \(m)") }
+        guard bytes.count >= headerSize else { throw bad("too short") }
+        func word(_ i: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+        guard word(0) == magic else { throw bad("bad magic") }
+        guard word(1) == formatVersion else { throw bad("format version \(word(1)), this build reads \(formatVersion)") }
+        let n = Int(word(2)), dim = Int(word(3)), M = Int(word(4)), M0 = Int(word(5))
+        guard n == vectors.rows, dim == vectors.dim else { throw bad("built for \(n) × \(dim), segment has \(vectors.rows) × \(vectors.dim)") }
+        let storedMetric: Int32 = metric == .l2 ? 0 : 1
+        guard Int32(bitPattern: word(6)) == storedMetric else { throw bad("built for another metric") }
+        let layout = Layout(n: n, M: M, M0: M0, upperLists: Int(word(9)))
+        guard layout.total == bytes.count, M0 == 2 * M, HNSWConfiguration.validM.contains(M) else { throw bad("size or parameters do not match") }
+        let storage: AnyObject
+        let base: UnsafeMutableRawPointer
+        if let p = bytes.baseAddress, Int(bitPattern: p) % 4 == 0 {
+            storage = owner
+            // SAFETY: searches never write through the graph pointers (vk_hnsw_search takes the graph
+            // as const); the mutable type is only what the C struct declares.
+            base = UnsafeMutableRawPointer(mutating: p)
+        } else {
+            let copy = OwnedMemory(byteCount: bytes.count)
+            copy.base.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            storage = copy
+            base = copy.base
+        }
+        var g = graphView(base, layout, dim: dim, metric: metric, vectors: vectors)
+        g.entry = word(7)
+        g.max_level = Int32(bitPattern: word(8))
+        let config = HNSWConfiguration(M: M, efConstruction: Int(word(10)))
+        let index = HNSWIndex(graph: g, storage: storage, memory: UnsafeRawBufferPointer(start: base, count: bytes.count),
+                              vectors: vectors, configuration: config, metric: metric)
+        if n > 0, g.entry >= UInt32(n) { throw bad("entry point out of range") }
+        return index
+    }
+
+    // MARK: Search
+
+    /// Searches each query of `queries` (rows `range`) and offers up to `k` results per query to
+    /// `heaps[i - range.lowerBound]` as `(distance, idBase + row)`.
+    ///
+    /// - Parameters:
+    ///   - ef: candidate list size (≥ k is used).
+    ///   - excluded: rows never returned (deleted or filtered out); they are still traversed, so the
+    ///     graph stays connected and recall holds.
+    package func search(queries: MatrixView, range: Range<Int>, k: Int, ef: Int, excluded: Bitset?, idBase: Int64, heaps: inout [TopK]) {
+        precondition(queries.dim == vectors.dim)
+        guard count > 0, k > 0 else { return }
+        let scratch = takeScratch(ef: max(ef, k))
+        defer { returnScratch(scratch) }
+        var ids = [UInt32](repeating: 0, count: k)
+        var dists = [Float](repeating: 0, count: k)
+        var g = graph
+        for qi in range {
+            let q = queries.row(qi)
+            let found: Int
+            if let ex = excluded {
+                found = ex.words.withUnsafeBufferPointer { words in
+                    ids.withUnsafeMutableBufferPointer { idp in
+                        dists.withUnsafeMutableBufferPointer { dp in
+                            // SAFETY: idp/dp hold k entries; q holds dim floats; words covers ex.capacity bits.
+                            vk_hnsw_search(&g, q.baseAddress!, UInt32(k), UInt32(ef), words.baseAddress, ex.capacity,
+                                           scratch.pointer, idp.baseAddress!, dp.baseAddress!)
+                        }
+                    }
+                }
+            } else {
+                found = ids.withUnsafeMutableBufferPointer { idp in
+                    dists.withUnsafeMutableBufferPointer { dp in
+                        // SAFETY: as above, with no exclusion bitset.
+                        vk_hnsw_search(&g, q.baseAddress!, UInt32(k), UInt32(ef), nil, 0, scratch.pointer, idp.baseAddress!, dp.baseAddress!)
+                    }
+                }
+            }
+            let h = qi - range.lowerBound
+            for j in 0..<found { heaps[h].push(dists[j], id: idBase + Int64(ids[j])) }
+        }
+    }
+
+    private final class Scratch: @unchecked Sendable {
+        // SAFETY: a scratch is used by one search at a time (taken from and returned to the pool
+        // under its mutex).
+        let pointer: OpaquePointer
+        let ef: Int
+        init(n: Int, ef: Int) {
+            pointer = vk_hnsw_scratch_create(UInt32(n), UInt32(ef))
+            self.ef = ef
+        }
+        deinit { vk_hnsw_scratch_destroy(pointer) }
+    }
+
+    private func takeScratch(ef: Int) -> Scratch {
+        let wanted = max(ef, 2 * configuration.M) + 2
+        if let s = scratchPool.withLock({ pool -> Scratch? in
+            guard let i = pool.lastIndex(where: { $0.ef >= wanted }) else { return nil }
+            return pool.remove(at: i)
+        }) { return s }
+        return Scratch(n: count, ef: max(wanted, 256))
+    }
+
+    private func returnScratch(_ s: Scratch) {
+        scratchPool.withLock { if $0.count < 64 { $0.append(s) } }
+    }
+
+    // MARK: Invariants
+
+    /// Checks the graph invariants; returns nil when they hold, else a description.
+    public func checkInvariants() -> String? {
+        var g = graph
+        var bad: UInt32 = 0
+        let code = vk_hnsw_check(&g, &bad)
+        guard code != 0 else { return nil }
+        let what = [1: "list longer than its capacity", 2: "neighbour id out of range", 3: "self link",
+                    4: "duplicate neighbour", 5: "link to a node below the level", 6: "entry point is not on the top level"][Int(code)] ?? "code \(code)"
+        return "\(what) at node \(bad)"
+    }
+
+    /// Degree statistics (for tests and `describe`).
+    public var level0Degrees: [Int] {
+        (0..<count).map { i in Int(graph.links0[i * Int(graph.M0 + 1)]) }
+    }
+}
+
+/// Zero-filled, 64-byte-aligned memory owned by an object.
+final class OwnedMemory: @unchecked Sendable {
+    // SAFETY: allocated in init, freed in deinit; written only during a build (single owner) before
+    // the index is shared.
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
+    }
+    deinit { base.deallocate() }
+}
+
+/// The graph during a parallel build, shared by the worker threads.
+private final class GraphBox: @unchecked Sendable {
+    // SAFETY: workers mutate the graph only through vk_hnsw_insert, which synchronises with per-node
+    // locks and the entry-point mutex; the box is released after concurrentPerform returns.
+    let pointer: UnsafeMutablePointer<vk_hnsw_graph>
+    let build: OpaquePointer
+    init(graph: vk_hnsw_graph) {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: graph)
+        build = vk_hnsw_build_create(pointer)
+    }
+    func release() {
+        vk_hnsw_build_destroy(build)
+        pointer.deallocate()
+    }
+}
+
+/// SplitMix64 (seeded level assignment).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
