@@ -94,6 +94,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VireoIndexTests",
+            dependencies: ["VireoIndex", "VireoKernels", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "VireoStorageTests",
             dependencies: ["VireoStorage", "VireoTestSupport"],
             swiftSettings: swiftSettings

@@ -35,6 +35,28 @@ public enum Datasets {
     }
 }
 
+extension Datasets {
+    /// Embedding-like data: points of `clusters` clusters in a `latent`-dimensional space, mapped to
+    /// `dim` dimensions by a fixed random linear map, plus a little noise. Real text embeddings have
+    /// such low intrinsic dimension; uniform noise in every dimension would not be a fair ANN test.
+    /// Queries drawn with another seed from the same clusters and map need the same `mapSeed`.
+    public static func embeddingLike(n: Int, dim: Int, latent: Int = 8, clusters: Int = 30, seed: UInt64, mapSeed: UInt64 = 1) -> [[Float]] {
+        var mg = SeededGenerator(seed: mapSeed)
+        let map = (0..<dim).map { _ in (0..<latent).map { _ in Float.random(in: -1..<1, using: &mg) } }
+        let centres = (0..<clusters).map { _ in (0..<latent).map { _ in Float.random(in: -2..<2, using: &mg) } }
+        var g = SeededGenerator(seed: seed)
+        return (0..<n).map { _ in
+            let c = centres[Int.random(in: 0..<clusters, using: &g)]
+            let z = c.map { $0 + Float.random(in: -0.6..<0.6, using: &g) }
+            return map.map { row in
+                var s: Float = 0
+                for j in 0..<latent { s += row[j] * z[j] }
+                return s + Float.random(in: -0.05..<0.05, using: &g)
+            }
+        }
+    }
+}
+
 /// The exact oracle: a naive O(n·d) scan in Double precision.
 public enum Oracle {
     /// Indices of the `k` nearest rows of `base` to `query` for `metric` (COSINE on normalised copies).
