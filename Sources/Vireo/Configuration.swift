@@ -17,6 +17,8 @@ public struct Configuration: Sendable {
     public var verifyChecksumsOnOpen: Bool = true
     /// Threads a batch search uses (default: all cores).
     public var searchThreads: Int = System.coreCount
+    /// Threads an index build uses (default: all cores). Builds run one at a time, off the write path.
+    public var indexBuildThreads: Int = System.coreCount
     /// Dense matrix backend for batch search (CPU OpenBLAS by default).
     public var computeBackend: any ComputeBackend = OpenBLASBackend()
 

@@ -29,12 +29,14 @@ public final class Database: Sendable {
     private let collectionsDB: VireoStorage.LMDBDatabase
     private let metaDB: VireoStorage.LMDBDatabase
     private let open = Mutex<[String: (id: UInt64, collection: Collection)]>([:])
+    private let builder = IndexBuilder()
 
     /// What the catalog stores per collection.
     struct CollectionRecord: Codable {
         var id: UInt64
         var schema: CollectionSchema
         var createdAt: Date
+        var indexes: [IndexSpec]?
     }
 
     private init(path: String, configuration: Configuration) throws {
@@ -72,7 +74,7 @@ public final class Database: Sendable {
         }
         var loaded: [String: (UInt64, Collection)] = [:]
         for r in records {
-            let c = try Collection(schema: r.schema, directory: collectionDirectory(r.id), configuration: configuration)
+            let c = try makeCollection(r)
             loaded[r.schema.name] = (r.id, c)
         }
         open.withLock { $0 = loaded.mapValues { (id: $0.0, collection: $0.1) } }
@@ -85,6 +87,25 @@ public final class Database: Sendable {
     }
 
     private func collectionDirectory(_ id: UInt64) -> String { "\(path)/collections/\(id)" }
+
+    private func makeCollection(_ record: CollectionRecord) throws -> Collection {
+        let catalog = self.catalog
+        let collectionsDB = self.collectionsDB
+        return try Collection(schema: record.schema, indexes: record.indexes ?? [], directory: collectionDirectory(record.id),
+                              configuration: configuration, builder: builder) { specs in
+            // Persist the collection's index specs in its catalog record.
+            var updated = record
+            updated.indexes = specs
+            let bytes = try Array(JSONEncoder().encode(updated))
+            do {
+                try catalog.write { txn in
+                    try Blob.write(txn, collectionsDB, key: Array(record.schema.name.utf8), kind: .catalog, payload: bytes, compress: false)
+                }
+            } catch {
+                throw VireoError.storage(error, "saving the index of collection '\(record.schema.name)'")
+            }
+        }
+    }
 
     // MARK: Collections
 
@@ -110,14 +131,14 @@ public final class Database: Sendable {
                         return r.u64()
                     } ?? 1
                 try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
-                let record = CollectionRecord(id: next, schema: schema, createdAt: Date())
+                let record = CollectionRecord(id: next, schema: schema, createdAt: Date(), indexes: [])
                 try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
                 return next
             }
         } catch {
             throw VireoError.storage(error, "creating collection '\(schema.name)'")
         }
-        let collection = try Collection(schema: schema, directory: collectionDirectory(id), configuration: configuration)
+        let collection = try makeCollection(CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: []))
         open.withLock { $0[schema.name] = (id: id, collection: collection) }
         return collection
     }

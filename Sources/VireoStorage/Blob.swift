@@ -33,6 +33,7 @@ package enum Blob {
         package static let growingBatch = Kind(rawValue: 4)
         package static let manifest = Kind(rawValue: 5)
         package static let catalog = Kind(rawValue: 6)
+        package static let index = Kind(rawValue: 7)
     }
 
     /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then

@@ -14,19 +14,29 @@ public final class Collection: Sendable {
     let shards: [Shard]
     let codec: RowCodec
     let configuration: Configuration
+    let indexRegistry: IndexRegistry
+    let builder: IndexBuilder
+    private let persistIndexes: @Sendable ([IndexSpec]) throws -> Void
     private let lastAutoID: Mutex<Int64>
     /// Primary keys of inserts in flight (multi-shard collections only; see ``insert(_:)``).
     private let inflight = Mutex<Set<PrimaryKey>>([])
 
-    init(schema: CollectionSchema, directory: String, configuration: Configuration) throws {
+    init(schema: CollectionSchema, indexes: [IndexSpec], directory: String, configuration: Configuration,
+         builder: IndexBuilder, persistIndexes: @escaping @Sendable ([IndexSpec]) throws -> Void) throws {
         self.schema = schema
         self.codec = RowCodec(schema: schema)
         self.configuration = configuration
+        self.indexRegistry = IndexRegistry(indexes)
+        self.builder = builder
+        self.persistIndexes = persistIndexes
         var shards: [Shard] = []
         for i in 0..<schema.shardsNum {
-            shards.append(try Shard(index: i, path: "\(directory)/shard-\(i)", codec: codec, configuration: configuration))
+            shards.append(try Shard(index: i, path: "\(directory)/shard-\(i)", codec: codec, configuration: configuration,
+                                    indexes: indexRegistry, builder: builder))
         }
         self.shards = shards
+        // Segments sealed before a crash (or before the index was created) get their builds now.
+        for s in shards { s.scheduleMissingIndexBuilds() }
         var maxKey = Int64.min
         if schema.primaryKey.dataType == .int64 {
             for s in shards { if let m = try s.maxIntKey() { maxKey = max(maxKey, m) } }
@@ -176,6 +186,66 @@ public final class Collection: Sendable {
         }
     }
 
+    // MARK: Indexes
+
+    /// Creates (or replaces) the index of a vector field. Existing rows are sealed so they are indexed
+    /// too; builds run in the background (``waitForIndexBuilds()``, ``indexStatus(field:)``) and
+    /// searches stay exact on a segment until its index is ready.
+    ///
+    /// - Throws: ``VireoError`` for an unknown or non-vector field or invalid parameters.
+    public func createIndex(_ spec: IndexSpec) async throws {
+        guard let f = codec.vectorFields.firstIndex(where: { $0.name == spec.field }) else {
+            throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
+        }
+        try spec.validate()
+        let previous = indexRegistry.spec(for: spec.field)
+        var all = indexRegistry.all.filter { $0.field != spec.field }
+        all.append(spec)
+        try persistIndexes(all)
+        if previous != nil && previous != spec {
+            for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
+        }
+        indexRegistry.set(spec)
+        try await flush()  // seals (and so schedules builds for) the rows that exist now
+        for s in shards { s.scheduleMissingIndexBuilds() }
+    }
+
+    /// Drops the index of a field; searches on it become exact.
+    public func dropIndex(field: String) async throws {
+        guard let f = codec.vectorFields.firstIndex(where: { $0.name == field }), indexRegistry.spec(for: field) != nil else {
+            throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
+        }
+        try persistIndexes(indexRegistry.all.filter { $0.field != field })
+        indexRegistry.remove(field)
+        for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
+    }
+
+    /// The index specs of this collection.
+    public var indexes: [IndexSpec] { indexRegistry.all }
+
+    /// How far the index of `field` is built.
+    public func indexStatus(field: String) throws -> IndexStatus {
+        guard let f = codec.vectorFields.firstIndex(where: { $0.name == field }) else {
+            throw VireoError.invalid(.unknownField, "'\(field)' is not a vector field of collection '\(name)'")
+        }
+        let kind = indexRegistry.spec(for: field)?.kind ?? .flat
+        var status = IndexStatus(field: field, kind: kind, totalRows: 0, indexedRows: 0, growingRows: 0, buildingRowsDone: builder.currentProgress)
+        for s in shards {
+            let snap = s.snapshot
+            status.growingRows += snap.growing.rowCount
+            for seg in snap.sealed {
+                status.totalRows += seg.rowCount
+                if kind == .flat || seg.indexes[f] != nil { status.indexedRows += seg.rowCount }
+            }
+        }
+        return status
+    }
+
+    /// Returns once no index build is queued or running.
+    public func waitForIndexBuilds() async {
+        await builder.waitUntilIdle()
+    }
+
     // MARK: Reads
 
     /// Number of live rows (exact: inserted minus deleted, over all shards).
@@ -234,9 +304,13 @@ public final class Collection: Sendable {
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
         let snaps = shards.map(\.snapshot)
-        let raw = ExactSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit,
-                                  snapshots: snaps, backend: configuration.computeBackend,
-                                  threads: configuration.searchThreads)
+        if let ef = request.params.ef {
+            do { try HNSWConfiguration.validateEf(ef) } catch { throw VireoError.invalid(.invalidSearch, error.message) }
+        }
+        let ef = max(request.params.ef ?? max(64, request.limit), request.limit)
+        let raw = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit, ef: ef,
+                                    exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
+                                    threads: configuration.searchThreads)
         let wantsFields = !request.outputFields.isEmpty
         return try raw.map { hits in
             try hits.map { hit in

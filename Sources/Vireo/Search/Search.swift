@@ -14,13 +14,17 @@ public struct SearchRequest: Sendable {
     public var metric: Metric?
     /// Fields returned with each hit (`["*"]` for all); the primary key is always returned.
     public var outputFields: [String]
+    /// Index parameters for this call (`ef` for HNSW).
+    public var params: SearchParameters
 
-    public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = []) {
+    public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
+                params: SearchParameters = SearchParameters()) {
         self.vectors = vectors
         self.annsField = annsField
         self.limit = limit
         self.metric = metric
         self.outputFields = outputFields
+        self.params = params
     }
 
     public static let maxLimit = 16_384
@@ -54,17 +58,26 @@ struct HitAddress {
     }
 }
 
-/// Exact search over shard snapshots: every sealed segment and growing block is scanned with the
-/// blocked GEMM path (query batches) or the SIMD path (single queries); queries are split across
-/// threads, each with its own scanner and heaps, so no locks are taken while scanning.
-enum ExactSearch {
+/// Search over shard snapshots. Each sealed segment with a ready index on the field is searched
+/// through it (HNSW, `ef`); other segments and growing blocks are scanned exactly (blocked GEMM for
+/// query batches, SIMD for single queries). Queries are split across threads, each with its own
+/// scanner and heaps, so nothing is locked while searching.
+///
+/// **Exact fallback.** A segment is scanned exactly instead of through its index when fewer than
+/// ``exactFallbackFraction`` of its rows (or fewer than `4·ef` rows) are allowed: with most rows
+/// deleted or filtered out, a graph walk visits mostly excluded nodes and a scan is both faster and
+/// exact.
+enum SegmentSearch {
+    static let exactFallbackFraction = 0.02
+
     static func run(
-        queries: MatrixView, field: Int, metric: Metric, k: Int, snapshots: [ShardSnapshot],
+        queries: MatrixView, field: Int, metric: Metric, k: Int, ef: Int, exact: Bool, snapshots: [ShardSnapshot],
         backend: any ComputeBackend, threads: Int
     ) -> [[(distance: Float, id: Int64)]] {
         let nq = queries.rows
-        // Enough queries per chunk to keep GEMM efficient; at most one chunk per thread.
-        let chunks = max(1, min(threads, nq / 32))
+        let indexed = !exact && snapshots.contains { $0.sealed.contains { $0.indexes[field] != nil } }
+        // Graph search parallelises per query; GEMM wants enough queries per chunk to stay efficient.
+        let chunks = max(1, min(threads, indexed ? nq : nq / 32))
         let perChunk = (nq + chunks - 1) / chunks
         let results = Mutex<[[(distance: Float, id: Int64)]]>(Array(repeating: [], count: nq))
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
@@ -76,9 +89,15 @@ enum ExactSearch {
             var heaps = [TopK](repeating: TopK(k: k), count: count)
             for (s, snap) in snapshots.enumerated() {
                 for (ord, seg) in snap.sealed.enumerated() {
-                    scanner.scan(queries: slice, base: seg.vectors[field], metric: metric,
-                                 excluded: snap.tombstones[seg.id], idBase: HitAddress.pack(shard: s, ordinal: ord, row: 0),
-                                 heaps: &heaps)
+                    let tomb = snap.tombstones[seg.id]
+                    let idBase = HitAddress.pack(shard: s, ordinal: ord, row: 0)
+                    let allowed = seg.rowCount - (tomb?.count ?? 0)
+                    if !exact, let index = seg.indexes[field],
+                       Double(allowed) >= exactFallbackFraction * Double(seg.rowCount), allowed >= 4 * ef {
+                        index.search(queries: slice, range: 0..<count, k: k, ef: ef, excluded: tomb, idBase: idBase, heaps: &heaps)
+                    } else {
+                        scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, excluded: tomb, idBase: idBase, heaps: &heaps)
+                    }
                 }
                 let ord = snap.sealed.count
                 let tomb = snap.growing.rowCount > 0 ? snap.tombstones[snap.growing.id] : nil

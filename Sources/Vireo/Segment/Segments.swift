@@ -1,3 +1,4 @@
+import VireoIndex
 import VireoKernels
 import VireoStorage
 
@@ -126,10 +127,13 @@ final class SealedSegment: Sendable {
     let pkIsInt: Bool
     let environment: Environment
     let blobs: LMDBDatabase
+    /// Ready indexes by vector field ordinal (absent: searched exactly).
+    let indexes: [Int: HNSWIndex]
 
     static let scalarChunkRows = 256
 
-    init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment, blobs: LMDBDatabase) {
+    init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
+         blobs: LMDBDatabase, indexes: [Int: HNSWIndex] = [:]) {
         self.id = id
         self.rowCount = rowCount
         self.vectors = vectors
@@ -137,6 +141,22 @@ final class SealedSegment: Sendable {
         self.pkIsInt = pkIsInt
         self.environment = environment
         self.blobs = blobs
+        self.indexes = indexes
+    }
+
+    /// The same segment with `index` serving field `field`.
+    func withIndex(_ index: HNSWIndex, field: Int) -> SealedSegment {
+        var all = indexes
+        all[field] = index
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all)
+    }
+
+    /// The same segment without an index on `field`.
+    func withoutIndex(field: Int) -> SealedSegment {
+        guard indexes[field] != nil else { return self }
+        var all = indexes
+        all[field] = nil
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all)
     }
 
     func primaryKey(row: Int) -> PrimaryKey {
@@ -178,5 +198,8 @@ enum SegmentKeys {
     static func scalars(_ segment: UInt32, chunk: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "c")] + be32(UInt32(chunk)) }
     /// Growing-segment batch records: segment, then batch sequence number.
     static func batch(_ segment: UInt32, seq: UInt64) -> [UInt8] { be32(segment) + be64(seq) }
+    /// Index blobs: segment, field, generation.
+    static func indexPrefix(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "i")] + be32(UInt32(field)) }
+    static func index(_ segment: UInt32, field: Int, generation: UInt32) -> [UInt8] { indexPrefix(segment, field: field) + be32(generation) }
     static func tombstone(_ loc: RowLocation) -> [UInt8] { be32(loc.segment) + be32(loc.row) }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import VireoIndex
 import VireoKernels
 import VireoStorage
 
@@ -12,6 +13,8 @@ struct ShardSnapshot: Sendable {
     var tombstones: [UInt32: Bitset] = [:]
     var deletedCount = 0
     var nextBatchSeq: UInt64 = 0
+    /// Index blobs get a fresh generation number in their key each build.
+    var nextIndexGeneration: UInt32 = 1
     var manifest: ShardManifest
 
     var rowCount: Int { sealed.reduce(0) { $0 + $1.rowCount } + growing.rowCount }
@@ -51,7 +54,14 @@ enum WriteOp: Sendable {
     case delete([PrimaryKey])
     /// Seal the growing segment now (flush).
     case seal
+    /// Store a built index of a sealed segment's vector field and start using it.
+    case attachIndex(segment: UInt32, field: Int, index: HNSWIndex)
+    /// Stop using the indexes of a vector field (its spec was dropped).
+    case detachIndexes(field: Int)
 }
+
+/// Who to tell when a write finished.
+typealias WriteCompletion = @Sendable (Result<Int, any Error>) -> Void
 
 /// One shard of a collection: one LMDB environment (`<collection>/shard-<n>/`), its segments, and a
 /// single writer.
@@ -71,6 +81,8 @@ final class Shard: Sendable {
     let codec: RowCodec
     let dims: [Int]
     let configuration: Configuration
+    let indexes: IndexRegistry
+    let builder: IndexBuilder
 
     let meta: LMDBDatabase
     let blobs: LMDBDatabase
@@ -83,7 +95,7 @@ final class Shard: Sendable {
     private let queue: DispatchQueue
 
     private struct PendingWrites: Sendable {
-        var ops: [(WriteOp, CheckedContinuation<Int, any Error>)] = []
+        var ops: [(WriteOp, WriteCompletion)] = []
         var draining = false
     }
 
@@ -92,7 +104,9 @@ final class Shard: Sendable {
 
     /// Opens (or creates) the shard at `path` and recovers its state: the manifest, sealed segments
     /// mapped in place, the growing segment's batches, and tombstones.
-    init(index: Int, path: String, codec: RowCodec, configuration: Configuration) throws {
+    init(index: Int, path: String, codec: RowCodec, configuration: Configuration, indexes: IndexRegistry, builder: IndexBuilder) throws {
+        self.indexes = indexes
+        self.builder = builder
         self.index = index
         self.codec = codec
         self.dims = codec.vectorFields.map { $0.dimension! }
@@ -113,7 +127,7 @@ final class Shard: Sendable {
         do {
             published = Mutex(try Shard.recover(env: env, meta: meta, blobs: blobs, growingDB: growingDB,
                                                  tombstoneDB: tombstoneDB, codec: codec, dims: dims,
-                                                 verify: configuration.verifyChecksumsOnOpen, shard: index))
+                                                 verify: configuration.verifyChecksumsOnOpen, shard: index, indexes: indexes))
         } catch {
             throw VireoError.storage(error, "recovering shard \(index) of collection '\(codec.schema.name)'")
         }
@@ -126,7 +140,7 @@ final class Shard: Sendable {
 
     private static func recover(
         env: Environment, meta: LMDBDatabase, blobs: LMDBDatabase, growingDB: LMDBDatabase, tombstoneDB: LMDBDatabase,
-        codec: RowCodec, dims: [Int], verify: Bool, shard: Int
+        codec: RowCodec, dims: [Int], verify: Bool, shard: Int, indexes: IndexRegistry
     ) throws -> ShardSnapshot {
         let manifest: ShardManifest = try env.read { txn in
             guard let stored = try txn.get(meta, key: manifestKey) else { return ShardManifest() }
@@ -134,9 +148,42 @@ final class Shard: Sendable {
             return try JSONDecoder().decode(ShardManifest.self, from: Data(payload))
         }
         var snap = ShardSnapshot(growing: GrowingSegment(id: manifest.growingSegment), manifest: manifest)
+        var staleIndexKeys: [[UInt8]] = []
         for record in manifest.sealed {
-            snap.sealed.append(try mapSealed(id: record.id, rows: record.rows, env: env, blobs: blobs,
-                                             codec: codec, dims: dims, verify: verify))
+            var seg = try mapSealed(id: record.id, rows: record.rows, env: env, blobs: blobs, codec: codec, dims: dims, verify: verify)
+            for (f, field) in codec.vectorFields.enumerated() {
+                // Index blobs of this field, newest generation last; use the newest one that matches the
+                // current spec, delete the rest (nothing maps them yet at open).
+                var found: [([UInt8], UInt32)] = []
+                try env.read { txn in
+                    try txn.forEach(blobs, prefix: SegmentKeys.indexPrefix(record.id, field: f)) { key, _ in
+                        var r = ByteReader(key)
+                        r.skip(9)
+                        found.append((Array(key), r.u32be()))
+                    }
+                }
+                snap.nextIndexGeneration = max(snap.nextIndexGeneration, (found.map(\.1).max() ?? 0) + 1)
+                var chosen: [UInt8]?
+                if let spec = indexes.spec(for: field.name), spec.kind == .hnsw, let newest = found.last {
+                    let what = "segment \(record.id) HNSW index of field '\(field.name)'"
+                    if let blob = try env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
+                        do {
+                            let index = try HNSWIndex.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: field.effectiveMetric)
+                            if index.configuration.M == spec.hnsw.M && index.configuration.efConstruction == spec.hnsw.efConstruction {
+                                seg = seg.withIndex(index, field: f)
+                                chosen = newest.0
+                            }
+                        } catch {
+                            throw StorageError.corrupted(what: what, reason: error.message)
+                        }
+                    }
+                }
+                staleIndexKeys += found.map(\.0).filter { $0 != chosen }
+            }
+            snap.sealed.append(seg)
+        }
+        if !staleIndexKeys.isEmpty {
+            try env.write { txn in for k in staleIndexKeys { try txn.delete(blobs, key: k) } }
         }
         // Growing segment: replay its batch records in order.
         var pendingRows: [PreparedRow] = []
@@ -198,8 +245,14 @@ final class Shard: Sendable {
     /// - Returns: rows inserted / upserted / deleted.
     func submit(_ op: WriteOp) async throws -> Int {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Int, any Error>) in
-            let schedule = pending.withLock { p -> Bool in
-                p.ops.append((op, cont))
+            enqueue(op) { cont.resume(with: $0) }
+        }
+    }
+
+    /// Queues `op`; `completion` runs on the writer's thread after the op committed or failed.
+    func enqueue(_ op: WriteOp, completion: @escaping WriteCompletion) {
+        let schedule = pending.withLock { p -> Bool in
+                p.ops.append((op, completion))
                 if p.draining { return false }
                 p.draining = true
                 return true
@@ -212,20 +265,19 @@ final class Shard: Sendable {
             queue.async { [weak self] in
                 while true {
                     guard let (resumptions, more) = self?.drainOnce() else { return }
-                    for (c, r) in resumptions { c.resume(with: r) }
+                    for (c, r) in resumptions { c(r) }
                     if !more { return }
                 }
             }
-        }
     }
 
-    typealias Resumption = (CheckedContinuation<Int, any Error>, Result<Int, any Error>)
+    typealias Resumption = (WriteCompletion, Result<Int, any Error>)
 
     /// Takes every queued write and applies it. Returns who to resume, and whether more writes
     /// arrived meanwhile; when none did, draining has already ended (a later submit starts a new
     /// drain), so the caller must not touch the shard again.
     private func drainOnce() -> ([Resumption], Bool) {
-        let batch = pending.withLock { p -> [(WriteOp, CheckedContinuation<Int, any Error>)] in
+        let batch = pending.withLock { p -> [(WriteOp, WriteCompletion)] in
             let b = p.ops
             p.ops.removeAll()
             if b.isEmpty { p.draining = false }
@@ -240,14 +292,19 @@ final class Shard: Sendable {
         return (resumptions, more)
     }
 
-    private func process(_ batch: [(WriteOp, CheckedContinuation<Int, any Error>)]) -> [Resumption] {
+    private func process(_ batch: [(WriteOp, WriteCompletion)]) -> [Resumption] {
         var out: [Resumption] = []
         var snap = snapshot
         var results = [Result<Int, any Error>?](repeating: nil, count: batch.count)
         var sealRequested: [Int] = []
+        var indexOps: [Int] = []
         let dataOps = batch.indices.filter { i in
-            if case .seal = batch[i].0 { sealRequested.append(i); return false }
-            return true
+            switch batch[i].0 {
+            case .insert, .upsert, .delete: return true
+            case .seal: sealRequested.append(i)
+            case .attachIndex, .detachIndexes: indexOps.append(i)
+            }
+            return false
         }
         if !dataOps.isEmpty {
             var staged = snap
@@ -284,8 +341,82 @@ final class Shard: Sendable {
                 outcome = .failure(VireoError.storage(error, "sealing a segment of shard \(index) of collection '\(codec.schema.name)'"))
             }
             for i in sealRequested { out.append((batch[i].1, outcome)) }
+            if case .success = outcome { scheduleMissingIndexBuilds(in: snap) }
+        }
+        for i in indexOps {
+            let outcome: Result<Int, any Error>
+            do {
+                switch batch[i].0 {
+                case let .attachIndex(segment, field, index):
+                    try attachIndex(segment: segment, field: field, index: index, snap: &snap)
+                case let .detachIndexes(field):
+                    snap.sealed = snap.sealed.map { $0.withoutIndex(field: field) }
+                default:
+                    preconditionFailure("not an index op")
+                }
+                published.withLock { $0 = snap }
+                outcome = .success(0)
+            } catch {
+                outcome = .failure(VireoError.storage(error, "storing an index of shard \(index) of collection '\(codec.schema.name)'"))
+            }
+            out.append((batch[i].1, outcome))
         }
         return out
+    }
+
+    // MARK: Indexes
+
+    /// Stores a built index as a blob (a new generation key, so a graph a reader may still use is
+    /// never overwritten), maps it in place and swaps the segment in the snapshot.
+    private func attachIndex(segment: UInt32, field f: Int, index built: HNSWIndex, snap: inout ShardSnapshot) throws {
+        guard let pos = snap.sealed.firstIndex(where: { $0.id == segment }) else { return }
+        let name = codec.vectorFields[f].name
+        guard let spec = indexes.spec(for: name), spec.kind == .hnsw, spec.hnsw.M == built.configuration.M,
+              spec.hnsw.efConstruction == built.configuration.efConstruction else { return }
+        let key = SegmentKeys.index(segment, field: f, generation: snap.nextIndexGeneration)
+        snap.nextIndexGeneration += 1
+        try environment.write { txn in
+            try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }
+        }
+        let seg = snap.sealed[pos]
+        let what = "segment \(segment) HNSW index of field '\(name)'"
+        guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what) else {
+            throw StorageError.corrupted(what: what, reason: "missing right after it was written")
+        }
+        let mapped = try HNSWIndex.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric)
+        snap.sealed[pos] = seg.withIndex(mapped, field: f)
+    }
+
+    /// Queues a build for every sealed segment that lacks the index its field's spec asks for.
+    func scheduleMissingIndexBuilds(in snap: ShardSnapshot? = nil) {
+        let snap = snap ?? snapshot
+        for (f, field) in codec.vectorFields.enumerated() {
+            guard let spec = indexes.spec(for: field.name), spec.kind == .hnsw else { continue }
+            for seg in snap.sealed where seg.indexes[f] == nil {
+                let segmentID = seg.id
+                builder.schedule(rows: seg.rowCount) { [weak self] progress in
+                    self?.buildIndex(segment: segmentID, field: f, progress: progress)
+                }
+            }
+        }
+    }
+
+    /// Runs on the index builder's thread: builds the graph from the mapped vectors (all cores),
+    /// then hands it to the writer and waits until it is stored and in use.
+    private func buildIndex(segment: UInt32, field f: Int, progress: IndexBuildProgress) {
+        let snap = snapshot
+        guard let seg = snap.sealed.first(where: { $0.id == segment }), seg.indexes[f] == nil,
+              let spec = indexes.spec(for: codec.vectorFields[f].name), spec.kind == .hnsw else { return }
+        let built: HNSWIndex
+        do {
+            built = try HNSWIndex.build(vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric,
+                                        configuration: spec.hnsw, threads: configuration.indexBuildThreads, progress: progress)
+        } catch {
+            return  // parameters were validated when the spec was created
+        }
+        let done = DispatchSemaphore(value: 0)
+        enqueue(.attachIndex(segment: segment, field: f, index: built)) { _ in done.signal() }
+        done.wait()
     }
 
     /// Applies one request inside (nested) transaction `txn`, updating `snap` to match.
@@ -305,8 +436,8 @@ final class Shard: Sendable {
                 n += 1
             }
             return n
-        case .seal:
-            preconditionFailure("seal is handled outside the group transaction")
+        case .seal, .attachIndex, .detachIndexes:
+            preconditionFailure("seal and index ops are handled outside the group transaction")
         }
     }
 
