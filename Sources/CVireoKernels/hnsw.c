@@ -33,6 +33,7 @@ struct vk_hnsw_scratch {
     pair_t *tmp;   // neighbour selection
     size_t tmp_cap;
     uint32_t *links;  // copy of a neighbour list read under a lock
+    uint32_t *todo;   // unvisited neighbours of the node being expanded
     pair_t *sel;      // an insert's selected neighbours, per level
     size_t sel_cap;
 };
@@ -70,10 +71,8 @@ VK_INLINE uint32_t *list_at(const vk_hnsw_graph *g, uint32_t id, int level) {
 
 VK_INLINE void prefetch_vec(const vk_hnsw_graph *g, uint32_t id) {
     const char *p = (const char *)vec(g, id);
-    __builtin_prefetch(p, 0, 3);
-    __builtin_prefetch(p + 64, 0, 3);
-    __builtin_prefetch(p + 128, 0, 3);
-    __builtin_prefetch(p + 192, 0, 3);
+    size_t bytes = (size_t)g->dim * sizeof(float);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,6 +155,7 @@ vk_hnsw_scratch *vk_hnsw_scratch_create(uint32_t n, uint32_t max_ef) {
     s->tmp_cap = (size_t)max_ef + 2;
     s->tmp = (pair_t *)malloc(s->tmp_cap * sizeof(pair_t));
     s->links = (uint32_t *)malloc(4096 * sizeof(uint32_t) + 4);
+    s->todo = (uint32_t *)malloc(4096 * sizeof(uint32_t) + 4);
     return s;
 }
 
@@ -166,6 +166,7 @@ void vk_hnsw_scratch_destroy(vk_hnsw_scratch *s) {
     free(s->res);
     free(s->tmp);
     free(s->links);
+    free(s->todo);
     free(s->sel);
     free(s);
 }
@@ -247,12 +248,20 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
         if (c.d > bound) break;
         const uint32_t *nb;
         uint32_t cnt = read_list(g, b, c.id, level, s, &nb);
-        if (cnt > 0) prefetch_vec(g, nb[0]);
+        // Gather the unvisited neighbours first, so prefetches go only to vectors we will read, and
+        // fetch the whole next vector while computing the current distance.
+        uint32_t *todo = s->todo;
+        uint32_t m = 0;
         for (uint32_t j = 0; j < cnt; j++) {
             uint32_t e = nb[j];
-            if (j + 1 < cnt) prefetch_vec(g, nb[j + 1]);
             if (s->visited[e] == s->epoch) continue;
             s->visited[e] = s->epoch;
+            todo[m++] = e;
+        }
+        if (m > 0) prefetch_vec(g, todo[0]);
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t e = todo[j];
+            if (j + 1 < m) prefetch_vec(g, todo[j + 1]);
             float d = dist(g, q, vec(g, e));
             if (s->res_len < ef || d < bound) {
                 min_push(s, d, e);
@@ -266,7 +275,7 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
     }
 }
 
-/// Greedy descent through one upper layer: returns the closest node found from `cur`.
+// Greedy descent through one upper layer: returns the closest node found from `cur`.
 VK_INLINE uint32_t greedy(const vk_hnsw_graph *g, vk_hnsw_build *b, const float *q, uint32_t cur, float *cur_d,
                           int level, vk_hnsw_scratch *s) {
     int changed = 1;

@@ -359,8 +359,10 @@ public final class Collection: Sendable {
         public var sealedRows: Int
         public var growingRows: Int
         public var deletedRows: Int
-        /// Bytes of the LMDB data file in use.
+        /// Bytes of live data in the shard's LMDB file (vectors, graphs, keys, scalars, batches).
         public var storageBytes: Int
+        /// Bytes of the data file up to its last used page (live data plus free pages kept for reuse).
+        public var fileBytes: Int
     }
 
     /// Per-shard statistics.
@@ -370,7 +372,7 @@ public final class Collection: Sendable {
             return ShardStatistics(shard: s.index, sealedSegments: snap.sealed.count,
                                    sealedRows: snap.sealed.reduce(0) { $0 + $1.rowCount },
                                    growingRows: snap.growing.rowCount, deletedRows: snap.deletedCount,
-                                   storageBytes: s.environment.usedBytes())
+                                   storageBytes: s.environment.liveBytes(), fileBytes: s.environment.usedBytes())
         }
     }
 }

@@ -167,7 +167,23 @@ package final class Environment: @unchecked Sendable {
         if rc != MDB_SUCCESS { throw StorageError.lmdb(LMDBError(rawValue: rc), context: "syncing \(path)") }
     }
 
-    /// Bytes of the data file in use (last used page × page size).
+    /// Bytes of live data: pages of every named database (branch, leaf and overflow pages), not
+    /// counting free pages that LMDB keeps for reuse.
+    package func liveBytes() -> Int {
+        var total = 0
+        var txn: OpaquePointer?
+        guard mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn) == MDB_SUCCESS else { return 0 }
+        defer { mdb_txn_abort(txn) }
+        for dbi in dbis.values {
+            var st = MDB_stat()
+            if mdb_stat(txn, dbi, &st) == MDB_SUCCESS {
+                total += (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * Int(st.ms_psize)
+            }
+        }
+        return total
+    }
+
+    /// Bytes of the data file in use (last used page × page size; includes free pages kept for reuse).
     package func usedBytes() -> Int {
         var info = MDB_envinfo()
         var stat = MDB_stat()
