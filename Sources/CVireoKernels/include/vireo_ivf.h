@@ -1,0 +1,29 @@
+// Product-quantisation kernels (Jégou, Douze, Schmid, "Product quantization for nearest neighbor
+// search", TPAMI 2011): asymmetric distance computation with per-query lookup tables.
+#ifndef VIREO_IVF_H
+#define VIREO_IVF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Lookup table for inner products: lut[j*256 + c] = <q_j, codebook_j[c]> where q_j is the j-th
+/// sub-vector (dsub floats) of q. Codebooks are stored transposed, m × dsub × 256 floats
+/// (codebook_j[c][t] at codebooks[(j*dsub + t)*256 + c]), so the table is built 8 codewords per SIMD op.
+void vk_pq_lut_ip(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut);
+/// Lookup table for squared L2: lut[j*256 + c] = |q_j - codebook_j[c]|^2 (same codebook layout).
+void vk_pq_lut_l2(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut);
+/// For each of `rows` rows of a row-major rows × cols matrix: the column c minimising
+/// tile[r*cols + c] + bias[c] (bias may be NULL), written to out_idx[r], and that value to out_val[r].
+void vk_argmin_rows(const float *tile, size_t rows, size_t cols, const float *bias, uint32_t *out_idx, float *out_val);
+
+/// out[i] = bias + sign * sum_j lut[j*256 + codes[i*m + j]] for n codes of m bytes.
+void vk_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *lut, float bias, float sign, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

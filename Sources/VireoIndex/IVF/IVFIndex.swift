@@ -1,0 +1,382 @@
+import CVireoKernels
+import Dispatch
+import Foundation
+import Synchronization
+import VireoKernels
+
+/// Build parameters of an inverted-file index, with Milvus' names (`IVF_FLAT`, `IVF_PQ`).
+public struct IVFConfiguration: Sendable, Hashable, Codable {
+    public enum Encoding: String, Sendable, Hashable, Codable {
+        /// Full vectors in each list (`IVF_FLAT`).
+        case flat
+        /// Product-quantised residuals (`IVF_PQ`).
+        case pq
+    }
+
+    /// Number of lists (coarse centroids), 1…65,536. A segment with fewer rows uses one list per row.
+    public var nlist: Int
+    public var encoding: Encoding
+    /// IVF_PQ: sub-quantisers; must divide the dimension (each covers `dim/m` coordinates).
+    public var m: Int
+    /// IVF_PQ: bits per code; 8 (256 centroids per sub-quantiser).
+    public var nbits: Int
+    /// Seed of the training samples and k-means initialisation.
+    public var seed: UInt64
+
+    public init(nlist: Int = 128, encoding: Encoding = .flat, m: Int = 0, nbits: Int = 8, seed: UInt64 = 0x1f1f) {
+        self.nlist = nlist
+        self.encoding = encoding
+        self.m = m
+        self.nbits = nbits
+        self.seed = seed
+    }
+
+    public static let validNlist = 1...65_536
+    public static let validNprobe = 1...65_536
+
+    /// Coarse k-means iterations, and training rows per coarse centroid (faiss' defaults).
+    public static let coarseIterations = 10
+    public static let trainingRowsPerCentroid = 256
+    /// PQ codebook training: iterations and sample size (rows of residuals).
+    public static let pqIterations = 10
+    public static let pqTrainingRows = 32_768
+
+    public func validate(dimension: Int) throws(IndexError) {
+        guard Self.validNlist.contains(nlist) else { throw .outOfRange("nlist", nlist, Self.validNlist, "the number of lists") }
+        if encoding == .pq {
+            guard m >= 1, dimension % m == 0 else {
+                throw IndexError(parameter: "m", message: "m = \(m) must divide the dimension \(dimension) (each sub-quantiser covers dim/m coordinates); try a divisor such as \(Self.divisors(dimension).suffix(4).map(String.init).joined(separator: ", "))")
+            }
+            guard nbits == 8 else { throw IndexError(parameter: "nbits", message: "nbits = \(nbits) is not supported; use 8") }
+        }
+    }
+
+    static func divisors(_ n: Int) -> [Int] { (1...max(n, 1)).filter { n % $0 == 0 && $0 <= 256 } }
+}
+
+/// An inverted-file index over the rows of one immutable matrix (Jégou, Douze & Schmid, TPAMI 2011):
+/// a coarse quantiser of `nlist` centroids trained with k-means, each row stored in the list of its
+/// nearest centroid, either as its full vector (IVF_FLAT) or as a product-quantised residual
+/// (IVF_PQ, `m` bytes per row). A query probes its `nprobe` nearest lists. IVF_PQ scores with
+/// per-query lookup tables: for IP/COSINE `⟨q, c⟩ + Σ_j ⟨q_j, r̂_j⟩` (one table per query, exact up to
+/// quantisation of the residual), for L2 `Σ_j |(q − c)_j − r̂_j|²` (one table per probed list). An
+/// optional refine step re-ranks the best `k·refine` candidates with the stored full vectors.
+///
+/// ## Stored form
+/// A 64-byte header (magic `IVF_`, version, n, dim, nlist, encoding, m, metric), then the centroids
+/// (`nlist × dim` Float32), list offsets (`nlist + 1` UInt32), row ids in list order (`n` UInt32), and
+/// either the vectors in list order (`n × dim` Float32) or the PQ codebooks (`m × dim/m × 256` Float32,
+/// transposed so lookup tables are built with SIMD over codewords)
+/// and codes (`n × m` bytes). Used in place from a memory map.
+///
+/// ## Thread safety
+/// Immutable after build; searches share it freely.
+package final class IVFIndex: @unchecked Sendable {
+    // SAFETY: every pointer below points into `memory`, owned by `storage` (an OwnedMemory built
+    // here, or a mapped blob) and never written after build; `vectors` is kept alive by its owner.
+    private let storage: AnyObject
+    private let memory: UnsafeRawBufferPointer
+    let vectors: MatrixView
+    package let configuration: IVFConfiguration
+    package let metric: Metric
+    private let n: Int, dim: Int, nlist: Int, m: Int
+    private let centroids: MatrixView
+    private let offsets: UnsafePointer<UInt32>
+    private let ids: UnsafePointer<UInt32>
+    private let listVectors: MatrixView?
+    private let codebooks: UnsafePointer<Float>?
+    private let codes: UnsafePointer<UInt8>?
+    private let maxListLength: Int
+
+    static let magic: UInt32 = 0x5F46_5649  // "IVF_"
+    static let formatVersion: UInt32 = 1
+    static let headerSize = 64
+
+    package var count: Int { n }
+    package var byteCount: Int { memory.count }
+
+    private struct Layout {
+        var n: Int, dim: Int, nlist: Int, pq: Bool, m: Int
+        var centroids: Int { IVFIndex.headerSize }
+        var offsets: Int { centroids + 4 * nlist * dim }
+        var ids: Int { offsets + 4 * (nlist + 1) }
+        var payload: Int { (ids + 4 * n + 63) / 64 * 64 }
+        var total: Int { pq ? payload + 4 * m * 256 * (dim / m) + n * m : payload + 4 * n * dim }
+    }
+
+    private init(storage: AnyObject, memory: UnsafeRawBufferPointer, layout l: Layout, vectors: MatrixView, configuration: IVFConfiguration, metric: Metric) {
+        self.storage = storage
+        self.memory = memory
+        self.vectors = vectors
+        self.configuration = configuration
+        self.metric = metric
+        n = l.n
+        dim = l.dim
+        nlist = l.nlist
+        m = l.m
+        let base = memory.baseAddress!
+        // SAFETY: offsets come from `Layout` over a buffer of `l.total` bytes; every array offset is
+        // a multiple of 4 from a base at least 4-byte aligned (checked by the callers).
+        centroids = MatrixView(base: (base + l.centroids).assumingMemoryBound(to: Float.self), rows: l.nlist, dim: l.dim, owner: storage)
+        offsets = (base + l.offsets).assumingMemoryBound(to: UInt32.self)
+        ids = (base + l.ids).assumingMemoryBound(to: UInt32.self)
+        if l.pq {
+            codebooks = (base + l.payload).assumingMemoryBound(to: Float.self)
+            codes = (base + l.payload + 4 * l.m * 256 * (l.dim / l.m)).assumingMemoryBound(to: UInt8.self)
+            listVectors = nil
+        } else {
+            codebooks = nil
+            codes = nil
+            listVectors = MatrixView(base: (base + l.payload).assumingMemoryBound(to: Float.self), rows: l.n, dim: l.dim, owner: storage)
+        }
+        var longest = 0
+        for i in 0..<l.nlist { longest = max(longest, Int(offsets[i + 1] - offsets[i])) }
+        maxListLength = longest
+    }
+
+    // MARK: Build
+
+    /// Trains the coarse quantiser (and PQ codebooks) and fills the lists.
+    package static func build(
+        vectors: MatrixView, metric: Metric, configuration: IVFConfiguration, backend: any ComputeBackend, threads: Int,
+        progress: IndexBuildProgress? = nil
+    ) throws(IndexError) -> IVFIndex {
+        try configuration.validate(dimension: vectors.dim)
+        let n = vectors.rows, dim = vectors.dim
+        let nlist = max(1, min(configuration.nlist, n))
+        let pq = configuration.encoding == .pq
+        let m = pq ? configuration.m : 0
+        var rng = KMeansRandom(seed: configuration.seed)
+        // 1. Coarse quantiser on a bounded sample.
+        let sampleRows = sample(n: n, limit: nlist * IVFConfiguration.trainingRowsPerCentroid, rng: &rng)
+        let trainSet = gather(vectors, rows: sampleRows)
+        let coarse = n == 0 ? FloatArena(count: 0) { _ in } :
+            KMeans.train(data: trainSet, k: nlist, iterations: IVFConfiguration.coarseIterations, metric: metric,
+                         seed: rng.next(), backend: backend, threads: threads)
+        let coarseView = coarse.matrix(dim: dim)
+        // 2. Assign every row; order rows by list.
+        let labels = n == 0 ? [] : KMeans.assign(data: vectors, centroids: coarseView, metric: metric, backend: backend, threads: threads).labels
+        var listSizes = [Int](repeating: 0, count: nlist)
+        for l in labels { listSizes[Int(l)] += 1 }
+        var starts = [Int](repeating: 0, count: nlist + 1)
+        for i in 0..<nlist { starts[i + 1] = starts[i] + listSizes[i] }
+        var cursor = starts
+        var order = [UInt32](repeating: 0, count: n)
+        for (row, l) in labels.enumerated() {
+            order[cursor[Int(l)]] = UInt32(row)
+            cursor[Int(l)] += 1
+        }
+        progress?.add(n / 2)
+        let layout = Layout(n: n, dim: dim, nlist: nlist, pq: pq, m: m)
+        let owned = OwnedMemory(byteCount: layout.total)
+        let base = owned.base
+        // SAFETY: each write below stays inside its array of `layout` within `owned`.
+        coarseView.copyRows(into: UnsafeMutableRawBufferPointer(start: base + layout.centroids, count: 4 * nlist * dim))
+        let offsetsOut = (base + layout.offsets).assumingMemoryBound(to: UInt32.self)
+        for i in 0...nlist { offsetsOut[i] = UInt32(starts[i]) }
+        let idsOut = (base + layout.ids).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<n { idsOut[i] = order[i] }
+        if !pq {
+            let out = (base + layout.payload).assumingMemoryBound(to: Float.self)
+            for (i, row) in order.enumerated() {
+                let src = vectors.row(Int(row))
+                (out + i * dim).update(from: src.baseAddress!, count: dim)
+            }
+        } else if n > 0 {
+            // 3. Residuals r = x − c(x), in list order; PQ codebooks on a sample of them; codes.
+            let dsub = dim / m
+            let residuals = FloatArena(count: n * dim) { buf in
+                for (i, row) in order.enumerated() {
+                    let x = vectors.row(Int(row))
+                    let c = coarseView.row(Int(labels[Int(row)]))
+                    for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
+                }
+            }.matrix(dim: dim)
+            let pqSample = sample(n: n, limit: IVFConfiguration.pqTrainingRows, rng: &rng)
+            let cbOut = (base + layout.payload).assumingMemoryBound(to: Float.self)
+            let codesOut = (base + layout.payload + 4 * m * 256 * dsub).assumingMemoryBound(to: UInt8.self)
+            let out = PQOutput(codebooks: cbOut, codes: codesOut)
+            let seeds = (0..<m).map { _ in rng.next() }
+            let workers = max(1, min(threads, m))
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                var j = w
+                while j < m {
+                    let sub = subspace(residuals, j: j, dsub: dsub, rows: pqSample)
+                    let k = min(256, sub.rows)
+                    let book = KMeans.train(data: sub, k: k, iterations: IVFConfiguration.pqIterations, metric: .l2,
+                                            seed: seeds[j], backend: backend, threads: 1)
+                    let bookView = book.matrix(dim: dsub)
+                    // Stored transposed (dsub × 256 per sub-quantiser) for SIMD table building.
+                    // SAFETY: codebook j occupies 256*dsub floats at j*256*dsub; unused entries stay 0.
+                    for c in 0..<k {
+                        let w = bookView.row(c)
+                        for t in 0..<dsub { out.codebooks[(j * dsub + t) * 256 + c] = w[t] }
+                    }
+                    let all = subspace(residuals, j: j, dsub: dsub, rows: nil)
+                    let labels = KMeans.assign(data: all, centroids: bookView, metric: .l2, backend: backend, threads: 1).labels
+                    for i in 0..<n { out.codes[i * m + j] = UInt8(labels[i]) }
+                    j += workers
+                }
+            }
+        }
+        progress?.add(n - n / 2)
+        writeHeader(base, n: n, dim: dim, nlist: nlist, pq: pq, m: m, metric: metric)
+        let config = IVFConfiguration(nlist: configuration.nlist, encoding: configuration.encoding, m: m, nbits: 8, seed: configuration.seed)
+        return IVFIndex(storage: owned, memory: UnsafeRawBufferPointer(start: base, count: layout.total), layout: layout,
+                        vectors: vectors, configuration: config, metric: metric)
+    }
+
+    private struct PQOutput: @unchecked Sendable {
+        // SAFETY: workers write disjoint codebooks (by j) and disjoint code columns (i*m + j).
+        let codebooks: UnsafeMutablePointer<Float>
+        let codes: UnsafeMutablePointer<UInt8>
+    }
+
+    /// Up to `limit` distinct row numbers, sorted, drawn with `rng` (all rows when n ≤ limit).
+    private static func sample(n: Int, limit: Int, rng: inout KMeansRandom) -> [Int] {
+        guard n > limit else { return Array(0..<n) }
+        var all = Array(0..<n)
+        for i in 0..<limit { all.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }
+        return all[0..<limit].sorted()
+    }
+
+    private static func gather(_ v: MatrixView, rows: [Int]) -> MatrixView {
+        FloatArena(count: rows.count * v.dim) { buf in
+            for (i, r) in rows.enumerated() {
+                let src = v.row(r)
+                for t in 0..<v.dim { buf[i * v.dim + t] = src[t] }
+            }
+        }.matrix(dim: v.dim)
+    }
+
+    /// Coordinates `j*dsub ..< (j+1)*dsub` of `rows` (all when nil), as a contiguous matrix.
+    private static func subspace(_ v: MatrixView, j: Int, dsub: Int, rows: [Int]?) -> MatrixView {
+        let count = rows?.count ?? v.rows
+        return FloatArena(count: count * dsub) { buf in
+            for i in 0..<count {
+                let src = v.row(rows?[i] ?? i)
+                for t in 0..<dsub { buf[i * dsub + t] = src[j * dsub + t] }
+            }
+        }.matrix(dim: dsub)
+    }
+
+    private static func writeHeader(_ base: UnsafeMutableRawPointer, n: Int, dim: Int, nlist: Int, pq: Bool, m: Int, metric: Metric) {
+        let words: [UInt32] = [magic, formatVersion, UInt32(n), UInt32(dim), UInt32(nlist), pq ? 1 : 0, UInt32(m), metric == .l2 ? 0 : 1]
+        // SAFETY: 8 words fit the 64-byte header.
+        for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+    }
+
+    // MARK: Stored form
+
+    package func serialize(into destination: UnsafeMutableRawBufferPointer) {
+        precondition(destination.count == memory.count)
+        destination.copyMemory(from: memory)
+    }
+
+    /// Opens a stored index in place (`owner` keeps the bytes alive); misaligned blobs are copied.
+    package static func open(stored bytes: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric,
+                             configuration: IVFConfiguration) throws(IndexError) -> IVFIndex {
+        func bad(_ s: String) -> IndexError { IndexError(parameter: "stored index", message: "stored IVF index is invalid: \(s)") }
+        guard bytes.count >= headerSize else { throw bad("too short") }
+        func word(_ i: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+        guard word(0) == Int(magic), word(1) == Int(formatVersion) else { throw bad("bad magic or version") }
+        let layout = Layout(n: word(2), dim: word(3), nlist: word(4), pq: word(5) == 1, m: word(6))
+        guard layout.n == vectors.rows, layout.dim == vectors.dim else { throw bad("built for other vectors") }
+        guard word(7) == (metric == .l2 ? 0 : 1) else { throw bad("built for another metric") }
+        guard layout.total == bytes.count, !layout.pq || (layout.m > 0 && layout.dim % layout.m == 0) else { throw bad("size does not match") }
+        let storage: AnyObject
+        let memory: UnsafeRawBufferPointer
+        if let p = bytes.baseAddress, Int(bitPattern: p) % 4 == 0 {
+            storage = owner
+            memory = bytes
+        } else {
+            let copy = OwnedMemory(byteCount: bytes.count)
+            copy.base.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            storage = copy
+            memory = UnsafeRawBufferPointer(start: copy.base, count: bytes.count)
+        }
+        return IVFIndex(storage: storage, memory: memory, layout: layout, vectors: vectors, configuration: configuration, metric: metric)
+    }
+
+    // MARK: Search
+
+    /// Searches queries `range` of `queries`, offering up to `k` results per query to
+    /// `heaps[i - range.lowerBound]` as `(distance, idBase + row)`.
+    ///
+    /// - Parameters:
+    ///   - nprobe: lists probed per query.
+    ///   - refine: IVF_PQ only: when > 0, the best `k·refine` PQ candidates are re-ranked with exact
+    ///     distances on the stored vectors (Milvus' refine); results then carry exact distances.
+    ///   - excluded: rows never returned.
+    package func search(
+        queries: MatrixView, range: Range<Int>, k: Int, nprobe: Int, refine: Int, excluded: Bitset?,
+        idBase: Int64, heaps: inout [TopK], backend: any ComputeBackend
+    ) {
+        guard n > 0, k > 0, !range.isEmpty else { return }
+        let probes = min(max(nprobe, 1), nlist)
+        // Coarse assignment of the whole batch (GEMM when there are enough queries).
+        var scanner = ExactScanner(backend: backend)
+        var coarse = [TopK](repeating: TopK(k: probes), count: range.count)
+        scanner.scan(queries: queries.slice(range.lowerBound, range.count), base: centroids, metric: metric,
+                     excluded: nil, idBase: 0, heaps: &coarse)
+        let maxList = maxListLength
+        var dist = [Float](repeating: 0, count: max(maxList, 1))
+        var sel = [UInt32](repeating: 0, count: max(maxList, 1))
+        let dsub = m > 0 ? dim / m : 0
+        var lut = [Float](repeating: 0, count: max(m * 256, 1))
+        var residual = [Float](repeating: 0, count: dim)
+        let candidatesPerQuery = (codes != nil && refine > 0) ? k * refine : k
+        for (h, qi) in range.enumerated() {
+            let q = queries.row(qi)
+            var cand = TopK(k: candidatesPerQuery)
+            if codes != nil, metric != .l2 {
+                lut.withUnsafeMutableBufferPointer { vk_pq_lut_ip(q.baseAddress!, codebooks!, m, dsub, $0.baseAddress!) }
+            }
+            for probe in coarse[h].sorted() {
+                let list = Int(probe.id)
+                let start = Int(offsets[list]), len = Int(offsets[list + 1]) - start
+                guard len > 0 else { continue }
+                dist.withUnsafeMutableBufferPointer { dp in
+                    sel.withUnsafeMutableBufferPointer { sp in
+                        let out = dp.baseAddress!, idx = sp.baseAddress!
+                        // SAFETY: dp/sp hold maxList ≥ len entries; list rows [start, start+len) lie in
+                        // the list arrays; codes hold n*m bytes.
+                        if let lv = listVectors {
+                            if metric == .l2 {
+                                vk_l2sq_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
+                            } else {
+                                vk_dot_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
+                                for i in 0..<len { out[i] = -out[i] }
+                            }
+                        } else if metric == .l2 {
+                            let c = centroids.row(list)
+                            for t in 0..<dim { residual[t] = q[t] - c[t] }
+                            residual.withUnsafeBufferPointer { r in
+                                lut.withUnsafeMutableBufferPointer { vk_pq_lut_l2(r.baseAddress!, codebooks!, m, dsub, $0.baseAddress!) }
+                            }
+                            lut.withUnsafeBufferPointer { vk_pq_scan(codes! + start * m, len, m, $0.baseAddress!, 0, 1, out) }
+                        } else {
+                            // probe.distance is −⟨q, c⟩ for IP/COSINE.
+                            lut.withUnsafeBufferPointer { vk_pq_scan(codes! + start * m, len, m, $0.baseAddress!, probe.distance, -1, out) }
+                        }
+                        let found = vk_select_below(out, len, cand.threshold, idx)
+                        for s in 0..<found {
+                            let r = Int(idx[s])
+                            let row = Int(ids[start + r])
+                            if let ex = excluded, ex.contains(row) { continue }
+                            cand.push(out[r], id: Int64(row))
+                        }
+                    }
+                }
+            }
+            if codes != nil && refine > 0 {
+                for c in cand.sorted() {
+                    let exact = Distances.distance(metric, q, vectors.row(Int(c.id)))
+                    heaps[h].push(exact, id: idBase + c.id)
+                }
+            } else {
+                for c in cand.sorted() { heaps[h].push(c.distance, id: idBase + c.id) }
+            }
+        }
+    }
+}
