@@ -105,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VireoTests",
-            dependencies: ["Vireo", "VireoStorage", "VireoTestSupport", "vireo-crash-writer"],
+            dependencies: ["Vireo", "VireoIndex", "VireoStorage", "VireoTestSupport", "vireo-crash-writer"],
             swiftSettings: swiftSettings
         ),
     ],

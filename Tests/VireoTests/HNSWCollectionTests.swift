@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Vireo
+import VireoIndex
 import VireoTestSupport
 
 @Suite struct HNSWCollectionTests {
@@ -33,7 +34,7 @@ import VireoTestSupport
             let status = try c.indexStatus(field: "vec")
             #expect(status.isFinished && status.totalRows == 3000 && status.growingRows == 0, "\(status)")
             #expect(c.shards.allSatisfy { $0.snapshot.sealed.allSatisfy { $0.indexes[0] != nil } })
-            for s in c.shards { for seg in s.snapshot.sealed { #expect(seg.indexes[0]?.checkInvariants() == nil) } }
+            for s in c.shards { for seg in s.snapshot.sealed { #expect((seg.indexes[0] as? HNSWIndex)?.checkInvariants() == nil) } }
             before = try await c.search(SearchRequest(vectors: queries, limit: 10, params: SearchParameters(ef: 64)))
             let r = Self.recall(before, queries, base, metric: metric, excluded: deleted)
             #expect(r >= 0.95, "metric \(metric): recall@10 \(r)")

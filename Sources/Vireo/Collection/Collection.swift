@@ -197,7 +197,7 @@ public final class Collection: Sendable {
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == spec.field }) else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
         }
-        try spec.validate()
+        try spec.validate(dimension: codec.vectorFields[f].dimension!)
         let previous = indexRegistry.spec(for: spec.field)
         var all = indexRegistry.all.filter { $0.field != spec.field }
         all.append(spec)
@@ -304,11 +304,8 @@ public final class Collection: Sendable {
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
         let snaps = shards.map(\.snapshot)
-        if let ef = request.params.ef {
-            do { try HNSWConfiguration.validateEf(ef) } catch { throw VireoError.invalid(.invalidSearch, error.message) }
-        }
-        let ef = max(request.params.ef ?? max(64, request.limit), request.limit)
-        let raw = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit, ef: ef,
+        let params = try request.params.resolved(limit: request.limit)
+        let raw = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit, params: params,
                                     exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
                                     threads: configuration.searchThreads)
         let wantsFields = !request.outputFields.isEmpty

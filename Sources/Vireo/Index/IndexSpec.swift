@@ -1,4 +1,5 @@
 @_exported import struct VireoIndex.HNSWConfiguration
+@_exported import struct VireoIndex.IVFConfiguration
 import VireoIndex
 
 /// An index on a vector field, with Milvus' index type names and parameters.
@@ -13,6 +14,10 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case flat = "FLAT"
         /// Hierarchical navigable small world graph (Malkov & Yashunin).
         case hnsw = "HNSW"
+        /// Inverted lists of full vectors.
+        case ivfFlat = "IVF_FLAT"
+        /// Inverted lists of product-quantised residuals (Jégou et al.).
+        case ivfPQ = "IVF_PQ"
     }
 
     /// The vector field indexed.
@@ -20,11 +25,27 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     public var kind: Kind
     /// HNSW build parameters (`M`, `efConstruction`).
     public var hnsw: HNSWConfiguration
+    /// IVF build parameters (`nlist`; `m`, `nbits` for IVF_PQ).
+    public var ivf: IVFConfiguration
 
-    public init(field: String, kind: Kind, hnsw: HNSWConfiguration = HNSWConfiguration()) {
+    public init(field: String, kind: Kind, hnsw: HNSWConfiguration = HNSWConfiguration(), ivf: IVFConfiguration = IVFConfiguration()) {
         self.field = field
         self.kind = kind
         self.hnsw = hnsw
+        var ivf = ivf
+        if kind == .ivfPQ { ivf.encoding = .pq }
+        if kind == .ivfFlat { ivf.encoding = .flat }
+        self.ivf = ivf
+    }
+
+    /// An IVF_FLAT index with `nlist` lists.
+    public static func ivfFlat(field: String, nlist: Int = 128) -> IndexSpec {
+        IndexSpec(field: field, kind: .ivfFlat, ivf: IVFConfiguration(nlist: nlist, encoding: .flat))
+    }
+
+    /// An IVF_PQ index: `nlist` lists, `m` sub-quantisers of `nbits` bits.
+    public static func ivfPQ(field: String, nlist: Int = 128, m: Int, nbits: Int = 8) -> IndexSpec {
+        IndexSpec(field: field, kind: .ivfPQ, ivf: IVFConfiguration(nlist: nlist, encoding: .pq, m: m, nbits: nbits))
     }
 
     /// An HNSW index with Milvus' defaults (`M` 16, `efConstruction` 200).
@@ -42,29 +63,48 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case "HNSW", "AUTOINDEX":
             let c = HNSWConfiguration(M: params["M"] ?? 16, efConstruction: params["efConstruction"] ?? 200)
             self.init(field: field, kind: .hnsw, hnsw: c)
+        case "IVF_FLAT":
+            self.init(field: field, kind: .ivfFlat, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat))
+        case "IVF_PQ":
+            guard let m = params["m"] else {
+                throw VireoError.invalid(.invalidArgument, "IVF_PQ needs the parameter m (sub-quantisers; it must divide the dimension)")
+            }
+            self.init(field: field, kind: .ivfPQ, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .pq, m: m, nbits: params["nbits"] ?? 8))
         default:
             throw VireoError.invalid(.invalidArgument, "index type '\(milvusIndexType)' is not supported; use one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
         }
-        try validate()
     }
 
-    /// Checks the parameters.
-    public func validate() throws {
-        if kind == .hnsw {
-            do { try hnsw.validate() } catch { throw VireoError.invalid(.invalidArgument, "index on '\(field)': \(error.message)") }
+    /// Checks the parameters against the field's dimension.
+    public func validate(dimension: Int) throws {
+        do {
+            switch kind {
+            case .flat: break
+            case .hnsw: try hnsw.validate()
+            case .ivfFlat, .ivfPQ: try ivf.validate(dimension: dimension)
+            }
+        } catch {
+            throw VireoError.invalid(.invalidArgument, "index on '\(field)': \(error.message)")
         }
     }
 }
 
-/// Search-time index parameters (per call, never stored on the index).
+/// Search-time index parameters (per call, never stored on the index), with Milvus' names.
 public struct SearchParameters: Sendable, Hashable {
     /// HNSW candidate list size; at least `limit` is used. Default: max(64, limit).
     public var ef: Int?
+    /// IVF lists probed per query, 1…65,536. Default 8.
+    public var nprobe: Int?
+    /// IVF_PQ: re-rank the best `limit × refineK` candidates with exact distances on the stored
+    /// vectors (Milvus' `refine_k`); nil or 0 = no re-ranking, results carry PQ distances.
+    public var refineK: Int?
     /// Force exact search even where an index exists.
     public var exact: Bool
 
-    public init(ef: Int? = nil, exact: Bool = false) {
+    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false) {
         self.ef = ef
+        self.nprobe = nprobe
+        self.refineK = refineK
         self.exact = exact
     }
 }

@@ -71,7 +71,7 @@ enum SegmentSearch {
     static let exactFallbackFraction = 0.02
 
     static func run(
-        queries: MatrixView, field: Int, metric: Metric, k: Int, ef: Int, exact: Bool, snapshots: [ShardSnapshot],
+        queries: MatrixView, field: Int, metric: Metric, k: Int, params: ResolvedSearchParameters, exact: Bool, snapshots: [ShardSnapshot],
         backend: any ComputeBackend, threads: Int
     ) -> [[(distance: Float, id: Int64)]] {
         let nq = queries.rows
@@ -93,8 +93,9 @@ enum SegmentSearch {
                     let idBase = HitAddress.pack(shard: s, ordinal: ord, row: 0)
                     let allowed = seg.rowCount - (tomb?.count ?? 0)
                     if !exact, let index = seg.indexes[field],
-                       Double(allowed) >= exactFallbackFraction * Double(seg.rowCount), allowed >= 4 * ef {
-                        index.search(queries: slice, range: 0..<count, k: k, ef: ef, excluded: tomb, idBase: idBase, heaps: &heaps)
+                       Double(allowed) >= exactFallbackFraction * Double(seg.rowCount), allowed >= 4 * max(params.ef, k) {
+                        index.search(queries: slice, range: 0..<count, k: k, params: params, excluded: tomb, idBase: idBase,
+                                     heaps: &heaps, backend: backend)
                     } else {
                         scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, excluded: tomb, idBase: idBase, heaps: &heaps)
                     }
@@ -114,5 +115,23 @@ enum SegmentSearch {
             }
         }
         return results.withLock { $0 }
+    }
+}
+
+extension SearchParameters {
+    /// Validates the parameters and applies the defaults.
+    func resolved(limit: Int) throws -> ResolvedSearchParameters {
+        do {
+            if let ef { try HNSWConfiguration.validateEf(ef) }
+        } catch {
+            throw VireoError.invalid(.invalidSearch, error.message)
+        }
+        if let nprobe, !IVFConfiguration.validNprobe.contains(nprobe) {
+            throw VireoError.invalid(.invalidSearch, "nprobe = \(nprobe) is out of range; the number of lists probed must be in \(IVFConfiguration.validNprobe.lowerBound)...\(IVFConfiguration.validNprobe.upperBound)")
+        }
+        if let refineK, !(0...1024).contains(refineK) {
+            throw VireoError.invalid(.invalidSearch, "refine_k = \(refineK) is out of range; use 0...1024 (candidates re-ranked = limit × refine_k)")
+        }
+        return ResolvedSearchParameters(ef: max(ef ?? max(64, limit), limit), nprobe: nprobe ?? 8, refineK: refineK ?? 0)
     }
 }

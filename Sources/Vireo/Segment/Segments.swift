@@ -128,12 +128,12 @@ final class SealedSegment: Sendable {
     let environment: Environment
     let blobs: LMDBDatabase
     /// Ready indexes by vector field ordinal (absent: searched exactly).
-    let indexes: [Int: HNSWIndex]
+    let indexes: [Int: any SegmentIndex]
 
     static let scalarChunkRows = 256
 
     init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
-         blobs: LMDBDatabase, indexes: [Int: HNSWIndex] = [:]) {
+         blobs: LMDBDatabase, indexes: [Int: any SegmentIndex] = [:]) {
         self.id = id
         self.rowCount = rowCount
         self.vectors = vectors
@@ -145,7 +145,7 @@ final class SealedSegment: Sendable {
     }
 
     /// The same segment with `index` serving field `field`.
-    func withIndex(_ index: HNSWIndex, field: Int) -> SealedSegment {
+    func withIndex(_ index: any SegmentIndex, field: Int) -> SealedSegment {
         var all = indexes
         all[field] = index
         return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all)

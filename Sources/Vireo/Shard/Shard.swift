@@ -55,7 +55,7 @@ enum WriteOp: Sendable {
     /// Seal the growing segment now (flush).
     case seal
     /// Store a built index of a sealed segment's vector field and start using it.
-    case attachIndex(segment: UInt32, field: Int, index: HNSWIndex)
+    case attachIndex(segment: UInt32, field: Int, index: any SegmentIndex)
     /// Stop using the indexes of a vector field (its spec was dropped).
     case detachIndexes(field: Int)
 }
@@ -164,17 +164,14 @@ final class Shard: Sendable {
                 }
                 snap.nextIndexGeneration = max(snap.nextIndexGeneration, (found.map(\.1).max() ?? 0) + 1)
                 var chosen: [UInt8]?
-                if let spec = indexes.spec(for: field.name), spec.kind == .hnsw, let newest = found.last {
-                    let what = "segment \(record.id) HNSW index of field '\(field.name)'"
+                if let spec = indexes.spec(for: field.name), spec.isBuilt, let newest = found.last {
+                    let what = "segment \(record.id) \(spec.kind.rawValue) index of field '\(field.name)'"
                     if let blob = try env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
-                        do {
-                            let index = try HNSWIndex.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: field.effectiveMetric)
-                            if index.configuration.M == spec.hnsw.M && index.configuration.efConstruction == spec.hnsw.efConstruction {
-                                seg = seg.withIndex(index, field: f)
-                                chosen = newest.0
-                            }
-                        } catch {
-                            throw StorageError.corrupted(what: what, reason: error.message)
+                        // A blob of another kind (the spec changed before a crash) is rebuilt.
+                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: field.effectiveMetric),
+                           index.matches(spec, rows: seg.rowCount) {
+                            seg = seg.withIndex(index, field: f)
+                            chosen = newest.0
                         }
                     }
                 }
@@ -368,22 +365,21 @@ final class Shard: Sendable {
 
     /// Stores a built index as a blob (a new generation key, so a graph a reader may still use is
     /// never overwritten), maps it in place and swaps the segment in the snapshot.
-    private func attachIndex(segment: UInt32, field f: Int, index built: HNSWIndex, snap: inout ShardSnapshot) throws {
+    private func attachIndex(segment: UInt32, field f: Int, index built: any SegmentIndex, snap: inout ShardSnapshot) throws {
         guard let pos = snap.sealed.firstIndex(where: { $0.id == segment }) else { return }
         let name = codec.vectorFields[f].name
-        guard let spec = indexes.spec(for: name), spec.kind == .hnsw, spec.hnsw.M == built.configuration.M,
-              spec.hnsw.efConstruction == built.configuration.efConstruction else { return }
+        guard let spec = indexes.spec(for: name), built.matches(spec, rows: snap.sealed[pos].rowCount) else { return }
         let key = SegmentKeys.index(segment, field: f, generation: snap.nextIndexGeneration)
         snap.nextIndexGeneration += 1
         try environment.write { txn in
             try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }
         }
         let seg = snap.sealed[pos]
-        let what = "segment \(segment) HNSW index of field '\(name)'"
-        guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what) else {
+        let what = "segment \(segment) \(spec.kind.rawValue) index of field '\(name)'"
+        guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
+              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
-        let mapped = try HNSWIndex.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric)
         snap.sealed[pos] = seg.withIndex(mapped, field: f)
     }
 
@@ -391,7 +387,7 @@ final class Shard: Sendable {
     func scheduleMissingIndexBuilds(in snap: ShardSnapshot? = nil) {
         let snap = snap ?? snapshot
         for (f, field) in codec.vectorFields.enumerated() {
-            guard let spec = indexes.spec(for: field.name), spec.kind == .hnsw else { continue }
+            guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
             for seg in snap.sealed where seg.indexes[f] == nil {
                 let segmentID = seg.id
                 builder.schedule(rows: seg.rowCount) { [weak self] progress in
@@ -406,11 +402,12 @@ final class Shard: Sendable {
     private func buildIndex(segment: UInt32, field f: Int, progress: IndexBuildProgress) {
         let snap = snapshot
         guard let seg = snap.sealed.first(where: { $0.id == segment }), seg.indexes[f] == nil,
-              let spec = indexes.spec(for: codec.vectorFields[f].name), spec.kind == .hnsw else { return }
-        let built: HNSWIndex
+              let spec = indexes.spec(for: codec.vectorFields[f].name), spec.isBuilt else { return }
+        let built: any SegmentIndex
         do {
-            built = try HNSWIndex.build(vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric,
-                                        configuration: spec.hnsw, threads: configuration.indexBuildThreads, progress: progress)
+            guard let b = try spec.build(vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric,
+                                         configuration: configuration, progress: progress) else { return }
+            built = b
         } catch {
             return  // parameters were validated when the spec was created
         }

@@ -284,6 +284,8 @@ package final class IVFIndex: @unchecked Sendable {
         guard layout.n == vectors.rows, layout.dim == vectors.dim else { throw bad("built for other vectors") }
         guard word(7) == (metric == .l2 ? 0 : 1) else { throw bad("built for another metric") }
         guard layout.total == bytes.count, !layout.pq || (layout.m > 0 && layout.dim % layout.m == 0) else { throw bad("size does not match") }
+        guard layout.nlist == max(1, min(configuration.nlist, layout.n)), layout.pq == (configuration.encoding == .pq),
+              !layout.pq || layout.m == configuration.m else { throw bad("built with other parameters") }
         let storage: AnyObject
         let memory: UnsafeRawBufferPointer
         if let p = bytes.baseAddress, Int(bitPattern: p) % 4 == 0 {
@@ -296,6 +298,29 @@ package final class IVFIndex: @unchecked Sendable {
             memory = UnsafeRawBufferPointer(start: copy.base, count: bytes.count)
         }
         return IVFIndex(storage: storage, memory: memory, layout: layout, vectors: vectors, configuration: configuration, metric: metric)
+    }
+
+    /// The vector the index stores for `row` (IVF_FLAT: exact; IVF_PQ: centroid + decoded residual).
+    package func reconstruct(row: Int) -> [Float] {
+        guard let pos = (0..<n).first(where: { Int(ids[$0]) == row }) else { return [] }
+        var list = 0
+        while Int(offsets[list + 1]) <= pos { list += 1 }
+        if let lv = listVectors { return lv.rowArray(pos) }
+        let dsub = dim / m
+        var out = centroids.rowArray(list)
+        for j in 0..<m {
+            let c = Int(codes![pos * m + j])
+            for t in 0..<dsub { out[j * dsub + t] += codebooks![(j * dsub + t) * 256 + c] }
+        }
+        return out
+    }
+
+    /// The coarse centroid of the list holding `row`.
+    package func centroid(ofRow row: Int) -> [Float] {
+        guard let pos = (0..<n).first(where: { Int(ids[$0]) == row }) else { return [] }
+        var list = 0
+        while Int(offsets[list + 1]) <= pos { list += 1 }
+        return centroids.rowArray(list)
     }
 
     // MARK: Search
