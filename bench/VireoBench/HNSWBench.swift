@@ -52,25 +52,10 @@ struct HNSWBench: AsyncParsableCommand {
         let db = try Database.open(at: scratch, configuration: config)
         let c = try db.collection("bench")
         let graphBytes = c.statistics().reduce(0) { $0 + $1.storageBytes }
-        var curve: [CurvePoint] = []
-        for e in ef.split(separator: ",").compactMap({ Int($0) }) {
-            var lat: [Double] = []
-            var results: [[SearchHit]] = []
-            for pass in 0..<2 {  // the first pass warms caches
-                lat.removeAll(keepingCapacity: true)
-                results.removeAll(keepingCapacity: true)
-                for q in queries {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    let r = try await c.search(SearchRequest(vectors: [q], limit: 10, params: SearchParameters(ef: e)))
-                    lat.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-                    if pass == 1 { results.append(r[0]) }
-                }
-            }
-            let total = lat.reduce(0, +)
-            let p = CurvePoint(params: "ef=\(e)", recall: recall(results, truth: truth, k: 10), qps: Double(queries.count) / total,
-                               p50: percentile(lat, 0.5), p99: percentile(lat, 0.99))
-            curve.append(p)
-            emit(["bench": .string("hnsw"), "library": .string("vireo"), "params": .string("M=\(M) efC=\(efConstruction) ef=\(e)"),
+        let points = ef.split(separator: ",").compactMap { Int($0) }.map { ("ef=\($0)", SearchParameters(ef: $0)) }
+        let curve = try await sweep(c, queries: queries, truth: truth, points: points)
+        for p in curve {
+            emit(["bench": .string("hnsw"), "library": .string("vireo"), "params": .string("M=\(M) efC=\(efConstruction) \(p.params)"),
                   "recall@10": .double(p.recall), "qps": .double(p.qps), "p50_ms": .double(p.p50), "p99_ms": .double(p.p99),
                   "build_s": .double(buildSeconds), "build_threads": .int(Int64(buildThreads))], to: &lines)
         }
@@ -106,4 +91,27 @@ struct HNSWBench: AsyncParsableCommand {
         }
         if let out { try (lines.joined(separator: "\n") + "\n").write(toFile: out, atomically: true, encoding: .utf8) }
     }
+}
+
+/// One query per call on one thread through `Collection.search`, best of two passes per point.
+func sweep(_ c: Vireo.Collection, queries: [[Float]], truth: [[Int32]], points: [(String, SearchParameters)]) async throws -> [CurvePoint] {
+    var curve: [CurvePoint] = []
+    for (label, params) in points {
+        var lat: [Double] = []
+        var results: [[SearchHit]] = []
+        for pass in 0..<2 {  // the first pass warms caches
+            lat.removeAll(keepingCapacity: true)
+            results.removeAll(keepingCapacity: true)
+            for q in queries {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let r = try await c.search(SearchRequest(vectors: [q], limit: 10, params: params))
+                lat.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                if pass == 1 { results.append(r[0]) }
+            }
+        }
+        let total = lat.reduce(0, +)
+        curve.append(CurvePoint(params: label, recall: recall(results, truth: truth, k: 10), qps: Double(queries.count) / total,
+                                p50: percentile(lat, 0.5), p99: percentile(lat, 0.99)))
+    }
+    return curve
 }
