@@ -54,24 +54,6 @@ void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *
 }
 
 VK_MULTIVERSION
-void vk_dot_gather(const float *q, const float *base, const uint32_t *ids, size_t n, size_t d, float *out) {
-    if (n > 0) vk_prefetch(base + (size_t)ids[0] * d, d * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n) vk_prefetch(base + (size_t)ids[i + 1] * d, d * sizeof(float));
-        out[i] = dot_inline(q, base + (size_t)ids[i] * d, d);
-    }
-}
-
-VK_MULTIVERSION
-void vk_l2sq_gather(const float *q, const float *base, const uint32_t *ids, size_t n, size_t d, float *out) {
-    if (n > 0) vk_prefetch(base + (size_t)ids[0] * d, d * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n) vk_prefetch(base + (size_t)ids[i + 1] * d, d * sizeof(float));
-        out[i] = l2sq_inline(q, base + (size_t)ids[i] * d, d);
-    }
-}
-
-VK_MULTIVERSION
 void vk_norms_sq(const float *base, size_t n, size_t d, float *out) {
     for (size_t i = 0; i < n; i++) {
         const float *x = base + i * d;

@@ -56,9 +56,8 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
 
 /// An inverted-file index over the rows of one immutable matrix (Jégou, Douze & Schmid, TPAMI 2011):
 /// a coarse quantiser of `nlist` centroids trained with k-means, each row stored in the list of its
-/// nearest centroid, either by id only (IVF_FLAT: scanned from the segment's own vectors, gathered
-/// with prefetching, so vectors are stored once) or as a product-quantised residual (IVF_PQ, `m`
-/// bytes per row). A query probes its `nprobe` nearest lists. IVF_PQ scores with
+/// nearest centroid, either as its full vector (IVF_FLAT) or as a product-quantised residual
+/// (IVF_PQ, `m` bytes per row). A query probes its `nprobe` nearest lists. IVF_PQ scores with
 /// per-query lookup tables: for IP/COSINE `⟨q, c⟩ + Σ_j ⟨q_j, r̂_j⟩` (one table per query, exact up to
 /// quantisation of the residual), for L2 `Σ_j |(q − c)_j − r̂_j|²` (one table per probed list). An
 /// optional refine step re-ranks the best `k·refine` candidates with the stored full vectors.
@@ -66,8 +65,10 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
 /// ## Stored form
 /// A 64-byte header (magic `IVF_`, version, n, dim, nlist, encoding, m, metric), then the centroids
 /// (`nlist × dim` Float32), list offsets (`nlist + 1` UInt32), row ids in list order (`n` UInt32), and
-/// for IVF_PQ the codebooks (`m × dim/m × 256` Float32, transposed so lookup tables are built with SIMD
-/// over codewords) and codes (`n × m` bytes). Used in place from a memory map.
+/// either the vectors in list order (`n × dim` Float32; IVF_FLAT keeps this second, contiguous copy as
+/// faiss and Milvus do, because scanning a list sequentially beats gathering its rows from the
+/// segment) or the PQ codebooks (`m × dim/m × 256` Float32, transposed so lookup tables are built
+/// with SIMD over codewords) and codes (`n × m` bytes). Used in place from a memory map.
 ///
 /// ## Thread safety
 /// Immutable after build; searches share it freely.
@@ -83,6 +84,7 @@ package final class IVFIndex: @unchecked Sendable {
     private let centroids: MatrixView
     private let offsets: UnsafePointer<UInt32>
     private let ids: UnsafePointer<UInt32>
+    private let listVectors: MatrixView?
     private let codebooks: UnsafePointer<Float>?
     private let codes: UnsafePointer<UInt8>?
     private let maxListLength: Int
@@ -100,7 +102,7 @@ package final class IVFIndex: @unchecked Sendable {
         var offsets: Int { centroids + 4 * nlist * dim }
         var ids: Int { offsets + 4 * (nlist + 1) }
         var payload: Int { (ids + 4 * n + 63) / 64 * 64 }
-        var total: Int { pq ? payload + 4 * m * 256 * (dim / m) + n * m : payload }
+        var total: Int { pq ? payload + 4 * m * 256 * (dim / m) + n * m : payload + 4 * n * dim }
     }
 
     private init(storage: AnyObject, memory: UnsafeRawBufferPointer, layout l: Layout, vectors: MatrixView, configuration: IVFConfiguration, metric: Metric) {
@@ -122,9 +124,11 @@ package final class IVFIndex: @unchecked Sendable {
         if l.pq {
             codebooks = (base + l.payload).assumingMemoryBound(to: Float.self)
             codes = (base + l.payload + 4 * l.m * 256 * (l.dim / l.m)).assumingMemoryBound(to: UInt8.self)
+            listVectors = nil
         } else {
             codebooks = nil
             codes = nil
+            listVectors = MatrixView(base: (base + l.payload).assumingMemoryBound(to: Float.self), rows: l.n, dim: l.dim, owner: storage)
         }
         var longest = 0
         for i in 0..<l.nlist { longest = max(longest, Int(offsets[i + 1] - offsets[i])) }
@@ -173,7 +177,13 @@ package final class IVFIndex: @unchecked Sendable {
         for i in 0...nlist { offsetsOut[i] = UInt32(starts[i]) }
         let idsOut = (base + layout.ids).assumingMemoryBound(to: UInt32.self)
         for i in 0..<n { idsOut[i] = order[i] }
-        if pq && n > 0 {
+        if !pq {
+            let out = (base + layout.payload).assumingMemoryBound(to: Float.self)
+            for (i, row) in order.enumerated() {
+                let src = vectors.row(Int(row))
+                (out + i * dim).update(from: src.baseAddress!, count: dim)
+            }
+        } else if n > 0 {
             // 3. Residuals r = x − c(x), in list order; PQ codebooks on a sample of them; codes.
             let dsub = dim / m
             let residuals = FloatArena(count: n * dim) { buf in
@@ -296,7 +306,7 @@ package final class IVFIndex: @unchecked Sendable {
         guard let pos = (0..<n).first(where: { Int(ids[$0]) == row }) else { return [] }
         var list = 0
         while Int(offsets[list + 1]) <= pos { list += 1 }
-        if codes == nil { return vectors.rowArray(row) }
+        if let lv = listVectors { return lv.rowArray(pos) }
         let dsub = dim / m
         var out = centroids.rowArray(list)
         for j in 0..<m {
@@ -357,12 +367,11 @@ package final class IVFIndex: @unchecked Sendable {
                         let out = dp.baseAddress!, idx = sp.baseAddress!
                         // SAFETY: dp/sp hold maxList ≥ len entries; list rows [start, start+len) lie in
                         // the list arrays; codes hold n*m bytes.
-                        if codes == nil {
-                            // IVF_FLAT: the segment's own rows, gathered by id (no second copy).
+                        if let lv = listVectors {
                             if metric == .l2 {
-                                vk_l2sq_gather(q.baseAddress!, vectors.base, ids + start, len, dim, out)
+                                vk_l2sq_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                             } else {
-                                vk_dot_gather(q.baseAddress!, vectors.base, ids + start, len, dim, out)
+                                vk_dot_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                                 for i in 0..<len { out[i] = -out[i] }
                             }
                         } else if metric == .l2 {
