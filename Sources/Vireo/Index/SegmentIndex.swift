@@ -2,10 +2,7 @@ import VireoIndex
 import VireoKernels
 
 /// What the engine needs of a built index of one sealed segment's vector field.
-protocol SegmentIndex: AnyObject, Sendable {
-    /// Bytes of the stored form.
-    var byteCount: Int { get }
-    func serialize(into destination: UnsafeMutableRawBufferPointer)
+protocol SegmentIndex: SerializableIndex {
     /// Offers up to `k` results per query of `queries[range]` to `heaps[i - range.lowerBound]`.
     func search(queries: MatrixView, range: Range<Int>, k: Int, params: ResolvedSearchParameters, excluded: Bitset?,
                 idBase: Int64, heaps: inout [TopK], backend: any ComputeBackend)

@@ -51,7 +51,7 @@ package final class HNSWIndex: @unchecked Sendable {
 
     public var count: Int { Int(graph.n) }
     /// Bytes of the graph (its stored size), excluding vectors.
-    public var byteCount: Int { memory.count }
+    package var byteCount: Int { memory.count }
 
     private init(graph: vk_hnsw_graph, storage: AnyObject, memory: UnsafeRawBufferPointer, vectors: MatrixView,
                  configuration: HNSWConfiguration, metric: Metric) {
@@ -166,7 +166,7 @@ package final class HNSWIndex: @unchecked Sendable {
     // MARK: Stored form
 
     /// Writes the stored form into `destination` (``byteCount`` bytes).
-    public func serialize(into destination: UnsafeMutableRawBufferPointer) {
+    package func serialize(into destination: UnsafeMutableRawBufferPointer) {
         precondition(destination.count == memory.count)
         destination.copyMemory(from: memory)
     }

@@ -114,8 +114,23 @@ func describe(_ c: Vireo.Collection) -> JSONValue {
             "deletedRows": .int(Int64(s.deletedRows)), "storageBytes": .int(Int64(s.storageBytes)),
         ])
     }
+    let indexes: [JSONValue] = c.indexes.map { spec in
+        var o: [String: JSONValue] = ["field": .string(spec.field), "type": .string(spec.kind.rawValue)]
+        switch spec.kind {
+        case .hnsw: o["params"] = .object(["M": .int(Int64(spec.hnsw.M)), "efConstruction": .int(Int64(spec.hnsw.efConstruction))])
+        case .ivfFlat: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
+        case .ivfPQ: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist)), "m": .int(Int64(spec.ivf.m)), "nbits": .int(Int64(spec.ivf.nbits))])
+        case .flat: break
+        }
+        if let s = try? c.indexStatus(field: spec.field) {
+            o["indexedRows"] = .int(Int64(s.indexedRows))
+            o["totalRows"] = .int(Int64(s.totalRows))
+            o["state"] = .string(s.isFinished ? "Finished" : "InProgress")
+        }
+        return .object(o)
+    }
     return .object([
-        "name": .string(c.name), "rowCount": .int(Int64(c.count())), "fields": .array(fields),
+        "name": .string(c.name), "indexes": .array(indexes), "rowCount": .int(Int64(c.count())), "fields": .array(fields),
         "enableDynamicField": .bool(c.schema.enableDynamicField), "shardsNum": .int(Int64(c.schema.shardsNum)),
         "shards": .array(shards),
     ])

@@ -11,6 +11,10 @@ struct Search: AsyncParsableCommand {
     @Option(help: "Search at most this many queries from the file.") var nq: Int = .max
     @Option(help: "Vector field to search (needed when there are several).") var annsField: String?
     @Option(help: "Comma-separated output fields, or *.") var outputFields: String = ""
+    @Option(help: "HNSW candidate list size.") var ef: Int?
+    @Option(help: "IVF lists probed.") var nprobe: Int?
+    @Option(help: "IVF_PQ re-rank factor.") var refineK: Int?
+    @Flag(help: "Exact search even where an index exists.") var exact = false
 
     func run() async throws {
         do {
@@ -27,7 +31,8 @@ struct Search: AsyncParsableCommand {
             }
             let fields = outputFields.split(separator: ",").map(String.init)
             let start = Date()
-            let results = try await c.search(SearchRequest(vectors: vectors, annsField: annsField, limit: limit, outputFields: fields))
+            let results = try await c.search(SearchRequest(vectors: vectors, annsField: annsField, limit: limit, outputFields: fields,
+                                                                params: SearchParameters(ef: ef, nprobe: nprobe, refineK: refineK, exact: exact)))
             let seconds = Date().timeIntervalSince(start)
             for (i, hits) in results.enumerated() {
                 print(JSONValue.object(["query": .int(Int64(i)), "hits": .array(hits.map(hitJSON))]).jsonText)
