@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "vireo",
             dependencies: [
-                "Vireo",
+                "Vireo", "VireoKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -5,11 +5,7 @@
 
 #pragma clang fp reassociate(on)
 
-#if defined(__x86_64__) && defined(__clang__)
-#define VK_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VK_MULTIVERSION
-#endif
+#include "vk_common.h"
 
 static inline float dot_inline(const float *restrict a, const float *restrict b, size_t d) {
     float s = 0.0f;

@@ -10,11 +10,7 @@
 
 #pragma clang fp reassociate(on)
 
-#if defined(__x86_64__) && defined(__clang__)
-#define VK_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VK_MULTIVERSION
-#endif
+#include "vk_common.h"
 #define VK_INLINE static inline __attribute__((always_inline))
 
 typedef struct {

@@ -3,11 +3,7 @@
 
 #pragma clang fp reassociate(on)
 
-#if defined(__x86_64__) && defined(__clang__)
-#define VK_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VK_MULTIVERSION
-#endif
+#include "vk_common.h"
 
 VK_MULTIVERSION
 void vk_pq_lut_ip(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) {

@@ -147,7 +147,7 @@ package final class IVFIndex: @unchecked Sendable {
         let nlist = max(1, min(configuration.nlist, n))
         let pq = configuration.encoding == .pq
         let m = pq ? configuration.m : 0
-        var rng = KMeansRandom(seed: configuration.seed)
+        var rng = SplitMix64(seed: configuration.seed)
         // 1. Coarse quantiser on a bounded sample.
         let sampleRows = sample(n: n, limit: nlist * IVFConfiguration.trainingRowsPerCentroid, rng: &rng)
         let trainSet = gather(vectors, rows: sampleRows)
@@ -234,7 +234,7 @@ package final class IVFIndex: @unchecked Sendable {
     }
 
     /// Up to `limit` distinct row numbers, sorted, drawn with `rng` (all rows when n ≤ limit).
-    private static func sample(n: Int, limit: Int, rng: inout KMeansRandom) -> [Int] {
+    private static func sample(n: Int, limit: Int, rng: inout SplitMix64) -> [Int] {
         guard n > limit else { return Array(0..<n) }
         var all = Array(0..<n)
         for i in 0..<limit { all.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }

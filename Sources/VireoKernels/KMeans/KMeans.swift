@@ -70,7 +70,7 @@ package enum KMeans {
     ) -> FloatArena {
         let n = data.rows, d = data.dim
         precondition(n >= k && k > 0, "k-means needs at least k rows")
-        var rng = KMeansRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         // Distinct random rows as initial centroids (partial Fisher-Yates over indices).
         var order = Array(0..<n)
         for i in 0..<k {
@@ -118,19 +118,6 @@ package enum KMeans {
             }
         }
         return FloatArena(copying: centroids)
-    }
-}
-
-/// SplitMix64 for seeded sampling.
-package struct KMeansRandom: RandomNumberGenerator {
-    var state: UInt64
-    package init(seed: UInt64) { state = seed }
-    package mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }
 

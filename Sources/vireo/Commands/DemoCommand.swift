@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Vireo
+import VireoKernels
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,7 +37,7 @@ struct Demo: AsyncParsableCommand {
                 }
                 print("dataset: \(dataset) (\(base.count) passages, \(queries.count) queries, dimension \(base[0].count))")
             } else {
-                var g = SplitMix(seed: 1)
+                var g = SplitMix64(seed: 1)
                 base = (0..<min(rows, 20_000)).map { _ in (0..<64).map { _ in Float.random(in: -1..<1, using: &g) } }
                 queries = Array(base.prefix(100))
                 print("dataset \(dataset) not found; using \(base.count) seeded random 64-d vectors")
@@ -96,17 +97,4 @@ struct Demo: AsyncParsableCommand {
     }
 
     static func short(_ s: String) -> String { s.count > 90 ? String(s.prefix(87)) + "..." : s }
-}
-
-/// SplitMix64, for the synthetic demo data.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
