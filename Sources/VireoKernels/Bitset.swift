@@ -37,6 +37,22 @@ public struct Bitset: Sendable, Hashable {
         return !was
     }
 
+    /// Members of this set that are not in `other`.
+    public func subtracting(_ other: Bitset) -> Bitset {
+        var out = self
+        for i in out.words.indices where i < other.words.count { out.words[i] &= ~other.words[i] }
+        return out
+    }
+
+    /// Rows in `0..<capacity` that are not members.
+    public func inverted() -> Bitset {
+        var out = self
+        for i in out.words.indices { out.words[i] = ~out.words[i] }
+        let tail = capacity & 63
+        if tail != 0, !out.words.isEmpty { out.words[out.words.count - 1] &= (1 << UInt64(tail)) - 1 }
+        return out
+    }
+
     /// Number of members.
     public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
 

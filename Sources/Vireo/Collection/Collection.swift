@@ -253,6 +253,74 @@ public final class Collection: Sendable {
         shards.reduce(0) { $0 + $1.snapshot.liveCount }
     }
 
+    /// Number of live rows that satisfy a Milvus filter expression (`count(*)` with a filter).
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/invalidFilter`` for a malformed expression.
+    public func count(filter: String) throws -> Int {
+        let f = try Filter(filter, schema: schema)
+        return try shards.reduce(0) { total, shard in
+            try total + shard.matches(f, in: shard.snapshot).values.reduce(0) { $0 + $1.count }
+        }
+    }
+
+    /// The live rows that satisfy `filter` (all rows when nil), ordered by primary key.
+    ///
+    /// - Parameters:
+    ///   - outputFields: fields to return (`nil` or `["*"]` for all).
+    ///   - limit: at most this many rows after `offset` (no cap of its own: Milvus' 16,384 window
+    ///     limit does not apply).
+    /// - Throws: ``VireoError`` (``VireoError/Code/invalidFilter`` for a malformed expression).
+    public func query(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0) throws -> [Row] {
+        guard offset >= 0, (limit ?? 0) >= 0 else {
+            throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
+        }
+        let selection = try fieldSelection(outputFields ?? ["*"])
+        let f = try filter.map { try Filter($0, schema: schema) }
+        var found: [(PrimaryKey, Int, RowLocation)] = []
+        var snaps: [ShardSnapshot] = []
+        for (s, shard) in shards.enumerated() {
+            let snap = shard.snapshot
+            snaps.append(snap)
+            let sets = try f.map { try shard.matches($0, in: snap) } ?? Self.allLive(snap)
+            for (segment, bits) in sets {
+                for row in 0..<bits.capacity where bits.contains(row) {
+                    let loc = RowLocation(segment: segment, row: UInt32(row))
+                    let ord = snap.sealed.firstIndex { $0.id == segment } ?? snap.sealed.count
+                    found.append((snap.primaryKey(ordinal: ord, row: row), s, loc))
+                }
+            }
+        }
+        found.sort { $0.0 < $1.0 }
+        let end = limit.map { min(found.count, offset + $0) } ?? found.count
+        guard offset < end else { return [] }
+        return try found[offset..<end].map { pk, s, loc in
+            try shards[s].materialize(loc, in: snaps[s], fields: selection).1
+        }
+    }
+
+    /// Deletes the live rows that satisfy `filter`; returns how many.
+    @discardableResult
+    public func delete(filter: String) async throws -> Int {
+        let ids = try query(filter: filter, outputFields: [schema.primaryKey.name]).compactMap { row -> PrimaryKey? in
+            switch row[schema.primaryKey.name] {
+            case let .int(i)?: return .int(i)
+            case let .string(s)?: return .string(s)
+            default: return nil
+            }
+        }
+        return try await delete(ids: ids)
+    }
+
+    /// Every live row of a snapshot, by segment id.
+    static func allLive(_ snap: ShardSnapshot) -> [UInt32: Bitset] {
+        var out: [UInt32: Bitset] = [:]
+        for (id, rows) in snap.sealed.map({ ($0.id, $0.rowCount) }) + [(snap.growing.id, snap.growing.rowCount)] {
+            let all = Bitset(capacity: rows).inverted()
+            out[id] = snap.tombstones[id].map { all.subtracting($0) } ?? all
+        }
+        return out
+    }
+
     /// The rows with these primary keys, in request order; missing keys are skipped.
     ///
     /// - Parameter outputFields: fields to return (`nil` or `["*"]` for all).
@@ -303,7 +371,16 @@ public final class Collection: Sendable {
             flat.append(contentsOf: try RowCodec.vector(.floatVector(v), field: field, what: "query \(i)"))
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
-        let snaps = shards.map(\.snapshot)
+        var snaps = shards.map(\.snapshot)
+        if let expression = request.filter {
+            // Pre-filter: rows that fail the filter join the tombstones for this search; indexes
+            // traverse but never return them, and mostly-excluded segments are scanned exactly.
+            let f = try Filter(expression, schema: schema)
+            for (i, shard) in shards.enumerated() {
+                let matches = try shard.matches(f, in: snaps[i])
+                for (segment, bits) in matches { snaps[i].tombstones[segment] = bits.inverted() }
+            }
+        }
         let params = try request.params.resolved(limit: request.limit)
         let raw = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit, params: params,
                                     exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,

@@ -10,7 +10,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable {
             case collectionNotFound, collectionAlreadyExists, invalidSchema, invalidArgument
             case dimensionMismatch, invalidVector, unknownField, missingField, typeMismatch
-            case duplicatePrimaryKey, primaryKeyExists, invalidSearch
+            case duplicatePrimaryKey, primaryKeyExists, invalidSearch, invalidFilter
             case storageFull, corrupted, storageFailure, closed
         }
         private let value: Value
@@ -40,6 +40,8 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let primaryKeyExists = Code(.primaryKeyExists)
         /// A search request is malformed (top-k, field, metric).
         public static let invalidSearch = Code(.invalidSearch)
+        /// A filter expression is malformed or ill-typed.
+        public static let invalidFilter = Code(.invalidFilter)
         /// The storage map is full.
         public static let storageFull = Code(.storageFull)
         /// Stored data failed an integrity check.

@@ -16,9 +16,12 @@ public struct SearchRequest: Sendable {
     public var outputFields: [String]
     /// Index parameters for this call (`ef` for HNSW).
     public var params: SearchParameters
+    /// A Milvus filter expression; only rows satisfying it are returned.
+    public var filter: String?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
-                params: SearchParameters = SearchParameters()) {
+                params: SearchParameters = SearchParameters(), filter: String? = nil) {
+        self.filter = filter
         self.vectors = vectors
         self.annsField = annsField
         self.limit = limit

@@ -167,6 +167,21 @@ final class SealedSegment: Sendable {
         return .string(String(decoding: pks.copyBytes((base + start)..<(base + end)), as: UTF8.self))
     }
 
+    /// The encoded scalar bytes of every row of chunk `chunk` (256 rows).
+    func scalarChunk(_ chunk: Int) throws -> [[UInt8]] {
+        let what = "segment \(id) scalar chunk \(chunk)"
+        let payload = try environment.read { txn -> [UInt8] in
+            guard let stored = try txn.get(blobs, key: SegmentKeys.scalars(id, chunk: chunk)) else {
+                throw StorageError.corrupted(what: what, reason: "missing")
+            }
+            return try Blob.decode(stored, kind: .scalars, what: what)
+        }
+        return payload.withUnsafeBytes { buf in
+            var r = ByteReader(buf)
+            return (0..<Int(r.u32())).map { _ in r.raw() }
+        }
+    }
+
     /// The encoded scalar bytes of `row` (one checksummed, compressed chunk is read and decoded).
     func scalars(row: Int) throws -> [UInt8] {
         let chunk = row / SealedSegment.scalarChunkRows

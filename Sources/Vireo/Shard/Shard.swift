@@ -549,6 +549,40 @@ final class Shard: Sendable {
         }
     }
 
+    /// Rows of each segment of `snap` that are live and satisfy `filter`, by segment id.
+    func matches(_ filter: Filter, in snap: ShardSnapshot) throws -> [UInt32: Bitset] {
+        let wanted = filter.fieldNames
+        let pkName = codec.schema.primaryKey.name
+        var out: [UInt32: Bitset] = [:]
+        func test(_ pk: PrimaryKey, _ scalars: UnsafeRawBufferPointer) -> Bool {
+            var row: Row = [pkName: pk.fieldValue]
+            codec.decodeScalars(scalars, wanted: wanted, into: &row)
+            return filter.matches(row)
+        }
+        for seg in snap.sealed {
+            var bits = Bitset(capacity: seg.rowCount)
+            let tomb = snap.tombstones[seg.id]
+            var start = 0
+            while start < seg.rowCount {
+                let chunk = try seg.scalarChunk(start / SealedSegment.scalarChunkRows)
+                for (i, bytes) in chunk.enumerated() where tomb?.contains(start + i) != true {
+                    if bytes.withUnsafeBytes({ test(seg.primaryKey(row: start + i), $0) }) { bits.insert(start + i) }
+                }
+                start += SealedSegment.scalarChunkRows
+            }
+            out[seg.id] = bits
+        }
+        var bits = Bitset(capacity: snap.growing.rowCount)
+        let tomb = snap.tombstones[snap.growing.id]
+        for block in snap.growing.blocks {
+            for i in 0..<block.count where tomb?.contains(block.firstRow + i) != true {
+                if block.scalars[i].withUnsafeBytes({ test(block.pks[i], $0) }) { bits.insert(block.firstRow + i) }
+            }
+        }
+        out[snap.growing.id] = bits
+        return out
+    }
+
     /// Materialises the requested fields of the row at `loc`.
     func materialize(_ loc: RowLocation, in snap: ShardSnapshot, fields: FieldSelection) throws -> (PrimaryKey, Row) {
         var row = Row()

@@ -1,0 +1,444 @@
+/// A parsed, type-checked Milvus filter expression (`age > 30 and tag in ["a", "b"]`), ready to
+/// evaluate against rows. Parse once with ``init(_:schema:)``; evaluation never throws.
+///
+/// Supported (Milvus 2.4/2.5 core, see `../shared/milvus/FILTER.md`): comparisons, chained ranges
+/// (`10 <= age < 20`), `in` / `not in` literal lists, `like` with `%` and `_`, `and`/`or`/`not` (and
+/// `&&`, `||`, `!`), arithmetic (`+ - * / % **`), JSON paths (`meta["a"]["b"]`), array indexing
+/// (`tags[0]`), dynamic-field keys, `array_contains`, `array_contains_all`, `array_contains_any`,
+/// `array_length`, `json_contains*`, `exists`, `is null` / `is not null`, parentheses.
+///
+/// Semantics: a comparison involving a null field or a missing JSON key is false; comparing values
+/// of different kinds inside JSON is false; comparing a typed field with a literal of the wrong type
+/// is an error at parse time, as are unknown fields (without the dynamic field) and vector fields.
+public struct Filter: Sendable {
+    public let expression: String
+    let root: FilterExpr
+
+    /// Maximum nesting depth and length, so hostile input cannot overflow the stack.
+    public static let maxDepth = 128
+    public static let maxLength = 65_536
+
+    /// Parses and checks `expression` against `schema`.
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/invalidFilter``, quoting the expression and
+    ///   pointing at the offending position.
+    public init(_ expression: String, schema: CollectionSchema) throws {
+        self.expression = expression
+        guard expression.count <= Self.maxLength else {
+            throw VireoError.invalid(.invalidFilter, "filter is \(expression.count) characters long; the limit is \(Self.maxLength)")
+        }
+        do {
+            var parser = FilterParser(tokens: try FilterLexer.tokenize(expression), schema: schema)
+            root = try parser.parse()
+        } catch {
+            throw Filter.describe(error, in: expression)
+        }
+    }
+
+    static func describe(_ e: FilterSyntaxError, in expression: String) -> VireoError {
+        let pointer = String(repeating: " ", count: min(e.position, expression.count)) + "^"
+        return VireoError.invalid(.invalidFilter, "invalid filter at position \(e.position): \(e.reason)\n  \(expression)\n  \(pointer)")
+    }
+
+    /// Whether `row` (field name → value, dynamic keys at top level) satisfies the filter.
+    public func matches(_ row: Row) -> Bool {
+        FilterEvaluator(row: row).truth(root)
+    }
+
+    /// Names of the fields the filter reads (to decode only what is needed).
+    var fieldNames: Set<String> { root.fieldNames }
+}
+
+/// A step into a JSON value or an array.
+enum PathComponent: Sendable, Hashable {
+    case key(String)
+    case index(Int)
+}
+
+indirect enum FilterExpr: Sendable {
+    case literal(JSONValue)
+    case field(String, [PathComponent])
+    case list([FilterExpr])
+    case not(FilterExpr)
+    case negate(FilterExpr)
+    case logical(and: Bool, FilterExpr, FilterExpr)
+    case compare(String, FilterExpr, FilterExpr)
+    case arithmetic(String, FilterExpr, FilterExpr)
+    case member(FilterExpr, FilterExpr, negated: Bool)
+    case like(FilterExpr, String)
+    case isNull(FilterExpr, negated: Bool)
+    case call(String, [FilterExpr])
+
+    var fieldNames: Set<String> {
+        switch self {
+        case .literal: return []
+        case let .field(name, _): return [name]
+        case let .list(items), let .call(_, items): return items.reduce(into: Set()) { $0.formUnion($1.fieldNames) }
+        case let .not(e), let .negate(e), let .like(e, _), let .isNull(e, _): return e.fieldNames
+        case let .logical(_, a, b), let .compare(_, a, b), let .arithmetic(_, a, b), let .member(a, b, _):
+            return a.fieldNames.union(b.fieldNames)
+        }
+    }
+}
+
+/// Recursive-descent parser following Milvus' precedence (low → high): `or`, `and`, `==`/`!=`,
+/// relational (with chained ranges), `like`, `in`, `+ -`, `* / %`, unary, `**`, postfix `is null`.
+struct FilterParser {
+    let tokens: [PositionedToken]
+    let schema: CollectionSchema
+    var i = 0
+    var depth = 0
+
+    init(tokens: [PositionedToken], schema: CollectionSchema) {
+        self.tokens = tokens
+        self.schema = schema
+    }
+
+    static let functions: [String: Int] = [
+        "array_contains": 2, "array_contains_all": 2, "array_contains_any": 2, "array_length": 1,
+        "json_contains": 2, "json_contains_all": 2, "json_contains_any": 2,
+    ]
+
+    var current: PositionedToken { tokens[i] }
+
+    func fail(_ m: String, at: Int? = nil) -> FilterSyntaxError { FilterSyntaxError(position: at ?? current.position, reason: m) }
+
+    mutating func advance() { if i < tokens.count - 1 { i += 1 } }
+
+    mutating func accept(_ t: FilterToken) -> Bool {
+        if current.token == t { advance(); return true }
+        return false
+    }
+
+    mutating func expect(_ t: FilterToken, _ what: String) throws(FilterSyntaxError) {
+        guard accept(t) else { throw fail("expected \(what)") }
+    }
+
+    mutating func parse() throws(FilterSyntaxError) -> FilterExpr {
+        guard current.token != .end else { throw fail("the filter is empty; omit it to match every row") }
+        let e = try parseOr()
+        guard current.token == .end else { throw fail("unexpected \(Self.describe(current.token)) after a complete expression") }
+        try checkBoolean(e, at: 0)
+        return e
+    }
+
+    static func describe(_ t: FilterToken) -> String {
+        switch t {
+        case let .identifier(s): return "'\(s)'"
+        case let .int(v): return "'\(v)'"
+        case let .double(v): return "'\(v)'"
+        case let .string(s): return "\"\(s)\""
+        case let .bool(b): return "'\(b)'"
+        case let .op(s): return "'\(s)'"
+        case let .keyword(k): return "'\(k)'"
+        case .end: return "the end of the filter"
+        }
+    }
+
+    mutating func nested<T>(_ body: (inout FilterParser) throws(FilterSyntaxError) -> T) throws(FilterSyntaxError) -> T {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Filter.maxDepth else { throw fail("the filter nests deeper than \(Filter.maxDepth) levels") }
+        return try body(&self)
+    }
+
+    mutating func parseOr() throws(FilterSyntaxError) -> FilterExpr {
+        var lhs = try parseAnd()
+        while current.token == .keyword("or") || current.token == .op("||") {
+            advance()
+            lhs = .logical(and: false, lhs, try parseAnd())
+        }
+        return lhs
+    }
+
+    mutating func parseAnd() throws(FilterSyntaxError) -> FilterExpr {
+        var lhs = try parseEquality()
+        while current.token == .keyword("and") || current.token == .op("&&") {
+            advance()
+            lhs = .logical(and: true, lhs, try parseEquality())
+        }
+        return lhs
+    }
+
+    mutating func parseEquality() throws(FilterSyntaxError) -> FilterExpr {
+        var lhs = try parseRelational()
+        while case let .op(o) = current.token, o == "==" || o == "!=" {
+            let at = current.position
+            advance()
+            let rhs = try parseRelational()
+            try checkComparable(lhs, rhs, op: o, at: at)
+            lhs = .compare(o, lhs, rhs)
+        }
+        return lhs
+    }
+
+    mutating func parseRelational() throws(FilterSyntaxError) -> FilterExpr {
+        let first = try parseLike()
+        var operands = [first]
+        var ops: [(String, Int)] = []
+        while case let .op(o) = current.token, ["<", "<=", ">", ">="].contains(o) {
+            ops.append((o, current.position))
+            advance()
+            operands.append(try parseLike())
+        }
+        switch ops.count {
+        case 0: return first
+        case 1:
+            try checkComparable(operands[0], operands[1], op: ops[0].0, at: ops[0].1)
+            return .compare(ops[0].0, operands[0], operands[1])
+        case 2:
+            // Chained range: the middle must be a field, both operators point the same way.
+            guard case .field = operands[1] else { throw fail("a chained range needs a field in the middle, as in 10 <= age < 20", at: ops[0].1) }
+            let up = ops[0].0.hasPrefix("<"), up2 = ops[1].0.hasPrefix("<")
+            guard up == up2 else { throw fail("a chained range must use < or <= twice, or > or >= twice", at: ops[1].1) }
+            try checkComparable(operands[0], operands[1], op: ops[0].0, at: ops[0].1)
+            try checkComparable(operands[1], operands[2], op: ops[1].0, at: ops[1].1)
+            return .logical(and: true, .compare(ops[0].0, operands[0], operands[1]), .compare(ops[1].0, operands[1], operands[2]))
+        default:
+            throw fail("at most two comparisons can be chained", at: ops[2].1)
+        }
+    }
+
+    mutating func parseLike() throws(FilterSyntaxError) -> FilterExpr {
+        let lhs = try parseIn()
+        if current.token == .keyword("like") {
+            let at = current.position
+            advance()
+            guard case let .string(p) = current.token else { throw fail("'like' needs a string pattern, as in text like \"ab%\"") }
+            advance()
+            if let t = staticType(lhs), t != .varChar, t != .json {
+                throw fail("'like' applies to strings; this operand is \(t.rawValue)", at: at)
+            }
+            return .like(lhs, p)
+        }
+        return lhs
+    }
+
+    mutating func parseIn() throws(FilterSyntaxError) -> FilterExpr {
+        let lhs = try parseAdditive()
+        var negated = false
+        if current.token == .keyword("not"), i + 1 < tokens.count, tokens[i + 1].token == .keyword("in") {
+            advance()
+            negated = true
+        }
+        if current.token == .keyword("in") {
+            advance()
+            let at = current.position
+            let rhs = try parseAdditive()
+            guard case let .list(items) = rhs else { throw fail("'in' needs a literal list, as in tag in [\"a\", \"b\"]", at: at) }
+            for item in items { try checkComparable(lhs, item, op: "in", at: at) }
+            return .member(lhs, rhs, negated: negated)
+        }
+        if negated { throw fail("expected 'in' after 'not'") }
+        return lhs
+    }
+
+    mutating func parseAdditive() throws(FilterSyntaxError) -> FilterExpr {
+        var lhs = try parseMultiplicative()
+        while case let .op(o) = current.token, o == "+" || o == "-" {
+            let at = current.position
+            advance()
+            let rhs = try parseMultiplicative()
+            try checkNumeric(lhs, at: at)
+            try checkNumeric(rhs, at: at)
+            lhs = .arithmetic(o, lhs, rhs)
+        }
+        return lhs
+    }
+
+    mutating func parseMultiplicative() throws(FilterSyntaxError) -> FilterExpr {
+        var lhs = try parseUnary()
+        while case let .op(o) = current.token, o == "*" || o == "/" || o == "%" {
+            let at = current.position
+            advance()
+            let rhs = try parseUnary()
+            try checkNumeric(lhs, at: at)
+            try checkNumeric(rhs, at: at)
+            lhs = .arithmetic(o, lhs, rhs)
+        }
+        return lhs
+    }
+
+    mutating func parseUnary() throws(FilterSyntaxError) -> FilterExpr {
+        try nested { (p: inout FilterParser) throws(FilterSyntaxError) -> FilterExpr in
+            if p.current.token == .keyword("not") || p.current.token == .op("!") {
+                p.advance()
+                return .not(try p.parseUnary())
+            }
+            if p.current.token == .op("-") {
+                let at = p.current.position
+                p.advance()
+                let e = try p.parseUnary()
+                try p.checkNumeric(e, at: at)
+                return .negate(e)
+            }
+            if p.current.token == .op("+") {
+                p.advance()
+                return try p.parseUnary()
+            }
+            let base = try p.parsePostfix()
+            if p.current.token == .op("**") {
+                let at = p.current.position
+                p.advance()
+                let exponent = try p.parseUnary()
+                try p.checkNumeric(base, at: at)
+                try p.checkNumeric(exponent, at: at)
+                return .arithmetic("**", base, exponent)
+            }
+            return base
+        }
+    }
+
+    mutating func parsePostfix() throws(FilterSyntaxError) -> FilterExpr {
+        let e = try parsePrimary()
+        if current.token == .keyword("is") {
+            advance()
+            let negated = accept(.keyword("not"))
+            try expect(.keyword("null"), "'null' after 'is'")
+            return .isNull(e, negated: negated)
+        }
+        return e
+    }
+
+    mutating func parsePrimary() throws(FilterSyntaxError) -> FilterExpr {
+        let t = current
+        switch t.token {
+        case let .int(v): advance(); return .literal(.int(v))
+        case let .double(v): advance(); return .literal(.double(v))
+        case let .string(s): advance(); return .literal(.string(s))
+        case let .bool(b): advance(); return .literal(.bool(b))
+        case .op("("):
+            advance()
+            let e = try nested { (p: inout FilterParser) throws(FilterSyntaxError) -> FilterExpr in try p.parseOr() }
+            try expect(.op(")"), "')'")
+            return e
+        case .op("["):
+            advance()
+            var items: [FilterExpr] = []
+            while current.token != .op("]") {
+                let item = try nested { (p: inout FilterParser) throws(FilterSyntaxError) -> FilterExpr in try p.parseAdditive() }
+                items.append(item)
+                if !accept(.op(",")) { break }
+            }
+            try expect(.op("]"), "']' to close the list")
+            return .list(items)
+        case .keyword("exists"):
+            advance()
+            let e = try parsePostfix()
+            guard case .field = e else { throw fail("'exists' applies to a field or JSON path", at: t.position) }
+            return .isNull(e, negated: true)
+        case let .identifier(name):
+            advance()
+            if current.token == .op("(") {
+                let lower = name.lowercased()
+                guard let arity = Self.functions[lower] else {
+                    throw fail("unknown function '\(name)'; known: \(Self.functions.keys.sorted().joined(separator: ", "))", at: t.position)
+                }
+                advance()
+                var args: [FilterExpr] = []
+                while current.token != .op(")") {
+                    args.append(try nested { (p: inout FilterParser) throws(FilterSyntaxError) -> FilterExpr in try p.parseOr() })
+                    if !accept(.op(",")) { break }
+                }
+                try expect(.op(")"), "')' to close the call")
+                guard args.count == arity else { throw fail("\(lower) takes \(arity) argument(s), got \(args.count)", at: t.position) }
+                if lower.hasSuffix("_all") || lower.hasSuffix("_any") {
+                    guard case .list = args[1] else { throw fail("\(lower) needs a literal list as its second argument", at: t.position) }
+                }
+                return .call(lower, args)
+            }
+            let fieldName: String
+            var path: [PathComponent] = []
+            if name == CollectionSchema.dynamicFieldName {
+                guard schema.enableDynamicField else { throw fail("'$meta' is only available when the dynamic field is enabled", at: t.position) }
+                guard current.token == .op("[") else { throw fail("'$meta' needs a key, as in $meta[\"color\"]") }
+                advance()
+                guard case let .string(key) = current.token else { throw fail("expected a string key after '$meta['") }
+                advance()
+                try expect(.op("]"), "']'")
+                fieldName = key
+            } else if let f = schema.field(named: name) {
+                if f.dataType.isVector { throw fail("'\(name)' is a vector field; filters apply to scalar fields", at: t.position) }
+                fieldName = name
+            } else if schema.enableDynamicField {
+                fieldName = name
+            } else {
+                throw fail("unknown field '\(name)'; the collection has \(schema.fields.filter { !$0.dataType.isVector }.map(\.name).joined(separator: ", "))", at: t.position)
+            }
+            while current.token == .op("[") {
+                advance()
+                switch current.token {
+                case let .string(k): path.append(.key(k))
+                case let .int(v): path.append(.index(Int(v)))
+                default: throw fail("an index must be a string key or an integer")
+                }
+                advance()
+                try expect(.op("]"), "']'")
+            }
+            if !path.isEmpty, let f = schema.field(named: fieldName), f.dataType != .json, f.dataType != .array {
+                throw fail("'\(fieldName)' is \(f.dataType.rawValue); only JSON and Array fields take [ ]", at: t.position)
+            }
+            return .field(fieldName, path)
+        case .end: throw fail("the filter ends too early")
+        default: throw fail("unexpected \(Self.describe(t.token))")
+        }
+    }
+
+    // MARK: Static checks
+
+    /// The schema type of a plain field reference (nil for JSON paths, dynamic keys and non-fields).
+    func staticType(_ e: FilterExpr) -> DataType? {
+        switch e {
+        case let .field(name, path):
+            guard let f = schema.field(named: name) else { return nil }
+            if path.isEmpty { return f.dataType }
+            if f.dataType == .array, path.count == 1, case .index = path[0] { return f.elementType }
+            return nil
+        case .literal(.int): return .int64
+        case .literal(.double): return .double
+        case .literal(.string): return .varChar
+        case .literal(.bool): return .bool
+        case .arithmetic, .negate: return .double
+        case .call("array_length", _): return .int64
+        default: return nil
+        }
+    }
+
+    static func kind(_ t: DataType) -> String {
+        switch t {
+        case .int8, .int16, .int32, .int64, .float, .double: return "number"
+        case .varChar: return "string"
+        case .bool: return "bool"
+        default: return t.rawValue
+        }
+    }
+
+    func checkComparable(_ a: FilterExpr, _ b: FilterExpr, op: String, at: Int) throws(FilterSyntaxError) {
+        guard let ta = staticType(a), let tb = staticType(b) else { return }
+        if ta == .json || tb == .json { return }
+        if ta == .array || tb == .array {
+            throw fail("an Array field cannot be compared with \(op); use array_contains or index it, as in tags[0]", at: at)
+        }
+        let ka = Self.kind(ta), kb = Self.kind(tb)
+        guard ka == kb else { throw fail("cannot compare a \(ka) with a \(kb) using \(op)", at: at) }
+        if ka == "bool", op != "==", op != "!=", op != "in" { throw fail("booleans only support == and !=", at: at) }
+    }
+
+    func checkNumeric(_ e: FilterExpr, at: Int) throws(FilterSyntaxError) {
+        guard let t = staticType(e), t != .json else { return }
+        guard Self.kind(t) == "number" else { throw fail("arithmetic needs numbers; this operand is \(t.rawValue)", at: at) }
+    }
+
+    func checkBoolean(_ e: FilterExpr, at: Int) throws(FilterSyntaxError) {
+        switch e {
+        case .literal(.bool), .not, .logical, .compare, .member, .like, .isNull: return
+        case .call(let name, _) where name != "array_length": return
+        case let .field(name, path):
+            if path.isEmpty, let f = schema.field(named: name), f.dataType != .bool, f.dataType != .json {
+                throw fail("'\(name)' is \(f.dataType.rawValue), not a condition; compare it with something", at: at)
+            }
+        default:
+            throw fail("the filter is not a condition; use a comparison such as age > 30", at: at)
+        }
+    }
+}
