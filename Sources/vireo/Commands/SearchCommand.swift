@@ -15,6 +15,7 @@ struct Search: AsyncParsableCommand {
     @Option(help: "IVF lists probed.") var nprobe: Int?
     @Option(help: "IVF_PQ re-rank factor.") var refineK: Int?
     @Flag(help: "Exact search even where an index exists.") var exact = false
+    @Option(help: "Milvus filter expression, e.g. 'source like \"python%\"'.") var filter: String?
 
     func run() async throws {
         do {
@@ -32,12 +33,36 @@ struct Search: AsyncParsableCommand {
             let fields = outputFields.split(separator: ",").map(String.init)
             let start = Date()
             let results = try await c.search(SearchRequest(vectors: vectors, annsField: annsField, limit: limit, outputFields: fields,
-                                                                params: SearchParameters(ef: ef, nprobe: nprobe, refineK: refineK, exact: exact)))
+                                                                params: SearchParameters(ef: ef, nprobe: nprobe, refineK: refineK, exact: exact),
+                                                                filter: filter))
             let seconds = Date().timeIntervalSince(start)
             for (i, hits) in results.enumerated() {
                 print(JSONValue.object(["query": .int(Int64(i)), "hits": .array(hits.map(hitJSON))]).jsonText)
             }
             FileHandle.standardError.write(Data(String(format: "%d queries in %.3f s (%.0f q/s)\n", vectors.count, seconds, Double(vectors.count) / seconds).utf8))
+        } catch { fail(error) }
+    }
+}
+
+struct Query: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Rows matching a filter, in primary-key order, as JSON lines.")
+    @OptionGroup var storage: StorageOptions
+    @Argument var collection: String
+    @Option(help: "Milvus filter expression (omit for all rows).") var filter: String?
+    @Option(help: "Comma-separated output fields, or *.") var outputFields: String = "*"
+    @Option var limit: Int = 10
+    @Option var offset: Int = 0
+    @Flag(help: "Print only the number of matching rows.") var count = false
+
+    func run() async throws {
+        do {
+            let c = try storage.open().collection(collection)
+            if count {
+                print(try filter.map { try c.count(filter: $0) } ?? c.count())
+                return
+            }
+            let rows = try c.query(filter: filter, outputFields: outputFields.split(separator: ",").map(String.init), limit: limit, offset: offset)
+            for row in rows { print(JSONValue.object(row.mapValues(\.jsonValue)).jsonText) }
         } catch { fail(error) }
     }
 }
