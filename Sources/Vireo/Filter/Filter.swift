@@ -42,11 +42,76 @@ public struct Filter: Sendable {
 
     /// Whether `row` (field name → value, dynamic keys at top level) satisfies the filter.
     public func matches(_ row: Row) -> Bool {
-        FilterEvaluator(row: row).truth(root)
+        var values: [String: JSONValue] = [:]
+        for name in fieldNames { if let v = row[name] { values[name] = v.jsonValue } }
+        return FilterEvaluator(fields: values).truth(root)
+    }
+
+    /// Whether the referenced field values satisfy the filter (the engine's fast path: values decoded
+    /// straight from storage, see `RowCodec.filterValues`).
+    func matches(values: [String: JSONValue]) -> Bool {
+        FilterEvaluator(fields: values).truth(root)
     }
 
     /// Names of the fields the filter reads (to decode only what is needed).
     var fieldNames: Set<String> { root.fieldNames }
+}
+
+/// A SQL LIKE pattern (`%` any run, `_` one character), analysed once: pure prefix, suffix,
+/// infix and exact patterns compare UTF-8 bytes; others run a backtracking matcher on scalars.
+struct LikePattern: Sendable {
+    enum Kind: Sendable { case exact, prefix, suffix, contains, general }
+    let kind: Kind
+    let needle: [UInt8]
+    let scalars: [Unicode.Scalar]
+
+    init(_ pattern: String) {
+        scalars = Array(pattern.unicodeScalars)
+        let hasUnderscore = pattern.contains("_")
+        let core = pattern.trimmingPrefixAndSuffix("%")
+        let leading = pattern.hasPrefix("%"), trailing = pattern.hasSuffix("%") && pattern.count > 1
+        if hasUnderscore || core.contains("%") {
+            kind = .general
+        } else if leading && trailing {
+            kind = .contains
+        } else if leading {
+            kind = .suffix
+        } else if trailing {
+            kind = .prefix
+        } else {
+            kind = .exact
+        }
+        needle = Array(core.utf8)
+    }
+
+    func matches(_ s: String) -> Bool {
+        switch kind {
+        case .exact: return s.utf8.elementsEqual(needle)
+        case .prefix: return s.utf8.starts(with: needle)
+        case .suffix: return s.utf8.reversed().starts(with: needle.reversed())
+        case .contains:
+            if needle.isEmpty { return true }
+            let hay = Array(s.utf8)
+            guard hay.count >= needle.count else { return false }
+            let first = needle[0]
+            var i = 0
+            while i + needle.count <= hay.count {
+                if hay[i] == first, hay[i..<(i + needle.count)].elementsEqual(needle) { return true }
+                i += 1
+            }
+            return false
+        case .general: return FilterEvaluator.like(Array(s.unicodeScalars), scalars)
+        }
+    }
+}
+
+extension String {
+    func trimmingPrefixAndSuffix(_ c: Character) -> Substring {
+        var sub = self[...]
+        while sub.first == c { sub = sub.dropFirst() }
+        while sub.last == c { sub = sub.dropLast() }
+        return sub
+    }
 }
 
 /// A step into a JSON value or an array.
@@ -65,7 +130,7 @@ indirect enum FilterExpr: Sendable {
     case compare(String, FilterExpr, FilterExpr)
     case arithmetic(String, FilterExpr, FilterExpr)
     case member(FilterExpr, FilterExpr, negated: Bool)
-    case like(FilterExpr, String)
+    case like(FilterExpr, LikePattern)
     case isNull(FilterExpr, negated: Bool)
     case call(String, [FilterExpr])
 
@@ -209,7 +274,7 @@ struct FilterParser {
             if let t = staticType(lhs), t != .varChar, t != .json {
                 throw fail("'like' applies to strings; this operand is \(t.rawValue)", at: at)
             }
-            return .like(lhs, p)
+            return .like(lhs, LikePattern(p))
         }
         return lhs
     }

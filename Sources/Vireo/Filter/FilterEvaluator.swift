@@ -3,7 +3,8 @@ import Foundation
 /// Evaluates a ``FilterExpr`` against one row. Values are JSON values; a missing field, null or a
 /// value of the wrong kind makes the enclosing predicate false.
 struct FilterEvaluator {
-    let row: Row
+    /// The referenced fields' values, by name (see ``Filter/slots``); nil or absent = null.
+    let fields: [String: JSONValue]
 
     func truth(_ e: FilterExpr) -> Bool {
         switch e {
@@ -21,7 +22,7 @@ struct FilterEvaluator {
             return negated ? !found : found
         case let .like(a, pattern):
             guard case let .string(s)? = value(a) else { return false }
-            return Self.like(s, pattern)
+            return pattern.matches(s)
         case let .isNull(a, negated):
             let isNull = value(a) == nil
             return negated ? !isNull : isNull
@@ -35,8 +36,7 @@ struct FilterEvaluator {
         switch e {
         case let .literal(v): return v
         case let .field(name, path):
-            guard let fv = row[name], fv != .null else { return nil }
-            var v = fv.jsonValue
+            guard var v = fields[name], v != .null else { return nil }
             for step in path {
                 switch (step, v) {
                 case let (.key(k), .object(o)):
@@ -136,9 +136,8 @@ struct FilterEvaluator {
         }
     }
 
-    /// SQL LIKE: `%` matches any run, `_` one character.
-    static func like(_ s: String, _ pattern: String) -> Bool {
-        let t = Array(s), p = Array(pattern)
+    /// SQL LIKE on Unicode scalars: `%` matches any run, `_` one character.
+    static func like(_ t: [Unicode.Scalar], _ p: [Unicode.Scalar]) -> Bool {
         // Iterative matcher with backtracking to the last '%'.
         var i = 0, j = 0, star = -1, mark = 0
         while i < t.count {

@@ -220,6 +220,40 @@ struct RowCodec: Sendable {
         }
     }
 
+    /// Decodes only the fields in `wanted` (by name; dynamic keys too) as JSON values, skipping the
+    /// others without materialising them: the filter fast path.
+    func filterValues(_ bytes: UnsafeRawBufferPointer, wanted: Set<String>, into out: inout [String: JSONValue]) {
+        var r = ByteReader(bytes)
+        for f in scalarFields {
+            let present = r.u8() != 0
+            guard present else { continue }
+            if wanted.contains(f.name) {
+                out[f.name] = decodeValue(type: f.dataType, field: f, reader: &r).jsonValue
+            } else {
+                skipValue(type: f.dataType, field: f, reader: &r)
+            }
+        }
+        if schema.enableDynamicField, wanted.contains(where: { fieldsByName[$0] == nil }) {
+            let text = r.string()
+            if !text.isEmpty, case let .object(o)? = try? JSONValue(parsing: text) {
+                for (k, v) in o where wanted.contains(k) && fieldsByName[k] == nil { out[k] = v }
+            }
+        }
+    }
+
+    private func skipValue(type: DataType, field f: FieldSchema, reader r: inout ByteReader) {
+        switch type {
+        case .bool: r.skip(1)
+        case .int8, .int16, .int32, .int64, .double: r.skip(8)
+        case .float: r.skip(4)
+        case .varChar, .json: r.skip(Int(r.u32()))
+        case .array:
+            let n = Int(r.u32())
+            for _ in 0..<n { skipValue(type: f.elementType!, field: f, reader: &r) }
+        case .floatVector: preconditionFailure("vectors are not scalar columns")
+        }
+    }
+
     private func decodeValue(type: DataType, field f: FieldSchema, reader r: inout ByteReader) -> FieldValue {
         switch type {
         case .bool: return .bool(r.u8() != 0)

@@ -554,10 +554,12 @@ final class Shard: Sendable {
         let wanted = filter.fieldNames
         let pkName = codec.schema.primaryKey.name
         var out: [UInt32: Bitset] = [:]
-        func test(_ pk: PrimaryKey, _ scalars: UnsafeRawBufferPointer) -> Bool {
-            var row: Row = [pkName: pk.fieldValue]
-            codec.decodeScalars(scalars, wanted: wanted, into: &row)
-            return filter.matches(row)
+        let needsPK = wanted.contains(pkName)
+        func test(_ pk: @autoclosure () -> PrimaryKey, _ scalars: UnsafeRawBufferPointer) -> Bool {
+            var values: [String: JSONValue] = [:]
+            if needsPK { values[pkName] = pk().fieldValue.jsonValue }
+            codec.filterValues(scalars, wanted: wanted, into: &values)
+            return filter.matches(values: values)
         }
         for seg in snap.sealed {
             var bits = Bitset(capacity: seg.rowCount)
