@@ -270,7 +270,9 @@ public final class Collection: Sendable {
     ///   - limit: at most this many rows after `offset` (no cap of its own: Milvus' 16,384 window
     ///     limit does not apply).
     /// - Throws: ``VireoError`` (``VireoError/Code/invalidFilter`` for a malformed expression).
-    public func query(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0) throws -> [Row] {
+    ///   - after: only rows whose primary key is greater (a cursor: pass the last key of the previous
+    ///     page to walk any number of rows in key order).
+    public func query(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil) throws -> [Row] {
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
@@ -290,12 +292,19 @@ public final class Collection: Sendable {
                 }
             }
         }
+        if let after { found.removeAll { !(after < $0.0) } }
         found.sort { $0.0 < $1.0 }
         let end = limit.map { min(found.count, offset + $0) } ?? found.count
         guard offset < end else { return [] }
         return try found[offset..<end].map { pk, s, loc in
             try shards[s].materialize(loc, in: snaps[s], fields: selection).1
         }
+    }
+
+    /// Walks every row matching `filter` in primary-key order, `batchSize` rows at a time, with no
+    /// window limit.
+    public func queryIterator(filter: String? = nil, outputFields: [String]? = nil, batchSize: Int = 1000) -> QueryIterator {
+        QueryIterator(collection: self, filter: filter, outputFields: outputFields, batchSize: max(1, batchSize))
     }
 
     /// Deletes the live rows that satisfy `filter`; returns how many.
@@ -448,5 +457,44 @@ public final class Collection: Sendable {
                                    growingRows: snap.growing.rowCount, deletedRows: snap.deletedCount,
                                    storageBytes: s.environment.liveBytes(), fileBytes: s.environment.usedBytes())
         }
+    }
+}
+
+/// Pages through a query in primary-key order (``Collection/queryIterator(filter:outputFields:batchSize:)``).
+/// Each page reads a fresh snapshot and resumes after the last key returned, so rows inserted behind
+/// the cursor are not revisited and the walk never repeats a row.
+public struct QueryIterator: Sendable {
+    let collection: Collection
+    let filter: String?
+    let outputFields: [String]?
+    let batchSize: Int
+    private var last: PrimaryKey?
+    private var done = false
+
+    init(collection: Collection, filter: String?, outputFields: [String]?, batchSize: Int) {
+        self.collection = collection
+        self.filter = filter
+        self.outputFields = outputFields
+        self.batchSize = batchSize
+    }
+
+    /// The next page, or nil when the walk is complete.
+    public mutating func next() throws -> [Row]? {
+        guard !done else { return nil }
+        var fields = outputFields
+        let pk = collection.schema.primaryKey.name
+        if let f = fields, !f.contains("*"), !f.contains(pk) { fields = f + [pk] }
+        let page = try collection.query(filter: filter, outputFields: fields, limit: batchSize, after: last)
+        guard let tail = page.last else {
+            done = true
+            return nil
+        }
+        switch tail[pk] {
+        case let .int(i)?: last = .int(i)
+        case let .string(s)?: last = .string(s)
+        default: done = true
+        }
+        if page.count < batchSize { done = true }
+        return page
     }
 }

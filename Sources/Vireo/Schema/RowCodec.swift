@@ -20,12 +20,19 @@ struct RowCodec: Sendable {
     let scalarFields: [FieldSchema]
     let vectorFields: [FieldSchema]
     let fieldsByName: [String: FieldSchema]
+    /// Default values, converted to the fields' types.
+    let defaultValues: [String: FieldValue]
 
     init(schema: CollectionSchema) {
         self.schema = schema
         scalarFields = schema.scalarFields
         vectorFields = schema.vectorFields
         fieldsByName = Dictionary(uniqueKeysWithValues: schema.fields.map { ($0.name, $0) })
+        var defaults: [String: FieldValue] = [:]
+        for f in schema.scalarFields {
+            if let d = f.defaultValue, let row = try? schema.row(fromJSON: .object([f.name: d])), let v = row[f.name] { defaults[f.name] = v }
+        }
+        defaultValues = defaults
     }
 
     // MARK: Validation
@@ -79,7 +86,8 @@ struct RowCodec: Sendable {
         // Scalars.
         var w = ByteWriter()
         for f in scalarFields {
-            let v = row[f.name] ?? .null
+            var v = row[f.name] ?? .null
+            if v == .null, let d = defaultValues[f.name] { v = d }
             if v == .null {
                 guard f.nullable else { throw bad(.missingField, "missing field '\(f.name)' (\(f.dataType.rawValue)); it is not nullable") }
                 w.u8(0)

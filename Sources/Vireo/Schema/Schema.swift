@@ -60,13 +60,17 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     public var metric: Metric?
     /// Whether the field may be null or absent.
     public var nullable: Bool
+    /// Value stored when a row omits the field or gives null (Milvus' `default_value`); scalar fields
+    /// other than JSON only.
+    public var defaultValue: JSONValue?
     public var description: String
 
     public init(
         name: String, dataType: DataType, isPrimaryKey: Bool = false, autoID: Bool = false,
         dimension: Int? = nil, maxLength: Int? = nil, elementType: DataType? = nil, maxCapacity: Int? = nil,
-        metric: Metric? = nil, nullable: Bool = false, description: String = ""
+        metric: Metric? = nil, nullable: Bool = false, defaultValue: JSONValue? = nil, description: String = ""
     ) {
+        self.defaultValue = defaultValue
         self.name = name
         self.dataType = dataType
         self.isPrimaryKey = isPrimaryKey
@@ -190,6 +194,19 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
                 guard let m = f.maxLength, (1...Self.maxVarCharLength).contains(m) else {
                     throw bad("Array of VarChar '\(f.name)' needs maxLength in 1...\(Self.maxVarCharLength)")
                 }
+            }
+        }
+        for f in fields where f.defaultValue != nil {
+            guard !f.isPrimaryKey, !f.dataType.isVector, f.dataType != .json else {
+                throw bad("field '\(f.name)' cannot have a default value; defaults apply to scalar fields other than the primary key and JSON")
+            }
+            let probe = CollectionSchema(name: name, fields: [.int64PrimaryKey("__pk"), .floatVector("__v", dimension: 1), FieldSchema(name: f.name, dataType: f.dataType,
+                                         maxLength: f.maxLength, elementType: f.elementType, maxCapacity: f.maxCapacity)])
+            let row = try probe.row(fromJSON: .object(["__pk": .int(0), "__v": .array([.double(1)]), f.name: f.defaultValue!]))
+            do {
+                _ = try RowCodec(schema: probe).prepare(row, index: 0, autoID: nil)
+            } catch let e as VireoError {
+                throw bad("the default value of '\(f.name)' does not fit the field: \(e.message)")
             }
         }
         for f in fields where f.metric != nil && !f.dataType.isVector {
