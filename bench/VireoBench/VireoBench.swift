@@ -7,7 +7,7 @@ struct VireoBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vireo-bench",
         abstract: "Vireo benchmarks on .fvecs/.ivecs datasets, side by side with peers run in the same session.",
-        subcommands: [Exact.self, HNSWBench.self, IVFBench.self, HNSWIndexBench.self, IVFIndexBench.self]
+        subcommands: [Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self]
     )
 }
 

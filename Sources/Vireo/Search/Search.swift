@@ -97,7 +97,14 @@ enum SegmentSearch {
                     let allowed = seg.rowCount - (tomb?.count ?? 0)
                     if !exact, let index = seg.indexes[field],
                        Double(allowed) >= exactFallbackFraction * Double(seg.rowCount), allowed >= 4 * max(params.ef, k) {
-                        index.search(queries: slice, range: 0..<count, k: k, params: params, excluded: tomb, idBase: idBase,
+                        // IVF: with a fraction f of rows allowed, each probed list holds f as many
+                        // candidates, so probe nprobe / f lists to keep the candidate count (and recall).
+                        var p = params
+                        if allowed < seg.rowCount {
+                            let f = Double(allowed) / Double(seg.rowCount)
+                            p.nprobe = min(IVFConfiguration.validNprobe.upperBound, Int((Double(params.nprobe) / f).rounded(.up)))
+                        }
+                        index.search(queries: slice, range: 0..<count, k: k, params: p, excluded: tomb, idBase: idBase,
                                      heaps: &heaps, backend: backend)
                     } else {
                         scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, excluded: tomb, idBase: idBase, heaps: &heaps)
