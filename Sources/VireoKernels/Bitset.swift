@@ -37,6 +37,14 @@ public struct Bitset: Sendable, Hashable {
         return !was
     }
 
+    /// Members of either set (the universe of the larger).
+    public func union(_ other: Bitset) -> Bitset {
+        var out = capacity >= other.capacity ? self : other
+        let small = capacity >= other.capacity ? other : self
+        for i in small.words.indices { out.words[i] |= small.words[i] }
+        return out
+    }
+
     /// Members of this set that are not in `other`.
     public func subtracting(_ other: Bitset) -> Bitset {
         var out = self

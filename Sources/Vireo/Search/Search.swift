@@ -106,6 +106,10 @@ enum SegmentSearch {
                         }
                         index.search(queries: slice, range: 0..<count, k: k, params: p, excluded: tomb, idBase: idBase,
                                      heaps: &heaps, backend: backend)
+                    } else if let tomb, allowed * 8 < seg.rowCount {
+                        // Few rows left (a selective filter): distances for those rows only.
+                        let rows = (0..<seg.rowCount).filter { !tomb.contains($0) }
+                        scanner.scan(queries: slice, base: seg.vectors[field], rows: rows, metric: metric, idBase: idBase, heaps: &heaps)
                     } else {
                         scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, excluded: tomb, idBase: idBase, heaps: &heaps)
                     }

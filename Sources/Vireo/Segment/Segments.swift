@@ -37,6 +37,8 @@ final class GrowingBlock: Sendable {
     let vectors: [MatrixView]
     let pks: [PrimaryKey]
     let scalars: [[UInt8]]
+    /// Decoded scalar columns, built on first use by a filter.
+    let columns = ColumnCache()
 
     static let maxRows = 8192
 
@@ -129,11 +131,14 @@ final class SealedSegment: Sendable {
     let blobs: LMDBDatabase
     /// Ready indexes by vector field ordinal (absent: searched exactly).
     let indexes: [Int: any SegmentIndex]
+    /// Decoded scalar columns, built on first use by a filter (shared by the segment's versions).
+    let columns: ColumnCache
 
     static let scalarChunkRows = 256
 
     init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
-         blobs: LMDBDatabase, indexes: [Int: any SegmentIndex] = [:]) {
+         blobs: LMDBDatabase, indexes: [Int: any SegmentIndex] = [:], columns: ColumnCache = ColumnCache()) {
+        self.columns = columns
         self.id = id
         self.rowCount = rowCount
         self.vectors = vectors
@@ -148,7 +153,7 @@ final class SealedSegment: Sendable {
     func withIndex(_ index: any SegmentIndex, field: Int) -> SealedSegment {
         var all = indexes
         all[field] = index
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all)
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all, columns: columns)
     }
 
     /// The same segment without an index on `field`.
@@ -156,7 +161,7 @@ final class SealedSegment: Sendable {
         guard indexes[field] != nil else { return self }
         var all = indexes
         all[field] = nil
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all)
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all, columns: columns)
     }
 
     func primaryKey(row: Int) -> PrimaryKey {

@@ -562,8 +562,18 @@ final class Shard: Sendable {
             return filter.matches(values: values)
         }
         for seg in snap.sealed {
-            var bits = Bitset(capacity: seg.rowCount)
             let tomb = snap.tombstones[seg.id]
+            // Columnar path: typed columns decoded once per segment, predicates as bitset passes.
+            let columnar = ColumnarFilter(rows: seg.rowCount) { name in
+                try seg.columns.column(name, field: self.codec.schema.field(named: name), rows: seg.rowCount, codec: self.codec) {
+                    try (0..<((seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows)).flatMap { try seg.scalarChunk($0) }
+                }
+            }
+            if let bits = try columnar.evaluate(filter.root) {
+                out[seg.id] = tomb.map { bits.subtracting($0) } ?? bits
+                continue
+            }
+            var bits = Bitset(capacity: seg.rowCount)
             var start = 0
             while start < seg.rowCount {
                 let chunk = try seg.scalarChunk(start / SealedSegment.scalarChunkRows)
@@ -577,6 +587,15 @@ final class Shard: Sendable {
         var bits = Bitset(capacity: snap.growing.rowCount)
         let tomb = snap.tombstones[snap.growing.id]
         for block in snap.growing.blocks {
+            let columnar = ColumnarFilter(rows: block.count) { name in
+                block.columns.column(name, field: self.codec.schema.field(named: name), rows: block.count, codec: self.codec) { block.scalars }
+            }
+            if let blockBits = try columnar.evaluate(filter.root) {
+                for i in 0..<block.count where blockBits.contains(i) && tomb?.contains(block.firstRow + i) != true {
+                    bits.insert(block.firstRow + i)
+                }
+                continue
+            }
             for i in 0..<block.count where tomb?.contains(block.firstRow + i) != true {
                 if block.scalars[i].withUnsafeBytes({ test(block.pks[i], $0) }) { bits.insert(block.firstRow + i) }
             }

@@ -53,6 +53,18 @@ package struct ExactScanner {
         }
     }
 
+    /// Offers only the listed rows of `base` (a selective filter's survivors) to every query's heap:
+    /// one SIMD distance per (query, row), no pass over the rest of the matrix.
+    package func scan(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, idBase: Int64, heaps: inout [TopK]) {
+        precondition(queries.dim == base.dim && heaps.count == queries.rows)
+        for q in 0..<queries.rows {
+            let qv = queries.row(q)
+            for r in rows {
+                heaps[q].push(Distances.distance(metric, qv, base.row(r)), id: idBase + Int64(r))
+            }
+        }
+    }
+
     private mutating func ensureScratch(tileFloats: Int, rows: Int) {
         if tile.count < tileFloats { tile = Array(repeating: 0, count: tileFloats) }
         if selected.count < rows { selected = Array(repeating: 0, count: rows) }

@@ -1,0 +1,178 @@
+import Synchronization
+import VireoKernels
+
+/// A decoded scalar column of one segment or block: typed values plus which rows are non-null.
+enum ScalarColumn: Sendable {
+    case int([Int64], valid: Bitset)
+    case double([Double], valid: Bitset)
+    case bool([Bool], valid: Bitset)
+    case string([String], valid: Bitset)
+    /// JSON, arrays and dynamic keys: evaluated row by row.
+    case unsupported
+}
+
+/// Lazily decoded columns of an immutable set of rows (a sealed segment or a growing block), kept
+/// so that repeated filters cost a pass over typed arrays instead of decoding every row.
+final class ColumnCache: Sendable {
+    private let columns = Mutex<[String: ScalarColumn]>([:])
+
+    /// The column `name`, decoding it with `decode` (rows' encoded scalars, in row order) once.
+    func column(_ name: String, field: FieldSchema?, rows: Int, codec: RowCodec, encodedRows: () throws -> [[UInt8]]) rethrows -> ScalarColumn {
+        if let c = columns.withLock({ $0[name] }) { return c }
+        guard let field, !field.isPrimaryKey else { return .unsupported }
+        let column: ScalarColumn
+        switch field.dataType {
+        case .int8, .int16, .int32, .int64, .float, .double, .bool, .varChar:
+            let encoded = try encodedRows()
+            var valid = Bitset(capacity: rows)
+            var values: [String: JSONValue] = [:]
+            let wanted: Set<String> = [name]
+            var ints: [Int64] = [], doubles: [Double] = [], bools: [Bool] = [], strings: [String] = []
+            for (i, bytes) in encoded.enumerated() {
+                values.removeAll(keepingCapacity: true)
+                bytes.withUnsafeBytes { codec.filterValues($0, wanted: wanted, into: &values) }
+                let v = values[name]
+                if v != nil && v != .null { valid.insert(i) }
+                switch field.dataType {
+                case .int8, .int16, .int32, .int64:
+                    if case let .int(x)? = v { ints.append(x) } else { ints.append(0) }
+                case .float, .double:
+                    switch v {
+                    case let .double(x)?: doubles.append(x)
+                    case let .int(x)?: doubles.append(Double(x))
+                    default: doubles.append(0)
+                    }
+                case .bool:
+                    if case let .bool(x)? = v { bools.append(x) } else { bools.append(false) }
+                default:
+                    if case let .string(x)? = v { strings.append(x) } else { strings.append("") }
+                }
+            }
+            switch field.dataType {
+            case .int8, .int16, .int32, .int64: column = .int(ints, valid: valid)
+            case .float, .double: column = .double(doubles, valid: valid)
+            case .bool: column = .bool(bools, valid: valid)
+            default: column = .string(strings, valid: valid)
+            }
+        default:
+            column = .unsupported
+        }
+        columns.withLock { $0[name] = column }
+        return column
+    }
+}
+
+/// Evaluates a filter over columns into a bitset of matching rows, for the shapes that columns
+/// serve (comparisons of a typed field with a literal, `in` lists, `like`, `is null`, and `and` /
+/// `or` / `not` of those). Returns nil for anything else; the caller then evaluates row by row.
+struct ColumnarFilter {
+    let rows: Int
+    let column: (String) throws -> ScalarColumn
+
+    func evaluate(_ e: FilterExpr) throws -> Bitset? {
+        switch e {
+        case let .logical(isAnd, a, b):
+            guard let x = try evaluate(a), let y = try evaluate(b) else { return nil }
+            return isAnd ? x.subtracting(y.inverted()) : x.union(y)
+        case let .not(a):
+            return try evaluate(a)?.inverted()
+        case let .compare(op, .field(name, []), .literal(v)):
+            return try compare(name, op, v)
+        case let .compare(op, .literal(v), .field(name, [])):
+            let flipped = ["<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="][op]!
+            return try compare(name, flipped, v)
+        case let .member(.field(name, []), .list(items), negated):
+            var values: [JSONValue] = []
+            for item in items {
+                guard case let .literal(v) = item else { return nil }
+                values.append(v)
+            }
+            guard var bits = try members(name, values) else { return nil }
+            if negated, case let col = try column(name), let valid = col.valid {
+                bits = valid.subtracting(bits)
+            }
+            return bits
+        case let .like(.field(name, []), pattern):
+            guard case let .string(values, valid) = try column(name) else { return nil }
+            var bits = Bitset(capacity: rows)
+            for i in 0..<rows where valid.contains(i) && pattern.matches(values[i]) { bits.insert(i) }
+            return bits
+        case let .isNull(.field(name, []), negated):
+            guard let valid = try column(name).valid else { return nil }
+            return negated ? valid : valid.inverted()
+        case .literal(.bool(true)): return Bitset(capacity: rows).inverted()
+        case .literal(.bool(false)): return Bitset(capacity: rows)
+        default:
+            return nil
+        }
+    }
+
+    private func compare(_ name: String, _ op: String, _ literal: JSONValue) throws -> Bitset? {
+        var bits = Bitset(capacity: rows)
+        switch (try column(name), literal) {
+        case let (.int(values, valid), .int(x)):
+            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], x) { bits.insert(i) }
+        case let (.int(values, valid), .double(x)):
+            for i in 0..<rows where valid.contains(i) && Self.test(op, Double(values[i]), x) { bits.insert(i) }
+        case let (.double(values, valid), .double(x)):
+            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], x) { bits.insert(i) }
+        case let (.double(values, valid), .int(x)):
+            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], Double(x)) { bits.insert(i) }
+        case let (.string(values, valid), .string(x)):
+            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], x) { bits.insert(i) }
+        case let (.bool(values, valid), .bool(x)):
+            guard op == "==" || op == "!=" else { return nil }
+            for i in 0..<rows where valid.contains(i) && (values[i] == x) == (op == "==") { bits.insert(i) }
+        default:
+            return nil
+        }
+        return bits
+    }
+
+    private func members(_ name: String, _ literals: [JSONValue]) throws -> Bitset? {
+        var bits = Bitset(capacity: rows)
+        switch try column(name) {
+        case let .int(values, valid):
+            var set = Set<Int64>()
+            var doubles = Set<Double>()
+            for l in literals {
+                switch l {
+                case let .int(x): set.insert(x)
+                case let .double(x): doubles.insert(x)
+                default: break
+                }
+            }
+            for i in 0..<rows where valid.contains(i) && (set.contains(values[i]) || doubles.contains(Double(values[i]))) { bits.insert(i) }
+        case let .string(values, valid):
+            let set = Set(literals.compactMap { if case let .string(s) = $0 { return s } else { return nil } })
+            for i in 0..<rows where valid.contains(i) && set.contains(values[i]) { bits.insert(i) }
+        case let .double(values, valid):
+            let set = Set(literals.compactMap(FilterEvaluator.number))
+            for i in 0..<rows where valid.contains(i) && set.contains(values[i]) { bits.insert(i) }
+        default:
+            return nil
+        }
+        return bits
+    }
+
+    static func test<T: Comparable>(_ op: String, _ a: T, _ b: T) -> Bool {
+        switch op {
+        case "==": return a == b
+        case "!=": return a != b
+        case "<": return a < b
+        case "<=": return a <= b
+        case ">": return a > b
+        case ">=": return a >= b
+        default: return false
+        }
+    }
+}
+
+extension ScalarColumn {
+    var valid: Bitset? {
+        switch self {
+        case let .int(_, v), let .double(_, v), let .bool(_, v), let .string(_, v): return v
+        case .unsupported: return nil
+        }
+    }
+}
