@@ -189,22 +189,12 @@ final class SealedSegment: Sendable {
 
     /// The encoded scalar bytes of `row` (one checksummed, compressed chunk is read and decoded).
     func scalars(row: Int) throws -> [UInt8] {
-        let chunk = row / SealedSegment.scalarChunkRows
-        let what = "segment \(id) scalar chunk \(chunk)"
-        let payload = try environment.read { txn -> [UInt8] in
-            guard let stored = try txn.get(blobs, key: SegmentKeys.scalars(id, chunk: chunk)) else {
-                throw StorageError.corrupted(what: what, reason: "missing")
-            }
-            return try Blob.decode(stored, kind: .scalars, what: what)
+        let chunk = try scalarChunk(row / SealedSegment.scalarChunkRows)
+        let i = row % SealedSegment.scalarChunkRows
+        guard i < chunk.count else {
+            throw StorageError.corrupted(what: "segment \(id) scalar chunk \(row / SealedSegment.scalarChunkRows)", reason: "row \(row) is missing")
         }
-        return payload.withUnsafeBytes { buf in
-            var r = ByteReader(buf)
-            let n = Int(r.u32())
-            let want = row % SealedSegment.scalarChunkRows
-            precondition(want < n, "row \(row) outside chunk \(chunk)")
-            for _ in 0..<want { _ = r.bytes(Int(r.u32())) }
-            return r.raw()
-        }
+        return chunk[i]
     }
 }
 
