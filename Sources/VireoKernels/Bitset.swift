@@ -37,6 +37,42 @@ public struct Bitset: Sendable, Hashable {
         return !was
     }
 
+    /// Sets exactly the rows `i` in `0..<capacity` for which `predicate(i)` holds, a word at a time.
+    @inlinable
+    public mutating func fill(_ predicate: (Int) -> Bool) {
+        var w = 0
+        var base = 0
+        while base < capacity {
+            var word: UInt64 = 0
+            let end = min(64, capacity - base)
+            for b in 0..<end where predicate(base + b) { word |= 1 << UInt64(b) }
+            words[w] = word
+            w += 1
+            base += 64
+        }
+    }
+
+    /// Offsets of the rows in `0..<universe` that are not members, ascending.
+    public func complementIndices(universe: Int) -> [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(universe - count)
+        var w = 0
+        var base = 0
+        while base < universe {
+            let word = w < words.count ? words[w] : 0
+            var free = ~word
+            if universe - base < 64 { free &= (1 << UInt64(universe - base)) - 1 }
+            while free != 0 {
+                let b = free.trailingZeroBitCount
+                out.append(base + b)
+                free &= free - 1
+            }
+            w += 1
+            base += 64
+        }
+        return out
+    }
+
     /// Members of either set (the universe of the larger).
     public func union(_ other: Bitset) -> Bitset {
         var out = capacity >= other.capacity ? self : other

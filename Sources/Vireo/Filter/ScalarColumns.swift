@@ -108,25 +108,34 @@ struct ColumnarFilter {
     }
 
     private func compare(_ name: String, _ op: String, _ literal: JSONValue) throws -> Bitset? {
-        var bits = Bitset(capacity: rows)
         switch (try column(name), literal) {
-        case let (.int(values, valid), .int(x)):
-            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], x) { bits.insert(i) }
-        case let (.int(values, valid), .double(x)):
-            for i in 0..<rows where valid.contains(i) && Self.test(op, Double(values[i]), x) { bits.insert(i) }
-        case let (.double(values, valid), .double(x)):
-            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], x) { bits.insert(i) }
-        case let (.double(values, valid), .int(x)):
-            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], Double(x)) { bits.insert(i) }
-        case let (.string(values, valid), .string(x)):
-            for i in 0..<rows where valid.contains(i) && Self.test(op, values[i], x) { bits.insert(i) }
+        case let (.int(values, valid), .int(x)): return Self.select(values, valid, op, x)
+        case let (.int(values, valid), .double(x)): return Self.select(values.map(Double.init), valid, op, x)
+        case let (.double(values, valid), .double(x)): return Self.select(values, valid, op, x)
+        case let (.double(values, valid), .int(x)): return Self.select(values, valid, op, Double(x))
+        case let (.string(values, valid), .string(x)): return Self.select(values, valid, op, x)
         case let (.bool(values, valid), .bool(x)):
             guard op == "==" || op == "!=" else { return nil }
-            for i in 0..<rows where valid.contains(i) && (values[i] == x) == (op == "==") { bits.insert(i) }
+            return Self.select(values.map { $0 == x ? 1 : 0 }, valid, op, 1)
         default:
             return nil
         }
-        return bits
+    }
+
+    /// Valid rows whose value satisfies `value op bound`, a word at a time, with the operator
+    /// resolved before the loop (each branch is a specialised loop, no per-row dispatch).
+    static func select<T: Comparable>(_ values: [T], _ valid: Bitset, _ op: String, _ bound: T) -> Bitset? {
+        var out = Bitset(capacity: values.count)
+        switch op {
+        case "==": out.fill { values[$0] == bound }
+        case "!=": out.fill { values[$0] != bound }
+        case "<": out.fill { values[$0] < bound }
+        case "<=": out.fill { values[$0] <= bound }
+        case ">": out.fill { values[$0] > bound }
+        case ">=": out.fill { values[$0] >= bound }
+        default: return nil
+        }
+        return out.subtracting(valid.inverted())
     }
 
     private func members(_ name: String, _ literals: [JSONValue]) throws -> Bitset? {

@@ -108,7 +108,7 @@ enum SegmentSearch {
                                      heaps: &heaps, backend: backend)
                     } else if let tomb, allowed * 8 < seg.rowCount {
                         // Few rows left (a selective filter): distances for those rows only.
-                        let rows = (0..<seg.rowCount).filter { !tomb.contains($0) }
+                        let rows = tomb.complementIndices(universe: seg.rowCount)
                         scanner.scan(queries: slice, base: seg.vectors[field], rows: rows, metric: metric, idBase: idBase, heaps: &heaps)
                     } else {
                         scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, excluded: tomb, idBase: idBase, heaps: &heaps)
