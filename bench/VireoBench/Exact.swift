@@ -18,9 +18,7 @@ struct Exact: AsyncParsableCommand {
     func run() async throws {
         var lines: [String] = []
         emit(["bench": .string("env"), "environment": RunInfo.environment()], to: &lines)
-        let base = try VectorFiles.readFVecs("\(data)/base.fvecs")
-        let queries = try VectorFiles.readFVecs("\(data)/query.fvecs")
-        let truth = try VectorFiles.readIVecs("\(data)/groundtruth.ivecs")
+        let (base, queries, truth) = try BenchDataset.load(data).parts
         let dim = base[0].count
         try? FileManager.default.removeItem(atPath: scratch)
         defer { try? FileManager.default.removeItem(atPath: scratch) }

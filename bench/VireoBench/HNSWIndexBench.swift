@@ -15,9 +15,7 @@ struct HNSWIndexBench: AsyncParsableCommand {
     @Option var metric: String = "IP"
 
     func run() async throws {
-        let base = try VectorFiles.readFVecs("\(data)/base.fvecs")
-        let queries = try VectorFiles.readFVecs("\(data)/query.fvecs")
-        let truth = try VectorFiles.readIVecs("\(data)/groundtruth.ivecs")
+        let (base, queries, truth) = try BenchDataset.load(data).parts
         let dim = base[0].count
         let m = Metric(milvusName: metric)!
         let arena = FloatArena(copying: base.flatMap { $0 })

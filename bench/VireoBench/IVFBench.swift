@@ -21,9 +21,7 @@ struct IVFBench: AsyncParsableCommand {
     func run() async throws {
         var lines: [String] = []
         emit(["bench": .string("env"), "environment": RunInfo.environment()], to: &lines)
-        let base = try VectorFiles.readFVecs("\(data)/base.fvecs")
-        let queries = try VectorFiles.readFVecs("\(data)/query.fvecs")
-        let truth = try VectorFiles.readIVecs("\(data)/groundtruth.ivecs")
+        let (base, queries, truth) = try BenchDataset.load(data).parts
         let lists = nlist > 0 ? nlist : Int((4 * Double(base.count).squareRoot()).rounded())
         var config = Configuration()
         config.indexBuildThreads = buildThreads

@@ -17,9 +17,7 @@ struct IVFIndexBench: AsyncParsableCommand {
     @Option var metric: String = "IP"
 
     func run() async throws {
-        let base = try VectorFiles.readFVecs("\(data)/base.fvecs")
-        let queries = try VectorFiles.readFVecs("\(data)/query.fvecs")
-        let truth = try VectorFiles.readIVecs("\(data)/groundtruth.ivecs")
+        let (base, queries, truth) = try BenchDataset.load(data).parts
         let dim = base[0].count
         let met = Metric(milvusName: metric)!
         let matrix = FloatArena(copying: base.flatMap { $0 }).matrix(dim: dim)

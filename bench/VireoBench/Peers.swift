@@ -1,4 +1,5 @@
 import Foundation
+import Vireo
 
 /// One measured point of a recall/QPS curve.
 struct CurvePoint: Sendable {
@@ -74,4 +75,19 @@ func memoryMB() -> (rss: Double, peak: Double) {
         return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
     }
     return (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A TEXMEX-layout dataset directory: `base.fvecs`, `query.fvecs`, `groundtruth.ivecs`.
+struct BenchDataset {
+    let base: [[Float]]
+    let queries: [[Float]]
+    let truth: [[Int32]]
+
+    static func load(_ dir: String) throws -> BenchDataset {
+        BenchDataset(base: try VectorFiles.readFVecs("\(dir)/base.fvecs"),
+                     queries: try VectorFiles.readFVecs("\(dir)/query.fvecs"),
+                     truth: try VectorFiles.readIVecs("\(dir)/groundtruth.ivecs"))
+    }
+
+    var parts: ([[Float]], [[Float]], [[Int32]]) { (base, queries, truth) }
 }
