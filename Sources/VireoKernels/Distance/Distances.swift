@@ -36,11 +36,6 @@ package enum Distances {
         return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in distance(metric, pa, pb) } }
     }
 
-    /// Euclidean norm of `v`.
-    package static func norm(_ v: [Float]) -> Float {
-        v.withUnsafeBufferPointer { p in vk_norm_sq(p.baseAddress!, p.count).squareRoot() }
-    }
-
     /// Scalar reference implementations, the oracle the SIMD kernels are tested against.
     package enum Reference {
         package static func dot(_ a: [Float], _ b: [Float]) -> Double {

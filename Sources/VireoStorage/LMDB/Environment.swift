@@ -161,12 +161,6 @@ package final class Environment: @unchecked Sendable {
         return result
     }
 
-    /// Flushes the map to disk (a no-op for data already committed durably; used before copying).
-    package func sync() throws {
-        let rc = mdb_env_sync(handle, 1)
-        if rc != MDB_SUCCESS { throw StorageError.lmdb(LMDBError(rawValue: rc), context: "syncing \(path)") }
-    }
-
     /// Bytes of live data: pages of every named database (branch, leaf and overflow pages), not
     /// counting free pages that LMDB keeps for reuse.
     package func liveBytes() -> Int {
