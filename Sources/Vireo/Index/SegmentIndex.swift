@@ -46,7 +46,7 @@ extension IndexSpec {
     /// Builds this index over `vectors`.
     func build(vectors: MatrixView, metric: Metric, configuration: Configuration, progress: IndexBuildProgress) throws(IndexError) -> (any SegmentIndex)? {
         switch kind {
-        case .flat: return nil
+        case .flat, .inverted, .stlSort, .trie, .bitmap: return nil
         case .hnsw:
             return try HNSWIndex.build(vectors: vectors, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads, progress: progress)
         case .ivfFlat, .ivfPQ:
@@ -58,11 +58,12 @@ extension IndexSpec {
     /// Opens a stored index of this kind in place.
     func open(stored: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric) throws(IndexError) -> (any SegmentIndex)? {
         switch kind {
-        case .flat: return nil
+        case .flat, .inverted, .stlSort, .trie, .bitmap: return nil
         case .hnsw: return try HNSWIndex.open(stored: stored, owner: owner, vectors: vectors, metric: metric)
         case .ivfFlat, .ivfPQ: return try IVFIndex.open(stored: stored, owner: owner, vectors: vectors, metric: metric, configuration: ivf)
         }
     }
 
-    var isBuilt: Bool { kind != .flat }
+    /// Whether sealed segments of a vector field get a stored index of this kind.
+    var isBuilt: Bool { kind != .flat && !kind.isScalar }
 }
