@@ -119,6 +119,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VireoMilvusProtoTests",
+            dependencies: ["VireoMilvusProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "VireoTests",
             dependencies: ["Vireo", "VireoIndex", "VireoStorage", "VireoTestSupport", "vireo-crash-writer"],
             swiftSettings: swiftSettings
