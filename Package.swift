@@ -23,6 +23,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // Milvus wire types (VireoMilvusProto).
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -54,6 +58,17 @@ let package = Package(
         .target(
             name: "Vireo",
             dependencies: ["VireoIndex", "VireoStorage", "VireoKernels"],
+            swiftSettings: swiftSettings
+        ),
+        // Milvus' gRPC messages and MilvusService stubs, generated from proto/ by
+        // scripts/generate-grpc.sh and committed (package access: for VireoServer and tests only).
+        .target(
+            name: "VireoMilvusProto",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -101,6 +116,12 @@ let package = Package(
         .testTarget(
             name: "VireoStorageTests",
             dependencies: ["VireoStorage", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoMilvusProtoTests",
+            dependencies: ["VireoMilvusProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
