@@ -2,6 +2,7 @@
 // Vireo: a Milvus-style vector database in Swift.
 //
 // Layers (arrows point down only; see Sources/Vireo/Vireo.docc/Architecture.md):
+//   vireo  →  VireoServer (Hummingbird 2 REST adapter over transport-independent handlers)  →  Vireo
 //   vireo, vireo-bench  →  Vireo  →  VireoIndex → VireoKernels → CVireoKernels, COpenBLAS
 //                                 →  VireoStorage → CLMDB, CZstd
 import PackageDescription
@@ -23,6 +24,15 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // The server. Hummingbird without its default traits: no swift-configuration (we parse flags
+        // ourselves) — fewer packages to build in CI.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -56,11 +66,30 @@ let package = Package(
             dependencies: ["VireoIndex", "VireoStorage", "VireoKernels"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "VireoServer",
+            dependencies: [
+                "Vireo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "vireo",
             dependencies: [
-                "Vireo", "VireoKernels",
+                "Vireo", "VireoKernels", "VireoServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -101,6 +130,11 @@ let package = Package(
         .testTarget(
             name: "VireoStorageTests",
             dependencies: ["VireoStorage", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoServerTests",
+            dependencies: ["VireoServer", "Vireo", "VireoTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"; CI runs it):
+#   1. the Swift test suites (release mode),
+#   2. the release `vireo` binary,
+#   3. a Python venv with pinned test tools,
+#   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports.
+# Environment: VENV (default .venv-e2e), VIREO_DATASET (default ../shared/data/dev), PYTEST_ARGS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift test -c release
+swift build -c release --product vireo
+
+VENV=${VENV:-.venv-e2e}
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check \
+    pytest==9.2.0 requests==2.34.2 numpy==2.4.6 schemathesis==4.32.5
+
+VIREO_BIN="$PWD/.build/release/vireo" "$VENV/bin/python" -m pytest Tests/e2e -q ${PYTEST_ARGS:-}
