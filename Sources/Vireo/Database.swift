@@ -32,11 +32,23 @@ public final class Database: Sendable {
     private let builder = IndexBuilder()
 
     /// What the catalog stores per collection.
-    struct CollectionRecord: Codable {
+    struct CollectionRecord: Codable, Sendable {
         var id: UInt64
         var schema: CollectionSchema
         var createdAt: Date
         var indexes: [IndexSpec]?
+        /// Partitions in creation order (nil in records written before partitions existed: `_default`).
+        var partitions: [PartitionRecord]?
+        /// The id the next partition gets; ids are never reused, so rows of a dropped partition can
+        /// never reappear in a new one.
+        var nextPartitionID: Int?
+
+        /// The partitions a new collection starts with: `_default`, or one per partition-key bucket
+        /// (`_default_0` …, as Milvus names them).
+        static func initialPartitions(_ schema: CollectionSchema) -> [PartitionRecord] {
+            guard schema.partitionKey != nil else { return [PartitionRecord(id: 0, name: CollectionSchema.defaultPartitionName)] }
+            return (0..<schema.numPartitions).map { PartitionRecord(id: UInt16($0), name: "\(CollectionSchema.defaultPartitionName)_\($0)") }
+        }
     }
 
     private init(path: String, configuration: Configuration) throws {
@@ -91,20 +103,9 @@ public final class Database: Sendable {
     private func makeCollection(_ record: CollectionRecord) throws -> Collection {
         let catalog = self.catalog
         let collectionsDB = self.collectionsDB
-        return try Collection(schema: record.schema, indexes: record.indexes ?? [], directory: collectionDirectory(record.id),
-                              configuration: configuration, builder: builder) { specs in
-            // Persist the collection's index specs in its catalog record.
-            var updated = record
-            updated.indexes = specs
-            let bytes = try Array(JSONEncoder().encode(updated))
-            do {
-                try catalog.write { txn in
-                    try Blob.write(txn, collectionsDB, key: Array(record.schema.name.utf8), kind: .catalog, payload: bytes, compress: false)
-                }
-            } catch {
-                throw VireoError.storage(error, "saving the index of collection '\(record.schema.name)'")
-            }
-        }
+        let entry = CatalogEntry(name: record.schema.name, catalog: catalog, collections: collectionsDB)
+        return try Collection(record: record, directory: collectionDirectory(record.id), configuration: configuration,
+                              builder: builder, catalog: entry)
     }
 
     // MARK: Collections
@@ -131,14 +132,16 @@ public final class Database: Sendable {
                         return r.u64()
                     } ?? 1
                 try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
-                let record = CollectionRecord(id: next, schema: schema, createdAt: Date(), indexes: [])
+                let record = CollectionRecord(id: next, schema: schema, createdAt: Date(), indexes: [],
+                                              partitions: CollectionRecord.initialPartitions(schema), nextPartitionID: nil)
                 try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
                 return next
             }
         } catch {
             throw VireoError.storage(error, "creating collection '\(schema.name)'")
         }
-        let collection = try makeCollection(CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: []))
+        let collection = try makeCollection(CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: [],
+                                                             partitions: CollectionRecord.initialPartitions(schema), nextPartitionID: nil))
         open.withLock { $0[schema.name] = (id: id, collection: collection) }
         return collection
     }
@@ -157,6 +160,35 @@ public final class Database: Sendable {
     /// Names of all collections, sorted.
     public func listCollections() -> [String] { open.withLock { $0.keys.sorted() } }
 
+    /// Renames a collection (Milvus `rename_collection`); its data, indexes and partitions stay.
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``,
+    ///   ``VireoError/Code/collectionAlreadyExists`` or ``VireoError/Code/invalidSchema`` for a bad name.
+    public func renameCollection(_ name: String, to newName: String) throws {
+        try CollectionSchema.validateName(newName, what: "collection name")
+        guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
+        guard name != newName else { return }
+        do {
+            try catalog.write { txn in
+                guard try txn.get(collectionsDB, key: Array(newName.utf8)) == nil else {
+                    throw VireoError(.collectionAlreadyExists, kind: .conflict, "cannot rename '\(name)' to '\(newName)': a collection named '\(newName)' exists")
+                }
+                guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)) else { throw VireoError.collectionNotFound(name) }
+                var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
+                record.schema.name = newName
+                _ = try txn.delete(collectionsDB, key: Array(name.utf8))
+                try Blob.write(txn, collectionsDB, key: Array(newName.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
+            }
+        } catch {
+            throw VireoError.storage(error, "renaming collection '\(name)'")
+        }
+        entry.collection.catalog.renamed(to: newName)
+        open.withLock {
+            $0[name] = nil
+            $0[newName] = entry
+        }
+    }
+
     /// Drops a collection and its data. Searches already running on it finish; its files are removed
     /// when the last reference to it goes away (or at the next open).
     ///
@@ -171,4 +203,45 @@ public final class Database: Sendable {
         open.withLock { _ = $0.removeValue(forKey: name) }
         entry.collection.markDropped()
     }
+}
+
+/// A collection's record in the catalog: updates are read-modify-write in one catalog transaction,
+/// keyed by the collection's current name.
+final class CatalogEntry: Sendable {
+    private let current: Mutex<String>
+    private let catalog: Environment
+    private let collections: VireoStorage.LMDBDatabase
+
+    init(name: String, catalog: Environment, collections: VireoStorage.LMDBDatabase) {
+        current = Mutex(name)
+        self.catalog = catalog
+        self.collections = collections
+    }
+
+    var name: String { current.withLock { $0 } }
+
+    func renamed(to name: String) { current.withLock { $0 = name } }
+
+    /// Applies `change` to the stored record durably.
+    func update(_ doing: String, _ change: (inout Database.CollectionRecord) throws -> Void) throws {
+        let name = self.name
+        do {
+            try catalog.write { txn in
+                let key = Array(name.utf8)
+                guard let stored = try txn.get(collections, key: key) else { throw VireoError.collectionNotFound(name) }
+                var record = try JSONDecoder().decode(Database.CollectionRecord.self,
+                                                      from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
+                try change(&record)
+                try Blob.write(txn, collections, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
+            }
+        } catch {
+            throw VireoError.storage(error, "\(doing) of collection '\(name)'")
+        }
+    }
+}
+
+/// A partition: a name and the id its rows carry.
+struct PartitionRecord: Codable, Sendable, Hashable {
+    var id: UInt16
+    var name: String
 }

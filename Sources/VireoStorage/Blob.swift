@@ -34,6 +34,9 @@ package enum Blob {
         package static let manifest = Kind(rawValue: 5)
         package static let catalog = Kind(rawValue: 6)
         package static let index = Kind(rawValue: 7)
+        package static let partitions = Kind(rawValue: 8)
+        package static let column = Kind(rawValue: 9)
+        package static let scalarIndex = Kind(rawValue: 10)
     }
 
     /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then

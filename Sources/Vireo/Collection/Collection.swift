@@ -9,26 +9,38 @@ import VireoStorage
 /// safe to call concurrently. Writes return only after their LMDB transaction committed durably;
 /// reads see every acknowledged write.
 public final class Collection: Sendable {
-    public let schema: CollectionSchema
-    public var name: String { schema.name }
+    /// The schema (its name follows ``Database/renameCollection(_:to:)``).
+    public var schema: CollectionSchema {
+        var s = storedSchema
+        s.name = catalog.name
+        return s
+    }
+    public var name: String { catalog.name }
+    private let storedSchema: CollectionSchema
     let shards: [Shard]
     let codec: RowCodec
     let configuration: Configuration
     let indexRegistry: IndexRegistry
     let builder: IndexBuilder
-    private let persistIndexes: @Sendable ([IndexSpec]) throws -> Void
+    let catalog: CatalogEntry
     private let lastAutoID: Mutex<Int64>
     /// Primary keys of inserts in flight (multi-shard collections only; see ``insert(_:)``).
     private let inflight = Mutex<Set<PrimaryKey>>([])
+    /// Live partitions, in creation order.
+    let partitionTable: Mutex<[PartitionRecord]>
+    let nextPartitionID: Mutex<Int>
 
-    init(schema: CollectionSchema, indexes: [IndexSpec], directory: String, configuration: Configuration,
-         builder: IndexBuilder, persistIndexes: @escaping @Sendable ([IndexSpec]) throws -> Void) throws {
-        self.schema = schema
+    init(record: Database.CollectionRecord, directory: String, configuration: Configuration, builder: IndexBuilder, catalog: CatalogEntry) throws {
+        let schema = record.schema
+        self.storedSchema = schema
+        self.catalog = catalog
         self.codec = RowCodec(schema: schema)
         self.configuration = configuration
-        self.indexRegistry = IndexRegistry(indexes)
+        self.indexRegistry = IndexRegistry(record.indexes ?? [])
         self.builder = builder
-        self.persistIndexes = persistIndexes
+        let partitions = record.partitions ?? Database.CollectionRecord.initialPartitions(schema)
+        partitionTable = Mutex(partitions)
+        nextPartitionID = Mutex(record.nextPartitionID ?? (Int(partitions.map(\.id).max() ?? 0) + 1))
         var shards: [Shard] = []
         for i in 0..<schema.shardsNum {
             shards.append(try Shard(index: i, path: "\(directory)/shard-\(i)", codec: codec, configuration: configuration,
@@ -42,6 +54,7 @@ public final class Collection: Sendable {
             for s in shards { if let m = try s.maxIntKey() { maxKey = max(maxKey, m) } }
         }
         lastAutoID = Mutex(maxKey)
+        try purgeDroppedPartitions()
     }
 
     /// Marks the collection's storage for deletion once the last user lets go of it.
@@ -68,16 +81,19 @@ public final class Collection: Sendable {
     ///
     /// - Returns: the number of rows and their primary keys.
     /// - Throws: ``VireoError``.
+    /// - Parameter partition: the partition the rows go to (default `_default`); must be nil when the
+    ///   collection has a partition key, which routes each row by its value.
     @discardableResult
-    public func insert(_ rows: [Row]) async throws -> WriteResult {
-        try await write(rows, replacing: false)
+    public func insert(_ rows: [Row], partition: String? = nil) async throws -> WriteResult {
+        try await write(rows, replacing: false, partition: partition)
     }
 
     /// Inserts `rows`, replacing stored rows with the same primary keys (delete + insert in one
     /// transaction per shard).
+    /// A row replaced this way moves to `partition` if it was stored in another one.
     @discardableResult
-    public func upsert(_ rows: [Row]) async throws -> WriteResult {
-        try await write(rows, replacing: true)
+    public func upsert(_ rows: [Row], partition: String? = nil) async throws -> WriteResult {
+        try await write(rows, replacing: true, partition: partition)
     }
 
     /// Deletes the rows with these primary keys; returns how many existed.
@@ -105,15 +121,18 @@ public final class Collection: Sendable {
         }
     }
 
-    private func write(_ rows: [Row], replacing: Bool) async throws -> WriteResult {
+    private func write(_ rows: [Row], replacing: Bool, partition: String?) async throws -> WriteResult {
+        let target = try writePartition(partition)
         guard !rows.isEmpty else { return WriteResult(count: 0, ids: []) }
+        let schema = self.schema
         let auto = schema.primaryKey.autoID
         let firstID: Int64 = auto ? allocateIDs(rows.count) : 0
         var prepared: [PreparedRow] = []
         prepared.reserveCapacity(rows.count)
         var seen = Set<PrimaryKey>(minimumCapacity: rows.count)
         for (i, row) in rows.enumerated() {
-            let p = try codec.prepare(row, index: i, autoID: auto ? firstID + Int64(i) : nil)
+            var p = try codec.prepare(row, index: i, autoID: auto ? firstID + Int64(i) : nil)
+            p.partition = try target ?? partitionKeyBucket(of: row, index: i)
             guard seen.insert(p.pk).inserted else {
                 throw VireoError.invalid(.duplicatePrimaryKey, "row \(i): primary key \(p.pk) appears more than once in this request; primary keys must be unique. Nothing was written")
             }
@@ -201,7 +220,7 @@ public final class Collection: Sendable {
         let previous = indexRegistry.spec(for: spec.field)
         var all = indexRegistry.all.filter { $0.field != spec.field }
         all.append(spec)
-        try persistIndexes(all)
+        try catalog.update("saving the index") { $0.indexes = all }
         if previous != nil && previous != spec {
             for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
         }
@@ -215,7 +234,8 @@ public final class Collection: Sendable {
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == field }), indexRegistry.spec(for: field) != nil else {
             throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
         }
-        try persistIndexes(indexRegistry.all.filter { $0.field != field })
+        let remaining = indexRegistry.all.filter { $0.field != field }
+        try catalog.update("dropping the index") { $0.indexes = remaining }
         indexRegistry.remove(field)
         for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
     }
@@ -256,10 +276,11 @@ public final class Collection: Sendable {
     /// Number of live rows that satisfy a Milvus filter expression (`count(*)` with a filter).
     ///
     /// - Throws: ``VireoError`` with ``VireoError/Code/invalidFilter`` for a malformed expression.
-    public func count(filter: String) throws -> Int {
+    public func count(filter: String, partitions: [String]? = nil) throws -> Int {
         let f = try Filter(filter, schema: schema)
+        let allowed = try readPartitions(partitions, filter: f)
         return try shards.reduce(0) { total, shard in
-            try total + shard.matches(f, in: shard.snapshot).values.reduce(0) { $0 + $1.count }
+            try total + shard.select(f, partitions: allowed, in: shard.snapshot).values.reduce(0) { $0 + $1.count }
         }
     }
 
@@ -272,18 +293,21 @@ public final class Collection: Sendable {
     /// - Throws: ``VireoError`` (``VireoError/Code/invalidFilter`` for a malformed expression).
     ///   - after: only rows whose primary key is greater (a cursor: pass the last key of the previous
     ///     page to walk any number of rows in key order).
-    public func query(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil) throws -> [Row] {
+    ///   - partitions: only rows of these partitions (all when nil).
+    public func query(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil,
+                      partitions: [String]? = nil) throws -> [Row] {
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
         let selection = try fieldSelection(outputFields ?? ["*"])
         let f = try filter.map { try Filter($0, schema: schema) }
+        let allowed = try readPartitions(partitions, filter: f)
         var found: [(PrimaryKey, Int, RowLocation)] = []
         var snaps: [ShardSnapshot] = []
         for (s, shard) in shards.enumerated() {
             let snap = shard.snapshot
             snaps.append(snap)
-            let sets = try f.map { try shard.matches($0, in: snap) } ?? Self.allLive(snap)
+            let sets = try shard.select(f, partitions: allowed, in: snap)
             for (segment, bits) in sets {
                 for row in 0..<bits.capacity where bits.contains(row) {
                     let loc = RowLocation(segment: segment, row: UInt32(row))
@@ -303,14 +327,14 @@ public final class Collection: Sendable {
 
     /// Walks every row matching `filter` in primary-key order, `batchSize` rows at a time, with no
     /// window limit.
-    public func queryIterator(filter: String? = nil, outputFields: [String]? = nil, batchSize: Int = 1000) -> QueryIterator {
-        QueryIterator(collection: self, filter: filter, outputFields: outputFields, batchSize: max(1, batchSize))
+    public func queryIterator(filter: String? = nil, outputFields: [String]? = nil, batchSize: Int = 1000, partitions: [String]? = nil) -> QueryIterator {
+        QueryIterator(collection: self, filter: filter, outputFields: outputFields, batchSize: max(1, batchSize), partitions: partitions)
     }
 
     /// Deletes the live rows that satisfy `filter`; returns how many.
     @discardableResult
-    public func delete(filter: String) async throws -> Int {
-        let ids = try query(filter: filter, outputFields: [schema.primaryKey.name]).compactMap { row -> PrimaryKey? in
+    public func delete(filter: String, partition: String? = nil) async throws -> Int {
+        let ids = try query(filter: filter, outputFields: [schema.primaryKey.name], partitions: partition.map { [$0] }).compactMap { row -> PrimaryKey? in
             switch row[schema.primaryKey.name] {
             case let .int(i)?: return .int(i)
             case let .string(s)?: return .string(s)
@@ -320,28 +344,20 @@ public final class Collection: Sendable {
         return try await delete(ids: ids)
     }
 
-    /// Every live row of a snapshot, by segment id.
-    static func allLive(_ snap: ShardSnapshot) -> [UInt32: Bitset] {
-        var out: [UInt32: Bitset] = [:]
-        for (id, rows) in snap.sealed.map({ ($0.id, $0.rowCount) }) + [(snap.growing.id, snap.growing.rowCount)] {
-            let all = Bitset(capacity: rows).inverted()
-            out[id] = snap.tombstones[id].map { all.subtracting($0) } ?? all
-        }
-        return out
-    }
-
     /// The rows with these primary keys, in request order; missing keys are skipped.
     ///
     /// - Parameter outputFields: fields to return (`nil` or `["*"]` for all).
-    public func get(ids: [PrimaryKey], outputFields: [String]? = nil) throws -> [Row] {
+    /// - Parameter partitions: only rows of these partitions (all when nil).
+    public func get(ids: [PrimaryKey], outputFields: [String]? = nil, partitions: [String]? = nil) throws -> [Row] {
         try checkKeyTypes(ids)
         let selection = try fieldSelection(outputFields ?? ["*"])
+        let allowed = try readPartitions(partitions, filter: nil)
         let snaps = shards.map(\.snapshot)
         var out: [Row] = []
         for id in ids {
             let s = StableHash.shard(of: id, shardCount: shards.count)
             do {
-                guard let loc = try shards[s].locate(id, in: snaps[s]) else { continue }
+                guard let loc = try shards[s].locate(id, in: snaps[s]), allowed.contains(snaps[s].partition(of: loc)) else { continue }
                 out.append(try shards[s].materialize(loc, in: snaps[s], fields: selection).1)
             } catch {
                 throw VireoError.storage(error, "reading primary key \(id) of collection '\(name)'")
@@ -381,12 +397,14 @@ public final class Collection: Sendable {
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
         var snaps = shards.map(\.snapshot)
-        if let expression = request.filter {
-            // Pre-filter: rows that fail the filter join the tombstones for this search; indexes
-            // traverse but never return them, and mostly-excluded segments are scanned exactly.
-            let f = try Filter(expression, schema: schema)
+        let f = try request.filter.map { try Filter($0, schema: schema) }
+        let allowed = try readPartitions(request.partitions, filter: f)
+        if f != nil || snaps.contains(where: { !$0.partitionsPresent.isSubset(of: allowed) }) {
+            // Pre-filter: rows that fail the filter or lie outside the partitions join the tombstones
+            // for this search; indexes traverse but never return them, and mostly-excluded segments
+            // are scanned exactly.
             for (i, shard) in shards.enumerated() {
-                let matches = try shard.matches(f, in: snaps[i])
+                let matches = try shard.select(f, partitions: allowed, in: snaps[i])
                 for (segment, bits) in matches { snaps[i].tombstones[segment] = bits.inverted() }
             }
         }
@@ -468,10 +486,12 @@ public struct QueryIterator: Sendable {
     let filter: String?
     let outputFields: [String]?
     let batchSize: Int
+    let partitions: [String]?
     private var last: PrimaryKey?
     private var done = false
 
-    init(collection: Collection, filter: String?, outputFields: [String]?, batchSize: Int) {
+    init(collection: Collection, filter: String?, outputFields: [String]?, batchSize: Int, partitions: [String]?) {
+        self.partitions = partitions
         self.collection = collection
         self.filter = filter
         self.outputFields = outputFields
@@ -484,7 +504,7 @@ public struct QueryIterator: Sendable {
         var fields = outputFields
         let pk = collection.schema.primaryKey.name
         if let f = fields, !f.contains("*"), !f.contains(pk) { fields = f + [pk] }
-        let page = try collection.query(filter: filter, outputFields: fields, limit: batchSize, after: last)
+        let page = try collection.query(filter: filter, outputFields: fields, limit: batchSize, after: last, partitions: partitions)
         guard let tail = page.last else {
             done = true
             return nil

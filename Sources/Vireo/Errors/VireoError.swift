@@ -12,6 +12,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case dimensionMismatch, invalidVector, unknownField, missingField, typeMismatch
             case duplicatePrimaryKey, primaryKeyExists, invalidSearch, invalidFilter
             case storageFull, corrupted, storageFailure, closed
+            case partitionNotFound, partitionAlreadyExists
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -42,6 +43,10 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let invalidSearch = Code(.invalidSearch)
         /// A filter expression is malformed or ill-typed.
         public static let invalidFilter = Code(.invalidFilter)
+        /// No partition with that name in the collection.
+        public static let partitionNotFound = Code(.partitionNotFound)
+        /// A partition with that name exists.
+        public static let partitionAlreadyExists = Code(.partitionAlreadyExists)
         /// The storage map is full.
         public static let storageFull = Code(.storageFull)
         /// Stored data failed an integrity check.

@@ -6,6 +6,8 @@ struct PreparedRow: Sendable {
     var vectors: [[Float]]
     /// The scalar fields (schema order) and the dynamic field, encoded by ``RowCodec``.
     var scalars: [UInt8]
+    /// The partition the row belongs to (0 = `_default`, or the first partition-key bucket).
+    var partition: UInt16 = 0
 }
 
 /// Validates rows against a schema and encodes/decodes their scalar part.

@@ -63,14 +63,20 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     /// Value stored when a row omits the field or gives null (Milvus' `default_value`); scalar fields
     /// other than JSON only.
     public var defaultValue: JSONValue?
+    /// Milvus' partition key: rows are routed to one of the collection's ``CollectionSchema/numPartitions``
+    /// partitions by a stable hash of this field (Int64 or VarChar), and a filter that pins the field
+    /// (`key == v`, `key in [...]`) searches only the partitions those values hash to.
+    public var isPartitionKey: Bool
     public var description: String
 
     public init(
         name: String, dataType: DataType, isPrimaryKey: Bool = false, autoID: Bool = false,
         dimension: Int? = nil, maxLength: Int? = nil, elementType: DataType? = nil, maxCapacity: Int? = nil,
-        metric: Metric? = nil, nullable: Bool = false, defaultValue: JSONValue? = nil, description: String = ""
+        metric: Metric? = nil, nullable: Bool = false, defaultValue: JSONValue? = nil, isPartitionKey: Bool = false,
+        description: String = ""
     ) {
         self.defaultValue = defaultValue
+        self.isPartitionKey = isPartitionKey
         self.name = name
         self.dataType = dataType
         self.isPrimaryKey = isPrimaryKey
@@ -112,8 +118,13 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     public var enableDynamicField: Bool
     /// Number of shards (`hash(pk) mod shardsNum`), 1…64.
     public var shardsNum: Int
+    /// With a partition-key field: how many partitions its hash spreads rows over (Milvus'
+    /// `num_partitions`, default 16), 1…1,024. Ignored without a partition key.
+    public var numPartitions: Int
 
-    public init(name: String, fields: [FieldSchema], description: String = "", enableDynamicField: Bool = false, shardsNum: Int = 1) {
+    public init(name: String, fields: [FieldSchema], description: String = "", enableDynamicField: Bool = false, shardsNum: Int = 1,
+                numPartitions: Int = 16) {
+        self.numPartitions = numPartitions
         self.name = name
         self.fields = fields
         self.description = description
@@ -130,6 +141,10 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     public static let maxPrimaryKeyLength = 511
     public static let maxArrayCapacity = 4_096
     public static let dynamicFieldName = "$meta"
+    /// Partitions per collection, as Milvus limits them.
+    public static let maxPartitions = 1_024
+    /// The partition every collection without a partition key has.
+    public static let defaultPartitionName = "_default"
 
     public var primaryKey: FieldSchema { fields.first(where: \.isPrimaryKey)! }
     public var vectorFields: [FieldSchema] { fields.filter { $0.dataType.isVector } }
@@ -137,6 +152,8 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     public var scalarFields: [FieldSchema] { fields.filter { !$0.isPrimaryKey && !$0.dataType.isVector } }
 
     public func field(named name: String) -> FieldSchema? { fields.first { $0.name == name } }
+    /// The partition-key field, if any.
+    public var partitionKey: FieldSchema? { fields.first(where: \.isPartitionKey) }
 
     /// Checks names, types and limits.
     ///
@@ -212,6 +229,17 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         for f in fields where f.metric != nil && !f.dataType.isVector {
             throw bad("metric is only valid on vector fields, not on '\(f.name)'")
         }
+        let keys = fields.filter(\.isPartitionKey)
+        guard keys.count <= 1 else { throw bad("\(keys.count) partition-key fields; at most one is allowed") }
+        if let key = keys.first {
+            guard !key.isPrimaryKey, key.dataType == .int64 || key.dataType == .varChar else {
+                throw bad("partition key '\(key.name)' must be an Int64 or VarChar field other than the primary key")
+            }
+            guard !key.nullable else { throw bad("partition key '\(key.name)' cannot be nullable") }
+            guard (1...Self.maxPartitions).contains(numPartitions) else {
+                throw bad("numPartitions must be in 1...\(Self.maxPartitions), got \(numPartitions)")
+            }
+        }
         guard (1...Self.maxShards).contains(shardsNum) else { throw bad("shardsNum must be in 1...\(Self.maxShards), got \(shardsNum)") }
         if enableDynamicField, fields.contains(where: { $0.name == Self.dynamicFieldName }) {
             throw bad("'\(Self.dynamicFieldName)' is reserved for the dynamic field")
@@ -227,5 +255,41 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         guard ok else {
             throw VireoError.invalid(.invalidSchema, "invalid \(what) '\(name)': use 1-255 ASCII letters, digits or underscores, starting with a letter or underscore")
         }
+    }
+}
+
+// Catalog records written before a key existed decode with its default.
+extension FieldSchema {
+    private enum CodingKeys: String, CodingKey {
+        case name, dataType, isPrimaryKey, autoID, dimension, maxLength, elementType, maxCapacity, metric, nullable
+        case defaultValue, isPartitionKey, description
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), dataType: try c.decode(DataType.self, forKey: .dataType),
+                  isPrimaryKey: try c.decode(Bool.self, forKey: .isPrimaryKey), autoID: try c.decode(Bool.self, forKey: .autoID),
+                  dimension: try c.decodeIfPresent(Int.self, forKey: .dimension), maxLength: try c.decodeIfPresent(Int.self, forKey: .maxLength),
+                  elementType: try c.decodeIfPresent(DataType.self, forKey: .elementType),
+                  maxCapacity: try c.decodeIfPresent(Int.self, forKey: .maxCapacity), metric: try c.decodeIfPresent(Metric.self, forKey: .metric),
+                  nullable: try c.decodeIfPresent(Bool.self, forKey: .nullable) ?? false,
+                  defaultValue: try c.decodeIfPresent(JSONValue.self, forKey: .defaultValue),
+                  isPartitionKey: try c.decodeIfPresent(Bool.self, forKey: .isPartitionKey) ?? false,
+                  description: try c.decodeIfPresent(String.self, forKey: .description) ?? "")
+    }
+}
+
+extension CollectionSchema {
+    private enum CodingKeys: String, CodingKey {
+        case name, fields, description, enableDynamicField, shardsNum, numPartitions
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), fields: try c.decode([FieldSchema].self, forKey: .fields),
+                  description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
+                  enableDynamicField: try c.decodeIfPresent(Bool.self, forKey: .enableDynamicField) ?? false,
+                  shardsNum: try c.decodeIfPresent(Int.self, forKey: .shardsNum) ?? 1,
+                  numPartitions: try c.decodeIfPresent(Int.self, forKey: .numPartitions) ?? 16)
     }
 }

@@ -18,10 +18,13 @@ public struct SearchRequest: Sendable {
     public var params: SearchParameters
     /// A Milvus filter expression; only rows satisfying it are returned.
     public var filter: String?
+    /// Only rows of these partitions (all when nil).
+    public var partitions: [String]?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
-                params: SearchParameters = SearchParameters(), filter: String? = nil) {
+                params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil) {
         self.filter = filter
+        self.partitions = partitions
         self.vectors = vectors
         self.annsField = annsField
         self.limit = limit

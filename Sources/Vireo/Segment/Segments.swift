@@ -24,6 +24,57 @@ struct RowLocation: Hashable, Sendable {
     }
 }
 
+/// Which partition each row of a segment or block belongs to, and the set of partitions present (so a
+/// search or query restricted to other partitions skips the whole segment).
+struct PartitionColumn: Sendable {
+    /// Partition id per row; nil when every row is in partition 0 (the common case costs nothing).
+    let ids: [UInt16]?
+    let present: Set<UInt16>
+
+    init(_ ids: [UInt16]) {
+        if ids.allSatisfy({ $0 == 0 }) {
+            self.ids = nil
+            present = ids.isEmpty ? [] : [0]
+        } else {
+            self.ids = ids
+            present = Set(ids)
+        }
+    }
+
+    init(rows: Int) { self.init([UInt16](repeating: 0, count: rows)) }
+
+    func partition(of row: Int) -> UInt16 { ids?[row] ?? 0 }
+
+    /// Rows (of `rows`) whose partition is in `allowed`; nil when every row is (no mask needed).
+    func mask(rows: Int, allowed: Set<UInt16>) -> Bitset? {
+        if present.isSubset(of: allowed) { return nil }
+        var bits = Bitset(capacity: rows)
+        guard let ids, !present.isDisjoint(with: allowed) else { return bits }
+        bits.fill { allowed.contains(ids[$0]) }
+        return bits
+    }
+
+    static func + (a: PartitionColumn, b: PartitionColumn) -> PartitionColumn {
+        if a.ids == nil && b.ids == nil && (a.present.isEmpty || b.present.isEmpty || a.present == b.present) {
+            return PartitionColumn(rows: 0).with(present: a.present.union(b.present))
+        }
+        return PartitionColumn(a.all(count: nil) + b.all(count: nil))
+    }
+
+    private init(ids: [UInt16]?, present: Set<UInt16>) {
+        self.ids = ids
+        self.present = present
+    }
+
+    private func with(present: Set<UInt16>) -> PartitionColumn { PartitionColumn(ids: ids, present: present) }
+
+    /// Every row's partition (`count` rows when the column is implicit).
+    func all(count: Int?) -> [UInt16] {
+        if let ids { return ids }
+        return [UInt16](repeating: 0, count: count ?? 0)
+    }
+}
+
 /// An immutable block of rows of a growing segment.
 ///
 /// A growing segment is a list of these; appending creates a new block (and merges small tail
@@ -37,16 +88,18 @@ final class GrowingBlock: Sendable {
     let vectors: [MatrixView]
     let pks: [PrimaryKey]
     let scalars: [[UInt8]]
+    let partitions: PartitionColumn
     /// Decoded scalar columns, built on first use by a filter.
     let columns = ColumnCache()
 
     static let maxRows = 8192
 
-    init(firstRow: Int, pks: [PrimaryKey], vectors: [[Float]], dims: [Int], scalars: [[UInt8]]) {
+    init(firstRow: Int, pks: [PrimaryKey], vectors: [[Float]], dims: [Int], scalars: [[UInt8]], partitions: [UInt16]) {
         self.firstRow = firstRow
         self.count = pks.count
         self.pks = pks
         self.scalars = scalars
+        self.partitions = PartitionColumn(partitions)
         self.vectors = zip(vectors, dims).map { flat, d in FloatArena(copying: flat).matrix(dim: d) }
     }
 
@@ -59,7 +112,8 @@ final class GrowingBlock: Sendable {
         for r in rows {
             for f in dims.indices { flats[f].append(contentsOf: r.vectors[f]) }
         }
-        self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: flats, dims: dims, scalars: rows.map(\.scalars))
+        self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: flats, dims: dims, scalars: rows.map(\.scalars),
+                  partitions: rows.map(\.partition))
     }
 
     /// A block holding `a`'s rows followed by `b`'s (which must follow `a` directly).
@@ -73,7 +127,8 @@ final class GrowingBlock: Sendable {
             out.append(contentsOf: b.vectors[f].flatArray)
             return out
         }
-        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: flats, dims: dims, scalars: a.scalars + b.scalars)
+        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: flats, dims: dims, scalars: a.scalars + b.scalars,
+                            partitions: a.partitions.all(count: a.count) + b.partitions.all(count: b.count))
     }
 }
 
@@ -121,6 +176,8 @@ struct GrowingSegment: Sendable {
 /// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then
 ///   the UTF-8 bytes.
 /// - `scalars/<chunk>`: the encoded scalar part of rows `256·chunk ..< 256·(chunk+1)`, zstd-compressed.
+/// - `partitions`: the partition id of each row as little-endian UInt16, zstd-compressed; absent
+///   when every row is in partition 0.
 final class SealedSegment: Sendable {
     let id: UInt32
     let rowCount: Int
@@ -133,12 +190,14 @@ final class SealedSegment: Sendable {
     let indexes: [Int: any SegmentIndex]
     /// Decoded scalar columns, built on first use by a filter (shared by the segment's versions).
     let columns: ColumnCache
+    let partitions: PartitionColumn
 
     static let scalarChunkRows = 256
 
     init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
-         blobs: LMDBDatabase, indexes: [Int: any SegmentIndex] = [:], columns: ColumnCache = ColumnCache()) {
+         blobs: LMDBDatabase, partitions: PartitionColumn, indexes: [Int: any SegmentIndex] = [:], columns: ColumnCache = ColumnCache()) {
         self.columns = columns
+        self.partitions = partitions
         self.id = id
         self.rowCount = rowCount
         self.vectors = vectors
@@ -153,7 +212,7 @@ final class SealedSegment: Sendable {
     func withIndex(_ index: any SegmentIndex, field: Int) -> SealedSegment {
         var all = indexes
         all[field] = index
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all, columns: columns)
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
     }
 
     /// The same segment without an index on `field`.
@@ -161,7 +220,7 @@ final class SealedSegment: Sendable {
         guard indexes[field] != nil else { return self }
         var all = indexes
         all[field] = nil
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, indexes: all, columns: columns)
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
     }
 
     func primaryKey(row: Int) -> PrimaryKey {
@@ -206,6 +265,8 @@ enum SegmentKeys {
     static func vectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "v")] + be32(UInt32(field)) }
     static func pks(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "p")] }
     static func scalars(_ segment: UInt32, chunk: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "c")] + be32(UInt32(chunk)) }
+    /// Partition id per row (absent: every row is in partition 0).
+    static func partitions(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "t")] }
     /// Growing-segment batch records: segment, then batch sequence number.
     static func batch(_ segment: UInt32, seq: UInt64) -> [UInt8] { be32(segment) + be64(seq) }
     /// Index blobs: segment, field, generation.

@@ -27,6 +27,22 @@ struct ShardSnapshot: Sendable {
         return block.pks[row - block.firstRow]
     }
 
+    /// Partition ids present in any segment.
+    var partitionsPresent: Set<UInt16> {
+        var out = Set<UInt16>()
+        for seg in sealed { out.formUnion(seg.partitions.present) }
+        for block in growing.blocks { out.formUnion(block.partitions.present) }
+        return out
+    }
+
+    /// The partition of the row at `loc`.
+    func partition(of loc: RowLocation) -> UInt16 {
+        if loc.segment == growing.id, let block = growing.block(containing: Int(loc.row)) {
+            return block.partitions.partition(of: Int(loc.row) - block.firstRow)
+        }
+        return sealed.first { $0.id == loc.segment }?.partitions.partition(of: Int(loc.row)) ?? 0
+    }
+
     /// Whether `loc` names a row this snapshot contains and has not deleted.
     func isLive(_ loc: RowLocation) -> Bool {
         if tombstones[loc.segment]?.contains(Int(loc.row)) == true { return false }
@@ -231,8 +247,17 @@ final class Shard: Sendable {
         guard let pks = try env.mapBlob(blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, verifyChecksum: verify, what: what) else {
             throw StorageError.corrupted(what: what, reason: "missing")
         }
+        let partitions = try env.read { txn -> PartitionColumn in
+            let what = "segment \(id) partitions"
+            guard let stored = try txn.get(blobs, key: SegmentKeys.partitions(id)) else { return PartitionColumn(rows: rows) }
+            let payload = try Blob.decode(stored, kind: .partitions, what: what)
+            guard payload.count == rows * 2 else {
+                throw StorageError.corrupted(what: what, reason: "\(payload.count) bytes, expected \(rows) rows of 2 bytes")
+            }
+            return PartitionColumn((0..<rows).map { UInt16(payload[2 * $0]) | UInt16(payload[2 * $0 + 1]) << 8 })
+        }
         return SealedSegment(id: id, rowCount: rows, vectors: vectors, pks: pks,
-                             pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs)
+                             pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions)
     }
 
     // MARK: Writes
@@ -519,6 +544,13 @@ final class Shard: Sendable {
                 chunk += 1
                 start = end
             }
+            let partitionIDs = g.blocks.flatMap { $0.partitions.all(count: $0.count) }
+            if partitionIDs.contains(where: { $0 != 0 }) {
+                var w = ByteWriter()
+                w.bytes.reserveCapacity(partitionIDs.count * 2)
+                for p in partitionIDs { w.u8(UInt8(p & 0xFF)); w.u8(UInt8(p >> 8)) }
+                try Blob.write(txn, blobs, key: SegmentKeys.partitions(id), kind: .partitions, payload: w.bytes, compress: true)
+            }
             try txn.deletePrefix(growingDB, prefix: SegmentKeys.be32(id))
             try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false)
         }
@@ -549,59 +581,64 @@ final class Shard: Sendable {
         }
     }
 
-    /// Rows of each segment of `snap` that are live and satisfy `filter`, by segment id.
-    func matches(_ filter: Filter, in snap: ShardSnapshot) throws -> [UInt32: Bitset] {
-        let wanted = filter.fieldNames
-        let pkName = codec.schema.primaryKey.name
+    /// Rows of each segment of `snap` that are live, in an allowed partition (nil: any) and satisfy
+    /// `filter` (nil: every row), by segment id. Segments holding no allowed partition are empty sets
+    /// without reading a column.
+    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot) throws -> [UInt32: Bitset] {
         var out: [UInt32: Bitset] = [:]
-        let needsPK = wanted.contains(pkName)
-        func test(_ pk: @autoclosure () -> PrimaryKey, _ scalars: UnsafeRawBufferPointer) -> Bool {
-            var values: [String: JSONValue] = [:]
-            if needsPK { values[pkName] = pk().fieldValue.jsonValue }
-            codec.filterValues(scalars, wanted: wanted, into: &values)
-            return filter.matches(values: values)
-        }
         for seg in snap.sealed {
-            let tomb = snap.tombstones[seg.id]
-            // Columnar path: typed columns decoded once per segment, predicates as bitset passes.
-            let columnar = ColumnarFilter(rows: seg.rowCount) { name in
-                try seg.columns.column(name, field: self.codec.schema.field(named: name), rows: seg.rowCount, codec: self.codec) {
-                    try (0..<((seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows)).flatMap { try seg.scalarChunk($0) }
-                }
-            }
-            if let bits = try columnar.evaluate(filter.root) {
-                out[seg.id] = tomb.map { bits.subtracting($0) } ?? bits
-                continue
-            }
-            var bits = Bitset(capacity: seg.rowCount)
-            var start = 0
-            while start < seg.rowCount {
-                let chunk = try seg.scalarChunk(start / SealedSegment.scalarChunkRows)
-                for (i, bytes) in chunk.enumerated() where tomb?.contains(start + i) != true {
-                    if bytes.withUnsafeBytes({ test(seg.primaryKey(row: start + i), $0) }) { bits.insert(start + i) }
-                }
-                start += SealedSegment.scalarChunkRows
-            }
-            out[seg.id] = bits
+            out[seg.id] = try select(filter, partitions: allowed, rows: seg.rowCount, partitionColumn: seg.partitions,
+                                     tombstones: snap.tombstones[seg.id], columns: seg.columns,
+                                     encodedRows: { try (0..<((seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows)).flatMap { try seg.scalarChunk($0) } },
+                                     primaryKey: { seg.primaryKey(row: $0) })
         }
         var bits = Bitset(capacity: snap.growing.rowCount)
         let tomb = snap.tombstones[snap.growing.id]
         for block in snap.growing.blocks {
-            let columnar = ColumnarFilter(rows: block.count) { name in
-                block.columns.column(name, field: self.codec.schema.field(named: name), rows: block.count, codec: self.codec) { block.scalars }
-            }
-            if let blockBits = try columnar.evaluate(filter.root) {
-                for i in 0..<block.count where blockBits.contains(i) && tomb?.contains(block.firstRow + i) != true {
-                    bits.insert(block.firstRow + i)
-                }
-                continue
-            }
-            for i in 0..<block.count where tomb?.contains(block.firstRow + i) != true {
-                if block.scalars[i].withUnsafeBytes({ test(block.pks[i], $0) }) { bits.insert(block.firstRow + i) }
+            let blockBits = try select(filter, partitions: allowed, rows: block.count, partitionColumn: block.partitions, tombstones: nil,
+                                       columns: block.columns, encodedRows: { block.scalars }, primaryKey: { block.pks[$0] })
+            for i in 0..<block.count where blockBits.contains(i) && tomb?.contains(block.firstRow + i) != true {
+                bits.insert(block.firstRow + i)
             }
         }
         out[snap.growing.id] = bits
         return out
+    }
+
+    /// ``select(_:partitions:in:)`` for one segment or block.
+    private func select(
+        _ filter: Filter?, partitions allowed: Set<UInt16>?, rows: Int, partitionColumn: PartitionColumn, tombstones: Bitset?,
+        columns: ColumnCache, encodedRows: @escaping () throws -> [[UInt8]], primaryKey: (Int) -> PrimaryKey
+    ) throws -> Bitset {
+        let partitionMask = allowed.flatMap { partitionColumn.mask(rows: rows, allowed: $0) }
+        if let partitionMask, partitionMask.isEmpty { return partitionMask }
+        var bits: Bitset
+        if let filter {
+            // Columnar path: typed columns decoded once per segment, predicates as bitset passes.
+            let columnar = ColumnarFilter(rows: rows) { name in
+                try columns.column(name, field: self.codec.schema.field(named: name), rows: rows, codec: self.codec, encodedRows: encodedRows)
+            }
+            if let b = try columnar.evaluate(filter.root) {
+                bits = b
+            } else {
+                let wanted = filter.fieldNames
+                let pkName = codec.schema.primaryKey.name
+                let needsPK = wanted.contains(pkName)
+                bits = Bitset(capacity: rows)
+                var values: [String: JSONValue] = [:]
+                for (i, encoded) in try encodedRows().enumerated() where tombstones?.contains(i) != true && partitionMask?.contains(i) != false {
+                    values.removeAll(keepingCapacity: true)
+                    if needsPK { values[pkName] = primaryKey(i).fieldValue.jsonValue }
+                    encoded.withUnsafeBytes { codec.filterValues($0, wanted: wanted, into: &values) }
+                    if filter.matches(values: values) { bits.insert(i) }
+                }
+            }
+        } else {
+            bits = Bitset(capacity: rows).inverted()
+        }
+        if let tombstones { bits = bits.subtracting(tombstones) }
+        if let partitionMask { bits = bits.subtracting(partitionMask.inverted()) }
+        return bits
     }
 
     /// Materialises the requested fields of the row at `loc`.
@@ -664,6 +701,11 @@ enum BatchRecord {
             for v in r.vectors { w.floats(v) }
             w.raw(r.scalars)
         }
+        // Partition ids trail the rows (absent when all are 0, so older records read the same).
+        if rows.contains(where: { $0.partition != 0 }) {
+            w.u8(1)
+            for r in rows { w.u32(UInt32(r.partition)) }
+        }
         return w.bytes
     }
 
@@ -679,6 +721,9 @@ enum BatchRecord {
                 var vectors: [[Float]] = []
                 for d in dims { vectors.append(r.floats(d)) }
                 rows.append(PreparedRow(pk: pk, vectors: vectors, scalars: r.raw()))
+            }
+            if !r.isAtEnd, r.u8() == 1 {
+                for i in rows.indices { rows[i].partition = UInt16(truncatingIfNeeded: r.u32()) }
             }
             return (first, rows)
         }
