@@ -83,6 +83,8 @@ public enum ErrorTable {
 
     private static let table: [VireoError.Code: Entry] = [
         .collectionNotFound: Entry(code: .collectionNotFound),
+        .partitionNotFound: Entry(code: .partitionNotFound),
+        .partitionAlreadyExists: Entry(code: .invalidParameter),
         .collectionAlreadyExists: Entry(code: .invalidParameter),
         .invalidSchema: Entry(code: .invalidParameter),
         .invalidArgument: Entry(code: .invalidParameter),
@@ -123,7 +125,6 @@ public enum ErrorTable {
             case .unavailable, .internal: code = .unexpected
             }
         }
-        if v.code.description == "partitionNotFound" { code = .partitionNotFound }
         return APIError(code, v.message, kind: v.kind)
     }
 }

@@ -85,7 +85,7 @@ public final class MilvusHandlers: Sendable {
             let c = try collection(name)
             return CollectionDescription(schema: c.schema, indexes: try indexDescriptions(c),
                                          loadState: loads.isLoaded(name) ? .loaded : .notLoaded,
-                                         partitionCount: 1)
+                                         partitionCount: c.listPartitions().count)
         }
     }
 
@@ -144,8 +144,8 @@ public final class MilvusHandlers: Sendable {
             guard rows.count <= limits.maxInsertRows else {
                 throw APIError(.invalidInsertData, "\(rows.count) rows in one request; at most \(limits.maxInsertRows) are accepted — split the data into smaller batches")
             }
-            try checkPartitionForWrite(c, partition)
-            return upsert ? try await c.upsert(rows) : try await c.insert(rows)
+            let partition = partition.flatMap { $0.isEmpty ? nil : $0 }
+            return upsert ? try await c.upsert(rows, partition: partition) : try await c.insert(rows, partition: partition)
         }
     }
 
@@ -156,35 +156,35 @@ public final class MilvusHandlers: Sendable {
             guard !filter.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw APIError.missing("filter", "delete needs a filter expression, e.g. \"id in [1, 2]\" (an empty filter would delete everything)")
             }
-            try checkPartitionForWrite(c, partition)
-            return try await c.delete(filter: filter)
+            return try await c.delete(filter: filter, partition: partition.flatMap { $0.isEmpty ? nil : $0 })
         }
     }
 
     public func get(_ name: String, ids: [PrimaryKey], outputFields: [String]? = nil, partitions: [String]? = nil) async throws(APIError) -> [Row] {
         try await mapped(.byPrimaryKey) {
             let c = try loadedCollection(name)
-            try checkPartitionsForRead(c, partitions)
-            return try c.get(ids: ids, outputFields: withPrimaryKey(outputFields ?? ["*"], c.schema))
+            return try c.get(ids: ids, outputFields: withPrimaryKey(outputFields ?? ["*"], c.schema), partitions: try readPartitions(c, partitions))
         }
     }
 
     public func query(_ call: QueryCall) async throws(APIError) -> QueryOutcome {
         try await mapped {
             let c = try loadedCollection(call.collection)
-            try checkPartitionsForRead(c, call.partitions)
+            let partitions = try readPartitions(c, call.partitions)
             let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
             if call.outputFields.contains(where: { $0.lowercased() == "count(*)" }) {
                 guard call.outputFields.count == 1 else {
                     throw APIError.invalid("count(*) must be the only output field; query the other fields separately")
                 }
-                return .count(try filter.map { try c.count(filter: $0) } ?? c.count())
+                if let filter { return .count(try c.count(filter: filter, partitions: partitions)) }
+                return .count(try c.count(partitions: partitions))
             }
             guard call.limit >= 1, call.offset >= 0, call.limit + call.offset <= limits.maxQueryWindow else {
                 throw APIError.invalid("invalid limit \(call.limit) / offset \(call.offset): limit must be ≥ 1, offset ≥ 0, and limit + offset ≤ \(limits.maxQueryWindow) (use a filter on the primary key to page further)")
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
-            return .rows(try c.query(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit, offset: call.offset))
+            return .rows(try c.query(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit, offset: call.offset,
+                                     partitions: partitions))
         }
     }
 
@@ -192,8 +192,9 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try loadedCollection(call.collection)
             try checkSearchShape(call)
-            try checkPartitionsForRead(c, call.partitions)
-            let hits = try await c.search(engineRequest(call, limit: call.limit + call.offset, outputFields: call.outputFields, schema: c.schema))
+            var request = try engineRequest(call, limit: call.limit + call.offset, outputFields: call.outputFields, schema: c.schema)
+            request.partitions = try readPartitions(c, call.partitions)
+            let hits = try await c.search(request)
             return call.offset == 0 ? hits : hits.map { Array($0.dropFirst(call.offset)) }
         }
     }
@@ -218,7 +219,6 @@ public final class MilvusHandlers: Sendable {
                 throw APIError.invalid("rrf parameter k must be in (0, 16384), got \(k)")
             }
             let nq = call.searches[0].vectors.count
-            try checkPartitionsForRead(c, call.partitions)
             var lists: [[[SearchHit]]] = []
             var metrics: [Metric] = []
             for var s in call.searches {
@@ -227,7 +227,8 @@ public final class MilvusHandlers: Sendable {
                 guard s.vectors.count == nq else {
                     throw APIError.invalid("every search of a hybrid_search needs the same number of query vectors (\(nq)); one has \(s.vectors.count)")
                 }
-                let request = try engineRequest(s, limit: s.limit + s.offset, outputFields: [], schema: c.schema)
+                var request = try engineRequest(s, limit: s.limit + s.offset, outputFields: [], schema: c.schema)
+                request.partitions = try readPartitions(c, s.partitions)
                 let hits = try await c.search(request)
                 lists.append(s.offset == 0 ? hits : hits.map { Array($0.dropFirst(s.offset)) })
                 metrics.append(try vectorField(c.schema, s.annsField).effectiveMetric)
@@ -249,7 +250,7 @@ public final class MilvusHandlers: Sendable {
                     .dropFirst(call.offset).prefix(call.limit)
                 var hits = ranked.map { SearchHit($0.key, score: Float($0.value), fields: [:]) }
                 if !call.outputFields.isEmpty {
-                    let rows = try c.get(ids: hits.map(\.id), outputFields: call.outputFields)
+                    let rows = try c.get(ids: hits.map(\.id), outputFields: withPrimaryKey(call.outputFields, c.schema))
                     var byKey: [PrimaryKey: Row] = [:]
                     let pk = c.schema.primaryKey
                     for r in rows {
@@ -403,16 +404,30 @@ public final class MilvusHandlers: Sendable {
         }
     }
 
-    // MARK: Partitions (engine support arrives with issue #5)
+    // MARK: Partitions
 
-    func checkPartitionForWrite(_ c: Collection, _ partition: String?) throws {
-        guard let partition, !partition.isEmpty, partition != "_default" else { return }
-        throw APIError(.partitionNotFound, "partition not found[partition=\(partition)] in collection '\(c.name)'", kind: .notFound)
-    }
-
-    func checkPartitionsForRead(_ c: Collection, _ partitions: [String]?) throws {
-        for p in partitions ?? [] where p != "_default" {
-            throw APIError(.partitionNotFound, "partition not found[partition=\(p)] in collection '\(c.name)'", kind: .notFound)
+    /// The partitions a read covers: the named ones (each must exist and be loaded: 200 / 201, as
+    /// Milvus), or — when none are named — every loaded partition (nil when all are loaded).
+    func readPartitions(_ c: Collection, _ names: [String]?) throws -> [String]? {
+        let released = loads.releasedPartitions(c.name)
+        if let names, !names.isEmpty {
+            for p in names {
+                guard c.hasPartition(p) else { throw c.partitionNotFoundError(p) }
+                if released.contains(p) {
+                    throw APIError(.partitionNotLoaded, "partition not loaded[partition=\(p)] in collection '\(c.name)': load it first (POST /v2/vectordb/partitions/load)", kind: .unavailable)
+                }
+            }
+            return names
         }
+        guard !released.isEmpty else { return nil }
+        let loaded = c.listPartitions().filter { !released.contains($0) }
+        guard !loaded.isEmpty else { throw APIError.collectionNotLoaded(c.name) }
+        return loaded
+    }
+}
+
+extension Collection {
+    func partitionNotFoundError(_ p: String) -> APIError {
+        APIError(.partitionNotFound, "partition not found[partition=\(p)] in collection '\(name)' (partitions: \(listPartitions().joined(separator: ", ")))", kind: .notFound)
     }
 }

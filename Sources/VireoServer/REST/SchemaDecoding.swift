@@ -34,7 +34,8 @@ enum SchemaDecoding {
                 }
             }
             let dynamic = try schemaBody.bool("enableDynamicField") ?? params.bool("enableDynamicField") ?? false
-            let schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
+            var schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
+            if let n = try params.int("partitionsNum") ?? body.int("partitionsNum") { schema.numPartitions = n }
             return CreateCollectionCall(schema: schema, indexes: indexes, load: !indexes.isEmpty)
         }
 
@@ -90,9 +91,7 @@ enum SchemaDecoding {
             f.elementType = et
         }
         if let d = b["defaultValue"] { f.defaultValue = d }
-        if try b.bool("isPartitionKey") == true {
-            throw APIError.invalid("field '\(name)': partition keys are not supported yet")
-        }
+        f.isPartitionKey = try b.bool("isPartitionKey") ?? false
         return f
     }
 
@@ -125,7 +124,7 @@ enum SchemaDecoding {
         for (i, f) in s.fields.enumerated() {
             var o: [String: JSONValue] = [
                 "name": .string(f.name), "id": .int(Int64(100 + i)), "type": .string(f.dataType.rawValue),
-                "primaryKey": .bool(f.isPrimaryKey), "partitionKey": .bool(false), "clusteringKey": .bool(false),
+                "primaryKey": .bool(f.isPrimaryKey), "partitionKey": .bool(f.isPartitionKey), "clusteringKey": .bool(false),
                 "autoId": .bool(f.autoID), "description": .string(f.description), "nullable": .bool(f.nullable),
             ]
             var params: [JSONValue] = []
