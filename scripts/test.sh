@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs it):
-#   1. the Swift test suites (release mode),
-#   2. the release `vireo` binary,
+#   1. the release build (with tests) and the Swift test suites,
+#   2. the release `vireo` binary (from the same build),
 #   3. a Python venv with pinned test tools,
 #   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports.
 # Environment: VENV (default .venv-e2e), VIREO_DATASET (default ../shared/data/dev), PYTEST_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-swift test -c release
-swift build -c release --product vireo
+# One release build for both: `swift test -c release` compiles with testability, which a plain
+# `swift build -c release` would compile again from scratch; building the tests builds `vireo` too.
+swift build -c release --build-tests
+swift test -c release --skip-build
 
 VENV=${VENV:-.venv-e2e}
 if [ ! -x "$VENV/bin/python" ]; then
