@@ -2,6 +2,7 @@
 // Vireo: a Milvus-style vector database in Swift.
 //
 // Layers (arrows point down only; see Sources/Vireo/Vireo.docc/Architecture.md):
+//   vireo  →  VireoServer (Hummingbird 2 REST adapter over transport-independent handlers)  →  Vireo
 //   vireo, vireo-bench  →  Vireo  →  VireoIndex → VireoKernels → CVireoKernels, COpenBLAS
 //                                 →  VireoStorage → CLMDB, CZstd
 import PackageDescription
@@ -23,6 +24,15 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // The server. Hummingbird without its default traits: no swift-configuration (we parse flags
+        // ourselves) — fewer packages to build in CI.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         // Milvus wire types (VireoMilvusProto).
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -60,6 +70,21 @@ let package = Package(
             dependencies: ["VireoIndex", "VireoStorage", "VireoKernels"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "VireoServer",
+            dependencies: [
+                "Vireo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Milvus' gRPC messages and MilvusService stubs, generated from proto/ by
         // scripts/generate-grpc.sh and committed (package access: for VireoServer and tests only).
         .target(
@@ -74,8 +99,12 @@ let package = Package(
         .executableTarget(
             name: "vireo",
             dependencies: [
-                "Vireo", "VireoKernels",
+                "Vireo", "VireoKernels", "VireoServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -116,6 +145,12 @@ let package = Package(
         .testTarget(
             name: "VireoStorageTests",
             dependencies: ["VireoStorage", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoServerTests",
+            // "vireo": the release test build also builds the binary the e2e suite (scripts/test.sh) runs.
+            dependencies: ["VireoServer", "Vireo", "VireoTestSupport", "vireo"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

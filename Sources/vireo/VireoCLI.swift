@@ -7,7 +7,7 @@ struct VireoCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vireo",
         abstract: "Vireo: a Milvus-style vector database (embedded LMDB storage, exact and indexed search).",
-        subcommands: [Demo.self, CollectionCommand.self, IndexCommand.self, Import.self, Search.self, Query.self, Info.self]
+        subcommands: [Demo.self, Serve.self, CollectionCommand.self, IndexCommand.self, Import.self, Search.self, Query.self, Info.self]
     )
 }
 

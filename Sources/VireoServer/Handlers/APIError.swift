@@ -1,0 +1,145 @@
+import Vireo
+
+/// Milvus' error codes (its `merr` package) that Vireo's API returns. A client sees these in the
+/// `code` of the REST envelope and in the gRPC `Status`.
+public struct MilvusCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let success = MilvusCode(rawValue: 0)
+    public static let collectionNotFound = MilvusCode(rawValue: 100)
+    public static let collectionNotLoaded = MilvusCode(rawValue: 101)
+    public static let partitionNotFound = MilvusCode(rawValue: 200)
+    public static let partitionNotLoaded = MilvusCode(rawValue: 201)
+    public static let indexNotFound = MilvusCode(rawValue: 700)
+    public static let databaseNotFound = MilvusCode(rawValue: 800)
+    public static let invalidParameter = MilvusCode(rawValue: 1100)
+    public static let unauthenticated = MilvusCode(rawValue: 1800)
+    public static let invalidJSON = MilvusCode(rawValue: 1801)
+    public static let missingParameter = MilvusCode(rawValue: 1802)
+    public static let invalidInsertData = MilvusCode(rawValue: 1804)
+    public static let invalidPrimaryKey = MilvusCode(rawValue: 1806)
+    public static let rateLimited = MilvusCode(rawValue: 1807)
+    public static let unexpected = MilvusCode(rawValue: 65535)
+
+    public var description: String { String(rawValue) }
+}
+
+/// An error as the API reports it: a Milvus code, an HTTP status (200 for every API error, as
+/// Milvus does, except 401 for authentication and 413 for a body over the limit), the message, and
+/// the engine's error kind (what the gRPC adapter maps to a status code).
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    public var code: MilvusCode
+    public var httpStatus: Int
+    public var message: String
+    public var kind: VireoError.Kind
+
+    public init(_ code: MilvusCode, _ message: String, httpStatus: Int = 200, kind: VireoError.Kind = .invalidInput) {
+        self.code = code
+        self.httpStatus = httpStatus
+        self.message = message
+        self.kind = kind
+    }
+
+    public var description: String { "[\(code)] \(message)" }
+
+    // Errors raised by the server layer itself (not the engine).
+    static func missing(_ parameter: String, _ hint: String = "") -> APIError {
+        APIError(.missingParameter, "missing required parameter '\(parameter)'\(hint.isEmpty ? "" : "; \(hint)")")
+    }
+    static func invalid(_ message: String) -> APIError { APIError(.invalidParameter, message) }
+    static func wrongType(_ parameter: String, expected: String, got: JSONValue) -> APIError {
+        APIError(.invalidJSON, "parameter '\(parameter)' must be \(expected), got \(got.kindName)")
+    }
+    static func collectionNotLoaded(_ name: String) -> APIError {
+        APIError(.collectionNotLoaded, "collection not loaded[collection=\(name)]: load it first (POST /v2/vectordb/collections/load)", kind: .unavailable)
+    }
+    static func databaseNotFound(_ name: String) -> APIError {
+        APIError(.databaseNotFound, "database not found[database=\(name)]: Vireo has one database, 'default'", kind: .notFound)
+    }
+    static let unauthenticated = APIError(.unauthenticated, "user hasn't authenticated", httpStatus: 401, kind: .invalidInput)
+}
+
+/// What an operation was doing when the engine failed; some engine errors map to different Milvus
+/// codes depending on it (a wrong dimension is 1804 on insert and 1100 on search, as in Milvus).
+public enum OperationKind: Sendable {
+    /// insert / upsert
+    case write
+    /// get / delete by primary key
+    case byPrimaryKey
+    /// everything else
+    case other
+}
+
+/// The one table that maps engine errors to API errors. REST and gRPC both report through it.
+public enum ErrorTable {
+    private struct Entry {
+        var code: MilvusCode
+        /// Code used instead during insert/upsert.
+        var onWrite: MilvusCode?
+        /// Code used instead for get/delete by primary key.
+        var onPrimaryKey: MilvusCode?
+    }
+
+    private static let table: [VireoError.Code: Entry] = [
+        .collectionNotFound: Entry(code: .collectionNotFound),
+        .partitionNotFound: Entry(code: .partitionNotFound),
+        .partitionAlreadyExists: Entry(code: .invalidParameter),
+        .collectionAlreadyExists: Entry(code: .invalidParameter),
+        .invalidSchema: Entry(code: .invalidParameter),
+        .invalidArgument: Entry(code: .invalidParameter),
+        .invalidSearch: Entry(code: .invalidParameter),
+        .invalidFilter: Entry(code: .invalidParameter),
+        .dimensionMismatch: Entry(code: .invalidParameter, onWrite: .invalidInsertData),
+        .invalidVector: Entry(code: .invalidParameter, onWrite: .invalidInsertData),
+        .unknownField: Entry(code: .invalidParameter, onWrite: .invalidInsertData),
+        .missingField: Entry(code: .invalidParameter, onWrite: .invalidInsertData),
+        .typeMismatch: Entry(code: .invalidParameter, onWrite: .invalidInsertData, onPrimaryKey: .invalidPrimaryKey),
+        .duplicatePrimaryKey: Entry(code: .invalidParameter, onWrite: .invalidInsertData),
+        .primaryKeyExists: Entry(code: .invalidParameter, onWrite: .invalidInsertData),
+        .storageFull: Entry(code: .unexpected),
+        .corrupted: Entry(code: .unexpected),
+        .storageFailure: Entry(code: .unexpected),
+        .closed: Entry(code: .unexpected),
+    ]
+
+    /// The API error for any error a handler throws.
+    public static func apiError(_ error: any Error, during operation: OperationKind = .other) -> APIError {
+        if let e = error as? APIError { return e }
+        guard let v = error as? VireoError else {
+            return APIError(.unexpected, "unexpected error: \(error)", kind: .internal)
+        }
+        let entry = table[v.code]
+        var code: MilvusCode
+        if let entry {
+            switch operation {
+            case .write: code = entry.onWrite ?? entry.code
+            case .byPrimaryKey: code = entry.onPrimaryKey ?? entry.code
+            case .other: code = entry.code
+            }
+        } else {
+            // Codes added to the engine after this table: decide by kind.
+            switch v.kind {
+            case .invalidInput, .conflict: code = .invalidParameter
+            case .notFound: code = .invalidParameter
+            case .unavailable, .internal: code = .unexpected
+            }
+        }
+        return APIError(code, v.message, kind: v.kind)
+    }
+}
+
+extension JSONValue {
+    /// The JSON kind, for messages ("a string", "an array", …).
+    var kindName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .int: return "an integer"
+        case .double: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+}

@@ -1,0 +1,434 @@
+import Foundation
+import Vireo
+
+/// The transport-independent API: every Milvus operation Vireo serves, validated and executed in
+/// one place. The REST adapter (and the gRPC adapter to come) translate their wire formats into
+/// these typed calls and render the typed results; errors are ``APIError``s from ``ErrorTable``.
+///
+/// Handlers know no HTTP, JSON or protobuf. They hold the server-side state Milvus clients expect
+/// that the embedded engine does not have: load states (``LoadStates``) and index names
+/// (``IndexNames``).
+public final class MilvusHandlers: Sendable {
+    public let database: Database
+    public let limits: ServerLimits
+    let loads = LoadStates()
+    let indexNames: IndexNames
+
+    /// - Parameter stateDirectory: where index names are stored (default `<data>/server`); nil keeps
+    ///   them in memory only.
+    public init(database: Database, limits: ServerLimits = ServerLimits(), stateDirectory: String? = "") {
+        self.database = database
+        self.limits = limits
+        indexNames = IndexNames(directory: stateDirectory.map { $0.isEmpty ? database.path + "/server" : $0 })
+    }
+
+    // MARK: Common checks
+
+    /// Vireo has one database, `default` (Milvus' default); any other name is an error.
+    public func checkDatabase(_ name: String?) throws(APIError) {
+        guard let name, !name.isEmpty, name != "default" else { return }
+        throw APIError.databaseNotFound(name)
+    }
+
+    func collection(_ name: String) throws -> Collection {
+        guard !name.isEmpty else { throw APIError.missing("collectionName") }
+        return try database.collection(name)
+    }
+
+    func loadedCollection(_ name: String) throws -> Collection {
+        let c = try collection(name)
+        guard loads.isLoaded(name) else { throw APIError.collectionNotLoaded(name) }
+        return c
+    }
+
+    /// Runs `body`, converting every error through ``ErrorTable``.
+    @inline(__always)
+    func mapped<T>(_ op: OperationKind = .other, _ body: () async throws -> T) async throws(APIError) -> T {
+        do { return try await body() } catch { throw ErrorTable.apiError(error, during: op) }
+    }
+
+    /// The schema of a collection (the REST adapter needs it to type JSON rows).
+    public func schema(of name: String) throws(APIError) -> CollectionSchema {
+        do { return try collection(name).schema } catch { throw ErrorTable.apiError(error) }
+    }
+
+    // MARK: Collections
+
+    public func createCollection(_ call: CreateCollectionCall) async throws(APIError) {
+        try await mapped {
+            for ix in call.indexes {
+                guard let f = call.schema.field(named: ix.fieldName) else {
+                    throw APIError.invalid("index on '\(ix.fieldName)': no such field in the schema (fields: \(call.schema.fields.map(\.name).joined(separator: ", ")))")
+                }
+                // Validate the index before creating anything.
+                try Self.indexSpec(ix, field: f).validate(dimension: f.dimension ?? 1)
+            }
+            let c = try database.createCollection(call.schema)
+            loads.set(call.schema.name, loaded: call.load)
+            do {
+                for ix in call.indexes { try await createIndex(on: c, ix) }
+            } catch {
+                // Creation with its indexes is one request: undo it so a corrected retry can succeed.
+                try? database.dropCollection(call.schema.name)
+                loads.forget(call.schema.name)
+                indexNames.forget(collection: call.schema.name)
+                throw error
+            }
+        }
+    }
+
+    public func describeCollection(_ name: String) async throws(APIError) -> CollectionDescription {
+        try await mapped {
+            let c = try collection(name)
+            return CollectionDescription(schema: c.schema, indexes: try indexDescriptions(c),
+                                         loadState: loads.isLoaded(name) ? .loaded : .notLoaded,
+                                         partitionCount: c.listPartitions().count)
+        }
+    }
+
+    public func listCollections() -> [String] { database.listCollections() }
+
+    public func hasCollection(_ name: String) -> Bool { database.hasCollection(name) }
+
+    public func dropCollection(_ name: String) async throws(APIError) {
+        try await mapped {
+            _ = try collection(name)
+            try database.dropCollection(name)
+            loads.forget(name)
+            indexNames.forget(collection: name)
+        }
+    }
+
+    /// Live rows of a collection (exact; Milvus' `rowCount` may lag until a flush, Vireo's does not).
+    public func collectionRowCount(_ name: String) async throws(APIError) -> Int {
+        try await mapped { try collection(name).count() }
+    }
+
+    public func loadCollection(_ name: String) async throws(APIError) {
+        try await mapped {
+            _ = try collection(name)
+            loads.set(name, loaded: true)
+        }
+    }
+
+    public func releaseCollection(_ name: String) async throws(APIError) {
+        try await mapped {
+            _ = try collection(name)
+            loads.set(name, loaded: false)
+        }
+    }
+
+    public func loadState(_ name: String, partitions: [String]? = nil) async throws(APIError) -> LoadState {
+        try await mapped {
+            _ = try collection(name)
+            guard loads.isLoaded(name) else { return .notLoaded }
+            if let partitions, !loads.releasedPartitions(name).isDisjoint(with: partitions) { return .notLoaded }
+            return .loaded
+        }
+    }
+
+    public func flush(_ name: String) async throws(APIError) {
+        try await mapped { try await collection(name).flush() }
+    }
+
+    // MARK: Entities
+
+    /// Inserts rows (already typed against the schema); returns the count and primary keys.
+    public func insert(_ name: String, rows: [Row], partition: String? = nil, upsert: Bool = false) async throws(APIError) -> Collection.WriteResult {
+        try await mapped(.write) {
+            let c = try collection(name)
+            guard !rows.isEmpty else { throw APIError(.invalidInsertData, "'data' is empty; send at least one row") }
+            guard rows.count <= limits.maxInsertRows else {
+                throw APIError(.invalidInsertData, "\(rows.count) rows in one request; at most \(limits.maxInsertRows) are accepted — split the data into smaller batches")
+            }
+            let partition = partition.flatMap { $0.isEmpty ? nil : $0 }
+            return upsert ? try await c.upsert(rows, partition: partition) : try await c.insert(rows, partition: partition)
+        }
+    }
+
+    /// Deletes the rows matching `filter`; returns how many were deleted.
+    public func delete(_ name: String, filter: String, partition: String? = nil) async throws(APIError) -> Int {
+        try await mapped(.byPrimaryKey) {
+            let c = try collection(name)
+            guard !filter.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError.missing("filter", "delete needs a filter expression, e.g. \"id in [1, 2]\" (an empty filter would delete everything)")
+            }
+            return try await c.delete(filter: filter, partition: partition.flatMap { $0.isEmpty ? nil : $0 })
+        }
+    }
+
+    public func get(_ name: String, ids: [PrimaryKey], outputFields: [String]? = nil, partitions: [String]? = nil) async throws(APIError) -> [Row] {
+        try await mapped(.byPrimaryKey) {
+            let c = try loadedCollection(name)
+            return try c.get(ids: ids, outputFields: withPrimaryKey(outputFields ?? ["*"], c.schema), partitions: try readPartitions(c, partitions))
+        }
+    }
+
+    public func query(_ call: QueryCall) async throws(APIError) -> QueryOutcome {
+        try await mapped {
+            let c = try loadedCollection(call.collection)
+            let partitions = try readPartitions(c, call.partitions)
+            let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+            if call.outputFields.contains(where: { $0.lowercased() == "count(*)" }) {
+                guard call.outputFields.count == 1 else {
+                    throw APIError.invalid("count(*) must be the only output field; query the other fields separately")
+                }
+                if let filter { return .count(try c.count(filter: filter, partitions: partitions)) }
+                return .count(try c.count(partitions: partitions))
+            }
+            guard call.limit >= 1, call.offset >= 0, call.limit + call.offset <= limits.maxQueryWindow else {
+                throw APIError.invalid("invalid limit \(call.limit) / offset \(call.offset): limit must be ≥ 1, offset ≥ 0, and limit + offset ≤ \(limits.maxQueryWindow) (use a filter on the primary key to page further)")
+            }
+            let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
+            return .rows(try c.query(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit, offset: call.offset,
+                                     partitions: partitions))
+        }
+    }
+
+    public func search(_ call: SearchCall) async throws(APIError) -> [[SearchHit]] {
+        try await mapped {
+            let c = try loadedCollection(call.collection)
+            try checkSearchShape(call)
+            var request = try engineRequest(call, limit: call.limit + call.offset, outputFields: call.outputFields, schema: c.schema)
+            request.partitions = try readPartitions(c, call.partitions)
+            let hits = try await c.search(request)
+            return call.offset == 0 ? hits : hits.map { Array($0.dropFirst(call.offset)) }
+        }
+    }
+
+    public func hybridSearch(_ call: HybridSearchCall) async throws(APIError) -> [[SearchHit]] {
+        try await mapped {
+            let c = try loadedCollection(call.collection)
+            guard !call.searches.isEmpty else { throw APIError.missing("search", "hybrid_search needs at least one search request") }
+            guard call.searches.count <= 1024 else { throw APIError.invalid("at most 1024 searches in one hybrid_search") }
+            guard call.limit >= 1, call.offset >= 0, call.limit + call.offset <= limits.maxTopK else {
+                throw APIError.invalid("limit \(call.limit) with offset \(call.offset) is invalid: limit must be in [1, \(limits.maxTopK)] and limit + offset ≤ \(limits.maxTopK)")
+            }
+            if case let .weighted(w) = call.rerank {
+                guard w.count == call.searches.count else {
+                    throw APIError.invalid("the weighted reranker has \(w.count) weights for \(call.searches.count) searches; give one weight per search")
+                }
+                guard w.allSatisfy({ $0.isFinite && (0...1).contains($0) }) else {
+                    throw APIError.invalid("reranker weights must be in [0, 1]")
+                }
+            }
+            if case let .rrf(k) = call.rerank, !(k > 0 && k < 16_384) {
+                throw APIError.invalid("rrf parameter k must be in (0, 16384), got \(k)")
+            }
+            let nq = call.searches[0].vectors.count
+            var lists: [[[SearchHit]]] = []
+            var metrics: [Metric] = []
+            for var s in call.searches {
+                s.partitions = s.partitions ?? call.partitions
+                try checkSearchShape(s)
+                guard s.vectors.count == nq else {
+                    throw APIError.invalid("every search of a hybrid_search needs the same number of query vectors (\(nq)); one has \(s.vectors.count)")
+                }
+                var request = try engineRequest(s, limit: s.limit + s.offset, outputFields: [], schema: c.schema)
+                request.partitions = try readPartitions(c, s.partitions)
+                let hits = try await c.search(request)
+                lists.append(s.offset == 0 ? hits : hits.map { Array($0.dropFirst(s.offset)) })
+                metrics.append(try vectorField(c.schema, s.annsField).effectiveMetric)
+            }
+            var fused: [[SearchHit]] = []
+            for q in 0..<nq {
+                var scores: [PrimaryKey: Double] = [:]
+                for (i, list) in lists.enumerated() {
+                    for (rank, hit) in list[q].enumerated() {
+                        let contribution: Double
+                        switch call.rerank {
+                        case let .rrf(k): contribution = 1 / (k + Double(rank + 1))
+                        case let .weighted(w): contribution = w[i] * Self.normalized(Double(hit.score), metrics[i])
+                        }
+                        scores[hit.id, default: 0] += contribution
+                    }
+                }
+                let ranked = scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    .dropFirst(call.offset).prefix(call.limit)
+                var hits = ranked.map { SearchHit($0.key, score: Float($0.value), fields: [:]) }
+                if !call.outputFields.isEmpty {
+                    let rows = try c.get(ids: hits.map(\.id), outputFields: withPrimaryKey(call.outputFields, c.schema))
+                    var byKey: [PrimaryKey: Row] = [:]
+                    let pk = c.schema.primaryKey
+                    for r in rows {
+                        switch r[pk.name] {
+                        case let .int(i)?: byKey[.int(i)] = r
+                        case let .string(s)?: byKey[.string(s)] = r
+                        default: continue
+                        }
+                    }
+                    for i in hits.indices { hits[i].fields = byKey[hits[i].id] ?? [:] }
+                }
+                fused.append(hits)
+            }
+            return fused
+        }
+    }
+
+    /// Milvus' WeightedRanker normalisation: scores of different metrics mapped into [0, 1], larger
+    /// is better.
+    static func normalized(_ score: Double, _ metric: Metric) -> Double {
+        switch metric {
+        case .ip: return 0.5 + atan(score) / .pi
+        case .cosine: return (1 + score) / 2
+        case .l2: return 1 - 2 * atan(score) / .pi
+        }
+    }
+
+    private func checkSearchShape(_ call: SearchCall) throws {
+        guard !call.vectors.isEmpty else { throw APIError.missing("data", "give at least one query vector") }
+        guard call.vectors.count <= limits.maxNQ else {
+            throw APIError.invalid("\(call.vectors.count) query vectors in one search; at most \(limits.maxNQ) (nq) are accepted")
+        }
+        guard call.limit >= 1, call.limit <= limits.maxTopK else {
+            throw APIError.invalid("topk [\(call.limit)] is invalid, it should be in range [1, \(limits.maxTopK)]")
+        }
+        guard call.offset >= 0, call.limit + call.offset <= limits.maxTopK else {
+            throw APIError.invalid("offset \(call.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(limits.maxTopK)")
+        }
+    }
+
+    private func vectorField(_ schema: CollectionSchema, _ name: String?) throws -> FieldSchema {
+        if let name {
+            guard let f = schema.field(named: name), f.dataType.isVector else {
+                throw APIError.invalid("annsField '\(name)' is not a vector field of collection '\(schema.name)' (vector fields: \(schema.vectorFields.map(\.name).joined(separator: ", ")))")
+            }
+            return f
+        }
+        guard schema.vectorFields.count == 1 else {
+            throw APIError.invalid("collection '\(schema.name)' has \(schema.vectorFields.count) vector fields; name the one to search with annsField (\(schema.vectorFields.map(\.name).joined(separator: ", ")))")
+        }
+        return schema.vectorFields[0]
+    }
+
+    private func engineRequest(_ call: SearchCall, limit: Int, outputFields: [String], schema: CollectionSchema) throws -> SearchRequest {
+        let field = try vectorField(schema, call.annsField)
+        if let m = call.options.metric, m != field.effectiveMetric {
+            throw APIError.invalid("metric type not match: searched with \(m), but field '\(field.name)' uses \(field.effectiveMetric); omit metricType or use \(field.effectiveMetric)")
+        }
+        let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+        let o = call.options
+        var request = SearchRequest(vectors: call.vectors, annsField: field.name, limit: limit, metric: nil, outputFields: outputFields,
+                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter)
+        request.annsField = field.name
+        return request
+    }
+
+    /// Milvus always returns the primary key with query and get rows.
+    private func withPrimaryKey(_ fields: [String], _ schema: CollectionSchema) -> [String] {
+        fields.contains("*") || fields.contains(schema.primaryKey.name) ? fields : fields + [schema.primaryKey.name]
+    }
+
+    // MARK: Indexes
+
+    public func createIndexes(_ name: String, _ indexes: [IndexRequest]) async throws(APIError) {
+        try await mapped {
+            let c = try collection(name)
+            guard !indexes.isEmpty else { throw APIError.missing("indexParams", "give at least one index") }
+            for ix in indexes { try await createIndex(on: c, ix) }
+        }
+    }
+
+    private func createIndex(on c: Collection, _ ix: IndexRequest) async throws {
+        guard let f = c.schema.field(named: ix.fieldName) else {
+            throw APIError.invalid("field '\(ix.fieldName)' is not in collection '\(c.name)' (fields: \(c.schema.fields.map(\.name).joined(separator: ", ")))")
+        }
+        if let m = ix.metric, f.dataType.isVector, m != f.effectiveMetric {
+            throw APIError.invalid("metric \(m) does not match field '\(f.name)', created with \(f.effectiveMetric): in Vireo a vector field's metric is fixed when the collection is created (set it in the schema or in the create request's indexParams)")
+        }
+        if let wanted = ix.indexName, !wanted.isEmpty {
+            let others = c.indexes.map(\.field).filter { $0 != f.name }
+            if indexNames.field(collection: c.name, indexName: wanted, among: others) != nil {
+                throw APIError.invalid("an index named '\(wanted)' already exists on another field of collection '\(c.name)'")
+            }
+        }
+        try await c.createIndex(try Self.indexSpec(ix, field: f))
+        indexNames.set(collection: c.name, field: f.name, name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// The engine's index for a request: `AUTOINDEX` is HNSW on a vector field and INVERTED on a
+    /// scalar field (Milvus picks per type too).
+    static func indexSpec(_ ix: IndexRequest, field f: FieldSchema) throws -> IndexSpec {
+        let type = !f.dataType.isVector && ix.indexType.uppercased() == "AUTOINDEX" ? "INVERTED" : ix.indexType
+        return try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params)
+    }
+
+    private func indexDescriptions(_ c: Collection) throws -> [IndexDescription] {
+        try c.indexes.map { spec in
+            let status = try c.indexStatus(field: spec.field)
+            let field = c.schema.field(named: spec.field)
+            let metric = field.flatMap { $0.dataType.isVector ? $0.effectiveMetric : nil }
+            var params: [String: Int] = [:]
+            switch spec.kind {
+            case .flat, .inverted, .stlSort, .trie, .bitmap: break
+            case .hnsw: params = ["M": spec.hnsw.M, "efConstruction": spec.hnsw.efConstruction]
+            case .ivfFlat: params = ["nlist": spec.ivf.nlist]
+            case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]
+            }
+            let total = status.totalRows + status.growingRows
+            return IndexDescription(indexName: indexNames.name(collection: c.name, field: spec.field), fieldName: spec.field,
+                                    indexType: spec.kind.rawValue, metric: metric, params: params,
+                                    totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
+                                    finished: status.isFinished)
+        }
+    }
+
+    public func listIndexes(_ name: String) async throws(APIError) -> [String] {
+        try await mapped { try indexDescriptions(try collection(name)).map(\.indexName) }
+    }
+
+    /// Indexes named `indexName` (all indexes when nil or empty).
+    public func describeIndex(_ name: String, indexName: String?) async throws(APIError) -> [IndexDescription] {
+        try await mapped {
+            let all = try indexDescriptions(try collection(name))
+            guard let indexName, !indexName.isEmpty else { return all }
+            let found = all.filter { $0.indexName == indexName }
+            guard !found.isEmpty else {
+                throw APIError(.indexNotFound, "index not found[indexName=\(indexName)] in collection '\(name)' (indexes: \(all.map(\.indexName).joined(separator: ", ")))", kind: .notFound)
+            }
+            return found
+        }
+    }
+
+    /// Drops an index. (Milvus requires the collection released first; Vireo does not, since
+    /// searches fall back to exact.)
+    public func dropIndex(_ name: String, indexName: String) async throws(APIError) {
+        try await mapped {
+            let c = try collection(name)
+            guard !indexName.isEmpty else { throw APIError.missing("indexName") }
+            let indexed = c.indexes.map(\.field)
+            guard let field = indexNames.field(collection: name, indexName: indexName, among: indexed) else {
+                throw APIError(.indexNotFound, "index not found[indexName=\(indexName)] in collection '\(name)'", kind: .notFound)
+            }
+            try await c.dropIndex(field: field)
+            indexNames.set(collection: name, field: field, name: nil)
+        }
+    }
+
+    // MARK: Partitions
+
+    /// The partitions a read covers: the named ones (each must exist and be loaded: 200 / 201, as
+    /// Milvus), or — when none are named — every loaded partition (nil when all are loaded).
+    func readPartitions(_ c: Collection, _ names: [String]?) throws -> [String]? {
+        let released = loads.releasedPartitions(c.name)
+        if let names, !names.isEmpty {
+            for p in names {
+                guard c.hasPartition(p) else { throw c.partitionNotFoundError(p) }
+                if released.contains(p) {
+                    throw APIError(.partitionNotLoaded, "partition not loaded[partition=\(p)] in collection '\(c.name)': load it first (POST /v2/vectordb/partitions/load)", kind: .unavailable)
+                }
+            }
+            return names
+        }
+        guard !released.isEmpty else { return nil }
+        let loaded = c.listPartitions().filter { !released.contains($0) }
+        guard !loaded.isEmpty else { throw APIError.collectionNotLoaded(c.name) }
+        return loaded
+    }
+}
+
+extension Collection {
+    func partitionNotFoundError(_ p: String) -> APIError {
+        APIError(.partitionNotFound, "partition not found[partition=\(p)] in collection '\(name)' (partitions: \(listPartitions().joined(separator: ", ")))", kind: .notFound)
+    }
+}

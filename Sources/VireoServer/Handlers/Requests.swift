@@ -1,0 +1,174 @@
+import Vireo
+
+/// Limits a server enforces on requests (beyond the engine's own checks).
+public struct ServerLimits: Sendable {
+    /// Largest `limit` (top-k) of a search, and of `limit + offset` (Milvus: 16,384).
+    public var maxTopK = 16_384
+    /// Most query vectors in one search.
+    public var maxNQ = 16_384
+    /// Most rows in one insert or upsert.
+    public var maxInsertRows = 100_000
+    /// Largest `limit + offset` of a query (Milvus' query window: 16,384).
+    public var maxQueryWindow = 16_384
+    /// Largest request body in bytes (64 MiB, Milvus' default).
+    public var maxBodyBytes = 64 << 20
+    /// Default request deadline when the client sends no `Request-Timeout` (seconds).
+    public var defaultTimeoutSeconds: Double = 30
+
+    public init() {}
+}
+
+/// Search parameters as Milvus spells them (`searchParams.params`).
+public struct SearchOptions: Sendable, Hashable {
+    public var ef: Int?
+    public var nprobe: Int?
+    public var refineK: Int?
+    /// Vireo extension: `"exact": true` searches exactly even where an index exists.
+    public var exact: Bool
+    public var metric: Metric?
+
+    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil) {
+        self.ef = ef
+        self.nprobe = nprobe
+        self.refineK = refineK
+        self.exact = exact
+        self.metric = metric
+    }
+}
+
+/// A search (Milvus `entities/search`).
+public struct SearchCall: Sendable {
+    public var collection: String
+    public var vectors: [[Float]]
+    public var annsField: String?
+    public var filter: String?
+    public var limit: Int
+    public var offset: Int
+    public var outputFields: [String]
+    public var partitions: [String]?
+    public var options: SearchOptions
+
+    public init(collection: String, vectors: [[Float]], annsField: String? = nil, filter: String? = nil, limit: Int = 100, offset: Int = 0,
+                outputFields: [String] = [], partitions: [String]? = nil, options: SearchOptions = SearchOptions()) {
+        self.collection = collection
+        self.vectors = vectors
+        self.annsField = annsField
+        self.filter = filter
+        self.limit = limit
+        self.offset = offset
+        self.outputFields = outputFields
+        self.partitions = partitions
+        self.options = options
+    }
+}
+
+/// How `hybrid_search` fuses the result lists of its searches.
+public enum Rerank: Sendable, Hashable {
+    /// Reciprocal rank fusion: score = Σ 1 / (k + rank), ranks from 1.
+    case rrf(k: Double)
+    /// Weighted sum of normalised scores (Milvus' WeightedRanker: arctan normalisation for IP and L2,
+    /// (1 + cos) / 2 for COSINE).
+    case weighted([Double])
+}
+
+/// A hybrid search (Milvus `entities/hybrid_search`): several searches, usually on different vector
+/// fields, fused into one ranking.
+public struct HybridSearchCall: Sendable {
+    public var collection: String
+    public var searches: [SearchCall]
+    public var rerank: Rerank
+    public var limit: Int
+    public var offset: Int
+    public var outputFields: [String]
+    public var partitions: [String]?
+
+    public init(collection: String, searches: [SearchCall], rerank: Rerank, limit: Int = 100, offset: Int = 0,
+                outputFields: [String] = [], partitions: [String]? = nil) {
+        self.collection = collection
+        self.searches = searches
+        self.rerank = rerank
+        self.limit = limit
+        self.offset = offset
+        self.outputFields = outputFields
+        self.partitions = partitions
+    }
+}
+
+/// A query (Milvus `entities/query`).
+public struct QueryCall: Sendable {
+    public var collection: String
+    public var filter: String?
+    /// `["count(*)"]` asks for the number of matching rows.
+    public var outputFields: [String]
+    public var limit: Int
+    public var offset: Int
+    public var partitions: [String]?
+
+    public init(collection: String, filter: String? = nil, outputFields: [String] = ["*"], limit: Int = 100, offset: Int = 0, partitions: [String]? = nil) {
+        self.collection = collection
+        self.filter = filter
+        self.outputFields = outputFields
+        self.limit = limit
+        self.offset = offset
+        self.partitions = partitions
+    }
+}
+
+/// What a query returns: rows, or the count for `count(*)`.
+public enum QueryOutcome: Sendable {
+    case rows([Row])
+    case count(Int)
+}
+
+/// One index to create (Milvus `indexParams` entry).
+public struct IndexRequest: Sendable, Hashable {
+    public var fieldName: String
+    public var indexName: String?
+    public var metric: Metric?
+    public var indexType: String
+    public var params: [String: Int]
+
+    public init(fieldName: String, indexName: String? = nil, metric: Metric? = nil, indexType: String = "AUTOINDEX", params: [String: Int] = [:]) {
+        self.fieldName = fieldName
+        self.indexName = indexName
+        self.metric = metric
+        self.indexType = indexType
+        self.params = params
+    }
+}
+
+/// An index as `describe` reports it.
+public struct IndexDescription: Sendable, Hashable {
+    public var indexName: String
+    public var fieldName: String
+    public var indexType: String
+    /// Nil for scalar indexes.
+    public var metric: Metric?
+    public var params: [String: Int]
+    public var totalRows: Int
+    public var indexedRows: Int
+    public var pendingRows: Int
+    public var finished: Bool
+}
+
+/// A collection as `describe` reports it.
+public struct CollectionDescription: Sendable {
+    public var schema: CollectionSchema
+    public var indexes: [IndexDescription]
+    public var loadState: LoadState
+    public var partitionCount: Int
+}
+
+/// Creating a collection: the schema, the indexes to build, and whether to load it (quick setup and
+/// a custom schema with index params load; a custom schema without them stays released).
+public struct CreateCollectionCall: Sendable {
+    public var schema: CollectionSchema
+    public var indexes: [IndexRequest]
+    public var load: Bool
+
+    public init(schema: CollectionSchema, indexes: [IndexRequest], load: Bool) {
+        self.schema = schema
+        self.indexes = indexes
+        self.load = load
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Vireo
+
+/// A parsed REST request body (a JSON object) with typed accessors that fail with Milvus' codes:
+/// 1801 for a value of the wrong JSON type, 1802 for a missing required parameter.
+struct JSONBody: Sendable {
+    let object: [String: JSONValue]
+
+    init(_ value: JSONValue) throws {
+        guard case let .object(o) = value else {
+            throw APIError(.invalidJSON, "can only accept json format request: the body must be a JSON object, got \(value.kindName)")
+        }
+        object = o
+    }
+
+    init(object: [String: JSONValue]) { self.object = object }
+
+    subscript(_ key: String) -> JSONValue? {
+        if case .null? = object[key] { return nil }
+        return object[key]
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = self[key] else { return nil }
+        guard case let .string(s) = v else { throw APIError.wrongType(key, expected: "a string", got: v) }
+        return s
+    }
+
+    func requiredString(_ key: String, hint: String = "") throws -> String {
+        guard let s = try string(key), !s.isEmpty else { throw APIError.missing(key, hint) }
+        return s
+    }
+
+    /// An integer; integral floats and numeric strings are accepted (Milvus' params are often strings).
+    func int(_ key: String) throws -> Int? {
+        guard let v = self[key] else { return nil }
+        return try Self.int(v, key)
+    }
+
+    static func int(_ v: JSONValue, _ key: String) throws -> Int {
+        switch v {
+        case let .int(i): return Int(i)
+        case let .double(d) where d == d.rounded() && abs(d) < 9e15: return Int(d)
+        case let .string(s):
+            if let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
+            throw APIError.wrongType(key, expected: "an integer", got: v)
+        default: throw APIError.wrongType(key, expected: "an integer", got: v)
+        }
+    }
+
+    func double(_ key: String) throws -> Double? {
+        guard let v = self[key] else { return nil }
+        switch v {
+        case let .int(i): return Double(i)
+        case let .double(d): return d
+        case let .string(s):
+            if let d = Double(s), d.isFinite { return d }
+            throw APIError.wrongType(key, expected: "a number", got: v)
+        default: throw APIError.wrongType(key, expected: "a number", got: v)
+        }
+    }
+
+    /// A boolean; `"true"`/`"false"` strings are accepted.
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = self[key] else { return nil }
+        switch v {
+        case let .bool(b): return b
+        case let .string(s) where s.lowercased() == "true": return true
+        case let .string(s) where s.lowercased() == "false": return false
+        default: throw APIError.wrongType(key, expected: "a boolean", got: v)
+        }
+    }
+
+    func stringArray(_ key: String) throws -> [String]? {
+        guard let v = self[key] else { return nil }
+        guard case let .array(items) = v else {
+            if case let .string(s) = v { return [s] }
+            throw APIError.wrongType(key, expected: "a list of strings", got: v)
+        }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard case let .string(s) = item else { throw APIError.wrongType("\(key)[\(i)]", expected: "a string", got: item) }
+            out.append(s)
+        }
+        return out
+    }
+
+    func object(_ key: String) throws -> JSONBody? {
+        guard let v = self[key] else { return nil }
+        guard case let .object(o) = v else { throw APIError.wrongType(key, expected: "an object", got: v) }
+        return JSONBody(object: o)
+    }
+
+    func array(_ key: String) throws -> [JSONValue]? {
+        guard let v = self[key] else { return nil }
+        guard case let .array(a) = v else { throw APIError.wrongType(key, expected: "a list", got: v) }
+        return a
+    }
+
+    /// The collection name (`collectionName`, required).
+    var collectionName: String {
+        get throws { try requiredString("collectionName") }
+    }
+
+    /// Query vectors: a list of lists of numbers (a single flat list is one vector).
+    func vectors(_ key: String = "data") throws -> [[Float]] {
+        guard let items = try array(key), !items.isEmpty else {
+            throw APIError.missing(key, "give the query vectors as a list of lists of numbers, e.g. [[0.1, 0.2, …]]")
+        }
+        if items.allSatisfy({ if case .array = $0 { return false } else { return true } }) {
+            return [try Self.floats(items, "\(key)[0]")]
+        }
+        var out: [[Float]] = []
+        out.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            guard case let .array(v) = item else {
+                if case .string = item {
+                    throw APIError.invalid("\(key)[\(i)] is text; Vireo has no text-embedding functions (BM25), send float vectors")
+                }
+                throw APIError.wrongType("\(key)[\(i)]", expected: "a list of numbers (one query vector)", got: item)
+            }
+            out.append(try Self.floats(v, "\(key)[\(i)]"))
+        }
+        return out
+    }
+
+    static func floats(_ items: [JSONValue], _ what: String) throws -> [Float] {
+        var v: [Float] = []
+        v.reserveCapacity(items.count)
+        for (j, x) in items.enumerated() {
+            switch x {
+            case let .double(d): v.append(Float(d))
+            case let .int(i): v.append(Float(i))
+            default: throw APIError.wrongType("\(what)[\(j)]", expected: "a number", got: x)
+            }
+        }
+        return v
+    }
+}

@@ -1,0 +1,153 @@
+import Vireo
+
+/// Milvus' JSON forms of schemas and index parameters (collections/create, indexes/create) and of
+/// collections/describe.
+enum SchemaDecoding {
+    static let consistencyLevels: Set<String> = ["Strong", "Session", "Bounded", "Eventually", "Customized"]
+    static let unsupportedTypes: Set<String> = ["BinaryVector", "Float16Vector", "BFloat16Vector", "SparseFloatVector", "Int8Vector", "Geometry", "Timestamptz"]
+
+    /// Quick setup (`dimension`) or a custom schema (`schema`), with `indexParams` and `params`.
+    static func createCall(_ body: JSONBody) throws -> CreateCollectionCall {
+        let name = try body.collectionName
+        let params = try body.object("params") ?? JSONBody(object: [:])
+        if let level = try params.string("consistencyLevel") ?? body.string("consistencyLevel"), !consistencyLevels.contains(level) {
+            throw APIError.invalid("consistencyLevel '\(level)' is invalid; use one of Strong, Session, Bounded, Eventually (Vireo is always strongly consistent)")
+        }
+        let shards = try params.int("shardsNum") ?? body.int("shardsNum") ?? 1
+        let description = try body.string("description") ?? ""
+        var indexes = try body.array("indexParams").map { list throws in try indexRequests(list) } ?? []
+
+        if let schemaBody = try body.object("schema") {
+            var fields: [FieldSchema] = []
+            guard let list = try schemaBody.array("fields"), !list.isEmpty else {
+                throw APIError.missing("schema.fields", "a schema needs a primary key field and a FloatVector field")
+            }
+            let autoID = try schemaBody.bool("autoID") ?? schemaBody.bool("autoId") ?? false
+            for (i, item) in list.enumerated() {
+                guard case .object = item else { throw APIError.wrongType("schema.fields[\(i)]", expected: "an object", got: item) }
+                fields.append(try field(JSONBody(item), index: i, autoID: autoID))
+            }
+            // A vector field's metric comes from its index params (Milvus keeps it on the index).
+            for ix in indexes {
+                if let m = ix.metric, let k = fields.firstIndex(where: { $0.name == ix.fieldName && $0.dataType.isVector }) {
+                    fields[k].metric = m
+                }
+            }
+            let dynamic = try schemaBody.bool("enableDynamicField") ?? params.bool("enableDynamicField") ?? false
+            var schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
+            if let n = try params.int("partitionsNum") ?? body.int("partitionsNum") { schema.numPartitions = n }
+            return CreateCollectionCall(schema: schema, indexes: indexes, load: !indexes.isEmpty)
+        }
+
+        // Quick setup.
+        guard let dim = try body.int("dimension") else {
+            throw APIError.missing("dimension", "quick setup needs the vector dimension; or give a full 'schema'")
+        }
+        let metric = try body.string("metricType").map { s throws in try RESTEndpoints.metric(s) } ?? .cosine
+        let pkName = try body.string("primaryFieldName") ?? "id"
+        let vectorName = try body.string("vectorFieldName") ?? "vector"
+        let idType = try body.string("idType") ?? "Int64"
+        let autoID = try body.bool("autoID") ?? body.bool("autoId") ?? false
+        let pk: FieldSchema
+        switch idType.lowercased() {
+        case "int64": pk = .int64PrimaryKey(pkName, autoID: autoID)
+        case "varchar":
+            var f = FieldSchema.varCharPrimaryKey(pkName, maxLength: try params.int("max_length") ?? body.int("maxLength") ?? 256)
+            f.autoID = autoID
+            pk = f
+        default: throw APIError.invalid("idType '\(idType)' is invalid; use Int64 or VarChar")
+        }
+        let dynamic = try params.bool("enableDynamicField") ?? body.bool("enableDynamicField") ?? true
+        let schema = CollectionSchema(name: name, fields: [pk, .floatVector(vectorName, dimension: dim, metric: metric)],
+                                      description: description, enableDynamicField: dynamic, shardsNum: shards)
+        if indexes.isEmpty { indexes = [IndexRequest(fieldName: vectorName, indexName: vectorName, metric: metric, indexType: "AUTOINDEX")] }
+        return CreateCollectionCall(schema: schema, indexes: indexes, load: true)
+    }
+
+    static func field(_ b: JSONBody, index i: Int, autoID: Bool) throws -> FieldSchema {
+        let name = try b.requiredString("fieldName", hint: "every field of schema.fields needs a fieldName")
+        let typeName = try b.requiredString("dataType", hint: "field '\(name)' needs a dataType")
+        if unsupportedTypes.contains(typeName) {
+            throw APIError.invalid("field '\(name)': dataType \(typeName) is not supported by Vireo yet; use FloatVector")
+        }
+        guard let type = DataType(milvusName: typeName) else {
+            throw APIError.invalid("field '\(name)': invalid dataType '\(typeName)'; use one of \(DataType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let tp = try b.object("elementTypeParams") ?? JSONBody(object: [:])
+        var f = FieldSchema(name: name, dataType: type)
+        f.isPrimaryKey = try b.bool("isPrimary") ?? false
+        let fieldAuto = try b.bool("autoID") ?? b.bool("autoId") ?? autoID
+        f.autoID = f.isPrimaryKey && fieldAuto
+        f.dimension = try tp.int("dim")
+        f.maxLength = try tp.int("max_length")
+        f.maxCapacity = try tp.int("max_capacity")
+        f.nullable = try b.bool("nullable") ?? false
+        f.description = try b.string("description") ?? ""
+        if type == .array {
+            guard let e = try b.string("elementDataType") else {
+                throw APIError.missing("elementDataType", "Array field '\(name)' needs its element type")
+            }
+            guard let et = DataType(milvusName: e) else { throw APIError.invalid("field '\(name)': invalid elementDataType '\(e)'") }
+            f.elementType = et
+        }
+        if let d = b["defaultValue"] { f.defaultValue = d }
+        f.isPartitionKey = try b.bool("isPartitionKey") ?? false
+        return f
+    }
+
+    static func indexRequests(_ list: [JSONValue]) throws -> [IndexRequest] {
+        var out: [IndexRequest] = []
+        for (i, item) in list.enumerated() {
+            guard case .object = item else { throw APIError.wrongType("indexParams[\(i)]", expected: "an object", got: item) }
+            let b = try JSONBody(item)
+            let field = try b.requiredString("fieldName", hint: "indexParams[\(i)] needs the field to index")
+            var params: [String: Int] = [:]
+            var type = try b.string("indexType")
+            if let p = try b.object("params") {
+                for (k, v) in p.object {
+                    if k == "index_type", case let .string(s) = v { type = type ?? s; continue }
+                    if k == "metric_type" { continue }
+                    params[k] = try JSONBody.int(v, "indexParams[\(i)].params.\(k)")
+                }
+            }
+            let metric = try b.string("metricType").map { s throws in try RESTEndpoints.metric(s) }
+            out.append(IndexRequest(fieldName: field, indexName: try b.string("indexName"), metric: metric,
+                                    indexType: type ?? "AUTOINDEX", params: params))
+        }
+        return out
+    }
+
+    /// `collections/describe` data.
+    static func writeDescription(_ d: CollectionDescription, into w: inout JSONWriter) {
+        let s = d.schema
+        var fields: [JSONValue] = []
+        for (i, f) in s.fields.enumerated() {
+            var o: [String: JSONValue] = [
+                "name": .string(f.name), "id": .int(Int64(100 + i)), "type": .string(f.dataType.rawValue),
+                "primaryKey": .bool(f.isPrimaryKey), "partitionKey": .bool(f.isPartitionKey), "clusteringKey": .bool(false),
+                "autoId": .bool(f.autoID), "description": .string(f.description), "nullable": .bool(f.nullable),
+            ]
+            var params: [JSONValue] = []
+            func param(_ k: String, _ v: Int?) { if let v { params.append(.object(["key": .string(k), "value": .string(String(v))])) } }
+            param("dim", f.dimension)
+            param("max_length", f.maxLength)
+            param("max_capacity", f.maxCapacity)
+            o["params"] = .array(params)
+            if let e = f.elementType { o["elementType"] = .string(e.rawValue) }
+            if let dv = f.defaultValue { o["defaultValue"] = dv }
+            fields.append(.object(o))
+        }
+        let indexes: [JSONValue] = d.indexes.map {
+            .object(["indexName": .string($0.indexName), "fieldName": .string($0.fieldName), "metricType": .string($0.metric?.rawValue ?? "")])
+        }
+        let id = Int64(bitPattern: StableHash.hash(.string(s.name)) >> 12)
+        let pk = s.primaryKey
+        w.json(.object([
+            "collectionName": .string(s.name), "collectionID": .int(id), "description": .string(s.description),
+            "autoId": .bool(pk.autoID), "fields": .array(fields), "functions": .array([]), "aliases": .array([]),
+            "indexes": .array(indexes), "load": .string(d.loadState.rawValue), "shardsNum": .int(Int64(s.shardsNum)),
+            "partitionsNum": .int(Int64(d.partitionCount)), "consistencyLevel": .string("Strong"),
+            "enableDynamicField": .bool(s.enableDynamicField), "properties": .array([]),
+        ]))
+    }
+}

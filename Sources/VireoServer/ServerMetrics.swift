@@ -1,0 +1,48 @@
+import Metrics
+import Synchronization
+import Vireo
+
+/// The server's metrics, through swift-metrics (the `vireo serve` process bootstraps it with
+/// swift-prometheus; `/metrics` renders the registry).
+///
+/// - `vireo_requests_total{endpoint, code}`: requests by endpoint and Milvus code (0 = success).
+/// - `vireo_request_duration_seconds{endpoint}`: latency histogram.
+/// - `vireo_collection_rows{collection}`, `vireo_collection_sealed_segments{collection}`,
+///   `vireo_collection_growing_rows{collection}`: refreshed when `/metrics` is scraped.
+/// - `vireo_index_build_progress{collection, field}`: indexed fraction of sealed rows (0…1).
+enum ServerMetrics {
+    static func record(endpoint: String, code: Int, duration: Duration) {
+        Counter(label: "vireo_requests_total", dimensions: [("endpoint", endpoint), ("code", String(code))]).increment()
+        Metrics.Timer(label: "vireo_request_duration_seconds", dimensions: [("endpoint", endpoint)]).record(duration: duration)
+    }
+
+    private static let reported = Mutex<Set<String>>([])
+
+    static func refreshCollectionGauges(_ handlers: MilvusHandlers) {
+        let names = handlers.listCollections()
+        var seen = Set<String>()
+        for name in names {
+            guard let c = try? handlers.database.collection(name) else { continue }
+            seen.insert(name)
+            let stats = c.statistics()
+            Gauge(label: "vireo_collection_rows", dimensions: [("collection", name)]).record(c.count())
+            Gauge(label: "vireo_collection_sealed_segments", dimensions: [("collection", name)]).record(stats.reduce(0) { $0 + $1.sealedSegments })
+            Gauge(label: "vireo_collection_growing_rows", dimensions: [("collection", name)]).record(stats.reduce(0) { $0 + $1.growingRows })
+            for spec in c.indexes {
+                guard let s = try? c.indexStatus(field: spec.field) else { continue }
+                let progress = s.totalRows == 0 ? 1.0 : Double(s.indexedRows) / Double(s.totalRows)
+                Gauge(label: "vireo_index_build_progress", dimensions: [("collection", name), ("field", spec.field)]).record(progress)
+            }
+        }
+        let gone = reported.withLock { r in
+            let g = r.subtracting(seen)
+            r = seen
+            return g
+        }
+        for name in gone {
+            for label in ["vireo_collection_rows", "vireo_collection_sealed_segments", "vireo_collection_growing_rows"] {
+                Gauge(label: label, dimensions: [("collection", name)]).record(0)
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import Vireo
+import VireoServer
+
+/// `vireo serve`: the Milvus RESTful API v2 over an embedded database.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the Milvus RESTful API v2 (/v2/vectordb/...) plus /healthz, /readyz, /metrics and /openapi.json.",
+        discussion: """
+        Without credentials the server binds loopback only; binding another address needs --token, \
+        --tokens-file or VIREO_TOKENS (comma-separated), or --allow-unauthenticated. \
+        SIGTERM/SIGINT stop accepting connections, finish in-flight requests and close the database.
+        """
+    )
+
+    @Option(name: [.customLong("data"), .customLong("data-dir")], help: "The database directory.")
+    var data: String = "./vireo-data"
+    @Option(help: "Address to bind.") var host: String = "127.0.0.1"
+    @Option(help: "Port (0 = any free port; the chosen one is printed).") var port: Int = 19530
+    @Option(name: .customLong("token"), help: "An accepted credential: user:password or an API key. Repeatable.")
+    var tokens: [String] = []
+    @Option(name: .customLong("tokens-file"), help: "File with one accepted credential per line (# comments).")
+    var tokensFile: String?
+    @Flag(name: .customLong("allow-unauthenticated"), help: "Allow binding a non-loopback address without credentials.")
+    var allowUnauthenticated = false
+    @Option(name: .customLong("max-body-mib"), help: "Largest request body, MiB (413 above).") var maxBodyMiB: Int = 64
+    @Option(name: .customLong("request-timeout"), help: "Default request deadline in seconds (clients may send Request-Timeout).")
+    var requestTimeout: Double = 30
+    @Option(name: .customLong("max-topk"), help: "Largest search limit (+ offset).") var maxTopK: Int = 16_384
+    @Option(name: .customLong("max-nq"), help: "Most query vectors per search.") var maxNQ: Int = 16_384
+    @Option(name: .customLong("max-insert-rows"), help: "Most rows per insert/upsert.") var maxInsertRows: Int = 100_000
+    @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB.") var mapSizeGiB: Int = 64
+    @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.") var sealRows: Int = 65_536
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "vireo.server")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        var config = ServerConfiguration()
+        config.host = host
+        config.port = port
+        config.allowUnauthenticated = allowUnauthenticated
+        config.prometheus = registry
+        config.limits.maxBodyBytes = maxBodyMiB << 20
+        config.limits.defaultTimeoutSeconds = requestTimeout
+        config.limits.maxTopK = maxTopK
+        config.limits.maxNQ = maxNQ
+        config.limits.maxInsertRows = maxInsertRows
+        do {
+            config.authenticator = try Authenticator.load(tokens: tokens, file: tokensFile, environment: ProcessInfo.processInfo.environment)
+            try config.validate()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(2)
+        }
+
+        var dbConfig = Configuration()
+        dbConfig.mapSize = mapSizeGiB << 30
+        dbConfig.sealRows = sealRows
+        try await Self.serve(data: data, dbConfig: dbConfig, config: config, logger: logger)
+        // Graceful shutdown finished: every acknowledged write had committed durably before its
+        // response was sent, and the database (owned by `serve`) is released, closing its LMDB
+        // environments.
+        logger.info("stopped")
+    }
+
+    private static func serve(data: String, dbConfig: Configuration, config: ServerConfiguration, logger: Logger) async throws {
+        let started = ContinuousClock.now
+        let database = try Database.open(at: data, configuration: dbConfig)
+        logger.info("database open", metadata: ["path": "\(data)", "collections": "\(database.listCollections().count)",
+                                                "open": "\(ContinuousClock.now - started)"])
+        let server = RESTServer(handlers: MilvusHandlers(database: database, limits: config.limits), configuration: config, logger: logger)
+        let auth = config.authenticator.isEnabled
+        try await server.run { host, port in
+            // The line scripts wait for (and read the port from, with --port 0).
+            FileHandle.standardOutput.write(Data("vireo: listening on http://\(host):\(port) (auth \(auth ? "on" : "off"))\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,63 @@
+"""Authentication: Bearer user:password tokens, API keys and HTTP Basic; 401 with code 1800."""
+import base64
+
+import pytest
+import requests
+
+from conftest import Server
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    tokens = tmp_path_factory.mktemp("tok") / "tokens"
+    tokens.write_text("# accepted credentials\nroot:Milvus\n")
+    s = Server(tmp_path_factory.mktemp("auth-data"), "--tokens-file", str(tokens), "--token", "key-abc123",
+               "--max-insert-rows", "5", "--max-nq", "2", "--max-topk", "50",
+               env={"VIREO_TOKENS": "alice:secret"}).start()
+    yield s
+    s.stop()
+
+
+def post(server, path, headers=None, body=None):
+    return requests.post(f"{server.base}/v2/vectordb/{path}", json=body or {}, headers=headers or {}, timeout=30)
+
+
+def test_no_token_is_401(auth_server):
+    r = post(auth_server, "collections/list")
+    assert r.status_code == 401 and r.json() == {"code": 1800, "message": "user hasn't authenticated"}
+
+
+@pytest.mark.parametrize("header", ["Bearer root:wrong", "Bearer nope", "Basic " + base64.b64encode(b"root:bad").decode(), "root:Milvus", "Bearer "])
+def test_wrong_token_is_401(auth_server, header):
+    r = post(auth_server, "collections/list", {"Authorization": header})
+    assert r.status_code == 401 and r.json()["code"] == 1800
+
+
+@pytest.mark.parametrize("header", ["Bearer root:Milvus", "Bearer key-abc123", "Bearer alice:secret", "Basic " + base64.b64encode(b"root:Milvus").decode()])
+def test_good_token_is_200(auth_server, header):
+    r = post(auth_server, "collections/list", {"Authorization": header})
+    assert r.status_code == 200 and r.json()["code"] == 0 and r.json()["data"] == []
+
+
+def test_health_is_open(auth_server):
+    assert requests.get(f"{auth_server.base}/healthz", timeout=10).status_code == 200
+    assert requests.get(f"{auth_server.base}/readyz", timeout=10).status_code == 200
+
+
+def test_refuses_public_bind_without_auth(tmp_path):
+    import subprocess
+    from conftest import BIN
+    p = subprocess.run([str(BIN), "serve", "--data", str(tmp_path), "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--allow-unauthenticated" in p.stderr
+
+
+def test_configured_limits(auth_server):
+    c = auth_server.client("root:Milvus")
+    c.ok("collections/create", {"collectionName": "lim", "dimension": 2})
+    assert "at most 5" in c.err("entities/insert", {"collectionName": "lim", "data": [{"id": i, "vector": [1, i]} for i in range(6)]}, 1804)
+    c.ok("entities/insert", {"collectionName": "lim", "data": [{"id": i, "vector": [1, i]} for i in range(5)]})
+    c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 3}, 1100)
+    c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]], "limit": 51}, 1100)
+    c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]], "limit": 40, "offset": 11}, 1100)
+    assert len(c.ok("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 2, "limit": 50})) == 10
+    assert c.count("lim") == 5

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"; CI runs it):
+#   1. the Swift test suites (release build),
+#   2. the release `vireo` binary (from the same build),
+#   3. a Python venv with pinned test tools,
+#   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports.
+# Environment: VENV (default .venv-e2e), VIREO_DATASET (default ../shared/data/dev), PYTEST_ARGS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# One release build for both: `swift test -c release` compiles with testability, which a plain
+# `swift build -c release` would compile again from scratch, so the e2e suite uses the `vireo` that
+# the test build makes (VireoServerTests depends on the executable for that reason).
+swift test -c release
+test -x .build/release/vireo
+
+VENV=${VENV:-.venv-e2e}
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check \
+    pytest==9.2.0 requests==2.34.2 numpy==2.4.6 schemathesis==4.32.5
+
+VIREO_BIN="$PWD/.build/release/vireo" "$VENV/bin/python" -m pytest Tests/e2e -q ${PYTEST_ARGS:-}
