@@ -23,6 +23,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // Latency percentiles in vireo-bench.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -64,10 +66,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // vireo-bench: the reusable parts (dataset readers, ground truth, recall, runner, JSON/Markdown/SVG
+        // output, peers CSV) live in VireoBenchKit so VireoBenchTests can reach them; the executable is the
+        // command line.
+        .target(
+            name: "VireoBenchKit",
+            dependencies: [
+                "Vireo", "VireoIndex", "VireoKernels",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "bench/VireoBenchKit",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "vireo-bench",
             dependencies: [
-                "Vireo", "VireoIndex", "VireoKernels",
+                "Vireo", "VireoIndex", "VireoKernels", "VireoBenchKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/VireoBench",
@@ -101,6 +115,11 @@ let package = Package(
         .testTarget(
             name: "VireoStorageTests",
             dependencies: ["VireoStorage", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoBenchTests",
+            dependencies: ["VireoBenchKit", "Vireo", "VireoTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
