@@ -58,7 +58,8 @@ struct CompareCommand: AsyncParsableCommand {
             if kind == "ivf_pq" { args += ["--refine", "0,\(refine)"] }
             if let maxQueries { args += ["--max-queries", "\(maxQueries)"] }
             if quiet { args.append("--quiet") }
-            progress.log("== vireo \(kind): vireo-bench \(args.joined(separator: " "))")
+            let busy = MachineLoad.waitQuiet()
+            progress.log("== vireo \(kind)   (machine busy before start: \(busy.map { String(format: "%.1f", $0) } ?? "?")%): vireo-bench \(args.joined(separator: " "))")
             let (status, stdout) = try runSelf(args)
             guard status == 0 else { throw BenchError("vireo-bench run --index \(kind) failed (exit \(status))") }
             FileHandle.standardError.write(Data(stdout.utf8))

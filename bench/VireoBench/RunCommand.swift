@@ -83,8 +83,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Where computed ground truth is cached when the dataset directory is read-only.")
     var cacheDir: String = BenchData.defaultCacheDirectory
     @Flag(help: "Compute ground truth even if the dataset ships one or a cached one exists.") var recomputeTruth = false
-    @Option(help: "rest://host:port to measure a running `vireo serve` as a client (not implemented yet; see bench/README.md).")
+    @Option(help: "rest://host:port: measure a running `vireo serve` as a REST client (latency seen by the client).")
     var target: String?
+    @Option(help: "Bearer token for --target (user:password or an API key), if the server requires one.") var token: String?
     @Flag(help: "No progress bar.") var quiet = false
 
     func ints(_ s: String, _ name: String) throws -> [Int] {
@@ -101,7 +102,7 @@ struct RunOptions: ParsableArguments {
         }
         let t: any SearchTarget
         if let target {
-            t = try RESTTarget(url: target)
+            t = try RESTTarget(url: target, token: token)
         } else {
             t = InProcessTarget(directory: scratch, searchThreads: batch > 1 ? threads : 1, buildThreads: buildThreads, sealRows: sealRows)
         }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import Vireo
 
 #if canImport(Glibc)
 import Glibc
@@ -86,5 +87,40 @@ public final class ProgressBar: Sendable {
         var text = String(format: "%@ [%@] %3.0f%% %d/%d %.1fs", s.label, bar, frac * 100, s.done, s.total, elapsed)
         if !final, frac > 0.02, frac < 1 { text += String(format: " (eta %.0fs)", elapsed / frac - elapsed) }
         return text
+    }
+}
+
+/// CPU use of other processes, as `bench_peers.py` measures it, so Vireo runs start on a machine as
+/// quiet as the peers' runs do.
+public enum MachineLoad {
+    private static func snapshot() -> (time: Double, busy: Double, own: Double)? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let own = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first else { return nil }
+        let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard v.count >= 7 else { return nil }
+        let busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v.count > 7 ? v[7] : 0)
+        let w = own.split(separator: ")").last?.split(separator: " ") ?? []
+        let mine = w.count > 12 ? (Double(w[11]) ?? 0) + (Double(w[12]) ?? 0) : 0
+        return (Double(DispatchTime.now().uptimeNanoseconds) / 1e9, busy, mine)
+    }
+
+    /// Percent of the machine's CPU capacity used by other processes over `seconds`.
+    public static func othersPercent(over seconds: Double = 2) -> Double? {
+        guard let a = snapshot() else { return nil }
+        Thread.sleep(forTimeInterval: seconds)
+        guard let b = snapshot() else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK))), cores = Double(System.coreCount)
+        return max(0, 100 * ((b.busy - a.busy) - (b.own - a.own)) / ((b.time - a.time) * ticks * cores))
+    }
+
+    /// Waits until other processes use at most `maxPercent` of the machine, or `maxWait` seconds
+    /// passed (bench_peers.py's `wait_quiet`); returns the last reading.
+    public static func waitQuiet(maxPercent: Double = 10, maxWait: Double = 120) -> Double? {
+        let start = Date()
+        while true {
+            let p = othersPercent()
+            if p == nil || p! <= maxPercent || Date().timeIntervalSince(start) > maxWait { return p }
+        }
     }
 }

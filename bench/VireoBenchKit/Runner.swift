@@ -50,18 +50,18 @@ public enum Runner {
         try plan.spec(field: "vec", rows: data.base.count).validate(dimension: data.dimension)
         let buckets = settings.filterSelectivity.map { _ in Self.buckets(rows: data.base.count) }
         let filter = settings.filterSelectivity.map { Self.filter(selectivity: $0) }
+        guard filter == nil || !data.base.isEmpty else { throw BenchError("no base rows") }
         let report = try await target.prepare(data, plan: plan, buckets: buckets, progress: progress)
-        // Ground truth: the dataset's, or (filtered) exact search with the same filter.
+        // Ground truth: the dataset's, or (filtered) the exact neighbours among the rows the filter
+        // lets through, computed here with the engine's batch kernel (the same for every target).
         var truth = data.truth
-        if let filter {
-            progress.start("exact filtered truth", total: data.queries.count)
-            truth = []
-            for start in stride(from: 0, to: data.queries.count, by: 256) {
-                let qs = Array(data.queries[start..<min(data.queries.count, start + 256)])
-                let ids = try await target.search(qs, limit: max(settings.k, 100), parameters: SearchParameters(exact: true), filter: filter)
-                truth += ids.map { $0.map { Int32($0) } }
-                progress.advance(qs.count)
-            }
+        if let buckets, let s = settings.filterSelectivity {
+            let threshold = Int64((s * Double(bucketRange)).rounded())
+            let allowed = buckets.indices.filter { buckets[$0] < threshold }
+            progress.start("exact filtered truth (\(allowed.count) rows pass)", total: data.queries.count)
+            let sub = GroundTruth.compute(base: allowed.map { data.base[$0] }, queries: data.queries, k: min(max(settings.k, 100), allowed.count),
+                                          metric: plan.metric, progress: { progress.advance($0) })
+            truth = sub.map { $0.map { Int32(allowed[Int($0)]) } }
             progress.finish()
         }
         let indexBytes = try await target.storageBytes()

@@ -238,46 +238,6 @@ public final class InProcessTarget: SearchTarget {
     }
 }
 
-/// Client mode: measures a running `vireo serve` through Milvus' REST API v2
-/// (`POST /v2/vectordb/entities/search` with `{"collectionName", "data": [[...]], "limit",
-/// "searchParams": {"params": {"ef" | "nprobe" | "refine_k": ...}}}`), latency seen by the client.
-///
-/// TODO(issue #7, client mode): the REST server is being written on another branch. Once it lands,
-/// implement `prepare` (collections/create with a custom schema, entities/insert in batches,
-/// collections/flush, indexes/create, poll indexes/describe), `search` (entities/search as above)
-/// and `storageBytes` (nil unless the server exposes it) with AsyncHTTPClient or URLSession, and
-/// select it with `vireo-bench run --target rest://host:port`. Until then every call throws.
-public struct RESTTarget: SearchTarget {
-    public let system = "vireo-rest"
-    public let host: String
-    public let port: Int
-
-    /// Parses `rest://host:port`.
-    public init(url: String) throws {
-        guard url.hasPrefix("rest://"), let colon = url.dropFirst(7).lastIndex(of: ":"),
-              let port = Int(url[url.index(after: colon)...]) else {
-            throw BenchError("--target must look like rest://host:port, got \(url)")
-        }
-        self.host = String(url.dropFirst(7)[..<colon])
-        self.port = port
-    }
-
-    private var unavailable: BenchError {
-        BenchError("client mode (rest://\(host):\(port)) is not implemented yet: the REST server lands on another branch; run in-process (omit --target)")
-    }
-
-    public func prepare(_ data: BenchData, plan: IndexPlan, buckets: [Int64]?, progress: ProgressBar) async throws -> BuildReport {
-        throw unavailable
-    }
-
-    public func search(_ queries: [[Float]], limit: Int, parameters: SearchParameters, filter: String?) async throws -> [[Int64]] {
-        throw unavailable
-    }
-
-    public func storageBytes() async throws -> Int? { nil }
-    public func cleanup() async {}
-}
-
 func seconds(since start: UInt64) -> Double {
     Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
