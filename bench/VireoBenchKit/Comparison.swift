@@ -101,7 +101,7 @@ public enum Comparison {
             let kv = tok.split(separator: "=", maxSplits: 1)
             guard kv.count == 2, let v = Int(kv[1]) else { return nil }
             let name = String(kv[0])
-            return Param(name, v, swept: ["ef", "efSearch", "nprobe", "expS"].contains(name))
+            return Param(name, v, swept: Param.sweptNames.contains(name))
         }
     }
 }

@@ -8,6 +8,9 @@ public struct Param: Sendable, Hashable {
     /// parameters belong to one curve.
     public var swept: Bool
 
+    /// Names of swept search parameters (Vireo/Milvus and the peers' spellings).
+    public static let sweptNames: Set<String> = ["ef", "nprobe", "efSearch", "expS"]
+
     public init(_ name: String, _ value: Int, swept: Bool = false) {
         self.name = name
         self.value = value
@@ -114,7 +117,7 @@ public struct ResultRecord: Sendable, Hashable {
         let order = ["M", "efConstruction", "nlist", "m", "nbits", "refine_k", "ef", "nprobe"]
         self.init(system: try s("system"), index: try s("index"),
                   params: params.sorted { (order.firstIndex(of: $0.name) ?? 99, $0.name) < (order.firstIndex(of: $1.name) ?? 99, $1.name) }
-                      .map { Param($0.name, $0.value, swept: $0.name == "ef" || $0.name == "nprobe") },
+                      .map { Param($0.name, $0.value, swept: Param.sweptNames.contains($0.name)) },
                   threads: Int(d("threads") ?? 1), batch: Int(d("batch") ?? 1), buildSeconds: d("build_s"),
                   recallAt1: d("recall_at_1"), recallAt10: d("recall_at_10"), recallAt100: d("recall_at_100"), qps: d("qps") ?? .nan,
                   p50Ms: d("p50_ms"), p95Ms: d("p95_ms"), p99Ms: d("p99_ms"), rssMB: d("rss_mb"), indexBytes: d("index_bytes").map { Int($0) },

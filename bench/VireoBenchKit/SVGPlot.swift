@@ -32,7 +32,8 @@ public struct PlotCurve: Sendable, Hashable {
             if points[r.curveName] == nil { order.append(r.curveName) }
             points[r.curveName, default: []].append(Point(recall: recall, qps: r.qps))
         }
-        return order.map { PlotCurve(name: $0, points: points[$0]!) }
+        let peers = Set(records.filter { !$0.system.hasPrefix("vireo") }.map(\.curveName))
+        return order.map { PlotCurve(name: $0, points: points[$0]!, dashed: peers.contains($0)) }
     }
 }
 
@@ -47,7 +48,10 @@ public enum RecallQPSPlot {
         }.filter { !$0.points.isEmpty }
         let all = curves.flatMap(\.points)
         // Plot area, legend on the right.
-        let left = 70.0, top = 40.0, legendWidth = 300.0
+        // The legend is as wide as its longest name (about 6.6 px per character at 12 px).
+        let legendWidth = max(200, 50 + 6.6 * Double(curves.map(\.name.count).max() ?? 0))
+        let width = max(width, Int(560 + legendWidth))
+        let left = 70.0, top = 40.0
         let right = Double(width) - legendWidth - 20, bottom = Double(height) - 55
         // x: recall, from a tenth below the lowest point (at most 0..1), to 1.
         let minRecall = all.map(\.recall).min() ?? 0
