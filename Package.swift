@@ -37,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        // Latency percentiles in vireo-bench.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -108,10 +110,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // vireo-bench: the reusable parts (dataset readers, ground truth, recall, runner, JSON/Markdown/SVG
+        // output, peers CSV) live in VireoBenchKit so VireoBenchTests can reach them; the executable is the
+        // command line.
+        .target(
+            name: "VireoBenchKit",
+            dependencies: [
+                "Vireo", "VireoIndex", "VireoKernels",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "bench/VireoBenchKit",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "vireo-bench",
             dependencies: [
-                "Vireo", "VireoIndex", "VireoKernels",
+                "Vireo", "VireoIndex", "VireoKernels", "VireoBenchKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/VireoBench",
@@ -157,6 +171,11 @@ let package = Package(
             name: "VireoMilvusProtoTests",
             dependencies: ["VireoMilvusProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoBenchTests",
+            dependencies: ["VireoBenchKit", "Vireo", "VireoTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
