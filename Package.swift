@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "VireoServer",
             dependencies: [
-                "Vireo",
+                "Vireo", "VireoKernels",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -67,6 +67,26 @@ package final class FloatArena: @unchecked Sendable {
         }
     }
 
+    /// An arena holding `views`' rows one after another (all of one dimension).
+    package convenience init(concatenating views: [MatrixView]) {
+        self.init(count: views.reduce(0) { $0 + $1.rows * $1.dim }) { buf in
+            MatrixView.concatenate(views, into: UnsafeMutableRawBufferPointer(buf))
+        }
+    }
+
+    /// An arena holding `rows`' vectors one after another (each `dim` floats).
+    package convenience init<Rows: Collection>(rows: Rows, dim: Int) where Rows.Element == [Float] {
+        self.init(count: rows.count * dim) { buf in
+            var offset = 0
+            for r in rows {
+                precondition(r.count == dim, "row of \(r.count) floats in a \(dim)-dimensional arena")
+                // SAFETY: rows.count * dim floats were allocated and each row holds exactly dim floats.
+                _ = UnsafeMutableBufferPointer(rebasing: buf[offset ..< offset + dim]).initialize(from: r)
+                offset += dim
+            }
+        }
+    }
+
     deinit { pointer.deallocate() }
 
     /// The arena as an `n × dim` matrix.

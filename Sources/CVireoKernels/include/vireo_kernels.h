@@ -39,6 +39,18 @@ uint32_t vk_crc32c(uint32_t crc, const void *data, size_t len);
 /// The table-driven CRC-32C, exposed so tests can check the hardware path against it.
 uint32_t vk_crc32c_portable(uint32_t crc, const void *data, size_t len);
 
+/// Results of vk_json_floats.
+#define VK_JSON_END 0
+#define VK_JSON_NUMBER 1
+#define VK_JSON_FALLBACK (-1)
+/// Parses a JSON array of numbers into out[*count ..< cap), advancing *pos and *count: from its '['
+/// (after_value 0) or from just after an element (after_value 1). Returns VK_JSON_END with *pos past
+/// the ']'; VK_JSON_NUMBER with *pos at an element outside the fast path (more than 19 significant
+/// digits, an exponent past Clinger's fast path, or not a number), which the caller parses and then
+/// calls again with after_value 1; VK_JSON_FALLBACK when the text is malformed or holds more than cap
+/// elements.
+int vk_json_floats(const unsigned char *s, size_t len, size_t *pos, int after_value, float *out, size_t cap, size_t *count);
+
 /// Hints the CPU to fetch the cache lines of a vector that will be read soon.
 static inline void vk_prefetch(const void *p, size_t bytes) {
     const char *c = (const char *)p;

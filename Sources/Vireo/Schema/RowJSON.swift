@@ -11,12 +11,15 @@ extension CollectionSchema {
         }
         var row = Row()
         for (key, value) in object {
-            row[key] = fieldValue(value, for: field(named: key))
+            row[key] = fieldValue(fromJSON: value, for: field(named: key))
         }
         return row
     }
 
-    private func fieldValue(_ v: JSONValue, for field: FieldSchema?) -> FieldValue {
+    /// One JSON value as the value of `field` (nil: a key outside the schema, kept as JSON for the
+    /// dynamic field): number arrays become vectors for vector fields; values are checked against
+    /// the field's type later, when the row is written.
+    public func fieldValue(fromJSON v: JSONValue, for field: FieldSchema?) -> FieldValue {
         guard let field else { return .json(v) }
         switch (field.dataType, v) {
         case (_, .null): return .null

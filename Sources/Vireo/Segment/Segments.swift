@@ -77,42 +77,35 @@ final class GrowingBlock: Sendable {
     /// Decoded scalar columns, built on first use by a filter.
     let columns = ColumnCache()
 
+    /// Rows per block when a growing segment is rebuilt from its batch records at open.
     static let maxRows = 8192
+    /// Appends merge tail blocks only up to this many rows: enough for GEMM-sized brute-force blocks
+    /// from a stream of small inserts, while batches of ~1,000 rows (a typical ingest) are never
+    /// copied again after their first append.
+    static let mergeRows = 1024
 
-    init(firstRow: Int, pks: [PrimaryKey], vectors: [[Float]], dims: [Int], scalars: [[UInt8]], partitions: [UInt16]) {
+    init(firstRow: Int, pks: [PrimaryKey], vectors: [MatrixView], scalars: [[UInt8]], partitions: [UInt16]) {
         self.firstRow = firstRow
         self.count = pks.count
         self.pks = pks
         self.scalars = scalars
         self.partitions = PartitionColumn(partitions)
-        self.vectors = zip(vectors, dims).map { flat, d in FloatArena(copying: flat).matrix(dim: d) }
+        self.vectors = vectors
     }
 
     convenience init(firstRow: Int, rows: [PreparedRow], dims: [Int]) {
-        var flats = dims.map { d -> [Float] in
-            var a: [Float] = []
-            a.reserveCapacity(d * rows.count)
-            return a
-        }
-        for r in rows {
-            for f in dims.indices { flats[f].append(contentsOf: r.vectors[f]) }
-        }
-        self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: flats, dims: dims, scalars: rows.map(\.scalars),
+        let vectors = dims.enumerated().map { f, d in FloatArena(rows: rows.lazy.map { $0.vectors[f] }, dim: d).matrix(dim: d) }
+        self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: vectors, scalars: rows.map(\.scalars),
                   partitions: rows.map(\.partition))
     }
 
     /// A block holding `a`'s rows followed by `b`'s (which must follow `a` directly).
     static func merged(_ a: GrowingBlock, _ b: GrowingBlock) -> GrowingBlock {
         precondition(a.firstRow + a.count == b.firstRow)
-        let dims = a.vectors.map(\.dim)
-        let flats = dims.indices.map { f -> [Float] in
-            var out: [Float] = []
-            out.reserveCapacity((a.count + b.count) * dims[f])
-            out.append(contentsOf: a.vectors[f].flatArray)
-            out.append(contentsOf: b.vectors[f].flatArray)
-            return out
+        let vectors = a.vectors.indices.map { f in
+            FloatArena(concatenating: [a.vectors[f], b.vectors[f]]).matrix(dim: a.vectors[f].dim)
         }
-        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: flats, dims: dims, scalars: a.scalars + b.scalars,
+        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: vectors, scalars: a.scalars + b.scalars,
                             partitions: a.partitions.all(count: a.count) + b.partitions.all(count: b.count))
     }
 }
@@ -135,7 +128,7 @@ struct GrowingSegment: Sendable {
         while blocks.count >= 2 {
             let a = blocks[blocks.count - 2]
             let b = blocks[blocks.count - 1]
-            guard b.count * 2 >= a.count, a.count + b.count <= GrowingBlock.maxRows else { break }
+            guard b.count * 2 >= a.count, a.count + b.count <= GrowingBlock.mergeRows else { break }
             blocks.removeLast(2)
             blocks.append(GrowingBlock.merged(a, b))
         }

@@ -1,4 +1,5 @@
 import Vireo
+import VireoKernels
 
 /// A strict JSON parser (RFC 8259) from bytes to ``JSONValue``, written for request bodies.
 ///
@@ -29,6 +30,159 @@ struct JSONParser {
         p.skipWhitespace()
         guard p.i == bytes.count else { throw p.fail("unexpected '\(p.charName)' after the end of the JSON document") }
         return v
+    }
+
+    /// Parses an insert/upsert body. When `collectionName` comes before `data` (as clients write it),
+    /// the rows under `data` are decoded straight into engine rows against that collection's schema:
+    /// vector fields become `[Float]` without a ``JSONValue`` per number, which is most of an insert's
+    /// bytes. The result is the same as ``CollectionSchema/row(fromJSON:index:)`` over the generic
+    /// parse (Int64 fields may be strings, other keys go to `$meta`). Anything unusual — `data` first,
+    /// an unknown collection, a row that is not an object — leaves `data` in the returned value for
+    /// the generic path, which gives the usual errors.
+    ///
+    /// - Returns: the body without `data` when `rows` is non-nil, else the whole body.
+    static func parseWrite(_ bytes: [UInt8], schemaFor: (String) -> CollectionSchema?) throws(Failure) -> (body: JSONValue, rows: [Row]?) {
+        var p = JSONParser(bytes)
+        p.skipWhitespace()
+        guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "{") else { return (try parse(bytes), nil) }
+        p.i += 1
+        var out: [String: JSONValue] = [:]
+        var rows: [Row]?
+        p.skipWhitespace()
+        if p.i < bytes.count, bytes[p.i] == UInt8(ascii: "}") {
+            p.i += 1
+        } else {
+            members: while true {
+                p.skipWhitespace()
+                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "\"") else { throw p.fail("expected a string key in an object, got '\(p.charName)'") }
+                let key = try p.string()
+                p.skipWhitespace()
+                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: ":") else { throw p.fail("expected ':' after object key \"\(key.prefix(40))\"") }
+                p.i += 1
+                p.skipWhitespace()
+                if key == "data" {
+                    rows = nil
+                    if case let .string(name)? = out["collectionName"], let schema = schemaFor(name),
+                       let typed = try p.typedRows(schema) {
+                        rows = typed
+                        out["data"] = nil
+                    } else {
+                        out[key] = try p.value(depth: 1)
+                    }
+                } else {
+                    out[key] = try p.value(depth: 1)
+                }
+                p.skipWhitespace()
+                guard p.i < bytes.count else { throw p.fail("unexpected end of input in an object; expected ',' or '}'") }
+                if bytes[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
+                if bytes[p.i] == UInt8(ascii: "}") { p.i += 1; break members }
+                throw p.fail("expected ',' or '}' in an object, got '\(p.charName)'")
+            }
+        }
+        p.skipWhitespace()
+        guard p.i == bytes.count else { throw p.fail("unexpected '\(p.charName)' after the end of the JSON document") }
+        return (.object(out), rows)
+    }
+
+    /// `data` as rows of `schema` (a list of row objects, or one object); nil, with the position
+    /// unchanged, when it is neither (the generic path then reports it).
+    private mutating func typedRows(_ schema: CollectionSchema) throws(Failure) -> [Row]? {
+        let start = i
+        guard i < bytes.count else { return nil }
+        if bytes[i] == UInt8(ascii: "{") {
+            guard let row = try typedRow(schema) else { i = start; return nil }
+            return [row]
+        }
+        guard bytes[i] == UInt8(ascii: "[") else { return nil }
+        i += 1
+        var rows: [Row] = []
+        skipWhitespace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return rows }
+        while true {
+            skipWhitespace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "{"), let row = try typedRow(schema) else { i = start; return nil }
+            rows.append(row)
+            skipWhitespace()
+            guard i < bytes.count else { throw fail("unexpected end of input in an array; expected ',' or ']'") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; return rows }
+            throw fail("expected ',' or ']' in an array, got '\(charName)'")
+        }
+    }
+
+    /// One row object (at `{`, nesting depth 3: body, data, row).
+    private mutating func typedRow(_ schema: CollectionSchema) throws(Failure) -> Row? {
+        i += 1
+        var row = Row(minimumCapacity: schema.fields.count)
+        skipWhitespace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return row }
+        while true {
+            skipWhitespace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key in an object, got '\(charName)'") }
+            let key = try string()
+            skipWhitespace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after object key \"\(key.prefix(40))\"") }
+            i += 1
+            skipWhitespace()
+            let field = schema.field(named: key)
+            if field?.dataType == .floatVector, i < bytes.count, bytes[i] == UInt8(ascii: "["), let floats = try floatArray(capacity: field?.dimension ?? 16) {
+                row[key] = .floatVector(floats)
+            } else {
+                var v = try value(depth: 3)
+                // Clients in int64-as-string mode send Int64 fields as strings.
+                if field?.dataType == .int64, case let .string(s) = v, let n = Int64(s) { v = .int(n) }
+                row[key] = schema.fieldValue(fromJSON: v, for: field)
+            }
+            skipWhitespace()
+            guard i < bytes.count else { throw fail("unexpected end of input in an object; expected ',' or '}'") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return row }
+            throw fail("expected ',' or '}' in an object, got '\(charName)'")
+        }
+    }
+
+    /// A JSON array of numbers (at `[`) as Floats, each rounded from its Double value as the generic
+    /// path does; nil, with the position unchanged, at the first element that is not a number.
+    private mutating func floatArray(capacity: Int) throws(Failure) -> [Float]? {
+        let bytes = self.bytes
+        let fast = JSONFloats.array(bytes, at: i, capacity: capacity) { at -> (Float, Int)? in
+            // An element outside the kernel's fast path: exactly as the general parser reads it.
+            var p = JSONParser(bytes)
+            p.i = at
+            switch try? p.number() {
+            case let .double(d)?: return (Float(d), p.i)
+            case let .int(n)?: return (Float(n), p.i)
+            default: return nil
+            }
+        }
+        if let (values, end) = fast {
+            i = end
+            return values
+        }
+        // Longer than the field's dimension (validation names that), not all numbers, or malformed:
+        // element by element, with the general parser's errors.
+        let start = i
+        i += 1
+        var out: [Float] = []
+        out.reserveCapacity(min(capacity, 32_768))
+        skipWhitespace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return out }
+        while true {
+            skipWhitespace()
+            guard i < bytes.count else { throw fail("unexpected end of input in an array; expected ',' or ']'") }
+            let b = bytes[i]
+            guard b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) else { i = start; return nil }
+            switch try number() {
+            case let .double(d): out.append(Float(d))
+            case let .int(n): out.append(Float(n))
+            default: i = start; return nil
+            }
+            skipWhitespace()
+            guard i < bytes.count else { throw fail("unexpected end of input in an array; expected ',' or ']'") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; return out }
+            throw fail("expected ',' or ']' in an array, got '\(charName)'")
+        }
     }
 
     private var charName: String {

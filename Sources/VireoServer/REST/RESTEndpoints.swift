@@ -8,6 +8,9 @@ struct RESTCall: Sendable {
     var int64AsString: Bool
     /// `DB-Name` header (used when the body has no `dbName`).
     var dbHeader: String?
+    /// Insert/upsert: the rows under `data`, already decoded against the collection's schema while
+    /// parsing (nil: `data` is in `body`, for the generic path).
+    var rows: [Row]? = nil
 }
 
 /// What an endpoint returns: the JSON of `data`, plus extra top-level envelope members (`topks`).
@@ -144,29 +147,9 @@ struct RESTEndpoints: Sendable {
         try db(c)
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
-        guard let data = c.body["data"] else {
-            throw APIError.missing("data", "give the rows as a list of objects, e.g. [{\"vector\": [...], \"text\": \"...\"}]")
-        }
-        let items: [JSONValue]
-        switch data {
-        case let .array(a): items = a
-        case .object: items = [data]
-        default: throw APIError.wrongType("data", expected: "a list of row objects", got: data)
-        }
-        guard items.count <= handlers.limits.maxInsertRows else {
-            throw APIError(.invalidInsertData, "\(items.count) rows in one request; at most \(handlers.limits.maxInsertRows) are accepted — split the data into smaller batches")
-        }
-        var rows: [Row] = []
-        rows.reserveCapacity(items.count)
-        for (i, item) in items.enumerated() {
-            guard case .object = item else {
-                throw APIError(.invalidJSON, "data[\(i)] must be a row object ({\"field\": value, …}), got \(item.kindName)")
-            }
-            do {
-                rows.append(try schema.row(fromJSON: Self.int64FromStrings(item, schema), index: i))
-            } catch {
-                throw ErrorTable.apiError(error, during: .write)
-            }
+        let rows = try c.rows ?? Self.rows(c.body, schema, maxRows: handlers.limits.maxInsertRows)
+        guard rows.count <= handlers.limits.maxInsertRows else {
+            throw APIError(.invalidInsertData, "\(rows.count) rows in one request; at most \(handlers.limits.maxInsertRows) are accepted — split the data into smaller batches")
         }
         let result = try await handlers.insert(name, rows: rows, partition: try c.body.string("partitionName"), upsert: upsert)
         var w = JSONWriter()
@@ -181,6 +164,35 @@ struct RESTEndpoints: Sendable {
         }
         w.raw("]}")
         return RESTReply(data: w.bytes)
+    }
+
+    /// The rows under `data` of a generically parsed body.
+    static func rows(_ body: JSONBody, _ schema: CollectionSchema, maxRows: Int) throws -> [Row] {
+        guard let data = body["data"] else {
+            throw APIError.missing("data", "give the rows as a list of objects, e.g. [{\"vector\": [...], \"text\": \"...\"}]")
+        }
+        let items: [JSONValue]
+        switch data {
+        case let .array(a): items = a
+        case .object: items = [data]
+        default: throw APIError.wrongType("data", expected: "a list of row objects", got: data)
+        }
+        guard items.count <= maxRows else {
+            throw APIError(.invalidInsertData, "\(items.count) rows in one request; at most \(maxRows) are accepted — split the data into smaller batches")
+        }
+        var rows: [Row] = []
+        rows.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            guard case .object = item else {
+                throw APIError(.invalidJSON, "data[\(i)] must be a row object ({\"field\": value, …}), got \(item.kindName)")
+            }
+            do {
+                rows.append(try schema.row(fromJSON: Self.int64FromStrings(item, schema), index: i))
+            } catch {
+                throw ErrorTable.apiError(error, during: .write)
+            }
+        }
+        return rows
     }
 
     /// Int64 fields given as strings (clients in int64-as-string mode send them so) become numbers.

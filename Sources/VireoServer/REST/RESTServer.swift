@@ -61,8 +61,9 @@ public struct RESTServer: Sendable {
         let endpoints = RESTEndpoints(handlers: handlers)
         for (path, endpoint) in endpoints.routes {
             let full = "/v2/vectordb/" + path
+            let writesRows = path == "entities/insert" || path == "entities/upsert"
             router.post(RouterPath(full)) { request, _ -> Response in
-                await self.respond(full, request, endpoint)
+                await self.respond(full, request, endpoint, writesRows: writesRows)
             }
         }
         router.get("/healthz") { _, _ in Self.json(200, Array("{\"status\":\"ok\"}".utf8)) }
@@ -97,9 +98,9 @@ public struct RESTServer: Sendable {
         return json(e.httpStatus, w.bytes)
     }
 
-    func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint) async -> Response {
+    func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool = false) async -> Response {
         let started = ContinuousClock.now
-        let result = await serve(request, endpoint)
+        let result = await serve(request, endpoint, writesRows: writesRows)
         let response: Response
         let code: Int
         switch result {
@@ -132,7 +133,9 @@ public struct RESTServer: Sendable {
         return response
     }
 
-    private func serve(_ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint) async -> Result<RESTReply, APIError> {
+    /// - Parameter writesRows: insert/upsert, whose rows are decoded against the collection's schema
+    ///   while parsing (see ``JSONParser/parseWrite(_:schemaFor:)``).
+    private func serve(_ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool) async -> Result<RESTReply, APIError> {
         guard configuration.authenticator.accepts(authorization: request.headers[.authorization]) else {
             return .failure(.unauthenticated)
         }
@@ -157,12 +160,18 @@ public struct RESTServer: Sendable {
         }
         if tooLarge { return .failure(Self.tooLarge(limit)) }
         let bytes = Array(buffer.readableBytesView)
-        let json: JSONValue
+        var json: JSONValue
+        var rows: [Row]?
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
             json = .object([:])
         } else {
             do {
-                json = try JSONParser.parse(bytes)
+                if writesRows {
+                    let handlers = self.handlers
+                    (json, rows) = try JSONParser.parseWrite(bytes) { name in try? handlers.schema(of: name) }
+                } else {
+                    json = try JSONParser.parse(bytes)
+                }
             } catch {
                 return .failure(APIError(.invalidJSON, "can only accept json format request: malformed JSON at byte \(error.offset): \(error.message)"))
             }
@@ -170,7 +179,7 @@ public struct RESTServer: Sendable {
         let call: RESTCall
         do {
             let int64 = request.headers[Self.int64Header]?.lowercased()
-            call = RESTCall(body: try JSONBody(json), int64AsString: int64 == "false", dbHeader: request.headers[Self.dbHeader])
+            call = RESTCall(body: try JSONBody(json), int64AsString: int64 == "false", dbHeader: request.headers[Self.dbHeader], rows: rows)
         } catch {
             return .failure(ErrorTable.apiError(error))
         }
