@@ -197,6 +197,37 @@ import VireoTestSupport
         }
     }
 
+    @Test("long row lists are parsed in two halves; a guessed boundary inside a string changes nothing",
+          arguments: [false, true])
+    func typedRowsSplit(trapInStrings: Bool) throws {
+        let schema = CollectionSchema(name: "c", fields: [.int64PrimaryKey(), .floatVector("v", dimension: 64),
+                                                          FieldSchema(name: "t", dataType: .varChar, maxLength: 4096)])
+        var g = SeededGenerator(seed: trapInStrings ? 5 : 6)
+        var rows: [String] = []
+        var size = 0
+        var id = 0
+        while size < JSONParser.splitBytes + 200_000 {
+            let v = (0..<64).map { _ in "\(Float.random(in: -1...1, using: &g))" }.joined(separator: ",")
+            // Text that looks like a row boundary, so the second thread's guess may land inside a string.
+            let text = trapInStrings ? String(repeating: "}, {\\\"x\\\": [1]}, {", count: 40) : "passage \(id)"
+            let row = "{\"id\": \(id), \"t\": \"\(text)\", \"v\": [\(v)]}"
+            rows.append(row)
+            size += row.utf8.count + 2
+            id += 1
+        }
+        let text = "{\"collectionName\": \"c\", \"data\": [" + rows.joined(separator: ", ") + "]}"
+        let (_, typed) = try JSONParser.parseWrite(Array(text.utf8)) { _ in schema }
+        let generic = try RESTEndpoints.rows(JSONBody(try JSONParser.parse(Array(text.utf8))), schema, maxRows: 100_000)
+        let split = try #require(typed)
+        #expect(split.count == rows.count)
+        #expect(split == generic)
+        // A malformed row in the second half is still reported, from whichever thread meets it.
+        var broken = rows
+        broken[rows.count * 3 / 4] = "{\"id\": 1, \"v\": [1,,2]}"
+        let bad = "{\"collectionName\": \"c\", \"data\": [" + broken.joined(separator: ", ") + "]}"
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parseWrite(Array(bad.utf8)) { _ in schema } }
+    }
+
     @Test("auth: bearer tokens, API keys and basic")
     func auth() {
         let a = Authenticator(credentials: ["root:Milvus", "key1"])

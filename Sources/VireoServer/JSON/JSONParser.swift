@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Vireo
 import VireoKernels
 
@@ -84,8 +86,18 @@ struct JSONParser {
         return (.object(out), rows)
     }
 
+    /// Row lists at least this many bytes long are parsed in two halves at once (see ``typedRows(_:)``).
+    static let splitBytes = 1 << 20
+
     /// `data` as rows of `schema` (a list of row objects, or one object); nil, with the position
     /// unchanged, when it is neither (the generic path then reports it).
+    ///
+    /// A long list is parsed by two threads: a second one starts at a guessed row boundary near the
+    /// middle (a `{` after `},`) and parses to the end, while this one parses from the start. The
+    /// guess counts only if this thread, parsing everything before it with full validation, arrives at
+    /// exactly that offset as the start of a row; otherwise (the bytes were inside a string, or the
+    /// second half needs the general path) this thread simply goes on to the end itself, so the result
+    /// never depends on the guess.
     private mutating func typedRows(_ schema: CollectionSchema) throws(Failure) -> [Row]? {
         let start = i
         guard i < bytes.count else { return nil }
@@ -98,8 +110,19 @@ struct JSONParser {
         var rows: [Row] = []
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return rows }
+        var second = bytes.count - i >= Self.splitBytes ? SecondHalf.start(bytes, schema, near: i + (bytes.count - i) / 2) : nil
+        defer { second?.abandon() }
         while true {
             skipWhitespace()
+            if let half = second, i >= half.start {
+                second = nil
+                if i == half.start, let (more, end) = half.wait() {
+                    rows.append(contentsOf: more)
+                    i = end
+                    return rows
+                }
+                half.abandon()
+            }
             guard i < bytes.count, bytes[i] == UInt8(ascii: "{"), let row = try typedRow(schema) else { i = start; return nil }
             rows.append(row)
             skipWhitespace()
@@ -109,6 +132,73 @@ struct JSONParser {
             throw fail("expected ',' or ']' in an array, got '\(charName)'")
         }
     }
+
+    /// The rows from a row's `{` to the end of the list, and the index past its `]`; nil if anything
+    /// is not a well-formed row object.
+    private mutating func rowsToEnd(_ schema: CollectionSchema) -> ([Row], Int)? {
+        var rows: [Row] = []
+        while true {
+            skipWhitespace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "{"), let row = try? typedRow(schema) else { return nil }
+            rows.append(row)
+            skipWhitespace()
+            guard i < bytes.count else { return nil }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { return (rows, i + 1) }
+            return nil
+        }
+    }
+
+    /// The second half of a long row list, parsed on another thread from a guessed row start.
+    private final class SecondHalf: Sendable {
+        let start: Int
+        private let result = Mutex<([Row], Int)?>(nil)
+        private let finished = DispatchSemaphore(value: 0)
+        private let waited = Atomic<Bool>(false)
+
+        private init(start: Int) { self.start = start }
+
+        /// Starts parsing at the first `{` at or after `near` that follows `}` and `,` (whitespace
+        /// aside); nil when there is none.
+        static func start(_ bytes: [UInt8], _ schema: CollectionSchema, near: Int) -> SecondHalf? {
+            var k = near
+            var guess: Int?
+            while k < bytes.count {
+                if bytes[k] == UInt8(ascii: "{") {
+                    var j = k - 1
+                    while j > near, JSONParser.isSpace(bytes[j]) { j -= 1 }
+                    if bytes[j] == UInt8(ascii: ",") {
+                        j -= 1
+                        while j > near, JSONParser.isSpace(bytes[j]) { j -= 1 }
+                        if bytes[j] == UInt8(ascii: "}") { guess = k; break }
+                    }
+                }
+                k += 1
+            }
+            guard let guess else { return nil }
+            let half = SecondHalf(start: guess)
+            DispatchQueue.global().async {
+                var p = JSONParser(bytes)
+                p.i = guess
+                let rows = p.rowsToEnd(schema)
+                half.result.withLock { $0 = rows }
+                half.finished.signal()
+            }
+            return half
+        }
+
+        /// Waits for the other thread; its rows and end index, or nil if it found anything unusual.
+        func wait() -> ([Row], Int)? {
+            guard !waited.exchange(true, ordering: .relaxed) else { return nil }
+            finished.wait()
+            return result.withLock { $0 }
+        }
+
+        /// Waits for the other thread (so no work outlives the request) and drops its result.
+        func abandon() { _ = wait() }
+    }
+
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0a || b == 0x0d }
 
     /// One row object (at `{`, nesting depth 3: body, data, row).
     private mutating func typedRow(_ schema: CollectionSchema) throws(Failure) -> Row? {

@@ -143,7 +143,9 @@ public struct RESTServer: Sendable {
         // sending, gets the 413 instead of a reset connection. Memory stays bounded by the limit.
         let limit = configuration.limits.maxBodyBytes
         var buffer = ByteBuffer()
-        var tooLarge = request.headers[.contentLength].flatMap({ Int($0) }).map { $0 > limit } ?? false
+        let contentLength = request.headers[.contentLength].flatMap { Int($0) }
+        var tooLarge = contentLength.map { $0 > limit } ?? false
+        if let contentLength, !tooLarge { buffer.reserveCapacity(contentLength) }
         do {
             for try await chunk in request.body {
                 if tooLarge { continue }
