@@ -8,8 +8,9 @@ struct VireoBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vireo-bench",
         abstract: "Vireo benchmarks on .fvecs/.ivecs/.bvecs datasets (ann-benchmarks style), side by side with peers run in the same session.",
-        discussion: "Start with `vireo-bench run --dataset DIR --index hnsw` or `vireo-bench compare DIR`; the other subcommands are the per-issue benchmarks bench/README.md cites.",
-        subcommands: [RunCommand.self, CompareCommand.self, PlotCommand.self, Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self]
+        discussion: "Start with `vireo-bench --dataset DIR --index hnsw` (the `run` subcommand, the default) or `vireo-bench compare DIR`; the other subcommands are the per-issue benchmarks bench/README.md cites.",
+        subcommands: [RunCommand.self, CompareCommand.self, PlotCommand.self, Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self],
+        defaultSubcommand: RunCommand.self
     )
 }
 
