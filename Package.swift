@@ -33,6 +33,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        // Milvus wire types (VireoMilvusProto).
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -78,6 +82,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Milvus' gRPC messages and MilvusService stubs, generated from proto/ by
+        // scripts/generate-grpc.sh and committed (package access: for VireoServer and tests only).
+        .target(
+            name: "VireoMilvusProto",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -135,6 +150,12 @@ let package = Package(
         .testTarget(
             name: "VireoServerTests",
             dependencies: ["VireoServer", "Vireo", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoMilvusProtoTests",
+            dependencies: ["VireoMilvusProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import Vireo
+@testable import VireoStorage
+import VireoKernels
 import VireoTestSupport
 
 @Suite struct FilterTests {
@@ -92,8 +94,9 @@ import VireoTestSupport
         ("age > 0x20", { $0.age > 32 }),
     ]
 
-    @Test("every construct matches the reference predicate, on growing and sealed segments", arguments: cases.indices)
-    func matchesReference(_ i: Int) async throws {
+    @Test("every construct matches the reference predicate, on growing and sealed segments, with and without scalar indexes",
+          arguments: cases.indices, [false, true])
+    func matchesReference(_ i: Int, indexed: Bool) async throws {
         let (expression, reference) = Self.cases[i]
         let data = Self.data(seed: 5)
         let dir = TemporaryDirectory()
@@ -101,6 +104,11 @@ import VireoTestSupport
         config.sealRows = 120  // sealed segments and a growing one
         let db = try Database.open(at: dir.path, configuration: config)
         let c = try db.createCollection(Self.schema)
+        if indexed {
+            for (field, type) in [("age", "STL_SORT"), ("score", "INVERTED"), ("tag", "TRIE"), ("flag", "BITMAP")] {
+                try await c.createIndex(IndexSpec(field: field, milvusIndexType: type))
+            }
+        }
         for start in stride(from: 0, to: data.count, by: 50) {
             try await c.insert(data[start..<min(data.count, start + 50)].map(Self.row))
         }
@@ -116,6 +124,52 @@ import VireoTestSupport
         // The parsed filter evaluated directly on the rows agrees too.
         let f = try Filter(expression, schema: Self.schema)
         #expect(live.filter { f.matches(Self.row($0)) }.map { PrimaryKey.int($0.id) } == expected)
+    }
+
+    @Test("stored columns round-trip every typed field with nulls, compress where it pays, and reject corruption")
+    func storedColumns() throws {
+        var g = SeededGenerator(seed: 77)
+        let rows = 5000
+        var valid = Bitset(capacity: rows)
+        for i in 0..<rows where Int.random(in: 0..<10, using: &g) != 0 { _ = valid.insert(i) }
+        let columns: [ScalarColumn] = [
+            .int((0..<rows).map { _ in Int64.random(in: 0..<8, using: &g) }, valid: valid),
+            .double((0..<rows).map { _ in Double.random(in: -1...1, using: &g) }, valid: valid),
+            .bool((0..<rows).map { _ in Bool.random(using: &g) }, valid: valid),
+            .string((0..<rows).map { i in ["", "é", "naïve", "tag-\(i % 13)", "🙂x"][i % 5] }, valid: valid),
+        ]
+        for column in columns {
+            let payload = try #require(ColumnCodec.encode(column, rows: rows))
+            let back = try ColumnCodec.decode(payload, rows: rows, what: "test column")
+            switch (column, back) {
+            case let (.int(a, va), .int(b, vb)): #expect(a == b && va == vb)
+            case let (.double(a, va), .double(b, vb)): #expect(a == b && va == vb)
+            case let (.bool(a, va), .bool(b, vb)): #expect(a == b && va == vb)
+            case let (.string(a, va), .string(b, vb)): #expect(a == b && va == vb)
+            default: Issue.record("column changed type: \(column) → \(back)")
+            }
+            #expect(throws: (any Error).self) { try ColumnCodec.decode(Array(payload.dropLast(9)), rows: rows, what: "truncated") }
+            #expect(throws: (any Error).self) { try ColumnCodec.decode(payload, rows: rows + 1, what: "wrong row count") }
+        }
+        // A small-range integer column is worth compressing: at least 4x.
+        let ints = try #require(ColumnCodec.encode(columns[0], rows: rows))
+        let compressed = try #require(Compression.compress(ints))
+        #expect(compressed.count * 4 < ints.count, "\(ints.count) bytes compressed to \(compressed.count)")
+    }
+
+    @Test("scalar index types are checked against the field type")
+    func scalarIndexTypes() async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        let c = try db.createCollection(Self.schema)
+        for (field, type) in [("meta", "INVERTED"), ("tag", "STL_SORT"), ("age", "TRIE"), ("score", "BITMAP"), ("tags", "INVERTED"), ("age", "HNSW"), ("vec", "INVERTED"), ("nope", "INVERTED")] {
+            await #expect(throws: VireoError.self, "\(type) on \(field)") { try await c.createIndex(IndexSpec(field: field, milvusIndexType: type)) }
+        }
+        try await c.createIndex(IndexSpec(field: "tag", milvusIndexType: "INVERTED"))
+        #expect(c.indexes.map(\.kind) == [.inverted])
+        #expect(try c.indexStatus(field: "tag").isFinished)
+        try await c.dropIndex(field: "tag")
+        #expect(c.indexes.isEmpty)
     }
 
     static let bad: [(String, String)] = [

@@ -15,6 +15,7 @@ struct FilterBench: AsyncParsableCommand {
     @Option var refine: Int = 4
     @Option(help: "Scratch directory for the database.") var scratch: String = NSTemporaryDirectory() + "vireo-bench-filter"
     @Option(help: "Write JSON lines here too.") var out: String?
+    @Option(help: "Scalar index on the filtered field (INVERTED, STL_SORT, BITMAP), or none.") var scalarIndex: String?
 
     func run() async throws {
         var lines: [String] = []
@@ -28,6 +29,7 @@ struct FilterBench: AsyncParsableCommand {
         let db = try Database.open(at: scratch, configuration: config)
         var g = SplitMix64(seed: 2024)
         let buckets = (0..<base.count).map { _ in Int64(g.next() % 100) }
+        print("scalar index on bucket: \(scalarIndex ?? "none")")
         print("| index | filter (selectivity) | recall@10 vs exact filtered | QPS | p50 ms | p99 ms |")
         print("|---|---|---:|---:|---:|---:|")
         for (name, spec, params) in [("HNSW", IndexSpec.hnsw(field: "vec"), SearchParameters(ef: ef)),
@@ -41,6 +43,7 @@ struct FilterBench: AsyncParsableCommand {
                 })
             }
             try await c.createIndex(spec)
+            if let scalarIndex { try await c.createIndex(IndexSpec(field: "bucket", milvusIndexType: scalarIndex)) }
             await c.waitForIndexBuilds()
             for (label, filter) in [("none (100 %)", nil), ("bucket < 50 (50 %)", "bucket < 50"), ("bucket < 10 (10 %)", "bucket < 10"), ("bucket == 7 (1 %)", "bucket == 7")] as [(String, String?)] {
                 // Ground truth: exact search with the same filter.

@@ -213,6 +213,19 @@ public final class Collection: Sendable {
     ///
     /// - Throws: ``VireoError`` for an unknown or non-vector field or invalid parameters.
     public func createIndex(_ spec: IndexSpec) async throws {
+        guard let field = schema.field(named: spec.field), !field.isPrimaryKey else {
+            throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': collection '\(name)' has no such field other than the primary key (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
+        }
+        guard spec.kind.supports(field.dataType) else {
+            let valid = IndexSpec.Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue)
+            throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index field '\(spec.field)' of type \(field.dataType.rawValue); use \(valid.isEmpty ? "no index (JSON and Array fields are filtered row by row)" : valid.joined(separator: ", "))")
+        }
+        if spec.kind.isScalar {
+            let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
+            try catalog.update("saving the index") { $0.indexes = all }
+            indexRegistry.set(spec)
+            return
+        }
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == spec.field }) else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
         }
@@ -231,13 +244,15 @@ public final class Collection: Sendable {
 
     /// Drops the index of a field; searches on it become exact.
     public func dropIndex(field: String) async throws {
-        guard let f = codec.vectorFields.firstIndex(where: { $0.name == field }), indexRegistry.spec(for: field) != nil else {
+        guard indexRegistry.spec(for: field) != nil else {
             throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
         }
         let remaining = indexRegistry.all.filter { $0.field != field }
         try catalog.update("dropping the index") { $0.indexes = remaining }
         indexRegistry.remove(field)
-        for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
+        if let f = codec.vectorFields.firstIndex(where: { $0.name == field }) {
+            for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
+        }
     }
 
     /// The index specs of this collection.
@@ -245,6 +260,17 @@ public final class Collection: Sendable {
 
     /// How far the index of `field` is built.
     public func indexStatus(field: String) throws -> IndexStatus {
+        if let spec = indexRegistry.spec(for: field), spec.kind.isScalar {
+            // Scalar indexes are ready for every sealed segment (built on first use).
+            var status = IndexStatus(field: field, kind: spec.kind, totalRows: 0, indexedRows: 0, growingRows: 0, buildingRowsDone: 0)
+            for s in shards {
+                let snap = s.snapshot
+                status.growingRows += snap.growing.rowCount
+                status.totalRows += snap.sealed.reduce(0) { $0 + $1.rowCount }
+            }
+            status.indexedRows = status.totalRows
+            return status
+        }
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == field }) else {
             throw VireoError.invalid(.unknownField, "'\(field)' is not a vector field of collection '\(name)'")
         }

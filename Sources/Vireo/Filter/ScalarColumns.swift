@@ -15,11 +15,35 @@ enum ScalarColumn: Sendable {
 /// so that repeated filters cost a pass over typed arrays instead of decoding every row.
 final class ColumnCache: Sendable {
     private let columns = Mutex<[String: ScalarColumn]>([:])
+    private let indexes = Mutex<[String: ScalarIndex]>([:])
 
-    /// The column `name`, decoding it with `decode` (rows' encoded scalars, in row order) once.
-    func column(_ name: String, field: FieldSchema?, rows: Int, codec: RowCodec, encodedRows: () throws -> [[UInt8]]) rethrows -> ScalarColumn {
+    /// The column `name`: read with `stored` (a sealed segment's column blob) or else decoded from
+    /// the rows' encoded scalars, once.
+    func column(_ name: String, field: FieldSchema?, rows: Int, codec: RowCodec, stored: () throws -> ScalarColumn? = { nil },
+                encodedRows: () throws -> [[UInt8]]) throws -> ScalarColumn {
         if let c = columns.withLock({ $0[name] }) { return c }
         guard let field, !field.isPrimaryKey else { return .unsupported }
+        if let c = try stored() {
+            columns.withLock { $0[name] = c }
+            return c
+        }
+        let column = try Self.decode(field: field, rows: rows, codec: codec, encodedRows: encodedRows())
+        columns.withLock { $0[name] = column }
+        return column
+    }
+
+    /// The scalar index of column `name`, sorted from `column()` on first use.
+    func index(_ name: String, column: () throws -> ScalarColumn) rethrows -> ScalarIndex? {
+        if let i = indexes.withLock({ $0[name] }) { return i }
+        guard let built = ScalarIndex(try column()) else { return nil }
+        indexes.withLock { $0[name] = built }
+        return built
+    }
+
+    /// Decodes the typed column of `field` from rows' encoded scalars (`.unsupported` for JSON,
+    /// arrays and vectors, which filters evaluate row by row).
+    static func decode(field: FieldSchema, rows: Int, codec: RowCodec, encodedRows: @autoclosure () throws -> [[UInt8]]) rethrows -> ScalarColumn {
+        let name = field.name
         let column: ScalarColumn
         switch field.dataType {
         case .int8, .int16, .int32, .int64, .float, .double, .bool, .varChar:
@@ -57,7 +81,6 @@ final class ColumnCache: Sendable {
         default:
             column = .unsupported
         }
-        columns.withLock { $0[name] = column }
         return column
     }
 }
@@ -68,6 +91,14 @@ final class ColumnCache: Sendable {
 struct ColumnarFilter {
     let rows: Int
     let column: (String) throws -> ScalarColumn
+    /// The scalar index of a field, where one exists (sealed segments of indexed fields).
+    var index: (String) throws -> ScalarIndex? = { _ in nil }
+
+    init(rows: Int, column: @escaping (String) throws -> ScalarColumn, index: @escaping (String) throws -> ScalarIndex? = { _ in nil }) {
+        self.rows = rows
+        self.column = column
+        self.index = index
+    }
 
     func evaluate(_ e: FilterExpr) throws -> Bitset? {
         switch e {
@@ -93,6 +124,7 @@ struct ColumnarFilter {
             }
             return bits
         case let .like(.field(name, []), pattern):
+            if let bits = try index(name)?.like(pattern) { return bits }
             guard case let .string(values, valid) = try column(name) else { return nil }
             var bits = Bitset(capacity: rows)
             for i in 0..<rows where valid.contains(i) && pattern.matches(values[i]) { bits.insert(i) }
@@ -108,6 +140,7 @@ struct ColumnarFilter {
     }
 
     private func compare(_ name: String, _ op: String, _ literal: JSONValue) throws -> Bitset? {
+        if let bits = try index(name)?.select(op, literal) { return bits }
         switch (try column(name), literal) {
         case let (.int(values, valid), .int(x)): return Self.select(values, valid, op, x)
         case let (.int(values, valid), .double(x)): return Self.select(values.map(Double.init), valid, op, x)
@@ -139,6 +172,7 @@ struct ColumnarFilter {
     }
 
     private func members(_ name: String, _ literals: [JSONValue]) throws -> Bitset? {
+        if let bits = try index(name)?.members(literals) { return bits }
         var bits = Bitset(capacity: rows)
         switch try column(name) {
         case let .int(values, valid):

@@ -2,7 +2,14 @@
 @_exported import struct VireoIndex.IVFConfiguration
 import VireoIndex
 
-/// An index on a vector field, with Milvus' index type names and parameters.
+/// An index on a vector field, or a scalar index on a scalar field, with Milvus' index type names
+/// and parameters.
+///
+/// Scalar indexes (`INVERTED`, `STL_SORT`, `TRIE`, `BITMAP`) are one sorted structure per sealed
+/// segment: the field's values in order with their rows. Equality, `in`, ranges and prefix `like`
+/// become binary searches instead of a pass over the column. They are built from the segment's
+/// stored column the first time a filter needs them and kept in memory (not stored: a sort of one
+/// segment's column costs milliseconds, less than reading a stored copy would save).
 ///
 /// Indexes are built for sealed segments, off the write path; growing segments (the newest rows)
 /// are searched exactly until they seal. A collection without an index on a field, or a segment
@@ -18,6 +25,33 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case ivfFlat = "IVF_FLAT"
         /// Inverted lists of product-quantised residuals (Jégou et al.).
         case ivfPQ = "IVF_PQ"
+        /// Scalar: value → rows (Int, Float, Double, Bool, VarChar fields).
+        case inverted = "INVERTED"
+        /// Scalar: sorted values (numeric fields).
+        case stlSort = "STL_SORT"
+        /// Scalar: sorted strings, for equality and prefix `like` (VarChar fields).
+        case trie = "TRIE"
+        /// Scalar: value → rows for low-cardinality fields (Bool, Int, VarChar).
+        case bitmap = "BITMAP"
+
+        /// Whether this kind indexes a scalar field.
+        public var isScalar: Bool {
+            switch self {
+            case .inverted, .stlSort, .trie, .bitmap: return true
+            case .flat, .hnsw, .ivfFlat, .ivfPQ: return false
+            }
+        }
+
+        /// Whether this kind can index a field of type `t`.
+        public func supports(_ t: DataType) -> Bool {
+            switch self {
+            case .flat, .hnsw, .ivfFlat, .ivfPQ: return t.isVector
+            case .inverted: return [.bool, .int8, .int16, .int32, .int64, .float, .double, .varChar].contains(t)
+            case .stlSort: return [.int8, .int16, .int32, .int64, .float, .double].contains(t)
+            case .trie: return t == .varChar
+            case .bitmap: return [.bool, .int8, .int16, .int32, .int64, .varChar].contains(t)
+            }
+        }
     }
 
     /// The vector field indexed.
@@ -70,6 +104,8 @@ public struct IndexSpec: Sendable, Hashable, Codable {
                 throw VireoError.invalid(.invalidArgument, "IVF_PQ needs the parameter m (sub-quantisers; it must divide the dimension)")
             }
             self.init(field: field, kind: .ivfPQ, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .pq, m: m, nbits: params["nbits"] ?? 8))
+        case "INVERTED", "STL_SORT", "TRIE", "BITMAP":
+            self.init(field: field, kind: Kind(rawValue: type)!)
         default:
             throw VireoError.invalid(.invalidArgument, "index type '\(milvusIndexType)' is not supported; use one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
         }
@@ -79,7 +115,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     public func validate(dimension: Int) throws {
         do {
             switch kind {
-            case .flat: break
+            case .flat, .inverted, .stlSort, .trie, .bitmap: break
             case .hnsw: try hnsw.validate()
             case .ivfFlat, .ivfPQ: try ivf.validate(dimension: dimension)
             }

@@ -69,13 +69,11 @@ struct HitAddress {
 /// query batches, SIMD for single queries). Queries are split across threads, each with its own
 /// scanner and heaps, so nothing is locked while searching.
 ///
-/// **Exact fallback.** A segment is scanned exactly instead of through its index when fewer than
-/// ``exactFallbackFraction`` of its rows (or fewer than `4·ef` rows) are allowed: with most rows
-/// deleted or filtered out, a graph walk visits mostly excluded nodes and a scan is both faster and
-/// exact.
+/// **Exact fallback.** A segment is scanned exactly instead of through its index when the index
+/// says a scan of the allowed rows is cheaper (``SegmentIndex/prefersExactScan(allowed:rows:k:params:)``):
+/// with most rows deleted or filtered out, a graph walk visits mostly excluded nodes, and a scan of
+/// the allowed rows is both faster and exact.
 enum SegmentSearch {
-    static let exactFallbackFraction = 0.02
-
     static func run(
         queries: MatrixView, field: Int, metric: Metric, k: Int, params: ResolvedSearchParameters, exact: Bool, snapshots: [ShardSnapshot],
         backend: any ComputeBackend, threads: Int
@@ -99,7 +97,7 @@ enum SegmentSearch {
                     let idBase = HitAddress.pack(shard: s, ordinal: ord, row: 0)
                     let allowed = seg.rowCount - (tomb?.count ?? 0)
                     if !exact, let index = seg.indexes[field],
-                       Double(allowed) >= exactFallbackFraction * Double(seg.rowCount), allowed >= 4 * max(params.ef, k) {
+                       !index.prefersExactScan(allowed: allowed, rows: seg.rowCount, k: k, params: params) {
                         // IVF: with a fraction f of rows allowed, each probed list holds f as many
                         // candidates, so probe nprobe / f lists to keep the candidate count (and recall).
                         var p = params
@@ -109,7 +107,7 @@ enum SegmentSearch {
                         }
                         index.search(queries: slice, range: 0..<count, k: k, params: p, excluded: tomb, idBase: idBase,
                                      heaps: &heaps, backend: backend)
-                    } else if let tomb, allowed * 8 < seg.rowCount {
+                    } else if let tomb, allowed * 4 < seg.rowCount {
                         // Few rows left (a selective filter): distances for those rows only.
                         let rows = tomb.complementIndices(universe: seg.rowCount)
                         scanner.scan(queries: slice, base: seg.vectors[field], rows: rows, metric: metric, idBase: idBase, heaps: &heaps)

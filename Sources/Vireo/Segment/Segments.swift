@@ -176,6 +176,9 @@ struct GrowingSegment: Sendable {
 /// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then
 ///   the UTF-8 bytes.
 /// - `scalars/<chunk>`: the encoded scalar part of rows `256·chunk ..< 256·(chunk+1)`, zstd-compressed.
+/// - `columns/<field>`: each typed scalar field (numbers, Bool, VarChar) as a column (``ColumnCodec``),
+///   zstd-compressed where that pays; filters read these instead of decoding rows. Segments sealed
+///   before columns existed have none and decode their columns from the row chunks.
 /// - `partitions`: the partition id of each row as little-endian UInt16, zstd-compressed; absent
 ///   when every row is in partition 0.
 final class SealedSegment: Sendable {
@@ -231,6 +234,16 @@ final class SealedSegment: Sendable {
         return .string(String(decoding: pks.copyBytes((base + start)..<(base + end)), as: UTF8.self))
     }
 
+    /// The stored column of schema field `field` (position `ordinal`), or nil if this segment has none.
+    func storedColumn(ordinal: Int, name: String) throws -> ScalarColumn? {
+        let what = "segment \(id) column '\(name)'"
+        let payload = try environment.read { txn -> [UInt8]? in
+            guard let stored = try txn.get(blobs, key: SegmentKeys.column(id, field: ordinal)) else { return nil }
+            return try Blob.decode(stored, kind: .column, what: what)
+        }
+        return try payload.map { try ColumnCodec.decode($0, rows: rowCount, what: what) }
+    }
+
     /// The encoded scalar bytes of every row of chunk `chunk` (256 rows).
     func scalarChunk(_ chunk: Int) throws -> [[UInt8]] {
         let what = "segment \(id) scalar chunk \(chunk)"
@@ -265,6 +278,8 @@ enum SegmentKeys {
     static func vectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "v")] + be32(UInt32(field)) }
     static func pks(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "p")] }
     static func scalars(_ segment: UInt32, chunk: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "c")] + be32(UInt32(chunk)) }
+    /// A typed scalar column (``ColumnCodec``), by the field's position in the schema.
+    static func column(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "k")] + be32(UInt32(field)) }
     /// Partition id per row (absent: every row is in partition 0).
     static func partitions(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "t")] }
     /// Growing-segment batch records: segment, then batch sequence number.

@@ -544,6 +544,11 @@ final class Shard: Sendable {
                 chunk += 1
                 start = end
             }
+            for (ordinal, field) in codec.schema.fields.enumerated() where !field.isPrimaryKey && !field.dataType.isVector {
+                let column = ColumnCache.decode(field: field, rows: allScalars.count, codec: codec, encodedRows: allScalars)
+                guard let payload = ColumnCodec.encode(column, rows: allScalars.count) else { continue }
+                try Blob.write(txn, blobs, key: SegmentKeys.column(id, field: ordinal), kind: .column, payload: payload, compress: true)
+            }
             let partitionIDs = g.blocks.flatMap { $0.partitions.all(count: $0.count) }
             if partitionIDs.contains(where: { $0 != 0 }) {
                 var w = ByteWriter()
@@ -586,9 +591,12 @@ final class Shard: Sendable {
     /// without reading a column.
     func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot) throws -> [UInt32: Bitset] {
         var out: [UInt32: Bitset] = [:]
+        let fields = codec.schema.fields
         for seg in snap.sealed {
             out[seg.id] = try select(filter, partitions: allowed, rows: seg.rowCount, partitionColumn: seg.partitions,
                                      tombstones: snap.tombstones[seg.id], columns: seg.columns,
+                                     stored: { name in try fields.firstIndex { $0.name == name }.flatMap { try seg.storedColumn(ordinal: $0, name: name) } },
+                                     indexed: { name in self.indexes.spec(for: name)?.kind.isScalar == true },
                                      encodedRows: { try (0..<((seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows)).flatMap { try seg.scalarChunk($0) } },
                                      primaryKey: { seg.primaryKey(row: $0) })
         }
@@ -596,7 +604,8 @@ final class Shard: Sendable {
         let tomb = snap.tombstones[snap.growing.id]
         for block in snap.growing.blocks {
             let blockBits = try select(filter, partitions: allowed, rows: block.count, partitionColumn: block.partitions, tombstones: nil,
-                                       columns: block.columns, encodedRows: { block.scalars }, primaryKey: { block.pks[$0] })
+                                       columns: block.columns, stored: { _ in nil }, indexed: { _ in false },
+                                       encodedRows: { block.scalars }, primaryKey: { block.pks[$0] })
             for i in 0..<block.count where blockBits.contains(i) && tomb?.contains(block.firstRow + i) != true {
                 bits.insert(block.firstRow + i)
             }
@@ -608,15 +617,21 @@ final class Shard: Sendable {
     /// ``select(_:partitions:in:)`` for one segment or block.
     private func select(
         _ filter: Filter?, partitions allowed: Set<UInt16>?, rows: Int, partitionColumn: PartitionColumn, tombstones: Bitset?,
-        columns: ColumnCache, encodedRows: @escaping () throws -> [[UInt8]], primaryKey: (Int) -> PrimaryKey
+        columns: ColumnCache, stored: @escaping (String) throws -> ScalarColumn?, indexed: @escaping (String) -> Bool,
+        encodedRows: @escaping () throws -> [[UInt8]], primaryKey: (Int) -> PrimaryKey
     ) throws -> Bitset {
         let partitionMask = allowed.flatMap { partitionColumn.mask(rows: rows, allowed: $0) }
         if let partitionMask, partitionMask.isEmpty { return partitionMask }
         var bits: Bitset
         if let filter {
             // Columnar path: typed columns decoded once per segment, predicates as bitset passes.
-            let columnar = ColumnarFilter(rows: rows) { name in
-                try columns.column(name, field: self.codec.schema.field(named: name), rows: rows, codec: self.codec, encodedRows: encodedRows)
+            let codec = self.codec
+            let column = { (name: String) throws -> ScalarColumn in
+                try columns.column(name, field: codec.schema.field(named: name), rows: rows, codec: codec,
+                                   stored: { try stored(name) }, encodedRows: encodedRows)
+            }
+            let columnar = ColumnarFilter(rows: rows, column: column) { name in
+                indexed(name) ? try columns.index(name) { try column(name) } : nil
             }
             if let b = try columnar.evaluate(filter.root) {
                 bits = b

@@ -120,7 +120,7 @@ func describe(_ c: Vireo.Collection) -> JSONValue {
         case .hnsw: o["params"] = .object(["M": .int(Int64(spec.hnsw.M)), "efConstruction": .int(Int64(spec.hnsw.efConstruction))])
         case .ivfFlat: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
         case .ivfPQ: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist)), "m": .int(Int64(spec.ivf.m)), "nbits": .int(Int64(spec.ivf.nbits))])
-        case .flat: break
+        case .flat, .inverted, .stlSort, .trie, .bitmap: break
         }
         if let s = try? c.indexStatus(field: spec.field) {
             o["indexedRows"] = .int(Int64(s.indexedRows))
