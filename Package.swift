@@ -2,7 +2,8 @@
 // Vireo: a Milvus-style vector database in Swift.
 //
 // Layers (arrows point down only; see Sources/Vireo/Vireo.docc/Architecture.md):
-//   vireo  →  VireoServer (Hummingbird 2 REST adapter over transport-independent handlers)  →  Vireo
+//   vireo  →  VireoServer (Hummingbird 2 REST and grpc-swift-2 gRPC adapters over transport-independent handlers)  →  Vireo
+//                         →  VireoMilvusProto (generated Milvus wire types)
 //   vireo, vireo-bench  →  Vireo  →  VireoIndex → VireoKernels → CVireoKernels, COpenBLAS
 //                                 →  VireoStorage → CLMDB, CZstd
 import PackageDescription
@@ -37,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        // gRPC over HTTP/2 (the Posix transport; it also builds swift-nio-ssl, which Vireo does not use).
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -82,6 +85,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // The gRPC adapter (Sources/VireoServer/GRPC) and the shared-port listener.
+                "VireoMilvusProto",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             swiftSettings: swiftSettings
         ),
