@@ -158,7 +158,8 @@ let package = Package(
         ),
         .testTarget(
             name: "VireoServerTests",
-            dependencies: ["VireoServer", "Vireo", "VireoTestSupport"],
+            // "vireo": the release test build also builds the binary the e2e suite (scripts/test.sh) runs.
+            dependencies: ["VireoServer", "Vireo", "VireoTestSupport", "vireo"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

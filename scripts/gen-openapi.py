@@ -24,7 +24,7 @@ def coll(extra=None, required=()):
 
 INDEX_PARAM = obj({
     "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE"]},
-    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ"]},
+    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "INVERTED", "STL_SORT", "TRIE", "BITMAP"]},
     "params": {"type": "object", "additionalProperties": {"oneOf": [INT, S]},
                "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF)"},
 }, ["fieldName"])

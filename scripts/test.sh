@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs it):
-#   1. the Swift test suites (release mode),
-#   2. the release `vireo` binary,
+#   1. the Swift test suites (release build),
+#   2. the release `vireo` binary (from the same build),
 #   3. a Python venv with pinned test tools,
 #   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports,
 #   5. the pymilvus suite (Tests/e2e_pymilvus) against the same binary over gRPC.
@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One release build for both: `swift test -c release` compiles with testability, which a plain
+# `swift build -c release` would compile again from scratch, so the e2e suite uses the `vireo` that
+# the test build makes (VireoServerTests depends on the executable for that reason).
 swift test -c release
-swift build -c release --product vireo
+test -x .build/release/vireo
 
 VENV=${VENV:-.venv-e2e}
 if [ ! -x "$VENV/bin/python" ]; then

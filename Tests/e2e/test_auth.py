@@ -12,6 +12,7 @@ def auth_server(tmp_path_factory):
     tokens = tmp_path_factory.mktemp("tok") / "tokens"
     tokens.write_text("# accepted credentials\nroot:Milvus\n")
     s = Server(tmp_path_factory.mktemp("auth-data"), "--tokens-file", str(tokens), "--token", "key-abc123",
+               "--max-insert-rows", "5", "--max-nq", "2", "--max-topk", "50",
                env={"VIREO_TOKENS": "alice:secret"}).start()
     yield s
     s.stop()
@@ -48,3 +49,15 @@ def test_refuses_public_bind_without_auth(tmp_path):
     from conftest import BIN
     p = subprocess.run([str(BIN), "serve", "--data", str(tmp_path), "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "--allow-unauthenticated" in p.stderr
+
+
+def test_configured_limits(auth_server):
+    c = auth_server.client("root:Milvus")
+    c.ok("collections/create", {"collectionName": "lim", "dimension": 2})
+    assert "at most 5" in c.err("entities/insert", {"collectionName": "lim", "data": [{"id": i, "vector": [1, i]} for i in range(6)]}, 1804)
+    c.ok("entities/insert", {"collectionName": "lim", "data": [{"id": i, "vector": [1, i]} for i in range(5)]})
+    c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 3}, 1100)
+    c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]], "limit": 51}, 1100)
+    c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]], "limit": 40, "offset": 11}, 1100)
+    assert len(c.ok("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 2, "limit": 50})) == 10
+    assert c.count("lim") == 5

@@ -60,11 +60,8 @@ public final class MilvusHandlers: Sendable {
                 guard let f = call.schema.field(named: ix.fieldName) else {
                     throw APIError.invalid("index on '\(ix.fieldName)': no such field in the schema (fields: \(call.schema.fields.map(\.name).joined(separator: ", ")))")
                 }
-                guard f.dataType.isVector else {
-                    throw APIError.invalid("index on '\(ix.fieldName)': Vireo indexes vector fields only (scalar fields are filtered from typed columns without an index)")
-                }
                 // Validate the index before creating anything.
-                _ = try IndexSpec(field: ix.fieldName, milvusIndexType: ix.indexType, params: ix.params).validate(dimension: f.dimension ?? 1)
+                try Self.indexSpec(ix, field: f).validate(dimension: f.dimension ?? 1)
             }
             let c = try database.createCollection(call.schema)
             loads.set(call.schema.name, loaded: call.load)
@@ -336,30 +333,34 @@ public final class MilvusHandlers: Sendable {
         guard let f = c.schema.field(named: ix.fieldName) else {
             throw APIError.invalid("field '\(ix.fieldName)' is not in collection '\(c.name)' (fields: \(c.schema.fields.map(\.name).joined(separator: ", ")))")
         }
-        guard f.dataType.isVector else {
-            throw APIError.invalid("cannot index '\(ix.fieldName)': Vireo indexes vector fields only (scalar fields are filtered from typed columns without an index)")
-        }
-        if let m = ix.metric, m != f.effectiveMetric {
+        if let m = ix.metric, f.dataType.isVector, m != f.effectiveMetric {
             throw APIError.invalid("metric \(m) does not match field '\(f.name)', created with \(f.effectiveMetric): in Vireo a vector field's metric is fixed when the collection is created (set it in the schema or in the create request's indexParams)")
         }
         if let wanted = ix.indexName, !wanted.isEmpty {
-            let others = c.schema.vectorFields.map(\.name).filter { $0 != f.name }
+            let others = c.indexes.map(\.field).filter { $0 != f.name }
             if indexNames.field(collection: c.name, indexName: wanted, among: others) != nil {
                 throw APIError.invalid("an index named '\(wanted)' already exists on another field of collection '\(c.name)'")
             }
         }
-        let spec = try IndexSpec(field: f.name, milvusIndexType: ix.indexType, params: ix.params)
-        try await c.createIndex(spec)
+        try await c.createIndex(try Self.indexSpec(ix, field: f))
         indexNames.set(collection: c.name, field: f.name, name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// The engine's index for a request: `AUTOINDEX` is HNSW on a vector field and INVERTED on a
+    /// scalar field (Milvus picks per type too).
+    static func indexSpec(_ ix: IndexRequest, field f: FieldSchema) throws -> IndexSpec {
+        let type = !f.dataType.isVector && ix.indexType.uppercased() == "AUTOINDEX" ? "INVERTED" : ix.indexType
+        return try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params)
     }
 
     private func indexDescriptions(_ c: Collection) throws -> [IndexDescription] {
         try c.indexes.map { spec in
             let status = try c.indexStatus(field: spec.field)
-            let metric = c.schema.field(named: spec.field)?.effectiveMetric ?? .cosine
+            let field = c.schema.field(named: spec.field)
+            let metric = field.flatMap { $0.dataType.isVector ? $0.effectiveMetric : nil }
             var params: [String: Int] = [:]
             switch spec.kind {
-            case .flat: break
+            case .flat, .inverted, .stlSort, .trie, .bitmap: break
             case .hnsw: params = ["M": spec.hnsw.M, "efConstruction": spec.hnsw.efConstruction]
             case .ivfFlat: params = ["nlist": spec.ivf.nlist]
             case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]

@@ -142,7 +142,8 @@ public struct IndexDescription: Sendable, Hashable {
     public var indexName: String
     public var fieldName: String
     public var indexType: String
-    public var metric: Metric
+    /// Nil for scalar indexes.
+    public var metric: Metric?
     public var params: [String: Int]
     public var totalRows: Int
     public var indexedRows: Int

@@ -158,7 +158,11 @@ enum OpenAPIDocument {
               "FLAT",
               "HNSW",
               "IVF_FLAT",
-              "IVF_PQ"
+              "IVF_PQ",
+              "INVERTED",
+              "STL_SORT",
+              "TRIE",
+              "BITMAP"
              ],
              "type": "string"
             },
@@ -1788,7 +1792,11 @@ enum OpenAPIDocument {
               "FLAT",
               "HNSW",
               "IVF_FLAT",
-              "IVF_PQ"
+              "IVF_PQ",
+              "INVERTED",
+              "STL_SORT",
+              "TRIE",
+              "BITMAP"
              ],
              "type": "string"
             },

@@ -408,7 +408,7 @@ struct RESTEndpoints: Sendable {
             let params = JSONValue.object(d.params.mapValues { .int(Int64($0)) })
             w.json(.object([
                 "indexName": .string(d.indexName), "fieldName": .string(d.fieldName), "indexType": .string(d.indexType),
-                "metricType": .string(d.metric.rawValue), "totalRows": .int(Int64(d.totalRows)), "indexedRows": .int(Int64(d.indexedRows)),
+                "metricType": .string(d.metric?.rawValue ?? ""), "totalRows": .int(Int64(d.totalRows)), "indexedRows": .int(Int64(d.indexedRows)),
                 "pendingRows": .int(Int64(d.pendingRows)), "indexState": .string(d.finished ? "Finished" : "InProgress"),
                 "failReason": .string(""), "params": params,
             ]))

@@ -138,7 +138,7 @@ enum SchemaDecoding {
             fields.append(.object(o))
         }
         let indexes: [JSONValue] = d.indexes.map {
-            .object(["indexName": .string($0.indexName), "fieldName": .string($0.fieldName), "metricType": .string($0.metric.rawValue)])
+            .object(["indexName": .string($0.indexName), "fieldName": .string($0.fieldName), "metricType": .string($0.metric?.rawValue ?? "")])
         }
         let id = Int64(bitPattern: StableHash.hash(.string(s.name)) >> 12)
         let pk = s.primaryKey
