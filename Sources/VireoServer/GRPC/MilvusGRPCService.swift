@@ -317,16 +317,12 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     private func descriptions(_ collection: String, indexName: String, fieldName: String) async throws -> [IndexDescription] {
-        if !indexName.isEmpty {
-            do {
-                return try await handlers.describeIndex(collection, indexName: indexName)
-            } catch let e where e.code == .indexNotFound && !fieldName.isEmpty {
-                let byField = try await handlers.describeIndex(collection, indexName: nil).filter { $0.fieldName == fieldName }
-                if byField.isEmpty { throw e }
-                return byField
-            }
-        }
         let all = try await handlers.describeIndex(collection, indexName: nil)
+        if !indexName.isEmpty {
+            let named = all.filter { $0.indexName == indexName }
+            if !named.isEmpty { return named }
+            if fieldName.isEmpty { return try await handlers.describeIndex(collection, indexName: indexName) }  // reports 700
+        }
         let list = fieldName.isEmpty ? all : all.filter { $0.fieldName == fieldName }
         guard !list.isEmpty else {
             throw APIError(.indexNotFound, "index not found[collection=\(collection)]\(fieldName.isEmpty ? "" : " on field '\(fieldName)'")", kind: .notFound)
@@ -342,7 +338,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 p.indexName = d.indexName
                 p.indexID = Int64(bitPattern: StableHash.hash(.string(request.collectionName + "/" + d.fieldName)) >> 12)
                 p.fieldName = d.fieldName
-                p.params = [Self.kv("index_type", d.indexType), Self.kv("metric_type", d.metric.rawValue)]
+                p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
                     + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
                 p.indexedRows = Int64(d.indexedRows)
                 p.totalRows = Int64(d.totalRows)
