@@ -74,10 +74,10 @@ def dataset():
 
 
 class VireoServer:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, *extra):
         self.log = tempfile.NamedTemporaryFile(prefix="vireo-grpc-", suffix=".log", delete=False)
         assert BIN.exists(), f"{BIN} is missing: build it with `swift build -c release --product vireo`"
-        self.proc = subprocess.Popen([str(BIN), "serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0"],
+        self.proc = subprocess.Popen([str(BIN), "serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0", *extra],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -321,3 +321,21 @@ def test_wrong_dimension_raises(client, name):
     with pytest.raises(MilvusException):
         client.search(name, [[0.1] * 9], limit=3)
     client.drop_collection(name)
+
+
+# --- auth (Vireo only: Milvus Lite has no users) ------------------------------------------------------
+
+def test_token_required_when_configured(tmp_path):
+    if TARGET == "lite":
+        pytest.skip("Milvus Lite has no authentication")
+    from conftest import VireoServer
+    server = VireoServer(tmp_path / "data", "--token", "root:Milvus", "--token", "an-api-key")
+    try:
+        with pytest.raises(MilvusException):
+            MilvusClient(uri=server.uri, token="root:wrong").list_collections()
+        for token in ("root:Milvus", "an-api-key"):
+            c = MilvusClient(uri=server.uri, token=token)
+            assert c.list_collections() == []
+            c.close()
+    finally:
+        server.stop()
