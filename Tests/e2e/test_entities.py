@@ -208,3 +208,24 @@ def test_hybrid_search_rrf_and_weighted(client, dataset, name):
     # Several vector fields: search needs annsField.
     client.err("entities/search", {"collectionName": name, "data": [qa.tolist()]}, 1100)
     client.ok("collections/drop", {"collectionName": name})
+
+
+def test_scalar_indexes_keep_filter_results(client, dataset, docs):
+    """INVERTED / STL_SORT / TRIE indexes on scalar fields (and AUTOINDEX on a scalar field) change
+    how filters run, not what they return."""
+    filters = ["n == 4", "n in [1, 2] and id < 500", "source like \"python3%\"", "n >= 7"]
+    before = [client.ok("entities/query", {"collectionName": docs, "filter": f, "limit": 1000, "outputFields": ["n"]}) for f in filters]
+    client.ok("collections/flush", {"collectionName": docs})
+    client.ok("indexes/create", {"collectionName": docs, "indexParams": [
+        {"fieldName": "n", "indexName": "n_idx", "indexType": "STL_SORT"},
+        {"fieldName": "source", "indexType": "AUTOINDEX"}]})
+    d = {x["indexName"]: x for x in client.ok("indexes/describe", {"collectionName": docs, "indexName": "n_idx"})}
+    assert d["n_idx"]["indexType"] == "STL_SORT" and d["n_idx"]["fieldName"] == "n"
+    assert client.ok("indexes/describe", {"collectionName": docs, "indexName": "source"})[0]["indexType"] == "INVERTED"
+    after = [client.ok("entities/query", {"collectionName": docs, "filter": f, "limit": 1000, "outputFields": ["n"]}) for f in filters]
+    assert after == before
+    assert sorted(client.ok("indexes/list", {"collectionName": docs})) == ["n_idx", "source", "vec_idx"]
+    client.err("indexes/create", {"collectionName": docs, "indexParams": [{"fieldName": "text", "indexType": "STL_SORT"}]}, 1100)
+    client.ok("indexes/drop", {"collectionName": docs, "indexName": "n_idx"})
+    client.ok("indexes/drop", {"collectionName": docs, "indexName": "source"})
+    assert client.ok("indexes/list", {"collectionName": docs}) == ["vec_idx"]
