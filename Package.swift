@@ -40,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         // gRPC over HTTP/2 (the Posix transport; it also builds swift-nio-ssl, which Vireo does not use).
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        // Latency percentiles in vireo-bench.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries (Debian: apt-get install liblmdb-dev libopenblas-dev libzstd-dev).
@@ -117,10 +119,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // vireo-bench: the reusable parts (dataset readers, ground truth, recall, runner, JSON/Markdown/SVG
+        // output, peers CSV) live in VireoBenchKit so VireoBenchTests can reach them; the executable is the
+        // command line.
+        .target(
+            name: "VireoBenchKit",
+            dependencies: [
+                "Vireo", "VireoIndex", "VireoKernels",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "bench/VireoBenchKit",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "vireo-bench",
             dependencies: [
-                "Vireo", "VireoIndex", "VireoKernels",
+                "Vireo", "VireoIndex", "VireoKernels", "VireoBenchKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/VireoBench",
@@ -166,6 +180,11 @@ let package = Package(
             name: "VireoMilvusProtoTests",
             dependencies: ["VireoMilvusProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoBenchTests",
+            dependencies: ["VireoBenchKit", "Vireo", "VireoTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

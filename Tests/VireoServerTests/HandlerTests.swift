@@ -116,6 +116,29 @@ import VireoTestSupport
         }
     }
 
+    @Test("JSON parser: numbers on the fast path equal the exact conversion, bit for bit")
+    func numbers() throws {
+        var g = SeededGenerator(seed: 31)
+        var texts: [String] = ["0.1", "-0.0", "1e-7", "123.456e3", "9007199254740993.5", "0.30000000000000004", "1.7976931348623157e308",
+                               "4.9e-324", "2.2250738585072014e-308", "12345678901234567890.5", "1E22", "1e23", "-3.4028235e38"]
+        for _ in 0..<5000 {
+            let f = Float.random(in: -1...1, using: &g)
+            texts.append("\(f)")
+            texts.append(String(format: "%.9g", Double(f)))
+            let d = Double.random(in: -1e6...1e6, using: &g) * pow(10, Double(Int.random(in: -30...30, using: &g)))
+            texts.append("\(d)")
+            texts.append(String(format: "%.17e", d))
+        }
+        for t in texts {
+            let parsed = try JSONParser.parse(Array(t.utf8))
+            guard case let .double(v) = parsed else {
+                Issue.record("\(t) parsed as \(parsed)")
+                continue
+            }
+            #expect(v.bitPattern == Double(t)!.bitPattern, "\(t)")
+        }
+    }
+
     @Test("auth: bearer tokens, API keys and basic")
     func auth() {
         let a = Authenticator(credentials: ["root:Milvus", "key1"])

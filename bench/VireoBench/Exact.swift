@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VireoBenchKit
 import Vireo
 
 /// Issue #2's benchmark: durable insert throughput, reopen time, batch and single-query exact search,

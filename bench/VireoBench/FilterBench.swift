@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VireoBenchKit
 import Vireo
 import VireoKernels
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VireoBenchKit
 import Vireo
 
 /// Issue #3's benchmark: HNSW through the engine (durable storage, background build, in-place

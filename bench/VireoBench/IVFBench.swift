@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VireoBenchKit
 import Vireo
 
 /// Issue #4's benchmark: IVF_FLAT and IVF_PQ (with and without refine) through the engine, nprobe

@@ -1,45 +1,16 @@
 import ArgumentParser
 import Foundation
+import VireoBenchKit
 import Vireo
 
 @main
 struct VireoBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vireo-bench",
-        abstract: "Vireo benchmarks on .fvecs/.ivecs datasets, side by side with peers run in the same session.",
-        subcommands: [Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self]
+        abstract: "Vireo benchmarks on .fvecs/.ivecs/.bvecs datasets (ann-benchmarks style), side by side with peers run in the same session.",
+        discussion: "Start with `vireo-bench run --dataset DIR --index hnsw` or `vireo-bench compare DIR`; the other subcommands are the per-issue benchmarks bench/README.md cites.",
+        subcommands: [RunCommand.self, CompareCommand.self, PlotCommand.self, Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self]
     )
-}
-
-/// Where a measurement ran: recorded in every report.
-struct RunInfo {
-    static func environment() -> JSONValue {
-        var o: [String: JSONValue] = [
-            "gitSHA": .string(shell("git rev-parse --short HEAD") ?? "unknown"),
-            "cores": .int(Int64(System.coreCount)),
-            "openblasCore": .string(OpenBLASBackend.coreName),
-            "OPENBLAS_CORETYPE": .string(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"),
-            "date": .string(ISO8601DateFormatter().string(from: Date())),
-        ]
-        if let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-            .split(separator: "\n").first(where: { $0.hasPrefix("model name") }) {
-            o["cpu"] = .string(String(cpu.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces))
-        }
-        return .object(o)
-    }
-
-    static func shell(_ command: String) -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return nil }
-        p.waitUntilExit()
-        let s = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return p.terminationStatus == 0 ? s : nil
-    }
 }
 
 /// Latency percentiles of a list of seconds, in milliseconds.

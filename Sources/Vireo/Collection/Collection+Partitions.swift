@@ -202,11 +202,7 @@ extension Collection {
     func purgeDroppedPartitions() throws {
         let live = Set(partitionTable.withLock { $0.map(\.id) })
         for shard in shards {
-            let snap = shard.snapshot
-            var present = Set<UInt16>()
-            for seg in snap.sealed { present.formUnion(seg.partitions.present) }
-            for block in snap.growing.blocks { present.formUnion(block.partitions.present) }
-            let orphans = present.subtracting(live)
+            let orphans = shard.snapshot.partitionsPresent.subtracting(live)
             guard !orphans.isEmpty else { continue }
             let keys = try partitionRowKeys(shard: shard, ids: orphans)
             guard !keys.isEmpty else { continue }

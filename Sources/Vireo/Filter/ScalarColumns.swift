@@ -92,7 +92,7 @@ struct ColumnarFilter {
     let rows: Int
     let column: (String) throws -> ScalarColumn
     /// The scalar index of a field, where one exists (sealed segments of indexed fields).
-    var index: (String) throws -> ScalarIndex? = { _ in nil }
+    let index: (String) throws -> ScalarIndex?
 
     init(rows: Int, column: @escaping (String) throws -> ScalarColumn, index: @escaping (String) throws -> ScalarIndex? = { _ in nil }) {
         self.rows = rows

@@ -54,24 +54,9 @@ struct PartitionColumn: Sendable {
         return bits
     }
 
-    static func + (a: PartitionColumn, b: PartitionColumn) -> PartitionColumn {
-        if a.ids == nil && b.ids == nil && (a.present.isEmpty || b.present.isEmpty || a.present == b.present) {
-            return PartitionColumn(rows: 0).with(present: a.present.union(b.present))
-        }
-        return PartitionColumn(a.all(count: nil) + b.all(count: nil))
-    }
-
-    private init(ids: [UInt16]?, present: Set<UInt16>) {
-        self.ids = ids
-        self.present = present
-    }
-
-    private func with(present: Set<UInt16>) -> PartitionColumn { PartitionColumn(ids: ids, present: present) }
-
     /// Every row's partition (`count` rows when the column is implicit).
-    func all(count: Int?) -> [UInt16] {
-        if let ids { return ids }
-        return [UInt16](repeating: 0, count: count ?? 0)
+    func all(count: Int) -> [UInt16] {
+        ids ?? [UInt16](repeating: 0, count: count)
     }
 }
 

@@ -196,6 +196,9 @@ struct JSONParser {
         }
     }
 
+    /// 10^0 … 10^22, each exactly representable as a Double.
+    static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { x, _ in x * 10 } }
+
     private mutating func number() throws(Failure) -> JSONValue {
         let start = i
         var negative = false
@@ -220,18 +223,49 @@ struct JSONParser {
                 i += 1
             }
         }
+        // Digits of the fraction continue the mantissa (for the fast path below).
+        var mantissa = magnitude
+        var mantissaOverflow = overflow
+        var fractionDigits = 0
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             integral = false
             i += 1
             guard i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) else { throw fail("invalid number: expected a digit after '.'") }
-            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
+                let (m1, o1) = mantissa.multipliedReportingOverflow(by: 10)
+                let (m2, o2) = m1.addingReportingOverflow(UInt64(bytes[i] - UInt8(ascii: "0")))
+                if o1 || o2 { mantissaOverflow = true }
+                mantissa = m2
+                fractionDigits += 1
+                i += 1
+            }
         }
+        var exponent = 0
         if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
             integral = false
             i += 1
-            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            var negativeExponent = false
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") {
+                negativeExponent = bytes[i] == UInt8(ascii: "-")
+                i += 1
+            }
             guard i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) else { throw fail("invalid number: expected a digit in the exponent") }
-            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(bytes[i] - UInt8(ascii: "0")) }
+                i += 1
+            }
+            if negativeExponent { exponent = -exponent }
+        }
+        // Clinger's fast path: a mantissa below 2^53 times an exact power of ten up to 10^22 is one
+        // correctly rounded operation, so most numbers (vectors printed with ~9 digits) need no
+        // string conversion. Everything else takes the exact path below.
+        if !integral, !mantissaOverflow, mantissa <= 1 << 53 {
+            let e = exponent - fractionDigits
+            if e >= -22 && e <= 22 {
+                let m = Double(mantissa)
+                let d = e < 0 ? m / Self.powersOfTen[-e] : m * Self.powersOfTen[e]
+                return .double(negative ? -d : d)
+            }
         }
         if integral && !overflow {
             if negative {
