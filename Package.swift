@@ -38,8 +38,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
-        // gRPC over HTTP/2 (the Posix transport; it also builds swift-nio-ssl, which Vireo does not use).
-        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        // HTTP/2 for our own plaintext gRPC server transport (Sources/VireoServer/GRPC/H2CServerTransport.swift):
+        // grpc-swift-nio-transport would also build swift-nio-ssl and swift-crypto/swift-certificates.
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         // Latency percentiles in vireo-bench.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
@@ -92,7 +93,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,4 @@
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -7,13 +6,13 @@ import UnixSignals
 
 /// `vireo serve`: Milvus' REST API v2 and its gRPC `MilvusService` on one port.
 ///
-/// Three services in one group: the REST server (Hummingbird) and the gRPC server (grpc-swift-2
-/// on the NIO HTTP/2 transport), each on a loopback-only ephemeral port, and the public
-/// ``SharedPortListener`` on `host:port`, which sends each connection to one of them by its first
-/// bytes (see there for why). Both adapters call the same ``MilvusHandlers``, so auth, limits,
+/// Three services in one group: the REST server (Hummingbird, on a loopback-only ephemeral port),
+/// the gRPC server (grpc-swift-2's `GRPCServer` on our ``H2CServerTransport``), and the public
+/// ``SharedPortListener`` on `host:port`, which hands each connection to gRPC or splices it to REST
+/// by its first bytes (see there). Both adapters call the same ``MilvusHandlers``, so auth, limits,
 /// the error table and metrics are shared. On SIGTERM/SIGINT the listener stops accepting first,
-/// then gRPC and REST finish their in-flight calls; then `run` returns and the caller closes the
-/// database.
+/// then gRPC (GOAWAY on each connection, in-flight calls finish) and REST finish their calls; then
+/// `run` returns and the caller closes the database.
 public struct MilvusServer: Sendable {
     let handlers: MilvusHandlers
     let configuration: ServerConfiguration
@@ -41,19 +40,18 @@ public struct MilvusServer: Sendable {
             logger: logger
         )
 
-        var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
-        transportConfig.rpc.maxRequestPayloadSize = configuration.limits.maxBodyBytes
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext,
-                                                   config: transportConfig)
+        var transportConfig = H2CServerTransport.Configuration()
+        transportConfig.maxRequestMessageBytes = configuration.limits.maxBodyBytes
+        let transport = H2CServerTransport(configuration: transportConfig)
         let grpc = GRPCServer(transport: transport, services: [MilvusGRPCService(handlers: handlers, logger: logger)],
                               interceptors: [MilvusGRPCInterceptor(authenticator: configuration.authenticator)])
 
-        let listener = SharedPortListener(host: configuration.host, port: configuration.port, logger: logger)
+        let listener = SharedPortListener(host: configuration.host, port: configuration.port, grpc: transport, logger: logger)
         let front = FrontService(listener: listener, logger: logger) {
+            // gRPC connections that arrive before GRPCServer listens wait in the transport.
             var ports = restPorts.makeAsyncIterator()
             guard let restPort = await ports.next() else { throw ServerSetupError("the REST server did not start") }
-            guard let address = try await transport.listeningAddress.ipv4 else { throw ServerSetupError("the gRPC server did not start") }
-            let port = try await listener.bind(restPort: restPort, grpcPort: address.port)
+            let port = try await listener.bind(restPort: restPort)
             onListening(configuration.host, port)
         }
         // Shut down in reverse order: the public listener first, then gRPC, then REST.
@@ -65,7 +63,7 @@ public struct MilvusServer: Sendable {
 
 /// The gRPC server as a service-lifecycle service.
 struct GRPCService: Service {
-    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let server: GRPCServer<H2CServerTransport>
 
     func run() async throws {
         try await withGracefulShutdownHandler {

@@ -6,40 +6,47 @@ import Synchronization
 
 /// The public listener: one port for REST and gRPC, as Milvus serves both on 19530.
 ///
-/// ## Why a sniffing proxy
+/// ## How one port serves both
 /// A gRPC client (HTTP/2 with prior knowledge, "h2c") opens every connection with the 24-byte
-/// preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`; an HTTP/1.1 request starts with a method token.
-/// Neither Hummingbird nor grpc-swift's transport lets another server hand it an accepted
-/// connection, and a NIO async server bootstrap registers a child channel only after its
-/// initializer finished — so the first bytes cannot be read inside one server's pipeline to pick
-/// the other. Instead both servers listen on loopback-only ephemeral ports, and this listener reads
-/// the first bytes of each connection (at most 24), connects to the matching internal server on
-/// the same event loop and splices the two channels together, with backpressure (a side reads only
-/// while the other can write) and orderly close (pending writes are flushed before the partner
-/// closes). The cost is one loopback hop per message (tens of microseconds) and a connection per
-/// client connection; the gain is one port, no protocol restrictions on either server, and each
-/// server exactly as it runs standalone. Connections that send nothing within `sniffTimeout` are
-/// closed.
+/// preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`; an HTTP/1.1 request starts with a method token. This
+/// listener reads the first bytes of each connection (at most 24) and then:
+/// - **gRPC**: hands the connection to ``H2CServerTransport/adopt(_:)``, which puts the HTTP/2
+///   pipeline on this very channel, and replays the bytes read so far into it. The transport is
+///   ours, so it can take an accepted connection — no second listener, no loopback hop.
+/// - **HTTP/1.1**: Hummingbird cannot be handed an accepted connection (its server owns its
+///   bootstrap, and a NIO async server bootstrap registers a child channel only after its
+///   initializer finished, so its pipeline cannot be chosen by the first bytes). REST therefore
+///   listens on a loopback-only ephemeral port, and this listener connects to it on the same event
+///   loop and splices the two channels together, with backpressure (a side reads only while the
+///   other can write) and orderly close (pending writes are flushed before the partner closes). The
+///   cost is one loopback hop per REST request (tens of microseconds); the gain is Hummingbird
+///   exactly as it runs standalone.
+///
+/// Connections that send nothing decisive within `sniffTimeout` are closed.
 final class SharedPortListener: Sendable {
     enum Target: Sendable { case http1, grpc }
 
     let host: String
     let port: Int
+    let grpc: H2CServerTransport
     let logger: Logger
     let sniffTimeout: TimeAmount
     private let channel = Mutex<(any Channel)?>(nil)
 
-    init(host: String, port: Int, logger: Logger, sniffTimeout: TimeAmount = .seconds(30)) {
+    init(host: String, port: Int, grpc: H2CServerTransport, logger: Logger, sniffTimeout: TimeAmount = .seconds(30)) {
         self.host = host
         self.port = port
+        self.grpc = grpc
         self.logger = logger
         self.sniffTimeout = sniffTimeout
     }
 
-    /// Binds and returns the bound port; connections go to `restPort` / `grpcPort` on 127.0.0.1.
-    func bind(restPort: Int, grpcPort: Int) async throws -> Int {
+    /// Binds and returns the bound port; HTTP/1.1 connections go to `restPort` on 127.0.0.1, gRPC
+    /// connections to the transport.
+    func bind(restPort: Int) async throws -> Int {
         let timeout = sniffTimeout
         let logger = logger
+        let grpc = grpc
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -48,7 +55,7 @@ final class SharedPortListener: Sendable {
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
-                        ProtocolSniffer(restPort: restPort, grpcPort: grpcPort, timeout: timeout, logger: logger))
+                        ProtocolSniffer(restPort: restPort, grpc: grpc, timeout: timeout, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()
@@ -68,23 +75,25 @@ final class SharedPortListener: Sendable {
     var closeFuture: EventLoopFuture<Void>? { channel.withLock { $0?.closeFuture } }
 }
 
-/// Reads the start of a connection, picks the internal server, connects, and splices.
+/// Reads the start of a connection and picks its server: the gRPC transport on this channel, or
+/// REST through a splice to the loopback listener.
 final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
 
     static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     private let restPort: Int
-    private let grpcPort: Int
+    private let grpc: H2CServerTransport
     private let timeout: TimeAmount
     private let logger: Logger
     private var buffered: ByteBuffer?
     private var decided = false
     private var timer: Scheduled<Void>?
 
-    init(restPort: Int, grpcPort: Int, timeout: TimeAmount, logger: Logger) {
+    init(restPort: Int, grpc: H2CServerTransport, timeout: TimeAmount, logger: Logger) {
         self.restPort = restPort
-        self.grpcPort = grpcPort
+        self.grpc = grpc
         self.timeout = timeout
         self.logger = logger
     }
@@ -115,7 +124,30 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         }
         guard let target else { return }  // a prefix of the preface: wait for more bytes
         decided = true
-        connect(context: context, port: target == .grpc ? grpcPort : restPort)
+        switch target {
+        case .grpc: serveGRPC(context: context)
+        case .http1: connect(context: context, port: restPort)
+        }
+    }
+
+    /// Puts the HTTP/2 pipeline after this handler, replays the bytes read so far into it, and leaves.
+    private func serveGRPC(context: ChannelHandlerContext) {
+        do {
+            try grpc.adopt(context.channel)
+        } catch {
+            logger.error("shared port: cannot set up HTTP/2 on a connection", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        decidedAndConnected = true
+        timer?.cancel()
+        if let bytes = buffered, bytes.readableBytes > 0 {
+            buffered = nil
+            context.fireChannelRead(wrapInboundOut(bytes))
+            context.fireChannelReadComplete()
+        }
+        buffered = nil
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     private func connect(context: ChannelHandlerContext, port: Int) {
