@@ -175,7 +175,15 @@ let package = Package(
         .testTarget(
             name: "VireoServerTests",
             // "vireo": the release test build also builds the binary the e2e suite (scripts/test.sh) runs.
-            dependencies: ["VireoServer", "Vireo", "VireoTestSupport", "vireo"],
+            dependencies: [
+                "VireoServer", "Vireo", "VireoKernels", "VireoTestSupport", "vireo",
+                // The gRPC transport's stream handler, driven in an EmbeddedChannel.
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
