@@ -97,17 +97,26 @@ class VireoServer:
 
 
 @pytest.fixture(scope="session")
-def client(tmp_path_factory):
+def server(tmp_path_factory):
+    """The `vireo serve` under test (None for Milvus Lite)."""
+    if TARGET == "lite":
+        yield None
+        return
+    s = VireoServer(tmp_path_factory.mktemp("vireo-data"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def client(tmp_path_factory, server):
     if TARGET == "lite":
         c = MilvusClient(str(tmp_path_factory.mktemp("lite") / "x.db"))
         yield c
         c.close()
         return
-    server = VireoServer(tmp_path_factory.mktemp("vireo-data"))
     c = MilvusClient(uri=server.uri)
     yield c
     c.close()
-    server.stop()
 
 
 _counter = [0]
