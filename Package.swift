@@ -2,7 +2,8 @@
 // Vireo: a Milvus-style vector database in Swift.
 //
 // Layers (arrows point down only; see Sources/Vireo/Vireo.docc/Architecture.md):
-//   vireo  →  VireoServer (Hummingbird 2 REST adapter over transport-independent handlers)  →  Vireo
+//   vireo  →  VireoServer (Hummingbird 2 REST and grpc-swift-2 gRPC adapters over transport-independent handlers)  →  Vireo
+//                         →  VireoMilvusProto (generated Milvus wire types)
 //   vireo, vireo-bench  →  Vireo  →  VireoIndex → VireoKernels → CVireoKernels, COpenBLAS
 //                                 →  VireoStorage → CLMDB, CZstd
 import PackageDescription
@@ -37,6 +38,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        // HTTP/2 for our own plaintext gRPC server transport (Sources/VireoServer/GRPC/H2CServerTransport.swift):
+        // grpc-swift-nio-transport would also build swift-nio-ssl and swift-crypto/swift-certificates.
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         // Latency percentiles in vireo-bench.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
@@ -84,6 +88,13 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // The gRPC adapter (Sources/VireoServer/GRPC) and the shared-port listener.
+                "VireoMilvusProto",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -164,7 +175,15 @@ let package = Package(
         .testTarget(
             name: "VireoServerTests",
             // "vireo": the release test build also builds the binary the e2e suite (scripts/test.sh) runs.
-            dependencies: ["VireoServer", "Vireo", "VireoTestSupport", "vireo"],
+            dependencies: [
+                "VireoServer", "Vireo", "VireoKernels", "VireoTestSupport", "vireo",
+                // The gRPC transport's stream handler, driven in an EmbeddedChannel.
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pattern='loadUnaligned|assumingMemoryBound|bindMemory|UnsafeMutable|\.allocate\(|unsafeUninitializedCapacity|nonisolated\(unsafe\)'
-if grep -rnE "$pattern" Sources/Vireo Sources/vireo bench/VireoBench bench/VireoBenchKit; then
+if grep -rnE "$pattern" Sources/Vireo Sources/VireoServer Sources/vireo bench/VireoBench bench/VireoBenchKit; then
     echo "error: unsafe memory access outside kernels, arenas and the storage layer (see above)" >&2
     exit 1
 fi

@@ -3,7 +3,8 @@
 #   1. the Swift test suites (release build),
 #   2. the release `vireo` binary (from the same build),
 #   3. a Python venv with pinned test tools,
-#   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports.
+#   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports,
+#   5. the pymilvus suite (Tests/e2e_pymilvus) against the same binary over gRPC.
 # Environment: VENV (default .venv-e2e), VIREO_DATASET (default ../shared/data/dev), PYTEST_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,3 +23,12 @@ fi
     pytest==9.2.0 requests==2.34.2 numpy==2.4.6 schemathesis==4.32.5
 
 VIREO_BIN="$PWD/.build/release/vireo" "$VENV/bin/python" -m pytest Tests/e2e -q ${PYTEST_ARGS:-}
+
+# 5. The gRPC API through pymilvus (Tests/e2e_pymilvus), in its own venv: pymilvus pulls grpcio, pandas and
+#    protobuf, kept apart from schemathesis' pins. (E2E_TARGET=lite runs the same suite against Milvus Lite.)
+VENV_PYMILVUS=${VENV_PYMILVUS:-.venv-pymilvus}
+if [ ! -x "$VENV_PYMILVUS/bin/python" ]; then
+    python3 -m venv "$VENV_PYMILVUS"
+fi
+"$VENV_PYMILVUS/bin/pip" install -q --disable-pip-version-check pytest==9.2.0 numpy==2.4.6 pymilvus==3.0.2
+VIREO_BIN="$PWD/.build/release/vireo" "$VENV_PYMILVUS/bin/python" -m pytest Tests/e2e_pymilvus -q ${PYTEST_ARGS:-}

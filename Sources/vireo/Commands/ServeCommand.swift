@@ -6,10 +6,11 @@ import Prometheus
 import Vireo
 import VireoServer
 
-/// `vireo serve`: the Milvus RESTful API v2 over an embedded database.
+/// `vireo serve`: the Milvus RESTful API v2 and Milvus' gRPC `MilvusService` (pymilvus and the other
+/// Milvus SDKs) on one port, over an embedded database.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the Milvus RESTful API v2 (/v2/vectordb/...) plus /healthz, /readyz, /metrics and /openapi.json.",
+        abstract: "Serve the Milvus RESTful API v2 (/v2/vectordb/...), /healthz, /readyz, /metrics, /openapi.json and Milvus' gRPC API on one port.",
         discussion: """
         Without credentials the server binds loopback only; binding another address needs --token, \
         --tokens-file or VIREO_TOKENS (comma-separated), or --allow-unauthenticated. \
@@ -81,7 +82,7 @@ struct Serve: AsyncParsableCommand {
         let database = try Database.open(at: data, configuration: dbConfig)
         logger.info("database open", metadata: ["path": "\(data)", "collections": "\(database.listCollections().count)",
                                                 "open": "\(ContinuousClock.now - started)"])
-        let server = RESTServer(handlers: MilvusHandlers(database: database, limits: config.limits), configuration: config, logger: logger)
+        let server = MilvusServer(handlers: MilvusHandlers(database: database, limits: config.limits), configuration: config, logger: logger)
         let auth = config.authenticator.isEnabled
         try await server.run { host, port in
             // The line scripts wait for (and read the port from, with --port 0).

@@ -1,0 +1,688 @@
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+import SwiftProtobuf
+import Vireo
+import VireoMilvusProto
+
+/// Per-call values the transport puts in gRPC metadata (pymilvus sends the database as `dbname`);
+/// ``MilvusGRPCInterceptor`` binds them for the duration of a call.
+enum GRPCCallContext {
+    @TaskLocal static var dbName: String?
+}
+
+/// A response message with a Milvus `Status`.
+protocol MilvusStatusResponse: Sendable {
+    init()
+    var milvusStatus: PStatus { get set }
+}
+
+/// Milvus' `MilvusService` over gRPC: each RPC translates its protobuf request into the same
+/// ``MilvusHandlers`` call the REST adapter makes, and the typed result back into protobuf.
+///
+/// As in Milvus, errors travel in the response `Status` (gRPC OK, Milvus code, reason, legacy
+/// `error_code`) — never as gRPC errors, which pymilvus would retry. Authentication happens in
+/// ``MilvusGRPCInterceptor`` (gRPC `UNAUTHENTICATED`, which pymilvus does not retry). RPCs of
+/// `MilvusService` that are not declared in `proto/milvus.proto` answer `UNIMPLEMENTED`.
+struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
+    let handlers: MilvusHandlers
+    let logger: Logger
+    /// Identifies this server process in `Connect` (clients echo it as metadata).
+    let identifier = Int64.random(in: 1...Int64.max)
+    static let version = "v2.6.0"
+
+    // MARK: Plumbing
+
+    /// Runs one RPC: the database check, the body, the error table, metrics and the request log.
+    private func call<R: MilvusStatusResponse>(_ method: String, _ op: OperationKind = .other, checkDatabase: Bool = true,
+                                               _ body: () async throws -> R) async -> R {
+        let started = ContinuousClock.now
+        var response: R
+        var failure: APIError?
+        do {
+            if checkDatabase { try handlers.checkDatabase(GRPCCallContext.dbName) }
+            response = try await body()
+        } catch {
+            let e = ErrorTable.apiError(error, during: op)
+            failure = e
+            response = R()
+            response.milvusStatus = ProtoConversions.status(e)
+        }
+        let elapsed = ContinuousClock.now - started
+        let endpoint = "grpc/" + method
+        ServerMetrics.record(endpoint: endpoint, code: failure?.code.rawValue ?? 0, duration: elapsed)
+        if let failure {
+            let meta: Logger.Metadata = ["endpoint": "\(endpoint)", "code": "\(failure.code)", "message": "\(failure.message)"]
+            if failure.kind == .internal { logger.error("request failed", metadata: meta) } else { logger.info("request rejected", metadata: meta) }
+        } else {
+            logger.debug("request", metadata: ["endpoint": "\(endpoint)", "ms": "\(elapsed)"])
+        }
+        return response
+    }
+
+    private static func ok<R: MilvusStatusResponse>(_ type: R.Type = R.self) -> R { R() }
+
+    private func schema(_ collection: String) throws -> CollectionSchema {
+        try handlers.schema(of: collection)
+    }
+
+    // MARK: Session and server
+
+    func connect(request: Milvus_Proto_Milvus_ConnectRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ConnectResponse {
+        await call("Connect") {
+            var r = Milvus_Proto_Milvus_ConnectResponse()
+            var info = Milvus_Proto_Common_ServerInfo()
+            info.buildTags = "vireo"
+            info.deployMode = "STANDALONE"
+            info.reserved = ["server": "vireo", "version": Self.version]
+            r.serverInfo = info
+            r.identifier = identifier
+            r.status = PStatus()
+            return r
+        }
+    }
+
+    func getVersion(request: Milvus_Proto_Milvus_GetVersionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetVersionResponse {
+        await call("GetVersion", checkDatabase: false) {
+            var r = Milvus_Proto_Milvus_GetVersionResponse()
+            r.version = Self.version
+            return r
+        }
+    }
+
+    func checkHealth(request: Milvus_Proto_Milvus_CheckHealthRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_CheckHealthResponse {
+        await call("CheckHealth", checkDatabase: false) {
+            var r = Milvus_Proto_Milvus_CheckHealthResponse()
+            r.isHealthy = true
+            return r
+        }
+    }
+
+    /// A hybrid timestamp as Milvus makes them (physical milliseconds << 18 | a logical counter).
+    func allocTimestamp(request: Milvus_Proto_Milvus_AllocTimestampRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_AllocTimestampResponse {
+        await call("AllocTimestamp", checkDatabase: false) {
+            var r = Milvus_Proto_Milvus_AllocTimestampResponse()
+            r.timestamp = Self.hybridTimestamp()
+            return r
+        }
+    }
+
+    private static let logical = Atomic<UInt64>(0)
+
+    static func hybridTimestamp() -> UInt64 {
+        let ms = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        let l = logical.add(1, ordering: .relaxed).newValue & 0x3FFFF
+        return ms << 18 | l
+    }
+
+    // MARK: Collections
+
+    func createCollection(request: Milvus_Proto_Milvus_CreateCollectionRequest, context: ServerContext) async throws -> PStatus {
+        await call("CreateCollection") {
+            let schema = try ProtoConversions.collectionSchema(request)
+            // Milvus creates collections released; pymilvus then creates the indexes and loads.
+            try await handlers.createCollection(CreateCollectionCall(schema: schema, indexes: [], load: false))
+            return PStatus()
+        }
+    }
+
+    func dropCollection(request: Milvus_Proto_Milvus_DropCollectionRequest, context: ServerContext) async throws -> PStatus {
+        await call("DropCollection") {
+            try await handlers.dropCollection(request.collectionName)
+            return PStatus()
+        }
+    }
+
+    func hasCollection(request: Milvus_Proto_Milvus_HasCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_BoolResponse {
+        await call("HasCollection") {
+            var r = Milvus_Proto_Milvus_BoolResponse()
+            r.value = handlers.hasCollection(request.collectionName)
+            return r
+        }
+    }
+
+    func describeCollection(request: Milvus_Proto_Milvus_DescribeCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_DescribeCollectionResponse {
+        await call("DescribeCollection") {
+            let d = try await handlers.describeCollection(request.collectionName)
+            var r = Milvus_Proto_Milvus_DescribeCollectionResponse()
+            r.schema = ProtoConversions.protoSchema(d.schema)
+            r.collectionName = d.schema.name
+            r.collectionID = Int64(bitPattern: StableHash.hash(.string(d.schema.name)) >> 12)
+            r.shardsNum = Int32(d.schema.shardsNum)
+            r.numPartitions = Int64(d.partitionCount)
+            r.consistencyLevel = .strong
+            r.dbName = "default"
+            return r
+        }
+    }
+
+    func showCollections(request: Milvus_Proto_Milvus_ShowCollectionsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ShowCollectionsResponse {
+        await call("ShowCollections") {
+            var r = Milvus_Proto_Milvus_ShowCollectionsResponse()
+            var names = handlers.listCollections()
+            if !request.collectionNames.isEmpty {
+                let wanted = Set(request.collectionNames)
+                names = names.filter { wanted.contains($0) }
+            }
+            r.collectionNames = names
+            r.collectionIds = names.map { Int64(bitPattern: StableHash.hash(.string($0)) >> 12) }
+            r.createdTimestamps = names.map { _ in 0 }
+            r.createdUtcTimestamps = names.map { _ in 0 }
+            r.inMemoryPercentages = names.map { _ in 100 }
+            r.queryServiceAvailable = names.map { _ in true }
+            return r
+        }
+    }
+
+    func renameCollection(request: Milvus_Proto_Milvus_RenameCollectionRequest, context: ServerContext) async throws -> PStatus {
+        await call("RenameCollection") {
+            if !request.newDbname.isEmpty { try handlers.checkDatabase(request.newDbname) }
+            try await handlers.renameCollection(request.oldName, to: request.newName)
+            return PStatus()
+        }
+    }
+
+    func getCollectionStatistics(request: Milvus_Proto_Milvus_GetCollectionStatisticsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetCollectionStatisticsResponse {
+        await call("GetCollectionStatistics") {
+            var r = Milvus_Proto_Milvus_GetCollectionStatisticsResponse()
+            r.stats = [Self.kv("row_count", String(try await handlers.collectionRowCount(request.collectionName)))]
+            return r
+        }
+    }
+
+    static func kv(_ k: String, _ v: String) -> PKeyValue {
+        var p = PKeyValue()
+        p.key = k
+        p.value = v
+        return p
+    }
+
+    func loadCollection(request: Milvus_Proto_Milvus_LoadCollectionRequest, context: ServerContext) async throws -> PStatus {
+        await call("LoadCollection") {
+            try await handlers.loadCollection(request.collectionName)
+            return PStatus()
+        }
+    }
+
+    func releaseCollection(request: Milvus_Proto_Milvus_ReleaseCollectionRequest, context: ServerContext) async throws -> PStatus {
+        await call("ReleaseCollection") {
+            try await handlers.releaseCollection(request.collectionName)
+            return PStatus()
+        }
+    }
+
+    /// Vireo loads nothing (segments are used from the memory map), so progress is 100 as soon as a
+    /// collection is loaded, and 0 while it is released.
+    func getLoadingProgress(request: Milvus_Proto_Milvus_GetLoadingProgressRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetLoadingProgressResponse {
+        await call("GetLoadingProgress") {
+            var r = Milvus_Proto_Milvus_GetLoadingProgressResponse()
+            let parts = request.partitionNames.isEmpty ? nil : request.partitionNames
+            let state = try await handlers.loadState(request.collectionName, partitions: parts)
+            r.progress = state == .loaded ? 100 : 0
+            r.refreshProgress = r.progress
+            return r
+        }
+    }
+
+    func getLoadState(request: Milvus_Proto_Milvus_GetLoadStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetLoadStateResponse {
+        await call("GetLoadState") {
+            var r = Milvus_Proto_Milvus_GetLoadStateResponse()
+            let parts = request.partitionNames.isEmpty ? nil : request.partitionNames
+            switch try await handlers.loadState(request.collectionName, partitions: parts) {
+            case .loaded: r.state = .loaded
+            case .loading: r.state = .loading
+            case .notLoaded: r.state = .notLoad
+            }
+            return r
+        }
+    }
+
+    // MARK: Partitions
+
+    func createPartition(request: Milvus_Proto_Milvus_CreatePartitionRequest, context: ServerContext) async throws -> PStatus {
+        await call("CreatePartition") {
+            try await handlers.createPartition(request.collectionName, request.partitionName)
+            return PStatus()
+        }
+    }
+
+    func dropPartition(request: Milvus_Proto_Milvus_DropPartitionRequest, context: ServerContext) async throws -> PStatus {
+        await call("DropPartition") {
+            try await handlers.dropPartition(request.collectionName, request.partitionName)
+            return PStatus()
+        }
+    }
+
+    func hasPartition(request: Milvus_Proto_Milvus_HasPartitionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_BoolResponse {
+        await call("HasPartition") {
+            var r = Milvus_Proto_Milvus_BoolResponse()
+            r.value = try await handlers.hasPartition(request.collectionName, request.partitionName)
+            return r
+        }
+    }
+
+    func showPartitions(request: Milvus_Proto_Milvus_ShowPartitionsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ShowPartitionsResponse {
+        await call("ShowPartitions") {
+            var r = Milvus_Proto_Milvus_ShowPartitionsResponse()
+            var names = try await handlers.listPartitions(request.collectionName)
+            if !request.partitionNames.isEmpty {
+                let wanted = Set(request.partitionNames)
+                names = names.filter { wanted.contains($0) }
+            }
+            r.partitionNames = names
+            r.partitionIds = names.map { Int64(bitPattern: StableHash.hash(.string(request.collectionName + "/" + $0)) >> 12) }
+            r.createdTimestamps = names.map { _ in 0 }
+            r.createdUtcTimestamps = names.map { _ in 0 }
+            r.inMemoryPercentages = names.map { _ in 100 }
+            return r
+        }
+    }
+
+    func loadPartitions(request: Milvus_Proto_Milvus_LoadPartitionsRequest, context: ServerContext) async throws -> PStatus {
+        await call("LoadPartitions") {
+            guard !request.partitionNames.isEmpty else { throw APIError.missing("partition_names") }
+            try await handlers.setPartitionsLoaded(request.collectionName, request.partitionNames, loaded: true)
+            return PStatus()
+        }
+    }
+
+    func releasePartitions(request: Milvus_Proto_Milvus_ReleasePartitionsRequest, context: ServerContext) async throws -> PStatus {
+        await call("ReleasePartitions") {
+            guard !request.partitionNames.isEmpty else { throw APIError.missing("partition_names") }
+            try await handlers.setPartitionsLoaded(request.collectionName, request.partitionNames, loaded: false)
+            return PStatus()
+        }
+    }
+
+    func getPartitionStatistics(request: Milvus_Proto_Milvus_GetPartitionStatisticsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetPartitionStatisticsResponse {
+        await call("GetPartitionStatistics") {
+            var r = Milvus_Proto_Milvus_GetPartitionStatisticsResponse()
+            let n = try await handlers.partitionRowCount(request.collectionName, request.partitionName)
+            r.stats = [Self.kv("row_count", String(n))]
+            return r
+        }
+    }
+
+    // MARK: Indexes
+
+    func createIndex(request: Milvus_Proto_Milvus_CreateIndexRequest, context: ServerContext) async throws -> PStatus {
+        await call("CreateIndex") {
+            var ix = try ProtoConversions.indexRequest(request)
+            if ix.indexName == nil || ix.indexName == "" { ix.indexName = nil }
+            if let m = ix.metric { try await handlers.adoptIndexMetric(request.collectionName, field: ix.fieldName, metric: m) }
+            try await handlers.createIndexes(request.collectionName, [ix])
+            return PStatus()
+        }
+    }
+
+    private func descriptions(_ collection: String, indexName: String, fieldName: String) async throws -> [IndexDescription] {
+        let all = try await handlers.describeIndex(collection, indexName: nil)
+        if !indexName.isEmpty {
+            let named = all.filter { $0.indexName == indexName }
+            if !named.isEmpty { return named }
+            if fieldName.isEmpty { return try await handlers.describeIndex(collection, indexName: indexName) }  // reports 700
+        }
+        let list = fieldName.isEmpty ? all : all.filter { $0.fieldName == fieldName }
+        guard !list.isEmpty else {
+            throw APIError(.indexNotFound, "index not found[collection=\(collection)]\(fieldName.isEmpty ? "" : " on field '\(fieldName)'")", kind: .notFound)
+        }
+        return list
+    }
+
+    func describeIndex(request: Milvus_Proto_Milvus_DescribeIndexRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_DescribeIndexResponse {
+        await call("DescribeIndex") {
+            var r = Milvus_Proto_Milvus_DescribeIndexResponse()
+            for d in try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName) {
+                var p = Milvus_Proto_Milvus_IndexDescription()
+                p.indexName = d.indexName
+                p.indexID = Int64(bitPattern: StableHash.hash(.string(request.collectionName + "/" + d.fieldName)) >> 12)
+                p.fieldName = d.fieldName
+                p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
+                    + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
+                p.indexedRows = Int64(d.indexedRows)
+                p.totalRows = Int64(d.totalRows)
+                p.pendingIndexRows = Int64(d.pendingRows)
+                p.state = d.finished ? .finished : .inProgress
+                r.indexDescriptions.append(p)
+            }
+            return r
+        }
+    }
+
+    func getIndexState(request: Milvus_Proto_Milvus_GetIndexStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetIndexStateResponse {
+        await call("GetIndexState") {
+            var r = Milvus_Proto_Milvus_GetIndexStateResponse()
+            let list = try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName)
+            r.state = list.allSatisfy(\.finished) ? .finished : .inProgress
+            return r
+        }
+    }
+
+    func getIndexBuildProgress(request: Milvus_Proto_Milvus_GetIndexBuildProgressRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetIndexBuildProgressResponse {
+        await call("GetIndexBuildProgress") {
+            var r = Milvus_Proto_Milvus_GetIndexBuildProgressResponse()
+            let list = try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName)
+            r.indexedRows = Int64(list.reduce(0) { $0 + $1.indexedRows })
+            r.totalRows = Int64(list.reduce(0) { $0 + $1.totalRows })
+            return r
+        }
+    }
+
+    func dropIndex(request: Milvus_Proto_Milvus_DropIndexRequest, context: ServerContext) async throws -> PStatus {
+        await call("DropIndex") {
+            var name = request.indexName
+            if name.isEmpty, !request.fieldName.isEmpty {
+                name = try await descriptions(request.collectionName, indexName: "", fieldName: request.fieldName).first?.indexName ?? ""
+            }
+            try await handlers.dropIndex(request.collectionName, indexName: name)
+            return PStatus()
+        }
+    }
+
+    // MARK: Writes
+
+    private func write(_ method: String, collection: String, partition: String, columns: [PFieldData], numRows: UInt32,
+                       upsert: Bool) async -> Milvus_Proto_Milvus_MutationResult {
+        await call(method, .write) {
+            let schema = try schema(collection)
+            guard Int(numRows) <= handlers.limits.maxInsertRows else {
+                throw APIError(.invalidInsertData, "\(numRows) rows in one request; at most \(handlers.limits.maxInsertRows) are accepted — split the data into smaller batches")
+            }
+            let rows = try ProtoConversions.rows(columns, count: Int(numRows), schema: schema)
+            let result = try await handlers.insert(collection, rows: rows, partition: partition, upsert: upsert)
+            var r = Milvus_Proto_Milvus_MutationResult()
+            r.ids = ProtoConversions.ids(result.ids, isInt: schema.primaryKey.dataType == .int64)
+            r.succIndex = (0..<UInt32(result.count)).map { $0 }
+            if upsert { r.upsertCnt = Int64(result.count) } else { r.insertCnt = Int64(result.count) }
+            r.timestamp = Self.hybridTimestamp()
+            return r
+        }
+    }
+
+    func insert(request: Milvus_Proto_Milvus_InsertRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_MutationResult {
+        await write("Insert", collection: request.collectionName, partition: request.partitionName, columns: request.fieldsData,
+                    numRows: request.numRows, upsert: false)
+    }
+
+    func upsert(request: Milvus_Proto_Milvus_UpsertRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_MutationResult {
+        if request.partialUpdate {
+            return await call("Upsert") { throw APIError.invalid("partial upsert (partial_update) is not supported by Vireo yet; send whole rows") }
+        }
+        return await write("Upsert", collection: request.collectionName, partition: request.partitionName, columns: request.fieldsData,
+                           numRows: request.numRows, upsert: true)
+    }
+
+    func delete(request: Milvus_Proto_Milvus_DeleteRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_MutationResult {
+        await call("Delete", .byPrimaryKey) {
+            let filter = try ProtoConversions.filter(request.expr, request.exprTemplateValues) ?? ""
+            let n = try await handlers.delete(request.collectionName, filter: filter, partition: request.partitionName)
+            var r = Milvus_Proto_Milvus_MutationResult()
+            r.deleteCnt = Int64(n)
+            r.timestamp = Self.hybridTimestamp()
+            return r
+        }
+    }
+
+    /// Vireo's flush is synchronous: when `Flush` answers, the rows are durable and sealed, so
+    /// `GetFlushState` is truthfully `flushed` for any timestamp it returned.
+    func flush(request: Milvus_Proto_Milvus_FlushRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_FlushResponse {
+        await call("Flush") {
+            var r = Milvus_Proto_Milvus_FlushResponse()
+            r.dbName = "default"
+            for name in request.collectionNames {
+                try await handlers.flush(name)
+                r.collSegIds[name] = Milvus_Proto_Schema_LongArray()
+                r.flushCollSegIds[name] = Milvus_Proto_Schema_LongArray()
+                r.collSealTimes[name] = Int64(Date().timeIntervalSince1970)
+                r.collFlushTs[name] = Self.hybridTimestamp()
+            }
+            return r
+        }
+    }
+
+    func getFlushState(request: Milvus_Proto_Milvus_GetFlushStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetFlushStateResponse {
+        await call("GetFlushState") {
+            if !request.collectionName.isEmpty { _ = try schema(request.collectionName) }
+            var r = Milvus_Proto_Milvus_GetFlushStateResponse()
+            r.flushed = true
+            return r
+        }
+    }
+
+    // MARK: Reads
+
+    /// A `SearchRequest` (top level or inside a hybrid search) → a typed search.
+    private func searchCall(_ request: Milvus_Proto_Milvus_SearchRequest, collection: String, schema: CollectionSchema,
+                            defaultLimit: Int?, partitions: [String]) throws -> (SearchCall, roundDecimal: Int) {
+        guard request.unknownFields.data.isEmpty else {
+            throw APIError.invalid("the search uses a feature Vireo does not serve (highlighting, search aggregation or function chains)")
+        }
+        if request.hasFunctionScore { throw APIError.invalid("function rerankers (function_score) are not supported by Vireo yet") }
+        guard case let .placeholderGroup(bytes)? = request.searchInput else {
+            throw APIError.invalid("search by primary keys is not supported by Vireo yet; send query vectors")
+        }
+        let p = ProtoConversions.dictionary(request.searchParams)
+        if p["group_by_field"] != nil { throw APIError.invalid("grouping search (group_by_field) is not supported by Vireo yet") }
+        let anns = p["anns_field"].flatMap { $0.isEmpty ? nil : $0 }
+        let field: FieldSchema? = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
+        let vectors = try ProtoConversions.vectors(bytes, dimension: field?.dataType == .floatVector ? field?.dimension : nil)
+        // search_params: metric_type and params (a JSON object with ef / nprobe / …) as REST reads them.
+        var sp: [String: JSONValue] = [:]
+        if let m = p["metric_type"], !m.isEmpty { sp["metric_type"] = .string(m) }
+        if let raw = p["params"], !raw.isEmpty {
+            let params = try ProtoConversions.json(raw, "search parameter 'params'")
+            guard case var .object(o) = params else { throw APIError.invalid("search parameter 'params' must be a JSON object") }
+            if let m = o.removeValue(forKey: "metric_type"), sp["metric_type"] == nil { sp["metric_type"] = m }
+            sp["params"] = .object(o)
+        }
+        let options = try RESTEndpoints.searchOptions(JSONBody(object: ["searchParams": .object(sp)]))
+        let limit = try ProtoConversions.intParam(p, "topk") ?? ProtoConversions.intParam(p, "limit") ?? defaultLimit ?? 10
+        let offset = try ProtoConversions.intParam(p, "offset") ?? 0
+        let round = try ProtoConversions.intParam(p, "round_decimal") ?? -1
+        let filter = try ProtoConversions.filter(request.dsl, request.exprTemplateValues)
+        let call = SearchCall(collection: collection, vectors: vectors, annsField: anns, filter: filter, limit: limit, offset: offset,
+                              outputFields: request.outputFields, partitions: partitions.isEmpty ? nil : partitions, options: options)
+        return (call, round)
+    }
+
+    private func results(_ hits: [[SearchHit]], schema: CollectionSchema, outputFields: [String], limit: Int,
+                         roundDecimal: Int) -> Milvus_Proto_Milvus_SearchResults {
+        var data = Milvus_Proto_Schema_SearchResultData()
+        data.numQueries = Int64(hits.count)
+        data.topK = Int64(limit)
+        data.topks = hits.map { Int64($0.count) }
+        let flat = hits.flatMap { $0 }
+        let isInt = schema.primaryKey.dataType == .int64
+        data.ids = ProtoConversions.ids(flat.map(\.id), isInt: isInt)
+        var scale: Float?
+        if roundDecimal >= 0 { scale = Float(pow(10, Double(min(roundDecimal, 6)))) }
+        data.scores = flat.map { s in scale.map { ($0 * s.score).rounded() / $0 } ?? s.score }
+        data.primaryFieldName = schema.primaryKey.name
+        if !outputFields.isEmpty {
+            let out = ProtoConversions.outputColumns(outputFields, schema: schema, includePrimaryKey: false)
+            let pk = schema.primaryKey.name
+            let rows = flat.map { hit -> Row in
+                var row = hit.fields
+                row[pk] = hit.id.fieldValue
+                return row
+            }
+            data.fieldsData = ProtoConversions.columns(rows, out, schema: schema)
+            data.outputFields = out.names
+        }
+        var r = Milvus_Proto_Milvus_SearchResults()
+        r.results = data
+        r.collectionName = schema.name
+        return r
+    }
+
+    func search(request: Milvus_Proto_Milvus_SearchRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_SearchResults {
+        await call("Search") {
+            let schema = try schema(request.collectionName)
+            let (s, round) = try searchCall(request, collection: request.collectionName, schema: schema, defaultLimit: nil,
+                                            partitions: request.partitionNames)
+            let hits = try await handlers.search(s)
+            return results(hits, schema: schema, outputFields: request.outputFields, limit: s.limit, roundDecimal: round)
+        }
+    }
+
+    func hybridSearch(request: Milvus_Proto_Milvus_HybridSearchRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_SearchResults {
+        await call("HybridSearch") {
+            guard request.unknownFields.data.isEmpty else {
+                throw APIError.invalid("the hybrid search uses a feature Vireo does not serve (function chains)")
+            }
+            if request.hasFunctionScore { throw APIError.invalid("function rerankers (function_score) are not supported by Vireo yet") }
+            let schema = try schema(request.collectionName)
+            let rank = ProtoConversions.dictionary(request.rankParams)
+            let limit = try ProtoConversions.intParam(rank, "limit") ?? 10
+            let offset = try ProtoConversions.intParam(rank, "offset") ?? 0
+            let round = try ProtoConversions.intParam(rank, "round_decimal") ?? -1
+            var searches: [SearchCall] = []
+            for sub in request.requests {
+                var (s, _) = try searchCall(sub, collection: request.collectionName, schema: schema, defaultLimit: limit + offset,
+                                            partitions: sub.partitionNames.isEmpty ? request.partitionNames : sub.partitionNames)
+                s.outputFields = []
+                searches.append(s)
+            }
+            let strategy = (rank["strategy"].map { ProtoConversions.jsonParam($0) }).flatMap { v -> String? in
+                if case let .string(s) = v { return s.lowercased() }
+                return nil
+            } ?? "rrf"
+            var params: [String: JSONValue] = [:]
+            if let raw = rank["params"], !raw.isEmpty, case let .object(o) = try ProtoConversions.json(raw, "rank parameter 'params'") { params = o }
+            let rerank: Rerank
+            switch strategy {
+            case "rrf":
+                let k: Double
+                switch params["k"] {
+                case let .int(i)?: k = Double(i)
+                case let .double(d)?: k = d
+                case nil: k = 60
+                default: throw APIError.invalid("rrf parameter k must be a number")
+                }
+                rerank = .rrf(k: k)
+            case "weighted":
+                guard case let .array(ws)? = params["weights"] else { throw APIError.missing("weights", "the weighted ranker needs one weight in [0, 1] per search") }
+                rerank = .weighted(try ws.map { w in
+                    switch w {
+                    case let .int(i): return Double(i)
+                    case let .double(d): return d
+                    default: throw APIError.invalid("ranker weights must be numbers")
+                    }
+                })
+            default:
+                throw APIError.invalid("ranker strategy '\(strategy)' is not supported; use rrf or weighted")
+            }
+            let call = HybridSearchCall(collection: request.collectionName, searches: searches, rerank: rerank, limit: limit, offset: offset,
+                                        outputFields: request.outputFields,
+                                        partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)
+            let hits = try await handlers.hybridSearch(call)
+            return results(hits, schema: schema, outputFields: request.outputFields, limit: limit, roundDecimal: round)
+        }
+    }
+
+    func query(request: Milvus_Proto_Milvus_QueryRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_QueryResults {
+        await call("Query") {
+            let schema = try schema(request.collectionName)
+            let p = ProtoConversions.dictionary(request.queryParams)
+            let filter = try ProtoConversions.filter(request.expr, request.exprTemplateValues)
+            let offset = try ProtoConversions.intParam(p, "offset") ?? 0
+            let given = try ProtoConversions.intParam(p, "limit")
+            let isCount = request.outputFields.contains { $0.lowercased() == "count(*)" }
+            if given == nil, filter == nil, !isCount {
+                throw APIError.invalid("empty expression should be used with limit: give a filter or a limit")
+            }
+            // Without a limit Milvus returns every match, up to its query window.
+            let limit = given ?? max(1, handlers.limits.maxQueryWindow - offset)
+            let requested = request.outputFields.isEmpty ? [schema.primaryKey.name] : request.outputFields
+            let call = QueryCall(collection: request.collectionName, filter: filter, outputFields: requested, limit: limit, offset: offset,
+                                 partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)
+            var r = Milvus_Proto_Milvus_QueryResults()
+            r.collectionName = schema.name
+            r.primaryFieldName = schema.primaryKey.name
+            switch try await handlers.query(call) {
+            case let .count(n):
+                var fd = PFieldData()
+                fd.type = .int64
+                fd.fieldName = "count(*)"
+                var s = PScalarField()
+                var a = Milvus_Proto_Schema_LongArray()
+                a.data = [Int64(n)]
+                s.longData = a
+                fd.scalars = s
+                r.fieldsData = [fd]
+                r.outputFields = ["count(*)"]
+            case let .rows(rows):
+                let out = ProtoConversions.outputColumns(requested, schema: schema, includePrimaryKey: true)
+                r.fieldsData = ProtoConversions.columns(rows, out, schema: schema)
+                r.outputFields = out.names
+            }
+            return r
+        }
+    }
+}
+
+// MARK: Status plumbing
+
+extension PStatus: MilvusStatusResponse {
+    var milvusStatus: PStatus {
+        get { self }
+        set { self = newValue }
+    }
+}
+
+extension Milvus_Proto_Milvus_ConnectResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetVersionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_CheckHealthResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_AllocTimestampResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_BoolResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_DescribeCollectionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_ShowCollectionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetCollectionStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetLoadingProgressResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetLoadStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_ShowPartitionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetPartitionStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_DescribeIndexResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetIndexStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetIndexBuildProgressResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_MutationResult: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_FlushResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetFlushStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_SearchResults: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_QueryResults: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+
+/// Authentication and per-call metadata for every gRPC call: the credential in `authorization`
+/// (pymilvus sends base64 of `user:password` or of the API key, without a scheme; `Bearer` and
+/// `Basic` forms are accepted too) and the database in `dbname`.
+struct MilvusGRPCInterceptor: ServerInterceptor {
+    let authenticator: Authenticator
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        if authenticator.isEnabled {
+            let header = request.metadata[stringValues: "authorization"].first(where: { _ in true })
+            guard Self.accepts(header, authenticator) else {
+                ServerMetrics.record(endpoint: "grpc/" + context.descriptor.method, code: MilvusCode.unauthenticated.rawValue, duration: .zero)
+                throw RPCError(code: .unauthenticated, message: "user hasn't authenticated: send a token (MilvusClient(token=\"user:password\" or an API key))")
+            }
+        }
+        let db = request.metadata[stringValues: "dbname"].first(where: { _ in true })
+        return try await GRPCCallContext.$dbName.withValue(db) {
+            try await next(request, context)
+        }
+    }
+
+    static func accepts(_ header: String?, _ authenticator: Authenticator) -> Bool {
+        guard let header = header?.trimmingCharacters(in: .whitespaces), !header.isEmpty else { return false }
+        if header.range(of: "Bearer ", options: [.caseInsensitive, .anchored]) != nil
+            || header.range(of: "Basic ", options: [.caseInsensitive, .anchored]) != nil {
+            return authenticator.accepts(authorization: header)
+        }
+        guard let data = Data(base64Encoded: header), let token = String(data: data, encoding: .utf8) else { return false }
+        return authenticator.accepts(authorization: "Bearer " + token)
+    }
+}

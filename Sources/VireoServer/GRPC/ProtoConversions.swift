@@ -1,0 +1,667 @@
+import Foundation
+import SwiftProtobuf
+import Vireo
+import VireoMilvusProto
+
+// Milvus' wire types under short names (the generated names follow the proto packages).
+typealias PStatus = Milvus_Proto_Common_Status
+typealias PKeyValue = Milvus_Proto_Common_KeyValuePair
+typealias PFieldData = Milvus_Proto_Schema_FieldData
+typealias PScalarField = Milvus_Proto_Schema_ScalarField
+typealias PDataType = Milvus_Proto_Schema_DataType
+typealias PFieldSchema = Milvus_Proto_Schema_FieldSchema
+typealias PCollectionSchema = Milvus_Proto_Schema_CollectionSchema
+typealias PTemplateValue = Milvus_Proto_Schema_TemplateValue
+
+/// Translation between Milvus' protobuf messages and the handlers' typed values. Everything here
+/// is pure: no handler calls, no transport.
+enum ProtoConversions {
+    // MARK: Status
+
+    /// The `Status` of a response: Milvus' code and message, plus the legacy `error_code` that
+    /// pymilvus still reads in places (`has_collection` treats `CollectionNotExists` as "no").
+    static func status(_ e: APIError) -> PStatus {
+        var s = PStatus()
+        s.code = Int32(truncatingIfNeeded: e.code.rawValue)
+        s.reason = e.message
+        switch e.code {
+        case .collectionNotFound: s.errorCode = .collectionNotExists
+        case .indexNotFound: s.errorCode = .indexNotExist
+        case .invalidParameter, .invalidInsertData, .invalidPrimaryKey, .missingParameter, .invalidJSON: s.errorCode = .illegalArgument
+        default: s.errorCode = .unexpectedError
+        }
+        return s
+    }
+
+    // MARK: Types
+
+    static func dataType(_ t: PDataType, field: String) throws -> DataType {
+        switch t {
+        case .bool: return .bool
+        case .int8: return .int8
+        case .int16: return .int16
+        case .int32: return .int32
+        case .int64: return .int64
+        case .float: return .float
+        case .double: return .double
+        case .varChar, .string: return .varChar
+        case .json: return .json
+        case .array: return .array
+        case .floatVector: return .floatVector
+        default:
+            throw APIError.invalid("field '\(field)': data type \(t) is not supported by Vireo yet; use FloatVector for vectors and Bool, Int8-64, Float, Double, VarChar, JSON or Array for scalars")
+        }
+    }
+
+    static func protoType(_ t: DataType) -> PDataType {
+        switch t {
+        case .bool: return .bool
+        case .int8: return .int8
+        case .int16: return .int16
+        case .int32: return .int32
+        case .int64: return .int64
+        case .float: return .float
+        case .double: return .double
+        case .varChar: return .varChar
+        case .json: return .json
+        case .array: return .array
+        case .floatVector: return .floatVector
+        }
+    }
+
+    static func metric(_ s: String) throws -> Metric {
+        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE") }
+        return m
+    }
+
+    // MARK: Schemas
+
+    /// `CreateCollectionRequest.schema` (a serialized `CollectionSchema`) → the engine's schema.
+    static func collectionSchema(_ request: Milvus_Proto_Milvus_CreateCollectionRequest) throws -> CollectionSchema {
+        let p: PCollectionSchema
+        do {
+            p = try PCollectionSchema(serializedBytes: request.schema)
+        } catch {
+            throw APIError.invalid("CreateCollection: 'schema' is not a serialized milvus.proto.schema.CollectionSchema (\(error))")
+        }
+        guard p.functions.isEmpty else {
+            throw APIError.invalid("collection functions (BM25, text embedding) are not supported by Vireo yet")
+        }
+        guard p.structArrayFields.isEmpty else { throw APIError.invalid("struct array fields are not supported by Vireo yet") }
+        var fields: [FieldSchema] = []
+        for f in p.fields where !f.isDynamic {
+            fields.append(try fieldSchema(f, schemaAutoID: p.autoID))
+        }
+        let name = request.collectionName.isEmpty ? p.name : request.collectionName
+        var schema = CollectionSchema(name: name, fields: fields, description: p.description_p, enableDynamicField: p.enableDynamicField,
+                                      shardsNum: request.shardsNum > 0 ? Int(request.shardsNum) : 1)
+        if request.numPartitions > 0 { schema.numPartitions = Int(request.numPartitions) }
+        return schema
+    }
+
+    static func fieldSchema(_ p: PFieldSchema, schemaAutoID: Bool) throws -> FieldSchema {
+        var f = FieldSchema(name: p.name, dataType: try dataType(p.dataType, field: p.name))
+        f.isPrimaryKey = p.isPrimaryKey
+        f.autoID = p.isPrimaryKey && (p.autoID || schemaAutoID)
+        f.description = p.description_p
+        f.nullable = p.nullable
+        f.isPartitionKey = p.isPartitionKey
+        for kv in p.typeParams {
+            func int() throws -> Int {
+                guard let v = Int(kv.value.trimmingCharacters(in: .whitespaces)) else {
+                    throw APIError.invalid("field '\(p.name)': type param \(kv.key) = '\(kv.value)' is not an integer")
+                }
+                return v
+            }
+            switch kv.key {
+            case "dim": f.dimension = try int()
+            case "max_length": f.maxLength = try int()
+            case "max_capacity": f.maxCapacity = try int()
+            default: continue  // analyzers, mmap and other settings Vireo does not use
+            }
+        }
+        if f.dataType == .array {
+            f.elementType = try dataType(p.elementType, field: p.name + "[]")
+        }
+        if p.hasDefaultValue, let v = defaultValue(p.defaultValue) { f.defaultValue = v }
+        return f
+    }
+
+    static func defaultValue(_ v: Milvus_Proto_Schema_ValueField) -> JSONValue? {
+        switch v.data {
+        case let .boolData(b)?: return .bool(b)
+        case let .intData(i)?: return .int(Int64(i))
+        case let .longData(i)?: return .int(i)
+        case let .floatData(x)?: return .double(Double(x))
+        case let .doubleData(x)?: return .double(x)
+        case let .stringData(s)?: return .string(s)
+        default: return nil
+        }
+    }
+
+    static func valueField(_ v: JSONValue, _ t: DataType) -> Milvus_Proto_Schema_ValueField? {
+        var out = Milvus_Proto_Schema_ValueField()
+        switch (t, v) {
+        case let (.bool, .bool(b)): out.boolData = b
+        case let (.int8, .int(i)), let (.int16, .int(i)), let (.int32, .int(i)): out.intData = Int32(truncatingIfNeeded: i)
+        case let (.int64, .int(i)): out.longData = i
+        case let (.float, .double(d)): out.floatData = Float(d)
+        case let (.float, .int(i)): out.floatData = Float(i)
+        case let (.double, .double(d)): out.doubleData = d
+        case let (.double, .int(i)): out.doubleData = Double(i)
+        case let (.varChar, .string(s)): out.stringData = s
+        default: return nil
+        }
+        return out
+    }
+
+    /// The engine's schema as `DescribeCollection` reports it. The dynamic field is **not** listed
+    /// in `fields` (`enable_dynamic_field` says it exists): pymilvus 3.0.2's row insert fails with
+    /// `AttributeError('get')` when `$meta` is among the fields.
+    static func protoSchema(_ s: CollectionSchema) -> PCollectionSchema {
+        var p = PCollectionSchema()
+        p.name = s.name
+        p.description_p = s.description
+        p.enableDynamicField = s.enableDynamicField
+        for (i, f) in s.fields.enumerated() {
+            var pf = PFieldSchema()
+            pf.fieldID = Int64(100 + i)
+            pf.name = f.name
+            pf.isPrimaryKey = f.isPrimaryKey
+            pf.autoID = f.autoID
+            pf.description_p = f.description
+            pf.dataType = protoType(f.dataType)
+            pf.nullable = f.nullable
+            pf.isPartitionKey = f.isPartitionKey
+            func param(_ k: String, _ v: Int?) {
+                guard let v else { return }
+                var kv = PKeyValue()
+                kv.key = k
+                kv.value = String(v)
+                pf.typeParams.append(kv)
+            }
+            param("dim", f.dimension)
+            param("max_length", f.maxLength)
+            param("max_capacity", f.maxCapacity)
+            if let e = f.elementType { pf.elementType = protoType(e) }
+            if let d = f.defaultValue, let v = valueField(d, f.dataType) { pf.defaultValue = v }
+            p.fields.append(pf)
+        }
+        return p
+    }
+
+    // MARK: Key/value parameters
+
+    static func dictionary(_ kvs: [PKeyValue]) -> [String: String] {
+        var d: [String: String] = [:]
+        for kv in kvs { d[kv.key] = kv.value }
+        return d
+    }
+
+    static func json(_ text: String, _ what: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(Array(text.utf8))
+        } catch {
+            throw APIError(.invalidJSON, "\(what) is not valid JSON: \(text.prefix(80))")
+        }
+    }
+
+    /// A parameter value as JSON: pymilvus JSON-encodes each value (`"16"`, `"\"HNSW\""`), older
+    /// clients send plain strings.
+    static func jsonParam(_ text: String) -> JSONValue {
+        (try? JSONParser.parse(Array(text.utf8))) ?? .string(text)
+    }
+
+    static func intParam(_ d: [String: String], _ key: String) throws -> Int? {
+        guard let raw = d[key] else { return nil }
+        switch jsonParam(raw) {
+        case let .int(i): return Int(i)
+        case let .double(x) where x == x.rounded() && abs(x) < 1e15: return Int(x)
+        case let .string(s):
+            if let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
+            fallthrough
+        default: throw APIError.invalid("parameter '\(key)' must be an integer, got '\(raw.prefix(40))'")
+        }
+    }
+
+    /// `CreateIndex.extra_params` → an index request: flat key/values (`index_type`, `metric_type`,
+    /// `M`, `efConstruction`, `nlist`, …, each JSON-encoded, as pymilvus 3 sends) or one `params`
+    /// key holding a JSON object (older clients), or both.
+    static func indexRequest(_ r: Milvus_Proto_Milvus_CreateIndexRequest) throws -> IndexRequest {
+        var object: [String: JSONValue] = ["fieldName": .string(r.fieldName)]
+        if !r.indexName.isEmpty { object["indexName"] = .string(r.indexName) }
+        var params: [String: JSONValue] = [:]
+        for kv in r.extraParams {
+            switch kv.key {
+            case "index_type": object["indexType"] = .string(unquoted(kv.value))
+            case "metric_type": object["metricType"] = .string(unquoted(kv.value))
+            case "params":
+                guard case let .object(o) = try json(kv.value, "index parameter 'params'") else {
+                    throw APIError.invalid("index parameter 'params' must be a JSON object, got '\(kv.value.prefix(60))'")
+                }
+                for (k, v) in o {
+                    switch k {
+                    case "index_type": if case let .string(s) = v { object["indexType"] = .string(s) }
+                    case "metric_type": if case let .string(s) = v { object["metricType"] = .string(s) }
+                    default: params[k] = v
+                    }
+                }
+            case "mmap.enabled", "mmap_enabled": continue  // storage hint; Vireo always maps segments
+            default:
+                params[kv.key] = jsonParam(kv.value)
+            }
+        }
+        if !params.isEmpty { object["params"] = .object(params) }
+        let list = try SchemaDecoding.indexRequests([.object(object)])
+        return list[0]
+    }
+
+    private static func unquoted(_ s: String) -> String {
+        if case let .string(v) = jsonParam(s) { return v }
+        return s
+    }
+
+    // MARK: Filters
+
+    /// A filter with its template values (`{name}` placeholders, pymilvus' `filter_params`)
+    /// substituted as literals.
+    static func filter(_ expr: String, _ templates: [String: PTemplateValue]) throws -> String? {
+        var f = expr
+        for (k, v) in templates {
+            f = f.replacingOccurrences(of: "{\(k)}", with: try literal(v))
+        }
+        return f.trimmingCharacters(in: .whitespaces).isEmpty ? nil : f
+    }
+
+    private static func literal(_ v: PTemplateValue) throws -> String {
+        switch v.val {
+        case let .boolVal(b)?: return b ? "true" : "false"
+        case let .int64Val(i)?: return String(i)
+        case let .floatVal(d)?: return JSONValue.double(d).jsonText
+        case let .stringVal(s)?: return JSONValue.string(s).jsonText
+        case let .arrayVal(a)?:
+            switch a.data {
+            case let .boolData(x)?: return "[" + x.data.map { $0 ? "true" : "false" }.joined(separator: ",") + "]"
+            case let .longData(x)?: return "[" + x.data.map(String.init).joined(separator: ",") + "]"
+            case let .doubleData(x)?: return JSONValue.array(x.data.map { .double($0) }).jsonText
+            case let .stringData(x)?: return JSONValue.array(x.data.map { .string($0) }).jsonText
+            case let .arrayData(x)?: return "[" + (try x.data.map { inner in
+                var t = PTemplateValue()
+                t.arrayVal = inner
+                return try literal(t)
+            }).joined(separator: ",") + "]"
+            default: throw APIError.invalid("unsupported filter template array value")
+            }
+        default: throw APIError.invalid("unsupported filter template value")
+        }
+    }
+
+    // MARK: Columns in (insert / upsert)
+
+    /// Columnar `FieldData` (one per field, plus `$meta` for dynamic keys) → rows.
+    static func rows(_ columns: [PFieldData], count declared: Int, schema: CollectionSchema) throws -> [Row] {
+        var n = declared
+        if n == 0, let first = columns.first { n = try columnLength(first) }
+        guard n > 0 else { throw APIError(.invalidInsertData, "the request has no rows (num_rows is 0)") }
+        var rows = [Row](repeating: Row(minimumCapacity: columns.count), count: n)
+        for col in columns {
+            let name = col.fieldName
+            let isMeta = col.isDynamic || (name == CollectionSchema.dynamicFieldName && schema.field(named: name) == nil)
+            if isMeta {
+                guard schema.enableDynamicField else {
+                    throw APIError(.invalidInsertData, "collection '\(schema.name)' has no dynamic field; enable it (enable_dynamic_field=True) or remove the extra keys")
+                }
+                guard case let .scalars(s)? = col.field, case let .jsonData(j)? = s.data else {
+                    throw APIError(.invalidInsertData, "the dynamic field '$meta' must be JSON data")
+                }
+                guard j.data.count == n else { throw lengthError(name, j.data.count, n) }
+                for (i, bytes) in j.data.enumerated() {
+                    guard !bytes.isEmpty else { continue }
+                    guard case let .object(o) = try parseJSON(bytes, field: name, row: i) else {
+                        throw APIError(.invalidInsertData, "row \(i): the dynamic field '$meta' must hold a JSON object")
+                    }
+                    for (k, v) in o { rows[i][k] = .json(v) }
+                }
+                continue
+            }
+            let field = schema.field(named: name)
+            let values = try columnValues(col, field: field, rows: n)
+            // A null in a field with a default value takes the default (the engine fills in absent keys).
+            let hasDefault = field?.defaultValue != nil
+            for i in 0..<n {
+                guard let v = values[i] else { continue }
+                if hasDefault, case .null = v { continue }
+                rows[i][name] = v
+            }
+        }
+        return rows
+    }
+
+    private static func lengthError(_ field: String, _ got: Int, _ want: Int) -> APIError {
+        APIError(.invalidInsertData, "field '\(field)' has \(got) values for \(want) rows; every column needs one value per row")
+    }
+
+    private static func parseJSON(_ bytes: Data, field: String, row: Int) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(Array(bytes))
+        } catch {
+            throw APIError(.invalidInsertData, "row \(row): field '\(field)' holds invalid JSON: \(String(decoding: bytes.prefix(60), as: UTF8.self))")
+        }
+    }
+
+    private static func columnLength(_ col: PFieldData) throws -> Int {
+        switch col.field {
+        case let .vectors(v)?:
+            guard case let .floatVector(f)? = v.data, v.dim > 0 else { return 0 }
+            return f.data.count / Int(v.dim)
+        case let .scalars(s)?:
+            switch s.data {
+            case let .boolData(x)?: return x.data.count
+            case let .intData(x)?: return x.data.count
+            case let .longData(x)?: return x.data.count
+            case let .floatData(x)?: return x.data.count
+            case let .doubleData(x)?: return x.data.count
+            case let .stringData(x)?: return x.data.count
+            case let .jsonData(x)?: return x.data.count
+            case let .arrayData(x)?: return x.data.count
+            default: return 0
+            }
+        default: return 0
+        }
+    }
+
+    /// One column's values, nil where a nullable field is null (`valid_data` false). The data of a
+    /// nullable column may hold a value per row or only the valid ones; both are accepted.
+    private static func columnValues(_ col: PFieldData, field: FieldSchema?, rows n: Int) throws -> [FieldValue?] {
+        let name = col.fieldName
+        let valid = col.validData
+        if !valid.isEmpty, valid.count != n { throw lengthError(name + " (valid_data)", valid.count, n) }
+        func spread(_ items: [FieldValue]) throws -> [FieldValue?] {
+            if items.count == n {
+                if valid.isEmpty { return items }
+                return (0..<n).map { valid[$0] ? items[$0] : .null }
+            }
+            let validCount = valid.isEmpty ? n : valid.reduce(0) { $0 + ($1 ? 1 : 0) }
+            guard !valid.isEmpty, items.count == validCount else { throw lengthError(name, items.count, n) }
+            var out: [FieldValue?] = []
+            out.reserveCapacity(n)
+            var k = 0
+            for i in 0..<n {
+                if valid[i] {
+                    out.append(items[k])
+                    k += 1
+                } else {
+                    out.append(.null)
+                }
+            }
+            return out
+        }
+        switch col.field {
+        case let .vectors(v)?:
+            guard case let .floatVector(f)? = v.data else {
+                throw APIError(.invalidInsertData, "field '\(name)': Vireo stores float vectors only (binary, float16, bfloat16, int8 and sparse vectors are not supported)")
+            }
+            let dim = Int(v.dim)
+            if let want = field?.dimension, dim != want {
+                throw APIError(.invalidInsertData, "the dim (\(dim)) of field data(\(name)) is not equal to schema dim (\(want))")
+            }
+            guard dim > 0, f.data.count == dim * n else {
+                throw APIError(.invalidInsertData, "field '\(name)': \(f.data.count) floats do not make \(n) vectors of dimension \(dim)")
+            }
+            var out: [FieldValue?] = []
+            out.reserveCapacity(n)
+            let flat = f.data
+            for i in 0..<n { out.append(.floatVector(Array(flat[(i * dim)..<((i + 1) * dim)]))) }
+            return out
+        case let .scalars(s)?:
+            return try spread(try scalarValues(s, field: field, name: name))
+        default:
+            throw APIError(.invalidInsertData, "field '\(name)' has no data")
+        }
+    }
+
+    static func scalarValues(_ s: PScalarField, field: FieldSchema?, name: String) throws -> [FieldValue] {
+        switch s.data {
+        case let .boolData(x)?: return x.data.map { .bool($0) }
+        case let .intData(x)?: return x.data.map { .int(Int64($0)) }
+        case let .longData(x)?: return x.data.map { .int($0) }
+        case let .floatData(x)?: return x.data.map { .float($0) }
+        case let .doubleData(x)?: return x.data.map { .double($0) }
+        case let .stringData(x)?: return x.data.map { .string($0) }
+        case let .jsonData(x)?:
+            return try x.data.enumerated().map { i, bytes in .json(try parseJSON(bytes, field: name, row: i)) }
+        case let .arrayData(x)?:
+            return try x.data.map { .array(try scalarValues($0, field: nil, name: name + "[]")) }
+        case nil:
+            return []
+        default:
+            throw APIError(.invalidInsertData, "field '\(name)': this kind of scalar data is not supported by Vireo")
+        }
+    }
+
+    // MARK: Columns out (query / search results)
+
+    /// What the client asked for, resolved against the schema: the schema fields to return (in
+    /// schema order), and the dynamic keys (nil: all of them, for `*` or `$meta`).
+    struct OutputColumns {
+        var fields: [FieldSchema] = []
+        var dynamic = false
+        var dynamicKeys: [String]? = []
+        /// The names for `output_fields` in the result.
+        var names: [String] = []
+    }
+
+    static func outputColumns(_ requested: [String], schema: CollectionSchema, includePrimaryKey: Bool) -> OutputColumns {
+        var out = OutputColumns()
+        let all = requested.contains("*")
+        var wanted = Set<String>()
+        for r in requested where r != "*" { wanted.insert(r) }
+        if includePrimaryKey { wanted.insert(schema.primaryKey.name) }
+        for f in schema.fields where all || wanted.contains(f.name) {
+            out.fields.append(f)
+            out.names.append(f.name)
+        }
+        if schema.enableDynamicField {
+            if all || wanted.contains(CollectionSchema.dynamicFieldName) {
+                out.dynamic = true
+                out.dynamicKeys = nil
+                out.names.append(CollectionSchema.dynamicFieldName)
+            } else {
+                let keys = requested.filter { $0 != "*" && schema.field(named: $0) == nil }
+                if !keys.isEmpty {
+                    out.dynamic = true
+                    out.dynamicKeys = keys
+                    out.names.append(contentsOf: keys)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Rows → columnar `FieldData`, one column per output field plus `$meta`.
+    static func columns(_ rows: [Row], _ out: OutputColumns, schema: CollectionSchema) -> [PFieldData] {
+        var result: [PFieldData] = []
+        result.reserveCapacity(out.fields.count + 1)
+        for (i, f) in schema.fields.enumerated() where out.fields.contains(where: { $0.name == f.name }) {
+            var fd = column(rows.map { $0[f.name] }, f)
+            fd.fieldID = Int64(100 + i)
+            result.append(fd)
+        }
+        if out.dynamic {
+            var fd = PFieldData()
+            fd.type = .json
+            fd.fieldName = CollectionSchema.dynamicFieldName
+            fd.isDynamic = true
+            var j = Milvus_Proto_Schema_JSONArray()
+            j.data.reserveCapacity(rows.count)
+            let keys = out.dynamicKeys.map(Set.init)
+            for row in rows {
+                var o: [String: JSONValue] = [:]
+                for (k, v) in row where schema.field(named: k) == nil && (keys?.contains(k) ?? true) {
+                    if case .null = v { continue }
+                    o[k] = v.jsonValue
+                }
+                var w = JSONWriter()
+                w.json(.object(o))
+                j.data.append(Data(w.bytes))
+            }
+            var s = PScalarField()
+            s.jsonData = j
+            fd.scalars = s
+            result.append(fd)
+        }
+        return result
+    }
+
+    /// One field's values (nil or `.null` where absent) as a column; nullable columns carry
+    /// `valid_data` and a placeholder value per null row.
+    static func column(_ values: [FieldValue?], _ f: FieldSchema) -> PFieldData {
+        var fd = PFieldData()
+        fd.type = protoType(f.dataType)
+        fd.fieldName = f.name
+        var valid: [Bool] = []
+        var anyNull = false
+        valid.reserveCapacity(values.count)
+        for v in values {
+            let isNull: Bool
+            switch v {
+            case nil, .null?: isNull = true
+            default: isNull = false
+            }
+            valid.append(!isNull)
+            anyNull = anyNull || isNull
+        }
+        if f.nullable || anyNull { fd.validData = valid }
+        if f.dataType == .floatVector {
+            var vf = Milvus_Proto_Schema_VectorField()
+            let dim = f.dimension ?? 0
+            vf.dim = Int64(dim)
+            var fa = Milvus_Proto_Schema_FloatArray()
+            fa.data.reserveCapacity(values.count * dim)
+            for v in values {
+                if case let .floatVector(x)? = v, x.count == dim { fa.data.append(contentsOf: x) } else { fa.data.append(contentsOf: repeatElement(0, count: dim)) }
+            }
+            vf.floatVector = fa
+            fd.vectors = vf
+            return fd
+        }
+        fd.scalars = scalarColumn(values, f.dataType, element: f.elementType)
+        return fd
+    }
+
+    static func scalarColumn(_ values: [FieldValue?], _ t: DataType, element: DataType?) -> PScalarField {
+        var s = PScalarField()
+        switch t {
+        case .bool:
+            var a = Milvus_Proto_Schema_BoolArray()
+            a.data = values.map { if case let .bool(b)? = $0 { return b } else { return false } }
+            s.boolData = a
+        case .int8, .int16, .int32:
+            var a = Milvus_Proto_Schema_IntArray()
+            a.data = values.map { if case let .int(i)? = $0 { return Int32(truncatingIfNeeded: i) } else { return 0 } }
+            s.intData = a
+        case .int64:
+            var a = Milvus_Proto_Schema_LongArray()
+            a.data = values.map { if case let .int(i)? = $0 { return i } else { return 0 } }
+            s.longData = a
+        case .float:
+            var a = Milvus_Proto_Schema_FloatArray()
+            a.data = values.map {
+                switch $0 {
+                case let .float(x)?: return x
+                case let .double(x)?: return Float(x)
+                case let .int(i)?: return Float(i)
+                default: return 0
+                }
+            }
+            s.floatData = a
+        case .double:
+            var a = Milvus_Proto_Schema_DoubleArray()
+            a.data = values.map {
+                switch $0 {
+                case let .double(x)?: return x
+                case let .float(x)?: return Double(x)
+                case let .int(i)?: return Double(i)
+                default: return 0
+                }
+            }
+            s.doubleData = a
+        case .varChar:
+            var a = Milvus_Proto_Schema_StringArray()
+            a.data = values.map { if case let .string(x)? = $0 { return x } else { return "" } }
+            s.stringData = a
+        case .json:
+            var a = Milvus_Proto_Schema_JSONArray()
+            a.data = values.map { v in
+                guard let v else { return Data("null".utf8) }
+                if case .null = v { return Data("null".utf8) }
+                var w = JSONWriter()
+                w.json(v.jsonValue)
+                return Data(w.bytes)
+            }
+            s.jsonData = a
+        case .array:
+            var a = Milvus_Proto_Schema_ArrayArray()
+            let e = element ?? .int64
+            a.elementType = protoType(e)
+            a.data = values.map { v in
+                if case let .array(items)? = v { return scalarColumn(items.map { Optional($0) }, e, element: nil) }
+                return scalarColumn([], e, element: nil)
+            }
+            s.arrayData = a
+        case .floatVector:
+            break
+        }
+        return s
+    }
+
+    static func ids(_ keys: [PrimaryKey], isInt: Bool) -> Milvus_Proto_Schema_IDs {
+        var ids = Milvus_Proto_Schema_IDs()
+        if isInt {
+            var a = Milvus_Proto_Schema_LongArray()
+            a.data = keys.map { if case let .int(i) = $0 { return i } else { return 0 } }
+            ids.intID = a
+        } else {
+            var a = Milvus_Proto_Schema_StringArray()
+            a.data = keys.map { if case let .string(s) = $0 { return s } else { return $0.description } }
+            ids.strID = a
+        }
+        return ids
+    }
+
+    // MARK: Placeholders
+
+    /// `PlaceholderGroup` bytes → query vectors (float32 little-endian per vector).
+    static func vectors(_ bytes: Data, dimension: Int?) throws -> [[Float]] {
+        let group: Milvus_Proto_Common_PlaceholderGroup
+        do {
+            group = try Milvus_Proto_Common_PlaceholderGroup(serializedBytes: bytes)
+        } catch {
+            throw APIError.invalid("placeholder_group is not a serialized milvus.proto.common.PlaceholderGroup")
+        }
+        guard let p = group.placeholders.first else { throw APIError.missing("data", "give at least one query vector") }
+        guard group.placeholders.count == 1 else { throw APIError.invalid("one placeholder per search is supported, got \(group.placeholders.count)") }
+        guard p.type == .floatVector else {
+            throw APIError.invalid("query vectors of type \(p.type) are not supported; Vireo searches float vectors (and not by text, ids or sparse vectors)")
+        }
+        var out: [[Float]] = []
+        out.reserveCapacity(p.values.count)
+        for (i, v) in p.values.enumerated() {
+            guard v.count % 4 == 0 else { throw APIError.invalid("query vector \(i) has \(v.count) bytes, not a whole number of float32 values") }
+            let n = v.count / 4
+            if let d = dimension, n != d {
+                throw APIError.invalid("the dimension of query vector \(i) is \(n), but the vector field has dimension \(d)")
+            }
+            var floats = [Float]()
+            floats.reserveCapacity(n)
+            let bytes = [UInt8](v)
+            for k in 0..<n {
+                let b = 4 * k
+                let bits = UInt32(bytes[b]) | UInt32(bytes[b + 1]) << 8 | UInt32(bytes[b + 2]) << 16 | UInt32(bytes[b + 3]) << 24
+                floats.append(Float(bitPattern: bits))
+            }
+            out.append(floats)
+        }
+        return out
+    }
+}

@@ -1,0 +1,59 @@
+import Vireo
+
+extension MilvusHandlers {
+    /// Milvus keeps the metric on the index, and its gRPC clients name it only in a `CreateIndex`
+    /// after `CreateCollection` (right after it, or after inserting); Vireo fixes a vector field's
+    /// metric in the schema (COSINE vectors are stored normalised). So when an index asks for another
+    /// metric on a field that has no index yet, the collection is rebuilt (with its other indexes) with that metric: a new
+    /// collection under a temporary name gets the rows of every partition (re-encoded for the new
+    /// metric), then replaces the old one; partitions and load state are kept. An empty collection
+    /// is simply re-created. A field with an index, or a collection with auto-generated primary keys and
+    /// rows, are left alone and index creation reports the mismatch. (Leaving COSINE keeps the
+    /// normalised vectors: their original lengths are not stored.)
+    public func adoptIndexMetric(_ name: String, field: String, metric: Metric) async throws(APIError) {
+        try await mapped {
+            let c = try collection(name)
+            guard let f = c.schema.field(named: field), f.dataType.isVector, f.effectiveMetric != metric,
+                  !c.indexes.contains(where: { $0.field == field }) else { return }
+            let otherIndexes = c.indexes
+            let rows = c.count()
+            if rows > 0 && c.schema.primaryKey.autoID { return }
+            var schema = c.schema
+            for i in schema.fields.indices where schema.fields[i].name == field { schema.fields[i].metric = metric }
+            let partitions = c.listPartitions()
+            let loaded = loads.isLoaded(name)
+            if rows == 0 {
+                try database.dropCollection(name)
+                let created = try database.createCollection(schema)
+                for p in partitions where !created.hasPartition(p) { try await created.createPartition(p) }
+                for spec in otherIndexes { try await created.createIndex(spec) }
+                loads.set(name, loaded: loaded)
+                return
+            }
+            let temporary = "_vireo_rebuild_\(name)"
+            if database.hasCollection(temporary) { try database.dropCollection(temporary) }
+            var tempSchema = schema
+            tempSchema.name = temporary
+            let copy = try database.createCollection(tempSchema)
+            do {
+                for p in partitions where !copy.hasPartition(p) { try await copy.createPartition(p) }
+                for spec in otherIndexes { try await copy.createIndex(spec) }
+                // With a partition key, rows route themselves; otherwise copy partition by partition.
+                let scopes: [String?] = schema.partitionKey != nil ? [nil] : partitions.map { Optional($0) }
+                for p in scopes {
+                    var it = c.queryIterator(outputFields: ["*"], batchSize: 2_000, partitions: p.map { [$0] })
+                    while let batch = try it.next(), !batch.isEmpty {
+                        _ = try await copy.insert(batch, partition: schema.partitionKey != nil ? nil : p)
+                    }
+                }
+                try await copy.flush()
+                try database.dropCollection(name)
+                try database.renameCollection(temporary, to: name)
+            } catch {
+                try? database.dropCollection(temporary)
+                throw error
+            }
+            loads.set(name, loaded: loaded)
+        }
+    }
+}

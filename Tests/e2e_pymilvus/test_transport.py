@@ -1,0 +1,260 @@
+"""Vireo's own gRPC transport (Sources/VireoServer/GRPC/H2CServerTransport.swift) seen from real clients: pymilvus
+and raw grpcio (pymilvus' generated stubs) on HTTP/2 channels. Vireo only: these check the transport, which
+Milvus Lite does not share. Expected values come from numpy over the inserted rows."""
+import concurrent.futures
+import signal
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc, schema_pb2
+
+from conftest import TARGET, VireoServer
+
+pytestmark = pytest.mark.skipif(TARGET == "lite", reason="Vireo's own transport; Milvus Lite has another")
+
+SERVICE = "/milvus.proto.milvus.MilvusService/"
+INT64, FLOAT_VECTOR = 5, 101  # schema.proto DataType
+
+
+def target(server):
+    return server.uri.removeprefix("http://")
+
+
+def insert_request(collection, vectors, first_id=0):
+    """An InsertRequest from the proto types: an INT64 `id` column and a FLOAT_VECTOR `vector` column."""
+    n, dim = vectors.shape
+    ids = schema_pb2.FieldData(field_name="id", type=INT64, scalars=schema_pb2.ScalarField(
+        long_data=schema_pb2.LongArray(data=list(range(first_id, first_id + n)))))
+    vecs = schema_pb2.FieldData(field_name="vector", type=FLOAT_VECTOR, vectors=schema_pb2.VectorField(
+        dim=dim, float_vector=schema_pb2.FloatArray(data=vectors.ravel().tolist())))
+    return milvus_pb2.InsertRequest(collection_name=collection, fields_data=[ids, vecs], num_rows=n)
+
+
+def query_ids(stub, collection, below, timeout):
+    """Raw Query `id < below`: the ids it returns, sorted."""
+    resp = stub.Query(milvus_pb2.QueryRequest(collection_name=collection, expr=f"id < {below}", output_fields=["id"]),
+                      timeout=timeout)
+    assert resp.status.code == 0, resp.status
+    column = next(f for f in resp.fields_data if f.field_name == "id")
+    return sorted(column.scalars.long_data.data)
+
+
+def create_flat(client, name, dataset, n):
+    """`id` + `vector` with a FLAT index (exact search), rows 0..n-1."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dataset.dim)
+    index_params = client.prepare_index_params()
+    index_params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+    client.create_collection(name, schema=schema, index_params=index_params, consistency_level="Strong")
+    assert client.describe_index(name, "vector")["index_type"] == "FLAT"
+    for start in range(0, n, 1000):
+        client.insert(name, [{"id": i, "vector": dataset.base[i].tolist()} for i in range(start, min(n, start + 1000))])
+    client.flush(name)
+
+
+@pytest.fixture(scope="module")
+def flat(client, dataset):
+    """All rows under a FLAT index (exact search: results must equal numpy's)."""
+    name = "transport_flat"
+    create_flat(client, name, dataset, dataset.n)
+    yield name
+    client.drop_collection(name)
+
+
+def test_message_over_the_limit_is_resource_exhausted(tmp_path, dataset):
+    server = VireoServer(tmp_path / "data", "--max-body-mib", "1")
+    try:
+        name = "over_limit"
+        c = MilvusClient(uri=server.uri)
+        c.create_collection(name, dimension=dataset.dim, metric_type="IP", consistency_level="Strong")
+        channel = grpc.insecure_channel(target(server), options=[("grpc.max_send_message_length", -1)])
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        big = insert_request(name, dataset.base[:1000])  # 1,000 x 384 floats: ~1.5 MB > 1 MiB
+        assert big.ByteSize() > 1 << 20
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Insert(big, timeout=30)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.value
+        assert str(big.ByteSize()) in err.value.details() and "max-body-mib" in err.value.details()
+        assert time.monotonic() - started < 10, "the refusal must come at once, not after the deadline"
+        # 20 MB: refused the same way, from its length prefix, without the server reading it all first.
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Insert(insert_request(name, np.tile(dataset.base[:1000], (13, 1))), timeout=30)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # The same channel (HTTP/2 connection) still serves calls under the limit.
+        ok = stub.Insert(insert_request(name, dataset.base[:500]), timeout=30)
+        assert ok.status.code == 0 and ok.insert_cnt == 500
+        # pymilvus raises too (it does not retry RESOURCE_EXHAUSTED).
+        with pytest.raises(grpc.RpcError) as err:
+            c.insert(name, [{"id": 10_000 + i, "vector": dataset.base[i].tolist()} for i in range(1000)])
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Only the accepted insert landed.
+        assert query_ids(stub, name, 1 << 40, timeout=30) == list(range(500))
+        c.close()
+        channel.close()
+    finally:
+        server.stop()
+
+
+def test_unknown_method_is_unimplemented(server, client):
+    channel = grpc.insecure_channel(target(server))
+    for method in (SERVICE + "NoSuchMethod", "/no.such.Service/Search"):
+        call = channel.unary_unary(method)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"", timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED, (method, err.value)
+    # A real method on the same channel still answers.
+    stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+    assert stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=10).status.code == 0
+    channel.close()
+
+
+def test_client_deadlines_expire_cleanly(server, client, flat, dataset):
+    """Deadlines from 1 ms to 100 ms cross calls at every stage (before sending, in the handler, while answering):
+    each call answers exactly or fails with DEADLINE_EXCEEDED, promptly, and the channel stays usable."""
+    channel = grpc.insecure_channel(target(server))
+    stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+    rng = np.random.default_rng(11)
+    outcomes = {"ok": 0, "deadline": 0}
+    for timeout in [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1] * 3:
+        q = int(rng.integers(len(dataset.queries)))
+        started = time.monotonic()
+        try:
+            hits = client.search(flat, [dataset.queries[q].tolist()], limit=10, timeout=timeout)
+            assert [h["id"] for h in hits[0]] == dataset.exact(dataset.queries[q], 10)[0]
+            outcomes["ok"] += 1
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
+            outcomes["deadline"] += 1
+        except MilvusException as e:  # pymilvus' own retry budget (the same timeout) ran out
+            assert "timeout" in str(e).lower(), e
+            outcomes["deadline"] += 1
+        assert time.monotonic() - started < 5
+        # Raw grpcio, a 3,000-row answer under the same deadline.
+        try:
+            assert query_ids(stub, flat, dataset.n, timeout=timeout) == list(range(dataset.n))
+            outcomes["ok"] += 1
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
+            outcomes["deadline"] += 1
+    assert outcomes["deadline"] > 0, outcomes  # 1 ms is not enough for a gRPC call here
+    assert query_ids(stub, flat, 10, timeout=10) == list(range(10))
+    hits = client.search(flat, [dataset.queries[0].tolist()], limit=10)
+    assert [h["id"] for h in hits[0]] == dataset.exact(dataset.queries[0], 10)[0]
+    channel.close()
+
+
+def test_32_threads_of_searches_on_one_channel(client, flat, dataset):
+    """One MilvusClient (one gRPC channel, one HTTP/2 connection), 32 threads searching at once: every answer is
+    numpy's exact top 10 for its own query (no crossed streams)."""
+    rng = np.random.default_rng(32)
+    queries = rng.integers(len(dataset.queries), size=32 * 8)
+    want = {int(q): dataset.exact(dataset.queries[q], 10)[0] for q in set(queries.tolist())}
+    barrier = threading.Barrier(32)
+
+    def worker(t):
+        barrier.wait()
+        got = []
+        for q in queries[t * 8:(t + 1) * 8]:
+            hits = client.search(flat, [dataset.queries[q].tolist()], limit=10)
+            got.append((int(q), [h["id"] for h in hits[0]]))
+        return got
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        results = [r for rs in pool.map(worker, range(32)) for r in rs]
+    assert len(results) == 32 * 8
+    for q, ids in results:
+        assert ids == want[q], f"query {q}"
+
+
+def test_large_response_beyond_the_flow_control_window(client, flat, dataset):
+    """A ~4.6 MB answer (every row with its vector) is far beyond HTTP/2's initial 64 KiB window: it arrives whole
+    and equal to the inserted rows."""
+    rows = client.query(flat, filter="id >= 0", output_fields=["id", "vector"], limit=dataset.n)
+    assert len(rows) == dataset.n
+    by_id = {r["id"]: r["vector"] for r in rows}
+    assert sorted(by_id) == list(range(dataset.n))
+    got = np.array([by_id[i] for i in range(dataset.n)], dtype=np.float32)
+    assert np.array_equal(got, dataset.base[:dataset.n])
+
+
+def test_keepalive_pings_are_answered(server, client):
+    """grpcio pings the idle connection (asked every 100 ms; grpcio sends at most one a second) and drops it if a
+    ping is not acknowledged within 500 ms: the connection must stay READY throughout (GRPC_TRACE=http_keepalive
+    shows the pings and their acks)."""
+    states = []
+    record = states.append
+    channel = grpc.insecure_channel(target(server), options=[
+        ("grpc.keepalive_time_ms", 100), ("grpc.keepalive_timeout_ms", 500),
+        ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)])
+    try:
+        channel.subscribe(record, try_to_connect=True)
+        grpc.channel_ready_future(channel).result(timeout=10)
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        assert stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=10).status.code == 0
+        deadline = time.monotonic() + 5  # connectivity callbacks arrive on grpcio's own thread
+        while (not states or states[-1] != grpc.ChannelConnectivity.READY) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert states[-1] == grpc.ChannelConnectivity.READY, states
+        seen = len(states)
+        time.sleep(3.0)  # about 3 pings without a call
+        assert stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=10).status.code == 0
+        assert states[seen:] == [], f"the connection left READY: {states}"
+    finally:
+        channel.unsubscribe(record)
+        channel.close()
+
+
+def test_graceful_shutdown_finishes_in_flight_calls(tmp_path, dataset):
+    """SIGTERM while 8 threads query in a loop on one channel: every call answers exactly or fails with
+    UNAVAILABLE (refused after GOAWAY, or no server); none hangs or errs otherwise, and the server exits 0."""
+    server = VireoServer(tmp_path / "data")
+    try:
+        c = MilvusClient(uri=server.uri)
+        create_flat(c, "shutdown", dataset, 1000)
+        c.close()
+        channel = grpc.insecure_channel(target(server))
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        counts = {"ok": 0, "unavailable": 0}
+        errors = []
+        lock = threading.Lock()
+
+        def worker(seed):
+            rng = np.random.default_rng(seed)
+            while True:
+                below = int(rng.integers(1, 1000))
+                try:
+                    got = query_ids(stub, "shutdown", below, timeout=20)
+                    kind = "ok" if got == list(range(below)) else f"wrong answer for id < {below}"
+                except grpc.RpcError as e:
+                    kind = "unavailable" if e.code() == grpc.StatusCode.UNAVAILABLE else f"{e.code()}: {e.details()}"
+                with lock:
+                    if kind in counts:
+                        counts[kind] += 1
+                    else:
+                        errors.append(kind)
+                if kind != "ok":
+                    return
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while counts["ok"] < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+        for t in threads:
+            t.join(timeout=30)
+            assert not t.is_alive()
+        assert errors == []
+        assert counts["ok"] >= 200 and counts["unavailable"] == 8, counts
+        channel.close()
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
