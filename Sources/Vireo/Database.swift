@@ -189,6 +189,35 @@ public final class Database: Sendable {
         }
     }
 
+    /// Replaces collection `name` with collection `replacement`, which takes its name: one catalog
+    /// transaction deletes `name`'s entry and moves `replacement`'s to it, so a crash leaves either
+    /// the old collection under `name` (and the replacement under its own name) or the new one —
+    /// never neither. The old collection's data is removed as by ``dropCollection(_:)``.
+    ///
+    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound`` if either is missing.
+    public func replaceCollection(_ name: String, with replacement: String) throws {
+        guard name != replacement else { return }
+        guard let old = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
+        guard let new = open.withLock({ $0[replacement] }) else { throw VireoError.collectionNotFound(replacement) }
+        do {
+            try catalog.write { txn in
+                guard let stored = try txn.get(collectionsDB, key: Array(replacement.utf8)) else { throw VireoError.collectionNotFound(replacement) }
+                var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(replacement)'")))
+                record.schema.name = name
+                _ = try txn.delete(collectionsDB, key: Array(replacement.utf8))
+                try Blob.write(txn, collectionsDB, key: Array(name.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
+            }
+        } catch {
+            throw VireoError.storage(error, "replacing collection '\(name)' with '\(replacement)'")
+        }
+        new.collection.catalog.renamed(to: name)
+        open.withLock {
+            $0[replacement] = nil
+            $0[name] = new
+        }
+        old.collection.markDropped()
+    }
+
     /// Drops a collection and its data. Searches already running on it finish; its files are removed
     /// when the last reference to it goes away (or at the next open).
     ///

@@ -51,6 +51,32 @@ import VireoTestSupport
         #expect(after.isEmpty)
     }
 
+    @Test("replaceCollection: the replacement takes the name in one step, survives reopening, the old data goes")
+    func replace() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let db = try Database.open(at: dir.path)
+            let old = try db.createCollection(simpleSchema("docs", dim: 4, metric: .ip))
+            try await old.insert(makeRows(Datasets.uniform(n: 10, dim: 4, seed: 1)))
+            let new = try db.createCollection(simpleSchema("_tmp", dim: 4, metric: .l2))
+            try await new.insert(makeRows(Datasets.uniform(n: 25, dim: 4, seed: 2)))
+            #expect(throws: VireoError.self) { try db.replaceCollection("docs", with: "missing") }
+            try db.replaceCollection("docs", with: "_tmp")
+            #expect(db.listCollections() == ["docs"])
+            #expect(try db.collection("docs").count() == 25)
+            #expect(try db.collection("docs").schema.name == "docs")
+            // Writes through the replacement's handle land under the new name.
+            try await new.insert(makeRows(Datasets.uniform(n: 5, dim: 4, seed: 3), firstID: 100))
+        }
+        let db = try Database.open(at: dir.path)
+        #expect(db.listCollections() == ["docs"])
+        let docs = try db.collection("docs")
+        #expect(docs.count() == 30)
+        #expect(docs.schema == simpleSchema("docs", dim: 4, metric: .l2))
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/collections")
+        #expect(dirs.count == 1, "the replaced collection's files are removed")
+    }
+
     static let badSchemas: [(String, CollectionSchema)] = [
         ("no primary key", CollectionSchema(name: "x", fields: [.floatVector("v", dimension: 4)])),
         ("no vector", CollectionSchema(name: "x", fields: [.int64PrimaryKey()])),

@@ -79,3 +79,58 @@ def test_db_name(client, name):
     client.err("collections/list", {"dbName": "other"}, 800)
     client.err("collections/create", {"dbName": "other", "collectionName": name + "x", "dimension": 4}, 800)
     client.ok("collections/drop", {"collectionName": name})
+
+
+def test_index_metric_after_schema_only_create(client, name, dataset):
+    """Milvus keeps the metric on the index. Create from a schema alone, then an L2 index, then insert: rows keep
+    their lengths and searches rank by L2 (checked against numpy, on rows scaled so L2 and COSINE disagree).
+    Inserting first stores the vectors normalized for COSINE (the default), so a later L2 index is refused with
+    a message, and nothing is lost."""
+    def create(coll):
+        client.ok("collections/create", {"collectionName": coll, "schema": {"autoID": False, "fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": dataset.dim}},
+            {"fieldName": "text", "dataType": "VarChar", "elementTypeParams": {"max_length": 2000}},
+            {"fieldName": "source", "dataType": "VarChar", "elementTypeParams": {"max_length": 256}},
+            {"fieldName": "n", "dataType": "Int64"},
+        ]}})
+        client.ok("partitions/create", {"collectionName": coll, "partitionName": "p1"})
+
+    def insert(coll):
+        client.ok("entities/insert", {"collectionName": coll, "data": rows[:300]})
+        client.ok("entities/insert", {"collectionName": coll, "partitionName": "p1", "data": rows[300:]})
+
+    l2_index = [{"fieldName": "vector", "indexName": "vec_l2", "metricType": "L2", "indexType": "HNSW",
+                 "params": {"M": 16, "efConstruction": 100}}]
+    # The embeddings are unit vectors; scaled rows make L2 rank differently from COSINE.
+    scale = (1 + np.arange(500) % 7).astype(np.float32)
+    base = dataset.base[:500] * scale[:, None]
+    rows = dataset.rows(0, 500)
+    for r in rows:
+        r["vector"] = base[r["id"]].tolist()
+
+    create(name)
+    client.ok("indexes/create", {"collectionName": name, "indexParams": l2_index})
+    insert(name)
+    client.ok("collections/load", {"collectionName": name})
+    assert client.ok("collections/get_stats", {"collectionName": name}) == {"rowCount": 500}
+    assert client.ok("indexes/describe", {"collectionName": name, "indexName": "vec_l2"})[0]["metricType"] == "L2"
+    assert sorted(client.ok("partitions/list", {"collectionName": name})) == ["_default", "p1"]
+    assert client.ok("entities/query", {"collectionName": name, "filter": "", "partitionNames": ["p1"],
+                                        "outputFields": ["count(*)"]})[0]["count(*)"] == 200
+    for q in dataset.queries[:5]:
+        hits = client.ok("entities/search", {"collectionName": name, "data": [q.tolist()], "limit": 10,
+                                             "searchParams": {"params": {"exact": True}}})
+        l2 = [int(i) for i in np.argsort(((base - q) ** 2).sum(axis=1), kind="stable")[:10]]
+        cosine = [int(i) for i in np.argsort(-(base @ q) / np.linalg.norm(base, axis=1), kind="stable")[:10]]
+        assert l2 != cosine  # the check below tells the metrics apart
+        assert [h["id"] for h in hits] == l2
+    assert [c for c in client.ok("collections/list", {}) if c.startswith("_vireo")] == []
+
+    other = name + "_late"
+    create(other)
+    insert(other)
+    msg = client.err("indexes/create", {"collectionName": other, "indexParams": l2_index}, 1100)
+    assert "normalized" in msg and "before inserting" in msg
+    assert client.ok("collections/get_stats", {"collectionName": other}) == {"rowCount": 500}
+    assert client.ok("indexes/list", {"collectionName": other}) == []

@@ -6,10 +6,13 @@ extension MilvusHandlers {
     /// metric in the schema (COSINE vectors are stored normalised). So when an index asks for another
     /// metric on a field that has no index yet, the collection is rebuilt (with its other indexes) with that metric: a new
     /// collection under a temporary name gets the rows of every partition (re-encoded for the new
-    /// metric), then replaces the old one; partitions and load state are kept. An empty collection
-    /// is simply re-created. A field with an index, or a collection with auto-generated primary keys and
-    /// rows, are left alone and index creation reports the mismatch. (Leaving COSINE keeps the
-    /// normalised vectors: their original lengths are not stored.)
+    /// metric), then replaces the old one in one catalog transaction (a crash keeps one or the
+    /// other); partitions and load state are kept. A field with an index, or a collection with auto-generated primary keys and
+    /// rows, are left alone and index creation reports the mismatch. Rows stored normalised for
+    /// COSINE cannot move to L2 or IP (their original lengths are not stored): that is refused with
+    /// a message saying to give the metric at creation or before inserting. The rebuild serves Milvus' usual
+    /// create → insert → create-index sequence: rows written to the collection while it runs are not
+    /// copied.
     public func adoptIndexMetric(_ name: String, field: String, metric: Metric) async throws(APIError) {
         try await mapped {
             let c = try collection(name)
@@ -18,18 +21,13 @@ extension MilvusHandlers {
             let otherIndexes = c.indexes
             let rows = c.count()
             if rows > 0 && c.schema.primaryKey.autoID { return }
+            if rows > 0 && f.effectiveMetric.normalizesVectors && !metric.normalizesVectors {
+                throw APIError.invalid("field '\(field)' already holds \(rows) rows whose vectors were stored normalized for \(f.effectiveMetric.rawValue) (the metric of a collection created without an index); a \(metric.rawValue) index would rank the normalized copies. Give the index (or metricType) when creating the collection, or create the index before inserting")
+            }
             var schema = c.schema
             for i in schema.fields.indices where schema.fields[i].name == field { schema.fields[i].metric = metric }
             let partitions = c.listPartitions()
             let loaded = loads.isLoaded(name)
-            if rows == 0 {
-                try database.dropCollection(name)
-                let created = try database.createCollection(schema)
-                for p in partitions where !created.hasPartition(p) { try await created.createPartition(p) }
-                for spec in otherIndexes { try await created.createIndex(spec) }
-                loads.set(name, loaded: loaded)
-                return
-            }
             let temporary = "_vireo_rebuild_\(name)"
             if database.hasCollection(temporary) { try database.dropCollection(temporary) }
             var tempSchema = schema
@@ -47,8 +45,7 @@ extension MilvusHandlers {
                     }
                 }
                 try await copy.flush()
-                try database.dropCollection(name)
-                try database.renameCollection(temporary, to: name)
+                try database.replaceCollection(name, with: temporary)
             } catch {
                 try? database.dropCollection(temporary)
                 throw error

@@ -406,7 +406,13 @@ struct RESTEndpoints: Sendable {
         try db(c)
         let name = try c.body.collectionName
         guard let list = try c.body.array("indexParams") else { throw APIError.missing("indexParams") }
-        try await handlers.createIndexes(name, try SchemaDecoding.indexRequests(list))
+        let requests = try SchemaDecoding.indexRequests(list)
+        // Milvus keeps the metric on the index: a collection created from a schema alone gets its
+        // metric here (see MilvusHandlers.adoptIndexMetric).
+        for ix in requests {
+            if let m = ix.metric { try await handlers.adoptIndexMetric(name, field: ix.fieldName, metric: m) }
+        }
+        try await handlers.createIndexes(name, requests)
         return .empty
     }
 
