@@ -8,9 +8,10 @@ extension MilvusHandlers {
     /// collection under a temporary name gets the rows of every partition (re-encoded for the new
     /// metric), then replaces the old one in one catalog transaction (a crash keeps one or the
     /// other); partitions and load state are kept. A field with an index, or a collection with auto-generated primary keys and
-    /// rows, are left alone and index creation reports the mismatch. Rows stored normalised for
-    /// COSINE cannot move to L2 or IP (their original lengths are not stored): that is refused with
-    /// a message saying to give the metric at creation or before inserting. The rebuild serves Milvus' usual
+    /// rows, are left alone and index creation reports the mismatch. Rows stored under COSINE (the
+    /// metric of a collection created without one) were normalised and their lengths are not stored:
+    /// moving them to L2 or IP ranks the normalised copies — the same for unit-length embeddings (what
+    /// sentence encoders produce), different otherwise; give the metric at creation for other data. The rebuild serves Milvus' usual
     /// create → insert → create-index sequence: rows written to the collection while it runs are not
     /// copied.
     public func adoptIndexMetric(_ name: String, field: String, metric: Metric) async throws(APIError) {
@@ -21,9 +22,6 @@ extension MilvusHandlers {
             let otherIndexes = c.indexes
             let rows = c.count()
             if rows > 0 && c.schema.primaryKey.autoID { return }
-            if rows > 0 && f.effectiveMetric.normalizesVectors && !metric.normalizesVectors {
-                throw APIError.invalid("field '\(field)' already holds \(rows) rows whose vectors were stored normalized for \(f.effectiveMetric.rawValue) (the metric of a collection created without an index); a \(metric.rawValue) index would rank the normalized copies. Give the index (or metricType) when creating the collection, or create the index before inserting")
-            }
             var schema = c.schema
             for i in schema.fields.indices where schema.fields[i].name == field { schema.fields[i].metric = metric }
             let partitions = c.listPartitions()
