@@ -300,6 +300,32 @@ import VireoTestSupport
         #expect(trailers.first(name: "grpc-status") == String(Status.Code.internalError.rawValue))
     }
 
+    @Test("a passed deadline ends the response with DEADLINE_EXCEEDED, once", arguments: [0, 1, 2])
+    func deadline(partsBefore: Int) throws {
+        let h = try Harness()
+        try h.sendHeaders(endStream: true)
+        if partsBefore >= 1 { try h.channel.writeOutbound(RPCResponsePart<[UInt8]>.metadata([:])) }
+        if partsBefore >= 2 { try h.channel.writeOutbound(RPCResponsePart<[UInt8]>.status(Status(code: .ok, message: ""), [:])) }
+        h.handler.deadlineExceeded()
+        let frames = try h.frames()
+        #expect(frames.count == (partsBefore == 0 ? 1 : 2))
+        guard let (last, endStream) = frames.last.flatMap(Self.headers) else {
+            Issue.record("expected HEADERS last")
+            return
+        }
+        #expect(endStream)
+        #expect(last.first(name: "grpc-status") == (partsBefore == 2 ? "0" : "4"))
+        #expect((last.first(name: ":status") != nil) == (partsBefore == 0))  // trailers-only when nothing was sent
+        // The handler's own late status is dropped.
+        if partsBefore < 2 {
+            #expect(throws: RPCError.self) {
+                try h.channel.writeOutbound(RPCResponsePart<[UInt8]>.status(Status(code: .ok, message: ""), [:]))
+            }
+            #expect(try h.frames().isEmpty)
+        }
+        #expect(h.end() == .responseWritten)
+    }
+
     @Test("a stream that closes before its response (client RST_STREAM) reports a reset")
     func reset() throws {
         let h = try Harness()

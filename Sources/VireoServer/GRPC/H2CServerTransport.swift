@@ -24,7 +24,8 @@ import Synchronization
 ///   (the peer's HTTP/2 window is full).
 /// - Cancellation: a client RST_STREAM (or a lost connection) before the response ends cancels the
 ///   RPC: GRPCCore's cancellation handle fires and the task running the handler is cancelled. An
-///   expired `grpc-timeout` does the same through GRPCCore (it cancels the handle).
+///   expired `grpc-timeout` does the same through GRPCCore (it cancels the handle), and the stream
+///   is answered `DEADLINE_EXCEEDED` at once.
 /// - Graceful shutdown (``beginGracefulShutdown()``): no new connections are adopted (late ones are
 ///   closed); each open connection gets a GOAWAY with the maximum stream id and a PING, then, once
 ///   the PING is acknowledged, a GOAWAY with the last stream id it accepted; in-flight streams
@@ -193,10 +194,12 @@ struct H2CStream: Sendable {
     let channel: NIOAsyncChannel<[UInt8], RPCResponsePart<[UInt8]>>
     let head: EventLoopFuture<H2CRequestHead>
     let end: EventLoopFuture<H2CStreamEnd>
+    let handler: NIOLoopBound<H2CStreamHandler>
 
     init(channel: any Channel, maxMessageBytes: Int) throws {
         let handler = H2CStreamHandler(maxMessageBytes: maxMessageBytes, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.addHandler(handler)
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
         // Half-closure on: finishing the writer reaches the handler as close(mode: .output), which
         // makes sure a status was sent (it never sends a bare END_STREAM).
         self.channel = try NIOAsyncChannel(
@@ -214,6 +217,7 @@ struct H2CStream: Sendable {
     func run(remotePeer: String, localPeer: String,
              streamHandler: @escaping @Sendable (RPCStream<H2CServerTransport.Inbound, H2CServerTransport.Outbound>, ServerContext) async -> Void) async {
         let end = end
+        let handler = handler
         try? await channel.executeThenClose { inbound, outbound in
             guard case let .rpc(descriptor, metadata) = try await head.get() else {
                 _ = try? await end.get()  // the handler answered; wait for that answer to be written
@@ -229,13 +233,16 @@ struct H2CStream: Sendable {
                 }
                 // The handler runs in a child task so that cancelling the RPC (client reset, deadline)
                 // also cancels the Swift task doing the work, not only GRPCCore's handle. It is awaited
-                // right here, and inherits the task-local cancellation handle.
+                // right here, and inherits the task-local cancellation handle. On a deadline the stream
+                // is still open: the stream handler answers DEADLINE_EXCEEDED itself (the cancelled
+                // task's own writes may fail).
                 let task = Task { await streamHandler(rpc, context) }
                 await withTaskCancellationHandler {
                     await withRPCCancellationHandler {
                         await task.value
                     } onCancelRPC: {
                         task.cancel()
+                        handler.eventLoop.execute { handler.value.deadlineExceeded() }
                     }
                 } onCancel: {
                     task.cancel()

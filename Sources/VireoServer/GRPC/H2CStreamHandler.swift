@@ -55,7 +55,7 @@ enum H2CStreamEnd: Sendable, Equatable {
 ///   let everything before it out) completes ``end`` with `.responseWritten`; if the client had not
 ///   finished sending, a RST_STREAM(NO_ERROR) follows.
 /// - The async writer finishing (`close(mode: .output)`) without a status writes an `INTERNAL` one,
-///   so every stream ends with a status.
+///   so every stream ends with a status. ``deadlineExceeded()`` ends it with `DEADLINE_EXCEEDED`.
 ///
 /// Backpressure: this handler never calls `read()` itself; the `NIOAsyncChannel` after it asks for
 /// reads only while its buffer is below the high watermark, and the HTTP/2 layer sends
@@ -83,6 +83,7 @@ final class H2CStreamHandler: ChannelDuplexHandler {
     private var clientEnded = false
     /// Bytes of a message not yet complete (nil when none are pending).
     private var pending: ByteBuffer?
+    private var context: ChannelHandlerContext?
 
     init(maxMessageBytes: Int, eventLoop: any EventLoop) {
         self.maxMessageBytes = maxMessageBytes
@@ -130,7 +131,12 @@ final class H2CStreamHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
         // Promises must not leak unfulfilled (the stream may be torn down without channelInactive).
         reportEnd(.reset)
         if !headReported {
@@ -266,6 +272,19 @@ final class H2CStreamHandler: ChannelDuplexHandler {
             context.flush()
         }
         promise?.succeed()
+    }
+
+    /// The RPC was cancelled while its stream is still open, which (with no service cancelling its own
+    /// calls) means its `grpc-timeout` passed: answer `DEADLINE_EXCEEDED` now, as gRPC servers do,
+    /// unless the response already ended. The handler's task is cancelled at the same time, so its
+    /// own status may never come, or comes too late and is dropped.
+    func deadlineExceeded() {
+        guard let context, context.channel.isActive, outbound != .done else { return }
+        let status = Status(code: .deadlineExceeded, message: "the call's deadline (grpc-timeout) passed before the server answered")
+        let headers = outbound == .idle ? GRPCWire.trailersOnly(status, [:]) : GRPCWire.trailers(status, [:])
+        outbound = .done
+        writeFinal(headers, context: context, promise: nil)
+        context.flush()
     }
 
     /// Writes the last HEADERS frame of the response (END_STREAM) and reports ``end`` when it is out.
