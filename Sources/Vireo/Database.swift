@@ -173,11 +173,7 @@ public final class Database: Sendable {
                 guard try txn.get(collectionsDB, key: Array(newName.utf8)) == nil else {
                     throw VireoError(.collectionAlreadyExists, kind: .conflict, "cannot rename '\(name)' to '\(newName)': a collection named '\(newName)' exists")
                 }
-                guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)) else { throw VireoError.collectionNotFound(name) }
-                var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
-                record.schema.name = newName
-                _ = try txn.delete(collectionsDB, key: Array(name.utf8))
-                try Blob.write(txn, collectionsDB, key: Array(newName.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
+                try moveRecord(txn, from: name, to: newName)
             }
         } catch {
             throw VireoError.storage(error, "renaming collection '\(name)'")
@@ -187,6 +183,16 @@ public final class Database: Sendable {
             $0[name] = nil
             $0[newName] = entry
         }
+    }
+
+    /// Moves a collection's catalog record from key `from` to key `to` (replacing what `to` held),
+    /// renaming its schema, inside `txn`.
+    private func moveRecord(_ txn: WriteTransaction, from: String, to: String) throws {
+        guard let stored = try txn.get(collectionsDB, key: Array(from.utf8)) else { throw VireoError.collectionNotFound(from) }
+        var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(from)'")))
+        record.schema.name = to
+        _ = try txn.delete(collectionsDB, key: Array(from.utf8))
+        try Blob.write(txn, collectionsDB, key: Array(to.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
     }
 
     /// Replaces collection `name` with collection `replacement`, which takes its name: one catalog
@@ -200,13 +206,7 @@ public final class Database: Sendable {
         guard let old = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
         guard let new = open.withLock({ $0[replacement] }) else { throw VireoError.collectionNotFound(replacement) }
         do {
-            try catalog.write { txn in
-                guard let stored = try txn.get(collectionsDB, key: Array(replacement.utf8)) else { throw VireoError.collectionNotFound(replacement) }
-                var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(replacement)'")))
-                record.schema.name = name
-                _ = try txn.delete(collectionsDB, key: Array(replacement.utf8))
-                try Blob.write(txn, collectionsDB, key: Array(name.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
-            }
+            try catalog.write { txn in try moveRecord(txn, from: replacement, to: name) }
         } catch {
             throw VireoError.storage(error, "replacing collection '\(name)' with '\(replacement)'")
         }

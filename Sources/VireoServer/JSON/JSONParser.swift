@@ -54,14 +54,8 @@ struct JSONParser {
         if p.i < bytes.count, bytes[p.i] == UInt8(ascii: "}") {
             p.i += 1
         } else {
-            members: while true {
-                p.skipWhitespace()
-                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: "\"") else { throw p.fail("expected a string key in an object, got '\(p.charName)'") }
-                let key = try p.string()
-                p.skipWhitespace()
-                guard p.i < bytes.count, bytes[p.i] == UInt8(ascii: ":") else { throw p.fail("expected ':' after object key \"\(key.prefix(40))\"") }
-                p.i += 1
-                p.skipWhitespace()
+            while true {
+                let key = try p.memberKey()
                 if key == "data" {
                     rows = nil
                     if case let .string(name)? = out["collectionName"], let schema = schemaFor(name),
@@ -74,11 +68,7 @@ struct JSONParser {
                 } else {
                     out[key] = try p.value(depth: 1)
                 }
-                p.skipWhitespace()
-                guard p.i < bytes.count else { throw p.fail("unexpected end of input in an object; expected ',' or '}'") }
-                if bytes[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
-                if bytes[p.i] == UInt8(ascii: "}") { p.i += 1; break members }
-                throw p.fail("expected ',' or '}' in an object, got '\(p.charName)'")
+                if try !p.nextMember() { break }
             }
         }
         p.skipWhitespace()
@@ -207,13 +197,7 @@ struct JSONParser {
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return row }
         while true {
-            skipWhitespace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key in an object, got '\(charName)'") }
-            let key = try string()
-            skipWhitespace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after object key \"\(key.prefix(40))\"") }
-            i += 1
-            skipWhitespace()
+            let key = try memberKey()
             let field = schema.field(named: key)
             if field?.dataType == .floatVector, i < bytes.count, bytes[i] == UInt8(ascii: "["), let floats = try floatArray(capacity: field?.dimension ?? 16) {
                 row[key] = .floatVector(floats)
@@ -223,11 +207,7 @@ struct JSONParser {
                 if field?.dataType == .int64, case let .string(s) = v, let n = Int64(s) { v = .int(n) }
                 row[key] = schema.fieldValue(fromJSON: v, for: field)
             }
-            skipWhitespace()
-            guard i < bytes.count else { throw fail("unexpected end of input in an object; expected ',' or '}'") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") { i += 1; return row }
-            throw fail("expected ',' or '}' in an object, got '\(charName)'")
+            if try !nextMember() { return row }
         }
     }
 
@@ -328,19 +308,9 @@ struct JSONParser {
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
         while true {
-            skipWhitespace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key in an object, got '\(charName)'") }
-            let key = try string()
-            skipWhitespace()
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after object key \"\(key.prefix(40))\"") }
-            i += 1
-            skipWhitespace()
+            let key = try memberKey()
             out[key] = try value(depth: depth)
-            skipWhitespace()
-            guard i < bytes.count else { throw fail("unexpected end of input in an object; expected ',' or '}'") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(out) }
-            throw fail("expected ',' or '}' in an object, got '\(charName)'")
+            if try !nextMember() { return .object(out) }
         }
     }
 
@@ -359,6 +329,27 @@ struct JSONParser {
             if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(out) }
             throw fail("expected ',' or ']' in an array, got '\(charName)'")
         }
+    }
+
+    /// An object member's key and its `:` (from before the key's quote; whitespace after is skipped).
+    private mutating func memberKey() throws(Failure) -> String {
+        skipWhitespace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key in an object, got '\(charName)'") }
+        let key = try string()
+        skipWhitespace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after object key \"\(key.prefix(40))\"") }
+        i += 1
+        skipWhitespace()
+        return key
+    }
+
+    /// After an object member: true past a `,` (another member follows), false past the closing `}`.
+    private mutating func nextMember() throws(Failure) -> Bool {
+        skipWhitespace()
+        guard i < bytes.count else { throw fail("unexpected end of input in an object; expected ',' or '}'") }
+        if bytes[i] == UInt8(ascii: ",") { i += 1; return true }
+        if bytes[i] == UInt8(ascii: "}") { i += 1; return false }
+        throw fail("expected ',' or '}' in an object, got '\(charName)'")
     }
 
     private mutating func hex4() throws(Failure) -> UInt32 {
