@@ -2,8 +2,13 @@
 ///
 /// Sealed segments open this way: no copy, no load phase. The bytes stay valid after the read
 /// transaction that found them ends because
-/// 1. the blob is written once and never overwritten (sealed-segment keys are insert-only), so LMDB
-///    never frees or reuses its pages while the key exists;
+/// 1. the blob is written once and never overwritten (sealed-segment keys are insert-only), and it
+///    sits on its own overflow pages, which LMDB never frees or reuses while the key exists. A value
+///    small enough to sit *inside a leaf page* (under about half a page) is different: any later
+///    write to a key of the same page copies the page (copy-on-write) and frees the old one for
+///    reuse, so such blobs are copied into owned memory instead (``Environment/mapBlob``; a
+///    50-row segment's primary keys are one). Mapping them in place served another blob's bytes as
+///    primary keys once the page was reused;
 /// 2. the map is never resized while the environment is open (see ``Environment``), so the address
 ///    is stable; and
 /// 3. the blob holds its ``environment`` strongly, so the map outlives it.
@@ -13,10 +18,28 @@ package final class MappedBlob: @unchecked Sendable {
     // lifetime (see the type's documentation); `environment` keeps the map alive.
     package let bytes: UnsafeRawBufferPointer
     package let environment: Environment
+    /// Whether `bytes` is an owned copy (freed with this object) rather than mapped pages.
+    private let owned: Bool
 
     init(bytes: UnsafeRawBufferPointer, environment: Environment) {
         self.bytes = bytes
         self.environment = environment
+        owned = false
+    }
+
+    /// A blob holding a copy of `source` (16-byte aligned, like an overflow-page payload).
+    init(copying source: UnsafeRawBufferPointer, environment: Environment) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        // SAFETY: raw holds max(count, 1) ≥ count bytes; source is valid for the read transaction
+        // that found it, which is still open here.
+        if source.count > 0 { raw.copyMemory(from: source.baseAddress!, byteCount: source.count) }
+        bytes = UnsafeRawBufferPointer(start: raw, count: source.count)
+        self.environment = environment
+        owned = true
+    }
+
+    deinit {
+        if owned { UnsafeMutableRawPointer(mutating: bytes.baseAddress)?.deallocate() }
     }
 
     package var count: Int { bytes.count }
@@ -46,6 +69,9 @@ extension Environment {
         try read { txn in
             guard let stored = try txn.get(db, key: key) else { return nil }
             let payload = try Blob.payload(stored, kind: kind, verifyChecksum: verifyChecksum, what: what)
+            // Values under a page may live inside a leaf page, which LMDB copies and reuses on later
+            // writes: copy them (see the type's documentation). Larger ones are on overflow pages.
+            if stored.count < pageSize { return MappedBlob(copying: payload, environment: self) }
             return MappedBlob(bytes: payload, environment: self)
         }
     }

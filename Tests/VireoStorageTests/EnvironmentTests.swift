@@ -26,6 +26,29 @@ import VireoTestSupport
         }
     }
 
+    @Test("a mapped blob small enough to sit in a leaf page keeps its bytes while later writes copy and reuse that page")
+    func smallMappedBlobSurvivesPageReuse() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 26, databases: ["blobs"])
+        let db = env.database("blobs")
+        // 400 bytes: a 50-row segment's Int64 primary keys, stored inside a leaf page.
+        let payload = (0..<400).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        try env.write { txn in try Blob.write(txn, db, key: [0, 0, 0, 2, 0x70], kind: .primaryKeys, payload: payload, compress: false) }
+        let mapped = try #require(try env.mapBlob(db, key: [0, 0, 0, 2, 0x70], kind: .primaryKeys, verifyChecksum: true, what: "pks"))
+        // Many transactions writing and deleting small neighbours of the same page: each copies the
+        // leaf page and frees the old copy, which later transactions reuse.
+        for round in 0..<200 {
+            try env.write { txn in
+                for j in 0..<8 {
+                    let key: [UInt8] = [0, 0, 0, 2, 0x71, UInt8(j)]
+                    try txn.put(db, key: key, value: Array(repeating: UInt8(truncatingIfNeeded: round), count: 300))
+                }
+            }
+            if round % 2 == 1 { try env.write { txn in for j in 0..<8 { _ = try txn.delete(db, key: [0, 0, 0, 2, 0x71, UInt8(j)]) } } }
+        }
+        #expect(Array(mapped.bytes) == payload, "the mapped bytes changed under a later write")
+    }
+
     @Test("a throwing write closure aborts: nothing is written")
     func abortOnThrow() throws {
         struct Boom: Error {}

@@ -177,6 +177,13 @@ package final class Environment: @unchecked Sendable {
         return total
     }
 
+    /// LMDB's page size for this environment (the OS page size).
+    package var pageSize: Int {
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return Int(stat.ms_psize)
+    }
+
     /// Bytes of the data file in use (last used page × page size; includes free pages kept for reuse).
     package func usedBytes() -> Int {
         var info = MDB_envinfo()
