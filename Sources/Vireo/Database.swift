@@ -8,7 +8,7 @@ import VireoStorage
 /// let db = try Database.open(at: "/var/lib/vireo")
 /// let docs = try db.createCollection(CollectionSchema(name: "docs", fields: [
 ///     .int64PrimaryKey("id", autoID: true),
-///     .floatVector("embedding", dimension: 384, metric: .cosine),
+///     .floatVector("embedding", dimension: 384, metric: .cosine),  // an initial FLAT index with COSINE
 ///     FieldSchema(name: "text", dataType: .varChar, maxLength: 4096),
 /// ]))
 /// try await docs.insert([["embedding": .floatVector(v), "text": .string("hello")]])
@@ -42,6 +42,50 @@ public final class Database: Sendable {
         /// The id the next partition gets; ids are never reused, so rows of a dropped partition can
         /// never reappear in a new one.
         var nextPartitionID: Int?
+        /// The data model the record follows: nil (written by Vireo ≤ 0.2) kept the metric on the
+        /// vector field and stored COSINE vectors normalised; 2 keeps the metric on the index and
+        /// vectors as inserted. ``migrated()`` turns the first into the second.
+        var modelVersion: Int?
+
+        static let currentModelVersion = 2
+
+        /// A new collection's record: the schema without field metrics, each given metric becoming
+        /// the field's initial `FLAT` index (the metric belongs to the index).
+        static func new(id: UInt64, schema: CollectionSchema) -> CollectionRecord {
+            var schema = schema
+            var indexes: [IndexSpec] = []
+            for i in schema.fields.indices where schema.fields[i].dataType.isVector {
+                if let m = schema.fields[i].metric { indexes.append(.flat(field: schema.fields[i].name, metric: m)) }
+                schema.fields[i].metric = nil
+            }
+            return CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: indexes, partitions: initialPartitions(schema),
+                                    nextPartitionID: nil, modelVersion: currentModelVersion)
+        }
+
+        /// The record in the current model, or nil when it already is. A record of the old model
+        /// had each vector field's metric in the schema (COSINE when unset) and stored COSINE vectors
+        /// normalised: the metric moves onto the field's index (a `FLAT` one when the field had an
+        /// explicit metric and no index), and COSINE fields are marked as storing normalised vectors
+        /// so that they keep answering as before (``FieldSchema/storesNormalizedVectors``).
+        func migrated() -> CollectionRecord? {
+            guard (modelVersion ?? 1) < CollectionRecord.currentModelVersion else { return nil }
+            var r = self
+            var indexes = r.indexes ?? []
+            for i in r.schema.fields.indices where r.schema.fields[i].dataType.isVector {
+                let field = r.schema.fields[i]
+                let metric = field.metric ?? .cosine
+                if metric == .cosine { r.schema.fields[i].storesNormalizedVectors = true }
+                if let k = indexes.firstIndex(where: { $0.field == field.name }) {
+                    indexes[k].metric = metric
+                } else if field.metric != nil {
+                    indexes.append(.flat(field: field.name, metric: metric))
+                }
+                r.schema.fields[i].metric = nil
+            }
+            r.indexes = indexes
+            r.modelVersion = CollectionRecord.currentModelVersion
+            return r
+        }
 
         /// The partitions a new collection starts with: `_default`, or one per partition-key bucket
         /// (`_default_0` …, as Milvus names them).
@@ -74,7 +118,7 @@ public final class Database: Sendable {
     }
 
     private func loadCollections() throws {
-        let records: [CollectionRecord] = try catalog.read { txn in
+        var records: [CollectionRecord] = try catalog.read { txn in
             var out: [CollectionRecord] = []
             try txn.forEach(collectionsDB) { key, value in
                 let name = String(decoding: key, as: UTF8.self)
@@ -83,6 +127,21 @@ public final class Database: Sendable {
                 return true
             }
             return out
+        }
+        // Records of the old data model are migrated in place, once (one catalog transaction).
+        let migrations = records.enumerated().compactMap { i, r in r.migrated().map { (i, $0) } }
+        if !migrations.isEmpty {
+            do {
+                try catalog.write { txn in
+                    for (_, r) in migrations {
+                        try Blob.write(txn, collectionsDB, key: Array(r.schema.name.utf8), kind: .catalog,
+                                       payload: Array(JSONEncoder().encode(r)), compress: false)
+                    }
+                }
+            } catch {
+                throw VireoError.storage(error, "migrating the catalog of \(path) to the index-metric model")
+            }
+            for (i, r) in migrations { records[i] = r }
         }
         var loaded: [String: (UInt64, Collection)] = [:]
         for r in records {
@@ -132,16 +191,14 @@ public final class Database: Sendable {
                         return r.u64()
                     } ?? 1
                 try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
-                let record = CollectionRecord(id: next, schema: schema, createdAt: Date(), indexes: [],
-                                              partitions: CollectionRecord.initialPartitions(schema), nextPartitionID: nil)
+                let record = CollectionRecord.new(id: next, schema: schema)
                 try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
                 return next
             }
         } catch {
             throw VireoError.storage(error, "creating collection '\(schema.name)'")
         }
-        let collection = try makeCollection(CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: [],
-                                                             partitions: CollectionRecord.initialPartitions(schema), nextPartitionID: nil))
+        let collection = try makeCollection(CollectionRecord.new(id: id, schema: schema))
         open.withLock { $0[schema.name] = (id: id, collection: collection) }
         return collection
     }
@@ -152,6 +209,14 @@ public final class Database: Sendable {
     public func collection(_ name: String) throws -> Collection {
         guard let c = open.withLock({ $0[name]?.collection }) else { throw VireoError.collectionNotFound(name) }
         return c
+    }
+
+    /// The stored catalog record of collection `name` (tests and tools).
+    func catalogRecord(_ name: String) throws -> CollectionRecord {
+        try catalog.read { txn in
+            guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)) else { throw VireoError.collectionNotFound(name) }
+            return try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
+        }
     }
 
     /// Whether a collection named `name` exists.
@@ -193,29 +258,6 @@ public final class Database: Sendable {
         record.schema.name = to
         _ = try txn.delete(collectionsDB, key: Array(from.utf8))
         try Blob.write(txn, collectionsDB, key: Array(to.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
-    }
-
-    /// Replaces collection `name` with collection `replacement`, which takes its name: one catalog
-    /// transaction deletes `name`'s entry and moves `replacement`'s to it, so a crash leaves either
-    /// the old collection under `name` (and the replacement under its own name) or the new one —
-    /// never neither. The old collection's data is removed as by ``dropCollection(_:)``.
-    ///
-    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound`` if either is missing.
-    public func replaceCollection(_ name: String, with replacement: String) throws {
-        guard name != replacement else { return }
-        guard let old = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
-        guard let new = open.withLock({ $0[replacement] }) else { throw VireoError.collectionNotFound(replacement) }
-        do {
-            try catalog.write { txn in try moveRecord(txn, from: replacement, to: name) }
-        } catch {
-            throw VireoError.storage(error, "replacing collection '\(name)' with '\(replacement)'")
-        }
-        new.collection.catalog.renamed(to: name)
-        open.withLock {
-            $0[replacement] = nil
-            $0[name] = new
-        }
-        old.collection.markDropped()
     }
 
     /// Drops a collection and its data. Searches already running on it finish; its files are removed

@@ -1,3 +1,5 @@
+import CVireoKernels
+
 /// A read-only view of `rows × dim` row-major Float32 values (element (i, j) at `base[i*dim + j]`).
 ///
 /// The view does not own its memory; `owner` keeps whatever does (a ``FloatArena``, an LMDB
@@ -146,5 +148,33 @@ extension MatrixView {
             (destination.baseAddress! + offset).copyMemory(from: v.base, byteCount: bytes)
             offset += bytes
         }
+    }
+}
+
+extension MatrixView {
+    /// `1 / |row|` for every row, as an `n × 1` view (0 for an all-zero row, whose cosine with anything
+    /// is taken as 0). COSINE scans multiply inner products by these instead of normalising the rows,
+    /// so vectors are stored exactly as inserted.
+    package func inverseNorms() -> MatrixView {
+        let arena = FloatArena(count: rows) { out in
+            guard rows > 0 else { return }
+            // SAFETY: out holds `rows` floats; base holds rows*dim floats.
+            vk_norms_sq(base, rows, dim, out.baseAddress!)
+            for i in 0..<rows { out[i] = out[i] > 0 ? 1 / out[i].squareRoot() : 0 }
+        }
+        return arena.matrix(dim: 1)
+    }
+
+    /// A unit-length copy of every row (all-zero rows stay zero): what a COSINE index is built on.
+    package func normalizedCopy() -> MatrixView {
+        let inv = inverseNorms()
+        let arena = FloatArena(count: rows * dim) { out in
+            for i in 0..<rows {
+                let s = inv.base[i]
+                let src = row(i)
+                for j in 0..<dim { out[i * dim + j] = src[j] * s }
+            }
+        }
+        return arena.matrix(dim: dim)
     }
 }

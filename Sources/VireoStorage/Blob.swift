@@ -36,6 +36,7 @@ package enum Blob {
         package static let index = Kind(rawValue: 7)
         package static let partitions = Kind(rawValue: 8)
         package static let column = Kind(rawValue: 9)
+        package static let inverseNorms = Kind(rawValue: 10)
     }
 
     /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then

@@ -34,7 +34,13 @@ import VireoTestSupport
             let status = try c.indexStatus(field: "vec")
             #expect(status.isFinished && status.totalRows == 3000 && status.growingRows == 0, "\(status)")
             #expect(c.shards.allSatisfy { $0.snapshot.sealed.allSatisfy { $0.indexes[0] != nil } })
-            for s in c.shards { for seg in s.snapshot.sealed { #expect((seg.indexes[0] as? HNSWIndex)?.checkInvariants() == nil) } }
+            for s in c.shards {
+                for seg in s.snapshot.sealed {
+                    let graph = seg.indexes[0] as? IndexEnvelope<HNSWIndex>
+                    #expect(graph != nil && graph!.metric == metric)
+                    #expect(graph?.inner.checkInvariants() == nil)
+                }
+            }
             before = try await c.search(SearchRequest(vectors: queries, limit: 10, params: SearchParameters(ef: 64)))
             let r = Self.recall(before, queries, base, metric: metric, excluded: deleted)
             #expect(r >= 0.95, "metric \(metric): recall@10 \(r)")
@@ -46,13 +52,15 @@ import VireoTestSupport
         // Reopen: the graphs are mapped in place, no rebuild, identical results.
         let db = try Database.open(at: dir.path, configuration: config)
         let c = try db.collection("h")
-        #expect(c.indexes == [.hnsw(field: "vec", M: 16, efConstruction: 100)])
+        #expect(c.indexes == [.hnsw(field: "vec", M: 16, efConstruction: 100, metric: metric)], "the index keeps the field's metric")
         #expect(c.builder.pendingBuilds == 0, "reopen must not rebuild")
         let after = try await c.search(SearchRequest(vectors: queries, limit: 10, params: SearchParameters(ef: 64)))
         #expect(after.map { $0.map(\.id) } == before.map { $0.map(\.id) })
         try await c.dropIndex(field: "vec")
         #expect(c.shards.allSatisfy { $0.snapshot.sealed.allSatisfy { $0.indexes.isEmpty } })
-        let exactAgain = try await c.search(SearchRequest(vectors: queries, limit: 10))
+        // Without an index the field has no metric of its own: the request names it (Milvus' model).
+        #expect(c.metric(of: "vec") == nil)
+        let exactAgain = try await c.search(SearchRequest(vectors: queries, limit: 10, metric: metric))
         #expect(Self.recall(exactAgain, queries, base, metric: metric, excluded: deleted) == 1.0)
     }
 

@@ -27,7 +27,7 @@ import VireoTestSupport
             // Replacing the index rebuilds every segment with the new spec.
             try await c.createIndex(.ivfPQ(field: "vec", nlist: 16, m: 8))
             await c.waitForIndexBuilds()
-            #expect(c.shards.allSatisfy { $0.snapshot.sealed.allSatisfy { $0.indexes[0]?.matches(.ivfPQ(field: "vec", nlist: 16, m: 8), rows: 0) == true } })
+            #expect(c.shards.allSatisfy { $0.snapshot.sealed.allSatisfy { $0.indexes[0]?.matches(.ivfPQ(field: "vec", nlist: 16, m: 8, metric: metric), rows: 0) == true } })
             pqBefore = try await c.search(SearchRequest(vectors: queries, limit: 10, params: SearchParameters(nprobe: 8, refineK: 4)))
             let r = HNSWCollectionTests.recall(pqBefore, queries, base, metric: metric, excluded: deleted)
             #expect(r >= 0.9, "metric \(metric): IVF_PQ recall@10 with refine \(r)")

@@ -155,13 +155,17 @@ import VireoTestSupport
         await #expect(throws: VireoError.self) { try await a.insert([["id": .int(5), "v": .floatVector([0, 0])]]) }
     }
 
-    @Test("COSINE rejects zero vectors; search validates its request")
+    @Test("a zero vector is stored as inserted (cosine 0 with anything); a zero COSINE query and bad searches are refused")
     func searchValidation() async throws {
         let dir = TemporaryDirectory()
         let db = try Database.open(at: dir.path)
         let c = try db.createCollection(simpleSchema("c", dim: 3, metric: .cosine))
-        await #expect(throws: VireoError.self) { try await c.insert(makeRows([[0, 0, 0]])) }
+        try await c.insert(makeRows([[0, 0, 0]], firstID: 7))
+        #expect(try c.get(ids: [.int(7)], outputFields: ["vec"])[0]["vec"] == .floatVector([0, 0, 0]))
         try await c.insert(makeRows([[1, 0, 0]]))
+        let ranked = try await c.search(SearchRequest(vectors: [[0.5, 0.5, 0]], limit: 2))[0]
+        #expect(ranked.map(\.id) == [.int(0), .int(7)] && ranked[1].score == 0)
+        await #expect(throws: VireoError.self) { try await c.search(SearchRequest(vectors: [[0, 0, 0]])) }
         let bad: [SearchRequest] = [
             SearchRequest(vectors: [[1, 0]]),
             SearchRequest(vectors: [[1, .nan, 0]]),

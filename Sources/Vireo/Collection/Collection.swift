@@ -207,18 +207,33 @@ public final class Collection: Sendable {
 
     // MARK: Indexes
 
-    /// Creates (or replaces) the index of a vector field. Existing rows are sealed so they are indexed
-    /// too; builds run in the background (``waitForIndexBuilds()``, ``indexStatus(field:)``) and
-    /// searches stay exact on a segment until its index is ready.
+    /// Creates (or replaces) the index of a field. A field has at most one index; a vector index
+    /// carries the metric searches of the field rank by (``IndexSpec/metric``; nil keeps the field's
+    /// current metric, COSINE when it has none). Existing rows are sealed so they are indexed too;
+    /// builds run in the background from the stored vectors (``waitForIndexBuilds()``,
+    /// ``indexStatus(field:)``). Writes go on meanwhile, and every row stays searchable: a segment is
+    /// scanned exactly, with the new metric, until its index is ready.
     ///
-    /// - Throws: ``VireoError`` for an unknown or non-vector field or invalid parameters.
+    /// - Throws: ``VireoError`` for an unknown field, a kind that cannot index it, invalid
+    ///   parameters, or a name another field's index has.
     public func createIndex(_ spec: IndexSpec) async throws {
+        var spec = spec
         guard let field = schema.field(named: spec.field), !field.isPrimaryKey else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': collection '\(name)' has no such field other than the primary key (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
         }
         guard spec.kind.supports(field.dataType) else {
             let valid = IndexSpec.Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue)
             throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index field '\(spec.field)' of type \(field.dataType.rawValue); use \(valid.isEmpty ? "no index (JSON and Array fields are filtered row by row)" : valid.joined(separator: ", "))")
+        }
+        if let n = spec.name, n.isEmpty || n == spec.field { spec.name = nil }
+        if let clash = indexRegistry.all.first(where: { $0.field != spec.field && $0.indexName == spec.indexName }) {
+            throw VireoError(.invalidArgument, kind: .conflict, "an index named '\(spec.indexName)' already exists on field '\(clash.field)' of collection '\(name)'; choose another index name")
+        }
+        let previous = indexRegistry.spec(for: spec.field)
+        if spec.kind.isScalar {
+            spec.metric = nil
+        } else if spec.metric == nil {
+            spec.metric = previous?.metric ?? .cosine
         }
         if spec.kind.isScalar {
             let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
@@ -230,14 +245,19 @@ public final class Collection: Sendable {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
         }
         try spec.validate(dimension: codec.vectorFields[f].dimension!)
-        let previous = indexRegistry.spec(for: spec.field)
         var all = indexRegistry.all.filter { $0.field != spec.field }
         all.append(spec)
         try catalog.update("saving the index") { $0.indexes = all }
-        if previous != nil && previous != spec {
+        var unnamed = spec
+        unnamed.name = previous?.name
+        let rebuild = previous != nil && previous != unnamed
+        // The spec is published before the old indexes are detached: a search in between sees an
+        // index whose metric or parameters differ and scans that segment exactly (never a stale
+        // ranking); attach refuses builds of the old spec.
+        indexRegistry.set(spec)
+        if rebuild {
             for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
         }
-        indexRegistry.set(spec)
         try await flush()  // seals (and so schedules builds for) the rows that exist now
         for s in shards { s.scheduleMissingIndexBuilds() }
     }
@@ -257,6 +277,38 @@ public final class Collection: Sendable {
 
     /// The index specs of this collection.
     public var indexes: [IndexSpec] { indexRegistry.all }
+
+    /// Renames the index of `field` (nil: the field's name); nothing is rebuilt.
+    ///
+    /// - Throws: ``VireoError`` when the field has no index or another index has that name.
+    public func renameIndex(field: String, to newName: String?) throws {
+        guard var spec = indexRegistry.spec(for: field) else {
+            throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
+        }
+        spec.name = newName.flatMap { $0.isEmpty || $0 == field ? nil : $0 }
+        if let clash = indexRegistry.all.first(where: { $0.field != field && $0.indexName == spec.indexName }) {
+            throw VireoError(.invalidArgument, kind: .conflict, "an index named '\(spec.indexName)' already exists on field '\(clash.field)' of collection '\(name)'")
+        }
+        let all = indexRegistry.all.filter { $0.field != field } + [spec]
+        try catalog.update("renaming the index") { $0.indexes = all }
+        indexRegistry.set(spec)
+    }
+
+    /// The metric searches of vector field `field` rank by: its index's metric, nil when the field
+    /// has no index (a search then names one, or gets COSINE).
+    public func metric(of field: String) -> Metric? {
+        indexRegistry.spec(for: field)?.metric
+    }
+
+    /// The metric a search of `field` uses: the index's; a request that names another is refused
+    /// with Milvus' message.
+    func searchMetric(field: FieldSchema, requested: Metric?) throws -> Metric {
+        guard let indexed = metric(of: field.name) else { return requested ?? .cosine }
+        if let requested, requested != indexed {
+            throw VireoError.invalid(.invalidSearch, "metric type not match: invalid parameter[expected=\(indexed)][actual=\(requested)]: the index on '\(field.name)' ranks by \(indexed); search with \(indexed) (or omit the metric), or drop the index and create one with \(requested)")
+        }
+        return indexed
+    }
 
     /// How far the index of `field` is built.
     public func indexStatus(field: String) throws -> IndexStatus {
@@ -404,13 +456,14 @@ public final class Collection: Sendable {
     /// - Complexity: O(nq · n · d) for n stored rows.
     public func search(_ request: SearchRequest) async throws -> [[SearchHit]] {
         let (fieldIndex, field) = try resolveVectorField(request.annsField)
-        let metric = field.effectiveMetric
-        if let m = request.metric, m != metric {
-            throw VireoError.invalid(.invalidSearch, "metric \(m) does not match field '\(field.name)', which is indexed with \(metric); omit the metric or use \(metric)")
-        }
+        let metric = try searchMetric(field: field, requested: request.metric)
         guard (1...SearchRequest.maxLimit).contains(request.limit) else {
             throw VireoError.invalid(.invalidSearch, "limit must be in 1...\(SearchRequest.maxLimit), got \(request.limit)")
         }
+        guard request.offset >= 0, request.offset <= SearchRequest.maxLimit - request.limit else {
+            throw VireoError.invalid(.invalidSearch, "offset \(request.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(SearchRequest.maxLimit)")
+        }
+        let k = request.limit + request.offset
         guard !request.vectors.isEmpty else {
             throw VireoError.invalid(.invalidSearch, "a search needs at least one query vector")
         }
@@ -418,8 +471,14 @@ public final class Collection: Sendable {
         let dim = field.dimension!
         var flat: [Float] = []
         flat.reserveCapacity(request.vectors.count * dim)
+        var queryField = field
+        queryField.storesNormalizedVectors = false
         for (i, v) in request.vectors.enumerated() {
-            flat.append(contentsOf: try RowCodec.vector(.floatVector(v), field: field, what: "query \(i)"))
+            // Stored rows are as inserted (COSINE scans scale by their inverse norms); a COSINE
+            // query is normalised once here.
+            var q = try RowCodec.vector(.floatVector(v), field: queryField, what: "query \(i)")
+            if metric == .cosine { try RowCodec.normalize(&q, field: field, what: "query \(i)") }
+            flat.append(contentsOf: q)
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
         var snaps = shards.map(\.snapshot)
@@ -434,10 +493,11 @@ public final class Collection: Sendable {
                 for (segment, bits) in matches { snaps[i].tombstones[segment] = bits.inverted() }
             }
         }
-        let params = try request.params.resolved(limit: request.limit)
-        let raw = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: request.limit, params: params,
+        let params = try request.params.resolved(limit: k)
+        let found = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: k, params: params,
                                     exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
                                     threads: configuration.searchThreads)
+        let raw = request.offset == 0 ? found : found.map { Array($0.dropFirst(request.offset)) }
         let wantsFields = !request.outputFields.isEmpty
         return try raw.map { hits in
             try hits.map { hit in
@@ -455,7 +515,7 @@ public final class Collection: Sendable {
         }
     }
 
-    private func resolveVectorField(_ name: String?) throws -> (Int, FieldSchema) {
+    func resolveVectorField(_ name: String?) throws -> (Int, FieldSchema) {
         let vectors = codec.vectorFields
         if let name {
             guard let i = vectors.firstIndex(where: { $0.name == name }) else {

@@ -54,17 +54,27 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         }
     }
 
-    /// The vector field indexed.
+    /// The field indexed.
     public var field: String
     public var kind: Kind
+    /// The metric of a vector index (Milvus keeps the metric on the index, not the field): searches
+    /// of the field rank with it, and a search that names another metric is refused. `nil` in a spec
+    /// passed to ``Collection/createIndex(_:)`` keeps the field's current metric (COSINE when it has
+    /// none, Milvus' default); a stored vector spec always has one. Scalar indexes have none.
+    public var metric: Metric?
+    /// The index's name (Milvus `index_name`); nil means the field's name, Milvus' default.
+    public var name: String?
     /// HNSW build parameters (`M`, `efConstruction`).
     public var hnsw: HNSWConfiguration
     /// IVF build parameters (`nlist`; `m`, `nbits` for IVF_PQ).
     public var ivf: IVFConfiguration
 
-    public init(field: String, kind: Kind, hnsw: HNSWConfiguration = HNSWConfiguration(), ivf: IVFConfiguration = IVFConfiguration()) {
+    public init(field: String, kind: Kind, metric: Metric? = nil, hnsw: HNSWConfiguration = HNSWConfiguration(),
+                ivf: IVFConfiguration = IVFConfiguration(), name: String? = nil) {
         self.field = field
         self.kind = kind
+        self.metric = kind.isScalar ? nil : metric
+        self.name = name
         self.hnsw = hnsw
         var ivf = ivf
         if kind == .ivfPQ { ivf.encoding = .pq }
@@ -72,40 +82,46 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         self.ivf = ivf
     }
 
+    /// Exact search with `metric` (no structure; Milvus' `FLAT`).
+    public static func flat(field: String, metric: Metric? = nil) -> IndexSpec {
+        IndexSpec(field: field, kind: .flat, metric: metric)
+    }
+
     /// An IVF_FLAT index with `nlist` lists.
-    public static func ivfFlat(field: String, nlist: Int = 128) -> IndexSpec {
-        IndexSpec(field: field, kind: .ivfFlat, ivf: IVFConfiguration(nlist: nlist, encoding: .flat))
+    public static func ivfFlat(field: String, nlist: Int = 128, metric: Metric? = nil) -> IndexSpec {
+        IndexSpec(field: field, kind: .ivfFlat, metric: metric, ivf: IVFConfiguration(nlist: nlist, encoding: .flat))
     }
 
     /// An IVF_PQ index: `nlist` lists, `m` sub-quantisers of `nbits` bits.
-    public static func ivfPQ(field: String, nlist: Int = 128, m: Int, nbits: Int = 8) -> IndexSpec {
-        IndexSpec(field: field, kind: .ivfPQ, ivf: IVFConfiguration(nlist: nlist, encoding: .pq, m: m, nbits: nbits))
+    public static func ivfPQ(field: String, nlist: Int = 128, m: Int, nbits: Int = 8, metric: Metric? = nil) -> IndexSpec {
+        IndexSpec(field: field, kind: .ivfPQ, metric: metric, ivf: IVFConfiguration(nlist: nlist, encoding: .pq, m: m, nbits: nbits))
     }
 
     /// An HNSW index with Milvus' defaults (`M` 16, `efConstruction` 200).
-    public static func hnsw(field: String, M: Int = 16, efConstruction: Int = 200) -> IndexSpec {
-        IndexSpec(field: field, kind: .hnsw, hnsw: HNSWConfiguration(M: M, efConstruction: efConstruction))
+    public static func hnsw(field: String, M: Int = 16, efConstruction: Int = 200, metric: Metric? = nil) -> IndexSpec {
+        IndexSpec(field: field, kind: .hnsw, metric: metric, hnsw: HNSWConfiguration(M: M, efConstruction: efConstruction))
     }
 
     /// Parses Milvus' `index_type` and integer `params` (`AUTOINDEX` means HNSW with defaults).
     ///
     /// - Throws: ``VireoError`` naming the valid types or the parameter and its range.
-    public init(field: String, milvusIndexType: String, params: [String: Int] = [:]) throws {
+    public init(field: String, milvusIndexType: String, params: [String: Int] = [:], metric: Metric? = nil, name: String? = nil) throws {
         let type = milvusIndexType.uppercased()
         switch type {
-        case "FLAT": self.init(field: field, kind: .flat)
+        case "FLAT": self.init(field: field, kind: .flat, metric: metric, name: name)
         case "HNSW", "AUTOINDEX":
             let c = HNSWConfiguration(M: params["M"] ?? 16, efConstruction: params["efConstruction"] ?? 200)
-            self.init(field: field, kind: .hnsw, hnsw: c)
+            self.init(field: field, kind: .hnsw, metric: metric, hnsw: c, name: name)
         case "IVF_FLAT":
-            self.init(field: field, kind: .ivfFlat, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat))
+            self.init(field: field, kind: .ivfFlat, metric: metric, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat), name: name)
         case "IVF_PQ":
             guard let m = params["m"] else {
                 throw VireoError.invalid(.invalidArgument, "IVF_PQ needs the parameter m (sub-quantisers; it must divide the dimension)")
             }
-            self.init(field: field, kind: .ivfPQ, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .pq, m: m, nbits: params["nbits"] ?? 8))
+            self.init(field: field, kind: .ivfPQ, metric: metric,
+                      ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .pq, m: m, nbits: params["nbits"] ?? 8), name: name)
         case "INVERTED", "STL_SORT", "TRIE", "BITMAP":
-            self.init(field: field, kind: Kind(rawValue: type)!)
+            self.init(field: field, kind: Kind(rawValue: type)!, name: name)
         default:
             throw VireoError.invalid(.invalidArgument, "index type '\(milvusIndexType)' is not supported; use one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
         }
@@ -123,6 +139,24 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             throw VireoError.invalid(.invalidArgument, "index on '\(field)': \(error.message)")
         }
     }
+}
+
+// Catalog records written before the metric and name moved onto the index decode without them
+// (``Database`` migrates such records when it opens them).
+extension IndexSpec {
+    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(field: try c.decode(String.self, forKey: .field), kind: try c.decode(Kind.self, forKey: .kind),
+                  metric: try c.decodeIfPresent(Metric.self, forKey: .metric),
+                  hnsw: try c.decodeIfPresent(HNSWConfiguration.self, forKey: .hnsw) ?? HNSWConfiguration(),
+                  ivf: try c.decodeIfPresent(IVFConfiguration.self, forKey: .ivf) ?? IVFConfiguration(),
+                  name: try c.decodeIfPresent(String.self, forKey: .name))
+    }
+
+    /// The name clients see: the given one, else the field's.
+    public var indexName: String { name ?? field }
 }
 
 /// Search-time index parameters (per call, never stored on the index), with Milvus' names.

@@ -8,6 +8,8 @@ protocol SegmentIndex: SerializableIndex {
                 idBase: Int64, heaps: inout [TopK], backend: any ComputeBackend)
     /// Whether this index was built with what `spec` asks for (otherwise it is rebuilt).
     func matches(_ spec: IndexSpec, rows: Int) -> Bool
+    /// The metric this index ranks by; a search with another metric scans the segment exactly.
+    var metric: Metric { get }
     /// Whether scanning the `allowed` rows of `rows` exactly is expected to cost less than an index
     /// search that must skip the others.
     func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool
@@ -64,25 +66,71 @@ extension IVFIndex: SegmentIndex {
     }
 }
 
+/// Every index a segment holds is an ``IndexEnvelope``: the inner graph or lists, the metric, and
+/// (COSINE over vectors stored as inserted) the normalised copy the inner index reads.
+extension IndexEnvelope: SegmentIndex where Inner: SegmentIndex {
+    func search(queries: MatrixView, range: Range<Int>, k: Int, params: ResolvedSearchParameters, excluded: Bitset?,
+                idBase: Int64, heaps: inout [TopK], backend: any ComputeBackend) {
+        inner.search(queries: queries, range: range, k: k, params: params, excluded: excluded, idBase: idBase, heaps: &heaps, backend: backend)
+    }
+
+    func matches(_ spec: IndexSpec, rows: Int) -> Bool { spec.resolvedMetric == metric && inner.matches(spec, rows: rows) }
+
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool {
+        inner.prefersExactScan(allowed: allowed, rows: rows, k: k, params: params)
+    }
+}
+
 extension IndexSpec {
-    /// Builds this index over `vectors`.
-    func build(vectors: MatrixView, metric: Metric, configuration: Configuration, progress: IndexBuildProgress) throws(IndexError) -> (any SegmentIndex)? {
+    /// The metric of a vector index (COSINE, Milvus' default, when none was resolved).
+    var resolvedMetric: Metric { metric ?? .cosine }
+
+    /// Builds this index over `vectors` (the segment's vectors as stored). COSINE over vectors that
+    /// are not stored normalised builds on a normalised copy, which the index keeps.
+    func build(vectors: MatrixView, storedNormalized: Bool, configuration: Configuration,
+               progress: IndexBuildProgress) throws(IndexError) -> (any SegmentIndex)? {
+        let metric = resolvedMetric
+        let copy = metric == .cosine && !storedNormalized ? vectors.normalizedCopy() : nil
+        let source = copy ?? vectors
         switch kind {
         case .flat, .inverted, .stlSort, .trie, .bitmap: return nil
         case .hnsw:
-            return try HNSWIndex.build(vectors: vectors, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads, progress: progress)
+            let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads, progress: progress)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
         case .ivfFlat, .ivfPQ:
-            return try IVFIndex.build(vectors: vectors, metric: metric, configuration: ivf, backend: configuration.computeBackend,
-                                      threads: configuration.indexBuildThreads, progress: progress)
+            let inner = try IVFIndex.build(vectors: source, metric: metric, configuration: ivf, backend: configuration.computeBackend,
+                                           threads: configuration.indexBuildThreads, progress: progress)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
         }
     }
 
-    /// Opens a stored index of this kind in place.
-    func open(stored: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric) throws(IndexError) -> (any SegmentIndex)? {
+    /// Opens a stored index of this kind in place; nil when it was built for another metric (it is
+    /// then rebuilt). A legacy blob (no envelope, written when COSINE vectors were stored normalised)
+    /// serves L2/IP, or COSINE over a field that still stores normalised vectors.
+    func open(stored: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, storedNormalized: Bool) throws(IndexError) -> (any SegmentIndex)? {
+        let metric = resolvedMetric
+        let source: MatrixView
+        let copy: MatrixView?
+        let bytes: UnsafeRawBufferPointer
+        if let envelope = try IndexEnvelope<HNSWIndex>.parse(stored, owner: owner) {
+            guard envelope.metric == metric else { return nil }
+            guard (envelope.normalized != nil) == (metric == .cosine && !storedNormalized) else { return nil }
+            copy = envelope.normalized
+            source = copy ?? vectors
+            bytes = envelope.inner
+        } else {
+            guard metric != .cosine || storedNormalized else { return nil }
+            copy = nil
+            source = vectors
+            bytes = stored
+        }
         switch kind {
         case .flat, .inverted, .stlSort, .trie, .bitmap: return nil
-        case .hnsw: return try HNSWIndex.open(stored: stored, owner: owner, vectors: vectors, metric: metric)
-        case .ivfFlat, .ivfPQ: return try IVFIndex.open(stored: stored, owner: owner, vectors: vectors, metric: metric, configuration: ivf)
+        case .hnsw:
+            return IndexEnvelope(inner: try HNSWIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric), metric: metric, normalized: copy)
+        case .ivfFlat, .ivfPQ:
+            let inner = try IVFIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric, configuration: ivf)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
         }
     }
 

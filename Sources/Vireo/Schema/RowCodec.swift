@@ -2,7 +2,7 @@ import VireoStorage
 /// A validated row in the engine's internal form.
 struct PreparedRow: Sendable {
     var pk: PrimaryKey
-    /// One vector per vector field, in schema order (COSINE fields unit-normalised).
+    /// One vector per vector field, in schema order, as inserted.
     var vectors: [[Float]]
     /// The scalar fields (schema order) and the dynamic field, encoded by ``RowCodec``.
     var scalars: [UInt8]
@@ -110,7 +110,8 @@ struct RowCodec: Sendable {
         return PreparedRow(pk: pk, vectors: vectors, scalars: w.bytes)
     }
 
-    /// Validates a vector value for field `f`: type, dimension, finiteness; normalises for COSINE.
+    /// Validates a vector value for field `f`: type, dimension, finiteness. Vectors are kept exactly as
+    /// given, except in fields that store normalised vectors (``FieldSchema/storesNormalizedVectors``).
     static func vector(_ v: FieldValue, field f: FieldSchema, what: String) throws -> [Float] {
         var floats: [Float]
         switch v {
@@ -137,16 +138,23 @@ struct RowCodec: Sendable {
         if let bad = floats.firstIndex(where: { !$0.isFinite }) {
             throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' has a non-finite value (\(floats[bad])) at position \(bad); vectors must be finite numbers")
         }
-        if f.effectiveMetric.normalizesVectors {
-            var s: Double = 0
-            for x in floats { s += Double(x) * Double(x) }
-            guard s > 0 else {
-                throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' is all zeros, which has no direction for COSINE; drop the row or use L2/IP")
-            }
-            let inv = Float(1 / s.squareRoot())
-            for i in floats.indices { floats[i] *= inv }
+        if f.storesNormalizedVectors {
+            try normalize(&floats, field: f, what: what)
         }
         return floats
+    }
+
+    /// Scales `floats` to unit length (COSINE queries, legacy normalised fields).
+    ///
+    /// - Throws: ``VireoError`` for an all-zero vector, which has no direction.
+    static func normalize(_ floats: inout [Float], field f: FieldSchema, what: String) throws {
+        var s: Double = 0
+        for x in floats { s += Double(x) * Double(x) }
+        guard s > 0 else {
+            throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' is all zeros, which has no direction for COSINE; drop the row or use L2/IP")
+        }
+        let inv = Float(1 / s.squareRoot())
+        for i in floats.indices { floats[i] *= inv }
     }
 
     private func encode(_ v: FieldValue, type: DataType, field f: FieldSchema, into w: inout ByteWriter, index: Int) throws {

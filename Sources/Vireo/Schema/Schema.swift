@@ -56,8 +56,15 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     public var elementType: DataType?
     /// `Array` only: maximum number of elements, 1…4,096.
     public var maxCapacity: Int?
-    /// `FloatVector` only: the metric searches use (default COSINE, as Milvus').
+    /// `FloatVector` only, at creation: a convenience for the Swift API. ``Database/createCollection(_:)``
+    /// turns it into the field's initial ``IndexSpec`` (a `FLAT` index with this metric) and stores the
+    /// schema without it: the metric belongs to the index (Milvus' model). Stored schemas have nil.
     public var metric: Metric?
+    /// `FloatVector` only: the field's vectors were stored unit-normalised at insert (collections of
+    /// Vireo ≤ 0.2 with a COSINE field, migrated in place). New rows of such a field are normalised
+    /// too, so the field keeps answering as before; `get`/`query` return the normalised vectors, and
+    /// an L2/IP index ranks them. New collections store vectors exactly as inserted.
+    public var storesNormalizedVectors: Bool
     /// Whether the field may be null or absent.
     public var nullable: Bool
     /// Value stored when a row omits the field or gives null (Milvus' `default_value`); scalar fields
@@ -73,8 +80,9 @@ public struct FieldSchema: Sendable, Hashable, Codable {
         name: String, dataType: DataType, isPrimaryKey: Bool = false, autoID: Bool = false,
         dimension: Int? = nil, maxLength: Int? = nil, elementType: DataType? = nil, maxCapacity: Int? = nil,
         metric: Metric? = nil, nullable: Bool = false, defaultValue: JSONValue? = nil, isPartitionKey: Bool = false,
-        description: String = ""
+        description: String = "", storesNormalizedVectors: Bool = false
     ) {
+        self.storesNormalizedVectors = storesNormalizedVectors
         self.defaultValue = defaultValue
         self.isPartitionKey = isPartitionKey
         self.name = name
@@ -100,13 +108,10 @@ public struct FieldSchema: Sendable, Hashable, Codable {
         FieldSchema(name: name, dataType: .varChar, isPrimaryKey: true, maxLength: maxLength)
     }
 
-    /// A float vector field.
-    public static func floatVector(_ name: String, dimension: Int, metric: Metric = .cosine) -> FieldSchema {
+    /// A float vector field; `metric` (when given) becomes its initial `FLAT` index (see ``metric``).
+    public static func floatVector(_ name: String, dimension: Int, metric: Metric? = nil) -> FieldSchema {
         FieldSchema(name: name, dataType: .floatVector, dimension: dimension, metric: metric)
     }
-
-    /// The metric of a vector field (COSINE when unset, as in Milvus).
-    public var effectiveMetric: Metric { metric ?? .cosine }
 }
 
 /// A collection's schema and layout.
@@ -262,7 +267,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
 extension FieldSchema {
     private enum CodingKeys: String, CodingKey {
         case name, dataType, isPrimaryKey, autoID, dimension, maxLength, elementType, maxCapacity, metric, nullable
-        case defaultValue, isPartitionKey, description
+        case defaultValue, isPartitionKey, description, storesNormalizedVectors
     }
 
     public init(from decoder: any Decoder) throws {
@@ -275,7 +280,8 @@ extension FieldSchema {
                   nullable: try c.decodeIfPresent(Bool.self, forKey: .nullable) ?? false,
                   defaultValue: try c.decodeIfPresent(JSONValue.self, forKey: .defaultValue),
                   isPartitionKey: try c.decodeIfPresent(Bool.self, forKey: .isPartitionKey) ?? false,
-                  description: try c.decodeIfPresent(String.self, forKey: .description) ?? "")
+                  description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
+                  storesNormalizedVectors: try c.decodeIfPresent(Bool.self, forKey: .storesNormalizedVectors) ?? false)
     }
 }
 

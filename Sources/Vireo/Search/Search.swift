@@ -10,7 +10,10 @@ public struct SearchRequest: Sendable {
     public var annsField: String?
     /// Results per query (Milvus `limit`/`topK`), 1…16,384.
     public var limit: Int
-    /// The metric; must match the field's metric when given (as in Milvus).
+    /// Results skipped first (Milvus `offset`); `offset + limit` ≤ 16,384.
+    public var offset: Int
+    /// The metric: must match the metric of the field's index when it has one (as in Milvus); ranks
+    /// an exact search of a field without an index (COSINE when nil).
     public var metric: Metric?
     /// Fields returned with each hit (`["*"]` for all); the primary key is always returned.
     public var outputFields: [String]
@@ -22,7 +25,8 @@ public struct SearchRequest: Sendable {
     public var partitions: [String]?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
-                params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil) {
+                params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil, offset: Int = 0) {
+        self.offset = offset
         self.filter = filter
         self.partitions = partitions
         self.vectors = vectors
@@ -96,7 +100,7 @@ enum SegmentSearch {
                     let tomb = snap.tombstones[seg.id]
                     let idBase = HitAddress.pack(shard: s, ordinal: ord, row: 0)
                     let allowed = seg.rowCount - (tomb?.count ?? 0)
-                    if !exact, let index = seg.indexes[field],
+                    if !exact, let index = seg.indexes[field], index.metric == metric,
                        !index.prefersExactScan(allowed: allowed, rows: seg.rowCount, k: k, params: params) {
                         // IVF: with a fraction f of rows allowed, each probed list holds f as many
                         // candidates, so probe nprobe / f lists to keep the candidate count (and recall).
@@ -110,15 +114,17 @@ enum SegmentSearch {
                     } else if let tomb, allowed * 4 < seg.rowCount {
                         // Few rows left (a selective filter): distances for those rows only.
                         let rows = tomb.complementIndices(universe: seg.rowCount)
-                        scanner.scan(queries: slice, base: seg.vectors[field], rows: rows, metric: metric, idBase: idBase, heaps: &heaps)
+                        scanner.scan(queries: slice, base: seg.vectors[field], rows: rows, metric: metric, inverseNorms: seg.inverseNorms[field],
+                                     idBase: idBase, heaps: &heaps)
                     } else {
-                        scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, excluded: tomb, idBase: idBase, heaps: &heaps)
+                        scanner.scan(queries: slice, base: seg.vectors[field], metric: metric, inverseNorms: seg.inverseNorms[field],
+                                     excluded: tomb, idBase: idBase, heaps: &heaps)
                     }
                 }
                 let ord = snap.sealed.count
                 let tomb = snap.growing.rowCount > 0 ? snap.tombstones[snap.growing.id] : nil
                 for block in snap.growing.blocks {
-                    scanner.scan(queries: slice, base: block.vectors[field], metric: metric,
+                    scanner.scan(queries: slice, base: block.vectors[field], metric: metric, inverseNorms: block.inverseNorms[field],
                                  excluded: tomb, excludedOffset: block.firstRow,
                                  idBase: HitAddress.pack(shard: s, ordinal: ord, row: block.firstRow),
                                  heaps: &heaps)

@@ -69,8 +69,10 @@ final class GrowingBlock: Sendable {
     /// Offset of the block's first row in its segment.
     let firstRow: Int
     let count: Int
-    /// One `count × dim` matrix per vector field (schema order).
+    /// One `count × dim` matrix per vector field (schema order), as inserted.
     let vectors: [MatrixView]
+    /// `1 / |row|` per row of each vector field (`count × 1`), for COSINE scans.
+    let inverseNorms: [MatrixView]
     let pks: [PrimaryKey]
     let scalars: [[UInt8]]
     let partitions: PartitionColumn
@@ -84,7 +86,8 @@ final class GrowingBlock: Sendable {
     /// copied again after their first append.
     static let mergeRows = 1024
 
-    init(firstRow: Int, pks: [PrimaryKey], vectors: [MatrixView], scalars: [[UInt8]], partitions: [UInt16]) {
+    init(firstRow: Int, pks: [PrimaryKey], vectors: [MatrixView], inverseNorms: [MatrixView]? = nil, scalars: [[UInt8]], partitions: [UInt16]) {
+        self.inverseNorms = inverseNorms ?? vectors.map { $0.inverseNorms() }
         self.firstRow = firstRow
         self.count = pks.count
         self.pks = pks
@@ -105,7 +108,8 @@ final class GrowingBlock: Sendable {
         let vectors = a.vectors.indices.map { f in
             FloatArena(concatenating: [a.vectors[f], b.vectors[f]]).matrix(dim: a.vectors[f].dim)
         }
-        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: vectors, scalars: a.scalars + b.scalars,
+        let norms = a.inverseNorms.indices.map { f in FloatArena(concatenating: [a.inverseNorms[f], b.inverseNorms[f]]).matrix(dim: 1) }
+        return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: vectors, inverseNorms: norms, scalars: a.scalars + b.scalars,
                             partitions: a.partitions.all(count: a.count) + b.partitions.all(count: b.count))
     }
 }
@@ -150,7 +154,9 @@ struct GrowingSegment: Sendable {
 /// An immutable, sealed segment, used in place from the shard's memory map.
 ///
 /// ## Stored form (LMDB database `blobs`, each value a checksummed ``Blob``)
-/// - `vectors/<field>`: the `rows × dim` Float32 matrix of each vector field, row-major.
+/// - `vectors/<field>`: the `rows × dim` Float32 matrix of each vector field, row-major, as inserted.
+/// - `norms/<field>`: `1 / |row|` of each row of each vector field (Float32), for COSINE scans;
+///   segments sealed before it existed compute it when they are mapped.
 /// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then
 ///   the UTF-8 bytes.
 /// - `scalars/<chunk>`: the encoded scalar part of rows `256·chunk ..< 256·(chunk+1)`, zstd-compressed.
@@ -163,6 +169,8 @@ final class SealedSegment: Sendable {
     let id: UInt32
     let rowCount: Int
     let vectors: [MatrixView]
+    /// `1 / |row|` per row of each vector field (`rows × 1`), for COSINE scans.
+    let inverseNorms: [MatrixView]
     let pks: MappedBlob
     let pkIsInt: Bool
     let environment: Environment
@@ -175,8 +183,9 @@ final class SealedSegment: Sendable {
 
     static let scalarChunkRows = 256
 
-    init(id: UInt32, rowCount: Int, vectors: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
+    init(id: UInt32, rowCount: Int, vectors: [MatrixView], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
          blobs: LMDBDatabase, partitions: PartitionColumn, indexes: [Int: any SegmentIndex] = [:], columns: ColumnCache = ColumnCache()) {
+        self.inverseNorms = inverseNorms
         self.columns = columns
         self.partitions = partitions
         self.id = id
@@ -193,7 +202,7 @@ final class SealedSegment: Sendable {
     func withIndex(_ index: any SegmentIndex, field: Int) -> SealedSegment {
         var all = indexes
         all[field] = index
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
     }
 
     /// The same segment without an index on `field`.
@@ -201,7 +210,7 @@ final class SealedSegment: Sendable {
         guard indexes[field] != nil else { return self }
         var all = indexes
         all[field] = nil
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
     }
 
     func primaryKey(row: Int) -> PrimaryKey {
@@ -254,6 +263,7 @@ enum SegmentKeys {
     static func be64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
 
     static func vectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "v")] + be32(UInt32(field)) }
+    static func inverseNorms(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "n")] + be32(UInt32(field)) }
     static func pks(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "p")] }
     static func scalars(_ segment: UInt32, chunk: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "c")] + be32(UInt32(chunk)) }
     /// A typed scalar column (``ColumnCodec``), by the field's position in the schema.

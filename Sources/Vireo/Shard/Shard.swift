@@ -184,7 +184,7 @@ final class Shard: Sendable {
                     let what = "segment \(record.id) \(spec.kind.rawValue) index of field '\(field.name)'"
                     if let blob = try env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
-                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: field.effectiveMetric),
+                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
                             seg = seg.withIndex(index, field: f)
                             chosen = newest.0
@@ -243,6 +243,16 @@ final class Shard: Sendable {
             }
             vectors.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob))
         }
+        var inverseNorms: [MatrixView] = []
+        for (f, v) in vectors.enumerated() {
+            let what = "segment \(id) norms of field '\(codec.vectorFields[f].name)'"
+            if let blob = try env.mapBlob(blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, verifyChecksum: verify, what: what) {
+                guard blob.count == rows * 4 else { throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) floats") }
+                inverseNorms.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: 1, owner: blob))
+            } else {
+                inverseNorms.append(v.inverseNorms())  // sealed before norms were stored
+            }
+        }
         let what = "segment \(id) primary keys"
         guard let pks = try env.mapBlob(blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, verifyChecksum: verify, what: what) else {
             throw StorageError.corrupted(what: what, reason: "missing")
@@ -256,7 +266,7 @@ final class Shard: Sendable {
             }
             return PartitionColumn((0..<rows).map { UInt16(payload[2 * $0]) | UInt16(payload[2 * $0 + 1]) << 8 })
         }
-        return SealedSegment(id: id, rowCount: rows, vectors: vectors, pks: pks,
+        return SealedSegment(id: id, rowCount: rows, vectors: vectors, inverseNorms: inverseNorms, pks: pks,
                              pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions)
     }
 
@@ -402,7 +412,7 @@ final class Shard: Sendable {
         let seg = snap.sealed[pos]
         let what = "segment \(segment) \(spec.kind.rawValue) index of field '\(name)'"
         guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
-              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric) else {
+              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
         snap.sealed[pos] = seg.withIndex(mapped, field: f)
@@ -430,7 +440,7 @@ final class Shard: Sendable {
               let spec = indexes.spec(for: codec.vectorFields[f].name), spec.isBuilt else { return }
         let built: any SegmentIndex
         do {
-            guard let b = try spec.build(vectors: seg.vectors[f], metric: codec.vectorFields[f].effectiveMetric,
+            guard let b = try spec.build(vectors: seg.vectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors,
                                          configuration: configuration, progress: progress) else { return }
             built = b
         } catch {
@@ -514,6 +524,9 @@ final class Shard: Sendable {
             for (f, d) in dims.enumerated() {
                 try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: g.rowCount * d * 4) { buf in
                     MatrixView.concatenate(g.blocks.map { $0.vectors[f] }, into: buf)
+                }
+                try Blob.writeInPlace(txn, blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, payloadCount: g.rowCount * 4) { buf in
+                    MatrixView.concatenate(g.blocks.map { $0.inverseNorms[f] }, into: buf)
                 }
             }
             var pkw = ByteWriter()

@@ -34,29 +34,39 @@ package struct ExactScanner {
     /// - Parameters:
     ///   - queries: `nq × d` queries (unit-normalised for COSINE).
     ///   - base: `n × d` rows to scan.
-    ///   - metric: distance to use; COSINE rows and queries must be unit-normalised.
+    ///   - metric: distance to use. COSINE queries must be unit-normalised; COSINE rows either are
+    ///     too, or come with `inverseNorms`.
+    ///   - inverseNorms: `n × 1` values `1 / |row|`; with COSINE, each inner product is scaled by its
+    ///     row's value (rows stored as inserted). Ignored for L2 and IP.
     ///   - excluded: rows never offered (tombstones, filtered-out rows), by row offset.
     ///   - heaps: one heap per query; `heaps.count == queries.rows`.
     package mutating func scan(
-        queries: MatrixView, base: MatrixView, metric: Metric,
+        queries: MatrixView, base: MatrixView, metric: Metric, inverseNorms: MatrixView? = nil,
         excluded: Bitset?, excludedOffset: Int = 0, idBase: Int64, heaps: inout [TopK]
     ) {
         precondition(queries.dim == base.dim, "query dimension \(queries.dim) != base dimension \(base.dim)")
         precondition(heaps.count == queries.rows)
+        let scale = metric == .cosine ? inverseNorms : nil
+        precondition(scale == nil || scale!.rows == base.rows, "one inverse norm per row")
         let nq = queries.rows
         let n = base.rows
         guard nq > 0, n > 0 else { return }
         if nq < gemmMinQueries {
-            scanPerQuery(queries: queries, base: base, metric: metric, excluded: excluded, excludedOffset: excludedOffset, idBase: idBase, heaps: &heaps)
+            scanPerQuery(queries: queries, base: base, metric: metric, scale: scale, excluded: excluded, excludedOffset: excludedOffset,
+                         idBase: idBase, heaps: &heaps)
         } else {
-            scanGEMM(queries: queries, base: base, metric: metric, excluded: excluded, excludedOffset: excludedOffset, idBase: idBase, heaps: &heaps)
+            scanGEMM(queries: queries, base: base, metric: metric, scale: scale, excluded: excluded, excludedOffset: excludedOffset,
+                     idBase: idBase, heaps: &heaps)
         }
     }
 
     /// Offers only the listed rows of `base` (a selective filter's survivors) to every query's heap:
     /// one SIMD distance per (query, row), no pass over the rest of the matrix.
-    package func scan(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, idBase: Int64, heaps: inout [TopK]) {
+    package func scan(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, inverseNorms: MatrixView? = nil,
+                      idBase: Int64, heaps: inout [TopK]) {
         precondition(queries.dim == base.dim && heaps.count == queries.rows)
+        let scale = metric == .cosine ? inverseNorms : nil
+        precondition(scale == nil || scale!.rows == base.rows, "one inverse norm per row")
         // Rows in chunks that stay in L2 (256 rows of 384 floats = 384 KiB) while every query of the
         // batch visits them: each scattered row is read from memory once per batch, not once per query.
         let chunk = max(16, (256 * 384) / max(1, base.dim))
@@ -66,7 +76,8 @@ package struct ExactScanner {
             for q in 0..<queries.rows {
                 let qv = queries.row(q)
                 for r in part {
-                    heaps[q].push(Distances.distance(metric, qv, base.row(r)), id: idBase + Int64(r))
+                    let d = Distances.distance(metric, qv, base.row(r))
+                    heaps[q].push(scale.map { d * $0.base[r] } ?? d, id: idBase + Int64(r))
                 }
             }
             start += chunk
@@ -80,7 +91,7 @@ package struct ExactScanner {
     }
 
     private mutating func scanPerQuery(
-        queries: MatrixView, base: MatrixView, metric: Metric,
+        queries: MatrixView, base: MatrixView, metric: Metric, scale: MatrixView?,
         excluded: Bitset?, excludedOffset: Int, idBase: Int64, heaps: inout [TopK]
     ) {
         let d = base.dim
@@ -102,7 +113,12 @@ package struct ExactScanner {
                         case .l2: vk_l2sq_many(qp, rows, len, d, out)
                         case .ip, .cosine:
                             vk_dot_many(qp, rows, len, d, out)
-                            for i in 0..<len { out[i] = -out[i] }
+                            if let scale {
+                                let s = scale.base + start
+                                for i in 0..<len { out[i] = -out[i] * s[i] }
+                            } else {
+                                for i in 0..<len { out[i] = -out[i] }
+                            }
                         }
                         let found = vk_select_below(out, len, heaps[q].threshold, idx)
                         for s in 0..<found {
@@ -119,7 +135,7 @@ package struct ExactScanner {
     }
 
     private mutating func scanGEMM(
-        queries: MatrixView, base: MatrixView, metric: Metric,
+        queries: MatrixView, base: MatrixView, metric: Metric, scale: MatrixView?,
         excluded: Bitset?, excludedOffset: Int, idBase: Int64, heaps: inout [TopK]
     ) {
         let d = base.dim
@@ -164,6 +180,11 @@ package struct ExactScanner {
                         for q in 0..<nq {
                             let qn = queryNorms[q]
                             let rowOut = out + q * len
+                            if let scale {
+                                // COSINE over rows as inserted: −q̂·x / |x|.
+                                let s = scale.base + start
+                                for i in 0..<len { rowOut[i] *= s[i] }
+                            }
                             let found = vk_select_below(rowOut, len, heaps[q].threshold - qn, idx)
                             for s in 0..<found {
                                 let r = Int(idx[s])

@@ -310,7 +310,6 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         await call("CreateIndex") {
             var ix = try ProtoConversions.indexRequest(request)
             if ix.indexName == nil || ix.indexName == "" { ix.indexName = nil }
-            if let m = ix.metric { try await handlers.adoptIndexMetric(request.collectionName, field: ix.fieldName, metric: m) }
             try await handlers.createIndexes(request.collectionName, [ix])
             return PStatus()
         }
@@ -467,16 +466,17 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         let anns = p["anns_field"].flatMap { $0.isEmpty ? nil : $0 }
         let field: FieldSchema? = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
         let vectors = try ProtoConversions.vectors(bytes, dimension: field?.dataType == .floatVector ? field?.dimension : nil)
-        // search_params: metric_type and params (a JSON object with ef / nprobe / …) as REST reads them.
+        // search_params: metric_type and params (a JSON object with ef / nprobe / …), gathered into
+        // Milvus' search-parameter object and decoded where REST's are (MilvusParams).
         var sp: [String: JSONValue] = [:]
         if let m = p["metric_type"], !m.isEmpty { sp["metric_type"] = .string(m) }
         if let raw = p["params"], !raw.isEmpty {
-            let params = try ProtoConversions.json(raw, "search parameter 'params'")
-            guard case var .object(o) = params else { throw APIError.invalid("search parameter 'params' must be a JSON object") }
-            if let m = o.removeValue(forKey: "metric_type"), sp["metric_type"] == nil { sp["metric_type"] = m }
+            guard case let .object(o) = try ProtoConversions.json(raw, "search parameter 'params'") else {
+                throw APIError.invalid("search parameter 'params' must be a JSON object")
+            }
             sp["params"] = .object(o)
         }
-        let options = try RESTEndpoints.searchOptions(JSONBody(object: ["searchParams": .object(sp)]))
+        let options = try MilvusParams.searchOptions(JSONBody(object: ["searchParams": .object(sp)]))
         let limit = try ProtoConversions.intParam(p, "topk") ?? ProtoConversions.intParam(p, "limit") ?? defaultLimit ?? 10
         let offset = try ProtoConversions.intParam(p, "offset") ?? 0
         let round = try ProtoConversions.intParam(p, "round_decimal") ?? -1

@@ -252,8 +252,7 @@ enum ProtoConversions {
             }
         }
         if !params.isEmpty { object["params"] = .object(params) }
-        let list = try SchemaDecoding.indexRequests([.object(object)])
-        return list[0]
+        return try MilvusParams.indexRequest(JSONBody(object: object), what: "the index")
     }
 
     private static func unquoted(_ s: String) -> String {

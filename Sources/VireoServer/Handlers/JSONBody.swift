@@ -1,8 +1,10 @@
 import Foundation
 import Vireo
 
-/// A parsed REST request body (a JSON object) with typed accessors that fail with Milvus' codes:
-/// 1801 for a value of the wrong JSON type, 1802 for a missing required parameter.
+/// A JSON object of Milvus parameters with typed accessors that fail with Milvus' codes: 1801 for a
+/// value of the wrong JSON type, 1802 for a missing required parameter. REST request bodies are
+/// such objects; gRPC carries the same parameters as JSON-encoded key/values, which its adapter
+/// gathers into one, so both decode through ``MilvusParams`` (one place per parameter).
 struct JSONBody: Sendable {
     let object: [String: JSONValue]
 

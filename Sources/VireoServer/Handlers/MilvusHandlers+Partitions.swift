@@ -8,7 +8,6 @@ extension MilvusHandlers {
             try database.renameCollection(name, to: newName)
             guard name != newName else { return }
             loads.rename(name, to: newName)
-            indexNames.rename(collection: name, to: newName)
         }
     }
 

@@ -6,20 +6,21 @@ import Vireo
 /// these typed calls and render the typed results; errors are ``APIError``s from ``ErrorTable``.
 ///
 /// Handlers know no HTTP, JSON or protobuf. They hold the server-side state Milvus clients expect
-/// that the embedded engine does not have: load states (``LoadStates``) and index names
-/// (``IndexNames``).
+/// that the embedded engine does not have: load states (``LoadStates``). Index names and metrics
+/// live in the engine's catalog (``IndexSpec``).
 public final class MilvusHandlers: Sendable {
     public let database: Database
     public let limits: ServerLimits
     let loads = LoadStates()
-    let indexNames: IndexNames
 
-    /// - Parameter stateDirectory: where index names are stored (default `<data>/server`); nil keeps
-    ///   them in memory only.
+    /// - Parameter stateDirectory: where an older server kept index names (`<data>/server` by
+    ///   default); a file found there is moved into the catalog once and removed.
     public init(database: Database, limits: ServerLimits = ServerLimits(), stateDirectory: String? = "") {
         self.database = database
         self.limits = limits
-        indexNames = IndexNames(directory: stateDirectory.map { $0.isEmpty ? database.path + "/server" : $0 })
+        if let dir = stateDirectory.map({ $0.isEmpty ? database.path + "/server" : $0 }) {
+            LegacyIndexNames.migrate(directory: dir, into: database)
+        }
     }
 
     // MARK: Common checks
@@ -71,7 +72,6 @@ public final class MilvusHandlers: Sendable {
                 // Creation with its indexes is one request: undo it so a corrected retry can succeed.
                 try? database.dropCollection(call.schema.name)
                 loads.forget(call.schema.name)
-                indexNames.forget(collection: call.schema.name)
                 throw error
             }
         }
@@ -95,7 +95,6 @@ public final class MilvusHandlers: Sendable {
             _ = try collection(name)
             try database.dropCollection(name)
             loads.forget(name)
-            indexNames.forget(collection: name)
         }
     }
 
@@ -189,10 +188,9 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try loadedCollection(call.collection)
             try checkSearchShape(call)
-            var request = try engineRequest(call, limit: call.limit + call.offset, outputFields: call.outputFields, schema: c.schema)
+            var request = try engineRequest(call, outputFields: call.outputFields, schema: c.schema)
             request.partitions = try readPartitions(c, call.partitions)
-            let hits = try await c.search(request)
-            return call.offset == 0 ? hits : hits.map { Array($0.dropFirst(call.offset)) }
+            return try await c.search(request)
         }
     }
 
@@ -200,78 +198,20 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try loadedCollection(call.collection)
             guard !call.searches.isEmpty else { throw APIError.missing("search", "hybrid_search needs at least one search request") }
-            guard call.searches.count <= 1024 else { throw APIError.invalid("at most 1024 searches in one hybrid_search") }
-            guard call.limit >= 1, call.offset >= 0, call.limit + call.offset <= limits.maxTopK else {
+            guard call.limit >= 1, call.offset >= 0, call.limit <= limits.maxTopK, call.offset <= limits.maxTopK - call.limit else {
                 throw APIError.invalid("limit \(call.limit) with offset \(call.offset) is invalid: limit must be in [1, \(limits.maxTopK)] and limit + offset ≤ \(limits.maxTopK)")
             }
-            if case let .weighted(w) = call.rerank {
-                guard w.count == call.searches.count else {
-                    throw APIError.invalid("the weighted reranker has \(w.count) weights for \(call.searches.count) searches; give one weight per search")
-                }
-                guard w.allSatisfy({ $0.isFinite && (0...1).contains($0) }) else {
-                    throw APIError.invalid("reranker weights must be in [0, 1]")
-                }
-            }
-            if case let .rrf(k) = call.rerank, !(k > 0 && k < 16_384) {
-                throw APIError.invalid("rrf parameter k must be in (0, 16384), got \(k)")
-            }
-            let nq = call.searches[0].vectors.count
-            var lists: [[[SearchHit]]] = []
-            var metrics: [Metric] = []
+            var searches: [SearchRequest] = []
             for var s in call.searches {
                 s.partitions = s.partitions ?? call.partitions
                 try checkSearchShape(s)
-                guard s.vectors.count == nq else {
-                    throw APIError.invalid("every search of a hybrid_search needs the same number of query vectors (\(nq)); one has \(s.vectors.count)")
-                }
-                var request = try engineRequest(s, limit: s.limit + s.offset, outputFields: [], schema: c.schema)
+                var request = try engineRequest(s, outputFields: [], schema: c.schema)
                 request.partitions = try readPartitions(c, s.partitions)
-                let hits = try await c.search(request)
-                lists.append(s.offset == 0 ? hits : hits.map { Array($0.dropFirst(s.offset)) })
-                metrics.append(try vectorField(c.schema, s.annsField).effectiveMetric)
+                searches.append(request)
             }
-            var fused: [[SearchHit]] = []
-            for q in 0..<nq {
-                var scores: [PrimaryKey: Double] = [:]
-                for (i, list) in lists.enumerated() {
-                    for (rank, hit) in list[q].enumerated() {
-                        let contribution: Double
-                        switch call.rerank {
-                        case let .rrf(k): contribution = 1 / (k + Double(rank + 1))
-                        case let .weighted(w): contribution = w[i] * Self.normalized(Double(hit.score), metrics[i])
-                        }
-                        scores[hit.id, default: 0] += contribution
-                    }
-                }
-                let ranked = scores.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-                    .dropFirst(call.offset).prefix(call.limit)
-                var hits = ranked.map { SearchHit($0.key, score: Float($0.value), fields: [:]) }
-                if !call.outputFields.isEmpty {
-                    let rows = try c.get(ids: hits.map(\.id), outputFields: withPrimaryKey(call.outputFields, c.schema))
-                    var byKey: [PrimaryKey: Row] = [:]
-                    let pk = c.schema.primaryKey
-                    for r in rows {
-                        switch r[pk.name] {
-                        case let .int(i)?: byKey[.int(i)] = r
-                        case let .string(s)?: byKey[.string(s)] = r
-                        default: continue
-                        }
-                    }
-                    for i in hits.indices { hits[i].fields = byKey[hits[i].id] ?? [:] }
-                }
-                fused.append(hits)
-            }
-            return fused
-        }
-    }
-
-    /// Milvus' WeightedRanker normalisation: scores of different metrics mapped into [0, 1], larger
-    /// is better.
-    static func normalized(_ score: Double, _ metric: Metric) -> Double {
-        switch metric {
-        case .ip: return 0.5 + atan(score) / .pi
-        case .cosine: return (1 + score) / 2
-        case .l2: return 1 - 2 * atan(score) / .pi
+            // Fusion (RRF / weighted, with each field's index metric) is the engine's.
+            return try await c.hybridSearch(HybridSearchRequest(searches: searches, ranker: call.rerank, limit: call.limit, offset: call.offset,
+                                                                outputFields: call.outputFields.isEmpty ? [] : withPrimaryKey(call.outputFields, c.schema)))
         }
     }
 
@@ -283,7 +223,7 @@ public final class MilvusHandlers: Sendable {
         guard call.limit >= 1, call.limit <= limits.maxTopK else {
             throw APIError.invalid("topk [\(call.limit)] is invalid, it should be in range [1, \(limits.maxTopK)]")
         }
-        guard call.offset >= 0, call.limit + call.offset <= limits.maxTopK else {
+        guard call.offset >= 0, call.offset <= limits.maxTopK - call.limit else {
             throw APIError.invalid("offset \(call.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(limits.maxTopK)")
         }
     }
@@ -301,17 +241,15 @@ public final class MilvusHandlers: Sendable {
         return schema.vectorFields[0]
     }
 
-    private func engineRequest(_ call: SearchCall, limit: Int, outputFields: [String], schema: CollectionSchema) throws -> SearchRequest {
+    /// The engine's request for a validated search call. The metric a call names is checked by the
+    /// engine against the field's index (Milvus' "metric type not match").
+    private func engineRequest(_ call: SearchCall, outputFields: [String], schema: CollectionSchema) throws -> SearchRequest {
         let field = try vectorField(schema, call.annsField)
-        if let m = call.options.metric, m != field.effectiveMetric {
-            throw APIError.invalid("metric type not match: searched with \(m), but field '\(field.name)' uses \(field.effectiveMetric); omit metricType or use \(field.effectiveMetric)")
-        }
         let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let o = call.options
-        var request = SearchRequest(vectors: call.vectors, annsField: field.name, limit: limit, metric: nil, outputFields: outputFields,
-                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter)
-        request.annsField = field.name
-        return request
+        return SearchRequest(vectors: call.vectors, annsField: field.name, limit: call.limit, metric: o.metric, outputFields: outputFields,
+                             params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter,
+                             offset: call.offset)
     }
 
     /// Milvus always returns the primary key with query and get rows.
@@ -333,31 +271,35 @@ public final class MilvusHandlers: Sendable {
         guard let f = c.schema.field(named: ix.fieldName) else {
             throw APIError.invalid("field '\(ix.fieldName)' is not in collection '\(c.name)' (fields: \(c.schema.fields.map(\.name).joined(separator: ", ")))")
         }
-        if let m = ix.metric, f.dataType.isVector, m != f.effectiveMetric {
-            throw APIError.invalid("metric \(m) does not match field '\(f.name)', created with \(f.effectiveMetric): in Vireo a vector field's metric is fixed when the collection is created (set it in the schema or in the create request's indexParams)")
+        // The metric and name travel in the spec; the engine keeps both in the catalog record.
+        var spec = try Self.indexSpec(ix, field: f)
+        if let existing = c.indexes.first(where: { $0.field == f.name }) {
+            // Milvus: one index per field; the same one again is a no-op, another is refused until
+            // the first is dropped. (The Swift API's createIndex replaces instead.)
+            if spec.metric == nil { spec.metric = existing.metric }
+            var a = spec, b = existing
+            a.name = nil
+            b.name = nil
+            if a == b { return }
+            throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: field '\(f.name)' already has index '\(existing.indexName)' (\(existing.kind.rawValue)\(existing.metric.map { ", metric \($0)" } ?? "")); release the collection and drop that index first to create another")
         }
-        if let wanted = ix.indexName, !wanted.isEmpty {
-            let others = c.indexes.map(\.field).filter { $0 != f.name }
-            if indexNames.field(collection: c.name, indexName: wanted, among: others) != nil {
-                throw APIError.invalid("an index named '\(wanted)' already exists on another field of collection '\(c.name)'")
-            }
-        }
-        try await c.createIndex(try Self.indexSpec(ix, field: f))
-        indexNames.set(collection: c.name, field: f.name, name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+        try await c.createIndex(spec)
     }
 
     /// The engine's index for a request: `AUTOINDEX` is HNSW on a vector field and INVERTED on a
     /// scalar field (Milvus picks per type too).
     static func indexSpec(_ ix: IndexRequest, field f: FieldSchema) throws -> IndexSpec {
         let type = !f.dataType.isVector && ix.indexType.uppercased() == "AUTOINDEX" ? "INVERTED" : ix.indexType
-        return try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params)
+        // Milvus' default metric for a float-vector index is COSINE; nil lets the engine keep the
+        // metric of an index the field already has.
+        return try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
+                             name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
     }
 
     private func indexDescriptions(_ c: Collection) throws -> [IndexDescription] {
         try c.indexes.map { spec in
             let status = try c.indexStatus(field: spec.field)
-            let field = c.schema.field(named: spec.field)
-            let metric = field.flatMap { $0.dataType.isVector ? $0.effectiveMetric : nil }
+            let metric = spec.metric
             var params: [String: Int] = [:]
             switch spec.kind {
             case .flat, .inverted, .stlSort, .trie, .bitmap: break
@@ -366,7 +308,7 @@ public final class MilvusHandlers: Sendable {
             case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]
             }
             let total = status.totalRows + status.growingRows
-            return IndexDescription(indexName: indexNames.name(collection: c.name, field: spec.field), fieldName: spec.field,
+            return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
                                     indexType: spec.kind.rawValue, metric: metric, params: params,
                                     totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
                                     finished: status.isFinished)
@@ -396,12 +338,10 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try collection(name)
             guard !indexName.isEmpty else { throw APIError.missing("indexName") }
-            let indexed = c.indexes.map(\.field)
-            guard let field = indexNames.field(collection: name, indexName: indexName, among: indexed) else {
+            guard let spec = c.indexes.first(where: { $0.indexName == indexName }) else {
                 throw APIError(.indexNotFound, "index not found[indexName=\(indexName)] in collection '\(name)'", kind: .notFound)
             }
-            try await c.dropIndex(field: field)
-            indexNames.set(collection: name, field: field, name: nil)
+            try await c.dropIndex(field: spec.field)
         }
     }
 

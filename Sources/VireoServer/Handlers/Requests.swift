@@ -62,14 +62,8 @@ public struct SearchCall: Sendable {
     }
 }
 
-/// How `hybrid_search` fuses the result lists of its searches.
-public enum Rerank: Sendable, Hashable {
-    /// Reciprocal rank fusion: score = Σ 1 / (k + rank), ranks from 1.
-    case rrf(k: Double)
-    /// Weighted sum of normalised scores (Milvus' WeightedRanker: arctan normalisation for IP and L2,
-    /// (1 + cos) / 2 for COSINE).
-    case weighted([Double])
-}
+/// How `hybrid_search` fuses the result lists of its searches: the engine's rankers.
+public typealias Rerank = HybridRanker
 
 /// A hybrid search (Milvus `entities/hybrid_search`): several searches, usually on different vector
 /// fields, fused into one ranking.

@@ -60,53 +60,21 @@ final class LoadStates: Sendable {
     }
 }
 
-/// Index names per collection and field (Milvus names indexes; the engine keys them by field).
-///
-/// Stored in `<data>/server/index-names.json` (written atomically: temporary file + rename) so
-/// names survive restarts; a field without an entry has an index named after the field, Milvus'
-/// default.
-final class IndexNames: Sendable {
-    private let file: String?
-    private let names: Mutex<[String: [String: String]]>
-
-    init(directory: String?) {
-        if let directory {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            file = directory + "/index-names.json"
-        } else {
-            file = nil
+/// Index names as servers before 0.3 kept them: `<data>/server/index-names.json`, beside the
+/// catalog. They now live in each index's catalog record (``IndexSpec/name``); a file found at
+/// start is moved into the catalog once and removed (a name whose index is gone is dropped).
+enum LegacyIndexNames {
+    static func migrate(directory: String, into database: Database) {
+        let file = directory + "/index-names.json"
+        guard let data = FileManager.default.contents(atPath: file),
+              let names = try? JSONDecoder().decode([String: [String: String]].self, from: data) else { return }
+        for (collection, fields) in names {
+            guard let c = try? database.collection(collection) else { continue }
+            for (field, name) in fields where c.indexes.contains(where: { $0.field == field && $0.name == nil }) {
+                // A clash with another index's name leaves the field's default name.
+                try? c.renameIndex(field: field, to: name)
+            }
         }
-        let loaded = file.flatMap { FileManager.default.contents(atPath: $0) }
-            .flatMap { try? JSONDecoder().decode([String: [String: String]].self, from: $0) } ?? [:]
-        names = Mutex(loaded)
-    }
-
-    func name(collection: String, field: String) -> String {
-        names.withLock { $0[collection]?[field] } ?? field
-    }
-
-    func field(collection: String, indexName: String, among fields: [String]) -> String? {
-        fields.first { name(collection: collection, field: $0) == indexName }
-    }
-
-    func set(collection: String, field: String, name: String?) {
-        update { n in
-            if let name, name != field { n[collection, default: [:]][field] = name } else { n[collection]?[field] = nil }
-        }
-    }
-
-    func forget(collection: String) { update { $0[collection] = nil } }
-
-    func rename(collection: String, to newName: String) {
-        update { n in n[newName] = n.removeValue(forKey: collection) }
-    }
-
-    private func update(_ change: (inout [String: [String: String]]) -> Void) {
-        names.withLock { n in
-            change(&n)
-            n = n.filter { !$0.value.isEmpty }
-            guard let file, let data = try? JSONEncoder().encode(n) else { return }
-            try? data.write(to: URL(fileURLWithPath: file), options: .atomic)
-        }
+        try? FileManager.default.removeItem(atPath: file)
     }
 }

@@ -298,27 +298,6 @@ struct RESTEndpoints: Sendable {
         w.raw("}")
     }
 
-    static func searchOptions(_ body: JSONBody) throws -> SearchOptions {
-        var o = SearchOptions()
-        if let m = try body.string("metricType") { o.metric = try metric(m) }
-        guard let sp = try body.object("searchParams") ?? body.object("params") else { return o }
-        if let m = try sp.string("metricType") ?? sp.string("metric_type") { o.metric = try metric(m) }
-        let p = try sp.object("params") ?? sp
-        o.ef = try p.int("ef")
-        o.nprobe = try p.int("nprobe")
-        o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
-        o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
-        if p["radius"] != nil || p["range_filter"] != nil {
-            throw APIError.invalid("range search (radius, range_filter) is not supported yet; use limit and filter instead")
-        }
-        return o
-    }
-
-    static func metric(_ s: String) throws -> Metric {
-        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE") }
-        return m
-    }
-
     func search(_ c: RESTCall) async throws -> RESTReply {
         try db(c)
         let name = try c.body.collectionName
@@ -327,7 +306,7 @@ struct RESTEndpoints: Sendable {
         let call = SearchCall(collection: name, vectors: try c.body.vectors(), annsField: try c.body.string("annsField"),
                               filter: try Self.filter(c.body), limit: try c.body.int("limit") ?? c.body.int("topK") ?? 100,
                               offset: try c.body.int("offset") ?? 0, outputFields: try c.body.stringArray("outputFields") ?? [],
-                              partitions: try c.body.stringArray("partitionNames"), options: try Self.searchOptions(c.body))
+                              partitions: try c.body.stringArray("partitionNames"), options: try MilvusParams.searchOptions(c.body))
         let hits = try await handlers.search(call)
         return Self.hits(hits, schema, c.int64AsString)
     }
@@ -371,7 +350,7 @@ struct RESTEndpoints: Sendable {
             let b = try JSONBody(s)
             searches.append(SearchCall(collection: name, vectors: try b.vectors(), annsField: try b.string("annsField"),
                                        filter: try Self.filter(b), limit: try b.int("limit") ?? (limit + offset), offset: try b.int("offset") ?? 0,
-                                       partitions: partitions, options: try Self.searchOptions(b)))
+                                       partitions: partitions, options: try MilvusParams.searchOptions(b)))
         }
         let rerank: Rerank
         if let r = try c.body.object("rerank") {
@@ -406,13 +385,7 @@ struct RESTEndpoints: Sendable {
         try db(c)
         let name = try c.body.collectionName
         guard let list = try c.body.array("indexParams") else { throw APIError.missing("indexParams") }
-        let requests = try SchemaDecoding.indexRequests(list)
-        // Milvus keeps the metric on the index: a collection created from a schema alone gets its
-        // metric here (see MilvusHandlers.adoptIndexMetric).
-        for ix in requests {
-            if let m = ix.metric { try await handlers.adoptIndexMetric(name, field: ix.fieldName, metric: m) }
-        }
-        try await handlers.createIndexes(name, requests)
+        try await handlers.createIndexes(name, try SchemaDecoding.indexRequests(list))
         return .empty
     }
 

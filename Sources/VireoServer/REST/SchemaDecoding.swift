@@ -27,12 +27,6 @@ enum SchemaDecoding {
                 guard case .object = item else { throw APIError.wrongType("schema.fields[\(i)]", expected: "an object", got: item) }
                 fields.append(try field(JSONBody(item), index: i, autoID: autoID))
             }
-            // A vector field's metric comes from its index params (Milvus keeps it on the index).
-            for ix in indexes {
-                if let m = ix.metric, let k = fields.firstIndex(where: { $0.name == ix.fieldName && $0.dataType.isVector }) {
-                    fields[k].metric = m
-                }
-            }
             let dynamic = try schemaBody.bool("enableDynamicField") ?? params.bool("enableDynamicField") ?? false
             var schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
             if let n = try params.int("partitionsNum") ?? body.int("partitionsNum") { schema.numPartitions = n }
@@ -43,7 +37,7 @@ enum SchemaDecoding {
         guard let dim = try body.int("dimension") else {
             throw APIError.missing("dimension", "quick setup needs the vector dimension; or give a full 'schema'")
         }
-        let metric = try body.string("metricType").map { s throws in try RESTEndpoints.metric(s) } ?? .cosine
+        let metric = try body.string("metricType").map { s throws in try MilvusParams.metric(s) } ?? .cosine
         let pkName = try body.string("primaryFieldName") ?? "id"
         let vectorName = try body.string("vectorFieldName") ?? "vector"
         let idType = try body.string("idType") ?? "Int64"
@@ -58,7 +52,8 @@ enum SchemaDecoding {
         default: throw APIError.invalid("idType '\(idType)' is invalid; use Int64 or VarChar")
         }
         let dynamic = try params.bool("enableDynamicField") ?? body.bool("enableDynamicField") ?? true
-        let schema = CollectionSchema(name: name, fields: [pk, .floatVector(vectorName, dimension: dim, metric: metric)],
+        // Milvus' quick setup: the metric is the vector field's AUTOINDEX's (unless indexParams are given).
+        let schema = CollectionSchema(name: name, fields: [pk, .floatVector(vectorName, dimension: dim)],
                                       description: description, enableDynamicField: dynamic, shardsNum: shards)
         if indexes.isEmpty { indexes = [IndexRequest(fieldName: vectorName, indexName: vectorName, metric: metric, indexType: "AUTOINDEX")] }
         return CreateCollectionCall(schema: schema, indexes: indexes, load: true)
@@ -99,20 +94,7 @@ enum SchemaDecoding {
         var out: [IndexRequest] = []
         for (i, item) in list.enumerated() {
             guard case .object = item else { throw APIError.wrongType("indexParams[\(i)]", expected: "an object", got: item) }
-            let b = try JSONBody(item)
-            let field = try b.requiredString("fieldName", hint: "indexParams[\(i)] needs the field to index")
-            var params: [String: Int] = [:]
-            var type = try b.string("indexType")
-            if let p = try b.object("params") {
-                for (k, v) in p.object {
-                    if k == "index_type", case let .string(s) = v { type = type ?? s; continue }
-                    if k == "metric_type" { continue }
-                    params[k] = try JSONBody.int(v, "indexParams[\(i)].params.\(k)")
-                }
-            }
-            let metric = try b.string("metricType").map { s throws in try RESTEndpoints.metric(s) }
-            out.append(IndexRequest(fieldName: field, indexName: try b.string("indexName"), metric: metric,
-                                    indexType: type ?? "AUTOINDEX", params: params))
+            out.append(try MilvusParams.indexRequest(try JSONBody(item), what: "indexParams[\(i)]"))
         }
         return out
     }

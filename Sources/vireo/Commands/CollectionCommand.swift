@@ -102,7 +102,8 @@ func describe(_ c: Vireo.Collection) -> JSONValue {
         if f.isPrimaryKey { o["primaryKey"] = .bool(true) }
         if f.autoID { o["autoID"] = .bool(true) }
         if let d = f.dimension { o["dim"] = .int(Int64(d)) }
-        if f.dataType.isVector { o["metric"] = .string(f.effectiveMetric.rawValue) }
+        if f.dataType.isVector, let m = c.metric(of: f.name) { o["metric"] = .string(m.rawValue) }
+        if f.storesNormalizedVectors { o["storesNormalizedVectors"] = .bool(true) }
         if let m = f.maxLength { o["maxLength"] = .int(Int64(m)) }
         if f.nullable { o["nullable"] = .bool(true) }
         return .object(o)

@@ -1,0 +1,56 @@
+import Vireo
+
+/// Milvus' parameter objects, decoded into the typed requests of this layer in one place for both
+/// adapters: REST sends them as JSON objects in the body, gRPC as JSON-encoded key/values that its
+/// adapter gathers into the same object shape (`ProtoConversions`). Each parameter is named, checked
+/// and defaulted here only.
+enum MilvusParams {
+    /// A metric name (`L2`, `IP`, `COSINE`, any case).
+    static func metric(_ s: String) throws -> Metric {
+        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE") }
+        return m
+    }
+
+    /// Search options: the metric (`metricType` at the top or in `searchParams`, or `metric_type`)
+    /// and the index parameters in `searchParams.params` (or `searchParams` itself, or `params`):
+    /// `ef`, `nprobe`, `refine_k` (alias `reorder_k`), and Vireo's `exact`.
+    static func searchOptions(_ body: JSONBody) throws -> SearchOptions {
+        var o = SearchOptions()
+        if let m = try body.string("metricType") { o.metric = try metric(m) }
+        guard let sp = try body.object("searchParams") ?? body.object("params") else { return o }
+        if let m = try sp.string("metricType") ?? sp.string("metric_type") { o.metric = try metric(m) }
+        let p = try sp.object("params") ?? sp
+        if let m = try p.string("metric_type"), o.metric == nil { o.metric = try metric(m) }
+        o.ef = try p.int("ef")
+        o.nprobe = try p.int("nprobe")
+        o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
+        o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
+        if p["radius"] != nil || p["range_filter"] != nil {
+            throw APIError.invalid("range search (radius, range_filter) is not supported yet; use limit and filter instead")
+        }
+        return o
+    }
+
+    /// One index: `fieldName` (required), `indexName`, `indexType` (default AUTOINDEX; also read
+    /// from `params.index_type`), `metricType` (also `params.metric_type`; nil lets the engine keep
+    /// the field's metric, COSINE for a new index) and integer build parameters in `params`.
+    static func indexRequest(_ b: JSONBody, what: String) throws -> IndexRequest {
+        let field = try b.requiredString("fieldName", hint: "\(what) needs the field to index")
+        var params: [String: Int] = [:]
+        var type = try b.string("indexType")
+        var metricName = try b.string("metricType")
+        if let p = try b.object("params") {
+            for (k, v) in p.object {
+                switch (k, v) {
+                case let ("index_type", .string(s)): type = type ?? s
+                case let ("metric_type", .string(s)): metricName = metricName ?? s
+                case ("index_type", _), ("metric_type", _):
+                    throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
+                default: params[k] = try JSONBody.int(v, "\(what).params.\(k)")
+                }
+            }
+        }
+        return IndexRequest(fieldName: field, indexName: try b.string("indexName"), metric: try metricName.map { try metric($0) },
+                            indexType: type ?? "AUTOINDEX", params: params)
+    }
+}
