@@ -5,7 +5,8 @@ rank them differently (a server that normalises stored vectors, or ranks by the 
 
 Runs against `vireo serve` (default) and Milvus Lite (E2E_TARGET=lite, see conftest.py); the cases Lite cannot
 check are skipped there with the Lite behaviour that was observed."""
-import threading
+import pathlib
+import sys
 import time
 
 import numpy as np
@@ -14,57 +15,13 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from conftest import TARGET, VireoServer
 
-N = 1500
-NQ = 20
-K = 10
-DIM = 8
-PQ_DIM = 16  # IVF_PQ: m = 8 divides it
-NLIST = 16
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "e2e_common"))
+from metric_flows import (BUILD, DIM, K, METRICS, MIN_OVERLAP, N, NLIST, NQ, PQ_DIM, W_BASE, W_BATCH, W_DIM,  # noqa: E402
+                          W_FIRST, W_MAX_BATCHES, Writer, exact_topk, scores, spread_vectors, search_params)
+
 # nprobe = nlist makes IVF exact. Milvus Lite 3.2.2 ignores pymilvus 3's flat build params (GRPC_SURFACE.md) and
 # always builds 128 lists, so there all of its lists are probed with nprobe = 128.
-NPROBE = NLIST if TARGET == "vireo" else 128
-REFINE_K = 8
-METRICS = ["L2", "IP", "COSINE"]
-BUILD = {
-    "FLAT": {},
-    "HNSW": {"M": 16, "efConstruction": 128},
-    "IVF_FLAT": {"nlist": NLIST},
-    "IVF_PQ": {"nlist": NLIST, "m": 8, "nbits": 8},
-}
-SEARCH = {
-    "FLAT": {},
-    "HNSW": {"ef": 128},
-    "IVF_FLAT": {"nprobe": NPROBE},
-    "IVF_PQ": {"nprobe": NPROBE, "refine_k": REFINE_K},  # refine_k: Vireo's exact re-ranking of limit × refine_k
-}
-MIN_OVERLAP = {"FLAT": 0.95, "HNSW": 0.95, "IVF_FLAT": 0.95, "IVF_PQ": 0.8}
-
-
-# --- numpy oracle ------------------------------------------------------------------------------------
-
-def spread_vectors(rng, n, dim, lo=0.05, hi=20.0):
-    """Random directions scaled to norms log-uniform in [lo, hi], as float32."""
-    v = rng.standard_normal((n, dim))
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    v *= 10 ** rng.uniform(np.log10(lo), np.log10(hi), (n, 1))
-    return v.astype(np.float32)
-
-
-def scores(base, q, metric):
-    """The score Milvus returns for every row of `base` against `q` (float64 over the float32 inputs)."""
-    b, q = base.astype(np.float64), np.asarray(q, dtype=np.float64)
-    if metric == "L2":
-        return ((b - q) ** 2).sum(axis=1)  # squared distance
-    if metric == "IP":
-        return b @ q
-    return (b @ q) / (np.linalg.norm(b, axis=1) * np.linalg.norm(q))
-
-
-def exact_topk(base, ids, q, metric, k=K):
-    s = scores(base, q, metric)
-    order = np.argsort(s if metric == "L2" else -s, kind="stable")[:k]
-    return [int(ids[i]) for i in order]
-
+SEARCH = search_params(NLIST if TARGET == "vireo" else 128)
 
 def check_search(client, name, base, ids, queries, metric, search, min_overlap, field="vec",
                  with_metric=False):
@@ -271,63 +228,6 @@ def test_quick_create_indexes_with_its_metric(client, name, metric):
 
 # --- inserts while create_index runs, then a restart ---------------------------------------------------
 
-W_DIM = 32
-W_BASE = 20_000
-W_BATCH = 50
-W_FIRST = 1_000_000  # writer ids: W_FIRST + b * W_BATCH + i
-W_PACE_S = 0.02  # between batches: ≤ ~50 batches/s, so a slow build does not grow the collection without bound
-W_MAX_BATCHES = 600
-
-
-class Writer(threading.Thread):
-    """Inserts batches of W_BATCH rows with unique ids until stopped; records what was acknowledged and when."""
-
-    def __init__(self, client, name, seed):
-        super().__init__(daemon=True)
-        self.client, self.name = client, name
-        self.rng = np.random.default_rng(seed)
-        self.stop = threading.Event()
-        self.acked = {}  # id -> vector, acknowledged rows only
-        self.calls = []  # (start, end) of every acknowledged insert
-        self.error = None
-        self.batches = 0
-        self.progress = threading.Condition()
-
-    def run(self):
-        b = 0
-        try:
-            while not self.stop.is_set() and b < W_MAX_BATCHES:
-                vecs = spread_vectors(self.rng, W_BATCH, W_DIM)
-                first = W_FIRST + b * W_BATCH
-                rows = [{"id": first + i, "vec": vecs[i].tolist()} for i in range(W_BATCH)]
-                t0 = time.monotonic()
-                res = self.client.insert(self.name, rows)
-                t1 = time.monotonic()
-                assert res["insert_count"] == W_BATCH, res
-                with self.progress:
-                    for i in range(W_BATCH):
-                        self.acked[first + i] = vecs[i]
-                    self.calls.append((t0, t1))
-                    self.batches += 1
-                    self.progress.notify_all()
-                b += 1
-                self.stop.wait(W_PACE_S)
-        except Exception as e:  # noqa: BLE001 — reported by the test
-            self.error = e
-            with self.progress:
-                self.progress.notify_all()
-
-    def wait_for(self, batches, timeout=60):
-        batches = min(batches, W_MAX_BATCHES)
-        deadline = time.monotonic() + timeout
-        with self.progress:
-            while self.batches < batches and self.error is None:
-                left = deadline - time.monotonic()
-                assert left > 0, f"the writer acknowledged only {self.batches} batches in {timeout} s"
-                self.progress.wait(left)
-        assert self.error is None, self.error
-
-
 def check_all_rows(client, name, base, extra, queries):
     """count, ids and a sample of vectors of all acknowledged rows; searches find the rows."""
     n = W_BASE + len(extra)
@@ -366,7 +266,7 @@ def test_inserts_during_create_index_are_kept(client, tmp_path):
         base = spread_vectors(rng, W_BASE, W_DIM)
         create_and_fill(client, name, base, np.arange(W_BASE, dtype=np.int64), batch=2000)
         client.flush(name)
-        writer = Writer(client, name, seed=12)
+        writer = Writer(lambda rows: client.insert(name, rows)["insert_count"], seed=12)
         writer.start()
         try:
             writer.wait_for(2)
