@@ -21,10 +21,13 @@ import VireoStorage
 ///
 /// ## Thread safety
 /// A `Database` and its collections are `Sendable`; share one instance per directory in a process
-/// (opening a directory twice in one process fails, as LMDB requires).
+/// (opening a directory twice in one process fails, as LMDB requires). One process owns a directory:
+/// a second process that opens it gets an error naming the holder's pid (an exclusive `flock` on
+/// `<dir>/LOCK`, released when the owner exits or is killed).
 public final class Database: Sendable {
     public let path: String
     public let configuration: Configuration
+    private let lock: DirectoryLock
     private let catalog: Environment
     private let collectionsDB: VireoStorage.LMDBDatabase
     private let metaDB: VireoStorage.LMDBDatabase
@@ -98,6 +101,12 @@ public final class Database: Sendable {
     private init(path: String, configuration: Configuration) throws {
         self.path = path
         self.configuration = configuration
+        do {
+            // One process owns a data directory (see DirectoryLock); taken before anything is read.
+            lock = try DirectoryLock(directory: path)
+        } catch {
+            throw VireoError.storage(error, "opening \(path)")
+        }
         do {
             catalog = try Environment(path: "\(path)/catalog", mapSize: configuration.catalogMapSize, databases: ["collections", "meta"])
         } catch {

@@ -38,9 +38,11 @@ public struct Authenticator: Sendable {
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)
-        var diff = UInt8(truncatingIfNeeded: x.count ^ y.count)
+        // The length difference is folded in whole (a truncated one let the password followed by 256
+        // NUL bytes pass), and every byte of the longer input is compared.
+        var diff = UInt64(truncatingIfNeeded: x.count ^ y.count)
         for i in 0..<max(x.count, y.count) {
-            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+            diff |= UInt64((i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0))
         }
         return diff == 0
     }

@@ -4,6 +4,8 @@ package enum StorageError: Error, Sendable, CustomStringConvertible {
     case lmdb(LMDBError, context: String)
     /// The environment at this path is already open in this process.
     case alreadyOpen(path: String)
+    /// Another process holds the data directory's lock (``DirectoryLock``); `pid` as it recorded it.
+    case lockedByAnotherProcess(path: String, pid: Int?)
     /// A file-system operation failed.
     case io(path: String, message: String)
     /// A stored blob failed its integrity check.
@@ -14,6 +16,8 @@ package enum StorageError: Error, Sendable, CustomStringConvertible {
         case let .lmdb(error, context): return "\(context): \(error)"
         case let .alreadyOpen(path):
             return "the data directory \(path) is already open in this process; open it once and share the handle"
+        case let .lockedByAnotherProcess(path, pid):
+            return "the data directory \(path) is in use by another process\(pid.map { " (pid \($0))" } ?? ""): one process owns a data directory at a time; stop that process, or open another directory"
         case let .io(path, message): return "\(path): \(message)"
         case let .corrupted(what, reason):
             return "\(what) is corrupted (\(reason)); it will not be served. Restore the data directory from a backup"

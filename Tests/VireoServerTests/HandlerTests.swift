@@ -93,6 +93,63 @@ import VireoTestSupport
         #expect(try db.collection("c").count() == 0)
     }
 
+    @Test("credentials compare over their whole length: a password followed by 256 NUL bytes is refused")
+    func constantTimeEqualLength() {
+        let auth = Authenticator(credentials: ["root:Milvus"])
+        let padded = "root:Milvus" + String(repeating: "\u{0}", count: 256)
+        #expect(!Authenticator.constantTimeEqual("root:Milvus", padded))
+        #expect(!auth.accepts(authorization: "Bearer " + padded))
+        #expect(!auth.accepts(authorization: "Basic " + Data(padded.utf8).base64EncodedString()))
+        #expect(!Authenticator.constantTimeEqual("root:Milvus", "root:Milvu"))
+        #expect(Authenticator.constantTimeEqual("root:Milvus", "root:Milvus"))
+        #expect(auth.accepts(authorization: "Basic " + Data("root:Milvus".utf8).base64EncodedString()))
+    }
+
+    @Test("limit and offset anywhere in Int64 are refused with 1100, never an overflow trap")
+    func windowOverflow() async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        let e = RESTEndpoints(handlers: MilvusHandlers(database: db, stateDirectory: nil))
+        _ = try await Self.ok(e, "collections/create", #"{"collectionName": "c", "dimension": 2}"#)
+        _ = try await Self.ok(e, "entities/insert", #"{"collectionName": "c", "data": [{"id": 1, "vector": [1, 2]}]}"#)
+        let max = Int64.max, min = Int64.min
+        for (limit, offset) in [(max, 1), (1, max), (max, max), (min, 0), (5, min), (16_384, 1)] {
+            #expect(await Self.code(e, "entities/query", #"{"collectionName": "c", "filter": "id > 0", "limit": \#(limit), "offset": \#(offset)}"#) == 1100)
+            #expect(await Self.code(e, "entities/search", #"{"collectionName": "c", "data": [[1, 2]], "limit": \#(limit), "offset": \#(offset)}"#) == 1100)
+            #expect(await Self.code(e, "entities/hybrid_search", #"{"collectionName": "c", "search": [{"data": [[1, 2]], "annsField": "vector"}], "rerank": {"strategy": "rrf", "params": {"k": 60}}, "limit": \#(limit), "offset": \#(offset)}"#) == 1100)
+        }
+        #expect(await Self.code(e, "entities/query", #"{"collectionName": "c", "filter": "(id - 9223372036854775807 - 1) % -1 == 0", "limit": 10}"#) == 0)
+    }
+
+    @Test("index names and metrics live in the catalog; a legacy index-names.json is moved into it once")
+    func indexNamesInCatalog() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let db = try Database.open(at: dir.path)
+            let e = RESTEndpoints(handlers: MilvusHandlers(database: db, stateDirectory: nil))
+            _ = try await Self.ok(e, "collections/create", #"{"collectionName": "c", "schema": {"fields": [{"fieldName": "id", "dataType": "Int64", "isPrimary": true}, {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": 2}}, {"fieldName": "t", "dataType": "Int64"}]}}"#)
+            _ = try await Self.ok(e, "indexes/create", #"{"collectionName": "c", "indexParams": [{"fieldName": "v", "indexName": "dense", "metricType": "IP", "indexType": "HNSW"}]}"#)
+            _ = try await Self.ok(e, "indexes/create", #"{"collectionName": "c", "indexParams": [{"fieldName": "t", "indexType": "STL_SORT"}]}"#)
+            // The same index again is a no-op; another one on the field is refused until it is dropped.
+            _ = try await Self.ok(e, "indexes/create", #"{"collectionName": "c", "indexParams": [{"fieldName": "v", "indexName": "dense", "metricType": "IP", "indexType": "HNSW"}]}"#)
+            #expect(await Self.code(e, "indexes/create", #"{"collectionName": "c", "indexParams": [{"fieldName": "v", "metricType": "L2", "indexType": "HNSW"}]}"#) == 1100)
+            #expect(await Self.code(e, "indexes/create", #"{"collectionName": "c", "indexParams": [{"fieldName": "t", "indexName": "dense", "indexType": "INVERTED"}]}"#) != 0)
+            // A server before 0.3 named the scalar index in a side file.
+            try FileManager.default.createDirectory(atPath: dir.path + "/server", withIntermediateDirectories: true)
+            try Data(#"{"c": {"t": "by_t"}}"#.utf8).write(to: URL(fileURLWithPath: dir.path + "/server/index-names.json"))
+        }
+        let db = try Database.open(at: dir.path)
+        let e = RESTEndpoints(handlers: MilvusHandlers(database: db))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/server/index-names.json"))
+        let names = try await Self.ok(e, "indexes/list", #"{"collectionName": "c"}"#)
+        #expect(names == .array([.string("by_t"), .string("dense")]) || names == .array([.string("dense"), .string("by_t")]))
+        let d = try await Self.ok(e, "indexes/describe", #"{"collectionName": "c", "indexName": "dense"}"#)
+        guard case let .array(list) = d, case let .object(o)? = list.first else { Issue.record("describe returned \(d)"); return }
+        #expect(o["metricType"] == .string("IP") && o["fieldName"] == .string("v"))
+        _ = try await Self.ok(e, "indexes/drop", #"{"collectionName": "c", "indexName": "dense"}"#)
+        #expect(try db.collection("c").metric(of: "v") == nil)
+    }
+
     @Test("the error table: engine codes by operation")
     func errorTable() {
         let dim = VireoError(.dimensionMismatch, kind: .invalidInput, "dim")

@@ -110,3 +110,30 @@ def test_missing_collection_is_100(client, coll):
 
 def test_unknown_endpoint_is_404(client):
     assert client.raw("entities/frobnicate", {}).status_code == 404
+
+
+INT64_MAX = 9_223_372_036_854_775_807
+INT64_MIN = -9_223_372_036_854_775_808
+
+
+@pytest.mark.parametrize("limit,offset", [(INT64_MAX, 1), (1, INT64_MAX), (INT64_MAX, INT64_MAX), (INT64_MIN, 0), (5, INT64_MIN),
+                                          (16_384, 1), (-1, 0)])
+def test_window_overflow_is_refused_not_a_crash(client, coll, limit, offset):
+    """limit/offset anywhere in Int64: a Milvus error, never an integer-overflow trap (which killed the server)."""
+    q = [0.5] * DIM
+    client.err("entities/query", {"collectionName": coll, "filter": "id >= 0", "limit": limit, "offset": offset}, 1100)
+    client.err("entities/search", {"collectionName": coll, "data": [q], "limit": limit, "offset": offset}, 1100)
+    hybrid = {"collectionName": coll, "search": [{"data": [q], "annsField": "vector"}], "rerank": {"strategy": "rrf", "params": {"k": 60}},
+              "limit": limit, "offset": offset}
+    client.err("entities/hybrid_search", hybrid, 1100)
+    intact(client, coll)
+
+
+def test_filter_arithmetic_edges_do_not_trap(client, coll):
+    """Int64.min % -1 and overflowing + - * in a filter evaluate (wrapping, as Milvus' C++ does) instead of trapping."""
+    for expr in [f"(id - {INT64_MAX} - 1) % -1 == 0", f"id + {INT64_MAX} < 0", f"id * {INT64_MAX} == 0", f"id - {INT64_MAX} - 2 > 0"]:
+        rows = client.ok("entities/query", {"collectionName": coll, "filter": expr, "outputFields": ["id"], "limit": 200})
+        assert isinstance(rows, list), expr
+    got = client.ok("entities/query", {"collectionName": coll, "filter": f"(id - {INT64_MAX} - 1) % -1 == 0", "outputFields": ["id"], "limit": 200})
+    assert sorted(r["id"] for r in got) == list(range(100))  # x % -1 is 0 for every x
+    intact(client, coll)

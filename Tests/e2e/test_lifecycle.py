@@ -108,3 +108,32 @@ def test_health_ready_metrics_openapi(server, client, name):
     doc = requests.get(f"{server.base}/openapi.json", timeout=10).json()
     assert doc["openapi"].startswith("3.") and "/v2/vectordb/entities/search" in doc["paths"]
     client.ok("collections/drop", {"collectionName": name})
+
+
+def test_second_process_on_the_data_dir_is_refused(tmp_path):
+    """One process owns a data directory: a second `vireo serve` or CLI on it fails at once with the holder's pid,
+    the first keeps serving, and after it exits the directory opens again (the lock dies with its process)."""
+    import subprocess
+
+    from conftest import BIN
+
+    data = tmp_path / "data"
+    s = Server(data).start()
+    try:
+        c = s.client()
+        c.ok("collections/create", {"collectionName": "locked", "dimension": 4})
+        c.ok("entities/insert", {"collectionName": "locked", "data": [{"id": 1, "vector": [1, 0, 0, 0]}]})
+        for argv in ([str(BIN), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", "0"],
+                     [str(BIN), "info", "--data-dir", str(data)]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert r.returncode != 0, (argv, r.stdout, r.stderr)
+            out = r.stdout + r.stderr
+            assert "in use by another process" in out and f"pid {s.proc.pid}" in out, out
+        assert c.count("locked") == 1  # the owner is unaffected
+    finally:
+        assert s.stop() == 0, s.stderr()
+    s2 = Server(data).start()
+    try:
+        assert s2.client().count("locked") == 1
+    finally:
+        s2.stop()

@@ -9,7 +9,7 @@ extension StorageError: StorageErrorBridge {
                               cause: self)
         case .corrupted:
             return VireoError(.corrupted, kind: .internal, "\(doing): \(description)", cause: self)
-        case .alreadyOpen:
+        case .alreadyOpen, .lockedByAnotherProcess:
             return VireoError(.storageFailure, kind: .conflict, "\(doing): \(description)", cause: self)
         default:
             return VireoError(.storageFailure, kind: .internal, "\(doing): \(description)", cause: self)

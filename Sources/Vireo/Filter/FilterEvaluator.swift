@@ -120,7 +120,8 @@ struct FilterEvaluator {
             case "+": return .int(a &+ b)
             case "-": return .int(a &- b)
             case "*": return .int(a &* b)
-            case "%": return b == 0 ? nil : .int(a % b)
+            // Int64.min % -1 overflows the quotient; its remainder is 0.
+            case "%": return b == 0 ? nil : .int(a.remainderReportingOverflow(dividingBy: b).partialValue)
             default: return nil
             }
         }

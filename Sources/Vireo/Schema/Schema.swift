@@ -65,6 +65,8 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     /// too, so the field keeps answering as before; `get`/`query` return the normalised vectors, and
     /// an L2/IP index ranks them. New collections store vectors exactly as inserted.
     public var storesNormalizedVectors: Bool
+    /// How servers show ``storesNormalizedVectors`` in a described field's type parameters.
+    public static let storesNormalizedVectorsParam = "vireo.stores_normalized_vectors"
     /// Whether the field may be null or absent.
     public var nullable: Bool
     /// Value stored when a row omits the field or gives null (Milvus' `default_value`); scalar fields

@@ -539,7 +539,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let round = try ProtoConversions.intParam(rank, "round_decimal") ?? -1
             var searches: [SearchCall] = []
             for sub in request.requests {
-                var (s, _) = try searchCall(sub, collection: request.collectionName, schema: schema, defaultLimit: limit + offset,
+                var (s, _) = try searchCall(sub, collection: request.collectionName, schema: schema, defaultLimit: limit.addingSaturated(offset),
                                             partitions: sub.partitionNames.isEmpty ? request.partitionNames : sub.partitionNames)
                 s.outputFields = []
                 searches.append(s)
@@ -593,7 +593,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 throw APIError.invalid("empty expression should be used with limit: give a filter or a limit")
             }
             // Without a limit Milvus returns every match, up to its query window.
-            let limit = given ?? max(1, handlers.limits.maxQueryWindow - offset)
+            let window = handlers.limits.maxQueryWindow
+            let limit = given ?? max(1, window - min(max(offset, 0), window))  // a bad offset is refused by the handler
             let requested = request.outputFields.isEmpty ? [schema.primaryKey.name] : request.outputFields
             let call = QueryCall(collection: request.collectionName, filter: filter, outputFields: requested, limit: limit, offset: offset,
                                  partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)

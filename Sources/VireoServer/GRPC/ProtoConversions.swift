@@ -183,6 +183,13 @@ enum ProtoConversions {
             param("dim", f.dimension)
             param("max_length", f.maxLength)
             param("max_capacity", f.maxCapacity)
+            if f.storesNormalizedVectors {
+                // A field migrated from Vireo ≤ 0.2 (see FieldSchema.storesNormalizedVectors).
+                var kv = PKeyValue()
+                kv.key = FieldSchema.storesNormalizedVectorsParam
+                kv.value = "true"
+                pf.typeParams.append(kv)
+            }
             if let e = f.elementType { pf.elementType = protoType(e) }
             if let d = f.defaultValue, let v = valueField(d, f.dataType) { pf.defaultValue = v }
             p.fields.append(pf)
@@ -404,7 +411,8 @@ enum ProtoConversions {
             if let want = field?.dimension, dim != want {
                 throw APIError(.invalidInsertData, "the dim (\(dim)) of field data(\(name)) is not equal to schema dim (\(want))")
             }
-            guard dim > 0, f.data.count == dim * n else {
+            // dim is bounded before it is multiplied (both come from the request).
+            guard dim > 0, dim <= CollectionSchema.maxDimension, f.data.count == dim * n else {
                 throw APIError(.invalidInsertData, "field '\(name)': \(f.data.count) floats do not make \(n) vectors of dimension \(dim)")
             }
             var out: [FieldValue?] = []

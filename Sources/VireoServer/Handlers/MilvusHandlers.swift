@@ -175,7 +175,8 @@ public final class MilvusHandlers: Sendable {
                 if let filter { return .count(try c.count(filter: filter, partitions: partitions)) }
                 return .count(try c.count(partitions: partitions))
             }
-            guard call.limit >= 1, call.offset >= 0, call.limit + call.offset <= limits.maxQueryWindow else {
+            // Compared without adding: limit and offset come from the request and may be any Int.
+            guard call.limit >= 1, call.limit <= limits.maxQueryWindow, call.offset >= 0, call.offset <= limits.maxQueryWindow - call.limit else {
                 throw APIError.invalid("invalid limit \(call.limit) / offset \(call.offset): limit must be ≥ 1, offset ≥ 0, and limit + offset ≤ \(limits.maxQueryWindow) (use a filter on the primary key to page further)")
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields

@@ -166,3 +166,12 @@ public struct CreateCollectionCall: Sendable {
         self.load = load
     }
 }
+
+extension Int {
+    /// `self + other`, clamped to `Int.min...Int.max` (request values may be anything; the sum is then
+    /// refused by the window checks instead of trapping).
+    func addingSaturated(_ other: Int) -> Int {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+}

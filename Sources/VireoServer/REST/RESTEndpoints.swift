@@ -349,7 +349,7 @@ struct RESTEndpoints: Sendable {
             guard case .object = s else { throw APIError.wrongType("search[\(i)]", expected: "an object", got: s) }
             let b = try JSONBody(s)
             searches.append(SearchCall(collection: name, vectors: try b.vectors(), annsField: try b.string("annsField"),
-                                       filter: try Self.filter(b), limit: try b.int("limit") ?? (limit + offset), offset: try b.int("offset") ?? 0,
+                                       filter: try Self.filter(b), limit: try b.int("limit") ?? limit.addingSaturated(offset), offset: try b.int("offset") ?? 0,
                                        partitions: partitions, options: try MilvusParams.searchOptions(b)))
         }
         let rerank: Rerank

@@ -114,6 +114,10 @@ enum SchemaDecoding {
             param("dim", f.dimension)
             param("max_length", f.maxLength)
             param("max_capacity", f.maxCapacity)
+            if f.storesNormalizedVectors {
+                // A field migrated from Vireo ≤ 0.2 (see FieldSchema.storesNormalizedVectors).
+                params.append(.object(["key": .string(FieldSchema.storesNormalizedVectorsParam), "value": .string("true")]))
+            }
             o["params"] = .array(params)
             if let e = f.elementType { o["elementType"] = .string(e.rawValue) }
             if let dv = f.defaultValue { o["defaultValue"] = dv }
