@@ -12,7 +12,7 @@ def auth_server(tmp_path_factory):
     tokens = tmp_path_factory.mktemp("tok") / "tokens"
     tokens.write_text("# accepted credentials\nroot:Milvus\n")
     s = Server(tmp_path_factory.mktemp("auth-data"), "--tokens-file", str(tokens), "--token", "key-abc123",
-               "--max-insert-rows", "5", "--max-nq", "2", "--max-topk", "50",
+               "--max-insert-rows", "5", "--max-nq", "2", "--max-topk", "50", "--max-search-hits", "80",
                env={"VIREO_TOKENS": "alice:secret"}).start()
     yield s
     s.stop()
@@ -44,6 +44,30 @@ def test_health_is_open(auth_server):
     assert requests.get(f"{auth_server.base}/readyz", timeout=10).status_code == 200
 
 
+def test_metrics_and_openapi_need_a_token(auth_server):
+    """With credentials configured, /metrics (collection names, row counts) and /openapi.json are not public."""
+    for path in ["metrics", "openapi.json"]:
+        r = requests.get(f"{auth_server.base}/{path}", timeout=10)
+        assert r.status_code == 401 and r.json()["code"] == 1800, path
+        r = requests.get(f"{auth_server.base}/{path}", headers={"Authorization": "Bearer root:Milvus"}, timeout=10)
+        assert r.status_code == 200, path
+    padded = "root:Milvus" + "\0" * 256  # accepted before the length difference was compared in full
+    basic = "Basic " + base64.b64encode(padded.encode()).decode()
+    assert post(auth_server, "collections/list", {"Authorization": basic}).status_code == 401
+    assert requests.get(f"{auth_server.base}/metrics", headers={"Authorization": basic}, timeout=10).status_code == 401
+    # Raw NUL bytes in a header are refused by the HTTP parser itself (400) before authentication.
+    assert post(auth_server, "collections/list", {"Authorization": "Bearer " + padded}).status_code in (400, 401)
+
+
+@pytest.mark.parametrize("host", ["127.evil.example", "127.0.0.1.nip.example"])
+def test_loopback_is_decided_on_the_resolved_address(tmp_path, host):
+    """A name that merely starts with "127." is not loopback: binding it without credentials is refused."""
+    import subprocess
+    from conftest import BIN
+    p = subprocess.run([str(BIN), "serve", "--data", str(tmp_path), "--host", host, "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--allow-unauthenticated" in p.stderr, p.stderr
+
+
 def test_refuses_public_bind_without_auth(tmp_path):
     import subprocess
     from conftest import BIN
@@ -58,6 +82,9 @@ def test_configured_limits(auth_server):
     c.ok("entities/insert", {"collectionName": "lim", "data": [{"id": i, "vector": [1, i]} for i in range(5)]})
     c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 3}, 1100)
     c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]], "limit": 51}, 1100)
+    # nq × (limit + offset) over --max-search-hits (80): refused up front, not allocated.
+    assert "hits" in c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 2, "limit": 41}, 1100)
+    assert "hits" in c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 2, "limit": 30, "offset": 11}, 1100)
     c.err("entities/search", {"collectionName": "lim", "data": [[1, 0]], "limit": 40, "offset": 11}, 1100)
-    assert len(c.ok("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 2, "limit": 50})) == 10
+    assert len(c.ok("entities/search", {"collectionName": "lim", "data": [[1, 0]] * 2, "limit": 40})) == 10
     assert c.count("lim") == 5

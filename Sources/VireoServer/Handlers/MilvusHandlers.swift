@@ -203,9 +203,12 @@ public final class MilvusHandlers: Sendable {
                 throw APIError.invalid("limit \(call.limit) with offset \(call.offset) is invalid: limit must be in [1, \(limits.maxTopK)] and limit + offset ≤ \(limits.maxTopK)")
             }
             var searches: [SearchRequest] = []
+            var hits = 0
             for var s in call.searches {
                 s.partitions = s.partitions ?? call.partitions
                 try checkSearchShape(s)
+                hits += s.vectors.count * (s.limit + s.offset)
+                try checkHitBudget(hits)
                 var request = try engineRequest(s, outputFields: [], schema: c.schema)
                 request.partitions = try readPartitions(c, s.partitions)
                 searches.append(request)
@@ -226,6 +229,14 @@ public final class MilvusHandlers: Sendable {
         }
         guard call.offset >= 0, call.offset <= limits.maxTopK - call.limit else {
             throw APIError.invalid("offset \(call.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(limits.maxTopK)")
+        }
+        try checkHitBudget(call.vectors.count * (call.limit + call.offset))  // each factor ≤ 16,384 here
+    }
+
+    /// Refuses a search whose nq × (limit + offset) passes ``ServerLimits/maxSearchHits``.
+    private func checkHitBudget(_ hits: Int) throws {
+        guard hits <= limits.maxSearchHits else {
+            throw APIError.invalid("this search asks for \(hits) hits (nq × (limit + offset)); at most \(limits.maxSearchHits) are served per request — send fewer query vectors per call or a smaller limit")
         }
     }
 

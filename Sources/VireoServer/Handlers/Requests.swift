@@ -6,6 +6,11 @@ public struct ServerLimits: Sendable {
     public var maxTopK = 16_384
     /// Most query vectors in one search.
     public var maxNQ = 16_384
+    /// Most hits one search may produce before fusion or paging: nq × (limit + offset), summed over
+    /// the searches of a hybrid search. Each hit costs memory in the top-k heaps, the result rows and
+    /// the encoded reply, so the product is refused up front (Milvus bounds topK and nq separately;
+    /// 16,384 × 16,384 would be 268 M hits, several GB).
+    public var maxSearchHits = 1 << 20
     /// Most rows in one insert or upsert.
     public var maxInsertRows = 100_000
     /// Largest `limit + offset` of a query (Milvus' query window: 16,384).

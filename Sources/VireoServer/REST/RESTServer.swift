@@ -24,8 +24,16 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    /// Whether `host` resolves to loopback addresses only (decided on the resolved addresses, not the
+    /// spelling: `127.evil.example` is a name like any other).
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        guard let address = try? SocketAddress.makeAddressResolvingHost(host, port: 0), let ip = address.ipAddress else { return false }
+        // `ip` is the numeric form of the resolved address.
+        switch address.protocol {
+        case .inet: return ip.hasPrefix("127.")
+        case .inet6: return ip == "::1" || ip.hasPrefix("::ffff:127.")
+        default: return false
+        }
     }
 
     /// Refuses to expose an unauthenticated API beyond this machine unless explicitly allowed.
@@ -71,14 +79,24 @@ public struct RESTServer: Sendable {
             let n = self.handlers.listCollections().count
             return Self.json(200, Array("{\"status\":\"ready\",\"collections\":\(n)}".utf8))
         }
-        router.get("/metrics") { _, _ -> Response in
+        // With credentials configured, /metrics (collection names and row counts) and /openapi.json need
+        // a token like the API; /healthz and /readyz stay open for probes.
+        router.get("/metrics") { request, _ -> Response in
+            guard self.configuration.authenticator.accepts(authorization: request.headers[.authorization]) else {
+                return Self.errorResponse(.unauthenticated)
+            }
             ServerMetrics.refreshCollectionGauges(self.handlers)
             var out: [UInt8] = []
             self.configuration.prometheus?.emit(into: &out)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
         }
-        router.get("/openapi.json") { _, _ in Self.json(200, Array(OpenAPIDocument.json.utf8)) }
+        router.get("/openapi.json") { request, _ -> Response in
+            guard self.configuration.authenticator.accepts(authorization: request.headers[.authorization]) else {
+                return Self.errorResponse(.unauthenticated)
+            }
+            return Self.json(200, Array(OpenAPIDocument.json.utf8))
+        }
         return router
     }
 
@@ -145,7 +163,9 @@ public struct RESTServer: Sendable {
         var buffer = ByteBuffer()
         let contentLength = request.headers[.contentLength].flatMap { Int($0) }
         var tooLarge = contentLength.map { $0 > limit } ?? false
-        if let contentLength, !tooLarge { buffer.reserveCapacity(contentLength) }
+        // The announced length is a claim, not bytes: reserve at most 1 MiB up front and grow as data
+        // arrives, so idle connections announcing 64 MiB cost nothing.
+        if let contentLength, !tooLarge { buffer.reserveCapacity(min(contentLength, 1 << 20)) }
         do {
             for try await chunk in request.body {
                 if tooLarge { continue }

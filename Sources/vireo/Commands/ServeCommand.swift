@@ -33,6 +33,8 @@ struct Serve: AsyncParsableCommand {
     var requestTimeout: Double = 30
     @Option(name: .customLong("max-topk"), help: "Largest search limit (+ offset).") var maxTopK: Int = 16_384
     @Option(name: .customLong("max-nq"), help: "Most query vectors per search.") var maxNQ: Int = 16_384
+    @Option(name: .customLong("max-search-hits"), help: "Most hits per search request: nq × (limit + offset), summed over a hybrid search's searches.")
+    var maxSearchHits: Int = 1 << 20
     @Option(name: .customLong("max-insert-rows"), help: "Most rows per insert/upsert.") var maxInsertRows: Int = 100_000
     @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB.") var mapSizeGiB: Int = 64
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.") var sealRows: Int = 65_536
@@ -58,6 +60,7 @@ struct Serve: AsyncParsableCommand {
         config.limits.defaultTimeoutSeconds = requestTimeout
         config.limits.maxTopK = maxTopK
         config.limits.maxNQ = maxNQ
+        config.limits.maxSearchHits = maxSearchHits
         config.limits.maxInsertRows = maxInsertRows
         do {
             config.authenticator = try Authenticator.load(tokens: tokens, file: tokensFile, environment: ProcessInfo.processInfo.environment)
