@@ -46,7 +46,11 @@ public struct MilvusServer: Sendable {
         let grpc = GRPCServer(transport: transport, services: [MilvusGRPCService(handlers: handlers, logger: logger)],
                               interceptors: [MilvusGRPCInterceptor(authenticator: configuration.authenticator)])
 
-        let listener = SharedPortListener(host: configuration.host, port: configuration.port, grpc: transport, logger: logger)
+        let limits = configuration.limits
+        let listener = SharedPortListener(host: configuration.host, port: configuration.port, grpc: transport, logger: logger,
+                                          sniffTimeout: .milliseconds(Int64(limits.prefaceTimeoutSeconds * 1000)),
+                                          idleTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000)),
+                                          maxConnections: limits.maxConnections)
         let front = FrontService(listener: listener, logger: logger) {
             // gRPC connections that arrive before GRPCServer listens wait in the transport.
             var ports = restPorts.makeAsyncIterator()

@@ -22,7 +22,13 @@ import Synchronization
 ///   cost is one loopback hop per REST request (tens of microseconds); the gain is Hummingbird
 ///   exactly as it runs standalone.
 ///
-/// Connections that send nothing decisive within `sniffTimeout` are closed.
+/// Connections are a budget:
+/// - a connection that sends nothing decisive within `sniffTimeout` is closed (slowloris on the
+///   shared port: the sniffer never waits forever for a preface);
+/// - a connection with no read and no completed write for `idleTimeout` is closed, REST or gRPC
+///   (this also ends connections whose client stopped reading: their writes never complete);
+/// - at most `maxConnections` are open at once; a connection past the cap is closed as soon as it
+///   is accepted, so the file descriptors and memory of one client's flood stay bounded.
 final class SharedPortListener: Sendable {
     enum Target: Sendable { case http1, grpc }
 
@@ -31,31 +37,49 @@ final class SharedPortListener: Sendable {
     let grpc: H2CServerTransport
     let logger: Logger
     let sniffTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    let maxConnections: Int
+    /// Connections open now (accepted and not yet closed).
+    let openConnections = Atomic<Int>(0)
     private let channel = Mutex<(any Channel)?>(nil)
 
-    init(host: String, port: Int, grpc: H2CServerTransport, logger: Logger, sniffTimeout: TimeAmount = .seconds(30)) {
+    init(host: String, port: Int, grpc: H2CServerTransport, logger: Logger, sniffTimeout: TimeAmount = .seconds(10),
+         idleTimeout: TimeAmount = .seconds(300), maxConnections: Int = 4096) {
         self.host = host
         self.port = port
         self.grpc = grpc
         self.logger = logger
         self.sniffTimeout = sniffTimeout
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
     }
 
     /// Binds and returns the bound port; HTTP/1.1 connections go to `restPort` on 127.0.0.1, gRPC
     /// connections to the transport.
     func bind(restPort: Int) async throws -> Int {
         let timeout = sniffTimeout
+        let idle = idleTimeout
         let logger = logger
         let grpc = grpc
+        let cap = maxConnections
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(
-                        ProtocolSniffer(restPort: restPort, grpc: grpc, timeout: timeout, logger: logger))
+            .childChannelInitializer { [self] child in
+                let open = openConnections.wrappingAdd(1, ordering: .relaxed).newValue
+                child.closeFuture.whenComplete { _ in self.openConnections.wrappingSubtract(1, ordering: .relaxed) }
+                guard open <= cap else {
+                    logger.warning("shared port: connection refused, \(cap) connections are open (--max-connections)")
+                    child.close(promise: nil)
+                    return child.eventLoop.makeSucceededVoidFuture()
+                }
+                return child.eventLoop.makeCompletedFuture {
+                    let sync = child.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(allTimeout: idle))
+                    try sync.addHandler(IdleConnectionCloser())
+                    try sync.addHandler(ProtocolSniffer(restPort: restPort, grpc: grpc, timeout: timeout, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()
@@ -191,6 +215,20 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         context.fireChannelInactive()
+    }
+}
+
+/// Closes its connection on an `IdleStateEvent` (no read and no completed write for the idle
+/// timeout); other events pass on.
+final class IdleConnectionCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }
 

@@ -19,6 +19,13 @@ public struct ServerLimits: Sendable {
     public var maxBodyBytes = 64 << 20
     /// Default request deadline when the client sends no `Request-Timeout` (seconds).
     public var defaultTimeoutSeconds: Double = 30
+    /// Most connections open at once on the public port (REST and gRPC together); more are closed
+    /// as soon as they are accepted.
+    public var maxConnections = 4096
+    /// A connection with no traffic (no read, no completed write) for this long is closed (seconds).
+    public var idleTimeoutSeconds: Double = 300
+    /// A new connection must show whether it speaks HTTP/1.1 or HTTP/2 within this time (seconds).
+    public var prefaceTimeoutSeconds: Double = 10
 
     public init() {}
 }

@@ -36,6 +36,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-search-hits"), help: "Most hits per search request: nq × (limit + offset), summed over a hybrid search's searches.")
     var maxSearchHits: Int = 1 << 20
     @Option(name: .customLong("max-insert-rows"), help: "Most rows per insert/upsert.") var maxInsertRows: Int = 100_000
+    @Option(name: .customLong("max-connections"), help: "Most open connections on the port (REST and gRPC together).")
+    var maxConnections: Int = 4096
+    @Option(name: .customLong("idle-timeout"), help: "Seconds without traffic after which a connection is closed.")
+    var idleTimeout: Double = 300
+    @Option(name: .customLong("preface-timeout"), help: "Seconds a new connection has to send its first bytes.")
+    var prefaceTimeout: Double = 10
     @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB.") var mapSizeGiB: Int = 64
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.") var sealRows: Int = 65_536
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
@@ -62,6 +68,12 @@ struct Serve: AsyncParsableCommand {
         config.limits.maxNQ = maxNQ
         config.limits.maxSearchHits = maxSearchHits
         config.limits.maxInsertRows = maxInsertRows
+        guard maxConnections >= 1, (0.01...86_400).contains(idleTimeout), (0.01...3_600).contains(prefaceTimeout) else {
+            throw ValidationError("--max-connections must be ≥ 1, --idle-timeout in 0.01...86400 s, --preface-timeout in 0.01...3600 s")
+        }
+        config.limits.maxConnections = maxConnections
+        config.limits.idleTimeoutSeconds = idleTimeout
+        config.limits.prefaceTimeoutSeconds = prefaceTimeout
         do {
             config.authenticator = try Authenticator.load(tokens: tokens, file: tokensFile, environment: ProcessInfo.processInfo.environment)
             try config.validate()
