@@ -21,6 +21,13 @@ public struct Configuration: Sendable {
     public var indexBuildThreads: Int = System.coreCount
     /// Dense matrix backend for batch search (CPU OpenBLAS by default).
     public var computeBackend: any ComputeBackend = OpenBLASBackend()
+    /// Batch searches, queries and counts that run at once on the database's read threads (each
+    /// fans out over ``searchThreads``), default 2 × cores. Single-query searches run on the
+    /// caller's thread but count against the bound below.
+    public var maxConcurrentReads: Int = 2 * System.coreCount
+    /// Reads admitted beyond ``maxConcurrentReads`` to wait for a thread (default 256); more are
+    /// refused at once with ``VireoError/Code/overloaded`` (a server answers 503 / `UNAVAILABLE`).
+    public var maxQueuedReads: Int = 256
 
     public init() {}
 }

@@ -33,6 +33,8 @@ public final class Database: Sendable {
     private let metaDB: VireoStorage.LMDBDatabase
     private let open = Mutex<[String: (id: UInt64, collection: Collection)]>([:])
     private let builder = IndexBuilder()
+    /// Runs the blocking part of every collection's reads, off the cooperative pool, with a bound.
+    private let reads: ReadExecutor
 
     /// What the catalog stores per collection.
     struct CollectionRecord: Codable, Sendable {
@@ -101,6 +103,7 @@ public final class Database: Sendable {
     private init(path: String, configuration: Configuration) throws {
         self.path = path
         self.configuration = configuration
+        reads = ReadExecutor(maxRunning: configuration.maxConcurrentReads, maxQueued: configuration.maxQueuedReads)
         do {
             // One process owns a data directory (see DirectoryLock); taken before anything is read.
             lock = try DirectoryLock(directory: path)
@@ -173,7 +176,7 @@ public final class Database: Sendable {
         let collectionsDB = self.collectionsDB
         let entry = CatalogEntry(name: record.schema.name, catalog: catalog, collections: collectionsDB)
         return try Collection(record: record, directory: collectionDirectory(record.id), configuration: configuration,
-                              builder: builder, catalog: entry)
+                              builder: builder, reads: reads, catalog: entry)
     }
 
     // MARK: Collections

@@ -124,3 +124,81 @@ def test_connection_cap(tmp_path):
                 time.sleep(0.05)
     finally:
         assert s.stop() == 0, s.stderr()
+
+
+def heavy_collection(client, name, n=20_000, dim=64):
+    rng = np.random.default_rng(8)
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    client.ok("collections/create", {"collectionName": name, "dimension": dim, "metricType": "L2"})
+    for s in range(0, n, 5000):
+        client.ok("entities/insert", {"collectionName": name,
+                                      "data": [{"id": i, "vector": vecs[i].tolist()} for i in range(s, min(n, s + 5000))]})
+    return vecs
+
+
+def test_overload_is_shed_with_503_and_retry_after(tmp_path):
+    """With one read thread and no queue, concurrent batch searches beyond it are refused at once (HTTP 503,
+    Retry-After, Milvus code 8) instead of queueing; the admitted ones answer, and the server is fine after."""
+    import threading
+
+    import requests
+
+    s = Server(tmp_path / "d", "--max-concurrent-reads", "1", "--max-queued-reads", "0").start()
+    try:
+        c = s.client()
+        vecs = heavy_collection(c, "heavy")
+        body = {"collectionName": "heavy", "data": vecs[:1000].tolist(), "limit": 10,
+                "searchParams": {"params": {"exact": True}}}
+        results = []
+        lock = threading.Lock()
+        go = threading.Barrier(8)
+
+        def fire():
+            go.wait()
+            r = requests.post(f"{s.base}/v2/vectordb/entities/search", json=body, timeout=120)
+            with lock:
+                results.append((r.status_code, r.headers.get("Retry-After"), r.json().get("code")))
+
+        threads = [threading.Thread(target=fire) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        shed = [r for r in results if r[0] == 503]
+        served = [r for r in results if r[0] == 200]
+        assert len(results) == 8 and len(shed) + len(served) == 8, results
+        assert shed and served, f"expected some searches shed and some served: {results}"
+        assert all(r[1] == "1" and r[2] == 8 for r in shed), shed
+        assert all(r[2] == 0 for r in served), served
+        hits = c.ok("entities/search", {"collectionName": "heavy", "data": [vecs[3].tolist()], "limit": 1})
+        assert hits[0]["id"] == 3
+    finally:
+        assert s.stop() == 0, s.stderr()
+
+
+def test_request_timeout_stops_the_work(tmp_path):
+    """A search past its Request-Timeout is answered at the deadline and its work is cancelled: with one read
+    thread, the next search is served at once instead of waiting for the abandoned one to finish."""
+    import requests
+
+    s = Server(tmp_path / "d", "--max-concurrent-reads", "1").start()
+    try:
+        c = s.client()
+        vecs = heavy_collection(c, "slow", n=40_000)
+        body = {"collectionName": "slow", "data": vecs[:4000].tolist(), "limit": 10, "searchParams": {"params": {"exact": True}}}
+        t0 = time.monotonic()
+        r = requests.post(f"{s.base}/v2/vectordb/entities/search", json=body, headers={"Request-Timeout": "0.05"}, timeout=120)
+        assert r.json()["code"] != 0 and "timed out" in r.json()["message"], r.json()
+        assert time.monotonic() - t0 < 5
+        # Untimed, the same search takes far longer than the small one below; the small one must not queue behind
+        # the cancelled work (it stops at its next segment boundary).
+        t1 = time.monotonic()
+        hits = c.ok("entities/search", {"collectionName": "slow", "data": [vecs[5].tolist()] * 8, "limit": 1})
+        small = time.monotonic() - t1
+        t2 = time.monotonic()
+        c.ok("entities/search", body)
+        full = time.monotonic() - t2
+        assert hits[0]["id"] == 5
+        assert small < full / 2, f"a small search took {small:.3f} s after a cancelled one; the full search takes {full:.3f} s"
+    finally:
+        assert s.stop() == 0, s.stderr()

@@ -22,6 +22,7 @@ public final class Collection: Sendable {
     let configuration: Configuration
     let indexRegistry: IndexRegistry
     let builder: IndexBuilder
+    let reads: ReadExecutor
     let catalog: CatalogEntry
     private let lastAutoID: Mutex<Int64>
     /// Primary keys of inserts in flight (multi-shard collections only; see ``insert(_:)``).
@@ -30,7 +31,9 @@ public final class Collection: Sendable {
     let partitionTable: Mutex<[PartitionRecord]>
     let nextPartitionID: Mutex<Int>
 
-    init(record: Database.CollectionRecord, directory: String, configuration: Configuration, builder: IndexBuilder, catalog: CatalogEntry) throws {
+    init(record: Database.CollectionRecord, directory: String, configuration: Configuration, builder: IndexBuilder, reads: ReadExecutor,
+         catalog: CatalogEntry) throws {
+        self.reads = reads
         let schema = record.schema
         self.storedSchema = schema
         self.catalog = catalog
@@ -374,6 +377,38 @@ public final class Collection: Sendable {
     ///   - partitions: only rows of these partitions (all when nil).
     public func query(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil,
                       partitions: [String]? = nil) throws -> [Row] {
+        try query(filter: filter, outputFields: outputFields, limit: limit, offset: offset, after: after, partitions: partitions, budget: nil)
+    }
+
+    /// ``query(filter:outputFields:limit:offset:after:partitions:)`` for servers and other async
+    /// callers: runs on the database's read threads, off the cooperative pool, and stops (throwing
+    /// ``VireoError/Code/deadlineExceeded`` or ``VireoError/Code/cancelled``) between segments and
+    /// rows once `deadline` passes or the calling task is cancelled; refused with
+    /// ``VireoError/Code/overloaded`` when too many reads wait already.
+    public func query(_ request: QueryRequest) async throws -> [Row] {
+        let budget = WorkBudget(deadline: request.deadline)
+        return try await reads.run(budget, "the query") { [self] in
+            try self.query(filter: request.filter, outputFields: request.outputFields, limit: request.limit, offset: request.offset,
+                           after: request.after, partitions: request.partitions, budget: budget)
+        }
+    }
+
+    /// The number of live rows matching `request.filter` (all rows when nil), off the cooperative
+    /// pool with the same deadline, cancellation and admission as ``query(_:)``.
+    public func count(_ request: QueryRequest) async throws -> Int {
+        let budget = WorkBudget(deadline: request.deadline)
+        return try await reads.run(budget, "the count") { [self] in
+            guard let filter = request.filter else { return try self.count(partitions: request.partitions) }
+            let f = try Filter(filter, schema: self.schema)
+            let allowed = try self.readPartitions(request.partitions, filter: f)
+            return try self.shards.reduce(0) { total, shard in
+                try total + shard.select(f, partitions: allowed, in: shard.snapshot, budget: budget).values.reduce(0) { $0 + $1.count }
+            }
+        }
+    }
+
+    func query(filter: String?, outputFields: [String]?, limit: Int?, offset: Int, after: PrimaryKey?, partitions: [String]?,
+               budget: WorkBudget?) throws -> [Row] {
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
@@ -385,7 +420,7 @@ public final class Collection: Sendable {
         for (s, shard) in shards.enumerated() {
             let snap = shard.snapshot
             snaps.append(snap)
-            let sets = try shard.select(f, partitions: allowed, in: snap)
+            let sets = try shard.select(f, partitions: allowed, in: snap, budget: budget)
             for (segment, bits) in sets {
                 for row in 0..<bits.capacity where bits.contains(row) {
                     let loc = RowLocation(segment: segment, row: UInt32(row))
@@ -398,9 +433,13 @@ public final class Collection: Sendable {
         found.sort { $0.0 < $1.0 }
         let end = limit.map { min(found.count, offset + $0) } ?? found.count
         guard offset < end else { return [] }
-        return try found[offset..<end].map { pk, s, loc in
-            try shards[s].materialize(loc, in: snaps[s], fields: selection).1
+        var rows: [Row] = []
+        rows.reserveCapacity(end - offset)
+        for (i, (_, s, loc)) in found[offset..<end].enumerated() {
+            if i % 256 == 0 { try budget?.check("the query") }
+            rows.append(try shards[s].materialize(loc, in: snaps[s], fields: selection).1)
         }
+        return rows
     }
 
     /// Walks every row matching `filter` in primary-key order, `batchSize` rows at a time, with no
@@ -481,22 +520,36 @@ public final class Collection: Sendable {
             flat.append(contentsOf: q)
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
-        var snaps = shards.map(\.snapshot)
         let f = try request.filter.map { try Filter($0, schema: schema) }
         let allowed = try readPartitions(request.partitions, filter: f)
+        let params = try request.params.resolved(limit: k)
+        // The blocking part runs on the read executor (a single query on this thread): it stops
+        // between segments once the deadline passes or the caller is cancelled.
+        let budget = WorkBudget(deadline: request.deadline)
+        return try await reads.run(budget, "the search", inline: request.vectors.count == 1) { [self] in
+            try self.searchSegments(request, queries: queries, field: fieldIndex, metric: metric, k: k, params: params, filter: f,
+                                    allowed: allowed, selection: selection, budget: budget)
+        }
+    }
+
+    /// The blocking part of ``search(_:)``: filter passes, segment scans and graph walks, hits.
+    private func searchSegments(_ request: SearchRequest, queries: MatrixView, field fieldIndex: Int, metric: Metric, k: Int,
+                                params: ResolvedSearchParameters, filter f: Filter?, allowed: Set<UInt16>, selection: FieldSelection,
+                                budget: WorkBudget) throws -> [[SearchHit]] {
+        var snaps = shards.map(\.snapshot)
         if f != nil || snaps.contains(where: { !$0.partitionsPresent.isSubset(of: allowed) }) {
             // Pre-filter: rows that fail the filter or lie outside the partitions join the tombstones
             // for this search; indexes traverse but never return them, and mostly-excluded segments
             // are scanned exactly.
             for (i, shard) in shards.enumerated() {
-                let matches = try shard.select(f, partitions: allowed, in: snaps[i])
+                let matches = try shard.select(f, partitions: allowed, in: snaps[i], budget: budget)
                 for (segment, bits) in matches { snaps[i].tombstones[segment] = bits.inverted() }
             }
         }
-        let params = try request.params.resolved(limit: k)
         let found = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: k, params: params,
-                                    exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
-                                    threads: configuration.searchThreads)
+                                      exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
+                                      threads: configuration.searchThreads, budget: budget)
+        try budget.check("the search")
         let raw = request.offset == 0 ? found : found.map { Array($0.dropFirst(request.offset)) }
         let wantsFields = !request.outputFields.isEmpty
         return try raw.map { hits in
@@ -561,6 +614,34 @@ public final class Collection: Sendable {
                                    growingRows: snap.growing.rowCount, deletedRows: snap.deletedCount,
                                    storageBytes: s.environment.liveBytes(), fileBytes: s.environment.usedBytes())
         }
+    }
+}
+
+/// A query for async callers (``Collection/query(_:)``, ``Collection/count(_:)``).
+public struct QueryRequest: Sendable {
+    /// A Milvus filter expression (all rows when nil).
+    public var filter: String?
+    /// Fields to return (`nil` or `["*"]` for all).
+    public var outputFields: [String]?
+    /// At most this many rows after `offset` (nil: all).
+    public var limit: Int?
+    public var offset: Int
+    /// Only rows whose primary key is greater (a cursor).
+    public var after: PrimaryKey?
+    /// Only rows of these partitions (all when nil).
+    public var partitions: [String]?
+    /// When the work stops (see ``SearchRequest/deadline``).
+    public var deadline: ContinuousClock.Instant?
+
+    public init(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil,
+                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil) {
+        self.filter = filter
+        self.outputFields = outputFields
+        self.limit = limit
+        self.offset = offset
+        self.after = after
+        self.partitions = partitions
+        self.deadline = deadline
     }
 }
 

@@ -13,6 +13,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case duplicatePrimaryKey, primaryKeyExists, invalidSearch, invalidFilter
             case storageFull, corrupted, storageFailure, closed
             case partitionNotFound, partitionAlreadyExists
+            case deadlineExceeded, cancelled, overloaded
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -55,6 +56,12 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let storageFailure = Code(.storageFailure)
         /// The database or collection was closed or dropped.
         public static let closed = Code(.closed)
+        /// The request's deadline passed; its work stopped (``SearchRequest/deadline``).
+        public static let deadlineExceeded = Code(.deadlineExceeded)
+        /// The calling task was cancelled (a client that went away); its work stopped.
+        public static let cancelled = Code(.cancelled)
+        /// Too many searches and queries are queued already; retry later (load shedding).
+        public static let overloaded = Code(.overloaded)
 
         public var description: String { value.rawValue }
     }

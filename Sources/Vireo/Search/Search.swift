@@ -23,9 +23,15 @@ public struct SearchRequest: Sendable {
     public var filter: String?
     /// Only rows of these partitions (all when nil).
     public var partitions: [String]?
+    /// When the work stops: checked between segments (and blocks of a growing segment); a search
+    /// past it throws ``VireoError/Code/deadlineExceeded`` instead of running on. Cancelling the
+    /// calling task stops it the same way (``VireoError/Code/cancelled``).
+    public var deadline: ContinuousClock.Instant?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
-                params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil, offset: Int = 0) {
+                params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil, offset: Int = 0,
+                deadline: ContinuousClock.Instant? = nil) {
+        self.deadline = deadline
         self.offset = offset
         self.filter = filter
         self.partitions = partitions
@@ -80,7 +86,7 @@ struct HitAddress {
 enum SegmentSearch {
     static func run(
         queries: MatrixView, field: Int, metric: Metric, k: Int, params: ResolvedSearchParameters, exact: Bool, snapshots: [ShardSnapshot],
-        backend: any ComputeBackend, threads: Int
+        backend: any ComputeBackend, threads: Int, budget: WorkBudget? = nil
     ) -> [[(distance: Float, id: Int64)]] {
         let nq = queries.rows
         let indexed = !exact && snapshots.contains { $0.sealed.contains { $0.indexes[field] != nil } }
@@ -97,6 +103,7 @@ enum SegmentSearch {
             var heaps = [TopK](repeating: TopK(k: k), count: count)
             for (s, snap) in snapshots.enumerated() {
                 for (ord, seg) in snap.sealed.enumerated() {
+                    if budget?.isExpired == true { break }  // the caller reports why
                     let tomb = snap.tombstones[seg.id]
                     let idBase = HitAddress.pack(shard: s, ordinal: ord, row: 0)
                     let allowed = seg.rowCount - (tomb?.count ?? 0)
@@ -124,6 +131,7 @@ enum SegmentSearch {
                 let ord = snap.sealed.count
                 let tomb = snap.growing.rowCount > 0 ? snap.tombstones[snap.growing.id] : nil
                 for block in snap.growing.blocks {
+                    if budget?.isExpired == true { break }
                     scanner.scan(queries: slice, base: block.vectors[field], metric: metric, inverseNorms: block.inverseNorms[field],
                                  excluded: tomb, excludedOffset: block.firstRow,
                                  idBase: HitAddress.pack(shard: s, ordinal: ord, row: block.firstRow),

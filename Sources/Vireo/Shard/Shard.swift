@@ -602,10 +602,11 @@ final class Shard: Sendable {
     /// Rows of each segment of `snap` that are live, in an allowed partition (nil: any) and satisfy
     /// `filter` (nil: every row), by segment id. Segments holding no allowed partition are empty sets
     /// without reading a column.
-    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot) throws -> [UInt32: Bitset] {
+    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot, budget: WorkBudget? = nil) throws -> [UInt32: Bitset] {
         var out: [UInt32: Bitset] = [:]
         let fields = codec.schema.fields
         for seg in snap.sealed {
+            try budget?.check("the filter")
             out[seg.id] = try select(filter, partitions: allowed, rows: seg.rowCount, partitionColumn: seg.partitions,
                                      tombstones: snap.tombstones[seg.id], columns: seg.columns,
                                      stored: { name in try fields.firstIndex { $0.name == name }.flatMap { try seg.storedColumn(ordinal: $0, name: name) } },

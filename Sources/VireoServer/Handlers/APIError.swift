@@ -7,6 +7,8 @@ public struct MilvusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public init(rawValue: Int) { self.rawValue = rawValue }
 
     public static let success = MilvusCode(rawValue: 0)
+    /// Milvus' `ErrServiceRateLimit`: pymilvus retries it with back-off.
+    public static let serviceRateLimit = MilvusCode(rawValue: 8)
     public static let collectionNotFound = MilvusCode(rawValue: 100)
     public static let collectionNotLoaded = MilvusCode(rawValue: 101)
     public static let partitionNotFound = MilvusCode(rawValue: 200)
@@ -108,6 +110,10 @@ public enum ErrorTable {
         if let e = error as? APIError { return e }
         guard let v = error as? VireoError else {
             return APIError(.unexpected, "unexpected error: \(error)", kind: .internal)
+        }
+        if v.code == .overloaded {
+            // Load shedding: 503 with Retry-After over REST, code 8 (retried by pymilvus) over gRPC.
+            return APIError(.serviceRateLimit, v.message, httpStatus: 503, kind: .unavailable)
         }
         let entry = table[v.code]
         var code: MilvusCode

@@ -172,16 +172,15 @@ public final class MilvusHandlers: Sendable {
                 guard call.outputFields.count == 1 else {
                     throw APIError.invalid("count(*) must be the only output field; query the other fields separately")
                 }
-                if let filter { return .count(try c.count(filter: filter, partitions: partitions)) }
-                return .count(try c.count(partitions: partitions))
+                return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions)))
             }
             // Compared without adding: limit and offset come from the request and may be any Int.
             guard call.limit >= 1, call.limit <= limits.maxQueryWindow, call.offset >= 0, call.offset <= limits.maxQueryWindow - call.limit else {
                 throw APIError.invalid("invalid limit \(call.limit) / offset \(call.offset): limit must be ≥ 1, offset ≥ 0, and limit + offset ≤ \(limits.maxQueryWindow) (use a filter on the primary key to page further)")
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
-            return .rows(try c.query(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit, offset: call.offset,
-                                     partitions: partitions))
+            return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,
+                                                        offset: call.offset, partitions: partitions)))
         }
     }
 

@@ -113,7 +113,9 @@ public struct RESTServer: Sendable {
         w.key("message")
         w.string(e.message)
         w.raw("}")
-        return json(e.httpStatus, w.bytes)
+        var response = json(e.httpStatus, w.bytes)
+        if e.httpStatus == 503 { response.headers[.retryAfter] = "1" }
+        return response
     }
 
     func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool = false) async -> Response {
@@ -251,6 +253,30 @@ public struct RESTServer: Sendable {
 /// error at once while the call finishes in the background: a timed-out write may still be
 /// applied (it was never acknowledged); check with get or query before retrying.
 enum Deadline {
+    /// The deadline's timer task, cancelled as soon as the work finishes (so no sleeping task
+    /// outlives its request), whichever of the two is registered first.
+    private final class TimerSlot: Sendable {
+        private let state = Mutex<(timer: Task<Void, Never>?, done: Bool)>((nil, false))
+
+        func set(_ timer: Task<Void, Never>) {
+            let cancelNow = state.withLock { s -> Bool in
+                if s.done { return true }
+                s.timer = timer
+                return false
+            }
+            if cancelNow { timer.cancel() }
+        }
+
+        func finished() {
+            let timer = state.withLock { s -> Task<Void, Never>? in
+                s.done = true
+                defer { s.timer = nil }
+                return s.timer
+            }
+            timer?.cancel()
+        }
+    }
+
     private final class Once<T: Sendable>: Sendable {
         let continuation: Mutex<CheckedContinuation<T, Never>?>
         init(_ c: CheckedContinuation<T, Never>) { continuation = Mutex(c) }
@@ -265,17 +291,22 @@ enum Deadline {
     static func run(seconds: Double, _ work: @escaping @Sendable () async -> Result<RESTReply, APIError>) async -> Result<RESTReply, APIError> {
         await withCheckedContinuation { (c: CheckedContinuation<Result<RESTReply, APIError>, Never>) in
             let once = Once(c)
-            let timer = Task {
+            let timer = TimerSlot()
+            let worker = Task {
+                let r = await work()
+                timer.finished()
+                once.resume(r)
+            }
+            timer.set(Task {
+                // The answer goes out at the deadline, and the work is cancelled: reads stop between
+                // segments (the engine's WorkBudget). A write already handed to the shard writer is
+                // not recalled.
                 try? await Task.sleep(for: .seconds(seconds))
                 if !Task.isCancelled {
                     once.resume(.failure(APIError(.unexpected, "request timed out after \(seconds) s (Request-Timeout); a write may still be applied — check before retrying", kind: .unavailable)))
+                    worker.cancel()
                 }
-            }
-            Task {
-                let r = await work()
-                timer.cancel()
-                once.resume(r)
-            }
+            })
         }
     }
 }

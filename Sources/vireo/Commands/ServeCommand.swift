@@ -36,6 +36,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-search-hits"), help: "Most hits per search request: nq × (limit + offset), summed over a hybrid search's searches.")
     var maxSearchHits: Int = 1 << 20
     @Option(name: .customLong("max-insert-rows"), help: "Most rows per insert/upsert.") var maxInsertRows: Int = 100_000
+    @Option(name: .customLong("max-concurrent-reads"), help: "Batch searches, queries and counts running at once (default: 2 × cores).")
+    var maxConcurrentReads: Int?
+    @Option(name: .customLong("max-queued-reads"), help: "Reads waiting beyond those; more get 503 / code 8 (retry later).")
+    var maxQueuedReads: Int = 256
     @Option(name: .customLong("max-connections"), help: "Most open connections on the port (REST and gRPC together).")
     var maxConnections: Int = 4096
     @Option(name: .customLong("idle-timeout"), help: "Seconds without traffic after which a connection is closed.")
@@ -85,6 +89,8 @@ struct Serve: AsyncParsableCommand {
         var dbConfig = Configuration()
         dbConfig.mapSize = mapSizeGiB << 30
         dbConfig.sealRows = sealRows
+        if let maxConcurrentReads { dbConfig.maxConcurrentReads = max(1, maxConcurrentReads) }
+        dbConfig.maxQueuedReads = max(0, maxQueuedReads)
         try await Self.serve(data: data, dbConfig: dbConfig, config: config, logger: logger)
         // Graceful shutdown finished: every acknowledged write had committed durably before its
         // response was sent, and the database (owned by `serve`) is released, closing its LMDB
