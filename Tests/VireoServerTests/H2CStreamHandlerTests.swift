@@ -27,8 +27,8 @@ import VireoTestSupport
         let handler: H2CStreamHandler
         let recorder = EventRecorder()
 
-        init(maxMessageBytes: Int = 1 << 20) throws {
-            handler = H2CStreamHandler(maxMessageBytes: maxMessageBytes, eventLoop: channel.eventLoop)
+        init(maxMessageBytes: Int = 1 << 20, budget: ByteBudget? = nil) throws {
+            handler = H2CStreamHandler(maxMessageBytes: maxMessageBytes, eventLoop: channel.eventLoop, budget: budget)
             try channel.pipeline.syncOperations.addHandler(handler)
             try channel.pipeline.syncOperations.addHandler(recorder)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 50051)).wait()  // active, as a stream is
@@ -180,6 +180,48 @@ import VireoTestSupport
         }
         #expect(try h.messages() == payloads, "seed \(seed)")
         #expect(h.recorder.inputClosed == 1)
+    }
+
+    @Test("incomplete messages are charged to a shared budget: a stream past it is RESOURCE_EXHAUSTED, bytes come back as messages complete or streams end")
+    func sharedBudget() throws {
+        let budget = ByteBudget(limit: 1000)
+        let a = try Harness(budget: budget)
+        let b = try Harness(budget: budget)
+        try a.sendHeaders()
+        try b.sendHeaders()
+        // A sends 600 bytes of a 900-byte message.
+        let big = Self.framed(Self.randomBytes(900, seed: 3))
+        try a.sendData(Array(big.prefix(600)))
+        #expect(budget.inUse == 600)
+        #expect(try a.messages().isEmpty)
+        // B's 500 pending bytes do not fit beside A's 600.
+        let other = Self.framed(Self.randomBytes(800, seed: 4))
+        #expect { try b.sendData(Array(other.prefix(500))) } throws: { error in
+            (error as? RPCError)?.code == .resourceExhausted && (error as? RPCError)?.message.contains("too many large request messages") == true
+        }
+        #expect(budget.inUse == 600)
+        // A completes its message: its bytes are released.
+        try a.sendData(Array(big.dropFirst(600)))
+        #expect(try a.messages() == [Self.randomBytes(900, seed: 3)])
+        #expect(budget.inUse == 0)
+        // A stream that ends with a partial message gives its bytes back too.
+        try a.sendData(Array(big.prefix(300)))
+        #expect(budget.inUse == 300)
+        try a.channel.close().wait()
+        #expect(budget.inUse == 0)
+    }
+
+    @Test("a declared length is not reserved before its bytes arrive")
+    func noReservationForDeclaredLength() throws {
+        let h = try Harness(maxMessageBytes: 64 << 20, budget: ByteBudget(limit: 1 << 30))
+        try h.sendHeaders()
+        // A 64 MiB message announced, 10 bytes sent: what the stream holds is those bytes, and its buffer
+        // grows with what arrives (at most 1 MiB ahead), not to the announced size.
+        var prefix: [UInt8] = [0]
+        withUnsafeBytes(of: UInt32(64 << 20).bigEndian) { prefix += $0 }
+        try h.sendData(prefix + [UInt8](repeating: 7, count: 10))
+        #expect(h.handler.pendingCapacityForTesting <= 2 << 20)  // 1 MiB ahead, rounded up to a power of two
+        #expect(try h.messages().isEmpty)
     }
 
     @Test("END_STREAM on the headers ends the messages at once")

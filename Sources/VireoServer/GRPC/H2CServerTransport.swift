@@ -56,12 +56,17 @@ final class H2CServerTransport: ServerTransport {
         var targetWindowSize = 8 << 20
         /// SETTINGS_MAX_HEADER_LIST_SIZE.
         var maxHeaderListSize = 16 << 10
+        /// Bytes of incomplete request messages all streams of all connections may hold together;
+        /// a stream whose next frame would pass it gets `RESOURCE_EXHAUSTED` (retry later).
+        var maxBufferedRequestBytes = 512 << 20
         /// How long streams may run after the final GOAWAY of a graceful shutdown before the
         /// connection is closed under them.
         var maxGraceTime = TimeAmount.seconds(30)
     }
 
     let configuration: Configuration
+    /// What incomplete request messages hold across every stream (``Configuration/maxBufferedRequestBytes``).
+    let inboundBudget: ByteBudget
 
     /// A connection adopted from the listener, with its stream multiplexer.
     private struct Connection: Sendable {
@@ -79,6 +84,7 @@ final class H2CServerTransport: ServerTransport {
 
     init(configuration: Configuration = .init()) {
         self.configuration = configuration
+        self.inboundBudget = ByteBudget(limit: configuration.maxBufferedRequestBytes)
         let (stream, continuation) = AsyncStream.makeStream(of: Connection.self)
         self.connections = stream
         self.state = Mutex(State(continuation: continuation))
@@ -103,11 +109,12 @@ final class H2CServerTransport: ServerTransport {
         http2.connection.targetWindowSize = 2 * configuration.targetWindowSize
         let manager = NIOHTTP2ServerConnectionManagementHandler.Configuration(
             maxIdleTime: nil, maxAge: nil, maxGraceTime: configuration.maxGraceTime, keepalive: nil)
+        let budget = inboundBudget
         let streams = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
             mode: .server, connectionManagerConfiguration: manager, http2HandlerConfiguration: http2
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                try H2CStream(channel: stream, maxMessageBytes: configuration.maxRequestMessageBytes)
+                try H2CStream(channel: stream, maxMessageBytes: configuration.maxRequestMessageBytes, budget: budget)
             }
         }
         let id = ObjectIdentifier(channel)
@@ -196,8 +203,8 @@ struct H2CStream: Sendable {
     let end: EventLoopFuture<H2CStreamEnd>
     let handler: NIOLoopBound<H2CStreamHandler>
 
-    init(channel: any Channel, maxMessageBytes: Int) throws {
-        let handler = H2CStreamHandler(maxMessageBytes: maxMessageBytes, eventLoop: channel.eventLoop)
+    init(channel: any Channel, maxMessageBytes: Int, budget: ByteBudget? = nil) throws {
+        let handler = H2CStreamHandler(maxMessageBytes: maxMessageBytes, eventLoop: channel.eventLoop, budget: budget)
         try channel.pipeline.syncOperations.addHandler(handler)
         self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
         // Half-closure on: finishing the writer reaches the handler as close(mode: .output), which

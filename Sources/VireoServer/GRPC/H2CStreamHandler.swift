@@ -3,6 +3,7 @@ import GRPCCore
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import Synchronization
 
 /// What the request headers of one HTTP/2 stream asked for.
 enum H2CRequestHead: Sendable {
@@ -82,16 +83,45 @@ final class H2CStreamHandler: ChannelDuplexHandler {
     /// Whether the client ended its side of the stream (END_STREAM), whatever we did with its frames.
     private var clientEnded = false
     /// Bytes of a message not yet complete (nil when none are pending).
-    private var pending: ByteBuffer?
+    private var pending: ByteBuffer? {
+        didSet { charge() }
+    }
     private var context: ChannelHandlerContext?
+    /// The server-wide budget of incomplete-message bytes, and what this stream holds of it.
+    private let budget: ByteBudget?
+    private var charged = 0
+    /// Set when the budget refused this stream's bytes (reported once, after the frame).
+    private var overBudget = false
 
-    init(maxMessageBytes: Int, eventLoop: any EventLoop) {
+    init(maxMessageBytes: Int, eventLoop: any EventLoop, budget: ByteBudget? = nil) {
+        self.budget = budget
         self.maxMessageBytes = maxMessageBytes
         self.head = eventLoop.makePromise(of: H2CRequestHead.self)
         self.end = eventLoop.makePromise(of: H2CStreamEnd.self)
     }
 
+    /// The capacity of the incomplete-message buffer (tests: a declared length is not reserved).
+    var pendingCapacityForTesting: Int { pending?.capacity ?? 0 }
+
     // MARK: Inbound
+
+    /// Keeps this stream's share of the server-wide budget equal to its pending bytes; a growth the
+    /// budget cannot take marks the stream over budget (its input is failed by the caller).
+    private func charge() {
+        guard let budget else { return }
+        let now = pending?.readableBytes ?? 0
+        if now > charged {
+            if budget.acquire(now - charged) { charged = now } else { overBudget = true }
+        } else if now < charged {
+            budget.release(charged - now)
+            charged = now
+        }
+    }
+
+    private func releaseBudget() {
+        budget?.release(charged)
+        charged = 0
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let payload = unwrapInboundIn(data)
@@ -109,6 +139,14 @@ final class H2CStreamHandler: ChannelDuplexHandler {
         case let (.data(frame), .messages):
             if case var .byteBuffer(bytes) = frame.data {
                 if pending == nil { pending = bytes } else { pending!.writeBuffer(&bytes) }
+                if overBudget {
+                    pending = nil
+                    failInput(RPCError(code: .resourceExhausted, message: """
+                        the server is receiving too many large request messages at once (over \(budget?.limit ?? 0) bytes \
+                        buffered across streams); retry shortly, or send smaller messages
+                        """), context: context)
+                    return
+                }
                 deframe(context: context)
             }
             if frame.endStream, inbound == .messages { endOfInput(context: context) }
@@ -128,6 +166,7 @@ final class H2CStreamHandler: ChannelDuplexHandler {
             head.fail(ChannelError.ioOnClosedChannel)
         }
         pending = nil
+        releaseBudget()
         context.fireChannelInactive()
     }
 
@@ -137,6 +176,7 @@ final class H2CStreamHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        releaseBudget()
         // Promises must not leak unfulfilled (the stream may be torn down without channelInactive).
         reportEnd(.reset)
         if !headReported {
@@ -183,9 +223,10 @@ final class H2CStreamHandler: ChannelDuplexHandler {
                 return
             }
             guard buffer.readableBytes >= 5 + length else {
-                // Wait for the rest; make room for it once rather than growing by frames.
+                // Wait for the rest. Room is made for at most 1 MiB more at a time: the declared
+                // length is a claim, not bytes, and must not allocate before the bytes arrive.
                 pending = nil  // drop this reference first so the reservation below does not copy
-                buffer.reserveCapacity(minimumWritableBytes: 5 + length - buffer.readableBytes)
+                buffer.reserveCapacity(minimumWritableBytes: min(5 + length - buffer.readableBytes, 1 << 20))
                 pending = buffer
                 return
             }
@@ -466,4 +507,27 @@ enum GRPCWire {
         if remainder > 0 { padded += String(repeating: "=", count: 4 - remainder) }
         return Data(base64Encoded: padded).map { [UInt8]($0) }
     }
+}
+
+/// A shared count of bytes against a limit (incomplete gRPC request messages across all streams).
+final class ByteBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes `n` bytes if they fit.
+    func acquire(_ n: Int) -> Bool {
+        var current = used.load(ordering: .relaxed)
+        while true {
+            guard current + n <= limit else { return false }
+            let (exchanged, original) = used.compareExchange(expected: current, desired: current + n, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    func release(_ n: Int) { if n > 0 { used.wrappingSubtract(n, ordering: .relaxed) } }
+
+    var inUse: Int { used.load(ordering: .relaxed) }
 }
