@@ -169,14 +169,15 @@ let package = Package(
         ),
         .testTarget(
             name: "VireoStorageTests",
-            dependencies: ["VireoStorage", "VireoTestSupport"],
+            dependencies: ["VireoStorage", "VireoKernels", "VireoTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "VireoServerTests",
             // "vireo": the release test build also builds the binary the e2e suite (scripts/test.sh) runs.
             dependencies: [
-                "VireoServer", "Vireo", "VireoKernels", "VireoTestSupport", "vireo",
+                "VireoServer", "Vireo", "VireoKernels", "VireoMilvusProto", "VireoTestSupport", "vireo",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 // The gRPC transport's stream handler, driven in an EmbeddedChannel.
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -20,6 +20,8 @@ import CZstd
 /// | 32 | 32 | reserved, zero |
 package enum Blob {
     package static let headerSize = 64
+    /// The largest uncompressed payload a blob may declare (LMDB values are far smaller).
+    static let maxRawLength = 1 << 40
     package static let formatVersion: UInt16 = 1
     static let magic: UInt32 = 0x4252_4956  // "VIRB" little-endian
 
@@ -135,12 +137,23 @@ package enum Blob {
         guard k == kind.rawValue else { throw StorageError.corrupted(what: what, reason: "blob kind \(k), expected \(kind.rawValue)") }
         let flags = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let crc = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        let storedLength = Int(UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-        let rawLength = Int(UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-        guard storedLength == stored.count - headerSize, rawLength >= 0 else {
-            throw StorageError.corrupted(what: what, reason: "payload length \(storedLength) does not match the stored \(stored.count - headerSize) bytes")
+        // Header fields are not under the CRC (it covers the payload): every one is checked before
+        // it is used, and a length that does not fit an Int is corruption, not a trap.
+        let declaredStored = UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        let declaredRaw = UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        guard let storedLength = Int(exactly: declaredStored), storedLength == stored.count - headerSize else {
+            throw StorageError.corrupted(what: what, reason: "payload length \(declaredStored) does not match the stored \(stored.count - headerSize) bytes")
         }
-        return Header(compressed: flags & 1 != 0, crc: crc, storedLength: storedLength, rawLength: rawLength)
+        guard let rawLength = Int(exactly: declaredRaw), rawLength <= maxRawLength else {
+            throw StorageError.corrupted(what: what, reason: "uncompressed length \(declaredRaw) is out of range")
+        }
+        // The CRC does not cover the flags: cross-check them. An uncompressed payload is stored at its
+        // raw length; a compressed one only when it is shorter (``write``).
+        let compressed = flags & 1 != 0
+        guard flags & ~1 == 0, compressed ? rawLength > storedLength : rawLength == storedLength else {
+            throw StorageError.corrupted(what: what, reason: "header flags \(flags) do not match the lengths (\(storedLength) stored, \(rawLength) raw)")
+        }
+        return Header(compressed: compressed, crc: crc, storedLength: storedLength, rawLength: rawLength)
     }
 
     private static func check(_ body: UnsafeRawBufferPointer, crc: UInt32, what: String) throws {
@@ -169,6 +182,10 @@ package enum Compression {
     }
 
     package static func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int) -> [UInt8]? {
+        // The frame declares its content size (under the blob's CRC): allocate only what it and the
+        // header agree on.
+        let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
+        guard declared == UInt64(rawLength) else { return nil }
         var out = [UInt8](repeating: 0, count: rawLength)
         let n = out.withUnsafeMutableBytes { dst in
             ZSTD_decompress(dst.baseAddress, rawLength, input.baseAddress, input.count)

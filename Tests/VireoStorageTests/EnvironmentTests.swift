@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VireoStorage
+import VireoKernels
 import VireoTestSupport
 
 @Suite struct EnvironmentTests {
@@ -148,6 +149,43 @@ import VireoTestSupport
 }
 
 @Suite struct BlobTests {
+    @Test("stored-blob decoding answers every mutated blob (seeded fuzz): a payload or a corruption error, never a crash")
+    func fuzzDecode() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["b"])
+        let db = env.database("b")
+        let payload = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 31 % 11) }
+        var bases: [[UInt8]] = []
+        for (i, compress) in [false, true].enumerated() {
+            try env.write { txn in try Blob.write(txn, db, key: [UInt8(i)], kind: .column, payload: payload, compress: compress) }
+            try env.read { txn in bases.append(Array(try #require(try txn.get(db, key: [UInt8(i)])))) }
+        }
+        var rng = SeededGenerator(seed: 0x5EED_B10B)
+        var accepted = 0
+        for i in 0..<4000 {
+            var b = bases[i % 2]
+            for _ in 0..<(1 + Int.random(in: 0..<3, using: &rng)) {
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0 where !b.isEmpty: b[Int.random(in: 0..<b.count, using: &rng)] ^= UInt8(1 << Int.random(in: 0..<8, using: &rng))
+                case 1 where !b.isEmpty: b = Array(b.prefix(Int.random(in: 0..<b.count, using: &rng)))
+                case 2:  // a header field (lengths, flags, kind) set to an extreme
+                    let at = [4, 6, 8, 16, 20, 24, 28][Int.random(in: 0..<7, using: &rng)]
+                    if at + 4 <= b.count { for j in 0..<4 { b[at + j] = Bool.random(using: &rng) ? 0xFF : 0 } }
+                default: b += [UInt8](repeating: 0, count: Int.random(in: 1..<64, using: &rng))
+                }
+            }
+            let result = b.withUnsafeBytes { raw in Result { try Blob.decode(raw, kind: .column, what: "fuzz") } }
+            switch result {
+            case let .success(decoded):
+                accepted += 1
+                #expect(decoded == payload, "iteration \(i): a mutated blob decoded to other bytes")
+            case let .failure(error):
+                #expect(error is StorageError, "iteration \(i): \(error)")
+            }
+        }
+        #expect(accepted < 4000)
+    }
+
     @Test("blobs round-trip, compressed or not, and detect corruption", arguments: [false, true])
     func roundTripAndCorruption(compress: Bool) throws {
         let dir = TemporaryDirectory()
