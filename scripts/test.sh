@@ -20,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check \
-    pytest==9.2.0 requests==2.34.2 numpy==2.4.6 schemathesis==4.32.5
+    pytest==9.2.0 requests==2.34.2 numpy==2.4.6 schemathesis==4.32.5 h2==4.1.0
 
 VIREO_BIN="$PWD/.build/release/vireo" "$VENV/bin/python" -m pytest Tests/e2e -q ${PYTEST_ARGS:-}
 
