@@ -28,6 +28,11 @@ public struct Configuration: Sendable {
     /// Reads admitted beyond ``maxConcurrentReads`` to wait for a thread (default 256); more are
     /// refused at once with ``VireoError/Code/overloaded`` (a server answers 503 / `UNAVAILABLE`).
     public var maxQueuedReads: Int = 256
+    /// Open for reading only: LMDB environments are opened `MDB_RDONLY`, nothing is migrated,
+    /// rebuilt, purged or cleaned up on disk, and every write fails with
+    /// ``VireoError/Code/readOnly``. A read-only open takes no directory lock, so tools can inspect a
+    /// directory a server owns (they see what it has committed).
+    public var readOnly: Bool = false
 
     public init() {}
 }

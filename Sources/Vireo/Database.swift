@@ -27,7 +27,7 @@ import VireoStorage
 public final class Database: Sendable {
     public let path: String
     public let configuration: Configuration
-    private let lock: DirectoryLock
+    private let lock: DirectoryLock?
     private let catalog: Environment
     private let collectionsDB: VireoStorage.LMDBDatabase
     private let metaDB: VireoStorage.LMDBDatabase
@@ -106,12 +106,14 @@ public final class Database: Sendable {
         reads = ReadExecutor(maxRunning: configuration.maxConcurrentReads, maxQueued: configuration.maxQueuedReads)
         do {
             // One process owns a data directory (see DirectoryLock); taken before anything is read.
-            lock = try DirectoryLock(directory: path)
+            // A read-only open writes nothing and so may run beside the owner.
+            lock = configuration.readOnly ? nil : try DirectoryLock(directory: path)
         } catch {
             throw VireoError.storage(error, "opening \(path)")
         }
         do {
-            catalog = try Environment(path: "\(path)/catalog", mapSize: configuration.catalogMapSize, databases: ["collections", "meta"])
+            catalog = try Environment(path: "\(path)/catalog", mapSize: configuration.catalogMapSize, databases: ["collections", "meta"],
+                                      readOnly: configuration.readOnly)
         } catch {
             throw VireoError.storage(error, "opening the catalog of \(path)")
         }
@@ -142,7 +144,9 @@ public final class Database: Sendable {
         }
         // Records of the old data model are migrated in place, once (one catalog transaction).
         let migrations = records.enumerated().compactMap { i, r in r.migrated().map { (i, $0) } }
-        if !migrations.isEmpty {
+        if configuration.readOnly {
+            for (i, r) in migrations { records[i] = r }  // in memory only
+        } else if !migrations.isEmpty {
             do {
                 try catalog.write { txn in
                     for (_, r) in migrations {
@@ -162,6 +166,7 @@ public final class Database: Sendable {
         }
         open.withLock { $0 = loaded.mapValues { (id: $0.0, collection: $0.1) } }
         // Directories of collections whose drop committed but whose files were not yet removed.
+        guard !configuration.readOnly else { return }
         let known = Set(records.map { String($0.id) })
         let dir = "\(path)/collections"
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !known.contains(entry) {
@@ -174,7 +179,7 @@ public final class Database: Sendable {
     private func makeCollection(_ record: CollectionRecord) throws -> Collection {
         let catalog = self.catalog
         let collectionsDB = self.collectionsDB
-        let entry = CatalogEntry(name: record.schema.name, catalog: catalog, collections: collectionsDB)
+        let entry = CatalogEntry(name: record.schema.name, catalog: catalog, collections: collectionsDB, readOnly: configuration.readOnly)
         return try Collection(record: record, directory: collectionDirectory(record.id), configuration: configuration,
                               builder: builder, reads: reads, catalog: entry)
     }
@@ -187,6 +192,7 @@ public final class Database: Sendable {
     ///   ``VireoError/Code/collectionAlreadyExists``.
     @discardableResult
     public func createCollection(_ schema: CollectionSchema) throws -> Collection {
+        guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try schema.validate()
         // Catalog writes are rare; the LMDB writer lock serialises them. The name check and insert
         // happen under one write transaction with NOOVERWRITE, so concurrent creates cannot both win.
@@ -242,6 +248,7 @@ public final class Database: Sendable {
     /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``,
     ///   ``VireoError/Code/collectionAlreadyExists`` or ``VireoError/Code/invalidSchema`` for a bad name.
     public func renameCollection(_ name: String, to newName: String) throws {
+        guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try CollectionSchema.validateName(newName, what: "collection name")
         guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
         guard name != newName else { return }
@@ -277,6 +284,7 @@ public final class Database: Sendable {
     ///
     /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
     public func dropCollection(_ name: String) throws {
+        guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
         do {
             try catalog.write { txn in _ = try txn.delete(collectionsDB, key: Array(name.utf8)) }
@@ -295,7 +303,10 @@ final class CatalogEntry: Sendable {
     private let catalog: Environment
     private let collections: VireoStorage.LMDBDatabase
 
-    init(name: String, catalog: Environment, collections: VireoStorage.LMDBDatabase) {
+    private let readOnly: Bool
+
+    init(name: String, catalog: Environment, collections: VireoStorage.LMDBDatabase, readOnly: Bool = false) {
+        self.readOnly = readOnly
         current = Mutex(name)
         self.catalog = catalog
         self.collections = collections
@@ -307,6 +318,7 @@ final class CatalogEntry: Sendable {
 
     /// Applies `change` to the stored record durably.
     func update(_ doing: String, _ change: (inout Database.CollectionRecord) throws -> Void) throws {
+        guard !readOnly else { throw VireoError.readOnlyDatabase }
         let name = self.name
         do {
             try catalog.write { txn in

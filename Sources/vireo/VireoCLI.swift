@@ -22,8 +22,11 @@ struct StorageOptions: ParsableArguments {
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.")
     var sealRows: Int = 65_536
 
-    func open() throws -> Database {
+    /// - Parameter readOnly: for commands that only read: nothing on disk changes, no directory lock
+    ///   is taken (a running server may own the directory), writes are refused.
+    func open(readOnly: Bool = false) throws -> Database {
         var config = Configuration()
+        config.readOnly = readOnly
         config.mapSize = mapSizeGiB << 30
         config.sealRows = sealRows
         return try Database.open(at: dataDir, configuration: config)

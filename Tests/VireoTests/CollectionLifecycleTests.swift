@@ -85,3 +85,64 @@ import VireoTestSupport
         #expect(db.listCollections().isEmpty)
     }
 }
+
+@Suite struct ReadOnlyOpenTests {
+    static func digest(_ dir: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let e = FileManager.default.enumerator(atPath: dir)!
+        while let rel = e.nextObject() as? String {
+            guard rel.hasSuffix("data.mdb") else { continue }  // lock.mdb holds reader slots, not data
+            out[rel] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + rel))
+        }
+        return out
+    }
+
+    @Test("a read-only open reads everything, writes nothing (not even a pending migration), and refuses writes")
+    func readOnly() async throws {
+        let dir = TemporaryDirectory()
+        let base = Datasets.uniform(n: 300, dim: 8, seed: 3)
+        do {
+            var config = Configuration()
+            config.sealRows = 100
+            let db = try Database.open(at: dir.path, configuration: config)
+            let c = try db.createCollection(simpleSchema("r", dim: 8, metric: .l2))
+            try await c.insert(makeRows(base))
+            try await c.createIndex(.hnsw(field: "vec", efConstruction: 32))
+            await c.waitForIndexBuilds()
+            // Leave a migration pending: the record as the old model wrote it.
+            try c.catalog.update("making the record old") { r in
+                r.modelVersion = nil
+                r.schema.fields[1].metric = .l2
+                r.indexes = r.indexes?.map { var s = $0; s.metric = nil; return s }
+            }
+        }
+        let before = try Self.digest(dir.path)
+        var config = Configuration()
+        config.readOnly = true
+        do {
+            let db = try Database.open(at: dir.path, configuration: config)
+            let c = try db.collection("r")
+            #expect(c.count() == 300 && c.metric(of: "vec") == .l2)
+            let hits = try await c.search(SearchRequest(vectors: [base[42]], limit: 1))
+            #expect(hits[0].first?.id == .int(42))
+            #expect(try c.query(filter: "id < 5").count == 5)
+            for attempt in 0..<4 {
+                do {
+                    switch attempt {
+                    case 0: try await c.insert(makeRows([base[0]], firstID: 1000))
+                    case 1: _ = try await c.delete(ids: [.int(1)])
+                    case 2: try await c.createIndex(.flat(field: "vec", metric: .ip))
+                    default: try db.dropCollection("r")
+                    }
+                    Issue.record("write \(attempt) was accepted read-only")
+                } catch let e as VireoError {
+                    #expect(e.code == .readOnly, "write \(attempt): \(e)")
+                }
+            }
+        }
+        #expect(try Self.digest(dir.path) == before, "a read-only open changed a data file")
+        // A writable open (the owner) can run beside a read-only one, and migrates.
+        let writer = try Database.open(at: dir.path)
+        #expect(try writer.catalogRecord("r").modelVersion == Database.CollectionRecord.currentModelVersion)
+    }
+}

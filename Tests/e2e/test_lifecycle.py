@@ -124,11 +124,14 @@ def test_second_process_on_the_data_dir_is_refused(tmp_path):
         c.ok("collections/create", {"collectionName": "locked", "dimension": 4})
         c.ok("entities/insert", {"collectionName": "locked", "data": [{"id": 1, "vector": [1, 0, 0, 0]}]})
         for argv in ([str(BIN), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", "0"],
-                     [str(BIN), "info", "--data-dir", str(data)]):
+                     [str(BIN), "collection", "drop", "locked", "--data-dir", str(data)]):
             r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
             assert r.returncode != 0, (argv, r.stdout, r.stderr)
             out = r.stdout + r.stderr
             assert "in use by another process" in out and f"pid {s.proc.pid}" in out, out
+        # Commands that only read open read-only: they run beside the owner and see what it committed.
+        r = subprocess.run([str(BIN), "info", "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and '"locked"' in r.stdout, r.stdout + r.stderr
         assert c.count("locked") == 1  # the owner is unaffected
     finally:
         assert s.stop() == 0, s.stderr()

@@ -51,13 +51,13 @@ public final class Collection: Sendable {
         }
         self.shards = shards
         // Segments sealed before a crash (or before the index was created) get their builds now.
-        for s in shards { s.scheduleMissingIndexBuilds() }
+        if !configuration.readOnly { for s in shards { s.scheduleMissingIndexBuilds() } }
         var maxKey = Int64.min
         if schema.primaryKey.dataType == .int64 {
             for s in shards { if let m = try s.maxIntKey() { maxKey = max(maxKey, m) } }
         }
         lastAutoID = Mutex(maxKey)
-        try purgeDroppedPartitions()
+        if !configuration.readOnly { try purgeDroppedPartitions() }
     }
 
     /// Marks the collection's storage for deletion once the last user lets go of it.

@@ -13,7 +13,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case duplicatePrimaryKey, primaryKeyExists, invalidSearch, invalidFilter
             case storageFull, corrupted, storageFailure, closed
             case partitionNotFound, partitionAlreadyExists
-            case deadlineExceeded, cancelled, overloaded
+            case deadlineExceeded, cancelled, overloaded, readOnly
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -62,6 +62,8 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let cancelled = Code(.cancelled)
         /// Too many searches and queries are queued already; retry later (load shedding).
         public static let overloaded = Code(.overloaded)
+        /// A write to a database opened read-only (``Configuration/readOnly``).
+        public static let readOnly = Code(.readOnly)
 
         public var description: String { value.rawValue }
     }
@@ -96,6 +98,8 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
     static func invalid(_ code: Code, _ message: String) -> VireoError {
         VireoError(code, kind: .invalidInput, message)
     }
+
+    static let readOnlyDatabase = VireoError(.readOnly, kind: .invalidInput, "this database was opened read-only (Configuration.readOnly); open it without readOnly to write")
 
     static func collectionNotFound(_ name: String) -> VireoError {
         VireoError(.collectionNotFound, kind: .notFound, "collection '\(name)' does not exist; create it first or check the name (list collections to see what exists)")

@@ -69,22 +69,43 @@ final class ReadExecutor: Sendable {
             try budget.check(what)
             return try work()
         }
+        // The work (and what it captures: collections, snapshots) is released before the caller
+        // resumes, so a caller that drops its database right after the read can reopen the directory.
+        let slot = WorkSlot(work)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
                 queue.async { [self] in
                     slots.wait()
-                    defer {
-                        slots.signal()
-                        admitted.wrappingSubtract(1, ordering: .relaxed)
+                    let result: Result<T, any Error>
+                    do {
+                        let work = slot.take()
+                        result = Result {
+                            try budget.check(what)  // it may have expired while it waited
+                            return try work()
+                        }
                     }
-                    c.resume(with: Result {
-                        try budget.check(what)  // it may have expired while it waited
-                        return try work()
-                    })
+                    slots.signal()
+                    admitted.wrappingSubtract(1, ordering: .relaxed)
+                    c.resume(with: result)
                 }
             }
         } onCancel: {
             budget.cancel()
+        }
+    }
+}
+
+/// Holds a read's work until the executor's thread takes it, so the closure (and what it captures)
+/// is released by that thread as soon as it ran, not whenever the dispatch block is freed.
+private final class WorkSlot<T: Sendable>: Sendable {
+    private let work: Mutex<(@Sendable () throws -> T)?>
+
+    init(_ work: @escaping @Sendable () throws -> T) { self.work = Mutex(work) }
+
+    func take() -> @Sendable () throws -> T {
+        work.withLock { w in
+            defer { w = nil }
+            return w!
         }
     }
 }

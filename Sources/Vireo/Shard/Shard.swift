@@ -129,7 +129,7 @@ final class Shard: Sendable {
         self.configuration = configuration
         let env: Environment
         do {
-            env = try Environment(path: path, mapSize: configuration.mapSize, databases: Shard.databaseNames)
+            env = try Environment(path: path, mapSize: configuration.mapSize, databases: Shard.databaseNames, readOnly: configuration.readOnly)
         } catch {
             throw VireoError.storage(error, "opening shard \(index) of collection '\(codec.schema.name)'")
         }
@@ -143,7 +143,8 @@ final class Shard: Sendable {
         do {
             published = Mutex(try Shard.recover(env: env, meta: meta, blobs: blobs, growingDB: growingDB,
                                                  tombstoneDB: tombstoneDB, codec: codec, dims: dims,
-                                                 verify: configuration.verifyChecksumsOnOpen, shard: index, indexes: indexes))
+                                                 verify: configuration.verifyChecksumsOnOpen, shard: index, indexes: indexes,
+                                                 readOnly: configuration.readOnly))
         } catch {
             throw VireoError.storage(error, "recovering shard \(index) of collection '\(codec.schema.name)'")
         }
@@ -156,7 +157,7 @@ final class Shard: Sendable {
 
     private static func recover(
         env: Environment, meta: LMDBDatabase, blobs: LMDBDatabase, growingDB: LMDBDatabase, tombstoneDB: LMDBDatabase,
-        codec: RowCodec, dims: [Int], verify: Bool, shard: Int, indexes: IndexRegistry
+        codec: RowCodec, dims: [Int], verify: Bool, shard: Int, indexes: IndexRegistry, readOnly: Bool
     ) throws -> ShardSnapshot {
         let manifest: ShardManifest = try env.read { txn in
             guard let stored = try txn.get(meta, key: manifestKey) else { return ShardManifest() }
@@ -195,7 +196,7 @@ final class Shard: Sendable {
             }
             snap.sealed.append(seg)
         }
-        if !staleIndexKeys.isEmpty {
+        if !staleIndexKeys.isEmpty && !readOnly {
             try env.write { txn in for k in staleIndexKeys { try txn.delete(blobs, key: k) } }
         }
         // Growing segment: replay its batch records in order.
@@ -283,6 +284,10 @@ final class Shard: Sendable {
 
     /// Queues `op`; `completion` runs on the writer's thread after the op committed or failed.
     func enqueue(_ op: WriteOp, completion: @escaping WriteCompletion) {
+        if configuration.readOnly {
+            completion(.failure(VireoError.readOnlyDatabase))
+            return
+        }
         let schedule = pending.withLock { p -> Bool in
                 p.ops.append((op, completion))
                 if p.draining { return false }

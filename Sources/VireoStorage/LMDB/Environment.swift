@@ -41,13 +41,21 @@ package final class Environment: @unchecked Sendable {
     ///   - mapSize: bytes of address space to reserve for the map (the file grows only as data is
     ///     written).
     ///   - databases: names of the databases to open or create.
+    ///   - readOnly: open with `MDB_RDONLY`: nothing is created or written (the directory and its
+    ///     databases must exist), and LMDB refuses write transactions.
     /// - Throws: ``StorageError``.
-    package init(path: String, mapSize: Int, maxReaders: Int = 512, databases: [String]) throws(StorageError) {
+    package init(path: String, mapSize: Int, maxReaders: Int = 512, databases: [String], readOnly: Bool = false) throws(StorageError) {
         let canonical = URL(fileURLWithPath: path).standardizedFileURL.path
-        do {
-            try FileManager.default.createDirectory(atPath: canonical, withIntermediateDirectories: true)
-        } catch {
-            throw .io(path: canonical, message: "cannot create the directory: \(error.localizedDescription)")
+        if readOnly {
+            guard FileManager.default.fileExists(atPath: canonical + "/data.mdb") else {
+                throw .io(path: canonical, message: "no LMDB environment here to open read-only")
+            }
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: canonical, withIntermediateDirectories: true)
+            } catch {
+                throw .io(path: canonical, message: "cannot create the directory: \(error.localizedDescription)")
+            }
         }
         let registered = Environment.openPaths.withLock { $0.insert(canonical).inserted }
         guard registered else { throw .alreadyOpen(path: canonical) }
@@ -69,19 +77,19 @@ package final class Environment: @unchecked Sendable {
         if rc != MDB_SUCCESS { throw fail(rc, "setting maxdbs") }
         rc = mdb_env_set_maxreaders(env, UInt32(maxReaders))
         if rc != MDB_SUCCESS { throw fail(rc, "setting maxreaders") }
-        rc = mdb_env_open(env, canonical, UInt32(MDB_NOTLS), 0o644)
+        rc = mdb_env_open(env, canonical, UInt32(MDB_NOTLS) | (readOnly ? UInt32(MDB_RDONLY) : 0), 0o644)
         if rc != MDB_SUCCESS { throw fail(rc, "opening the environment") }
         // Clear reader slots left by crashed processes so they do not pin old pages.
         var dead: Int32 = 0
         _ = mdb_reader_check(env, &dead)
 
         var txn: OpaquePointer?
-        rc = mdb_txn_begin(env, nil, 0, &txn)
+        rc = mdb_txn_begin(env, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn)
         if rc != MDB_SUCCESS { throw fail(rc, "beginning the transaction that opens databases") }
         var opened: [String: MDB_dbi] = [:]
         for name in databases {
             var dbi: MDB_dbi = 0
-            rc = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+            rc = mdb_dbi_open(txn, name, readOnly ? 0 : UInt32(MDB_CREATE), &dbi)
             if rc != MDB_SUCCESS {
                 mdb_txn_abort(txn)
                 throw fail(rc, "opening database '\(name)'")

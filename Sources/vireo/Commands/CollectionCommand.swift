@@ -66,7 +66,7 @@ struct CollectionCommand: AsyncParsableCommand {
         @OptionGroup var storage: StorageOptions
         func run() async throws {
             do {
-                for name in try storage.open().listCollections() { print(name) }
+                for name in try storage.open(readOnly: true).listCollections() { print(name) }
             } catch { fail(error) }
         }
     }
@@ -77,7 +77,7 @@ struct CollectionCommand: AsyncParsableCommand {
         @Argument var name: String
         func run() async throws {
             do {
-                let c = try storage.open().collection(name)
+                let c = try storage.open(readOnly: true).collection(name)
                 print(describe(c).jsonText)
             } catch { fail(error) }
         }

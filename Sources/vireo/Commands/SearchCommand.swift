@@ -19,7 +19,7 @@ struct Search: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let db = try storage.open()
+            let db = try storage.open(readOnly: true)
             let c = try db.collection(collection)
             let vectors: [[Float]]
             if queries.hasSuffix(".fvecs") {
@@ -56,7 +56,7 @@ struct Query: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let c = try storage.open().collection(collection)
+            let c = try storage.open(readOnly: true).collection(collection)
             if count {
                 print(try filter.map { try c.count(filter: $0) } ?? c.count())
                 return
@@ -74,7 +74,7 @@ struct Info: AsyncParsableCommand {
     func run() async throws {
         do {
             let start = Date()
-            let db = try storage.open()
+            let db = try storage.open(readOnly: true)
             let openMs = Date().timeIntervalSince(start) * 1000
             print(JSONValue.object([
                 "dataDir": .string(db.path),
