@@ -6,6 +6,7 @@ import socket
 import time
 
 import numpy as np
+import pytest
 
 from conftest import Server
 
@@ -200,5 +201,46 @@ def test_request_timeout_stops_the_work(tmp_path):
         full = time.monotonic() - t2
         assert hits[0]["id"] == 5
         assert small < full / 2, f"a small search took {small:.3f} s after a cancelled one; the full search takes {full:.3f} s"
+    finally:
+        assert s.stop() == 0, s.stderr()
+
+
+@pytest.mark.parametrize("flags", [("--idle-timeout", "1"), ("--max-connection-age", "1")])
+def test_grpc_connection_gets_goaway(tmp_path, flags):
+    """An HTTP/2 (gRPC) connection without streams past --idle-timeout, or older than --max-connection-age, is
+    closed gracefully: GOAWAY, then the close."""
+    import h2.config
+    import h2.connection
+
+    s = Server(tmp_path / "d", *flags).start()
+    try:
+        sock = socket.create_connection(host_port(s), timeout=10)
+        h = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+        h.initiate_connection()
+        sock.sendall(h.data_to_send())
+        # Read raw frames (9-byte header: length, type, flags, stream id) until a GOAWAY (type 7) or the close;
+        # SETTINGS are acknowledged so the server sees a well-behaved, merely idle client.
+        t0 = time.monotonic()
+        goaway = False
+        buf = b""
+        while not goaway:
+            assert time.monotonic() - t0 < 10, "no GOAWAY within 10 s"
+            data = sock.recv(65536)
+            if not data:
+                break
+            buf += data
+            while len(buf) >= 9:
+                length = int.from_bytes(buf[0:3], "big")
+                if len(buf) < 9 + length:
+                    break
+                ftype, flags = buf[3], buf[4]
+                buf = buf[9 + length:]
+                if ftype == 0x7:
+                    goaway = True
+                elif ftype == 0x4 and not flags & 0x1:
+                    sock.sendall(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")  # SETTINGS ACK
+        assert goaway, "the connection closed without GOAWAY"
+        assert time.monotonic() - t0 > 0.5
+        sock.close()
     finally:
         assert s.stop() == 0, s.stderr()

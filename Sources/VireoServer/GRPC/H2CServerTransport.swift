@@ -59,6 +59,14 @@ final class H2CServerTransport: ServerTransport {
         /// Bytes of incomplete request messages all streams of all connections may hold together;
         /// a stream whose next frame would pass it gets `RESOURCE_EXHAUSTED` (retry later).
         var maxBufferedRequestBytes = 512 << 20
+        /// A connection without open streams for this long is closed gracefully (GOAWAY); nil: never.
+        var maxIdleTime: TimeAmount? = .seconds(300)
+        /// A connection older than this is closed gracefully (GOAWAY, in-flight calls finish); nil: never.
+        var maxAge: TimeAmount?
+        /// Server keepalive: a PING after this long without frames, and the connection is closed when
+        /// its ACK does not come within `keepaliveTimeout` (a peer that vanished); nil: no pings.
+        var keepaliveInterval: TimeAmount? = .seconds(60)
+        var keepaliveTimeout = TimeAmount.seconds(20)
         /// How long streams may run after the final GOAWAY of a graceful shutdown before the
         /// connection is closed under them.
         var maxGraceTime = TimeAmount.seconds(30)
@@ -108,7 +116,8 @@ final class H2CServerTransport: ServerTransport {
         // The connection window (65,535 bytes until the server raises it) is shared by all streams.
         http2.connection.targetWindowSize = 2 * configuration.targetWindowSize
         let manager = NIOHTTP2ServerConnectionManagementHandler.Configuration(
-            maxIdleTime: nil, maxAge: nil, maxGraceTime: configuration.maxGraceTime, keepalive: nil)
+            maxIdleTime: configuration.maxIdleTime, maxAge: configuration.maxAge, maxGraceTime: configuration.maxGraceTime,
+            keepalive: configuration.keepaliveInterval.map { .init(pingInterval: $0, ackTimeout: configuration.keepaliveTimeout) })
         let budget = inboundBudget
         let streams = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
             mode: .server, connectionManagerConfiguration: manager, http2HandlerConfiguration: http2
@@ -117,6 +126,10 @@ final class H2CServerTransport: ServerTransport {
                 try H2CStream(channel: stream, maxMessageBytes: configuration.maxRequestMessageBytes, budget: budget)
             }
         }
+        // The connection was active before these handlers were added, so the connection manager never
+        // saw channelActive, which starts its idle, age and keepalive timers: deliver it from the
+        // HTTP/2 handler's position (the manager is the next handler).
+        try channel.pipeline.syncOperations.context(handlerType: NIOHTTP2Handler.self).fireChannelActive()
         let id = ObjectIdentifier(channel)
         let accepted = state.withLock { state -> Bool in
             guard let continuation = state.continuation else { return false }

@@ -42,6 +42,8 @@ public struct MilvusServer: Sendable {
 
         var transportConfig = H2CServerTransport.Configuration()
         transportConfig.maxRequestMessageBytes = configuration.limits.maxBodyBytes
+        transportConfig.maxIdleTime = .milliseconds(Int64(configuration.limits.idleTimeoutSeconds * 1000))
+        transportConfig.maxAge = configuration.limits.maxConnectionAgeSeconds.map { .milliseconds(Int64($0 * 1000)) }
         let transport = H2CServerTransport(configuration: transportConfig)
         let grpc = GRPCServer(transport: transport, services: [MilvusGRPCService(handlers: handlers, logger: logger)],
                               interceptors: [MilvusGRPCInterceptor(authenticator: configuration.authenticator)])

@@ -157,6 +157,11 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// Puts the HTTP/2 pipeline after this handler, replays the bytes read so far into it, and leaves.
     private func serveGRPC(context: ChannelHandlerContext) {
         do {
+            // HTTP/2 manages idleness itself, gracefully (GOAWAY after --idle-timeout without streams,
+            // keepalive PINGs for vanished peers): the raw idle closer is for HTTP/1 only.
+            let sync = context.pipeline.syncOperations
+            if let idle = try? sync.handler(type: IdleStateHandler.self) { sync.removeHandler(idle, promise: nil) }
+            if let closer = try? sync.handler(type: IdleConnectionCloser.self) { sync.removeHandler(closer, promise: nil) }
             try grpc.adopt(context.channel)
         } catch {
             logger.error("shared port: cannot set up HTTP/2 on a connection", metadata: ["error": "\(error)"])
@@ -220,7 +225,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
 /// Closes its connection on an `IdleStateEvent` (no read and no completed write for the idle
 /// timeout); other events pass on.
-final class IdleConnectionCloser: ChannelInboundHandler {
+final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

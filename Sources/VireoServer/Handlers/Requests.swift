@@ -26,6 +26,9 @@ public struct ServerLimits: Sendable {
     public var idleTimeoutSeconds: Double = 300
     /// A new connection must show whether it speaks HTTP/1.1 or HTTP/2 within this time (seconds).
     public var prefaceTimeoutSeconds: Double = 10
+    /// gRPC connections older than this are closed gracefully (GOAWAY; calls in flight finish), so
+    /// clients rebalance across replicas; nil: never (seconds).
+    public var maxConnectionAgeSeconds: Double?
 
     public init() {}
 }

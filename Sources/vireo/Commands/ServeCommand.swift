@@ -46,6 +46,8 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Double = 300
     @Option(name: .customLong("preface-timeout"), help: "Seconds a new connection has to send its first bytes.")
     var prefaceTimeout: Double = 10
+    @Option(name: .customLong("max-connection-age"), help: "Seconds after which a gRPC connection is closed gracefully (GOAWAY); default: never.")
+    var maxConnectionAge: Double?
     @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB.") var mapSizeGiB: Int = 64
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.") var sealRows: Int = 65_536
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
@@ -78,6 +80,10 @@ struct Serve: AsyncParsableCommand {
         config.limits.maxConnections = maxConnections
         config.limits.idleTimeoutSeconds = idleTimeout
         config.limits.prefaceTimeoutSeconds = prefaceTimeout
+        if let age = maxConnectionAge {
+            guard (1...604_800).contains(age) else { throw ValidationError("--max-connection-age must be in 1...604800 s") }
+            config.limits.maxConnectionAgeSeconds = age
+        }
         do {
             config.authenticator = try Authenticator.load(tokens: tokens, file: tokensFile, environment: ProcessInfo.processInfo.environment)
             try config.validate()
