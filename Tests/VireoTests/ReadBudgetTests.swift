@@ -6,12 +6,13 @@ import VireoTestSupport
 
 /// Deadlines and cancellation reach the engine's reads; the read executor sheds load past its bound.
 @Suite struct ReadBudgetTests {
-    static func collection(_ dir: TemporaryDirectory) async throws -> (Vireo.Collection, [[Float]]) {
+    static func collection(_ dir: TemporaryDirectory, rows: Int = 3000, maxConcurrentReads: Int? = nil) async throws -> (Vireo.Collection, [[Float]]) {
         var config = Configuration()
         config.sealRows = 500
+        if let maxConcurrentReads { config.maxConcurrentReads = maxConcurrentReads }
         let db = try Database.open(at: dir.path, configuration: config)
         let c = try db.createCollection(simpleSchema("r", dim: 16, metric: .l2))
-        let base = Datasets.uniform(n: 3000, dim: 16, seed: 5)
+        let base = Datasets.uniform(n: rows, dim: 16, seed: 5)
         try await c.insert(makeRows(base))
         return (c, base)
     }
@@ -41,12 +42,7 @@ import VireoTestSupport
     @Test("cancelling the calling task stops a read with cancelled")
     func cancellation() async throws {
         let dir = TemporaryDirectory()
-        var config = Configuration()
-        config.maxConcurrentReads = 1
-        let db = try Database.open(at: dir.path, configuration: config)
-        let c = try db.createCollection(simpleSchema("r", dim: 16, metric: .l2))
-        let base = Datasets.uniform(n: 1000, dim: 16, seed: 5)
-        try await c.insert(makeRows(base))
+        let (c, base) = try await Self.collection(dir, rows: 1000, maxConcurrentReads: 1)
         // Hold the one read thread so the search below waits for it, deterministically.
         let release = DispatchSemaphore(value: 0)
         let started = DispatchSemaphore(value: 0)
