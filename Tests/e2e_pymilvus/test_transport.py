@@ -258,3 +258,43 @@ def test_graceful_shutdown_finishes_in_flight_calls(tmp_path, dataset):
     finally:
         if server.proc.poll() is None:
             server.stop()
+
+
+@pytest.mark.skipif(TARGET != "vireo", reason="raw hostile requests against Vireo's gRPC server (Milvus Lite is in-process)")
+def test_hostile_grpc_requests_get_a_status_not_a_crash(server, client, flat, dataset):
+    """Windows anywhere in Int64, an nq × topK memory bomb, a wrong num_rows and a bad placeholder group, sent raw:
+    each gets a Milvus error in the response Status, and the server keeps answering."""
+    from pymilvus.grpc_gen import common_pb2
+
+    channel = grpc.insecure_channel(target(server))
+    stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+    q = np.asarray(dataset.queries[0], dtype=np.float32)
+
+    def placeholder(vectors):
+        ph = common_pb2.PlaceholderValue(tag="$0", type=common_pb2.PlaceholderType.FloatVector,
+                                         values=[np.asarray(v, dtype=np.float32).tobytes() for v in vectors])
+        return common_pb2.PlaceholderGroup(placeholders=[ph]).SerializeToString()
+
+    def search(vectors, topk, offset=0):
+        params = [common_pb2.KeyValuePair(key="topk", value=str(topk)), common_pb2.KeyValuePair(key="offset", value=str(offset)),
+                  common_pb2.KeyValuePair(key="anns_field", value="vector"), common_pb2.KeyValuePair(key="params", value="{}")]
+        req = milvus_pb2.SearchRequest(collection_name=flat, placeholder_group=placeholder(vectors), dsl_type=common_pb2.DslType.BoolExprV1,
+                                       search_params=params, nq=len(vectors))
+        return stub.Search(req, timeout=60)
+
+    for topk, offset in [(2**63 - 1, 1), (1, 2**63 - 1), (-(2**63), 0), (16_384, 16_384)]:
+        r = search([q], topk, offset)
+        assert r.status.code != 0, (topk, offset)
+    bomb = search(np.tile(q, (16_384, 1)), 16_384)
+    assert bomb.status.code == 1100 and "hits" in bomb.status.reason, bomb.status
+    for limit, offset in [(2**63 - 1, 1), (5, -(2**63))]:
+        params = [common_pb2.KeyValuePair(key="limit", value=str(limit)), common_pb2.KeyValuePair(key="offset", value=str(offset))]
+        r = stub.Query(milvus_pb2.QueryRequest(collection_name=flat, expr="id >= 0", output_fields=["id"], query_params=params), timeout=60)
+        assert r.status.code != 0, (limit, offset)
+    bad = milvus_pb2.InsertRequest(collection_name=flat, fields_data=[], num_rows=2**32 - 1)
+    assert stub.Insert(bad, timeout=60).status.code != 0
+    r = stub.Search(milvus_pb2.SearchRequest(collection_name=flat, placeholder_group=b"\xff" * 64, dsl_type=common_pb2.DslType.BoolExprV1), timeout=60)
+    assert r.status.code != 0
+    ok = search([q], 5)
+    assert ok.status.code == 0 and len(ok.results.ids.int_id.data) == 5
+    channel.close()
