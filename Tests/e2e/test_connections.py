@@ -1,6 +1,7 @@
 """Connections are a budget: idle and half-open connections cannot starve the server, a flood past
 --max-connections is closed at accept, a client that never finishes its first bytes (slowloris) is closed after
 --preface-timeout, and an idle keep-alive connection after --idle-timeout. Every check polls with a deadline."""
+import json
 import resource
 import socket
 import time
@@ -242,5 +243,38 @@ def test_grpc_connection_gets_goaway(tmp_path, flags):
         assert goaway, "the connection closed without GOAWAY"
         assert time.monotonic() - t0 > 0.5
         sock.close()
+    finally:
+        assert s.stop() == 0, s.stderr()
+
+
+def test_inflight_body_budget_answers_429(tmp_path):
+    """With --max-inflight-body-mib 1, a request whose body would pass the server-wide budget while another body is
+    being received gets 429 + Retry-After (code 8); once that one is answered the budget is free again."""
+    s = Server(tmp_path / "d", "--max-inflight-body-mib", "1").start()
+    try:
+        c = s.client()
+        c.ok("collections/create", {"collectionName": "b", "dimension": DIM})
+        addr = host_port(s)
+        # A body that announces 1 MiB and sends 900 KiB of it, then stalls: it holds 900 KiB of the budget.
+        stalled = socket.create_connection(addr, timeout=10)
+        stalled.sendall(b"POST /v2/vectordb/entities/insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 1048576\r\n\r\n" + b" " * (900 * 1024))
+        rows = [{"id": i, "vector": [0.25] * DIM} for i in range(3000)]  # ~200 KiB of JSON
+        deadline = time.monotonic() + 10
+        while True:
+            r = c.raw("entities/insert", data=json.dumps({"collectionName": "b", "data": rows}))
+            if r.status_code == 429 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # the stalled bytes may not have been read yet; poll until they are
+        assert r.status_code == 429 and r.headers.get("Retry-After") == "1" and r.json()["code"] == 8, r.text[:200]
+        stalled.close()
+        deadline = time.monotonic() + 10
+        while True:
+            r = c.raw("entities/insert", data=json.dumps({"collectionName": "b", "data": rows}))
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 200 and r.json()["code"] == 0, r.text[:200]
+        assert c.count("b") == 3000
     finally:
         assert s.stop() == 0, s.stderr()

@@ -17,6 +17,9 @@ public struct ServerLimits: Sendable {
     public var maxQueryWindow = 16_384
     /// Largest request body in bytes (64 MiB, Milvus' default).
     public var maxBodyBytes = 64 << 20
+    /// Bytes of REST request bodies being received and handled at once, across all connections
+    /// (1 GiB); a request whose body would pass it is answered 429 with `Retry-After`.
+    public var maxInFlightBodyBytes = 1 << 30
     /// Default request deadline when the client sends no `Request-Timeout` (seconds).
     public var defaultTimeoutSeconds: Double = 30
     /// Most connections open at once on the public port (REST and gRPC together); more are closed

@@ -52,11 +52,14 @@ public struct RESTServer: Sendable {
     let handlers: MilvusHandlers
     let configuration: ServerConfiguration
     let logger: Logger
+    /// The bodies of requests in flight, against ``ServerLimits/maxInFlightBodyBytes``.
+    let bodies: ByteBudget
 
     public init(handlers: MilvusHandlers, configuration: ServerConfiguration, logger: Logger) {
         self.handlers = handlers
         self.configuration = configuration
         self.logger = logger
+        bodies = ByteBudget(limit: configuration.limits.maxInFlightBodyBytes)
     }
 
     static let int64Header = HTTPField.Name("Accept-Type-Allow-Int64")!
@@ -114,7 +117,7 @@ public struct RESTServer: Sendable {
         w.string(e.message)
         w.raw("}")
         var response = json(e.httpStatus, w.bytes)
-        if e.httpStatus == 503 { response.headers[.retryAfter] = "1" }
+        if e.httpStatus == 503 || e.httpStatus == 429 { response.headers[.retryAfter] = "1" }
         return response
     }
 
@@ -168,9 +171,22 @@ public struct RESTServer: Sendable {
         // The announced length is a claim, not bytes: reserve at most 1 MiB up front and grow as data
         // arrives, so idle connections announcing 64 MiB cost nothing.
         if let contentLength, !tooLarge { buffer.reserveCapacity(min(contentLength, 1 << 20)) }
+        // Bytes held by this request count against the server-wide budget until it is answered.
+        let budget = bodies
+        var heldBytes = 0
+        defer { budget.release(heldBytes) }
+        var overBudget = false
         do {
             for try await chunk in request.body {
-                if tooLarge { continue }
+                if tooLarge || overBudget { continue }
+                guard budget.acquire(chunk.readableBytes) else {
+                    overBudget = true
+                    budget.release(heldBytes)
+                    heldBytes = 0
+                    buffer = ByteBuffer()
+                    continue
+                }
+                heldBytes += chunk.readableBytes
                 if buffer.readableBytes + chunk.readableBytes > limit {
                     tooLarge = true
                     buffer = ByteBuffer()
@@ -183,6 +199,9 @@ public struct RESTServer: Sendable {
             return .failure(APIError(.invalidJSON, "could not read the request body: \(error)"))
         }
         if tooLarge { return .failure(Self.tooLarge(limit)) }
+        if overBudget {
+            return .failure(APIError(.serviceRateLimit, "the server is receiving too much request data at once (over \(budget.limit >> 20) MiB in flight); retry shortly", httpStatus: 429, kind: .unavailable))
+        }
         let bytes = Array(buffer.readableBytesView)
         var json: JSONValue
         var rows: [Row]?

@@ -29,6 +29,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("allow-unauthenticated"), help: "Allow binding a non-loopback address without credentials.")
     var allowUnauthenticated = false
     @Option(name: .customLong("max-body-mib"), help: "Largest request body, MiB (413 above).") var maxBodyMiB: Int = 64
+    @Option(name: .customLong("max-inflight-body-mib"), help: "REST request bodies received and handled at once, MiB (429 above).")
+    var maxInFlightBodyMiB: Int = 1024
     @Option(name: .customLong("request-timeout"), help: "Default request deadline in seconds (clients may send Request-Timeout).")
     var requestTimeout: Double = 30
     @Option(name: .customLong("max-topk"), help: "Largest search limit (+ offset).") var maxTopK: Int = 16_384
@@ -69,6 +71,8 @@ struct Serve: AsyncParsableCommand {
         config.allowUnauthenticated = allowUnauthenticated
         config.prometheus = registry
         config.limits.maxBodyBytes = maxBodyMiB << 20
+        guard (1...1 << 20).contains(maxInFlightBodyMiB) else { throw ValidationError("--max-inflight-body-mib must be in 1...1048576") }
+        config.limits.maxInFlightBodyBytes = maxInFlightBodyMiB << 20
         config.limits.defaultTimeoutSeconds = requestTimeout
         config.limits.maxTopK = maxTopK
         config.limits.maxNQ = maxNQ
