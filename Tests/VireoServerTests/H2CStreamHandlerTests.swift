@@ -211,6 +211,26 @@ import VireoTestSupport
         #expect(budget.inUse == 0)
     }
 
+    @Test("a connection's budget bounds its streams inside the server's: one connection cannot take it all")
+    func perConnectionBudget() throws {
+        let server = ByteBudget(limit: 10_000)
+        let connection = ByteBudget(limit: 1000, parent: server)
+        let other = ByteBudget(limit: 1000, parent: server)
+        let a = try Harness(budget: connection)
+        let b = try Harness(budget: connection)
+        let c = try Harness(budget: other)
+        for h in [a, b, c] { try h.sendHeaders() }
+        let big = Self.framed(Self.randomBytes(900, seed: 5))
+        try a.sendData(Array(big.prefix(700)))
+        #expect(connection.inUse == 700 && server.inUse == 700)
+        #expect { try b.sendData(Array(big.prefix(400))) } throws: { error in (error as? RPCError)?.code == .resourceExhausted }
+        try c.sendData(Array(big.prefix(400)))  // another connection still has room
+        #expect(other.inUse == 400 && server.inUse == 1100)
+        try a.sendData(Array(big.dropFirst(700)))
+        #expect(try a.messages().count == 1)
+        #expect(connection.inUse == 0 && server.inUse == 400)
+    }
+
     @Test("a declared length is not reserved before its bytes arrive")
     func noReservationForDeclaredLength() throws {
         let h = try Harness(maxMessageBytes: 64 << 20, budget: ByteBudget(limit: 1 << 30))

@@ -59,6 +59,8 @@ final class H2CServerTransport: ServerTransport {
         /// Bytes of incomplete request messages all streams of all connections may hold together;
         /// a stream whose next frame would pass it gets `RESOURCE_EXHAUSTED` (retry later).
         var maxBufferedRequestBytes = 512 << 20
+        /// The same for the streams of one connection (so one client cannot take the server's share).
+        var maxBufferedRequestBytesPerConnection = 128 << 20
         /// A connection without open streams for this long is closed gracefully (GOAWAY); nil: never.
         var maxIdleTime: TimeAmount? = .seconds(300)
         /// A connection older than this is closed gracefully (GOAWAY, in-flight calls finish); nil: never.
@@ -118,7 +120,7 @@ final class H2CServerTransport: ServerTransport {
         let manager = NIOHTTP2ServerConnectionManagementHandler.Configuration(
             maxIdleTime: configuration.maxIdleTime, maxAge: configuration.maxAge, maxGraceTime: configuration.maxGraceTime,
             keepalive: configuration.keepaliveInterval.map { .init(pingInterval: $0, ackTimeout: configuration.keepaliveTimeout) })
-        let budget = inboundBudget
+        let budget = ByteBudget(limit: configuration.maxBufferedRequestBytesPerConnection, parent: inboundBudget)
         let streams = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
             mode: .server, connectionManagerConfiguration: manager, http2HandlerConfiguration: http2
         ) { stream in
