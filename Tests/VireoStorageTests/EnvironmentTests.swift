@@ -184,6 +184,15 @@ import VireoTestSupport
             }
         }
         #expect(accepted < 4000)
+        // Regressions the fuzzer found: a stored length beyond Int (trapped), and a compressed blob whose
+        // compression flag is cleared (served the compressed bytes: the CRC covers the payload only).
+        var huge = bases[0]
+        for j in 16..<24 { huge[j] = 0xFF }
+        var unflagged = bases[1]
+        unflagged[8] &= 0xFE
+        for (name, bytes) in [("length beyond Int", huge), ("cleared compression flag", unflagged)] {
+            #expect(throws: StorageError.self, "\(name)") { try bytes.withUnsafeBytes { _ = try Blob.decode($0, kind: .column, what: name) } }
+        }
     }
 
     @Test("blobs round-trip, compressed or not, and detect corruption", arguments: [false, true])

@@ -89,4 +89,37 @@ import VireoTestSupport
         #expect(try await queued.value == 2)
         #expect(try await executor.run(budget, "after") { 4 } == 4)
     }
+
+    @Test("a result whose rows would pass maxResultBytes fails with resultTooLarge; within the bound it answers")
+    func resultBytes() async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        let c = try db.createCollection(CollectionSchema(name: "big", fields: [
+            .int64PrimaryKey("id"), .floatVector("v", dimension: 4, metric: .l2),
+            FieldSchema(name: "text", dataType: .varChar, maxLength: 4096),
+        ]))
+        let text = String(repeating: "x", count: 2000)
+        try await c.insert((0..<500).map { ["id": .int(Int64($0)), "v": .floatVector([1, 2, 3, Float($0)]), "text": .string(text)] })
+        // 500 rows × ~2 KB ≈ 1 MB.
+        for (bound, fits) in [(100_000, false), (4 << 20, true)] {
+            do {
+                let rows = try await c.query(QueryRequest(filter: "id >= 0", outputFields: ["text"], limit: 500, maxResultBytes: bound))
+                #expect(fits && rows.count == 500, "bound \(bound)")
+            } catch let e as VireoError {
+                #expect(!fits && e.code == .resultTooLarge, "bound \(bound): \(e)")
+            }
+            var request = SearchRequest(vectors: [[1, 2, 3, 0]], limit: 500, outputFields: ["text"])
+            request.maxResultBytes = bound
+            do {
+                let hits = try await c.search(request)
+                #expect(fits && hits[0].count == 500, "bound \(bound)")
+            } catch let e as VireoError {
+                #expect(!fits && e.code == .resultTooLarge, "bound \(bound): \(e)")
+            }
+        }
+        // Without output fields a search holds only ids and scores: no bound applies.
+        var ids = SearchRequest(vectors: [[1, 2, 3, 0]], limit: 500)
+        ids.maxResultBytes = 1000
+        #expect(try await c.search(ids)[0].count == 500)
+    }
 }

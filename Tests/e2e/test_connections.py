@@ -278,3 +278,21 @@ def test_inflight_body_budget_answers_429(tmp_path):
         assert c.count("b") == 3000
     finally:
         assert s.stop() == 0, s.stderr()
+
+
+def test_result_bytes_are_bounded(tmp_path):
+    """With --max-result-mib 1, a query or search whose rows would pass 1 MiB gets code 1100 with a paging hint;
+    a page within it answers."""
+    s = Server(tmp_path / "d", "--max-result-mib", "1").start()
+    try:
+        c = s.client()
+        c.ok("collections/create", {"collectionName": "t", "dimension": 4})
+        text = "y" * 4000
+        c.ok("entities/insert", {"collectionName": "t", "data": [{"id": i, "vector": [1, 2, 3, i], "text": text} for i in range(600)]})
+        msg = c.err("entities/query", {"collectionName": "t", "filter": "id >= 0", "outputFields": ["text"], "limit": 600}, 1100)
+        assert "page" in msg
+        c.err("entities/search", {"collectionName": "t", "data": [[1, 2, 3, 0]], "limit": 600, "outputFields": ["text"]}, 1100)
+        assert len(c.ok("entities/query", {"collectionName": "t", "filter": "id >= 0", "outputFields": ["text"], "limit": 100})) == 100
+        assert len(c.ok("entities/search", {"collectionName": "t", "data": [[1, 2, 3, 0]], "limit": 600})) == 600
+    finally:
+        assert s.stop() == 0, s.stderr()

@@ -30,12 +30,21 @@ def hostile(tmp_path_factory):
     c.ok("collections/create", {"collectionName": "h", "dimension": DIM, "metricType": "L2"})
     for start in range(0, ROWS, 5000):
         c.ok("entities/insert", {"collectionName": "h", "data": [{"id": i, "vector": vecs[i].tolist()} for i in range(start, start + 5000)]})
+    global BASELINE_RSS
+    BASELINE_RSS = rss_mib(s.proc.pid)
     yield s, c, vecs
     s.stop()
 
 
+BASELINE_RSS = None
+# What any one attack may leave the server holding above its size after ingest (caches, allocator slack).
+RSS_SLACK_MIB = 512
+
+
 def intact(server, client, vecs):
     assert server.proc.poll() is None, "the server died"
+    grown = rss_mib(server.proc.pid) - BASELINE_RSS
+    assert grown < RSS_SLACK_MIB, f"the server's RSS grew {grown:.0f} MiB over its size after ingest"
     assert client.count("h") == ROWS
     sample = [0, 4321, ROWS - 1]
     got = client.ok("entities/get", {"collectionName": "h", "id": sample, "outputFields": ["vector"]})

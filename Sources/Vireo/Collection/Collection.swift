@@ -389,7 +389,7 @@ public final class Collection: Sendable {
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the query") { [self] in
             try self.query(filter: request.filter, outputFields: request.outputFields, limit: request.limit, offset: request.offset,
-                           after: request.after, partitions: request.partitions, budget: budget)
+                           after: request.after, partitions: request.partitions, budget: budget, maxResultBytes: request.maxResultBytes)
         }
     }
 
@@ -408,7 +408,7 @@ public final class Collection: Sendable {
     }
 
     func query(filter: String?, outputFields: [String]?, limit: Int?, offset: Int, after: PrimaryKey?, partitions: [String]?,
-               budget: WorkBudget?) throws -> [Row] {
+               budget: WorkBudget?, maxResultBytes: Int? = nil) throws -> [Row] {
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
@@ -435,9 +435,15 @@ public final class Collection: Sendable {
         guard offset < end else { return [] }
         var rows: [Row] = []
         rows.reserveCapacity(end - offset)
+        var bytes = 0
         for (i, (_, s, loc)) in found[offset..<end].enumerated() {
             if i % 256 == 0 { try budget?.check("the query") }
-            rows.append(try shards[s].materialize(loc, in: snaps[s], fields: selection).1)
+            let row = try shards[s].materialize(loc, in: snaps[s], fields: selection).1
+            if let maxResultBytes {
+                bytes += approximateBytes(of: row)
+                if bytes > maxResultBytes { throw VireoError.resultTooLarge(maxResultBytes, "query") }
+            }
+            rows.append(row)
         }
         return rows
     }
@@ -552,6 +558,7 @@ public final class Collection: Sendable {
         try budget.check("the search")
         let raw = request.offset == 0 ? found : found.map { Array($0.dropFirst(request.offset)) }
         let wantsFields = !request.outputFields.isEmpty
+        var bytes = 0
         return try raw.map { hits in
             try hits.map { hit in
                 let a = HitAddress(hit.id)
@@ -561,6 +568,10 @@ public final class Collection: Sendable {
                 let score = metric == .l2 ? max(0, hit.distance) : metric.score(fromDistance: hit.distance)
                 if wantsFields {
                     let (pk, row) = try shards[a.shard].materialize(loc, in: snap, fields: selection)
+                    if let limit = request.maxResultBytes {
+                        bytes += approximateBytes(of: row)
+                        if bytes > limit { throw VireoError.resultTooLarge(limit, "search") }
+                    }
                     return SearchHit(id: pk, score: score, fields: row)
                 }
                 return SearchHit(id: snap.primaryKey(ordinal: a.ordinal, row: a.row), score: score, fields: [:])
@@ -632,9 +643,12 @@ public struct QueryRequest: Sendable {
     public var partitions: [String]?
     /// When the work stops (see ``SearchRequest/deadline``).
     public var deadline: ContinuousClock.Instant?
+    /// A bound on the bytes of the returned rows (see ``SearchRequest/maxResultBytes``).
+    public var maxResultBytes: Int?
 
     public init(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil,
-                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil) {
+                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil, maxResultBytes: Int? = nil) {
+        self.maxResultBytes = maxResultBytes
         self.filter = filter
         self.outputFields = outputFields
         self.limit = limit

@@ -13,7 +13,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case duplicatePrimaryKey, primaryKeyExists, invalidSearch, invalidFilter
             case storageFull, corrupted, storageFailure, closed
             case partitionNotFound, partitionAlreadyExists
-            case deadlineExceeded, cancelled, overloaded, readOnly
+            case deadlineExceeded, cancelled, overloaded, readOnly, resultTooLarge
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -64,6 +64,8 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let overloaded = Code(.overloaded)
         /// A write to a database opened read-only (``Configuration/readOnly``).
         public static let readOnly = Code(.readOnly)
+        /// A result would pass the request's byte bound (``SearchRequest/maxResultBytes``).
+        public static let resultTooLarge = Code(.resultTooLarge)
 
         public var description: String { value.rawValue }
     }
@@ -100,6 +102,10 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
     }
 
     static let readOnlyDatabase = VireoError(.readOnly, kind: .invalidInput, "this database was opened read-only (Configuration.readOnly); open it without readOnly to write")
+
+    static func resultTooLarge(_ limit: Int, _ what: String) -> VireoError {
+        VireoError(.resultTooLarge, kind: .invalidInput, "the \(what) result would hold more than \(limit >> 20) MiB; ask for fewer rows or output fields, or page through it (offset/limit, or a primary-key cursor)")
+    }
 
     static func collectionNotFound(_ name: String) -> VireoError {
         VireoError(.collectionNotFound, kind: .notFound, "collection '\(name)' does not exist; create it first or check the name (list collections to see what exists)")

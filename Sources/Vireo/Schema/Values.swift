@@ -176,3 +176,35 @@ public enum StableHash {
         Int(hash(key) % UInt64(shardCount))
     }
 }
+
+extension JSONValue {
+    /// About how many bytes the value takes in memory and on the wire (for result budgets).
+    var approximateBytes: Int {
+        switch self {
+        case .null, .bool: return 8
+        case .int, .double: return 16
+        case let .string(s): return 16 + s.utf8.count
+        case let .array(a): return a.reduce(16) { $0 + $1.approximateBytes }
+        case let .object(o): return o.reduce(16) { $0 + 16 + $1.key.utf8.count + $1.value.approximateBytes }
+        }
+    }
+}
+
+extension FieldValue {
+    /// About how many bytes the value takes in memory and on the wire (for result budgets).
+    var approximateBytes: Int {
+        switch self {
+        case .null, .bool: return 8
+        case .int, .float, .double: return 16
+        case let .string(s): return 16 + s.utf8.count
+        case let .json(j): return j.approximateBytes
+        case let .array(a): return a.reduce(16) { $0 + $1.approximateBytes }
+        case let .floatVector(v): return 16 + 4 * v.count
+        }
+    }
+}
+
+/// About how many bytes a result row takes (keys and values).
+func approximateBytes(of row: Row) -> Int {
+    row.reduce(32) { $0 + 16 + $1.key.utf8.count + $1.value.approximateBytes }
+}

@@ -27,6 +27,10 @@ public struct SearchRequest: Sendable {
     /// past it throws ``VireoError/Code/deadlineExceeded`` instead of running on. Cancelling the
     /// calling task stops it the same way (``VireoError/Code/cancelled``).
     public var deadline: ContinuousClock.Instant?
+    /// A bound on the bytes of the returned hits with their output fields (about: keys and values);
+    /// a search whose result would pass it fails with ``VireoError/Code/resultTooLarge`` instead of
+    /// holding it. Nil: no bound.
+    public var maxResultBytes: Int?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
                 params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil, offset: Int = 0,

@@ -180,7 +180,7 @@ public final class MilvusHandlers: Sendable {
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
             return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,
-                                                        offset: call.offset, partitions: partitions)))
+                                                        offset: call.offset, partitions: partitions, maxResultBytes: limits.maxResultBytes)))
         }
     }
 
@@ -258,9 +258,11 @@ public final class MilvusHandlers: Sendable {
         let field = try vectorField(schema, call.annsField)
         let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let o = call.options
-        return SearchRequest(vectors: call.vectors, annsField: field.name, limit: call.limit, metric: o.metric, outputFields: outputFields,
-                             params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter,
-                             offset: call.offset)
+        var request = SearchRequest(vectors: call.vectors, annsField: field.name, limit: call.limit, metric: o.metric, outputFields: outputFields,
+                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter,
+                                    offset: call.offset)
+        request.maxResultBytes = limits.maxResultBytes
+        return request
     }
 
     /// Milvus always returns the primary key with query and get rows.

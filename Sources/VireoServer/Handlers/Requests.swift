@@ -11,6 +11,9 @@ public struct ServerLimits: Sendable {
     /// the encoded reply, so the product is refused up front (Milvus bounds topK and nq separately;
     /// 16,384 × 16,384 would be 268 M hits, several GB).
     public var maxSearchHits = 1 << 20
+    /// Bytes (about: keys and values) of the rows a search or query returns with their output fields;
+    /// past it the request fails with code 1100 and a hint to page (256 MiB).
+    public var maxResultBytes = 256 << 20
     /// Most rows in one insert or upsert.
     public var maxInsertRows = 100_000
     /// Largest `limit + offset` of a query (Milvus' query window: 16,384).

@@ -35,6 +35,8 @@ struct Serve: AsyncParsableCommand {
     var requestTimeout: Double = 30
     @Option(name: .customLong("max-topk"), help: "Largest search limit (+ offset).") var maxTopK: Int = 16_384
     @Option(name: .customLong("max-nq"), help: "Most query vectors per search.") var maxNQ: Int = 16_384
+    @Option(name: .customLong("max-result-mib"), help: "Largest search or query result with its output fields, MiB (about).")
+    var maxResultMiB: Int = 256
     @Option(name: .customLong("max-search-hits"), help: "Most hits per search request: nq × (limit + offset), summed over a hybrid search's searches.")
     var maxSearchHits: Int = 1 << 20
     @Option(name: .customLong("max-insert-rows"), help: "Most rows per insert/upsert.") var maxInsertRows: Int = 100_000
@@ -77,6 +79,8 @@ struct Serve: AsyncParsableCommand {
         config.limits.maxTopK = maxTopK
         config.limits.maxNQ = maxNQ
         config.limits.maxSearchHits = maxSearchHits
+        guard (1...1 << 20).contains(maxResultMiB) else { throw ValidationError("--max-result-mib must be in 1...1048576") }
+        config.limits.maxResultBytes = maxResultMiB << 20
         config.limits.maxInsertRows = maxInsertRows
         guard maxConnections >= 1, (0.01...86_400).contains(idleTimeout), (0.01...3_600).contains(prefaceTimeout) else {
             throw ValidationError("--max-connections must be ≥ 1, --idle-timeout in 0.01...86400 s, --preface-timeout in 0.01...3600 s")
