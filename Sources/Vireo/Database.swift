@@ -143,10 +143,9 @@ public final class Database: Sendable {
             return out
         }
         // Records of the old data model are migrated in place, once (one catalog transaction).
+        // A read-only open migrates in memory only.
         let migrations = records.enumerated().compactMap { i, r in r.migrated().map { (i, $0) } }
-        if configuration.readOnly {
-            for (i, r) in migrations { records[i] = r }  // in memory only
-        } else if !migrations.isEmpty {
+        if !configuration.readOnly && !migrations.isEmpty {
             do {
                 try catalog.write { txn in
                     for (_, r) in migrations {
@@ -157,8 +156,8 @@ public final class Database: Sendable {
             } catch {
                 throw VireoError.storage(error, "migrating the catalog of \(path) to the index-metric model")
             }
-            for (i, r) in migrations { records[i] = r }
         }
+        for (i, r) in migrations { records[i] = r }
         var loaded: [String: (UInt64, Collection)] = [:]
         for r in records {
             let c = try makeCollection(r)

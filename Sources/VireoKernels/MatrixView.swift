@@ -169,6 +169,7 @@ extension MatrixView {
     package func normalizedCopy() -> MatrixView {
         let inv = inverseNorms()
         let arena = FloatArena(count: rows * dim) { out in
+            // SAFETY: out holds rows*dim floats and inv rows floats; i < rows and j < dim.
             for i in 0..<rows {
                 let s = inv.base[i]
                 let src = row(i)

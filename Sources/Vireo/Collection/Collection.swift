@@ -228,17 +228,11 @@ public final class Collection: Sendable {
             let valid = IndexSpec.Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue)
             throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index field '\(spec.field)' of type \(field.dataType.rawValue); use \(valid.isEmpty ? "no index (JSON and Array fields are filtered row by row)" : valid.joined(separator: ", "))")
         }
-        if let n = spec.name, n.isEmpty || n == spec.field { spec.name = nil }
-        if let clash = indexRegistry.all.first(where: { $0.field != spec.field && $0.indexName == spec.indexName }) {
-            throw VireoError(.invalidArgument, kind: .conflict, "an index named '\(spec.indexName)' already exists on field '\(clash.field)' of collection '\(name)'; choose another index name")
-        }
+        spec.name = spec.name.flatMap { $0.isEmpty || $0 == spec.field ? nil : $0 }
+        try checkIndexNameFree(spec)
         let previous = indexRegistry.spec(for: spec.field)
         if spec.kind.isScalar {
             spec.metric = nil
-        } else if spec.metric == nil {
-            spec.metric = previous?.metric ?? .cosine
-        }
-        if spec.kind.isScalar {
             let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
             try catalog.update("saving the index") { $0.indexes = all }
             indexRegistry.set(spec)
@@ -247,6 +241,7 @@ public final class Collection: Sendable {
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == spec.field }) else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
         }
+        if spec.metric == nil { spec.metric = previous?.metric ?? .cosine }
         try spec.validate(dimension: codec.vectorFields[f].dimension!)
         var all = indexRegistry.all.filter { $0.field != spec.field }
         all.append(spec)
@@ -289,12 +284,18 @@ public final class Collection: Sendable {
             throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
         }
         spec.name = newName.flatMap { $0.isEmpty || $0 == field ? nil : $0 }
-        if let clash = indexRegistry.all.first(where: { $0.field != field && $0.indexName == spec.indexName }) {
-            throw VireoError(.invalidArgument, kind: .conflict, "an index named '\(spec.indexName)' already exists on field '\(clash.field)' of collection '\(name)'")
-        }
+        try checkIndexNameFree(spec)
         let all = indexRegistry.all.filter { $0.field != field } + [spec]
         try catalog.update("renaming the index") { $0.indexes = all }
         indexRegistry.set(spec)
+    }
+
+    /// Throws when another field's index already has `spec`'s name (index names are unique per
+    /// collection, as in Milvus).
+    private func checkIndexNameFree(_ spec: IndexSpec) throws {
+        if let clash = indexRegistry.all.first(where: { $0.field != spec.field && $0.indexName == spec.indexName }) {
+            throw VireoError(.invalidArgument, kind: .conflict, "an index named '\(spec.indexName)' already exists on field '\(clash.field)' of collection '\(name)'; choose another index name")
+        }
     }
 
     /// The metric searches of vector field `field` rank by: its index's metric, nil when the field
@@ -358,10 +359,14 @@ public final class Collection: Sendable {
     ///
     /// - Throws: ``VireoError`` with ``VireoError/Code/invalidFilter`` for a malformed expression.
     public func count(filter: String, partitions: [String]? = nil) throws -> Int {
+        try count(filter: filter, partitions: partitions, budget: nil)
+    }
+
+    func count(filter: String, partitions: [String]?, budget: WorkBudget?) throws -> Int {
         let f = try Filter(filter, schema: schema)
         let allowed = try readPartitions(partitions, filter: f)
         return try shards.reduce(0) { total, shard in
-            try total + shard.select(f, partitions: allowed, in: shard.snapshot).values.reduce(0) { $0 + $1.count }
+            try total + shard.select(f, partitions: allowed, in: shard.snapshot, budget: budget).values.reduce(0) { $0 + $1.count }
         }
     }
 
@@ -399,11 +404,7 @@ public final class Collection: Sendable {
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the count") { [self] in
             guard let filter = request.filter else { return try self.count(partitions: request.partitions) }
-            let f = try Filter(filter, schema: self.schema)
-            let allowed = try self.readPartitions(request.partitions, filter: f)
-            return try self.shards.reduce(0) { total, shard in
-                try total + shard.select(f, partitions: allowed, in: shard.snapshot, budget: budget).values.reduce(0) { $0 + $1.count }
-            }
+            return try self.count(filter: filter, partitions: request.partitions, budget: budget)
         }
     }
 
