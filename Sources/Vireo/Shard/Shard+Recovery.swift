@@ -1,0 +1,127 @@
+import Dispatch
+import Foundation
+import Synchronization
+import VireoIndex
+import VireoKernels
+import VireoStorage
+
+extension Shard {
+    // MARK: Recovery
+
+    static func recover(
+        env: Environment, meta: LMDBDatabase, blobs: LMDBDatabase, growingDB: LMDBDatabase, tombstoneDB: LMDBDatabase,
+        codec: RowCodec, dims: [Int], verify: Bool, shard: Int, indexes: IndexRegistry, readOnly: Bool
+    ) throws -> ShardSnapshot {
+        let manifest: ShardManifest = try env.read { txn in
+            guard let stored = try txn.get(meta, key: manifestKey) else { return ShardManifest() }
+            let payload = try Blob.decode(stored, kind: .manifest, what: "shard \(shard) manifest")
+            return try JSONDecoder().decode(ShardManifest.self, from: Data(payload))
+        }
+        var snap = ShardSnapshot(growing: GrowingSegment(id: manifest.growingSegment), manifest: manifest)
+        var staleIndexKeys: [[UInt8]] = []
+        for record in manifest.sealed {
+            var seg = try mapSealed(id: record.id, rows: record.rows, env: env, blobs: blobs, codec: codec, dims: dims, verify: verify)
+            for (f, field) in codec.vectorFields.enumerated() {
+                // Index blobs of this field, newest generation last; use the newest one that matches the
+                // current spec, delete the rest (nothing maps them yet at open).
+                var found: [([UInt8], UInt32)] = []
+                try env.read { txn in
+                    try txn.forEach(blobs, prefix: SegmentKeys.indexPrefix(record.id, field: f)) { key, _ in
+                        var r = ByteReader(key)
+                        r.skip(9)
+                        found.append((Array(key), r.u32be()))
+                    }
+                }
+                snap.nextIndexGeneration = max(snap.nextIndexGeneration, (found.map(\.1).max() ?? 0) + 1)
+                var chosen: [UInt8]?
+                if let spec = indexes.spec(for: field.name), spec.isBuilt, let newest = found.last {
+                    let what = "segment \(record.id) \(spec.kind.rawValue) index of field '\(field.name)'"
+                    if let blob = try env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
+                        // A blob of another kind (the spec changed before a crash) is rebuilt.
+                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors),
+                           index.matches(spec, rows: seg.rowCount) {
+                            seg = seg.withIndex(index, field: f)
+                            chosen = newest.0
+                        }
+                    }
+                }
+                staleIndexKeys += found.map(\.0).filter { $0 != chosen }
+            }
+            snap.sealed.append(seg)
+        }
+        if !staleIndexKeys.isEmpty && !readOnly {
+            try env.write { txn in for k in staleIndexKeys { try txn.delete(blobs, key: k) } }
+        }
+        // Growing segment: replay its batch records in order.
+        var pendingRows: [PreparedRow] = []
+        var nextSeq: UInt64 = 0
+        try env.read { txn in
+            try txn.forEach(growingDB, prefix: SegmentKeys.be32(manifest.growingSegment)) { key, value in
+                var k = ByteReader(key)
+                k.skip(4)
+                let seq = k.u64be()
+                nextSeq = seq + 1
+                let payload = try Blob.decode(value, kind: .growingBatch, what: "shard \(shard) growing batch \(seq)")
+                let (first, rows) = BatchRecord.decode(payload, pkIsInt: codec.schema.primaryKey.dataType == .int64, dims: dims)
+                precondition(first == snap.growing.rowCount + pendingRows.count, "growing batches out of order")
+                pendingRows.append(contentsOf: rows)
+                if pendingRows.count >= GrowingBlock.maxRows {
+                    snap.growing.append(pendingRows, dims: dims)
+                    pendingRows.removeAll(keepingCapacity: true)
+                }
+            }
+            try txn.forEach(tombstoneDB) { key, _ in
+                var k = ByteReader(key)
+                let seg = k.u32be()
+                let row = k.u32be()
+                if snap.tombstones[seg, default: Bitset()].insert(Int(row)) { snap.deletedCount += 1 }
+                return true
+            }
+        }
+        snap.growing.append(pendingRows, dims: dims)
+        snap.nextBatchSeq = nextSeq
+        return snap
+    }
+
+    static func mapSealed(
+        id: UInt32, rows: Int, env: Environment, blobs: LMDBDatabase, codec: RowCodec, dims: [Int], verify: Bool
+    ) throws -> SealedSegment {
+        var vectors: [MatrixView] = []
+        for (f, d) in dims.enumerated() {
+            let what = "segment \(id) vectors of field '\(codec.vectorFields[f].name)'"
+            guard let blob = try env.mapBlob(blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, verifyChecksum: verify, what: what) else {
+                throw StorageError.corrupted(what: what, reason: "missing")
+            }
+            guard blob.count == rows * d * 4 else {
+                throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) rows of \(d) floats")
+            }
+            vectors.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob))
+        }
+        var inverseNorms: [MatrixView] = []
+        for (f, v) in vectors.enumerated() {
+            let what = "segment \(id) norms of field '\(codec.vectorFields[f].name)'"
+            if let blob = try env.mapBlob(blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, verifyChecksum: verify, what: what) {
+                guard blob.count == rows * 4 else { throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) floats") }
+                inverseNorms.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: 1, owner: blob))
+            } else {
+                inverseNorms.append(v.inverseNorms())  // sealed before norms were stored
+            }
+        }
+        let what = "segment \(id) primary keys"
+        guard let pks = try env.mapBlob(blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, verifyChecksum: verify, what: what) else {
+            throw StorageError.corrupted(what: what, reason: "missing")
+        }
+        let partitions = try env.read { txn -> PartitionColumn in
+            let what = "segment \(id) partitions"
+            guard let stored = try txn.get(blobs, key: SegmentKeys.partitions(id)) else { return PartitionColumn(rows: rows) }
+            let payload = try Blob.decode(stored, kind: .partitions, what: what)
+            guard payload.count == rows * 2 else {
+                throw StorageError.corrupted(what: what, reason: "\(payload.count) bytes, expected \(rows) rows of 2 bytes")
+            }
+            return PartitionColumn((0..<rows).map { UInt16(payload[2 * $0]) | UInt16(payload[2 * $0 + 1]) << 8 })
+        }
+        return SealedSegment(id: id, rowCount: rows, vectors: vectors, inverseNorms: inverseNorms, pks: pks,
+                             pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions)
+    }
+
+}

@@ -1,0 +1,142 @@
+import Dispatch
+import Foundation
+import Synchronization
+import VireoIndex
+import VireoKernels
+import VireoStorage
+
+extension Shard {
+    // MARK: Reads
+
+    /// Where `key` is stored, if it is live in `snap`.
+    func locate(_ key: PrimaryKey, in snap: ShardSnapshot) throws -> RowLocation? {
+        let loc = try environment.read { txn in try txn.get(pkDB, key: key.storageKey).map(RowLocation.init) }
+        guard let loc, snap.isLive(loc) else { return nil }
+        return loc
+    }
+
+    /// The largest Int64 primary key stored (for auto-id allocation).
+    func maxIntKey() throws -> Int64? {
+        try environment.read { txn in
+            guard let k = try txn.lastKey(pkDB), k.count == 8 else { return nil }
+            return k.withUnsafeBytes { b -> Int64? in
+                if case let .int(i) = PrimaryKey.fromStorageKey(b, isInt: true) { return i }
+                return nil
+            }
+        }
+    }
+
+    /// Rows of each segment of `snap` that are live, in an allowed partition (nil: any) and satisfy
+    /// `filter` (nil: every row), by segment id. Segments holding no allowed partition are empty sets
+    /// without reading a column.
+    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot, budget: WorkBudget? = nil) throws -> [UInt32: Bitset] {
+        var out: [UInt32: Bitset] = [:]
+        let fields = codec.schema.fields
+        for seg in snap.sealed {
+            try budget?.check("the filter")
+            out[seg.id] = try select(filter, partitions: allowed, rows: seg.rowCount, partitionColumn: seg.partitions,
+                                     tombstones: snap.tombstones[seg.id], columns: seg.columns,
+                                     stored: { name in try fields.firstIndex { $0.name == name }.flatMap { try seg.storedColumn(ordinal: $0, name: name) } },
+                                     indexed: { name in self.indexes.spec(for: name)?.kind.isScalar == true },
+                                     encodedRows: { try (0..<((seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows)).flatMap { try seg.scalarChunk($0) } },
+                                     primaryKey: { seg.primaryKey(row: $0) })
+        }
+        var bits = Bitset(capacity: snap.growing.rowCount)
+        let tomb = snap.tombstones[snap.growing.id]
+        for block in snap.growing.blocks {
+            let blockBits = try select(filter, partitions: allowed, rows: block.count, partitionColumn: block.partitions, tombstones: nil,
+                                       columns: block.columns, stored: { _ in nil }, indexed: { _ in false },
+                                       encodedRows: { block.scalars }, primaryKey: { block.pks[$0] })
+            for i in 0..<block.count where blockBits.contains(i) && tomb?.contains(block.firstRow + i) != true {
+                bits.insert(block.firstRow + i)
+            }
+        }
+        out[snap.growing.id] = bits
+        return out
+    }
+
+    /// ``select(_:partitions:in:)`` for one segment or block.
+    func select(
+        _ filter: Filter?, partitions allowed: Set<UInt16>?, rows: Int, partitionColumn: PartitionColumn, tombstones: Bitset?,
+        columns: ColumnCache, stored: @escaping (String) throws -> ScalarColumn?, indexed: @escaping (String) -> Bool,
+        encodedRows: @escaping () throws -> [[UInt8]], primaryKey: (Int) -> PrimaryKey
+    ) throws -> Bitset {
+        let partitionMask = allowed.flatMap { partitionColumn.mask(rows: rows, allowed: $0) }
+        if let partitionMask, partitionMask.isEmpty { return partitionMask }
+        var bits: Bitset
+        if let filter {
+            // Columnar path: typed columns decoded once per segment, predicates as bitset passes.
+            let codec = self.codec
+            let column = { (name: String) throws -> ScalarColumn in
+                try columns.column(name, field: codec.schema.field(named: name), rows: rows, codec: codec,
+                                   stored: { try stored(name) }, encodedRows: encodedRows)
+            }
+            let columnar = ColumnarFilter(rows: rows, column: column) { name in
+                indexed(name) ? try columns.index(name) { try column(name) } : nil
+            }
+            if let b = try columnar.evaluate(filter.root) {
+                bits = b
+            } else {
+                let wanted = filter.fieldNames
+                let pkName = codec.schema.primaryKey.name
+                let needsPK = wanted.contains(pkName)
+                bits = Bitset(capacity: rows)
+                var values: [String: JSONValue] = [:]
+                for (i, encoded) in try encodedRows().enumerated() where tombstones?.contains(i) != true && partitionMask?.contains(i) != false {
+                    values.removeAll(keepingCapacity: true)
+                    if needsPK { values[pkName] = primaryKey(i).fieldValue.jsonValue }
+                    encoded.withUnsafeBytes { codec.filterValues($0, wanted: wanted, into: &values) }
+                    if filter.matches(values: values) { bits.insert(i) }
+                }
+            }
+        } else {
+            bits = Bitset(capacity: rows).inverted()
+        }
+        if let tombstones { bits = bits.subtracting(tombstones) }
+        if let partitionMask { bits = bits.subtracting(partitionMask.inverted()) }
+        return bits
+    }
+
+    /// Materialises the requested fields of the row at `loc`.
+    func materialize(_ loc: RowLocation, in snap: ShardSnapshot, fields: FieldSelection) throws -> (PrimaryKey, Row) {
+        var row = Row()
+        let r = Int(loc.row)
+        let pk: PrimaryKey
+        var vectors: [[Float]] = []
+        var scalars: [UInt8] = []
+        if loc.segment == snap.growing.id, let block = snap.growing.block(containing: r) {
+            let i = r - block.firstRow
+            pk = block.pks[i]
+            if fields.needsVectors { vectors = block.vectors.map { $0.rowArray(i) } }
+            if fields.needsScalars { scalars = block.scalars[i] }
+        } else if let seg = snap.sealed.first(where: { $0.id == loc.segment }) {
+            pk = seg.primaryKey(row: r)
+            if fields.needsVectors { vectors = seg.vectors.map { $0.rowArray(r) } }
+            if fields.needsScalars { scalars = try seg.scalars(row: r) }
+        } else {
+            throw VireoError(.corrupted, kind: .internal, "row \(loc) is not in shard \(index)")
+        }
+        if fields.includesPrimaryKey { row[codec.schema.primaryKey.name] = pk.fieldValue }
+        for (f, field) in codec.vectorFields.enumerated() where fields.includes(field.name) {
+            row[field.name] = .floatVector(vectors[f])
+        }
+        if fields.needsScalars {
+            scalars.withUnsafeBytes { codec.decodeScalars($0, wanted: fields.scalarNames, into: &row) }
+        }
+        return (pk, row)
+    }
+}
+
+/// Which fields a read returns.
+struct FieldSelection: Sendable {
+    var all: Bool
+    var names: Set<String>
+    let schema: CollectionSchema
+
+    func includes(_ name: String) -> Bool { all || names.contains(name) }
+    var includesPrimaryKey: Bool { true }
+    var needsVectors: Bool { schema.vectorFields.contains { includes($0.name) } }
+    var needsScalars: Bool { all || !names.subtracting(schema.vectorFields.map(\.name)).subtracting([schema.primaryKey.name]).isEmpty }
+    /// Scalar names to decode (nil = all).
+    var scalarNames: Set<String>? { all ? nil : names }
+}

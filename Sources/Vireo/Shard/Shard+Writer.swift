@@ -1,0 +1,198 @@
+import Dispatch
+import Foundation
+import Synchronization
+import VireoIndex
+import VireoKernels
+import VireoStorage
+
+extension Shard {
+    // MARK: Writes
+
+    /// Queues `op` for the writer and returns once it is durably committed (or failed).
+    ///
+    /// - Returns: rows inserted / upserted / deleted.
+    func submit(_ op: WriteOp) async throws -> Int {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Int, any Error>) in
+            enqueue(op) { cont.resume(with: $0) }
+        }
+    }
+
+    /// Queues `op`; `completion` runs on the writer's thread after the op committed or failed.
+    func enqueue(_ op: WriteOp, completion: @escaping WriteCompletion) {
+        if configuration.readOnly {
+            completion(.failure(VireoError.readOnlyDatabase))
+            return
+        }
+        let schedule = pending.withLock { p -> Bool in
+                p.ops.append((op, completion))
+                if p.draining { return false }
+                p.draining = true
+                return true
+            }
+            guard schedule else { return }
+            // The shard is held only while a group is applied (`self?.drainOnce()`), never while
+            // callers are resumed: once a caller has its acknowledgement it may drop the last
+            // reference, and the environment must then close at once (so the directory can be
+            // reopened), not when this thread gets around to it.
+            queue.async { [weak self] in
+                while true {
+                    guard let (resumptions, more) = self?.drainOnce() else { return }
+                    for (c, r) in resumptions { c(r) }
+                    if !more { return }
+                }
+            }
+    }
+
+    typealias Resumption = (WriteCompletion, Result<Int, any Error>)
+
+    /// Takes every queued write and applies it. Returns who to resume, and whether more writes
+    /// arrived meanwhile; when none did, draining has already ended (a later submit starts a new
+    /// drain), so the caller must not touch the shard again.
+    func drainOnce() -> ([Resumption], Bool) {
+        let batch = pending.withLock { p -> [(WriteOp, WriteCompletion)] in
+            let b = p.ops
+            p.ops.removeAll()
+            if b.isEmpty { p.draining = false }
+            return b
+        }
+        if batch.isEmpty { return ([], false) }
+        let resumptions = process(batch)
+        let more = pending.withLock { p -> Bool in
+            if p.ops.isEmpty { p.draining = false }
+            return p.draining
+        }
+        return (resumptions, more)
+    }
+
+    func process(_ batch: [(WriteOp, WriteCompletion)]) -> [Resumption] {
+        var out: [Resumption] = []
+        var snap = snapshot
+        var results = [Result<Int, any Error>?](repeating: nil, count: batch.count)
+        var sealRequested: [Int] = []
+        var indexOps: [Int] = []
+        let dataOps = batch.indices.filter { i in
+            switch batch[i].0 {
+            case .insert, .upsert, .delete: return true
+            case .seal: sealRequested.append(i)
+            case .attachIndex, .detachIndexes: indexOps.append(i)
+            }
+            return false
+        }
+        if !dataOps.isEmpty {
+            var staged = snap
+            do {
+                try environment.write { txn in
+                    for i in dataOps {
+                        var attempt = staged
+                        do {
+                            let n = try txn.nested { child in try apply(batch[i].0, txn: child, snap: &attempt) }
+                            staged = attempt
+                            results[i] = .success(n)
+                        } catch let e as VireoError {
+                            results[i] = .failure(e)
+                        }
+                    }
+                }
+                snap = staged
+            } catch {
+                // The commit itself failed: nothing of this group is durable.
+                let wrapped = VireoError.storage(error, "writing to shard \(index) of collection '\(codec.schema.name)'")
+                for i in dataOps where results[i] == nil || (try? results[i]!.get()) != nil { results[i] = .failure(wrapped) }
+            }
+            published.withLock { $0 = snap }
+            for i in dataOps { out.append((batch[i].1, results[i] ?? .failure(VireoError(.storageFailure, kind: .internal, "write was not applied")))) }
+        }
+        if !sealRequested.isEmpty || snap.growing.rowCount >= configuration.sealRows {
+            let outcome: Result<Int, any Error>
+            do {
+                let sealed = snap.growing.rowCount
+                try seal(&snap)
+                published.withLock { $0 = snap }
+                outcome = .success(sealed)
+            } catch {
+                outcome = .failure(VireoError.storage(error, "sealing a segment of shard \(index) of collection '\(codec.schema.name)'"))
+            }
+            for i in sealRequested { out.append((batch[i].1, outcome)) }
+            if case .success = outcome { scheduleMissingIndexBuilds(in: snap) }
+        }
+        for i in indexOps {
+            let outcome: Result<Int, any Error>
+            do {
+                switch batch[i].0 {
+                case let .attachIndex(segment, field, index):
+                    try attachIndex(segment: segment, field: field, index: index, snap: &snap)
+                case let .detachIndexes(field):
+                    snap.sealed = snap.sealed.map { $0.withoutIndex(field: field) }
+                default:
+                    preconditionFailure("not an index op")
+                }
+                published.withLock { $0 = snap }
+                outcome = .success(0)
+            } catch {
+                outcome = .failure(VireoError.storage(error, "storing an index of shard \(index) of collection '\(codec.schema.name)'"))
+            }
+            out.append((batch[i].1, outcome))
+        }
+        return out
+    }
+
+    /// Applies one request inside (nested) transaction `txn`, updating `snap` to match.
+    func apply(_ op: WriteOp, txn: WriteTransaction, snap: inout ShardSnapshot) throws -> Int {
+        switch op {
+        case let .insert(rows):
+            return try appendRows(rows, replacing: false, txn: txn, snap: &snap)
+        case let .upsert(rows):
+            return try appendRows(rows, replacing: true, txn: txn, snap: &snap)
+        case let .delete(keys):
+            var n = 0
+            for key in keys {
+                let k = key.storageKey
+                guard let loc = try txn.get(pkDB, key: k).map(RowLocation.init) else { continue }
+                try tombstone(loc, txn: txn, snap: &snap)
+                try txn.delete(pkDB, key: k)
+                n += 1
+            }
+            return n
+        case .seal, .attachIndex, .detachIndexes:
+            preconditionFailure("seal and index ops are handled outside the group transaction")
+        }
+    }
+
+    func appendRows(_ rows: [PreparedRow], replacing: Bool, txn: WriteTransaction, snap: inout ShardSnapshot) throws -> Int {
+        guard !rows.isEmpty else { return 0 }
+        let seg = snap.growing.id
+        let first = snap.growing.rowCount
+        guard first + rows.count < Int(UInt32.max) else {
+            throw VireoError(.storageFailure, kind: .internal, "growing segment is full; lower Configuration.sealRows")
+        }
+        for (j, row) in rows.enumerated() {
+            let loc = RowLocation(segment: seg, row: UInt32(first + j))
+            let key = row.pk.storageKey
+            if replacing {
+                if let old = try txn.get(pkDB, key: key).map(RowLocation.init) {
+                    try tombstone(old, txn: txn, snap: &snap)
+                }
+                try txn.put(pkDB, key: key, value: loc.bytes)
+            } else {
+                do {
+                    try txn.put(pkDB, key: key, value: loc.bytes, noOverwrite: true)
+                } catch let e as StorageError where e.lmdbCode == .keyExists {
+                    throw VireoError(.primaryKeyExists, kind: .conflict,
+                                     "primary key \(row.pk) already exists in collection '\(codec.schema.name)'; use upsert to replace it. Nothing from this request was written")
+                }
+            }
+        }
+        let record = BatchRecord.encode(firstRow: first, rows: rows)
+        try Blob.write(txn, growingDB, key: SegmentKeys.batch(seg, seq: snap.nextBatchSeq), kind: .growingBatch, payload: record, compress: false)
+        snap.nextBatchSeq += 1
+        snap.growing.append(rows, dims: dims)
+        return rows.count
+    }
+
+    func tombstone(_ loc: RowLocation, txn: WriteTransaction, snap: inout ShardSnapshot) throws {
+        try txn.put(tombstoneDB, key: SegmentKeys.tombstone(loc), value: [])
+        if snap.tombstones[loc.segment, default: Bitset()].insert(Int(loc.row)) { snap.deletedCount += 1 }
+    }
+
+    /// Seals the growing segment: writes its vectors, keys and scalars as checksummed blobs, drops its
+}
