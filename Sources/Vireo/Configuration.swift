@@ -13,6 +13,19 @@ public struct Configuration: Sendable {
     public var catalogMapSize: Int = 1 << 30
     /// A growing segment is sealed when it holds this many rows (default 65,536).
     public var sealRows: Int = 65_536
+    /// A growing segment is also sealed when its rows take this many bytes before compression
+    /// (vectors, keys, scalars; default 1 GiB), so that no stored column passes its 32-bit offsets or
+    /// LMDB's value limit however wide the rows are. Compaction merges up to the same bounds.
+    public var sealBytes: Int = 1 << 30
+    /// A sealed segment is rewritten without its deleted rows once this fraction of them is deleted
+    /// (default 0.2, Milvus' `compaction.single.ratio.threshold`).
+    public var compactionDeletedFraction: Double = 0.2
+    /// How often the background compactor looks for segments to rewrite or merge (nil: only when
+    /// ``Collection/compact()`` is called). Default one minute.
+    public var compactionInterval: Duration? = .seconds(60)
+    /// Threads a compaction's index builds use (default half the cores, at least one), so ingest and
+    /// search keep the rest while it runs.
+    public var compactionThreads: Int = max(1, System.coreCount / 2)
     /// Recompute the CRC-32C of every sealed blob when a collection opens (reads all pages once).
     public var verifyChecksumsOnOpen: Bool = true
     /// Threads a batch search uses (default: all cores).

@@ -35,6 +35,8 @@ public final class Database: Sendable {
     private let builder = IndexBuilder()
     /// Runs the blocking part of every collection's reads, off the cooperative pool, with a bound.
     private let reads: ReadExecutor
+    /// The background compactor (nil when read-only or disabled); cancelled when the database closes.
+    private let compactor = Mutex<Task<Void, Never>?>(nil)
 
     /// What the catalog stores per collection.
     struct CollectionRecord: Codable, Sendable {
@@ -128,7 +130,26 @@ public final class Database: Sendable {
     public static func open(at path: String, configuration: Configuration = Configuration()) throws -> Database {
         let db = try Database(path: URL(fileURLWithPath: path).standardizedFileURL.path, configuration: configuration)
         try db.loadCollections()
+        db.startCompactor()
         return db
+    }
+
+    deinit {
+        compactor.withLock { $0?.cancel() }
+    }
+
+    /// Starts the background compaction passes (``Configuration/compactionInterval``). The task holds
+    /// the database weakly, so closing it ends them.
+    private func startCompactor() {
+        guard !configuration.readOnly, let interval = configuration.compactionInterval else { return }
+        let task = Task.detached(priority: .utility) { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self else { return }
+                for c in self.open.withLock({ $0.values.map(\.collection) }) { c.compactInBackground() }
+            }
+        }
+        compactor.withLock { $0 = task }
     }
 
     private func loadCollections() throws {

@@ -124,6 +124,57 @@ public final class Collection: Sendable {
         }
     }
 
+    /// Compacts every shard now (Milvus `compact`): sealed segments with at least
+    /// ``Configuration/compactionDeletedFraction`` of their rows deleted are rewritten without them,
+    /// small sealed segments are merged (up to ``Configuration/sealRows`` / ``Configuration/sealBytes``),
+    /// their indexes are rebuilt, and the replaced segments' storage is freed for reuse once no search
+    /// still reads it. A growing segment holding that many deleted rows is sealed first.
+    ///
+    /// Searches and writes go on meanwhile and answer the same before and after (up to the recall of
+    /// an ANN index): a row deleted or replaced while a segment is rewritten stays deleted. A
+    /// background compactor does the same every ``Configuration/compactionInterval``.
+    ///
+    /// - Returns: what was rewritten.
+    @discardableResult
+    public func compact() async throws -> CompactionReport {
+        guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
+        var report = CompactionReport()
+        for shard in shards {
+            let r: CompactionReport = try await withCheckedThrowingContinuation { cont in
+                shard.compacting.withLock { $0 = true }
+                builder.schedule(rows: 0) { _ in
+                    let outcome = Result { try shard.runCompaction(sealGrowing: true) }
+                    shard.compacting.withLock { $0 = false }
+                    cont.resume(with: outcome)
+                }
+            }
+            report.add(r)
+            _ = try await shard.submit(.sweep)
+        }
+        return report
+    }
+
+    /// One background compaction pass: queues a compaction of each shard that has something to
+    /// rewrite (without sealing growing segments) and frees retired blobs nothing reads any more.
+    func compactInBackground() {
+        guard !configuration.readOnly else { return }
+        for shard in shards {
+            if shard.retired.withLock({ $0.contains(where: \.isFree) }) { shard.enqueue(.sweep) { _ in } }
+            guard !shard.compactionPlan(shard.snapshot).isEmpty else { continue }
+            let start = shard.compacting.withLock { busy -> Bool in
+                if busy { return false }
+                busy = true
+                return true
+            }
+            guard start else { continue }
+            builder.schedule(rows: 0) { _ in
+                _ = try? shard.runCompaction(sealGrowing: false)
+                shard.compacting.withLock { $0 = false }
+                shard.enqueue(.sweep) { _ in }
+            }
+        }
+    }
+
     private func write(_ rows: [Row], replacing: Bool, partition: String?) async throws -> WriteResult {
         let target = try writePartition(partition)
         guard !rows.isEmpty else { return WriteResult(count: 0, ids: []) }

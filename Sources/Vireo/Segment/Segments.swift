@@ -120,11 +120,15 @@ struct GrowingSegment: Sendable {
     let id: UInt32
     private(set) var blocks: [GrowingBlock] = []
     private(set) var rowCount = 0
+    /// Bytes of the rows before compression (vectors, norms, keys, scalars), for sealing by bytes.
+    private(set) var approximateBytes = 0
 
     init(id: UInt32) { self.id = id }
 
     mutating func append(_ rows: [PreparedRow], dims: [Int]) {
         guard !rows.isEmpty else { return }
+        let vectorBytes = dims.reduce(0) { $0 + ($1 + 1) * 4 }
+        for r in rows { approximateBytes += vectorBytes + r.scalars.count + r.pk.storageKey.count }
         blocks.append(GrowingBlock(firstRow: rowCount, rows: rows, dims: dims))
         rowCount += rows.count
         // Merge the tail while it is at least half the size of its predecessor (amortised O(log n)
@@ -177,6 +181,9 @@ final class SealedSegment: Sendable {
     let blobs: LMDBDatabase
     /// Ready indexes by vector field ordinal (absent: searched exactly).
     let indexes: [Int: any SegmentIndex]
+    /// Where each ready index is stored (its key and mapped blob), so that a replaced or retired index
+    /// blob is deleted only once nothing maps it.
+    let indexBlobs: [Int: StoredIndex]
     /// Decoded scalar columns, built on first use by a filter (shared by the segment's versions).
     let columns: ColumnCache
     let partitions: PartitionColumn
@@ -184,7 +191,9 @@ final class SealedSegment: Sendable {
     static let scalarChunkRows = 256
 
     init(id: UInt32, rowCount: Int, vectors: [MatrixView], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
-         blobs: LMDBDatabase, partitions: PartitionColumn, indexes: [Int: any SegmentIndex] = [:], columns: ColumnCache = ColumnCache()) {
+         blobs: LMDBDatabase, partitions: PartitionColumn, indexes: [Int: any SegmentIndex] = [:], indexBlobs: [Int: StoredIndex] = [:],
+         columns: ColumnCache = ColumnCache()) {
+        self.indexBlobs = indexBlobs
         self.inverseNorms = inverseNorms
         self.columns = columns
         self.partitions = partitions
@@ -198,11 +207,14 @@ final class SealedSegment: Sendable {
         self.indexes = indexes
     }
 
-    /// The same segment with `index` serving field `field`.
-    func withIndex(_ index: any SegmentIndex, field: Int) -> SealedSegment {
+    /// The same segment with `index` (stored as `stored`) serving field `field`.
+    func withIndex(_ index: any SegmentIndex, field: Int, stored: StoredIndex) -> SealedSegment {
         var all = indexes
         all[field] = index
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
+        var blobsByField = indexBlobs
+        blobsByField[field] = stored
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment,
+                             blobs: blobs, partitions: partitions, indexes: all, indexBlobs: blobsByField, columns: columns)
     }
 
     /// The same segment without an index on `field`.
@@ -210,7 +222,21 @@ final class SealedSegment: Sendable {
         guard indexes[field] != nil else { return self }
         var all = indexes
         all[field] = nil
-        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment, blobs: blobs, partitions: partitions, indexes: all, columns: columns)
+        var blobsByField = indexBlobs
+        blobsByField[field] = nil
+        return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment,
+                             blobs: blobs, partitions: partitions, indexes: all, indexBlobs: blobsByField, columns: columns)
+    }
+
+    /// Every object that keeps bytes of this segment's stored blobs in use (mapped vectors, norms,
+    /// keys, indexes). When none of them is alive any more, the blobs may be deleted and their pages
+    /// reused.
+    var storageHolders: [AnyObject] {
+        var out: [AnyObject] = [pks]
+        out += vectors.compactMap(\.owner)
+        out += inverseNorms.compactMap(\.owner)
+        out += indexBlobs.values.map(\.blob)
+        return out
     }
 
     func primaryKey(row: Int) -> PrimaryKey {
@@ -255,6 +281,12 @@ final class SealedSegment: Sendable {
         }
         return chunk[i]
     }
+}
+
+/// An index blob in use: its key and the mapped bytes the index reads.
+struct StoredIndex: Sendable {
+    let key: [UInt8]
+    let blob: MappedBlob
 }
 
 /// Keys of the shard's LMDB databases (big-endian so byte order is numeric order).

@@ -25,7 +25,8 @@ extension Shard {
               let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
-        snap.sealed[pos] = seg.withIndex(mapped, field: f)
+        if let old = seg.indexBlobs[f] { retire([RetiredBlobs(keys: [old.key], holders: [WeakHolder(object: old.blob)])]) }
+        snap.sealed[pos] = seg.withIndex(mapped, field: f, stored: StoredIndex(key: key, blob: blob))
     }
 
     /// Queues a build for every sealed segment that lacks the index its field's spec asks for.

@@ -40,7 +40,7 @@ extension Shard {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
                         if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
-                            seg = seg.withIndex(index, field: f)
+                            seg = seg.withIndex(index, field: f, stored: StoredIndex(key: newest.0, blob: blob))
                             chosen = newest.0
                         }
                     }
@@ -50,7 +50,21 @@ extension Shard {
             snap.sealed.append(seg)
         }
         if !staleIndexKeys.isEmpty && !readOnly {
-            try env.write { txn in for k in staleIndexKeys { try txn.delete(blobs, key: k) } }
+            try env.write { txn in for k in staleIndexKeys { _ = try txn.delete(blobs, key: k) } }
+        }
+        // Segments a compaction replaced before the process stopped: nothing maps them now.
+        if let retired = manifest.retired, !readOnly {
+            var cleaned = manifest
+            cleaned.retired = nil
+            let bytes = try Array(JSONEncoder().encode(cleaned))
+            try env.write { txn in
+                for s in retired {
+                    _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(s))
+                    _ = try txn.deletePrefix(tombstoneDB, prefix: SegmentKeys.be32(s))
+                }
+                try Blob.write(txn, meta, key: manifestKey, kind: .manifest, payload: bytes, compress: false)
+            }
+            snap.manifest = cleaned
         }
         // Growing segment: replay its batch records in order.
         var pendingRows: [PreparedRow] = []

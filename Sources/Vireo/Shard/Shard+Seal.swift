@@ -5,7 +5,47 @@ import VireoIndex
 import VireoKernels
 import VireoStorage
 
+/// The rows of a segment about to be stored: from a growing segment's blocks (seal) or gathered from
+/// the live rows of sealed segments (compaction).
+struct SegmentContent: Sendable {
+    var rows: Int
+    /// Per vector field, the row blocks in order (seal passes the growing blocks without copying).
+    var vectors: [[MatrixView]]
+    /// Per vector field, `1/|row|` blocks matching ``vectors``.
+    var inverseNorms: [[MatrixView]]
+    var pks: [PrimaryKey]
+    /// The encoded scalar part of each row.
+    var scalars: [[UInt8]]
+    var partitions: [UInt16]
+
+    init(rows: Int, vectors: [[MatrixView]], inverseNorms: [[MatrixView]], pks: [PrimaryKey], scalars: [[UInt8]], partitions: [UInt16]) {
+        precondition(pks.count == rows && scalars.count == rows && partitions.count == rows)
+        self.rows = rows
+        self.vectors = vectors
+        self.inverseNorms = inverseNorms
+        self.pks = pks
+        self.scalars = scalars
+        self.partitions = partitions
+    }
+
+    init(growing g: GrowingSegment) {
+        self.init(rows: g.rowCount,
+                  vectors: g.blocks.first.map { $0.vectors.indices.map { f in g.blocks.map { $0.vectors[f] } } } ?? [],
+                  inverseNorms: g.blocks.first.map { $0.inverseNorms.indices.map { f in g.blocks.map { $0.inverseNorms[f] } } } ?? [],
+                  pks: g.blocks.flatMap(\.pks), scalars: g.blocks.flatMap(\.scalars),
+                  partitions: g.blocks.flatMap { $0.partitions.all(count: $0.count) })
+    }
+
+    /// Bytes the stored segment takes before compression (vectors, norms, keys, scalars): what
+    /// sealing by bytes bounds.
+    var approximateBytes: Int {
+        let vectorBytes = vectors.reduce(0) { $0 + $1.reduce(0) { $0 + $1.rows * ($1.dim + 1) * 4 } }
+        return vectorBytes + scalars.reduce(0) { $0 + $1.count } + pks.reduce(0) { $0 + $1.storageKey.count }
+    }
+}
+
 extension Shard {
+    /// Seals the growing segment: writes its vectors, keys and scalars as checksummed blobs, drops its
     /// batch records and records it in the manifest, all in one transaction; then maps it in place.
     func seal(_ snap: inout ShardSnapshot) throws {
         let g = snap.growing
@@ -16,55 +56,9 @@ extension Shard {
         manifest.growingSegment = manifest.nextSegmentId
         manifest.nextSegmentId += 1
         let manifestBytes = try Array(JSONEncoder().encode(manifest))
+        let content = SegmentContent(growing: g)
         try environment.write { txn in
-            for (f, d) in dims.enumerated() {
-                try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: g.rowCount * d * 4) { buf in
-                    MatrixView.concatenate(g.blocks.map { $0.vectors[f] }, into: buf)
-                }
-                try Blob.writeInPlace(txn, blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, payloadCount: g.rowCount * 4) { buf in
-                    MatrixView.concatenate(g.blocks.map { $0.inverseNorms[f] }, into: buf)
-                }
-            }
-            var pkw = ByteWriter()
-            let allPKs = g.blocks.flatMap(\.pks)
-            if codec.schema.primaryKey.dataType == .int64 {
-                for pk in allPKs { if case let .int(i) = pk { pkw.i64(i) } }
-            } else {
-                var offset: UInt32 = 0
-                var body: [UInt8] = []
-                pkw.u32(0)
-                for pk in allPKs {
-                    if case let .string(s) = pk { body.append(contentsOf: s.utf8) }
-                    offset = UInt32(body.count)
-                    pkw.u32(offset)
-                }
-                pkw.bytes.append(contentsOf: body)
-            }
-            try Blob.write(txn, blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, payload: pkw.bytes, compress: false)
-            let allScalars = g.blocks.flatMap(\.scalars)
-            var chunk = 0
-            var start = 0
-            while start < allScalars.count {
-                let end = min(start + SealedSegment.scalarChunkRows, allScalars.count)
-                var w = ByteWriter()
-                w.u32(UInt32(end - start))
-                for s in allScalars[start..<end] { w.raw(s) }
-                try Blob.write(txn, blobs, key: SegmentKeys.scalars(id, chunk: chunk), kind: .scalars, payload: w.bytes, compress: true)
-                chunk += 1
-                start = end
-            }
-            for (ordinal, field) in codec.schema.fields.enumerated() where !field.isPrimaryKey && !field.dataType.isVector {
-                let column = ColumnCache.decode(field: field, rows: allScalars.count, codec: codec, encodedRows: allScalars)
-                guard let payload = ColumnCodec.encode(column, rows: allScalars.count) else { continue }
-                try Blob.write(txn, blobs, key: SegmentKeys.column(id, field: ordinal), kind: .column, payload: payload, compress: true)
-            }
-            let partitionIDs = g.blocks.flatMap { $0.partitions.all(count: $0.count) }
-            if partitionIDs.contains(where: { $0 != 0 }) {
-                var w = ByteWriter()
-                w.bytes.reserveCapacity(partitionIDs.count * 2)
-                for p in partitionIDs { w.u8(UInt8(p & 0xFF)); w.u8(UInt8(p >> 8)) }
-                try Blob.write(txn, blobs, key: SegmentKeys.partitions(id), kind: .partitions, payload: w.bytes, compress: true)
-            }
+            try writeSegment(id: id, content, txn: txn)
             try txn.deletePrefix(growingDB, prefix: SegmentKeys.be32(id))
             try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false)
         }
@@ -75,6 +69,59 @@ extension Shard {
         snap.manifest = manifest
     }
 
+    /// Writes the blobs of sealed segment `id` (see ``SealedSegment`` for the stored form) inside `txn`.
+    ///
+    /// - Throws: ``VireoError/Code/storageFull`` when a column would not fit its 32-bit offsets (a
+    ///   VarChar primary-key column past 4 GiB), or a storage error.
+    func writeSegment(id: UInt32, _ c: SegmentContent, txn: WriteTransaction) throws {
+        for (f, d) in dims.enumerated() {
+            try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: c.rows * d * 4) { buf in
+                MatrixView.concatenate(c.vectors[f], into: buf)
+            }
+            try Blob.writeInPlace(txn, blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, payloadCount: c.rows * 4) { buf in
+                MatrixView.concatenate(c.inverseNorms[f], into: buf)
+            }
+        }
+        var pkw = ByteWriter()
+        if codec.schema.primaryKey.dataType == .int64 {
+            for pk in c.pks { if case let .int(i) = pk { pkw.i64(i) } }
+        } else {
+            var body: [UInt8] = []
+            pkw.u32(0)
+            for pk in c.pks {
+                if case let .string(s) = pk { body.append(contentsOf: s.utf8) }
+                guard let offset = UInt32(exactly: body.count) else {
+                    throw VireoError(.storageFull, kind: .internal,
+                                     "segment \(id) of shard \(index): its primary keys pass 4 GiB; lower Configuration.sealBytes")
+                }
+                pkw.u32(offset)
+            }
+            pkw.bytes.append(contentsOf: body)
+        }
+        try Blob.write(txn, blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, payload: pkw.bytes, compress: false)
+        var chunk = 0
+        var start = 0
+        while start < c.rows {
+            let end = min(start + SealedSegment.scalarChunkRows, c.rows)
+            var w = ByteWriter()
+            w.u32(UInt32(end - start))
+            for s in c.scalars[start..<end] { w.raw(s) }
+            try Blob.write(txn, blobs, key: SegmentKeys.scalars(id, chunk: chunk), kind: .scalars, payload: w.bytes, compress: true)
+            chunk += 1
+            start = end
+        }
+        for (ordinal, field) in codec.schema.fields.enumerated() where !field.isPrimaryKey && !field.dataType.isVector {
+            let column = ColumnCache.decode(field: field, rows: c.rows, codec: codec, encodedRows: c.scalars)
+            guard let payload = ColumnCodec.encode(column, rows: c.rows) else { continue }
+            try Blob.write(txn, blobs, key: SegmentKeys.column(id, field: ordinal), kind: .column, payload: payload, compress: true)
+        }
+        if c.partitions.contains(where: { $0 != 0 }) {
+            var w = ByteWriter()
+            w.bytes.reserveCapacity(c.rows * 2)
+            for p in c.partitions { w.u8(UInt8(p & 0xFF)); w.u8(UInt8(p >> 8)) }
+            try Blob.write(txn, blobs, key: SegmentKeys.partitions(id), kind: .partitions, payload: w.bytes, compress: true)
+        }
+    }
 }
 
 /// The growing-segment batch record: `u32 firstRow, u32 count`, then per row the primary key

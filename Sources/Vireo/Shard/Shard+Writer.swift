@@ -74,7 +74,7 @@ extension Shard {
             switch batch[i].0 {
             case .insert, .upsert, .delete: return true
             case .seal: sealRequested.append(i)
-            case .attachIndex, .detachIndexes: indexOps.append(i)
+            case .attachIndex, .detachIndexes, .commitCompaction, .sweep: indexOps.append(i)
             }
             return false
         }
@@ -102,7 +102,8 @@ extension Shard {
             published.withLock { $0 = snap }
             for i in dataOps { out.append((batch[i].1, results[i] ?? .failure(VireoError(.storageFailure, kind: .internal, "write was not applied")))) }
         }
-        if !sealRequested.isEmpty || snap.growing.rowCount >= configuration.sealRows {
+        if !sealRequested.isEmpty || snap.growing.rowCount >= configuration.sealRows
+            || snap.growing.approximateBytes >= configuration.sealBytes {
             let outcome: Result<Int, any Error>
             do {
                 let sealed = snap.growing.rowCount
@@ -118,20 +119,34 @@ extension Shard {
         for i in indexOps {
             let outcome: Result<Int, any Error>
             do {
+                var value = 0
                 switch batch[i].0 {
                 case let .attachIndex(segment, field, index):
                     try attachIndex(segment: segment, field: field, index: index, snap: &snap)
                 case let .detachIndexes(field):
+                    retire(snap.sealed.compactMap { seg in
+                        seg.indexBlobs[field].map { RetiredBlobs(keys: [$0.key], holders: [WeakHolder(object: $0.blob)]) }
+                    })
                     snap.sealed = snap.sealed.map { $0.withoutIndex(field: field) }
+                    value = 0
+                case let .commitCompaction(commit):
+                    value = try commitCompaction(commit, snap: &snap)
+                case .sweep:
+                    try sweepRetired(&snap)
+                    value = 0
                 default:
                     preconditionFailure("not an index op")
                 }
                 published.withLock { $0 = snap }
-                outcome = .success(0)
+                outcome = .success(value)
             } catch {
-                outcome = .failure(VireoError.storage(error, "storing an index of shard \(index) of collection '\(codec.schema.name)'"))
+                outcome = .failure(VireoError.storage(error, "maintaining segments of shard \(index) of collection '\(codec.schema.name)'"))
             }
             out.append((batch[i].1, outcome))
+        }
+        // Blobs retired earlier (a compacted segment, a replaced index) whose last reader is gone.
+        if retired.withLock({ $0.contains(where: \.isFree) }) {
+            if (try? sweepRetired(&snap)) != nil { published.withLock { $0 = snap } }
         }
         return out
     }
@@ -153,7 +168,7 @@ extension Shard {
                 n += 1
             }
             return n
-        case .seal, .attachIndex, .detachIndexes:
+        case .seal, .attachIndex, .detachIndexes, .commitCompaction, .sweep:
             preconditionFailure("seal and index ops are handled outside the group transaction")
         }
     }
@@ -194,5 +209,4 @@ extension Shard {
         if snap.tombstones[loc.segment, default: Bitset()].insert(Int(loc.row)) { snap.deletedCount += 1 }
     }
 
-    /// Seals the growing segment: writes its vectors, keys and scalars as checksummed blobs, drops its
 }

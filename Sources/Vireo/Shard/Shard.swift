@@ -61,6 +61,9 @@ struct ShardManifest: Codable, Sendable {
     var sealed: [Sealed] = []
     var growingSegment: UInt32 = 1
     var nextSegmentId: UInt32 = 2
+    /// Segments replaced by compaction whose blobs are not deleted yet (readers may still map them);
+    /// whatever is left here at open is deleted then.
+    var retired: [UInt32]? = nil
 }
 
 /// A write the shard's writer applies.
@@ -74,6 +77,10 @@ enum WriteOp: Sendable {
     case attachIndex(segment: UInt32, field: Int, index: any SegmentIndex)
     /// Stop using the indexes of a vector field (its spec was dropped).
     case detachIndexes(field: Int)
+    /// Swap a compacted segment in for its sources.
+    case commitCompaction(CompactionCommit)
+    /// Delete retired blobs that nothing maps any more.
+    case sweep
 }
 
 /// Who to tell when a write finished.
@@ -114,6 +121,11 @@ final class Shard: Sendable {
         var ops: [(WriteOp, WriteCompletion)] = []
         var draining = false
     }
+
+    /// Blobs waiting for their last reader before they are deleted (see ``RetiredBlobs``).
+    let retired = Mutex<[RetiredBlobs]>([])
+    /// Whether a compaction of this shard is queued or running (background passes skip it then).
+    let compacting = Mutex(false)
 
     static let databaseNames = ["meta", "blobs", "growing", "tombstones", "pks"]
     static let manifestKey = Array("manifest".utf8)
