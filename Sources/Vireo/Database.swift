@@ -32,6 +32,9 @@ public final class Database: Sendable {
     private let collectionsDB: VireoStorage.LMDBDatabase
     private let metaDB: VireoStorage.LMDBDatabase
     private let open = Mutex<[String: (id: UInt64, collection: Collection)]>([:])
+    /// Collections that failed to open, by name: their id and why. They are listed and can be
+    /// dropped; every other operation on them fails with ``VireoError/Code/collectionUnavailable``.
+    private let unavailable = Mutex<[String: (id: UInt64, reason: String)]>([:])
     private let builder = IndexBuilder()
     /// Runs the blocking part of every collection's reads, off the cooperative pool, with a bound.
     private let reads: ReadExecutor
@@ -179,12 +182,19 @@ public final class Database: Sendable {
             }
         }
         for (i, r) in migrations { records[i] = r }
+        // A collection that fails to open (a checksum mismatch, an unreadable file, no address space)
+        // is set aside with the reason; the others serve.
         var loaded: [String: (UInt64, Collection)] = [:]
+        var failed: [String: (id: UInt64, reason: String)] = [:]
         for r in records {
-            let c = try makeCollection(r)
-            loaded[r.schema.name] = (r.id, c)
+            do {
+                loaded[r.schema.name] = (r.id, try makeCollection(r))
+            } catch {
+                failed[r.schema.name] = (r.id, (error as? VireoError)?.message ?? "\(error)")
+            }
         }
         open.withLock { $0 = loaded.mapValues { (id: $0.0, collection: $0.1) } }
+        unavailable.withLock { $0 = failed }
         // Directories of collections whose drop committed but whose files were not yet removed.
         guard !configuration.readOnly else { return }
         let known = Set(records.map { String($0.id) })
@@ -245,9 +255,16 @@ public final class Database: Sendable {
     ///
     /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
     public func collection(_ name: String) throws -> Collection {
-        guard let c = open.withLock({ $0[name]?.collection }) else { throw VireoError.collectionNotFound(name) }
+        guard let c = open.withLock({ $0[name]?.collection }) else {
+            if let u = unavailable.withLock({ $0[name] }) { throw VireoError.collectionUnavailable(name, reason: u.reason) }
+            throw VireoError.collectionNotFound(name)
+        }
         return c
     }
+
+    /// Collections that exist but failed to open, with the reason (each is also in
+    /// ``listCollections()``; ``collection(_:)`` reports the reason, ``dropCollection(_:)`` removes it).
+    public var unavailableCollections: [String: String] { unavailable.withLock { $0.mapValues(\.reason) } }
 
     /// The stored catalog record of collection `name` (tests and tools).
     func catalogRecord(_ name: String) throws -> CollectionRecord {
@@ -258,10 +275,12 @@ public final class Database: Sendable {
     }
 
     /// Whether a collection named `name` exists.
-    public func hasCollection(_ name: String) -> Bool { open.withLock { $0[name] != nil } }
+    public func hasCollection(_ name: String) -> Bool { open.withLock { $0[name] != nil } || unavailable.withLock { $0[name] != nil } }
 
-    /// Names of all collections, sorted.
-    public func listCollections() -> [String] { open.withLock { $0.keys.sorted() } }
+    /// Names of all collections, sorted (unavailable ones included: see ``unavailableCollections``).
+    public func listCollections() -> [String] {
+        (open.withLock { Array($0.keys) } + unavailable.withLock { Array($0.keys) }).sorted()
+    }
 
     /// Renames a collection (Milvus `rename_collection`); its data, indexes and partitions stay.
     ///
@@ -305,6 +324,17 @@ public final class Database: Sendable {
     /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
     public func dropCollection(_ name: String) throws {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
+        if let broken = unavailable.withLock({ $0[name] }) {
+            // Nothing of it is open: the record goes, then its files.
+            do {
+                try catalog.write { txn in _ = try txn.delete(collectionsDB, key: Array(name.utf8)) }
+            } catch {
+                throw VireoError.storage(error, "dropping collection '\(name)'")
+            }
+            unavailable.withLock { _ = $0.removeValue(forKey: name) }
+            try? FileManager.default.removeItem(atPath: collectionDirectory(broken.id))
+            return
+        }
         guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
         do {
             try catalog.write { txn in _ = try txn.delete(collectionsDB, key: Array(name.utf8)) }

@@ -154,6 +154,15 @@ public final class Collection: Sendable {
         return report
     }
 
+    /// Plans a ``compact()`` would run now: groups of sealed segments to rewrite, plus one per
+    /// growing segment it would seal first.
+    public func compactionPlanCount() -> Int {
+        shards.reduce(0) { n, shard in
+            let snap = shard.snapshot
+            return n + shard.compactionPlan(snap).count + (shard.growingNeedsCompaction(snap) ? 1 : 0)
+        }
+    }
+
     /// One background compaction pass: queues a compaction of each shard that has something to
     /// rewrite (without sealing growing segments) and frees retired blobs nothing reads any more.
     func compactInBackground() {

@@ -13,6 +13,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case duplicatePrimaryKey, primaryKeyExists, invalidSearch, invalidFilter
             case storageFull, corrupted, storageFailure, closed
             case partitionNotFound, partitionAlreadyExists
+            case collectionUnavailable
             case deadlineExceeded, cancelled, overloaded, readOnly, resultTooLarge
         }
         private let value: Value
@@ -44,6 +45,9 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let invalidSearch = Code(.invalidSearch)
         /// A filter expression is malformed or ill-typed.
         public static let invalidFilter = Code(.invalidFilter)
+        /// The collection exists but could not be opened (a corrupt or unreadable file); the message
+        /// says why. Other collections are not affected; `vireo check` tells more.
+        public static let collectionUnavailable = Code(.collectionUnavailable)
         /// No partition with that name in the collection.
         public static let partitionNotFound = Code(.partitionNotFound)
         /// A partition with that name exists.
@@ -105,6 +109,11 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
 
     static func resultTooLarge(_ limit: Int, _ what: String) -> VireoError {
         VireoError(.resultTooLarge, kind: .invalidInput, "the \(what) result would hold more than \(limit >> 20) MiB; ask for fewer rows or output fields, or page through it (offset/limit, or a primary-key cursor)")
+    }
+
+    static func collectionUnavailable(_ name: String, reason: String) -> VireoError {
+        VireoError(.collectionUnavailable, kind: .unavailable,
+                   "collection '\(name)' is unavailable: it failed to open (\(reason)); the other collections serve. Run `vireo check` on the data directory, restore the collection from a backup, or drop it")
     }
 
     static func collectionNotFound(_ name: String) -> VireoError {

@@ -61,19 +61,23 @@ public struct SearchHit: Sendable, Hashable {
 }
 
 /// Where a candidate came from, packed into the 64-bit id the top-k heaps carry:
-/// shard (16 bits) · segment ordinal within the shard snapshot (16 bits) · row (32 bits).
+/// shard (7 bits, ``CollectionSchema/maxShards`` ≤ 127) · segment ordinal within the shard snapshot
+/// (24 bits: 16.7 million segments per shard) · row (32 bits). The sign bit stays clear.
 struct HitAddress {
     var shard: Int
     var ordinal: Int
     var row: Int
 
+    static let maxOrdinal = 1 << 24 - 1
+
     static func pack(shard: Int, ordinal: Int, row: Int) -> Int64 {
-        Int64(shard) << 48 | Int64(ordinal) << 32 | Int64(row)
+        precondition(shard < 128 && ordinal <= maxOrdinal && row <= Int(UInt32.max), "hit address out of range")
+        return Int64(shard) << 56 | Int64(ordinal) << 32 | Int64(row)
     }
 
     init(_ packed: Int64) {
-        shard = Int(packed >> 48)
-        ordinal = Int((packed >> 32) & 0xFFFF)
+        shard = Int(packed >> 56)
+        ordinal = Int((packed >> 32) & 0xFF_FFFF)
         row = Int(packed & 0xFFFF_FFFF)
     }
 }

@@ -36,7 +36,9 @@ extension Shard {
                 var chosen: [UInt8]?
                 if let spec = indexes.spec(for: field.name), spec.isBuilt, let newest = found.last {
                     let what = "segment \(record.id) \(spec.kind.rawValue) index of field '\(field.name)'"
-                    if let blob = try env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
+                    // An index is derived data: a blob that fails its checksum is dropped and built
+                    // again from the vectors (which are checked themselves) rather than refusing the shard.
+                    if let blob = try? env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
                         if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {

@@ -737,6 +737,191 @@ package nonisolated enum Milvus_Proto_Common_LoadState: SwiftProtobuf.Enum, Swif
 
 }
 
+/// Aggregate state of a manual compaction (GetCompactionState); "Undefied" is Milvus' spelling.
+package nonisolated enum Milvus_Proto_Common_CompactionState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case undefiedState // = 0
+  case executing // = 1
+  case completed // = 2
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .undefiedState
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .undefiedState
+    case 1: self = .executing
+    case 2: self = .completed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .undefiedState: return 0
+    case .executing: return 1
+    case .completed: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Milvus_Proto_Common_CompactionState] = [
+    .undefiedState,
+    .executing,
+    .completed,
+  ]
+
+}
+
+/// Kind of one compaction plan (CompactionMergeInfo.type).
+package nonisolated enum Milvus_Proto_Common_CompactionType: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case undefined // = 0
+  case merge // = 2
+  case mix // = 3
+  case single // = 4
+  case minor // = 5
+  case major // = 6
+  case level0Delete // = 7
+  case clustering // = 8
+  case sort // = 9
+  case partitionKeySort // = 10
+  case clusteringPartitionKeySort // = 11
+  case bumpSchemaVersion // = 12
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .undefined
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .undefined
+    case 2: self = .merge
+    case 3: self = .mix
+    case 4: self = .single
+    case 5: self = .minor
+    case 6: self = .major
+    case 7: self = .level0Delete
+    case 8: self = .clustering
+    case 9: self = .sort
+    case 10: self = .partitionKeySort
+    case 11: self = .clusteringPartitionKeySort
+    case 12: self = .bumpSchemaVersion
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .undefined: return 0
+    case .merge: return 2
+    case .mix: return 3
+    case .single: return 4
+    case .minor: return 5
+    case .major: return 6
+    case .level0Delete: return 7
+    case .clustering: return 8
+    case .sort: return 9
+    case .partitionKeySort: return 10
+    case .clusteringPartitionKeySort: return 11
+    case .bumpSchemaVersion: return 12
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Milvus_Proto_Common_CompactionType] = [
+    .undefined,
+    .merge,
+    .mix,
+    .single,
+    .minor,
+    .major,
+    .level0Delete,
+    .clustering,
+    .sort,
+    .partitionKeySort,
+    .clusteringPartitionKeySort,
+    .bumpSchemaVersion,
+  ]
+
+}
+
+/// State of one compaction plan (CompactionMergeInfo.state).
+package nonisolated enum Milvus_Proto_Common_CompactionTaskState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case unknown // = 0
+  case executing // = 1
+  case pipelining // = 2
+  case completed // = 3
+  case failed // = 4
+  case timeout // = 5
+  case analyzing // = 6
+  case indexing // = 7
+  case cleaned // = 8
+  case metaSaved // = 9
+  case statistic // = 10
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .unknown
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unknown
+    case 1: self = .executing
+    case 2: self = .pipelining
+    case 3: self = .completed
+    case 4: self = .failed
+    case 5: self = .timeout
+    case 6: self = .analyzing
+    case 7: self = .indexing
+    case 8: self = .cleaned
+    case 9: self = .metaSaved
+    case 10: self = .statistic
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .unknown: return 0
+    case .executing: return 1
+    case .pipelining: return 2
+    case .completed: return 3
+    case .failed: return 4
+    case .timeout: return 5
+    case .analyzing: return 6
+    case .indexing: return 7
+    case .cleaned: return 8
+    case .metaSaved: return 9
+    case .statistic: return 10
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Milvus_Proto_Common_CompactionTaskState] = [
+    .unknown,
+    .executing,
+    .pipelining,
+    .completed,
+    .failed,
+    .timeout,
+    .analyzing,
+    .indexing,
+    .cleaned,
+    .metaSaved,
+    .statistic,
+  ]
+
+}
+
 /// Outcome of every RPC. Errors travel here with gRPC status OK: `code` is the numeric Milvus error
 /// code (0 = success), `reason` the message the client shows, `error_code` the legacy code.
 package nonisolated struct Milvus_Proto_Common_Status: Sendable {
@@ -952,6 +1137,18 @@ nonisolated extension Milvus_Proto_Common_ConsistencyLevel: SwiftProtobuf._Proto
 
 nonisolated extension Milvus_Proto_Common_LoadState: SwiftProtobuf._ProtoNameProviding {
   package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LoadStateNotExist\0\u{1}LoadStateNotLoad\0\u{1}LoadStateLoading\0\u{1}LoadStateLoaded\0")
+}
+
+nonisolated extension Milvus_Proto_Common_CompactionState: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UndefiedState\0\u{1}Executing\0\u{1}Completed\0")
+}
+
+nonisolated extension Milvus_Proto_Common_CompactionType: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CompactionTypeUndefined\0\u{2}\u{2}CompactionTypeMerge\0\u{1}CompactionTypeMix\0\u{1}CompactionTypeSingle\0\u{1}CompactionTypeMinor\0\u{1}CompactionTypeMajor\0\u{1}CompactionTypeLevel0Delete\0\u{1}CompactionTypeClustering\0\u{1}CompactionTypeSort\0\u{1}CompactionTypePartitionKeySort\0\u{1}CompactionTypeClusteringPartitionKeySort\0\u{1}CompactionTypeBumpSchemaVersion\0")
+}
+
+nonisolated extension Milvus_Proto_Common_CompactionTaskState: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CompactionTaskStateUnknown\0\u{1}CompactionTaskStateExecuting\0\u{1}CompactionTaskStatePipelining\0\u{1}CompactionTaskStateCompleted\0\u{1}CompactionTaskStateFailed\0\u{1}CompactionTaskStateTimeout\0\u{1}CompactionTaskStateAnalyzing\0\u{1}CompactionTaskStateIndexing\0\u{1}CompactionTaskStateCleaned\0\u{1}CompactionTaskStateMetaSaved\0\u{1}CompactionTaskStateStatistic\0")
 }
 
 nonisolated extension Milvus_Proto_Common_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

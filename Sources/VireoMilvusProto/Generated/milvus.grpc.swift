@@ -444,6 +444,45 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ManualCompaction" metadata.
+        package enum ManualCompaction: Sendable {
+            /// Request type for "ManualCompaction".
+            package typealias Input = Milvus_Proto_Milvus_ManualCompactionRequest
+            /// Response type for "ManualCompaction".
+            package typealias Output = Milvus_Proto_Milvus_ManualCompactionResponse
+            /// Descriptor for "ManualCompaction".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "ManualCompaction",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetCompactionState" metadata.
+        package enum GetCompactionState: Sendable {
+            /// Request type for "GetCompactionState".
+            package typealias Input = Milvus_Proto_Milvus_GetCompactionStateRequest
+            /// Response type for "GetCompactionState".
+            package typealias Output = Milvus_Proto_Milvus_GetCompactionStateResponse
+            /// Descriptor for "GetCompactionState".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetCompactionState",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetCompactionStateWithPlans" metadata.
+        package enum GetCompactionStateWithPlans: Sendable {
+            /// Request type for "GetCompactionStateWithPlans".
+            package typealias Input = Milvus_Proto_Milvus_GetCompactionPlansRequest
+            /// Response type for "GetCompactionStateWithPlans".
+            package typealias Output = Milvus_Proto_Milvus_GetCompactionPlansResponse
+            /// Descriptor for "GetCompactionStateWithPlans".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetCompactionStateWithPlans",
+                type: .unary
+            )
+        }
         /// Namespace for "Search" metadata.
         package enum Search: Sendable {
             /// Request type for "Search".
@@ -517,6 +556,9 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
             Delete.descriptor,
             Flush.descriptor,
             GetFlushState.descriptor,
+            ManualCompaction.descriptor,
+            GetCompactionState.descriptor,
+            GetCompactionStateWithPlans.descriptor,
             Search.descriptor,
             HybridSearch.descriptor,
             Query.descriptor
@@ -1013,6 +1055,52 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetFlushStateRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetFlushStateResponse>
+
+        /// Handle the "ManualCompaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage maintenance.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_ManualCompactionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ManualCompactionResponse` messages.
+        func manualCompaction(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ManualCompactionResponse>
+
+        /// Handle the "GetCompactionState" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetCompactionStateRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetCompactionStateResponse` messages.
+        func getCompactionState(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>
+
+        /// Handle the "GetCompactionStateWithPlans" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetCompactionPlansRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetCompactionPlansResponse` messages.
+        func getCompactionStateWithPlans(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>
 
         /// Handle the "Search" method.
         ///
@@ -1537,6 +1625,52 @@ extension Milvus_Proto_Milvus_MilvusService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetFlushStateResponse>
 
+        /// Handle the "ManualCompaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage maintenance.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ManualCompactionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ManualCompactionResponse` message.
+        func manualCompaction(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ManualCompactionResponse>
+
+        /// Handle the "GetCompactionState" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionStateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetCompactionStateResponse` message.
+        func getCompactionState(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>
+
+        /// Handle the "GetCompactionStateWithPlans" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionPlansRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetCompactionPlansResponse` message.
+        func getCompactionStateWithPlans(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>
+
         /// Handle the "Search" method.
         ///
         /// > Source IDL Documentation:
@@ -2058,6 +2192,52 @@ extension Milvus_Proto_Milvus_MilvusService {
             context: GRPCCore.ServerContext
         ) async throws -> Milvus_Proto_Milvus_GetFlushStateResponse
 
+        /// Handle the "ManualCompaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage maintenance.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_ManualCompactionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ManualCompactionResponse` to respond with.
+        func manualCompaction(
+            request: Milvus_Proto_Milvus_ManualCompactionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ManualCompactionResponse
+
+        /// Handle the "GetCompactionState" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetCompactionStateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetCompactionStateResponse` to respond with.
+        func getCompactionState(
+            request: Milvus_Proto_Milvus_GetCompactionStateRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetCompactionStateResponse
+
+        /// Handle the "GetCompactionStateWithPlans" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetCompactionPlansRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetCompactionPlansResponse` to respond with.
+        func getCompactionStateWithPlans(
+            request: Milvus_Proto_Milvus_GetCompactionPlansRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetCompactionPlansResponse
+
         /// Handle the "Search" method.
         ///
         /// > Source IDL Documentation:
@@ -2463,6 +2643,39 @@ extension Milvus_Proto_Milvus_MilvusService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.ManualCompaction.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ManualCompactionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ManualCompactionResponse>(),
+            handler: { request, context in
+                try await self.manualCompaction(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetCompactionState.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetCompactionStateRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetCompactionStateResponse>(),
+            handler: { request, context in
+                try await self.getCompactionState(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetCompactionStateWithPlans.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetCompactionPlansRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetCompactionPlansResponse>(),
+            handler: { request, context in
+                try await self.getCompactionStateWithPlans(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Milvus_Proto_Milvus_MilvusService.Method.Search.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SearchRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SearchResults>(),
@@ -2847,6 +3060,39 @@ extension Milvus_Proto_Milvus_MilvusService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetFlushStateResponse> {
         let response = try await self.getFlushState(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func manualCompaction(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ManualCompactionResponse> {
+        let response = try await self.manualCompaction(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getCompactionState(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetCompactionStateResponse> {
+        let response = try await self.getCompactionState(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getCompactionStateWithPlans(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse> {
+        let response = try await self.getCompactionStateWithPlans(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3299,6 +3545,45 @@ extension Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetFlushStateResponse> {
         return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetFlushStateResponse>(
             message: try await self.getFlushState(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func manualCompaction(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ManualCompactionResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ManualCompactionResponse>(
+            message: try await self.manualCompaction(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getCompactionState(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetCompactionStateResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>(
+            message: try await self.getCompactionState(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getCompactionStateWithPlans(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>(
+            message: try await self.getCompactionStateWithPlans(
                 request: request.message,
                 context: context
             ),
@@ -3981,6 +4266,67 @@ extension Milvus_Proto_Milvus_MilvusService {
             deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetFlushStateResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetFlushStateResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ManualCompaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage maintenance.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ManualCompactionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ManualCompactionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ManualCompactionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func manualCompaction<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ManualCompactionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ManualCompactionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ManualCompactionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetCompactionState" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionStateRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetCompactionStateRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetCompactionStateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getCompactionState<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetCompactionStateResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetCompactionStateWithPlans" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionPlansRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetCompactionPlansRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetCompactionPlansResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getCompactionStateWithPlans<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetCompactionPlansResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Search" method.
@@ -5041,6 +5387,100 @@ extension Milvus_Proto_Milvus_MilvusService {
             )
         }
 
+        /// Call the "ManualCompaction" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage maintenance.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ManualCompactionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ManualCompactionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ManualCompactionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func manualCompaction<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ManualCompactionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ManualCompactionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ManualCompactionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.ManualCompaction.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetCompactionState" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionStateRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetCompactionStateRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetCompactionStateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getCompactionState<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetCompactionStateResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetCompactionState.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetCompactionStateWithPlans" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionPlansRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetCompactionPlansRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetCompactionPlansResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getCompactionStateWithPlans<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetCompactionPlansResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetCompactionStateWithPlans.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Search" method.
         ///
         /// > Source IDL Documentation:
@@ -5955,6 +6395,85 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetFlushStateRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetFlushStateResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ManualCompaction" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Storage maintenance.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_ManualCompactionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func manualCompaction<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ManualCompactionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ManualCompactionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.manualCompaction(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ManualCompactionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ManualCompactionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetCompactionState" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionStateRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getCompactionState<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getCompactionState(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetCompactionStateRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetCompactionStateResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetCompactionStateWithPlans" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetCompactionPlansRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getCompactionStateWithPlans<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getCompactionStateWithPlans(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetCompactionPlansRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetCompactionPlansResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -6985,6 +7504,97 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getFlushState(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ManualCompaction" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Storage maintenance.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func manualCompaction<Result>(
+        _ message: Milvus_Proto_Milvus_ManualCompactionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ManualCompactionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_ManualCompactionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.manualCompaction(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetCompactionState" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getCompactionState<Result>(
+        _ message: Milvus_Proto_Milvus_GetCompactionStateRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionStateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionStateRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getCompactionState(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetCompactionStateWithPlans" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getCompactionStateWithPlans<Result>(
+        _ message: Milvus_Proto_Milvus_GetCompactionPlansRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetCompactionPlansResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetCompactionPlansRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getCompactionStateWithPlans(
             request: request,
             options: options,
             onResponse: handleResponse

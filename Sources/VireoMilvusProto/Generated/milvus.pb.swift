@@ -1783,6 +1783,183 @@ package nonisolated struct Milvus_Proto_Milvus_GetFlushStateResponse: Sendable {
   fileprivate var _status: Milvus_Proto_Common_Status? = nil
 }
 
+/// pymilvus `compact()`: names the collection (or, for old servers, its id). Vireo compacts the whole
+/// collection; clustering (`majorCompaction`), L0, single segments and `target_size` are refused.
+package nonisolated struct Milvus_Proto_Milvus_ManualCompactionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var collectionID: Int64 = 0
+
+  package var timetravel: UInt64 = 0
+
+  package var majorCompaction: Bool = false
+
+  package var collectionName: String = String()
+
+  package var dbName: String = String()
+
+  package var partitionID: Int64 = 0
+
+  package var channel: String = String()
+
+  package var segmentIds: [Int64] = []
+
+  package var l0Compaction: Bool = false
+
+  package var targetSize: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Milvus_Proto_Milvus_ManualCompactionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var status: Milvus_Proto_Common_Status {
+    get {_status ?? Milvus_Proto_Common_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  package var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  package mutating func clearStatus() {self._status = nil}
+
+  package var compactionID: Int64 = 0
+
+  package var compactionPlanCount: Int32 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _status: Milvus_Proto_Common_Status? = nil
+}
+
+package nonisolated struct Milvus_Proto_Milvus_GetCompactionStateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var compactionID: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Milvus_Proto_Milvus_GetCompactionStateResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var status: Milvus_Proto_Common_Status {
+    get {_status ?? Milvus_Proto_Common_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  package var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  package mutating func clearStatus() {self._status = nil}
+
+  package var state: Milvus_Proto_Common_CompactionState = .undefiedState
+
+  package var executingPlanNo: Int64 = 0
+
+  package var timeoutPlanNo: Int64 = 0
+
+  package var completedPlanNo: Int64 = 0
+
+  package var failedPlanNo: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _status: Milvus_Proto_Common_Status? = nil
+}
+
+package nonisolated struct Milvus_Proto_Milvus_GetCompactionPlansRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var compactionID: Int64 = 0
+
+  package var dbName: String = String()
+
+  package var collectionName: String = String()
+
+  package var collectionID: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Milvus_Proto_Milvus_GetCompactionPlansResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var status: Milvus_Proto_Common_Status {
+    get {_status ?? Milvus_Proto_Common_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  package var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  package mutating func clearStatus() {self._status = nil}
+
+  package var state: Milvus_Proto_Common_CompactionState = .undefiedState
+
+  package var mergeInfos: [Milvus_Proto_Milvus_CompactionMergeInfo] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _status: Milvus_Proto_Common_Status? = nil
+}
+
+/// One plan: segments merged (or rewritten without deleted rows) into `target` (0 when every row was
+/// deleted).
+package nonisolated struct Milvus_Proto_Milvus_CompactionMergeInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var sources: [Int64] = []
+
+  package var target: Int64 = 0
+
+  package var planID: Int64 = 0
+
+  package var triggerID: Int64 = 0
+
+  package var collectionID: Int64 = 0
+
+  package var partitionID: Int64 = 0
+
+  package var channel: String = String()
+
+  package var type: Milvus_Proto_Common_CompactionType = .undefined
+
+  package var state: Milvus_Proto_Common_CompactionTaskState = .unknown
+
+  package var failureReason: String = String()
+
+  package var targets: [Int64] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
 /// One vector search. `dsl` is the boolean filter, `placeholder_group` a serialized
 /// common.PlaceholderGroup with the query vectors (or `ids` to search by primary keys), and
 /// search_params the key/values `topk`, `offset`, `metric_type`, `anns_field`, `round_decimal`,
@@ -5277,6 +5454,383 @@ nonisolated extension Milvus_Proto_Milvus_GetFlushStateResponse: SwiftProtobuf.M
   package static func ==(lhs: Milvus_Proto_Milvus_GetFlushStateResponse, rhs: Milvus_Proto_Milvus_GetFlushStateResponse) -> Bool {
     if lhs._status != rhs._status {return false}
     if lhs.flushed != rhs.flushed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_ManualCompactionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ManualCompactionRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collectionID\0\u{1}timetravel\0\u{1}majorCompaction\0\u{3}collection_name\0\u{3}db_name\0\u{3}partition_id\0\u{1}channel\0\u{3}segment_ids\0\u{1}l0Compaction\0\u{3}target_size\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.collectionID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.timetravel) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.majorCompaction) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.collectionName) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.dbName) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.partitionID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.channel) }()
+      case 8: try { try decoder.decodeRepeatedInt64Field(value: &self.segmentIds) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.l0Compaction) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.targetSize) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.collectionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.collectionID, fieldNumber: 1)
+    }
+    if self.timetravel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.timetravel, fieldNumber: 2)
+    }
+    if self.majorCompaction != false {
+      try visitor.visitSingularBoolField(value: self.majorCompaction, fieldNumber: 3)
+    }
+    if !self.collectionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.collectionName, fieldNumber: 4)
+    }
+    if !self.dbName.isEmpty {
+      try visitor.visitSingularStringField(value: self.dbName, fieldNumber: 5)
+    }
+    if self.partitionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.partitionID, fieldNumber: 6)
+    }
+    if !self.channel.isEmpty {
+      try visitor.visitSingularStringField(value: self.channel, fieldNumber: 7)
+    }
+    if !self.segmentIds.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.segmentIds, fieldNumber: 8)
+    }
+    if self.l0Compaction != false {
+      try visitor.visitSingularBoolField(value: self.l0Compaction, fieldNumber: 9)
+    }
+    if self.targetSize != 0 {
+      try visitor.visitSingularInt64Field(value: self.targetSize, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_ManualCompactionRequest, rhs: Milvus_Proto_Milvus_ManualCompactionRequest) -> Bool {
+    if lhs.collectionID != rhs.collectionID {return false}
+    if lhs.timetravel != rhs.timetravel {return false}
+    if lhs.majorCompaction != rhs.majorCompaction {return false}
+    if lhs.collectionName != rhs.collectionName {return false}
+    if lhs.dbName != rhs.dbName {return false}
+    if lhs.partitionID != rhs.partitionID {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.segmentIds != rhs.segmentIds {return false}
+    if lhs.l0Compaction != rhs.l0Compaction {return false}
+    if lhs.targetSize != rhs.targetSize {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_ManualCompactionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ManualCompactionResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}compactionID\0\u{1}compactionPlanCount\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.compactionID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.compactionPlanCount) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.compactionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.compactionID, fieldNumber: 2)
+    }
+    if self.compactionPlanCount != 0 {
+      try visitor.visitSingularInt32Field(value: self.compactionPlanCount, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_ManualCompactionResponse, rhs: Milvus_Proto_Milvus_ManualCompactionResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.compactionID != rhs.compactionID {return false}
+    if lhs.compactionPlanCount != rhs.compactionPlanCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_GetCompactionStateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".GetCompactionStateRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}compactionID\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.compactionID) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.compactionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.compactionID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_GetCompactionStateRequest, rhs: Milvus_Proto_Milvus_GetCompactionStateRequest) -> Bool {
+    if lhs.compactionID != rhs.compactionID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_GetCompactionStateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".GetCompactionStateResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}state\0\u{1}executingPlanNo\0\u{1}timeoutPlanNo\0\u{1}completedPlanNo\0\u{1}failedPlanNo\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.executingPlanNo) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.timeoutPlanNo) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.completedPlanNo) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.failedPlanNo) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.state != .undefiedState {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
+    }
+    if self.executingPlanNo != 0 {
+      try visitor.visitSingularInt64Field(value: self.executingPlanNo, fieldNumber: 3)
+    }
+    if self.timeoutPlanNo != 0 {
+      try visitor.visitSingularInt64Field(value: self.timeoutPlanNo, fieldNumber: 4)
+    }
+    if self.completedPlanNo != 0 {
+      try visitor.visitSingularInt64Field(value: self.completedPlanNo, fieldNumber: 5)
+    }
+    if self.failedPlanNo != 0 {
+      try visitor.visitSingularInt64Field(value: self.failedPlanNo, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_GetCompactionStateResponse, rhs: Milvus_Proto_Milvus_GetCompactionStateResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.executingPlanNo != rhs.executingPlanNo {return false}
+    if lhs.timeoutPlanNo != rhs.timeoutPlanNo {return false}
+    if lhs.completedPlanNo != rhs.completedPlanNo {return false}
+    if lhs.failedPlanNo != rhs.failedPlanNo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_GetCompactionPlansRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".GetCompactionPlansRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}compactionID\0\u{3}db_name\0\u{3}collection_name\0\u{3}collection_id\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.compactionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.dbName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.collectionName) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.collectionID) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.compactionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.compactionID, fieldNumber: 1)
+    }
+    if !self.dbName.isEmpty {
+      try visitor.visitSingularStringField(value: self.dbName, fieldNumber: 2)
+    }
+    if !self.collectionName.isEmpty {
+      try visitor.visitSingularStringField(value: self.collectionName, fieldNumber: 3)
+    }
+    if self.collectionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.collectionID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_GetCompactionPlansRequest, rhs: Milvus_Proto_Milvus_GetCompactionPlansRequest) -> Bool {
+    if lhs.compactionID != rhs.compactionID {return false}
+    if lhs.dbName != rhs.dbName {return false}
+    if lhs.collectionName != rhs.collectionName {return false}
+    if lhs.collectionID != rhs.collectionID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_GetCompactionPlansResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".GetCompactionPlansResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}state\0\u{1}mergeInfos\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.mergeInfos) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.state != .undefiedState {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
+    }
+    if !self.mergeInfos.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.mergeInfos, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_GetCompactionPlansResponse, rhs: Milvus_Proto_Milvus_GetCompactionPlansResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.mergeInfos != rhs.mergeInfos {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_CompactionMergeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".CompactionMergeInfo"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sources\0\u{1}target\0\u{3}plan_id\0\u{3}trigger_id\0\u{3}collection_id\0\u{3}partition_id\0\u{1}channel\0\u{1}type\0\u{1}state\0\u{3}failure_reason\0\u{1}targets\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt64Field(value: &self.sources) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.target) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.planID) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.triggerID) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.collectionID) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.partitionID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.channel) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.type) }()
+      case 9: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.failureReason) }()
+      case 11: try { try decoder.decodeRepeatedInt64Field(value: &self.targets) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sources.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.sources, fieldNumber: 1)
+    }
+    if self.target != 0 {
+      try visitor.visitSingularInt64Field(value: self.target, fieldNumber: 2)
+    }
+    if self.planID != 0 {
+      try visitor.visitSingularInt64Field(value: self.planID, fieldNumber: 3)
+    }
+    if self.triggerID != 0 {
+      try visitor.visitSingularInt64Field(value: self.triggerID, fieldNumber: 4)
+    }
+    if self.collectionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.collectionID, fieldNumber: 5)
+    }
+    if self.partitionID != 0 {
+      try visitor.visitSingularInt64Field(value: self.partitionID, fieldNumber: 6)
+    }
+    if !self.channel.isEmpty {
+      try visitor.visitSingularStringField(value: self.channel, fieldNumber: 7)
+    }
+    if self.type != .undefined {
+      try visitor.visitSingularEnumField(value: self.type, fieldNumber: 8)
+    }
+    if self.state != .unknown {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 9)
+    }
+    if !self.failureReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.failureReason, fieldNumber: 10)
+    }
+    if !self.targets.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.targets, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_CompactionMergeInfo, rhs: Milvus_Proto_Milvus_CompactionMergeInfo) -> Bool {
+    if lhs.sources != rhs.sources {return false}
+    if lhs.target != rhs.target {return false}
+    if lhs.planID != rhs.planID {return false}
+    if lhs.triggerID != rhs.triggerID {return false}
+    if lhs.collectionID != rhs.collectionID {return false}
+    if lhs.partitionID != rhs.partitionID {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.failureReason != rhs.failureReason {return false}
+    if lhs.targets != rhs.targets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -148,7 +148,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             var r = Milvus_Proto_Milvus_DescribeCollectionResponse()
             r.schema = ProtoConversions.protoSchema(d.schema)
             r.collectionName = d.schema.name
-            r.collectionID = Int64(bitPattern: StableHash.hash(.string(d.schema.name)) >> 12)
+            r.collectionID = Self.collectionID(d.schema.name)
             r.shardsNum = Int32(d.schema.shardsNum)
             r.numPartitions = Int64(d.partitionCount)
             r.consistencyLevel = .strong
@@ -449,6 +449,91 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         }
     }
 
+    // MARK: Storage maintenance
+
+    /// The id `DescribeCollection` reports for a collection (a stable hash of its name).
+    static func collectionID(_ name: String) -> Int64 {
+        Int64(bitPattern: StableHash.hash(.string(name)) >> 12)
+    }
+
+    /// pymilvus `compact()`: starts a background job over the whole collection and answers with its
+    /// id. Clustering (`is_clustering`), L0, chosen-segment and target-size compactions are Milvus
+    /// features Vireo has no use for; asking for one is an error, not a silent full compaction.
+    func manualCompaction(request: Milvus_Proto_Milvus_ManualCompactionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ManualCompactionResponse {
+        await call("ManualCompaction") {
+            if request.majorCompaction {
+                throw APIError.invalid("clustering compaction needs a clustering key field, which Vireo does not have: call compact() without is_clustering")
+            }
+            if request.l0Compaction { throw APIError.invalid("Vireo keeps no L0 delete segments: call compact() without is_l0") }
+            if !request.segmentIds.isEmpty || request.targetSize != 0 {
+                throw APIError.invalid("Vireo compacts whole collections: leave segment_ids and target_size unset")
+            }
+            var name = request.collectionName
+            if name.isEmpty && request.collectionID != 0 {
+                name = handlers.listCollections().first { Self.collectionID($0) == request.collectionID } ?? ""
+                if name.isEmpty { throw APIError(.collectionNotFound, "collection id \(request.collectionID) not found") }
+            }
+            let job = try await handlers.compact(name)
+            var r = Milvus_Proto_Milvus_ManualCompactionResponse()
+            r.compactionID = job.id
+            r.compactionPlanCount = Int32(clamping: job.plans)
+            return r
+        }
+    }
+
+    func getCompactionState(request: Milvus_Proto_Milvus_GetCompactionStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetCompactionStateResponse {
+        await call("GetCompactionState") {
+            var r = Milvus_Proto_Milvus_GetCompactionStateResponse()
+            guard let job = handlers.compactionJob(request.compactionID) else {
+                r.state = .undefiedState
+                return r
+            }
+            switch job.state {
+            case .executing:
+                r.state = .executing
+                r.executingPlanNo = Int64(job.plannedCount)
+            case .completed:
+                r.state = .completed
+                r.completedPlanNo = Int64(job.report?.merges.count ?? 0)
+            case .failed:
+                r.state = .completed
+                r.failedPlanNo = Int64(max(1, job.plannedCount))
+            }
+            return r
+        }
+    }
+
+    /// The plans of a finished job: each names the segments rewritten (shard in the high 32 bits,
+    /// segment id in the low) and the segment they became (0: every row was deleted).
+    func getCompactionStateWithPlans(request: Milvus_Proto_Milvus_GetCompactionPlansRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetCompactionPlansResponse {
+        await call("GetCompactionStateWithPlans") {
+            var r = Milvus_Proto_Milvus_GetCompactionPlansResponse()
+            // pymilvus' get_compaction_tasks names a collection instead of a job: its newest job.
+            let found = request.compactionID == 0 && !request.collectionName.isEmpty
+                ? try handlers.latestCompactionJob(request.collectionName) : handlers.compactionJob(request.compactionID)
+            guard let job = found else {
+                r.state = .undefiedState
+                return r
+            }
+            r.state = job.state == .executing ? .executing : .completed
+            let collection = Self.collectionID(job.collection)
+            for (i, m) in (job.report?.merges ?? []).enumerated() {
+                var info = Milvus_Proto_Milvus_CompactionMergeInfo()
+                let base = Int64(m.shard) << 32
+                info.sources = m.sources.map { base | $0 }
+                info.target = m.target.map { base | $0 } ?? 0
+                info.targets = m.target.map { [base | $0] } ?? []
+                info.planID = Int64(i + 1)
+                info.triggerID = job.id
+                info.collectionID = collection
+                info.type = m.sources.count > 1 ? .mix : .single
+                info.state = .completed
+                r.mergeInfos.append(info)
+            }
+            return r
+        }
+    }
+
     // MARK: Reads
 
     /// A `SearchRequest` (top level or inside a hybrid search) → a typed search.
@@ -636,6 +721,9 @@ extension Milvus_Proto_Milvus_ConnectResponse: MilvusStatusResponse { var milvus
 extension Milvus_Proto_Milvus_GetVersionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
 extension Milvus_Proto_Milvus_CheckHealthResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
 extension Milvus_Proto_Milvus_AllocTimestampResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_ManualCompactionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetCompactionStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_GetCompactionPlansResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
 extension Milvus_Proto_Milvus_BoolResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
 extension Milvus_Proto_Milvus_DescribeCollectionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
 extension Milvus_Proto_Milvus_ShowCollectionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }

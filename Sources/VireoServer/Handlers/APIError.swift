@@ -85,6 +85,7 @@ public enum ErrorTable {
 
     private static let table: [VireoError.Code: Entry] = [
         .collectionNotFound: Entry(code: .collectionNotFound),
+        .collectionUnavailable: Entry(code: .collectionNotLoaded),
         .partitionNotFound: Entry(code: .partitionNotFound),
         .partitionAlreadyExists: Entry(code: .invalidParameter),
         .collectionAlreadyExists: Entry(code: .invalidParameter),

@@ -12,6 +12,7 @@ public final class MilvusHandlers: Sendable {
     public let database: Database
     public let limits: ServerLimits
     let loads = LoadStates()
+    let compactions = CompactionJobs()
 
     /// - Parameter stateDirectory: where an older server kept index names (`<data>/server` by
     ///   default); a file found there is moved into the catalog once and removed.

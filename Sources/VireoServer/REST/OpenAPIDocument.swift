@@ -107,6 +107,72 @@ enum OpenAPIDocument {
     "summary": "Ready (database open)"
    }
   },
+  "/v2/vectordb/collections/compact": {
+   "post": {
+    "operationId": "collections_compact",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "Only 'default' exists.",
+          "type": "string"
+         }
+        },
+        "required": [
+         "collectionName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Start compacting a collection (rewrite segments with deleted rows, merge small ones)",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
   "/v2/vectordb/collections/create": {
    "post": {
     "operationId": "collections_create",
@@ -573,6 +639,72 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Seal growing segments",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
+  "/v2/vectordb/collections/get_compaction_state": {
+   "post": {
+    "operationId": "collections_get_compaction_state",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "Only 'default' exists.",
+          "type": "string"
+         },
+         "jobID": {
+          "type": "string"
+         }
+        },
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "State of a compaction job (by jobID, or the newest of a collection)",
     "tags": [
      "collections"
     ]

@@ -40,6 +40,8 @@ struct RESTEndpoints: Sendable {
             ("collections/release", releaseCollection),
             ("collections/get_load_state", loadState),
             ("collections/flush", flush),
+            ("collections/compact", compact),
+            ("collections/get_compaction_state", compactionState),
             ("collections/rename", renameCollection),
             ("entities/insert", { c throws in try await write(c, upsert: false) }),
             ("entities/upsert", { c throws in try await write(c, upsert: true) }),
@@ -132,6 +134,44 @@ struct RESTEndpoints: Sendable {
         try db(c)
         try await handlers.flush(try c.body.collectionName)
         return .empty
+    }
+
+    /// Starts a compaction job; Milvus answers `{}`, Vireo adds the job id (as a string, like
+    /// Zilliz' `jobID`, since it passes 2^53) for `get_compaction_state`.
+    func compact(_ c: RESTCall) async throws -> RESTReply {
+        try db(c)
+        let job = try await handlers.compact(try c.body.collectionName)
+        return RESTReply(data: Array("{\"compactionID\":\"\(job.id)\"}".utf8))
+    }
+
+    /// A job by `jobID` (or `compactionID`), else the newest job of `collectionName`; a job nobody
+    /// knows is `UndefiedState` (Milvus' spelling), as over gRPC.
+    func compactionState(_ c: RESTCall) async throws -> RESTReply {
+        try db(c)
+        let job: CompactionJob?
+        if let id = try c.body.int("jobID") ?? c.body.int("compactionID") {
+            job = handlers.compactionJob(Int64(id))
+        } else {
+            job = try handlers.latestCompactionJob(try c.body.collectionName)
+        }
+        let state: String
+        var executing = 0, completed = 0, failed = 0
+        switch job?.state {
+        case nil: state = "UndefiedState"
+        case .executing?:
+            state = "Executing"
+            executing = job!.plannedCount
+        case .completed?:
+            state = "Completed"
+            completed = job!.report?.merges.count ?? 0
+        case .failed?:
+            state = "Completed"
+            failed = max(1, job!.plannedCount)
+        }
+        let id = job.map { "\"\($0.id)\"" } ?? "\"0\""
+        let json = "{\"compactionID\":\(id),\"state\":\"\(state)\",\"executingPlanNumber\":\(executing),\"timeoutPlanNumber\":0,"
+            + "\"completePlanNumber\":\(completed),\"failedPlanNumber\":\(failed)}"
+        return RESTReply(data: Array(json.utf8))
     }
 
     func renameCollection(_ c: RESTCall) async throws -> RESTReply {

@@ -54,6 +54,10 @@ struct Serve: AsyncParsableCommand {
     var maxConnectionAge: Double?
     @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB.") var mapSizeGiB: Int = 64
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.") var sealRows: Int = 65_536
+    @Option(name: .customLong("compaction-interval"), help: "Seconds between background compaction passes (0: only on request).")
+    var compactionInterval: Int = 60
+    @Option(name: .customLong("compaction-deleted-fraction"), help: "Deleted fraction of a segment's rows from which compaction rewrites it.")
+    var compactionDeletedFraction: Double = 0.2
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
     func run() async throws {
@@ -79,6 +83,9 @@ struct Serve: AsyncParsableCommand {
         config.limits.maxTopK = maxTopK
         config.limits.maxNQ = maxNQ
         config.limits.maxSearchHits = maxSearchHits
+        guard (0...604_800).contains(compactionInterval), (0.0...1.0).contains(compactionDeletedFraction) else {
+            throw ValidationError("--compaction-interval must be in 0...604800 s and --compaction-deleted-fraction in 0...1")
+        }
         guard (1...1 << 20).contains(maxResultMiB) else { throw ValidationError("--max-result-mib must be in 1...1048576") }
         config.limits.maxResultBytes = maxResultMiB << 20
         config.limits.maxInsertRows = maxInsertRows
@@ -103,6 +110,8 @@ struct Serve: AsyncParsableCommand {
         var dbConfig = Configuration()
         dbConfig.mapSize = mapSizeGiB << 30
         dbConfig.sealRows = sealRows
+        dbConfig.compactionInterval = compactionInterval > 0 ? .seconds(compactionInterval) : nil
+        dbConfig.compactionDeletedFraction = compactionDeletedFraction
         if let maxConcurrentReads { dbConfig.maxConcurrentReads = max(1, maxConcurrentReads) }
         dbConfig.maxQueuedReads = max(0, maxQueuedReads)
         try await Self.serve(data: data, dbConfig: dbConfig, config: config, logger: logger)
