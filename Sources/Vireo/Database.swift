@@ -35,6 +35,10 @@ public final class Database: Sendable {
     /// Collections that failed to open, by name: their id and why. They are listed and can be
     /// dropped; every other operation on them fails with ``VireoError/Code/collectionUnavailable``.
     private let unavailable = Mutex<[String: (id: UInt64, reason: String)]>([:])
+    /// Serialises create, drop and rename: each is a catalog transaction followed by an update of
+    /// ``open``, and two of them on one name must not interleave (a drop's removal from `open` must
+    /// never remove the collection a concurrent create just made). Catalog writes are rare.
+    private let catalogChanges = Mutex(())
     private let builder = IndexBuilder()
     /// Runs the blocking part of every collection's reads, off the cooperative pool, with a bound.
     private let reads: ReadExecutor
@@ -209,7 +213,7 @@ public final class Database: Sendable {
     private func makeCollection(_ record: CollectionRecord) throws -> Collection {
         let catalog = self.catalog
         let collectionsDB = self.collectionsDB
-        let entry = CatalogEntry(name: record.schema.name, catalog: catalog, collections: collectionsDB, readOnly: configuration.readOnly)
+        let entry = CatalogEntry(name: record.schema.name, id: record.id, catalog: catalog, collections: collectionsDB, readOnly: configuration.readOnly)
         return try Collection(record: record, directory: collectionDirectory(record.id), configuration: configuration,
                               builder: builder, reads: reads, catalog: entry)
     }
@@ -224,6 +228,10 @@ public final class Database: Sendable {
     public func createCollection(_ schema: CollectionSchema) throws -> Collection {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try schema.validate()
+        return try catalogChanges.withLock { _ in try create(schema) }
+    }
+
+    private func create(_ schema: CollectionSchema) throws -> Collection {
         // Catalog writes are rare; the LMDB writer lock serialises them. The name check and insert
         // happen under one write transaction with NOOVERWRITE, so concurrent creates cannot both win.
         let key = Array(schema.name.utf8)
@@ -289,14 +297,21 @@ public final class Database: Sendable {
     public func renameCollection(_ name: String, to newName: String) throws {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try CollectionSchema.validateName(newName, what: "collection name")
-        guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
+        try catalogChanges.withLock { _ in try rename(name, to: newName) }
+    }
+
+    private func rename(_ name: String, to newName: String) throws {
+        guard let entry = open.withLock({ $0[name] }) else {
+            if let u = unavailable.withLock({ $0[name] }) { throw VireoError.collectionUnavailable(name, reason: u.reason) }
+            throw VireoError.collectionNotFound(name)
+        }
         guard name != newName else { return }
         do {
             try catalog.write { txn in
                 guard try txn.get(collectionsDB, key: Array(newName.utf8)) == nil else {
                     throw VireoError(.collectionAlreadyExists, kind: .conflict, "cannot rename '\(name)' to '\(newName)': a collection named '\(newName)' exists")
                 }
-                try moveRecord(txn, from: name, to: newName)
+                try moveRecord(txn, from: name, to: newName, id: entry.id)
             }
         } catch {
             throw VireoError.storage(error, "renaming collection '\(name)'")
@@ -310,9 +325,10 @@ public final class Database: Sendable {
 
     /// Moves a collection's catalog record from key `from` to key `to` (replacing what `to` held),
     /// renaming its schema, inside `txn`.
-    private func moveRecord(_ txn: WriteTransaction, from: String, to: String) throws {
+    private func moveRecord(_ txn: WriteTransaction, from: String, to: String, id: UInt64) throws {
         guard let stored = try txn.get(collectionsDB, key: Array(from.utf8)) else { throw VireoError.collectionNotFound(from) }
         var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(from)'")))
+        guard record.id == id else { throw VireoError.collectionNotFound(from) }
         record.schema.name = to
         _ = try txn.delete(collectionsDB, key: Array(from.utf8))
         try Blob.write(txn, collectionsDB, key: Array(to.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
@@ -324,6 +340,10 @@ public final class Database: Sendable {
     /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
     public func dropCollection(_ name: String) throws {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
+        try catalogChanges.withLock { _ in try drop(name) }
+    }
+
+    private func drop(_ name: String) throws {
         if let broken = unavailable.withLock({ $0[name] }) {
             // Nothing of it is open: the record goes, then its files.
             do {
@@ -337,7 +357,13 @@ public final class Database: Sendable {
         }
         guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
         do {
-            try catalog.write { txn in _ = try txn.delete(collectionsDB, key: Array(name.utf8)) }
+            try catalog.write { txn in
+                // The record under this name must still be this collection's (addressed by id).
+                guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)),
+                      try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'"))).id == entry.id
+                else { throw VireoError.collectionNotFound(name) }
+                _ = try txn.delete(collectionsDB, key: Array(name.utf8))
+            }
         } catch {
             throw VireoError.storage(error, "dropping collection '\(name)'")
         }
@@ -354,8 +380,12 @@ final class CatalogEntry: Sendable {
     private let collections: VireoStorage.LMDBDatabase
 
     private let readOnly: Bool
+    /// The collection's id: the record under ``name`` must carry it, so a handle kept past a drop
+    /// (and a re-create under the same name) can never change the new collection's record.
+    let id: UInt64
 
-    init(name: String, catalog: Environment, collections: VireoStorage.LMDBDatabase, readOnly: Bool = false) {
+    init(name: String, id: UInt64, catalog: Environment, collections: VireoStorage.LMDBDatabase, readOnly: Bool = false) {
+        self.id = id
         self.readOnly = readOnly
         current = Mutex(name)
         self.catalog = catalog
@@ -376,6 +406,7 @@ final class CatalogEntry: Sendable {
                 guard let stored = try txn.get(collections, key: key) else { throw VireoError.collectionNotFound(name) }
                 var record = try JSONDecoder().decode(Database.CollectionRecord.self,
                                                       from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
+                guard record.id == id else { throw VireoError.collectionNotFound(name) }
                 try change(&record)
                 try Blob.write(txn, collections, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
             }

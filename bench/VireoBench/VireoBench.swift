@@ -9,7 +9,7 @@ struct VireoBench: AsyncParsableCommand {
         commandName: "vireo-bench",
         abstract: "Vireo benchmarks on .fvecs/.ivecs/.bvecs datasets (ann-benchmarks style), side by side with peers run in the same session.",
         discussion: "Start with `vireo-bench --dataset DIR --index hnsw` (the `run` subcommand, the default) or `vireo-bench compare DIR`; the other subcommands are the per-issue benchmarks bench/README.md cites.",
-        subcommands: [RunCommand.self, CompareCommand.self, PlotCommand.self, Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self],
+        subcommands: [RunCommand.self, CompareCommand.self, PlotCommand.self, Exact.self, HNSWBench.self, IVFBench.self, FilterBench.self, HNSWIndexBench.self, IVFIndexBench.self, CompactionBench.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -181,20 +181,9 @@ extension Collection {
 
     /// Deletes every row whose partition is in `ids`.
     func deleteRows(inPartitions ids: Set<UInt16>) async throws {
-        for shard in shards {
-            let keys = try partitionRowKeys(shard: shard, ids: ids)
-            if !keys.isEmpty { _ = try await shard.submit(.delete(keys)) }
+        for shard in shards where !shard.snapshot.partitionsPresent.isDisjoint(with: ids) {
+            _ = try await shard.submit(.deletePartitions(ids))
         }
-    }
-
-    private func partitionRowKeys(shard: Shard, ids: Set<UInt16>) throws -> [PrimaryKey] {
-        let snap = shard.snapshot
-        var keys: [PrimaryKey] = []
-        for (segment, bits) in try shard.select(nil, partitions: ids, in: snap) {
-            let ordinal = snap.sealed.firstIndex { $0.id == segment } ?? snap.sealed.count
-            for row in 0..<bits.capacity where bits.contains(row) { keys.append(snap.primaryKey(ordinal: ordinal, row: row)) }
-        }
-        return keys
     }
 
     /// At open: deletes rows of partitions whose drop committed but whose rows were not deleted yet
@@ -204,11 +193,9 @@ extension Collection {
         for shard in shards {
             let orphans = shard.snapshot.partitionsPresent.subtracting(live)
             guard !orphans.isEmpty else { continue }
-            let keys = try partitionRowKeys(shard: shard, ids: orphans)
-            guard !keys.isEmpty else { continue }
             let outcome = Mutex<Result<Int, any Error>?>(nil)
             let done = DispatchSemaphore(value: 0)
-            shard.enqueue(.delete(keys)) { r in
+            shard.enqueue(.deletePartitions(orphans)) { r in
                 outcome.withLock { $0 = r }
                 done.signal()
             }

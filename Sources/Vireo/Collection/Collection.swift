@@ -536,13 +536,26 @@ public final class Collection: Sendable {
         try checkKeyTypes(ids)
         let selection = try fieldSelection(outputFields ?? ["*"])
         let allowed = try readPartitions(partitions, filter: nil)
-        let snaps = shards.map(\.snapshot)
+        // One snapshot per shard holds every row returned (see Shard.locateAll).
+        var byShard = [[Int]](repeating: [], count: shards.count)
+        for (i, id) in ids.enumerated() { byShard[StableHash.shard(of: id, shardCount: shards.count)].append(i) }
+        var found = [(ShardSnapshot, RowLocation)?](repeating: nil, count: ids.count)
+        do {
+            for (s, members) in byShard.enumerated() where !members.isEmpty {
+                let (snap, locs) = try shards[s].locateAll(members.map { ids[$0] })
+                for (m, loc) in zip(members, locs) {
+                    if let loc, allowed.contains(snap.partition(of: loc)) { found[m] = (snap, loc) }
+                }
+            }
+        } catch {
+            throw VireoError.storage(error, "reading primary keys of collection '\(name)'")
+        }
         var out: [Row] = []
-        for id in ids {
-            let s = StableHash.shard(of: id, shardCount: shards.count)
+        for (i, id) in ids.enumerated() {
+            guard let (snap, loc) = found[i] else { continue }
             do {
-                guard let loc = try shards[s].locate(id, in: snaps[s]), allowed.contains(snaps[s].partition(of: loc)) else { continue }
-                out.append(try shards[s].materialize(loc, in: snaps[s], fields: selection).1)
+                let s = StableHash.shard(of: id, shardCount: shards.count)
+                out.append(try shards[s].materialize(loc, in: snap, fields: selection).1)
             } catch {
                 throw VireoError.storage(error, "reading primary key \(id) of collection '\(name)'")
             }

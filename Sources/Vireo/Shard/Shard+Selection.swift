@@ -15,6 +15,30 @@ extension Shard {
         return loc
     }
 
+    /// Where each of `keys` is live, and one snapshot that holds all of those rows.
+    ///
+    /// The primary-key index is read after the snapshot is taken, in one read transaction, so it is
+    /// at least as new as the snapshot. A key pointing at a row the snapshot does not hold as live
+    /// means a commit the writer has not published yet (an upsert, or a compaction moving the row):
+    /// the snapshot is taken again, so a `get` racing an `upsert` of the same key sees either the old
+    /// row or the new one, never neither.
+    func locateAll(_ keys: [PrimaryKey]) throws -> (ShardSnapshot, [RowLocation?]) {
+        var attempt = 0
+        while true {
+            let snap = snapshot
+            let locs = try environment.read { txn in
+                try keys.map { try txn.get(pkDB, key: $0.storageKey).map(RowLocation.init) }
+            }
+            if locs.allSatisfy({ $0.map(snap.isLive) ?? true }) { return (snap, locs) }
+            attempt += 1
+            // The writer publishes right after its commit returns; wait for it (bounded).
+            guard attempt < 100_000 else {
+                throw VireoError(.storageFailure, kind: .internal, "shard \(index): the primary-key index and the published snapshot disagree")
+            }
+            if attempt > 16 { usleep(50) }
+        }
+    }
+
     /// The largest Int64 primary key stored (for auto-id allocation).
     func maxIntKey() throws -> Int64? {
         try environment.read { txn in

@@ -72,7 +72,7 @@ extension Shard {
         var indexOps: [Int] = []
         let dataOps = batch.indices.filter { i in
             switch batch[i].0 {
-            case .insert, .upsert, .delete: return true
+            case .insert, .upsert, .delete, .deletePartitions: return true
             case .seal: sealRequested.append(i)
             case .attachIndex, .detachIndexes, .commitCompaction, .sweep: indexOps.append(i)
             }
@@ -166,6 +166,26 @@ extension Shard {
                 try tombstone(loc, txn: txn, snap: &snap)
                 try txn.delete(pkDB, key: k)
                 n += 1
+            }
+            return n
+        case let .deletePartitions(ids):
+            var n = 0
+            func drop(_ loc: RowLocation, _ pk: PrimaryKey) throws {
+                guard snap.tombstones[loc.segment]?.contains(Int(loc.row)) != true else { return }
+                try tombstone(loc, txn: txn, snap: &snap)
+                let key = pk.storageKey
+                if try txn.get(pkDB, key: key).map(RowLocation.init) == loc { _ = try txn.delete(pkDB, key: key) }
+                n += 1
+            }
+            for seg in snap.sealed where !seg.partitions.present.isDisjoint(with: ids) {
+                for row in 0..<seg.rowCount where ids.contains(seg.partitions.partition(of: row)) {
+                    try drop(RowLocation(segment: seg.id, row: UInt32(row)), seg.primaryKey(row: row))
+                }
+            }
+            for block in snap.growing.blocks where !block.partitions.present.isDisjoint(with: ids) {
+                for i in 0..<block.count where ids.contains(block.partitions.partition(of: i)) {
+                    try drop(RowLocation(segment: snap.growing.id, row: UInt32(block.firstRow + i)), block.pks[i])
+                }
             }
             return n
         case .seal, .attachIndex, .detachIndexes, .commitCompaction, .sweep:

@@ -71,6 +71,9 @@ enum WriteOp: Sendable {
     case insert([PreparedRow])
     case upsert([PreparedRow])
     case delete([PrimaryKey])
+    /// Delete every live row of these partitions (a dropped partition), by location: a key that an
+    /// upsert has moved to another partition keeps its new row.
+    case deletePartitions(Set<UInt16>)
     /// Seal the growing segment now (flush).
     case seal
     /// Store a built index of a sealed segment's vector field and start using it.
