@@ -190,6 +190,20 @@ extension Database {
         let startedAt = Date()
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
         try prepareEmptyDirectory(target, what: "backup target")
+        do {
+            return try writeBackup(source: source, into: target, startedAt: startedAt, compact: compact, catalogMapSize: catalogMapSize)
+        } catch {
+            // A failed backup leaves an empty directory, never something that looks like a backup.
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? [] {
+                try? FileManager.default.removeItem(atPath: "\(target)/\(entry)")
+            }
+            throw error
+        }
+    }
+
+    private static func writeBackup(
+        source: some EnvironmentSource, into target: String, startedAt: Date, compact: Bool, catalogMapSize: Int
+    ) throws -> BackupManifest {
         var notes: [String] = []
         // 1. Open every shard of every collection the catalog holds now, before the catalog is copied:
         //    holding the environments keeps their files readable even if a drop removes them later.

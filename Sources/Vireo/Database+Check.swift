@@ -125,10 +125,11 @@ extension Database {
                     }
                 }
             case "blobs":
+                // Present, even when damaged: the manifest cross-check below reports only missing blobs.
+                if key.count >= 5 { present.insert(Array(key.prefix(5))) }
                 _ = try Blob.verify(value, kind: blobKind(key), what: "blob")
                 part.blobs += 1
                 part.blobBytes += value.count
-                if key.count >= 5 { present.insert(Array(key.prefix(5))) }
             case "growing":
                 guard key.count == 12 else { throw StorageError.corrupted(what: "growing batch", reason: "key of \(key.count) bytes, expected 12 (segment, sequence)") }
                 _ = try Blob.verify(value, kind: .growingBatch, what: "growing batch")
