@@ -145,6 +145,12 @@ def check_invariants(name: str, docs: list[dict[str, Any]]) -> None:
             res = c.get("resources", {})
             if res.get("requests", {}).get("memory") != res.get("limits", {}).get("memory"):
                 fail(f"{where}: container {c['name']} memory request != limit")
+            sc = c.get("securityContext", {})
+            if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
+                    and sc.get("capabilities", {}).get("drop") == ["ALL"]):
+                fail(f"{where}: container {c['name']} is not locked down")
+            if c["name"] != "vireo":
+                continue  # a sidecar (the backup loop) serves nothing and needs no token
             for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"),
                                 ("readinessProbe", "/readyz")):
                 if c.get(probe, {}).get("httpGet", {}).get("path") != path:
@@ -152,10 +158,8 @@ def check_invariants(name: str, docs: list[dict[str, Any]]) -> None:
             env = {e["name"]: e for e in c.get("env", [])}
             if "secretKeyRef" not in env.get("VIREO_TOKENS", {}).get("valueFrom", {}):
                 fail(f"{where}: VIREO_TOKENS must come from a Secret")
-            sc = c.get("securityContext", {})
-            if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
-                    and sc.get("capabilities", {}).get("drop") == ["ALL"]):
-                fail(f"{where}: container {c['name']} is not locked down")
+        if not any(c["name"] == "vireo" for c in pod["containers"]):
+            fail(f"{where}: no container named vireo")
         if pod.get("securityContext", {}).get("runAsNonRoot") is not True:
             fail(f"{where}: pods must run as non-root")
         claims = doc["spec"].get("volumeClaimTemplates", [])

@@ -28,8 +28,8 @@ public final class Database: Sendable {
     public let path: String
     public let configuration: Configuration
     private let lock: DirectoryLock?
-    private let catalog: Environment
-    private let collectionsDB: VireoStorage.LMDBDatabase
+    let catalog: Environment
+    let collectionsDB: VireoStorage.LMDBDatabase
     private let metaDB: VireoStorage.LMDBDatabase
     private let open = Mutex<[String: (id: UInt64, collection: Collection)]>([:])
     /// Collections that failed to open, by name: their id and why. They are listed and can be
@@ -280,6 +280,12 @@ public final class Database: Sendable {
             guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)) else { throw VireoError.collectionNotFound(name) }
             return try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
         }
+    }
+
+    /// The open collection whose catalog id is `id` (backups and checks match catalog records by
+    /// id, which a rename keeps).
+    func openCollection(id: UInt64) -> Collection? {
+        open.withLock { $0.values.first { $0.id == id }?.collection }
     }
 
     /// Whether a collection named `name` exists.

@@ -123,7 +123,18 @@ package enum Blob {
         var rawLength: Int
     }
 
-    private static func header(_ stored: UnsafeRawBufferPointer, kind: Kind, what: String) throws -> Header {
+    /// Checks a stored blob without using it: the header (magic, version, lengths, flags; the kind
+    /// when `kind` is given) and the CRC-32C of the payload. Integrity checks (`vireo check`) use it.
+    ///
+    /// - Returns: the blob's kind and its stored payload length.
+    /// - Throws: ``StorageError/corrupted(what:reason:)`` naming what is wrong.
+    package static func verify(_ stored: UnsafeRawBufferPointer, kind: Kind?, what: String) throws -> (kind: Kind, storedLength: Int) {
+        let h = try header(stored, kind: kind, what: what)
+        try check(UnsafeRawBufferPointer(rebasing: stored[headerSize..<(headerSize + h.storedLength)]), crc: h.crc, what: what)
+        return (Kind(rawValue: UInt16(littleEndian: stored.loadUnaligned(fromByteOffset: 6, as: UInt16.self))), h.storedLength)
+    }
+
+    private static func header(_ stored: UnsafeRawBufferPointer, kind: Kind?, what: String) throws -> Header {
         guard stored.count >= headerSize else {
             throw StorageError.corrupted(what: what, reason: "\(stored.count) bytes is shorter than the blob header")
         }
@@ -134,7 +145,7 @@ package enum Blob {
             throw StorageError.corrupted(what: what, reason: "blob format version \(version), this build reads version \(formatVersion); use a matching Vireo release")
         }
         let k = UInt16(littleEndian: stored.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
-        guard k == kind.rawValue else { throw StorageError.corrupted(what: what, reason: "blob kind \(k), expected \(kind.rawValue)") }
+        if let kind, k != kind.rawValue { throw StorageError.corrupted(what: what, reason: "blob kind \(k), expected \(kind.rawValue)") }
         let flags = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let crc = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         // Header fields are not under the CRC (it covers the payload): every one is checked before

@@ -7,7 +7,8 @@ struct VireoCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vireo",
         abstract: "Vireo: a Milvus-style vector database (embedded LMDB storage, exact and indexed search).",
-        subcommands: [Demo.self, Serve.self, CollectionCommand.self, IndexCommand.self, Import.self, Search.self, Query.self, Info.self]
+        subcommands: [Demo.self, Serve.self, CollectionCommand.self, IndexCommand.self, Import.self, Search.self, Query.self, Info.self,
+                      Backup.self, Restore.self, Check.self]
     )
 }
 
@@ -25,11 +26,16 @@ struct StorageOptions: ParsableArguments {
     /// - Parameter readOnly: for commands that only read: nothing on disk changes, no directory lock
     ///   is taken (a running server may own the directory), writes are refused.
     func open(readOnly: Bool = false) throws -> Database {
+        try Database.open(at: dataDir, configuration: configuration(readOnly: readOnly))
+    }
+
+    /// The configuration these options describe.
+    func configuration(readOnly: Bool = false) -> Configuration {
         var config = Configuration()
         config.readOnly = readOnly
         config.mapSize = mapSizeGiB << 30
         config.sealRows = sealRows
-        return try Database.open(at: dataDir, configuration: config)
+        return config
     }
 }
 

@@ -130,6 +130,9 @@ package final class Environment: @unchecked Sendable {
         return LMDBDatabase(dbi: dbi, name: name)
     }
 
+    /// Names of the databases opened at init, sorted.
+    package var databaseNames: [String] { dbis.keys.sorted() }
+
     /// Runs `body` in a read-only transaction (a consistent snapshot).
     ///
     /// - Important: bytes read through the transaction are valid only inside `body`.
@@ -206,4 +209,32 @@ package final class Environment: @unchecked Sendable {
 package struct LMDBDatabase: Sendable, Hashable {
     let dbi: MDB_dbi
     package let name: String
+}
+
+extension Environment {
+    /// Writes a copy of the environment into `directory` (as `data.mdb`) with `mdb_env_copy2`, then
+    /// makes the copy durable (`fsync` of the file and of the directory).
+    ///
+    /// The copy is one read transaction: a consistent snapshot holding every transaction committed
+    /// before the call, taken while writers (in this or another process) go on committing. With
+    /// `compact` (`MDB_CP_COMPACT`) free pages are left out and pages are renumbered, so the copy
+    /// is as small as the live data. The copy has no `lock.mdb`; LMDB creates one when it is opened.
+    /// It works on an environment opened read-only too: the copy's reader slot sits in the shared
+    /// lock file, so the owner's writer does not reuse the pages being copied.
+    ///
+    /// - Parameter directory: an existing directory without a `data.mdb` (LMDB refuses to
+    ///   overwrite one).
+    /// - Throws: ``StorageError``.
+    package func copy(to directory: String, compact: Bool = true) throws(StorageError) {
+        let target = URL(fileURLWithPath: directory).standardizedFileURL.path
+        guard !FileManager.default.fileExists(atPath: target + "/data.mdb") else {
+            throw .io(path: target, message: "a data.mdb is already there; a copy never overwrites an environment")
+        }
+        let rc = mdb_env_copy2(handle, target, compact ? UInt32(MDB_CP_COMPACT) : 0)
+        guard rc == MDB_SUCCESS else {
+            throw .lmdb(LMDBError(rawValue: rc), context: "copying the environment \(path) to \(target)")
+        }
+        try Files.syncFile(target + "/data.mdb")
+        try Files.syncDirectory(target)
+    }
 }
