@@ -59,6 +59,10 @@ static inline void vk_prefetch(const void *p, size_t bytes) {
     }
 }
 
+/// Sets the calling thread's nice value (Linux: per thread); 0 on success, -1 otherwise. Raising it
+/// needs no privilege; lowering it again may.
+int vk_nice_current_thread(int nice_value);
+
 #ifdef __cplusplus
 }
 #endif

@@ -143,7 +143,7 @@ public final class Collection: Sendable {
             let r: CompactionReport = try await withCheckedThrowingContinuation { cont in
                 shard.compacting.withLock { $0 = true }
                 builder.schedule(rows: 0) { _ in
-                    let outcome = Result { try shard.runCompaction(sealGrowing: true) }
+                    let outcome = Result { try Shard.atLowPriority { try shard.runCompaction(sealGrowing: true) } }
                     shard.compacting.withLock { $0 = false }
                     cont.resume(with: outcome)
                 }
@@ -177,7 +177,7 @@ public final class Collection: Sendable {
             }
             guard start else { continue }
             builder.schedule(rows: 0) { _ in
-                _ = try? shard.runCompaction(sealGrowing: false)
+                _ = try? Shard.atLowPriority { try shard.runCompaction(sealGrowing: false) }
                 shard.compacting.withLock { $0 = false }
                 shard.enqueue(.sweep) { _ in }
             }

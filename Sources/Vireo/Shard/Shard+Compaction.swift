@@ -149,6 +149,26 @@ extension Shard {
         return report
     }
 
+    /// Runs `body` on a thread of its own with a lower CPU priority (nice 10), and waits for it: a
+    /// compaction's gathering and index builds then take only the CPU that searches and ingest leave
+    /// idle (Linux schedules each thread by its own nice value), which is the throttle that keeps
+    /// their latency close to normal while it runs (`vireo-bench compaction`). The builder's thread
+    /// waits meanwhile, so compactions and index builds still run one at a time.
+    static func atLowPriority<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            ThreadPriority.setNice(10)
+            let r = Result { try body() }
+            outcome.withLock { $0 = r }
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        done.wait()
+        return try outcome.withLock { $0! }.get()
+    }
+
     /// Queues `op` and blocks this (non-cooperative) thread until the writer applied it.
     func submitAndWait(_ op: WriteOp) throws -> Int {
         let outcome = Mutex<Result<Int, any Error>?>(nil)
