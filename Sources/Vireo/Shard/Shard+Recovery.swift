@@ -50,7 +50,8 @@ extension Shard {
             snap.sealed.append(seg)
         }
         if !staleIndexKeys.isEmpty && !readOnly {
-            try env.write { txn in for k in staleIndexKeys { try txn.delete(blobs, key: k) } }
+            // Essential: it only frees pages, so it also runs on a full disk (the shard must open).
+            try env.write(essential: true) { txn in for k in staleIndexKeys { try txn.delete(blobs, key: k) } }
         }
         // Growing segment: replay its batch records in order.
         var pendingRows: [PreparedRow] = []
