@@ -133,4 +133,59 @@ import VireoTestSupport
         }
         #expect(coll.count() == 20)
     }
+
+    @Test("in the disk-full state inserts, upserts, flushes and creates fail with diskFull; reads, deletes and drops work; space back ends it")
+    func diskFullState() async throws {
+        let dim = 8
+        let data = Datasets.uniform(n: 40, dim: dim, seed: 21)
+        let dir = TemporaryDirectory()
+        var config = Configuration()
+        config.diskReserveBytes = 1 << 20
+        config.diskCheckInterval = .seconds(3600)  // hold the state: the temporary directory has space
+        let db = try Database.open(at: dir.path, configuration: config)
+        let coll = try db.createCollection(simpleSchema("d", dim: dim))
+        let other = try db.createCollection(simpleSchema("o", dim: dim))
+        try await coll.insert(makeRows(data))
+        #expect(db.storageStatus == StorageStatus(diskFull: false, availableBytes: db.storageStatus.availableBytes, reserveBytes: 1 << 20, diskFullEpisodes: 0))
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/RESERVE"))
+        // What a commit failing with ENOSPC does (a real full disk is in Tests/e2e/test_disk_full.py).
+        #expect(db.configuration.space!.enterDiskFull())
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/RESERVE"))
+        #expect(db.storageStatus.diskFull)
+        #expect(db.storageStatus.diskFullEpisodes == 1)
+        func expectDiskFull(_ what: String, _ body: () async throws -> Void) async {
+            do {
+                try await body()
+                Issue.record("\(what) succeeded on a full disk")
+            } catch let e as VireoError {
+                #expect(e.code == .diskFull, "\(what): \(e)")
+                #expect(e.isRetryable)
+                #expect(e.message.contains("disk"), "\(e.message)")
+            } catch {
+                Issue.record("\(what): \(error)")
+            }
+        }
+        await expectDiskFull("insert") { try await coll.insert(makeRows([data[0]], firstID: 1000)) }
+        await expectDiskFull("upsert") { try await coll.upsert(makeRows([data[0]], firstID: 0)) }
+        await expectDiskFull("flush") { try await coll.flush() }
+        await expectDiskFull("create") { _ = try db.createCollection(simpleSchema("n", dim: dim)) }
+        #expect(coll.count() == 40)
+        try await expectExact(coll, data: data, queries: Array(data.prefix(4)), seed: 21)
+        try await coll.delete(ids: [.int(0), .int(1)])
+        #expect(coll.count() == 38)
+        try db.dropCollection("o")
+        _ = other
+        #expect(!db.hasCollection("o"))
+
+        // Space is back: the next check (here: a database checking at every call) leaves the state.
+        let dir2 = TemporaryDirectory()
+        config.diskCheckInterval = .zero
+        let db2 = try Database.open(at: dir2.path, configuration: config)
+        let c2 = try db2.createCollection(simpleSchema("d", dim: dim))
+        db2.configuration.space!.enterDiskFull()
+        #expect(!db2.storageStatus.diskFull, "the temporary directory has more than twice the reserve free")
+        #expect(FileManager.default.fileExists(atPath: dir2.path + "/RESERVE"))
+        try await c2.insert(makeRows(data))
+        #expect(c2.count() == 40)
+    }
 }
