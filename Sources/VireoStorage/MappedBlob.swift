@@ -21,6 +21,11 @@ import CLMDB
 ///    copy and no second cache; and
 /// 3. the blob holds its ``environment`` strongly, so the pages' key outlives it.
 /// Deleting a mapped blob's key is only allowed once no `MappedBlob` of it exists.
+///
+/// Each blob of a page or more is one mapping (a sealed segment has a few per vector field), so a
+/// database with tens of thousands of sealed segments per process needs `vm.max_map_count` (65,530
+/// by default on Linux) raised; past it `mmap` fails and blobs are copied instead (correct, slower
+/// to open, more memory).
 package final class MappedBlob: @unchecked Sendable {
     // SAFETY: `bytes` points into a read-only mapping this object owns (or an owned copy) of pages
     // that are immutable for this object's lifetime (see the type's documentation); it is unmapped

@@ -257,8 +257,8 @@ package final class Environment: @unchecked Sendable {
         case committed(R)
         /// The map is full; it had this size.
         case mapFull(Int)
-        /// Another process grew the map (a writer beside a read-only view does not happen; kept
-        /// for completeness).
+        /// Another process grew the map beyond this one's (a read-only view beside a writer sees
+        /// it; handled the same for writes).
         case mapResized
         /// The disk is full (ENOSPC/EDQUOT).
         case noSpace(StorageError)
