@@ -1,16 +1,30 @@
 @_exported import protocol VireoKernels.ComputeBackend
 @_exported import struct VireoKernels.OpenBLASBackend
 import VireoKernels
+import VireoStorage
 
 /// Settings of an open database.
 public struct Configuration: Sendable {
-    /// Address space reserved for each shard's LMDB map, in bytes (default 64 GiB). The file grows
-    /// only as data is written; a shard whose data reaches this size fails writes with
-    /// ``VireoError/Code/storageFull`` and a message to raise it. It is fixed while open because
-    /// sealed segments are used in place from the map.
+    /// The ceiling of each shard's LMDB map, in bytes (default 64 GiB): the map starts at
+    /// ``initialMapSize`` and doubles on demand up to this size (it is address space; the file grows
+    /// only as data is written). A shard whose data reaches it fails writes with
+    /// ``VireoError/Code/storageFull`` and a message to raise it; reads keep working.
     public var mapSize: Int = 64 << 30
-    /// Map size of the catalog environment (schemas only).
+    /// The map size a shard opens with (default 64 MiB, or more for an existing larger file): a fresh
+    /// database does not reserve ``mapSize`` of address space per shard up front.
+    public var initialMapSize: Int = 64 << 20
+    /// The ceiling of the catalog environment's map (schemas only).
     public var catalogMapSize: Int = 1 << 30
+    /// Bytes kept in `<dir>/RESERVE` (default 64 MiB) and freed when the disk fills up, so that
+    /// deletes and drops still succeed on a full disk; writes that add data are refused with
+    /// ``VireoError/Code/diskFull`` until the file system has twice this much free again (then the
+    /// reserve is re-created and writes resume, without a restart). 0 disables the reserve (the
+    /// disk-full state still works).
+    public var diskReserveBytes: Int = 64 << 20
+    /// How often, at most, a disk-full database checks whether space is back (default 1 s).
+    public var diskCheckInterval: Duration = .seconds(1)
+    /// The database's disk-space guard, set by ``Database/open(at:configuration:)`` (nil read-only).
+    var space: SpaceGuard?
     /// A growing segment is sealed when it holds this many rows (default 65,536).
     public var sealRows: Int = 65_536
     /// A growing segment is also sealed when its rows take this many bytes before compression

@@ -111,7 +111,7 @@ public final class Database: Sendable {
 
     private init(path: String, configuration: Configuration) throws {
         self.path = path
-        self.configuration = configuration
+        var configuration = configuration
         reads = ReadExecutor(maxRunning: configuration.maxConcurrentReads, maxQueued: configuration.maxQueuedReads)
         do {
             // One process owns a data directory (see DirectoryLock); taken before anything is read.
@@ -120,9 +120,17 @@ public final class Database: Sendable {
         } catch {
             throw VireoError.storage(error, "opening \(path)")
         }
+        // The reserve that lets deletes and drops succeed on a full disk (see SpaceGuard); a
+        // read-only view writes nothing and needs none.
+        if !configuration.readOnly {
+            configuration.space = SpaceGuard(directory: path, reserveBytes: configuration.diskReserveBytes,
+                                             checkInterval: configuration.diskCheckInterval)
+        }
+        self.configuration = configuration
         do {
-            catalog = try Environment(path: "\(path)/catalog", mapSize: configuration.catalogMapSize, databases: ["collections", "meta"],
-                                      readOnly: configuration.readOnly)
+            catalog = try Environment(path: "\(path)/catalog", mapSize: configuration.catalogMapSize,
+                                      initialMapSize: min(configuration.initialMapSize, 4 << 20), databases: ["collections", "meta"],
+                                      readOnly: configuration.readOnly, space: configuration.space)
         } catch {
             throw VireoError.storage(error, "opening the catalog of \(path)")
         }
@@ -288,6 +296,17 @@ public final class Database: Sendable {
         open.withLock { $0.values.first { $0.id == id }?.collection }
     }
 
+    /// The state of the storage: whether the disk is full (writes that add data are refused, reads,
+    /// deletes and drops work). Asking re-checks the free space (at most once per
+    /// ``Configuration/diskCheckInterval``), so a database leaves the disk-full state once space is
+    /// freed even when no write comes.
+    public var storageStatus: StorageStatus {
+        guard let space = configuration.space else { return StorageStatus(diskFull: false, availableBytes: nil, reserveBytes: 0, diskFullEpisodes: 0) }
+        let full = space.isDiskFull
+        return StorageStatus(diskFull: full, availableBytes: space.availableBytes(), reserveBytes: space.reserveBytes,
+                             diskFullEpisodes: space.diskFullEpisodes)
+    }
+
     /// Whether a collection named `name` exists.
     public func hasCollection(_ name: String) -> Bool { open.withLock { $0[name] != nil } || unavailable.withLock { $0[name] != nil } }
 
@@ -363,7 +382,8 @@ public final class Database: Sendable {
         }
         guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
         do {
-            try catalog.write { txn in
+            // Essential: a drop is what frees space on a full disk, so it runs on the reserve.
+            try catalog.write(essential: true) { txn in
                 // The record under this name must still be this collection's (addressed by id).
                 guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)),
                       try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'"))).id == entry.id
@@ -420,6 +440,19 @@ final class CatalogEntry: Sendable {
             throw VireoError.storage(error, "\(doing) of collection '\(name)'")
         }
     }
+}
+
+/// What ``Database/storageStatus`` reports.
+public struct StorageStatus: Sendable, Equatable {
+    /// The disk holding the data directory filled up: inserts, upserts, index builds and new
+    /// collections fail with ``VireoError/Code/diskFull`` until space is freed.
+    public var diskFull: Bool
+    /// Bytes available on the data directory's file system (nil if unknown or read-only).
+    public var availableBytes: Int?
+    /// Size of the reserve file (``Configuration/diskReserveBytes``).
+    public var reserveBytes: Int
+    /// How many times the disk filled up since the database opened.
+    public var diskFullEpisodes: Int
 }
 
 /// A partition: a name and the id its rows carry.

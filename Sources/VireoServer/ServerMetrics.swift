@@ -10,7 +10,16 @@ import Vireo
 /// - `vireo_collection_rows{collection}`, `vireo_collection_sealed_segments{collection}`,
 ///   `vireo_collection_growing_rows{collection}`: refreshed when `/metrics` is scraped.
 /// - `vireo_index_build_progress{collection, field}`: indexed fraction of sealed rows (0…1).
+/// - `vireo_storage_disk_full` (1 while the disk is full and writes that add data are refused),
+///   `vireo_storage_disk_full_episodes` (times it filled up since start) and
+///   `vireo_storage_available_bytes`: refreshed on `/metrics` and `/readyz`.
 enum ServerMetrics {
+    static func recordStorage(_ s: StorageStatus) {
+        Gauge(label: "vireo_storage_disk_full").record(s.diskFull ? 1 : 0)
+        Gauge(label: "vireo_storage_disk_full_episodes").record(s.diskFullEpisodes)
+        if let free = s.availableBytes { Gauge(label: "vireo_storage_available_bytes").record(free) }
+    }
+
     static func record(endpoint: String, code: Int, duration: Duration) {
         Counter(label: "vireo_requests_total", dimensions: [("endpoint", endpoint), ("code", String(code))]).increment()
         Metrics.Timer(label: "vireo_request_duration_seconds", dimensions: [("endpoint", endpoint)]).record(duration: duration)

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Errors of the storage layer. The engine wraps them into `VireoError` with collection context.
 package enum StorageError: Error, Sendable, CustomStringConvertible {
     /// An LMDB call failed.
@@ -10,6 +14,9 @@ package enum StorageError: Error, Sendable, CustomStringConvertible {
     case io(path: String, message: String)
     /// A stored blob failed its integrity check.
     case corrupted(what: String, reason: String)
+    /// The file system holding the data directory is full (ENOSPC, or a quota: EDQUOT); the write
+    /// was not applied. See ``SpaceGuard``.
+    case diskFull(path: String)
 
     package var description: String {
         switch self {
@@ -21,6 +28,18 @@ package enum StorageError: Error, Sendable, CustomStringConvertible {
         case let .io(path, message): return "\(path): \(message)"
         case let .corrupted(what, reason):
             return "\(what) is corrupted (\(reason)); it will not be served. Restore the data directory from a backup"
+        case let .diskFull(path):
+            return "the disk holding \(path) is full; writes are refused until space is freed (delete rows, drop collections, or free or add disk space); reads, deletes and drops keep working"
+        }
+    }
+
+    /// Whether this is a full disk: ENOSPC or EDQUOT from LMDB (errno values pass through), or
+    /// ``diskFull(path:)``.
+    package var isNoSpace: Bool {
+        switch self {
+        case .diskFull: return true
+        case let .lmdb(e, _): return e.rawValue == ENOSPC || e.rawValue == EDQUOT
+        default: return false
         }
     }
 

@@ -17,8 +17,11 @@ struct StorageOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "The database directory.")
     var dataDir: String = "./vireo-data"
 
-    @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB (raise it if a shard reports a full map).")
+    @Option(name: .customLong("map-size-gib"), help: "Ceiling of each shard's map, in GiB; it grows on demand up to it (raise it if a shard reports a full map).")
     var mapSizeGiB: Int = 64
+
+    @Option(name: .customLong("initial-map-mib"), help: "Map size a shard opens with, in MiB.")
+    var initialMapMiB: Int = 64
 
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.")
     var sealRows: Int = 65_536
@@ -34,6 +37,7 @@ struct StorageOptions: ParsableArguments {
         var config = Configuration()
         config.readOnly = readOnly
         config.mapSize = mapSizeGiB << 30
+        config.initialMapSize = initialMapMiB << 20
         config.sealRows = sealRows
         return config
     }

@@ -19,7 +19,7 @@ import VireoTestSupport
                 if keyMatching(Array(k)) { target = (Array(k), Array(v)) }
                 return target == nil
             }
-            guard var (k, v) = target else { throw StorageError.corrupted(what: "test", reason: "no such blob") }
+            guard let k = target?.0, var v = target?.1 else { throw StorageError.corrupted(what: "test", reason: "no such blob") }
             v[v.count - 5] ^= 0x40
             try txn.put(blobs, key: k, value: v)
         }

@@ -5,8 +5,11 @@ extension StorageError: StorageErrorBridge {
         switch self {
         case let .lmdb(code, _) where code == .mapFull:
             return VireoError(.storageFull, kind: .unavailable,
-                              "\(doing): the storage map is full; reopen the database with a larger Configuration.mapSize (CLI: --map-size-gib). Nothing from this request was written",
+                              "\(doing): the storage map reached its ceiling (\(description)); reopen the database with a larger ceiling, Configuration.mapSize (CLI: --map-size-gib). Nothing from this request was written",
                               cause: self)
+        case _ where isNoSpace:
+            return VireoError(.diskFull, kind: .unavailable,
+                              "\(doing): \(description). Nothing from this request was written", cause: self)
         case .corrupted:
             return VireoError(.corrupted, kind: .internal, "\(doing): \(description)", cause: self)
         case .alreadyOpen, .lockedByAnotherProcess:

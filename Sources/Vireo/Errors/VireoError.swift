@@ -14,7 +14,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case storageFull, corrupted, storageFailure, closed
             case partitionNotFound, partitionAlreadyExists
             case collectionUnavailable
-            case deadlineExceeded, cancelled, overloaded, readOnly, resultTooLarge
+            case deadlineExceeded, cancelled, overloaded, readOnly, resultTooLarge, diskFull
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -52,8 +52,11 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let partitionNotFound = Code(.partitionNotFound)
         /// A partition with that name exists.
         public static let partitionAlreadyExists = Code(.partitionAlreadyExists)
-        /// The storage map is full.
+        /// A shard's storage map reached its ceiling (``Configuration/mapSize``).
         public static let storageFull = Code(.storageFull)
+        /// The disk holding the data directory is full: writes that add data are refused until space
+        /// is freed; reads, deletes and drops work (``Database/storageStatus``).
+        public static let diskFull = Code(.diskFull)
         /// Stored data failed an integrity check.
         public static let corrupted = Code(.corrupted)
         /// An I/O or LMDB failure.

@@ -334,7 +334,8 @@ extension Shard {
         }
         let manifestBytes = try Array(JSONEncoder().encode(manifest))
         do {
-            try environment.write { txn in
+            // Essential: it only frees pages, so it also runs on a full disk.
+            try environment.write(essential: true) { txn in
                 for r in ready {
                     if let s = r.segment {
                         _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(s))

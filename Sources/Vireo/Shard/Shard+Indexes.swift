@@ -49,6 +49,8 @@ extension Shard {
         let snap = snapshot
         guard let seg = snap.sealed.first(where: { $0.id == segment }), seg.indexes[f] == nil,
               let spec = indexes.spec(for: codec.vectorFields[f].name), spec.isBuilt else { return }
+        // No build on a full disk: its result could not be stored (the next seal or open schedules it).
+        if configuration.space?.isDiskFull == true { return }
         let built: any SegmentIndex
         do {
             guard let b = try spec.build(vectors: seg.vectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors,

@@ -52,14 +52,15 @@ extension Shard {
             snap.sealed.append(seg)
         }
         if !staleIndexKeys.isEmpty && !readOnly {
-            try env.write { txn in for k in staleIndexKeys { _ = try txn.delete(blobs, key: k) } }
+            // Essential: it only frees pages, so it also runs on a full disk (the shard must open).
+            try env.write(essential: true) { txn in for k in staleIndexKeys { _ = try txn.delete(blobs, key: k) } }
         }
         // Segments a compaction replaced before the process stopped: nothing maps them now.
         if let retired = manifest.retired, !readOnly {
             var cleaned = manifest
             cleaned.retired = nil
             let bytes = try Array(JSONEncoder().encode(cleaned))
-            try env.write { txn in
+            try env.write(essential: true) { txn in
                 for s in retired {
                     _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(s))
                     _ = try txn.deletePrefix(tombstoneDB, prefix: SegmentKeys.be32(s))

@@ -23,6 +23,11 @@ extension Shard {
             completion(.failure(VireoError.readOnlyDatabase))
             return
         }
+        // On a full disk, writes that add data are refused before they queue; deletes go on.
+        if op.addsData, let space = configuration.space, space.isDiskFull {
+            completion(.failure(diskFullError))
+            return
+        }
         let schedule = pending.withLock { p -> Bool in
                 p.ops.append((op, completion))
                 if p.draining { return false }
@@ -80,9 +85,20 @@ extension Shard {
         }
         if !dataOps.isEmpty {
             var staged = snap
+            // A group with deletes is essential: it still runs on a full disk (on the reserve).
+            let essential = dataOps.contains { !batch[$0].0.addsData }
             do {
-                try environment.write { txn in
+                try environment.write(essential: essential) { txn in
+                    // The body may run again (after the map grew, or on the reserve after a full
+                    // disk): every attempt starts from the published snapshot and no results.
+                    staged = snap
+                    for i in dataOps { results[i] = nil }
+                    let diskFull = configuration.space?.isDiskFull ?? false
                     for i in dataOps {
+                        if diskFull && batch[i].0.addsData {
+                            results[i] = .failure(diskFullError)
+                            continue
+                        }
                         var attempt = staged
                         do {
                             let n = try txn.nested { child in try apply(batch[i].0, txn: child, snap: &attempt) }
@@ -90,6 +106,11 @@ extension Shard {
                             results[i] = .success(n)
                         } catch let e as VireoError {
                             results[i] = .failure(e)
+                        } catch let e as StorageError where (e.lmdbCode == .mapFull && environment.canGrow) || e.isNoSpace {
+                            throw e  // the whole group retries once the map grew / goes to the disk-full path
+                        } catch {
+                            // LMDB failed only the nested transaction: this request fails, the group goes on.
+                            results[i] = .failure(VireoError.storage(error, "writing to shard \(index) of collection '\(codec.schema.name)'"))
                         }
                     }
                 }
@@ -149,6 +170,11 @@ extension Shard {
             if (try? sweepRetired(&snap)) != nil { published.withLock { $0 = snap } }
         }
         return out
+    }
+
+    /// The error of a write refused because the disk is full.
+    var diskFullError: VireoError {
+        VireoError.storage(StorageError.diskFull(path: environment.path), "writing to shard \(index) of collection '\(codec.schema.name)'")
     }
 
     /// Applies one request inside (nested) transaction `txn`, updating `snap` to match.

@@ -86,6 +86,16 @@ enum WriteOp: Sendable {
     case sweep
 }
 
+extension WriteOp {
+    /// Whether the op stores new data (refused on a full disk); deletes and detaching do not.
+    var addsData: Bool {
+        switch self {
+        case .insert, .upsert, .seal, .attachIndex, .commitCompaction: return true
+        case .delete, .deletePartitions, .detachIndexes, .sweep: return false
+        }
+    }
+}
+
 /// Who to tell when a write finished.
 typealias WriteCompletion = @Sendable (Result<Int, any Error>) -> Void
 
@@ -144,7 +154,8 @@ final class Shard: Sendable {
         self.configuration = configuration
         let env: Environment
         do {
-            env = try Environment(path: path, mapSize: configuration.mapSize, databases: Shard.databaseNames, readOnly: configuration.readOnly)
+            env = try Environment(path: path, mapSize: configuration.mapSize, initialMapSize: configuration.initialMapSize,
+                                  databases: Shard.databaseNames, readOnly: configuration.readOnly, space: configuration.space)
         } catch {
             throw VireoError.storage(error, "opening shard \(index) of collection '\(codec.schema.name)'")
         }

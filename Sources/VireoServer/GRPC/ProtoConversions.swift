@@ -27,6 +27,7 @@ enum ProtoConversions {
         switch e.code {
         case .collectionNotFound: s.errorCode = .collectionNotExists
         case .indexNotFound: s.errorCode = .indexNotExist
+        case .quotaExceeded: s.errorCode = .diskQuotaExhausted
         case .invalidParameter, .invalidInsertData, .invalidPrimaryKey, .missingParameter, .invalidJSON: s.errorCode = .illegalArgument
         default: s.errorCode = .unexpectedError
         }

@@ -9,6 +9,9 @@ public struct MilvusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let success = MilvusCode(rawValue: 0)
     /// Milvus' `ErrServiceRateLimit`: pymilvus retries it with back-off.
     public static let serviceRateLimit = MilvusCode(rawValue: 8)
+    /// Milvus' `ErrServiceQuotaExceeded` ("quota exceeded", pymilvus' force deny: not retried),
+    /// which Milvus returns when its disk quota is exhausted; Vireo returns it on a full disk.
+    public static let quotaExceeded = MilvusCode(rawValue: 9)
     public static let collectionNotFound = MilvusCode(rawValue: 100)
     public static let collectionNotLoaded = MilvusCode(rawValue: 101)
     public static let partitionNotFound = MilvusCode(rawValue: 200)
@@ -111,6 +114,11 @@ public enum ErrorTable {
         if let e = error as? APIError { return e }
         guard let v = error as? VireoError else {
             return APIError(.unexpected, "unexpected error: \(error)", kind: .internal)
+        }
+        if v.code == .diskFull {
+            // A full disk: 507 Insufficient Storage over REST, Milvus' quota-exceeded code (legacy
+            // error code DiskQuotaExhausted) over gRPC. Reads, deletes and drops still work.
+            return APIError(.quotaExceeded, "disk quota exceeded: \(v.message)", httpStatus: 507, kind: .unavailable)
         }
         if v.code == .overloaded {
             // Load shedding: 503 with Retry-After over REST, code 8 (retried by pymilvus) over gRPC.

@@ -100,7 +100,7 @@ enum OpenAPIDocument {
         }
        }
       },
-      "description": "Ready (database open)"
+      "description": "Ready (database open): {\"status\":\"ready\",\"storage\":\"ok\"}, or {\"status\":\"degraded\",\"storage\":\"disk_full\"} while the disk is full (reads, deletes and drops work; inserts get 507)"
      }
     },
     "security": [],

@@ -78,9 +78,17 @@ public struct RESTServer: Sendable {
             }
         }
         router.get("/healthz") { _, _ in Self.json(200, Array("{\"status\":\"ok\"}".utf8)) }
+        // Ready while reads are served. A full disk degrades the server (writes that add data get
+        // 507) but reads, deletes and drops work, and taking the pod out of its Service would stop
+        // those too: /readyz stays 200 and says "degraded" with the reason, for alerts and humans.
         router.get("/readyz") { _, _ -> Response in
             let n = self.handlers.listCollections().count
-            return Self.json(200, Array("{\"status\":\"ready\",\"collections\":\(n)}".utf8))
+            let storage = self.handlers.database.storageStatus
+            ServerMetrics.recordStorage(storage)
+            if storage.diskFull {
+                return Self.json(200, Array("{\"status\":\"degraded\",\"storage\":\"disk_full\",\"collections\":\(n)}".utf8))
+            }
+            return Self.json(200, Array("{\"status\":\"ready\",\"storage\":\"ok\",\"collections\":\(n)}".utf8))
         }
         // With credentials configured, /metrics (collection names and row counts) and /openapi.json need
         // a token like the API; /healthz and /readyz stay open for probes.
@@ -89,6 +97,7 @@ public struct RESTServer: Sendable {
                 return Self.errorResponse(.unauthenticated)
             }
             ServerMetrics.refreshCollectionGauges(self.handlers)
+            ServerMetrics.recordStorage(self.handlers.database.storageStatus)
             var out: [UInt8] = []
             self.configuration.prometheus?.emit(into: &out)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

@@ -42,7 +42,7 @@ public struct LMDBError: Error, RawRepresentable, Hashable, Sendable, CustomStri
     public var remedy: String {
         switch self {
         case .mapFull:
-            return "the storage map of this environment is full; reopen the database with a larger map size (Configuration.mapSize, `vireo --map-size`)"
+            return "the storage map of this environment reached its ceiling; reopen the database with a larger map size ceiling (Configuration.mapSize, `vireo --map-size-gib`)"
         case .readersFull:
             return "too many concurrent readers; raise Configuration.maxReaders"
         case .corrupted, .invalid:

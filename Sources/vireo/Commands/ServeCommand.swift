@@ -52,7 +52,9 @@ struct Serve: AsyncParsableCommand {
     var prefaceTimeout: Double = 10
     @Option(name: .customLong("max-connection-age"), help: "Seconds after which a gRPC connection is closed gracefully (GOAWAY); default: never.")
     var maxConnectionAge: Double?
-    @Option(name: .customLong("map-size-gib"), help: "Address space reserved per shard, in GiB.") var mapSizeGiB: Int = 64
+    @Option(name: .customLong("map-size-gib"), help: "Ceiling of each shard's map, in GiB (it starts at --initial-map-mib and doubles on demand).") var mapSizeGiB: Int = 64
+    @Option(name: .customLong("initial-map-mib"), help: "Map size a shard opens with, in MiB.") var initialMapMiB: Int = 64
+    @Option(name: .customLong("disk-reserve-mib"), help: "Space kept in <data-dir>/RESERVE and freed on a full disk so deletes and drops still work, in MiB (0: none).") var diskReserveMiB: Int = 64
     @Option(name: .customLong("seal-rows"), help: "Rows after which a growing segment is sealed.") var sealRows: Int = 65_536
     @Option(name: .customLong("compaction-interval"), help: "Seconds between background compaction passes (0: only on request).")
     var compactionInterval: Int = 60
@@ -108,7 +110,12 @@ struct Serve: AsyncParsableCommand {
         }
 
         var dbConfig = Configuration()
+        guard mapSizeGiB >= 1, initialMapMiB >= 1, diskReserveMiB >= 0 else {
+            throw ValidationError("--map-size-gib and --initial-map-mib must be ≥ 1, --disk-reserve-mib ≥ 0")
+        }
         dbConfig.mapSize = mapSizeGiB << 30
+        dbConfig.initialMapSize = initialMapMiB << 20
+        dbConfig.diskReserveBytes = diskReserveMiB << 20
         dbConfig.sealRows = sealRows
         dbConfig.compactionInterval = compactionInterval > 0 ? .seconds(compactionInterval) : nil
         dbConfig.compactionDeletedFraction = compactionDeletedFraction
