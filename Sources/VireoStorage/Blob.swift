@@ -58,6 +58,13 @@ package enum Blob {
     package static func write(
         _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, payload: [UInt8], compress: Bool
     ) throws {
+        try txn.put(db, key: key, value: encoded(kind: kind, payload: payload, compress: compress))
+    }
+
+    /// The stored form of `payload` (header, checksum, body zstd-compressed when `compress` is set and
+    /// it pays), ready for a plain put: a compaction encodes its blobs this way on its own low-priority
+    /// thread, so the writer's transaction only copies them.
+    package static func encoded(kind: Kind, payload: [UInt8], compress: Bool) -> [UInt8] {
         let stored: [UInt8]
         var compressed = false
         if compress, payload.count >= 256, let z = Compression.compress(payload), z.count < payload.count - payload.count / 16 {
@@ -66,11 +73,13 @@ package enum Blob {
         } else {
             stored = payload
         }
-        try txn.putReserved(db, key: key, count: headerSize + stored.count) { buf in
+        var out = [UInt8](repeating: 0, count: headerSize + stored.count)
+        out.withUnsafeMutableBytes { buf in
             let body = UnsafeMutableRawBufferPointer(rebasing: buf[headerSize...])
             stored.withUnsafeBytes { src in body.copyMemory(from: src) }
             writeHeader(into: buf, kind: kind, compressed: compressed, payload: UnsafeRawBufferPointer(body), rawLength: payload.count)
         }
+        return out
     }
 
     private static func writeHeader(

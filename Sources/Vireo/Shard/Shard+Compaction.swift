@@ -15,6 +15,8 @@ struct CompactionCommit: Sendable {
     let origins: [RowLocation]
     /// Indexes built on `content`'s vectors, by vector field.
     let indexes: [Int: any SegmentIndex]
+    /// `content`'s keys, scalars and columns in stored form (encoded off the writer).
+    let encoded: [EncodedBlob]
 }
 
 /// Blobs no snapshot may use any more, deleted once nothing maps them: a compacted segment (every
@@ -140,7 +142,9 @@ extension Shard {
                     }
                 }
             }
-            let target = try submitAndWait(.commitCompaction(CompactionCommit(sources: group, content: content, origins: origins, indexes: built)))
+            let encoded = content.rows > 0 ? try encodeSmallBlobs(content) : []
+            let target = try submitAndWait(.commitCompaction(CompactionCommit(sources: group, content: content, origins: origins,
+                                                                              indexes: built, encoded: encoded)))
             let before = segments.reduce(0) { $0 + $1.rowCount }
             report.merges.append(.init(shard: index, sources: group.map(Int64.init), target: target > 0 ? Int64(target) : nil))
             report.rowsRewritten += content.rows
@@ -257,7 +261,7 @@ extension Shard {
         try environment.write { txn in
             deletedInNew = Bitset(capacity: c.content.rows)  // the body may run again after the map grew
             if hasRows {
-                try writeSegment(id: newID, c.content, txn: txn)
+                try writeSegment(id: newID, c.content, encoded: c.encoded, txn: txn)
                 for (f, key) in indexKeys {
                     let built = c.indexes[f]!
                     try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }

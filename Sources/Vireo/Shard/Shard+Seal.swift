@@ -5,6 +5,13 @@ import VireoIndex
 import VireoKernels
 import VireoStorage
 
+/// A blob of a segment in its stored form, keyed without the segment id (the 4 bytes every segment key
+/// starts with).
+struct EncodedBlob: Sendable {
+    let keySuffix: [UInt8]
+    let stored: [UInt8]
+}
+
 /// The rows of a segment about to be stored: from a growing segment's blocks (seal) or gathered from
 /// the live rows of sealed segments (compaction).
 struct SegmentContent: Sendable {
@@ -69,11 +76,13 @@ extension Shard {
         snap.manifest = manifest
     }
 
-    /// Writes the blobs of sealed segment `id` (see ``SealedSegment`` for the stored form) inside `txn`.
+    /// Writes the blobs of sealed segment `id` (see ``SealedSegment`` for the stored form) inside `txn`:
+    /// the vectors and norms filled in place, the rest as encoded by ``encodeSmallBlobs(_:)`` (done
+    /// here unless `encoded` brings them ready).
     ///
     /// - Throws: ``VireoError/Code/storageFull`` when a column would not fit its 32-bit offsets (a
     ///   VarChar primary-key column past 4 GiB), or a storage error.
-    func writeSegment(id: UInt32, _ c: SegmentContent, txn: WriteTransaction) throws {
+    func writeSegment(id: UInt32, _ c: SegmentContent, encoded: [EncodedBlob]? = nil, txn: WriteTransaction) throws {
         for (f, d) in dims.enumerated() {
             try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: c.rows * d * 4) { buf in
                 MatrixView.concatenate(c.vectors[f], into: buf)
@@ -81,6 +90,19 @@ extension Shard {
             try Blob.writeInPlace(txn, blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, payloadCount: c.rows * 4) { buf in
                 MatrixView.concatenate(c.inverseNorms[f], into: buf)
             }
+        }
+        for blob in try encoded ?? encodeSmallBlobs(c) {
+            try txn.put(blobs, key: SegmentKeys.be32(id) + blob.keySuffix, value: blob.stored)
+        }
+    }
+
+    /// The segment's keys, scalar chunks, columns and partitions in their stored form (checksummed,
+    /// compressed where it pays), keyed without the segment id: the CPU-heavy part of storing a
+    /// segment, which a compaction does on its own low-priority thread.
+    func encodeSmallBlobs(_ c: SegmentContent) throws -> [EncodedBlob] {
+        var out: [EncodedBlob] = []
+        func add(_ key: [UInt8], _ kind: Blob.Kind, _ payload: [UInt8], compress: Bool) {
+            out.append(EncodedBlob(keySuffix: Array(key.dropFirst(4)), stored: Blob.encoded(kind: kind, payload: payload, compress: compress)))
         }
         var pkw = ByteWriter()
         if codec.schema.primaryKey.dataType == .int64 {
@@ -92,13 +114,13 @@ extension Shard {
                 if case let .string(s) = pk { body.append(contentsOf: s.utf8) }
                 guard let offset = UInt32(exactly: body.count) else {
                     throw VireoError(.storageFull, kind: .internal,
-                                     "segment \(id) of shard \(index): its primary keys pass 4 GiB; lower Configuration.sealBytes")
+                                     "a segment of shard \(index): its primary keys pass 4 GiB; lower Configuration.sealBytes")
                 }
                 pkw.u32(offset)
             }
             pkw.bytes.append(contentsOf: body)
         }
-        try Blob.write(txn, blobs, key: SegmentKeys.pks(id), kind: .primaryKeys, payload: pkw.bytes, compress: false)
+        add(SegmentKeys.pks(0), .primaryKeys, pkw.bytes, compress: false)
         var chunk = 0
         var start = 0
         while start < c.rows {
@@ -106,21 +128,22 @@ extension Shard {
             var w = ByteWriter()
             w.u32(UInt32(end - start))
             for s in c.scalars[start..<end] { w.raw(s) }
-            try Blob.write(txn, blobs, key: SegmentKeys.scalars(id, chunk: chunk), kind: .scalars, payload: w.bytes, compress: true)
+            add(SegmentKeys.scalars(0, chunk: chunk), .scalars, w.bytes, compress: true)
             chunk += 1
             start = end
         }
         for (ordinal, field) in codec.schema.fields.enumerated() where !field.isPrimaryKey && !field.dataType.isVector {
             let column = ColumnCache.decode(field: field, rows: c.rows, codec: codec, encodedRows: c.scalars)
             guard let payload = ColumnCodec.encode(column, rows: c.rows) else { continue }
-            try Blob.write(txn, blobs, key: SegmentKeys.column(id, field: ordinal), kind: .column, payload: payload, compress: true)
+            add(SegmentKeys.column(0, field: ordinal), .column, payload, compress: true)
         }
         if c.partitions.contains(where: { $0 != 0 }) {
             var w = ByteWriter()
             w.bytes.reserveCapacity(c.rows * 2)
             for p in c.partitions { w.u8(UInt8(p & 0xFF)); w.u8(UInt8(p >> 8)) }
-            try Blob.write(txn, blobs, key: SegmentKeys.partitions(id), kind: .partitions, payload: w.bytes, compress: true)
+            add(SegmentKeys.partitions(0), .partitions, w.bytes, compress: true)
         }
+        return out
     }
 }
 
