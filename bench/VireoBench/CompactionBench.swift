@@ -20,6 +20,7 @@ struct CompactionBench: AsyncParsableCommand {
     @Option var dim: Int = 128
     @Option(help: "Bytes of text per row.") var textBytes: Int = 400
     @Option(help: "Rows per sealed segment in the latency part (cut by flushes).") var latencySealRows: Int = 20_000
+    @Option(help: "Seconds of the baseline (and of the run after the compaction) in the latency part.") var baselineSeconds: Double = 8
     @Option(help: "Scratch directory for the databases.") var scratch: String = NSTemporaryDirectory() + "vireo-bench-compaction"
     @Option(help: "Write JSON lines here too.") var out: String?
 
@@ -164,8 +165,15 @@ struct CompactionBench: AsyncParsableCommand {
         }
         // Warm-up (page cache, first touches of the mapped segments), not reported; then the baseline:
         // the same loop for a fixed number of rounds just before.
-        _ = try await loop { nextID >= 10_000_000 + 200 * 100 }
-        let baseline = try await loop { nextID >= 10_000_000 + 400 * 100 }
+        // Percentiles compare like with like only over similar spans (a long span catches the disk's
+        // periodic writeback, a short one may not), so the baseline runs for as long as a compaction
+        // takes (--baseline-seconds).
+        func forSeconds(_ seconds: Double) -> () -> Bool {
+            let end = Date().addingTimeInterval(seconds)
+            return { Date() >= end }
+        }
+        _ = try await loop(forSeconds(1))
+        let baseline = try await loop(forSeconds(baselineSeconds))
         // During: compaction of the four half-deleted segments in the background.
         let done = Atomic(false)
         let job = Task {
@@ -178,9 +186,8 @@ struct CompactionBench: AsyncParsableCommand {
         let report = try await job.value
         let seconds = Date().timeIntervalSince(t0)
         // And once more after, so drift (a growing ingest segment, page cache) shows.
-        let start = nextID
-        let after = try await loop { nextID >= start + 150 * 100 }
-        print("compaction of \(report.merges.count) plans (\(report.rowsRewritten) rows rewritten, \(report.rowsRemoved) removed) took \(String(format: "%.2f", seconds)) s; \(during.search.count) rounds ran meanwhile")
+        let after = try await loop(forSeconds(baselineSeconds))
+        print("compaction of \(report.merges.count) plans (\(report.rowsRewritten) rows rewritten, \(report.rowsRemoved) removed) took \(String(format: "%.2f", seconds)) s; rounds before / during / after: \(baseline.search.count) / \(during.search.count) / \(after.search.count)")
         print("| operation | p50 ms before | p50 ms during | ratio | p99 ms before | p99 ms during | ratio | p50 / p99 ms after |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for (name, b, d, a) in [("search another collection (1 query, ef 64)", baseline.search, during.search, after.search),
