@@ -324,6 +324,35 @@ import VireoTestSupport
         #expect(coll.count() == 250)
     }
 
+    @Test("a growing segment seals by bytes as well as rows, and compaction merges within the same bound")
+    func sealByBytes() async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration()
+        config.sealRows = 1_000_000
+        config.sealBytes = 64 << 10  // 64 KiB: about 500 rows of 32 floats + a short tag
+        config.compactionInterval = nil
+        let db = try Database.open(at: dir.path, configuration: config)
+        let coll = try db.createCollection(simpleSchema("bytes", dim: 32))
+        let data = Datasets.uniform(n: 2000, dim: 32, seed: 8)
+        for start in stride(from: 0, to: 2000, by: 100) {
+            try await coll.insert(makeRows(Array(data[start..<start + 100]), firstID: Int64(start)))
+        }
+        let stats = coll.statistics()[0]
+        #expect(stats.sealedSegments >= 3, "\(stats)")
+        let bytesPerRow = (32 + 1) * 4 + 8 + 8
+        for seg in coll.shards[0].snapshot.sealed {
+            #expect(seg.rowCount * bytesPerRow <= config.sealBytes + 100 * bytesPerRow, "segment \(seg.id): \(seg.rowCount) rows")
+        }
+        // Half deleted everywhere: compaction merges pairs, never past the byte bound.
+        try await coll.delete(ids: (0..<2000).filter { $0 % 2 == 0 }.map { .int(Int64($0)) })
+        try await coll.flush()
+        try await coll.compact()
+        for seg in coll.shards[0].snapshot.sealed {
+            #expect(seg.rowCount * ((32 + 1) * 4 + 64) <= config.sealBytes, "segment \(seg.id): \(seg.rowCount) rows")
+        }
+        #expect(coll.count() == 1000)
+    }
+
     /// Keys of `shard`'s blobs database under segment `id`.
     func keys(_ shard: Shard, prefix id: UInt32) throws -> Int {
         try shard.environment.read { txn in

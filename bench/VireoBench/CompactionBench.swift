@@ -21,6 +21,8 @@ struct CompactionBench: AsyncParsableCommand {
     @Option(help: "Bytes of text per row.") var textBytes: Int = 400
     @Option(help: "Rows per sealed segment in the latency part (cut by flushes).") var latencySealRows: Int = 20_000
     @Option(help: "Seconds of the baseline (and of the run after the compaction) in the latency part.") var baselineSeconds: Double = 8
+    @Flag(help: "Control run: the 'during' span runs for --baseline-seconds with no compaction (shows the spread between spans).")
+    var noCompaction = false
     @Option(help: "Scratch directory for the databases.") var scratch: String = NSTemporaryDirectory() + "vireo-bench-compaction"
     @Option(help: "Write JSON lines here too.") var out: String?
 
@@ -146,9 +148,10 @@ struct CompactionBench: AsyncParsableCommand {
         var nextID = 10_000_000
 
         /// One search and one 100-row insert per round, until `until` says stop; their latencies.
-        func loop(_ until: () -> Bool) async throws -> (search: [Double], insert: [Double]) {
+        func loop(_ until: () -> Bool) async throws -> (search: [Double], insert: [Double], at: [Double]) {
             var s: [Double] = []
             var w: [Double] = []
+            var at: [Double] = []
             var i = 0
             while !until() {
                 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -158,10 +161,11 @@ struct CompactionBench: AsyncParsableCommand {
                 let t2 = DispatchTime.now().uptimeNanoseconds
                 s.append(Double(t1 - t0) / 1e9)
                 w.append(Double(t2 - t1) / 1e9)
+                at.append(Double(t1) / 1e9)
                 nextID += 100
                 i += 1
             }
-            return (s, w)
+            return (s, w, at)
         }
         // Warm-up (page cache, first touches of the mapped segments), not reported; then the baseline:
         // the same loop for a fixed number of rounds just before.
@@ -176,7 +180,14 @@ struct CompactionBench: AsyncParsableCommand {
         let baseline = try await loop(forSeconds(baselineSeconds))
         // During: compaction of the four half-deleted segments in the background.
         let done = Atomic(false)
+        let control = noCompaction
+        let span = baselineSeconds
         let job = Task {
+            if control {
+                try await Task.sleep(for: .seconds(span))
+                done.store(true, ordering: .relaxed)
+                return CompactionReport()
+            }
             let r = try await c.compact()
             done.store(true, ordering: .relaxed)
             return r
@@ -185,6 +196,13 @@ struct CompactionBench: AsyncParsableCommand {
         let during = try await loop { done.load(ordering: .relaxed) }
         let report = try await job.value
         let seconds = Date().timeIntervalSince(t0)
+        // When the slow inserts happened: tenths of the compaction's span (the swap commit is at the end).
+        if let first = during.at.first, let last = during.at.last, last > first {
+            let slow = percentile(baseline.insert, 0.99) / 1000
+            var buckets = [Int](repeating: 0, count: 10)
+            for (t, l) in zip(during.at, during.insert) where l > slow { buckets[min(9, Int((t - first) / (last - first) * 10))] += 1 }
+            print("inserts slower than the baseline p99, by tenth of the compaction: \(buckets)")
+        }
         // And once more after, so drift (a growing ingest segment, page cache) shows.
         let after = try await loop(forSeconds(baselineSeconds))
         print("compaction of \(report.merges.count) plans (\(report.rowsRewritten) rows rewritten, \(report.rowsRemoved) removed) took \(String(format: "%.2f", seconds)) s; rounds before / during / after: \(baseline.search.count) / \(during.search.count) / \(after.search.count)")

@@ -102,6 +102,7 @@ public final class Collection: Sendable {
     /// Deletes the rows with these primary keys; returns how many existed.
     @discardableResult
     public func delete(ids: [PrimaryKey]) async throws -> Int {
+        ForegroundActivity.mark()
         guard !ids.isEmpty else { return 0 }
         try checkKeyTypes(ids)
         var byShard = [[PrimaryKey]](repeating: [], count: shards.count)
@@ -185,6 +186,7 @@ public final class Collection: Sendable {
     }
 
     private func write(_ rows: [Row], replacing: Bool, partition: String?) async throws -> WriteResult {
+        ForegroundActivity.mark()
         let target = try writePartition(partition)
         guard !rows.isEmpty else { return WriteResult(count: 0, ids: []) }
         let schema = self.schema
@@ -451,6 +453,7 @@ public final class Collection: Sendable {
     /// rows once `deadline` passes or the calling task is cancelled; refused with
     /// ``VireoError/Code/overloaded`` when too many reads wait already.
     public func query(_ request: QueryRequest) async throws -> [Row] {
+        ForegroundActivity.mark()
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the query") { [self] in
             try self.query(filter: request.filter, outputFields: request.outputFields, limit: request.limit, offset: request.offset,
@@ -533,6 +536,7 @@ public final class Collection: Sendable {
     /// - Parameter outputFields: fields to return (`nil` or `["*"]` for all).
     /// - Parameter partitions: only rows of these partitions (all when nil).
     public func get(ids: [PrimaryKey], outputFields: [String]? = nil, partitions: [String]? = nil) throws -> [Row] {
+        ForegroundActivity.mark()
         try checkKeyTypes(ids)
         let selection = try fieldSelection(outputFields ?? ["*"])
         let allowed = try readPartitions(partitions, filter: nil)
@@ -574,6 +578,7 @@ public final class Collection: Sendable {
     ///   or limit out of range.
     /// - Complexity: O(nq · n · d) for n stored rows.
     public func search(_ request: SearchRequest) async throws -> [[SearchHit]] {
+        ForegroundActivity.mark()
         let (fieldIndex, field) = try resolveVectorField(request.annsField)
         let metric = try searchMetric(field: field, requested: request.metric)
         guard (1...SearchRequest.maxLimit).contains(request.limit) else {

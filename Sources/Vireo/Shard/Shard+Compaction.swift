@@ -136,8 +136,10 @@ extension Shard {
                 buildConfiguration.indexBuildThreads = max(1, configuration.compactionThreads)
                 for (f, field) in codec.vectorFields.enumerated() {
                     guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
+                    let pacer = CompactionPacer(dutyCycle: configuration.compactionBusyDutyCycle)
+                    let progress = IndexBuildProgress(total: content.rows) { pacer.pace() }
                     if let index = try spec.build(vectors: content.vectors[f][0], storedNormalized: field.storesNormalizedVectors,
-                                                  configuration: buildConfiguration, progress: IndexBuildProgress(total: content.rows)) {
+                                                  configuration: buildConfiguration, progress: progress) {
                         built[f] = index
                     }
                 }

@@ -5,14 +5,25 @@ import Synchronization
 import VireoKernels
 
 /// Progress of an index build: rows indexed out of the total, readable while the build runs.
+///
+/// A build reports every few hundred rows (a few milliseconds of work per worker); `pace`, when
+/// given, is called then, on the worker's thread, so a background build can pause there (compaction
+/// throttles itself this way while foreground requests run).
 public final class IndexBuildProgress: Sendable {
     public let total: Int
     private let doneCount = Atomic<Int>(0)
+    private let pace: (@Sendable () -> Void)?
 
-    public init(total: Int) { self.total = total }
+    public init(total: Int, pace: (@Sendable () -> Void)? = nil) {
+        self.total = total
+        self.pace = pace
+    }
 
     public var done: Int { doneCount.load(ordering: .relaxed) }
-    func add(_ n: Int) { doneCount.add(n, ordering: .relaxed) }
+    func add(_ n: Int) {
+        doneCount.add(n, ordering: .relaxed)
+        pace?()
+    }
 }
 
 /// An HNSW graph over the rows of one immutable vector matrix (a sealed segment), after Malkov &
@@ -139,7 +150,7 @@ package final class HNSWIndex: @unchecked Sendable {
                     if node >= UInt32(n) { break }
                     vk_hnsw_insert(box.pointer, box.build, node, UInt32(configuration.efConstruction), scratch)
                     pending += 1
-                    if pending == 256 {
+                    if pending == 64 {
                         progress?.add(pending)
                         pending = 0
                     }
