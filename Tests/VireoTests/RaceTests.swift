@@ -114,6 +114,40 @@ import VireoTestSupport
         #expect(before.contains("a"))
     }
 
+    @Test("concurrent create_index calls with other parameters leave one spec: in memory, in the catalog, on every segment, after reopen",
+          arguments: [UInt64(1), 2, 3])
+    func createIndexRaces(seed: UInt64) async throws {
+        let dir = TemporaryDirectory()
+        var config = Configuration()
+        config.sealRows = 300
+        config.compactionInterval = nil
+        var final: IndexSpec?
+        do {
+            let db = try Database.open(at: dir.path, configuration: config)
+            let coll = try db.createCollection(simpleSchema("ix", dim: 8))
+            try await coll.insert(makeRows(Datasets.uniform(n: 1200, dim: 8, seed: seed)))
+            var g = SeededGenerator(seed: seed)
+            let specs = (0..<6).map { _ in IndexSpec.hnsw(field: "vec", M: Int.random(in: 4...16, using: &g), efConstruction: 32, metric: .l2) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for spec in specs { group.addTask { try await coll.createIndex(spec) } }
+                try await group.waitForAll()
+            }
+            await coll.waitForIndexBuilds()
+            let spec = try #require(coll.indexes.first { $0.field == "vec" })
+            #expect(try db.catalogRecord("ix").indexes?.first { $0.field == "vec" } == spec, "catalog and registry agree")
+            for seg in coll.shards[0].snapshot.sealed {
+                let index = try #require(seg.indexes[0], "segment \(seg.id) has an index")
+                #expect(index.matches(spec, rows: seg.rowCount), "segment \(seg.id) carries the final spec")
+            }
+            final = spec
+        }
+        let db = try Database.open(at: dir.path, configuration: config)
+        let coll = try db.collection("ix")
+        #expect(coll.indexes.first { $0.field == "vec" } == final)
+        await coll.waitForIndexBuilds()
+        #expect(coll.shards[0].snapshot.sealed.allSatisfy { $0.indexes[0]?.matches(final!, rows: $0.rowCount) == true })
+    }
+
     @Test("hit addresses carry segment ordinals beyond 16 bits and every shard")
     func hitAddresses() {
         for (shard, ordinal, row) in [(0, 70_000, 5), (63, HitAddress.maxOrdinal, Int(UInt32.max)), (17, 65_536, 0)] {

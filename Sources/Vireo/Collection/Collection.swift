@@ -25,6 +25,10 @@ public final class Collection: Sendable {
     let reads: ReadExecutor
     let catalog: CatalogEntry
     private let lastAutoID: Mutex<Int64>
+    /// Serialises index spec changes: the catalog record and the in-memory registry change together,
+    /// so concurrent `createIndex` / `dropIndex` calls cannot leave them disagreeing (the running
+    /// process building one spec while the catalog, and so the next open, holds another).
+    private let indexChanges = Mutex(())
     /// Primary keys of inserts in flight (multi-shard collections only; see ``insert(_:)``).
     private let inflight = Mutex<Set<PrimaryKey>>([])
     /// Live partitions, in creation order.
@@ -291,30 +295,35 @@ public final class Collection: Sendable {
             throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index field '\(spec.field)' of type \(field.dataType.rawValue); use \(valid.isEmpty ? "no index (JSON and Array fields are filtered row by row)" : valid.joined(separator: ", "))")
         }
         spec.name = spec.name.flatMap { $0.isEmpty || $0 == spec.field ? nil : $0 }
-        try checkIndexNameFree(spec)
-        let previous = indexRegistry.spec(for: spec.field)
         if spec.kind.isScalar {
             spec.metric = nil
-            let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
-            try catalog.update("saving the index") { $0.indexes = all }
-            indexRegistry.set(spec)
+            try indexChanges.withLock { _ in
+                try checkIndexNameFree(spec)
+                let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
+                try catalog.update("saving the index") { $0.indexes = all }
+                indexRegistry.set(spec)
+            }
             return
         }
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == spec.field }) else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
         }
-        if spec.metric == nil { spec.metric = previous?.metric ?? .cosine }
-        try spec.validate(dimension: codec.vectorFields[f].dimension!)
-        var all = indexRegistry.all.filter { $0.field != spec.field }
-        all.append(spec)
-        try catalog.update("saving the index") { $0.indexes = all }
-        var unnamed = spec
-        unnamed.name = previous?.name
-        let rebuild = previous != nil && previous != unnamed
-        // The spec is published before the old indexes are detached: a search in between sees an
-        // index whose metric or parameters differ and scans that segment exactly (never a stale
-        // ranking); attach refuses builds of the old spec.
-        indexRegistry.set(spec)
+        let rebuild = try indexChanges.withLock { _ -> Bool in
+            try checkIndexNameFree(spec)
+            let previous = indexRegistry.spec(for: spec.field)
+            if spec.metric == nil { spec.metric = previous?.metric ?? .cosine }
+            try spec.validate(dimension: codec.vectorFields[f].dimension!)
+            var all = indexRegistry.all.filter { $0.field != spec.field }
+            all.append(spec)
+            try catalog.update("saving the index") { $0.indexes = all }
+            var unnamed = spec
+            unnamed.name = previous?.name
+            // The spec is published before the old indexes are detached: a search in between sees an
+            // index whose metric or parameters differ and scans that segment exactly (never a stale
+            // ranking); attach refuses builds of the old spec.
+            indexRegistry.set(spec)
+            return previous != nil && previous != unnamed
+        }
         if rebuild {
             for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
         }
@@ -324,12 +333,14 @@ public final class Collection: Sendable {
 
     /// Drops the index of a field; searches on it become exact.
     public func dropIndex(field: String) async throws {
-        guard indexRegistry.spec(for: field) != nil else {
-            throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
+        try indexChanges.withLock { _ in
+            guard indexRegistry.spec(for: field) != nil else {
+                throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
+            }
+            let remaining = indexRegistry.all.filter { $0.field != field }
+            try catalog.update("dropping the index") { $0.indexes = remaining }
+            indexRegistry.remove(field)
         }
-        let remaining = indexRegistry.all.filter { $0.field != field }
-        try catalog.update("dropping the index") { $0.indexes = remaining }
-        indexRegistry.remove(field)
         if let f = codec.vectorFields.firstIndex(where: { $0.name == field }) {
             for s in shards { _ = try await s.submit(.detachIndexes(field: f)) }
         }
