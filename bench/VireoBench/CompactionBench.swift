@@ -21,6 +21,7 @@ struct CompactionBench: AsyncParsableCommand {
     @Option(help: "Bytes of text per row.") var textBytes: Int = 400
     @Option(help: "Rows per sealed segment in the latency part (cut by flushes).") var latencySealRows: Int = 20_000
     @Option(help: "Seconds of the baseline (and of the run after the compaction) in the latency part.") var baselineSeconds: Double = 8
+    @Option(help: "Configuration.compactionBusyDutyCycle for the latency part (default: the library's).") var busyDutyCycle: Double?
     @Flag(help: "Control run: the 'during' span runs for --baseline-seconds with no compaction (shows the spread between spans).")
     var noCompaction = false
     @Option(help: "Scratch directory for the databases.") var scratch: String = NSTemporaryDirectory() + "vireo-bench-compaction"
@@ -122,6 +123,7 @@ struct CompactionBench: AsyncParsableCommand {
         // Segments are cut by flushes; nothing seals on its own (an ingest seal and its index build
         // during the measurement would be measured instead of the compaction).
         config.sealRows = 1 << 22
+        if let busyDutyCycle { config.compactionBusyDutyCycle = busyDutyCycle }
         let db = try Database.open(at: dir, configuration: config)
         let c = try db.createCollection(schema("latency"))
         try await c.createIndex(.hnsw(field: "vec", M: 16, efConstruction: 100, metric: .ip))
