@@ -193,14 +193,7 @@ extension Collection {
         for shard in shards {
             let orphans = shard.snapshot.partitionsPresent.subtracting(live)
             guard !orphans.isEmpty else { continue }
-            let outcome = Mutex<Result<Int, any Error>?>(nil)
-            let done = DispatchSemaphore(value: 0)
-            shard.enqueue(.deletePartitions(orphans)) { r in
-                outcome.withLock { $0 = r }
-                done.signal()
-            }
-            done.wait()
-            _ = try outcome.withLock { $0! }.get()
+            _ = try shard.submitAndWait(.deletePartitions(orphans))
         }
     }
 }

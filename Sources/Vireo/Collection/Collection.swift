@@ -238,11 +238,11 @@ public final class Collection: Sendable {
             set.formUnion(ids)
         }
         do {
-            let snaps = shards.map(\.snapshot)
-            for id in ids {
-                let s = StableHash.shard(of: id, shardCount: shards.count)
-                if try shards[s].locate(id, in: snaps[s]) != nil {
-                    throw VireoError(.primaryKeyExists, kind: .conflict, "primary key \(id) already exists in collection '\(name)'; use upsert to replace it. Nothing from this request was written")
+            var byShard = [[PrimaryKey]](repeating: [], count: shards.count)
+            for id in ids { byShard[StableHash.shard(of: id, shardCount: shards.count)].append(id) }
+            for (s, keys) in byShard.enumerated() where !keys.isEmpty {
+                if let i = try shards[s].locateAll(keys).1.firstIndex(where: { $0 != nil }) {
+                    throw VireoError(.primaryKeyExists, kind: .conflict, "primary key \(keys[i]) already exists in collection '\(name)'; use upsert to replace it. Nothing from this request was written")
                 }
             }
         } catch {

@@ -137,6 +137,14 @@ public enum PrimaryKey: Sendable, Hashable, Comparable, CustomStringConvertible 
         }
     }
 
+    /// `storageKey.count`, without building the key.
+    var storageKeyCount: Int {
+        switch self {
+        case .int: return 8
+        case let .string(s): return s.utf8.count
+        }
+    }
+
     static func fromStorageKey(_ bytes: UnsafeRawBufferPointer, isInt: Bool) -> PrimaryKey {
         if isInt {
             var u: UInt64 = 0

@@ -128,7 +128,7 @@ struct GrowingSegment: Sendable {
     mutating func append(_ rows: [PreparedRow], dims: [Int]) {
         guard !rows.isEmpty else { return }
         let vectorBytes = dims.reduce(0) { $0 + ($1 + 1) * 4 }
-        for r in rows { approximateBytes += vectorBytes + r.scalars.count + r.pk.storageKey.count }
+        for r in rows { approximateBytes += vectorBytes + r.scalars.count + r.pk.storageKeyCount }
         blocks.append(GrowingBlock(firstRow: rowCount, rows: rows, dims: dims))
         rowCount += rows.count
         // Merge the tail while it is at least half the size of its predecessor (amortised O(log n)

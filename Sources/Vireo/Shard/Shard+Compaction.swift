@@ -175,18 +175,6 @@ extension Shard {
         return try outcome.withLock { $0! }.get()
     }
 
-    /// Queues `op` and blocks this (non-cooperative) thread until the writer applied it.
-    func submitAndWait(_ op: WriteOp) throws -> Int {
-        let outcome = Mutex<Result<Int, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        enqueue(op) { r in
-            outcome.withLock { $0 = r }
-            done.signal()
-        }
-        done.wait()
-        return try outcome.withLock { $0! }.get()
-    }
-
     /// The live rows of `segments` in `snap`, in segment then row order, and where each came from.
     func gather(_ segments: [SealedSegment], in snap: ShardSnapshot) throws -> (SegmentContent, [RowLocation]) {
         var liveRows: [[Int]] = []
@@ -342,11 +330,8 @@ extension Shard {
         do {
             // Essential: it only frees pages, so it also runs on a full disk.
             try environment.write(essential: true) { txn in
+                try Shard.deleteSegments(ready.compactMap(\.segment), blobs: blobs, tombstones: tombstoneDB, txn: txn)
                 for r in ready {
-                    if let s = r.segment {
-                        _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(s))
-                        _ = try txn.deletePrefix(tombstoneDB, prefix: SegmentKeys.be32(s))
-                    }
                     for k in r.keys { _ = try txn.delete(blobs, key: k) }
                 }
                 if !segments.isEmpty { try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false) }
@@ -356,6 +341,14 @@ extension Shard {
             throw error
         }
         snap.manifest = manifest
+    }
+
+    /// Deletes every blob and tombstone of `segments` (retired segments nothing maps) inside `txn`.
+    static func deleteSegments(_ segments: [UInt32], blobs: LMDBDatabase, tombstones: LMDBDatabase, txn: WriteTransaction) throws {
+        for s in segments {
+            _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(s))
+            _ = try txn.deletePrefix(tombstones, prefix: SegmentKeys.be32(s))
+        }
     }
 
     /// Retired blobs still waiting for their last reader (tests and statistics).

@@ -59,9 +59,7 @@ extension Shard {
         } catch {
             return  // parameters were validated when the spec was created
         }
-        let done = DispatchSemaphore(value: 0)
-        enqueue(.attachIndex(segment: segment, field: f, index: built)) { _ in done.signal() }
-        done.wait()
+        _ = try? submitAndWait(.attachIndex(segment: segment, field: f, index: built))
     }
 
 }

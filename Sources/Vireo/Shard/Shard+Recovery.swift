@@ -61,10 +61,7 @@ extension Shard {
             cleaned.retired = nil
             let bytes = try Array(JSONEncoder().encode(cleaned))
             try env.write(essential: true) { txn in
-                for s in retired {
-                    _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(s))
-                    _ = try txn.deletePrefix(tombstoneDB, prefix: SegmentKeys.be32(s))
-                }
+                try deleteSegments(retired, blobs: blobs, tombstones: tombstoneDB, txn: txn)
                 try Blob.write(txn, meta, key: manifestKey, kind: .manifest, payload: bytes, compress: false)
             }
             snap.manifest = cleaned

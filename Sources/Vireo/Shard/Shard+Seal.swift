@@ -47,7 +47,7 @@ struct SegmentContent: Sendable {
     /// sealing by bytes bounds.
     var approximateBytes: Int {
         let vectorBytes = vectors.reduce(0) { $0 + $1.reduce(0) { $0 + $1.rows * ($1.dim + 1) * 4 } }
-        return vectorBytes + scalars.reduce(0) { $0 + $1.count } + pks.reduce(0) { $0 + $1.storageKey.count }
+        return vectorBytes + scalars.reduce(0) { $0 + $1.count } + pks.reduce(0) { $0 + $1.storageKeyCount }
     }
 }
 

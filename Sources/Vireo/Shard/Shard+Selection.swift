@@ -8,13 +8,6 @@ import VireoStorage
 extension Shard {
     // MARK: Reads
 
-    /// Where `key` is stored, if it is live in `snap`.
-    func locate(_ key: PrimaryKey, in snap: ShardSnapshot) throws -> RowLocation? {
-        let loc = try environment.read { txn in try txn.get(pkDB, key: key.storageKey).map(RowLocation.init) }
-        guard let loc, snap.isLive(loc) else { return nil }
-        return loc
-    }
-
     /// Where each of `keys` is live, and one snapshot that holds all of those rows.
     ///
     /// The primary-key index is read after the snapshot is taken, in one read transaction, so it is

@@ -17,6 +17,18 @@ extension Shard {
         }
     }
 
+    /// Queues `op` and blocks this (non-cooperative) thread until the writer applied it.
+    func submitAndWait(_ op: WriteOp) throws -> Int {
+        let outcome = Mutex<Result<Int, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        enqueue(op) { r in
+            outcome.withLock { $0 = r }
+            done.signal()
+        }
+        done.wait()
+        return try outcome.withLock { $0! }.get()
+    }
+
     /// Queues `op`; `completion` runs on the writer's thread after the op committed or failed.
     func enqueue(_ op: WriteOp, completion: @escaping WriteCompletion) {
         if configuration.readOnly {

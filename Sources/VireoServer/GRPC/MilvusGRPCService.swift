@@ -488,17 +488,10 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 r.state = .undefiedState
                 return r
             }
-            switch job.state {
-            case .executing:
-                r.state = .executing
-                r.executingPlanNo = Int64(job.plannedCount)
-            case .completed:
-                r.state = .completed
-                r.completedPlanNo = Int64(job.report?.merges.count ?? 0)
-            case .failed:
-                r.state = .completed
-                r.failedPlanNo = Int64(max(1, job.plannedCount))
-            }
+            r.state = job.isFinished ? .completed : .executing
+            r.executingPlanNo = Int64(job.executingPlans)
+            r.completedPlanNo = Int64(job.completedPlans)
+            r.failedPlanNo = Int64(job.failedPlans)
             return r
         }
     }
@@ -515,7 +508,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 r.state = .undefiedState
                 return r
             }
-            r.state = job.state == .executing ? .executing : .completed
+            r.state = job.isFinished ? .completed : .executing
             let collection = Self.collectionID(job.collection)
             for (i, m) in (job.report?.merges ?? []).enumerated() {
                 var info = Milvus_Proto_Milvus_CompactionMergeInfo()

@@ -18,6 +18,13 @@ public struct CompactionJob: Sendable {
     public var plannedCount: Int
     public var report: CompactionReport?
     public var failure: String?
+
+    /// Milvus reports a job as Executing or Completed; a failed job is Completed with failed plans.
+    public var isFinished: Bool { state != .executing }
+    /// Plans still running, done, and failed, as Milvus counts them.
+    public var executingPlans: Int { state == .executing ? plannedCount : 0 }
+    public var completedPlans: Int { state == .completed ? report?.merges.count ?? 0 : 0 }
+    public var failedPlans: Int { state == .failed ? max(1, plannedCount) : 0 }
 }
 
 /// The registry of compaction jobs (bounded; oldest forgotten first).

@@ -154,23 +154,9 @@ struct RESTEndpoints: Sendable {
         } else {
             job = try handlers.latestCompactionJob(try c.body.collectionName)
         }
-        let state: String
-        var executing = 0, completed = 0, failed = 0
-        switch job?.state {
-        case nil: state = "UndefiedState"
-        case .executing?:
-            state = "Executing"
-            executing = job!.plannedCount
-        case .completed?:
-            state = "Completed"
-            completed = job!.report?.merges.count ?? 0
-        case .failed?:
-            state = "Completed"
-            failed = max(1, job!.plannedCount)
-        }
-        let id = job.map { "\"\($0.id)\"" } ?? "\"0\""
-        let json = "{\"compactionID\":\(id),\"state\":\"\(state)\",\"executingPlanNumber\":\(executing),\"timeoutPlanNumber\":0,"
-            + "\"completePlanNumber\":\(completed),\"failedPlanNumber\":\(failed)}"
+        let state = job.map { $0.isFinished ? "Completed" : "Executing" } ?? "UndefiedState"
+        let json = "{\"compactionID\":\"\(job?.id ?? 0)\",\"state\":\"\(state)\",\"executingPlanNumber\":\(job?.executingPlans ?? 0),"
+            + "\"timeoutPlanNumber\":0,\"completePlanNumber\":\(job?.completedPlans ?? 0),\"failedPlanNumber\":\(job?.failedPlans ?? 0)}"
         return RESTReply(data: Array(json.utf8))
     }
 
