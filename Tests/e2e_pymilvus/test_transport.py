@@ -260,6 +260,80 @@ def test_graceful_shutdown_finishes_in_flight_calls(tmp_path, dataset):
             server.stop()
 
 
+def _frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _literal_headers(pairs):
+    """An HPACK block of literal fields without indexing (RFC 7541 §6.2.2), names and values under 127 bytes."""
+    out = b""
+    for name, value in pairs:
+        out += b"\x00" + bytes([len(name)]) + name.encode() + bytes([len(value)]) + value.encode()
+    return out
+
+
+def _read_frame(sock):
+    """The next frame as (type, flags, stream, payload); None once the server closed the connection."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    head = exactly(9)
+    if head is None:
+        return None
+    payload = exactly(int.from_bytes(head[:3], "big"))
+    if payload is None:
+        return None
+    return head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF, payload
+
+
+def test_streams_opened_while_the_goaway_is_on_the_wire_do_not_hang(tmp_path):
+    """A raw HTTP/2 client opens two gRPC streams after the server's graceful-shutdown GOAWAY was sent and before
+    acknowledging its PING, as a client whose calls cross the GOAWAY does. swift-nio-http2 refuses the first stream
+    and takes its DATA frame for a connection error; the second stream is never seen. The connection must then close
+    (the client fails that call with UNAVAILABLE) and the server exit, not wait for its 40 s forced close."""
+    import socket
+    GOAWAY, PING, SETTINGS, HEADERS, DATA = 7, 6, 4, 1, 0
+    server = VireoServer(tmp_path / "data")
+    try:
+        host, port = target(server).rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(SETTINGS, 0, 0))
+        while True:  # the server's SETTINGS: the connection is served by the gRPC transport
+            kind, flags, _, _ = _read_frame(sock)
+            if kind == SETTINGS and not flags & 1:
+                sock.sendall(_frame(SETTINGS, 1, 0))
+                break
+        server.proc.send_signal(signal.SIGTERM)
+        goaway = ping = None
+        while goaway is None or ping is None:
+            kind, flags, _, payload = _read_frame(sock)
+            if kind == GOAWAY:
+                goaway = payload
+            elif kind == PING and not flags & 1:
+                ping = payload
+        assert int.from_bytes(goaway[4:8], "big") == 0, "the first GOAWAY of a graceful shutdown carries NO_ERROR"
+        call = _literal_headers([(":method", "POST"), (":scheme", "http"), (":path", SERVICE + "GetVersion"),
+                                 (":authority", "vireo"), ("content-type", "application/grpc"), ("te", "trailers")])
+        empty_message = b"\x00\x00\x00\x00\x00"
+        sock.sendall(_frame(HEADERS, 4, 3, call) + _frame(DATA, 1, 3, empty_message) +
+                     _frame(HEADERS, 4, 5, call) + _frame(DATA, 1, 5, empty_message) + _frame(PING, 1, 0, ping))
+        sock.settimeout(10)
+        started = time.monotonic()
+        while _read_frame(sock) is not None:
+            pass
+        assert time.monotonic() - started < 10
+        assert server.proc.wait(timeout=10) == 0
+        sock.close()
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+
+
 @pytest.mark.skipif(TARGET != "vireo", reason="raw hostile requests against Vireo's gRPC server (Milvus Lite is in-process)")
 def test_hostile_grpc_requests_get_a_status_not_a_crash(server, client, flat, dataset):
     """Windows anywhere in Int64, an nq × topK memory bomb, a wrong num_rows and a bad placeholder group, sent raw:

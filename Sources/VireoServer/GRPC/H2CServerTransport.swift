@@ -39,8 +39,9 @@ import Synchronization
 ///   advertised, and a request with another `grpc-encoding` is refused with `UNIMPLEMENTED`.
 /// - HTTP/1.1 upgrade (`Upgrade: h2c`) and ALPN: clients must speak HTTP/2 from the first byte, as
 ///   every gRPC client does over plaintext.
-/// - Server-initiated keepalive pings, max connection idle time and max connection age: not
-///   configured (the pieces exist in swift-nio-http2's connection manager if ever needed).
+/// - Connection errors: swift-nio-http2 answers one with GOAWAY and stops decoding, and leaves the
+///   close to its user (RFC 9113 §5.4.1 says the endpoint MUST close); ``H2CConnectionErrorGuard``
+///   closes it once the streams the server knows have ended.
 final class H2CServerTransport: ServerTransport {
     typealias Bytes = [UInt8]
 
@@ -121,13 +122,20 @@ final class H2CServerTransport: ServerTransport {
             maxIdleTime: configuration.maxIdleTime, maxAge: configuration.maxAge, maxGraceTime: configuration.maxGraceTime,
             keepalive: configuration.keepaliveInterval.map { .init(pingInterval: $0, ackTimeout: configuration.keepaliveTimeout) })
         let budget = ByteBudget(limit: configuration.maxBufferedRequestBytesPerConnection, parent: inboundBudget)
+        // What `configureAsyncHTTP2Pipeline(mode:connectionManagerConfiguration:…)` builds, plus an
+        // ``H2CConnectionErrorGuard`` between the HTTP/2 handler and the connection manager's stream
+        // delegate: that helper has no frame delegate parameter.
+        let management = NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: manager)
+        let guardian = H2CConnectionErrorGuard(channel: channel, manager: management.http2StreamDelegate,
+                                               grace: configuration.maxGraceTime)
         let streams = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
-            mode: .server, connectionManagerConfiguration: manager, http2HandlerConfiguration: http2
+            mode: .server, streamDelegate: guardian, frameDelegate: guardian, configuration: http2
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try H2CStream(channel: stream, maxMessageBytes: configuration.maxRequestMessageBytes, budget: budget)
             }
         }
+        try channel.pipeline.syncOperations.addHandler(management)
         // The connection was active before these handlers were added, so the connection manager never
         // saw channelActive, which starts its idle, age and keepalive timers: deliver it from the
         // HTTP/2 handler's position (the manager is the next handler).
