@@ -16,6 +16,10 @@ public final class Collection: Sendable {
         return s
     }
     public var name: String { catalog.name }
+    /// The collection's id in the catalog: never reused, kept across renames.
+    public var id: UInt64 { catalog.id }
+    /// When the collection was created.
+    public let createdAt: Date
     private let storedSchema: CollectionSchema
     let shards: [Shard]
     let codec: RowCodec
@@ -40,6 +44,7 @@ public final class Collection: Sendable {
         self.reads = reads
         let schema = record.schema
         self.storedSchema = schema
+        self.createdAt = record.createdAt
         self.catalog = catalog
         self.codec = RowCodec(schema: schema)
         self.configuration = configuration

@@ -16,6 +16,9 @@ enum GRPCCallContext {
 protocol MilvusStatusResponse: Sendable {
     init()
     var milvusStatus: PStatus { get set }
+    /// Whether the response's `status` field is present on the wire. Milvus always sends it (`status {}`
+    /// on success); the Node, Go and Java SDKs read `status.error_code` and fail when it is absent.
+    var hasMilvusStatus: Bool { get }
 }
 
 /// Milvus' `MilvusService` over gRPC: each RPC translates its protobuf request into the same
@@ -43,6 +46,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         do {
             if checkDatabase { try handlers.checkDatabase(GRPCCallContext.dbName) }
             response = try await body()
+            if !response.hasMilvusStatus { response.milvusStatus = PStatus() }
         } catch {
             let e = ErrorTable.apiError(error, during: op)
             failure = e
@@ -110,6 +114,15 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
 
     private static let logical = Atomic<UInt64>(0)
 
+    /// Milliseconds since the Unix epoch (0 for no date).
+    static func utcMilliseconds(_ date: Date?) -> UInt64 {
+        guard let date else { return 0 }
+        return UInt64(max(0, date.timeIntervalSince1970 * 1000))
+    }
+
+    /// A date as a Milvus hybrid timestamp (physical milliseconds << 18, logical 0).
+    static func hybridTimestamp(of date: Date?) -> UInt64 { utcMilliseconds(date) << 18 }
+
     static func hybridTimestamp() -> UInt64 {
         let ms = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
         let l = logical.add(1, ordering: .relaxed).newValue & 0x3FFFF
@@ -153,6 +166,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             r.numPartitions = Int64(d.partitionCount)
             r.consistencyLevel = .strong
             r.dbName = "default"
+            r.createdTimestamp = Self.hybridTimestamp(of: d.createdAt)
+            r.createdUtcTimestamp = Self.utcMilliseconds(d.createdAt)
             return r
         }
     }
@@ -160,17 +175,17 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     func showCollections(request: Milvus_Proto_Milvus_ShowCollectionsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ShowCollectionsResponse {
         await call("ShowCollections") {
             var r = Milvus_Proto_Milvus_ShowCollectionsResponse()
-            var names = handlers.listCollections()
+            var listed = handlers.collectionSummaries(loadedOnly: request.type == .inMemory)
             if !request.collectionNames.isEmpty {
                 let wanted = Set(request.collectionNames)
-                names = names.filter { wanted.contains($0) }
+                listed = listed.filter { wanted.contains($0.name) }
             }
-            r.collectionNames = names
-            r.collectionIds = names.map { Int64(bitPattern: StableHash.hash(.string($0)) >> 12) }
-            r.createdTimestamps = names.map { _ in 0 }
-            r.createdUtcTimestamps = names.map { _ in 0 }
-            r.inMemoryPercentages = names.map { _ in 100 }
-            r.queryServiceAvailable = names.map { _ in true }
+            r.collectionNames = listed.map(\.name)
+            r.collectionIds = listed.map { Self.collectionID($0.name) }
+            r.createdTimestamps = listed.map { Self.hybridTimestamp(of: $0.createdAt) }
+            r.createdUtcTimestamps = listed.map { Self.utcMilliseconds($0.createdAt) }
+            r.inMemoryPercentages = listed.map { $0.loaded ? 100 : 0 }
+            r.queryServiceAvailable = listed.map(\.loaded)
             return r
         }
     }
@@ -708,31 +723,32 @@ extension PStatus: MilvusStatusResponse {
         get { self }
         set { self = newValue }
     }
+    var hasMilvusStatus: Bool { true }
 }
 
-extension Milvus_Proto_Milvus_ConnectResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetVersionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_CheckHealthResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_AllocTimestampResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_ManualCompactionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetCompactionStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetCompactionPlansResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_BoolResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_DescribeCollectionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_ShowCollectionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetCollectionStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetLoadingProgressResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetLoadStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_ShowPartitionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetPartitionStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_DescribeIndexResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetIndexStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetIndexBuildProgressResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_MutationResult: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_FlushResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_GetFlushStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_SearchResults: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
-extension Milvus_Proto_Milvus_QueryResults: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } } }
+extension Milvus_Proto_Milvus_ConnectResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetVersionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_CheckHealthResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_AllocTimestampResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ManualCompactionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetCompactionStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetCompactionPlansResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_BoolResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_DescribeCollectionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ShowCollectionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetCollectionStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetLoadingProgressResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetLoadStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ShowPartitionsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetPartitionStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_DescribeIndexResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetIndexStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetIndexBuildProgressResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_MutationResult: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_FlushResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetFlushStateResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_SearchResults: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_QueryResults: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
 
 /// Authentication and per-call metadata for every gRPC call: the credential in `authorization`
 /// (pymilvus sends base64 of `user:password` or of the API key, without a scheme; `Bearer` and

@@ -83,11 +83,29 @@ public final class MilvusHandlers: Sendable {
             let c = try collection(name)
             return CollectionDescription(schema: c.schema, indexes: try indexDescriptions(c),
                                          loadState: loads.isLoaded(name) ? .loaded : .notLoaded,
-                                         partitionCount: c.listPartitions().count)
+                                         partitionCount: c.listPartitions().count, id: c.id, createdAt: c.createdAt)
         }
     }
 
     public func listCollections() -> [String] { database.listCollections() }
+
+    /// One line of `ShowCollections`: a collection's name, creation time and load state (unavailable
+    /// collections are listed with no creation time, as not loaded).
+    public struct CollectionSummary: Sendable {
+        public var name: String
+        public var createdAt: Date?
+        public var loaded: Bool
+    }
+
+    /// Every collection, sorted by name; only the loaded ones with `loadedOnly` (Milvus' `ShowType.InMemory`).
+    public func collectionSummaries(loadedOnly: Bool = false) -> [CollectionSummary] {
+        database.listCollections().compactMap { name in
+            let c = try? database.collection(name)
+            let loaded = c != nil && loads.isLoaded(name)
+            if loadedOnly && !loaded { return nil }
+            return CollectionSummary(name: name, createdAt: c?.createdAt, loaded: loaded)
+        }
+    }
 
     public func hasCollection(_ name: String) -> Bool { database.hasCollection(name) }
 

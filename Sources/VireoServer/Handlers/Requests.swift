@@ -1,3 +1,4 @@
+import Foundation
 import Vireo
 
 /// Limits a server enforces on requests (beyond the engine's own checks).
@@ -172,6 +173,9 @@ public struct CollectionDescription: Sendable {
     public var indexes: [IndexDescription]
     public var loadState: LoadState
     public var partitionCount: Int
+    /// The catalog id and creation time (Milvus' `collectionID` and `created_utc_timestamp`).
+    public var id: UInt64
+    public var createdAt: Date
 }
 
 /// Creating a collection: the schema, the indexes to build, and whether to load it (quick setup and
