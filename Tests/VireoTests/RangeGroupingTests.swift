@@ -147,4 +147,24 @@ import VireoTestSupport
         r.grouping = SearchGrouping(field: "doc", size: 2)
         await #expect(throws: VireoError.self, "limit × group_size past 16,384") { try await c.search(r) }
     }
+
+    @Test("paging with scoreBeyond (a search iterator) walks the oracle's order without repeats", arguments: [Metric.l2, .ip])
+    func iteratorPages(_ metric: Metric) async throws {
+        let dir = TemporaryDirectory()
+        let (c, data, deleted) = try await Self.collection(metric: metric, in: dir)
+        let q = Datasets.clustered(n: 1, dim: Self.dim, clusters: 12, seed: 11)[0]
+        let oracle = Oracle.nearest(q, in: data, k: 700, metric: metric, excluded: deleted).map { PrimaryKey.int(Int64($0.index)) }
+        var seen: [PrimaryKey] = []
+        var bound: Float?
+        while seen.count < 700 {
+            var r = SearchRequest(vectors: [q], limit: 64)
+            r.scoreBeyond = bound
+            let page = try await c.search(r)[0]
+            guard let last = page.last else { break }
+            seen += page.map(\.id)
+            bound = last.score
+        }
+        #expect(Array(seen.prefix(700)) == oracle, "\(metric): pages of 64 in the oracle's order")
+        #expect(Set(seen).count == seen.count, "no row twice")
+    }
 }

@@ -597,7 +597,7 @@ public final class Collection: Sendable {
     ///   limit out of range, or a bad range or grouping.
     /// - Complexity: O(nq · n · d) for n stored rows.
     public func search(_ request: SearchRequest) async throws -> [[SearchHit]] {
-        if request.range != nil || request.grouping != nil { return try await searchExpanding(request) }
+        if request.range != nil || request.grouping != nil || request.scoreBeyond != nil { return try await searchExpanding(request) }
         return try await plainSearch(request)
     }
 

@@ -75,6 +75,14 @@ extension Collection {
               request.offset <= SearchRequest.maxLimit - request.limit else {
             throw VireoError.invalid(.invalidSearch, "limit must be in 1...\(SearchRequest.maxLimit) and offset ≥ 0 with limit + offset ≤ \(SearchRequest.maxLimit), got limit \(request.limit), offset \(request.offset)")
         }
+        var request = request
+        if let b = request.scoreBeyond {
+            guard b.isFinite, request.range == nil else {
+                throw VireoError.invalid(.invalidSearch, "an iterator bound must be finite and cannot be combined with a range search")
+            }
+            request.range = metric.largerIsCloser ? ScoreRange(radius: -.greatestFiniteMagnitude, rangeFilter: b.nextDown)
+                                                  : ScoreRange(radius: .greatestFiniteMagnitude, rangeFilter: b.nextUp)
+        }
         try request.range?.validate(metric: metric)
         let wanted = request.limit + request.offset
         var needed = wanted

@@ -39,6 +39,9 @@ public struct SearchRequest: Sendable {
     /// are complete: at most this many (at least `limit + offset`, times `group_size`; at most
     /// ``maxLimit``, the default). A server bounds it by its hit budget over all queries.
     public var maxCandidates: Int?
+    /// Only hits strictly worse than this score (larger L2 distances, smaller IP / COSINE
+    /// similarities): the next page of a search iterator whose last page ended at this score.
+    public var scoreBeyond: Float?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
                 params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil, offset: Int = 0,

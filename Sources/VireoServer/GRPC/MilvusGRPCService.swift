@@ -588,6 +588,34 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         return (call, round)
     }
 
+    /// pymilvus' search iterator v2 (`search_iter_v2`): each call returns the next `search_iter_batch_size`
+    /// hits strictly beyond `search_iter_last_bound` (the previous batch's last score), as Milvus does;
+    /// the reply carries a token and the new last bound. Vireo keeps no iterator state: the token only
+    /// identifies the iterator, and each batch is a range search from the bound.
+    static func iteratorV2(_ p: [String: String], call: inout SearchCall) throws -> (token: String, lastBound: Float?)? {
+        guard let flag = p["search_iter_v2"], try MilvusParams.flag(.string(flag), "search_iter_v2") else { return nil }
+        guard call.vectors.count == 1 else { throw APIError.invalid("search_iterator_v2 takes one query vector, got \(call.vectors.count)") }
+        guard call.grouping == nil, call.options.range == nil else {
+            throw APIError.invalid("search_iterator_v2 cannot be combined with grouping or range search")
+        }
+        if let batch = try ProtoConversions.intParam(p, "search_iter_batch_size") { call.limit = batch }
+        call.offset = 0
+        var lastBound: Float?
+        if let raw = p["search_iter_last_bound"], !raw.isEmpty {
+            guard let b = Float(raw.trimmingCharacters(in: .whitespaces)), b.isFinite else {
+                throw APIError.invalid("search_iter_last_bound must be a finite number, got '\(raw)'")
+            }
+            lastBound = b
+        }
+        let token = p["search_iter_id"].flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString
+        if let b = lastBound {
+            // Strictly beyond the bound: larger distances for L2, smaller similarities for IP / COSINE.
+            // The metric decides which; the engine checks the direction against the index's metric.
+            call.iteratorBound = b
+        }
+        return (token, lastBound)
+    }
+
     private func results(_ hits: [[SearchHit]], schema: CollectionSchema, outputFields: [String], limit: Int,
                          roundDecimal: Int, grouping: SearchGrouping? = nil) -> Milvus_Proto_Milvus_SearchResults {
         var data = Milvus_Proto_Schema_SearchResultData()
@@ -625,11 +653,20 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     func search(request: Milvus_Proto_Milvus_SearchRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_SearchResults {
         await call("Search") {
             let schema = try schema(request.collectionName)
-            let (s, round) = try await searchCall(request, collection: request.collectionName, schema: schema, defaultLimit: nil,
+            var (s, round) = try await searchCall(request, collection: request.collectionName, schema: schema, defaultLimit: nil,
                                                   partitions: request.partitionNames)
+            let iterator = try Self.iteratorV2(ProtoConversions.dictionary(request.searchParams), call: &s)
             let hits = try await handlers.search(s)
-            return results(hits, schema: schema, outputFields: request.outputFields, limit: s.limit, roundDecimal: round,
-                           grouping: s.grouping)
+            var r = results(hits, schema: schema, outputFields: request.outputFields, limit: s.limit, roundDecimal: round,
+                            grouping: s.grouping)
+            r.sessionTs = Self.hybridTimestamp()
+            if let iterator {
+                var info = Milvus_Proto_Schema_SearchIteratorV2Results()
+                info.token = iterator.token
+                info.lastBound = hits.first?.last?.score ?? iterator.lastBound ?? 0
+                r.results.searchIteratorV2Results = info
+            }
+            return r
         }
     }
 
@@ -708,6 +745,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let call = QueryCall(collection: request.collectionName, filter: filter, outputFields: requested, limit: limit, offset: offset,
                                  partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)
             var r = Milvus_Proto_Milvus_QueryResults()
+            // Iterators pin their reads to this timestamp (Vireo reads the latest committed state).
+            r.sessionTs = Self.hybridTimestamp()
             r.collectionName = schema.name
             r.primaryFieldName = schema.primaryKey.name
             switch try await handlers.query(call) {

@@ -316,6 +316,7 @@ public final class MilvusHandlers: Sendable {
         request.maxResultBytes = limits.maxResultBytes
         request.range = o.range
         request.grouping = call.grouping
+        request.scoreBeyond = call.iteratorBound
         // The candidates a range or grouping search may examine share the hit budget of the call.
         request.maxCandidates = limits.maxSearchHits / max(1, call.vectors.count)
         return request

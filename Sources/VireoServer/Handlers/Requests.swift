@@ -74,6 +74,8 @@ public struct SearchCall: Sendable {
     /// Grouping search (`group_by_field`, `group_size`, `strict_group_size`; REST `groupingField`,
     /// `groupSize`, `strictGroupSize`).
     public var grouping: SearchGrouping?
+    /// A search iterator's next page: only hits strictly beyond this score (see ``SearchRequest/scoreBeyond``).
+    public var iteratorBound: Float?
 
     public init(collection: String, vectors: [[Float]], annsField: String? = nil, filter: String? = nil, limit: Int = 100, offset: Int = 0,
                 outputFields: [String] = [], partitions: [String]? = nil, options: SearchOptions = SearchOptions()) {
