@@ -91,6 +91,7 @@ func main() {
 		{"Delete by expr, then gone from Query and Search", s.delete},
 		{"large Insert (> 8 MiB message, stream flow control)", s.largeInsert},
 		{"large Search result (> 4 MiB reply), FLAT exact", s.largeSearch},
+		{"oversized Insert (> 64 MiB): RESOURCE_EXHAUSTED, conn lives", s.oversized},
 		{"32 concurrent searches on one ClientConn, all exact", s.concurrent},
 		{"keepalive PINGs on an idle ClientConn, no GOAWAY", s.keepalive},
 		{"DropCollection, then calls on it fail with a status", s.drop},

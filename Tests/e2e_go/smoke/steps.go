@@ -522,6 +522,51 @@ func (s *smoke) largeSearch() error {
 	return nil
 }
 
+// oversized sends an Insert past the server's 64 MiB message limit: the server refuses it from its
+// length prefix with RESOURCE_EXHAUSTED while the client is still sending DATA, and the connection
+// must stay usable (its flow-control windows credited for what the server dropped).
+func (s *smoke) oversized() error {
+	const n = 160_000
+	rows := make([]row, n)
+	text := strings.Repeat("x", 300)
+	vec := make([]float32, dim)
+	for i := range rows {
+		rows[i] = row{id: int64(5_000_000 + i), tag: text, vec: vec}
+	}
+	req := &milvuspb.InsertRequest{DbName: "default", CollectionName: s.big, FieldsData: columns(rows), NumRows: n}
+	size := proto.Size(req)
+	if size <= 64<<20 {
+		return fmt.Errorf("the oversized insert is only %d bytes", size)
+	}
+	before := s.wire.snapshot()
+	ctx, cancel := ctxT(120 * time.Second)
+	defer cancel()
+	_, err := s.cli.Insert(ctx, req, grpc.MaxCallSendMsgSize(128<<20))
+	if status.Code(err) != codes.ResourceExhausted {
+		return fmt.Errorf("a %d-byte Insert: %v, want RESOURCE_EXHAUSTED", size, err)
+	}
+	after := s.wire.snapshot()
+	note("%.1f MiB insert: %v; %.1f MiB of it sent before the refusal", float64(size)/(1<<20), status.Convert(err).Message(),
+		float64(after.ClientDataBytes-before.ClientDataBytes)/(1<<20))
+	// The same connection: the large insert's rows are all there, none of the refused ones, and an
+	// 8 MiB message still goes through its windows.
+	if nrows, err := s.count(s.big, ""); err != nil || nrows != bigRows {
+		return fmt.Errorf("count(*) after the refused insert: %d, %v; want %d", nrows, err, bigRows)
+	}
+	res, err := s.cli.Query(ctx, &milvuspb.QueryRequest{DbName: "default", CollectionName: s.big, Expr: "id >= 0",
+		OutputFields: []string{"id", "tag", "vec"}, QueryParams: []*commonpb.KeyValuePair{kv("limit", "16384")}})
+	if err := ok("Query (16,384 rows)", res.GetStatus(), err); err != nil {
+		return err
+	}
+	if got := len(res.GetFieldsData()[0].GetScalars().GetLongData().GetData()); got != 16384 {
+		return fmt.Errorf("Query limit 16384 returned %d rows", got)
+	}
+	if w := s.wire.snapshot(); w.Dials != 1 || len(w.ServerGoAways) != 0 {
+		return fmt.Errorf("after the refusal: %d dials, GOAWAYs %v", w.Dials, w.ServerGoAways)
+	}
+	return nil
+}
+
 func (s *smoke) concurrent() error {
 	const n = 32
 	before := s.wire.snapshot()
@@ -646,7 +691,7 @@ func (s *smoke) drop() error {
 func (s *smoke) shutdown() error {
 	const workers = 8
 	type tally struct {
-		ok, okAfter, unavailable int
+		ok, okAfter, okSpanning, unavailable int
 		err                      error
 	}
 	var sigSent int32Flag
@@ -667,11 +712,12 @@ func (s *smoke) shutdown() error {
 				default:
 				}
 				lo := int64(1_000_000 + r.Intn(bigRows-100))
-				after := sigSent.get()
+				startedAfter := sigSent.get()
 				ctx, cancel := ctxT(20 * time.Second)
 				res, err := s.cli.Query(ctx, &milvuspb.QueryRequest{DbName: "default", CollectionName: s.big,
 					Expr: fmt.Sprintf("id >= %d and id < %d", lo, lo+50), OutputFields: []string{"id", "tag"}})
 				cancel()
+				after := sigSent.get() // UNAVAILABLE is an answer only once the server was told to stop
 				if err != nil {
 					if status.Code(err) == codes.Unavailable && after {
 						t.unavailable++
@@ -708,8 +754,10 @@ func (s *smoke) shutdown() error {
 					seen[id] = true
 				}
 				t.ok++
-				if after {
+				if startedAfter {
 					t.okAfter++
+				} else if after {
+					t.okSpanning++ // in flight when the signal went: the graceful shutdown let it finish
 				}
 			}
 		}(g)
@@ -743,11 +791,12 @@ func (s *smoke) shutdown() error {
 		}
 		sum.ok += t.ok
 		sum.okAfter += t.okAfter
+		sum.okSpanning += t.okSpanning
 		sum.unavailable += t.unavailable
 	}
 	w := s.wire.snapshot()
-	note("%d queries answered (%d after SIGTERM), %d UNAVAILABLE; server exited in %.2f s (%v); GOAWAY codes %v",
-		sum.ok, sum.okAfter, sum.unavailable, exitTime.Seconds(), exitErr, w.ServerGoAways)
+	note("%d queries answered (%d in flight at SIGTERM, %d sent after it), %d UNAVAILABLE; server exited in %.2f s (%v); GOAWAY codes %v",
+		sum.ok, sum.okSpanning, sum.okAfter, sum.unavailable, exitTime.Seconds(), exitErr, w.ServerGoAways)
 	if !exited {
 		return fmt.Errorf("vireo serve did not exit within 30 s of SIGTERM")
 	}
