@@ -567,9 +567,63 @@ func (s *smoke) oversized() error {
 	return nil
 }
 
+// cancelled abandons large uploads half-way (the client resets the stream while DATA is in flight)
+// and lets deadlines expire on the server mid-upload: the bytes the server drops must still be
+// credited to the connection's window, or the connection stalls once they add up past it.
+func (s *smoke) cancelled() error {
+	const n = 20_000
+	rows := make([]row, n)
+	text := strings.Repeat("y", 400)
+	for i := range rows {
+		rows[i] = row{id: int64(7_000_000 + i), tag: text, vec: make([]float32, dim)}
+	}
+	// A collection that does not exist: whatever arrives whole is refused, so nothing is inserted.
+	req := &milvuspb.InsertRequest{DbName: "default", CollectionName: "go_smoke_absent", FieldsData: columns(rows), NumRows: n}
+	size := proto.Size(req)
+	before := s.wire.snapshot()
+	outcomes := map[string]int{}
+	const rounds = 8
+	for i := 0; i < rounds; i++ {
+		d := time.Duration(2+3*i) * time.Millisecond
+		ctx, cancel := ctxT(d)
+		r, err := s.cli.Insert(ctx, req)
+		cancel()
+		switch {
+		case err == nil && r.GetStatus().GetCode() != 0:
+			outcomes["refused in full"]++
+		case status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Canceled:
+			outcomes[status.Code(err).String()]++
+		default:
+			return fmt.Errorf("round %d (deadline %v): %v, status %v", i, d, err, r.GetStatus())
+		}
+	}
+	sent := s.wire.snapshot().ClientDataBytes - before.ClientDataBytes
+	note("%d uploads of %.1f MiB with 2-23 ms deadlines: %v; %.1f MiB of DATA sent", rounds, float64(size)/(1<<20), outcomes,
+		float64(sent)/(1<<20))
+	// The connection still carries a whole large message both ways.
+	for i := 0; i < 3; i++ {
+		ctx, cancel := ctxT(60 * time.Second)
+		r, err := s.cli.Insert(ctx, req)
+		cancel()
+		if err != nil || r.GetStatus().GetCode() == 0 {
+			return fmt.Errorf("a whole %d-byte insert into a missing collection after the cancelled ones: %v, status %v", size, err, r.GetStatus())
+		}
+	}
+	if nrows, err := s.count(s.big, ""); err != nil || nrows != bigRows {
+		return fmt.Errorf("count(*): %d, %v; want %d", nrows, err, bigRows)
+	}
+	if w := s.wire.snapshot(); w.Dials != 1 || len(w.ServerGoAways) != 0 {
+		return fmt.Errorf("after the cancelled uploads: %d dials, GOAWAYs %v", w.Dials, w.ServerGoAways)
+	}
+	return nil
+}
+
 func (s *smoke) concurrent() error {
 	const n = 32
 	before := s.wire.snapshot()
+	if before.Open != 0 {
+		return fmt.Errorf("%d streams still open before the concurrent searches", before.Open)
+	}
 	s.wire.resetPeak()
 	qs := make([][]float32, n)
 	for i := range qs {
@@ -620,6 +674,43 @@ func (s *smoke) concurrent() error {
 	}
 	if after.ServerRSTStreams != before.ServerRSTStreams {
 		return fmt.Errorf("the server reset %d streams", after.ServerRSTStreams-before.ServerRSTStreams)
+	}
+	// More calls at once than SETTINGS_MAX_CONCURRENT_STREAMS: grpc-go queues the excess, and every
+	// call is answered (a count per call, each over its own id range).
+	burst := int(after.ServerMaxConcurrent) + 64
+	s.wire.resetPeak()
+	berrs := make([]error, burst)
+	gate := make(chan struct{})
+	for g := 0; g < burst; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			<-gate
+			lo := 1_000_000 + int64(g)*50
+			c, err := s.count(s.big, fmt.Sprintf("id >= %d and id < %d", lo, lo+int64(g%50)))
+			if err == nil && c != int64(g%50) {
+				err = fmt.Errorf("count %d, want %d", c, g%50)
+			}
+			berrs[g] = err
+		}(g)
+	}
+	close(gate)
+	wg.Wait()
+	for g, err := range berrs {
+		if err != nil {
+			return fmt.Errorf("burst call %d of %d: %v", g, burst, err)
+		}
+	}
+	b := s.wire.snapshot()
+	note("burst of %d calls: peak %d streams open, %d RST_STREAM from the server; %d PINGs from grpc-go on this connection so far",
+		burst, b.PeakOpen, b.ServerRSTStreams-after.ServerRSTStreams, b.ClientPings)
+	// grpc-go sends a BDP PING whenever DATA arrives and none is outstanding: hundreds by now. A
+	// server that counts them as a flood ends the connection with GOAWAY ENHANCE_YOUR_CALM (11).
+	if len(b.ServerGoAways) != 0 || b.Dials != 1 {
+		return fmt.Errorf("burst: GOAWAY %v from the server, %d dials, after %d client PINGs", b.ServerGoAways, b.Dials, b.ClientPings)
+	}
+	if b.PeakOpen > int(b.ServerMaxConcurrent) {
+		return fmt.Errorf("burst: peak %d streams (limit %d)", b.PeakOpen, b.ServerMaxConcurrent)
 	}
 	return nil
 }

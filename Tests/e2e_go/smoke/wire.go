@@ -188,13 +188,12 @@ func (s *sniffConn) Read(b []byte) (int, error) {
 }
 
 func (s *sniffConn) Write(b []byte) (int, error) {
-	n, err := s.Conn.Write(b)
-	if n > 0 {
-		s.wmu.Lock()
-		s.out.feed(b[:n])
-		s.wmu.Unlock()
-	}
-	return n, err
+	// Parsed before it is sent: the server's answer to a HEADERS frame can otherwise be read (and
+	// close the stream here) before the write returns.
+	s.wmu.Lock()
+	s.out.feed(b)
+	s.wmu.Unlock()
+	return s.Conn.Write(b)
 }
 
 // h2Parser cuts a byte stream into HTTP/2 frames. Control frames (SETTINGS, PING, GOAWAY,
