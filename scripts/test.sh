@@ -4,7 +4,8 @@
 #   2. the release `vireo` binary (from the same build),
 #   3. a Python venv with pinned test tools,
 #   4. the end-to-end suite (Tests/e2e) against `vireo serve` on free loopback ports,
-#   5. the pymilvus suite (Tests/e2e_pymilvus) against the same binary over gRPC.
+#   5. the pymilvus suite (Tests/e2e_pymilvus) against the same binary over gRPC,
+#   6. the grpc-go smoke test (Tests/e2e_go, Debian's grpc-go; .ci/run installs its packages).
 # Environment: VENV (default .venv-e2e), VIREO_DATASET (default ../shared/data/dev), PYTEST_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +33,11 @@ if [ ! -x "$VENV_PYMILVUS/bin/python" ]; then
 fi
 "$VENV_PYMILVUS/bin/pip" install -q --disable-pip-version-check pytest==9.2.0 numpy==2.4.6 pymilvus==3.0.2
 VIREO_BIN="$PWD/.build/release/vireo" "$VENV_PYMILVUS/bin/python" -m pytest Tests/e2e_pymilvus -q ${PYTEST_ARGS:-}
+
+# 6. The gRPC API through a second HTTP/2 stack: grpc-go from Debian (golang-google-grpc-dev), built offline
+#    with types generated from proto/ (Tests/e2e_go/README.md). Skip with VIREO_SKIP_GO=1 where Go is absent.
+if [ "${VIREO_SKIP_GO:-0}" = 1 ]; then
+    echo "e2e_go: skipped (VIREO_SKIP_GO=1)"
+else
+    VIREO_BIN="$PWD/.build/release/vireo" Tests/e2e_go/run.sh
+fi
