@@ -665,7 +665,7 @@ public final class Collection: Sendable {
         }
         let found = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: k, params: params,
                                       exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
-                                      threads: configuration.searchThreads, budget: budget)
+                                      threads: configuration.searchThreads, budget: budget, includeGrowing: !request.params.ignoreGrowing)
         try budget.check("the search")
         let raw = request.offset == 0 ? found : found.map { Array($0.dropFirst(request.offset)) }
         let wantsFields = !request.outputFields.isEmpty

@@ -170,12 +170,16 @@ public struct SearchParameters: Sendable, Hashable {
     public var refineK: Int?
     /// Force exact search even where an index exists.
     public var exact: Bool
+    /// Search sealed segments only, skipping the newest rows of each shard's growing segment
+    /// (Milvus' `ignore_growing`: faster, at the price of not seeing recent writes until they seal).
+    public var ignoreGrowing: Bool
 
-    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false) {
+    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, ignoreGrowing: Bool = false) {
         self.ef = ef
         self.nprobe = nprobe
         self.refineK = refineK
         self.exact = exact
+        self.ignoreGrowing = ignoreGrowing
     }
 }
 

@@ -278,7 +278,7 @@ public final class MilvusHandlers: Sendable {
         let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let o = call.options
         var request = SearchRequest(vectors: call.vectors, annsField: field.name, limit: call.limit, metric: o.metric, outputFields: outputFields,
-                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter,
+                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact, ignoreGrowing: o.ignoreGrowing), filter: filter,
                                     offset: call.offset)
         request.maxResultBytes = limits.maxResultBytes
         return request

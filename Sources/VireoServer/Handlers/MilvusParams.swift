@@ -13,7 +13,7 @@ enum MilvusParams {
 
     /// Search options: the metric (`metricType` at the top or in `searchParams`, or `metric_type`)
     /// and the index parameters in `searchParams.params` (or `searchParams` itself, or `params`):
-    /// `ef`, `nprobe`, `refine_k` (alias `reorder_k`), and Vireo's `exact`.
+    /// `ef`, `nprobe`, `refine_k` (alias `reorder_k`), and Vireo's `exact`; `searchParams.ignoreGrowing`.
     static func searchOptions(_ body: JSONBody) throws -> SearchOptions {
         var o = SearchOptions()
         if let m = try body.string("metricType") { o.metric = try metric(m) }
@@ -25,6 +25,7 @@ enum MilvusParams {
         o.nprobe = try p.int("nprobe")
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
+        o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
         if p["radius"] != nil || p["range_filter"] != nil {
             throw APIError.invalid("range search (radius, range_filter) is not supported yet; use limit and filter instead")
         }

@@ -48,13 +48,16 @@ public struct SearchOptions: Sendable, Hashable {
     /// Vireo extension: `"exact": true` searches exactly even where an index exists.
     public var exact: Bool
     public var metric: Metric?
+    /// Milvus' `ignoreGrowing` (REST) / `ignore_growing` (gRPC): search sealed segments only.
+    public var ignoreGrowing: Bool
 
-    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil) {
+    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil, ignoreGrowing: Bool = false) {
         self.ef = ef
         self.nprobe = nprobe
         self.refineK = refineK
         self.exact = exact
         self.metric = metric
+        self.ignoreGrowing = ignoreGrowing
     }
 }
 
