@@ -35,6 +35,10 @@ enum MilvusParams {
     /// One index: `fieldName` (required), `indexName`, `indexType` (default AUTOINDEX; also read
     /// from `params.index_type`), `metricType` (also `params.metric_type`; nil lets the engine keep
     /// the field's metric, COSINE for a new index) and integer build parameters in `params`.
+    /// The build parameters Vireo's indexes read; each must be an integer (a JSON integer, an
+    /// integral number or a numeric string).
+    static let integerIndexParams: Set<String> = ["M", "efConstruction", "nlist", "m", "nbits"]
+
     static func indexRequest(_ b: JSONBody, what: String) throws -> IndexRequest {
         let field = try b.requiredString("fieldName", hint: "\(what) needs the field to index")
         var params: [String: Int] = [:]
@@ -47,7 +51,15 @@ enum MilvusParams {
                 case let ("metric_type", .string(s)): metricName = metricName ?? s
                 case ("index_type", _), ("metric_type", _):
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
-                default: params[k] = try JSONBody.int(v, "\(what).params.\(k)")
+                case (_, .null): continue
+                case _ where integerIndexParams.contains(k):
+                    params[k] = try JSONBody.int(v, "\(what).params.\(k)")
+                case (_, .int), (_, .double), (_, .string), (_, .bool):
+                    // Other Milvus build parameters (bm25_k1, bm25_b, drop_ratio_build, …) come
+                    // as numbers or strings; Vireo's indexes do not use them.
+                    if let i = try? JSONBody.int(v, k) { params[k] = i }
+                default:
+                    throw APIError.wrongType("\(what).params.\(k)", expected: "a number or a string", got: v)
                 }
             }
         }
