@@ -194,8 +194,15 @@ public final class MilvusHandlers: Sendable {
                 return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions)))
             }
             // Compared without adding: limit and offset come from the request and may be any Int.
-            guard call.limit >= 1, call.limit <= limits.maxQueryWindow, call.offset >= 0, call.offset <= limits.maxQueryWindow - call.limit else {
-                throw APIError.invalid("invalid limit \(call.limit) / offset \(call.offset): limit must be ≥ 1, offset ≥ 0, and limit + offset ≤ \(limits.maxQueryWindow) (use a filter on the primary key to page further)")
+            // Milvus' messages (proxy validateMaxQueryResultWindow), with its code 65535.
+            guard call.offset >= 0 else {
+                throw APIError.outOfRange("offset [\(call.offset)] is invalid, should be gte than 0")
+            }
+            guard call.limit >= 1 else {
+                throw APIError.outOfRange("limit [\(call.limit)] is invalid, should be greater than 0")
+            }
+            guard call.limit <= limits.maxQueryWindow, call.offset <= limits.maxQueryWindow - call.limit else {
+                throw APIError.outOfRange("(offset+limit) should be in range [1, \(limits.maxQueryWindow)], but got \(call.limit.addingSaturated(call.offset)) (use a filter on the primary key to page further)")
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
             return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,
@@ -217,9 +224,7 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try loadedCollection(call.collection)
             guard !call.searches.isEmpty else { throw APIError.missing("search", "hybrid_search needs at least one search request") }
-            guard call.limit >= 1, call.offset >= 0, call.limit <= limits.maxTopK, call.offset <= limits.maxTopK - call.limit else {
-                throw APIError.invalid("limit \(call.limit) with offset \(call.offset) is invalid: limit must be in [1, \(limits.maxTopK)] and limit + offset ≤ \(limits.maxTopK)")
-            }
+            try checkTopK(limit: call.limit, offset: call.offset)
             var searches: [SearchRequest] = []
             var hits = 0
             for var s in call.searches {
@@ -242,13 +247,23 @@ public final class MilvusHandlers: Sendable {
         guard call.vectors.count <= limits.maxNQ else {
             throw APIError.invalid("\(call.vectors.count) query vectors in one search; at most \(limits.maxNQ) (nq) are accepted")
         }
-        guard call.limit >= 1, call.limit <= limits.maxTopK else {
-            throw APIError.invalid("topk [\(call.limit)] is invalid, it should be in range [1, \(limits.maxTopK)]")
-        }
-        guard call.offset >= 0, call.offset <= limits.maxTopK - call.limit else {
-            throw APIError.invalid("offset \(call.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(limits.maxTopK)")
-        }
+        try checkTopK(limit: call.limit, offset: call.offset)
         try checkHitBudget(call.vectors.count * (call.limit + call.offset))  // each factor ≤ 16,384 here
+    }
+
+    /// A search's limit and offset, with Milvus' messages and code 65535 (proxy parseSearchInfo:
+    /// topk, offset and offset + topk each in [1, 16,384]).
+    private func checkTopK(limit: Int, offset: Int) throws {
+        let max = limits.maxTopK
+        guard limit >= 1, limit <= max else {
+            throw APIError.outOfRange("topk [\(limit)] is invalid, it should be in range [1, \(max)], but got \(limit)")
+        }
+        guard offset >= 0, offset <= max else {
+            throw APIError.outOfRange("offset [\(offset)] is invalid, it should be in range [1, \(max)], but got \(offset)")
+        }
+        guard offset <= max - limit else {
+            throw APIError.outOfRange("offset+topk [\(offset + limit)] is invalid, it should be in range [1, \(max)], but got \(offset + limit)")
+        }
     }
 
     /// Refuses a search whose nq × (limit + offset) passes ``ServerLimits/maxSearchHits``.
