@@ -68,6 +68,13 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     public var hnsw: HNSWConfiguration
     /// IVF build parameters (`nlist`; `m`, `nbits` for IVF_PQ).
     public var ivf: IVFConfiguration
+    /// Whether the index was asked for as Milvus' `AUTOINDEX` (Vireo picks the kind: HNSW with
+    /// defaults for a vector field); describes report `AUTOINDEX`, as Milvus does. Nil (false) in
+    /// catalogs written before this was kept.
+    public var isAutoIndex: Bool?
+
+    /// The index type as Milvus reports it: `AUTOINDEX` when asked for so, else the kind.
+    public var milvusIndexType: String { isAutoIndex == true ? "AUTOINDEX" : kind.rawValue }
 
     public init(field: String, kind: Kind, metric: Metric? = nil, hnsw: HNSWConfiguration = HNSWConfiguration(),
                 ivf: IVFConfiguration = IVFConfiguration(), name: String? = nil) {
@@ -112,6 +119,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case "HNSW", "AUTOINDEX":
             let c = HNSWConfiguration(M: params["M"] ?? 16, efConstruction: params["efConstruction"] ?? 200)
             self.init(field: field, kind: .hnsw, metric: metric, hnsw: c, name: name)
+            if type == "AUTOINDEX" { isAutoIndex = true }
         case "IVF_FLAT":
             self.init(field: field, kind: .ivfFlat, metric: metric, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat), name: name)
         case "IVF_PQ":

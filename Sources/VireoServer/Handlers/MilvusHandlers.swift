@@ -327,8 +327,10 @@ public final class MilvusHandlers: Sendable {
             var a = spec, b = existing
             a.name = nil
             b.name = nil
+            a.isAutoIndex = nil  // AUTOINDEX is HNSW with defaults: the same index
+            b.isAutoIndex = nil
             if a == b { return }
-            throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: field '\(f.name)' already has index '\(existing.indexName)' (\(existing.kind.rawValue)\(existing.metric.map { ", metric \($0)" } ?? "")); release the collection and drop that index first to create another")
+            throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: field '\(f.name)' already has index '\(existing.indexName)' (\(existing.milvusIndexType)\(existing.metric.map { ", metric \($0)" } ?? "")); release the collection and drop that index first to create another")
         }
         try await c.createIndex(spec)
     }
@@ -336,11 +338,14 @@ public final class MilvusHandlers: Sendable {
     /// The engine's index for a request: `AUTOINDEX` is HNSW on a vector field and INVERTED on a
     /// scalar field (Milvus picks per type too).
     static func indexSpec(_ ix: IndexRequest, field f: FieldSchema) throws -> IndexSpec {
-        let type = !f.dataType.isVector && ix.indexType.uppercased() == "AUTOINDEX" ? "INVERTED" : ix.indexType
+        let auto = ix.indexType.uppercased() == "AUTOINDEX"
+        let type = !f.dataType.isVector && auto ? "INVERTED" : ix.indexType
         // Milvus' default metric for a float-vector index is COSINE; nil lets the engine keep the
         // metric of an index the field already has.
-        return try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
-                             name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+        var spec = try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
+                                 name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+        if auto { spec.isAutoIndex = true }
+        return spec
     }
 
     private func indexDescriptions(_ c: Collection) throws -> [IndexDescription] {
@@ -356,7 +361,7 @@ public final class MilvusHandlers: Sendable {
             }
             let total = status.totalRows + status.growingRows
             return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
-                                    indexType: spec.kind.rawValue, metric: metric, params: params,
+                                    indexType: spec.milvusIndexType, metric: metric, params: params,
                                     totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
                                     finished: status.isFinished)
         }
