@@ -65,8 +65,24 @@ public final class MilvusHandlers: Sendable {
                 // Validate the index before creating anything.
                 try Self.indexSpec(ix, field: f).validate(dimension: f.dimension ?? 1)
             }
-            let c = try database.createCollection(call.schema)
-            loads.set(call.schema.name, loaded: call.load)
+            let c: Collection
+            do {
+                c = try database.createCollection(call.schema)
+            } catch let e as VireoError where e.code == .collectionAlreadyExists {
+                // Milvus (rootcoord's createCollectionTask): creating a collection that exists with
+                // the same parameters succeeds, so retried and concurrent creates are idempotent;
+                // different parameters are refused. Its indexes follow the index rules (the same
+                // one again is a no-op) and a load request loads it.
+                let existing = try collection(call.schema.name)
+                guard existing.schema == call.schema else {
+                    throw APIError(.unexpected, "create duplicate collection with different parameters, collection: \(call.schema.name); drop it first or choose another name", kind: .conflict)
+                }
+                for ix in call.indexes { try await createIndex(on: existing, ix) }
+                if call.load && Self.indexesEveryVectorField(call) { loads.set(call.schema.name, loaded: true) }
+                return
+            }
+            // Loaded on creation when asked and every vector field gets an index (see checkLoadable).
+            loads.set(call.schema.name, loaded: call.load && Self.indexesEveryVectorField(call))
             do {
                 for ix in call.indexes { try await createIndex(on: c, ix) }
             } catch {
@@ -109,10 +125,17 @@ public final class MilvusHandlers: Sendable {
 
     public func hasCollection(_ name: String) -> Bool { database.hasCollection(name) }
 
+    /// Drops a collection. Dropping one that does not exist succeeds, as in Milvus (its rootcoord
+    /// makes the drop idempotent), so a retried drop is not an error.
     public func dropCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            _ = try collection(name)
-            try database.dropCollection(name)
+            guard !name.isEmpty else { throw APIError.missing("collectionName") }
+            guard database.hasCollection(name) else { return }
+            do {
+                try database.dropCollection(name)
+            } catch let e as VireoError where e.code == .collectionNotFound {
+                return  // dropped concurrently
+            }
             loads.forget(name)
         }
     }
@@ -124,8 +147,24 @@ public final class MilvusHandlers: Sendable {
 
     public func loadCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            _ = try collection(name)
+            try checkLoadable(try collection(name))
             loads.set(name, loaded: true)
+        }
+    }
+
+    static func indexesEveryVectorField(_ call: CreateCollectionCall) -> Bool {
+        let indexed = Set(call.indexes.map(\.fieldName))
+        return call.schema.vectorFields.allSatisfy { indexed.contains($0.name) }
+    }
+
+    /// Milvus loads a collection only when every vector field has an index (its querycoord refuses
+    /// otherwise, code 1100); Vireo could search unindexed fields exactly, but a client written
+    /// against Milvus expects the refusal, and a field without an index is usually a forgotten one.
+    func checkLoadable(_ c: Collection) throws {
+        let indexed = Set(c.indexes.filter { !$0.kind.isScalar }.map(\.field))
+        let missing = c.schema.vectorFields.map(\.name).filter { !indexed.contains($0) }
+        guard missing.isEmpty else {
+            throw APIError.invalid("there is no vector index on field: [\(missing.joined(separator: " "))], please create index firstly (POST /v2/vectordb/indexes/create), then load collection '\(c.name)'")
         }
     }
 
