@@ -100,7 +100,7 @@ enum OpenAPIDocument {
         }
        }
       },
-      "description": "Ready (database open): {\"status\":\"ready\",\"storage\":\"ok\"}, or {\"status\":\"degraded\",\"storage\":\"disk_full\"} while the disk is full (reads, deletes and drops work; inserts get 507)"
+      "description": "Ready (database open)"
      }
     },
     "security": [],
@@ -182,7 +182,25 @@ enum OpenAPIDocument {
        "schema": {
         "properties": {
          "autoID": {
-          "type": "boolean"
+          "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+          "oneOf": [
+           {
+            "type": "boolean"
+           },
+           {
+            "enum": [
+             "true",
+             "false",
+             "True",
+             "False",
+             "1",
+             "0",
+             "t",
+             "f"
+            ],
+            "type": "string"
+           }
+          ]
          },
          "collectionName": {
           "maxLength": 255,
@@ -244,14 +262,17 @@ enum OpenAPIDocument {
              "additionalProperties": {
               "oneOf": [
                {
-                "type": "integer"
+                "type": "number"
                },
                {
                 "type": "string"
+               },
+               {
+                "type": "boolean"
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF)",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused",
              "type": "object"
             }
            },
@@ -282,7 +303,25 @@ enum OpenAPIDocument {
             "type": "string"
            },
            "enableDynamicField": {
-            "type": "boolean"
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
            },
            "max_length": {
             "type": "integer"
@@ -302,10 +341,46 @@ enum OpenAPIDocument {
          "schema": {
           "properties": {
            "autoID": {
-            "type": "boolean"
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
            },
            "enableDynamicField": {
-            "type": "boolean"
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
            },
            "fields": {
             "items": {
@@ -372,13 +447,67 @@ enum OpenAPIDocument {
                "type": "string"
               },
               "isPartitionKey": {
-               "type": "boolean"
+               "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+               "oneOf": [
+                {
+                 "type": "boolean"
+                },
+                {
+                 "enum": [
+                  "true",
+                  "false",
+                  "True",
+                  "False",
+                  "1",
+                  "0",
+                  "t",
+                  "f"
+                 ],
+                 "type": "string"
+                }
+               ]
               },
               "isPrimary": {
-               "type": "boolean"
+               "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+               "oneOf": [
+                {
+                 "type": "boolean"
+                },
+                {
+                 "enum": [
+                  "true",
+                  "false",
+                  "True",
+                  "False",
+                  "1",
+                  "0",
+                  "t",
+                  "f"
+                 ],
+                 "type": "string"
+                }
+               ]
               },
               "nullable": {
-               "type": "boolean"
+               "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+               "oneOf": [
+                {
+                 "type": "boolean"
+                },
+                {
+                 "enum": [
+                  "true",
+                  "false",
+                  "True",
+                  "False",
+                  "1",
+                  "0",
+                  "t",
+                  "f"
+                 ],
+                 "type": "string"
+                }
+               ]
               }
              },
              "required": [
@@ -1742,6 +1871,10 @@ enum OpenAPIDocument {
          },
          "searchParams": {
           "properties": {
+           "ignoreGrowing": {
+            "description": "search sealed segments only",
+            "type": "boolean"
+           },
            "metricType": {
             "type": "string"
            },
@@ -1944,14 +2077,17 @@ enum OpenAPIDocument {
              "additionalProperties": {
               "oneOf": [
                {
-                "type": "integer"
+                "type": "number"
                },
                {
                 "type": "string"
+               },
+               {
+                "type": "boolean"
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF)",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused",
              "type": "object"
             }
            },
