@@ -14,9 +14,11 @@ public struct Filter: Sendable {
     public let expression: String
     let root: FilterExpr
 
-    /// Maximum nesting depth and length, so hostile input cannot overflow the stack.
+    /// Maximum nesting depth and length (characters), so hostile input cannot overflow the stack or
+    /// run the parser for long. The length leaves room for what pymilvus builds for `get`/`delete`
+    /// by ids: `pk in ["…", …]` listing primary keys of up to 65,535 bytes each.
     public static let maxDepth = 128
-    public static let maxLength = 65_536
+    public static let maxLength = 1 << 20
 
     /// Parses and checks `expression` against `schema`.
     ///
