@@ -81,6 +81,12 @@ import VireoTestSupport
             let hits = try c.query(filter: "pk in [\(some.map(Self.literal).joined(separator: ", "))]", outputFields: ["pk"])
             #expect(Set(hits.compactMap { r -> String? in if case let .string(s)? = r["pk"] { s } else { nil } }) == Set(some),
                     "\(label): pk in [...]")
+            // A comparison on the key, against a long key.
+            if let mid = keys.last(where: { $0.utf8.count > 511 }) {
+                let above = try c.query(filter: "pk >= \(Self.literal(mid))", outputFields: ["pk"])
+                #expect(above.compactMap { r -> String? in if case let .string(s)? = r["pk"] { s } else { nil } } == keys.filter { $0 >= mid },
+                        "\(label): pk >= a long key, in key order")
+            }
             // Exact search returns the model's keys, and a row's own vector finds that row first.
             if !keys.isEmpty {
                 let k = keys[keys.count / 2]
@@ -219,11 +225,15 @@ import VireoTestSupport
             // What LMDB holds: two direct keys, three 435-byte digest keys.
             let shard = coll.shards[0]
             let stored = try shard.environment.read { txn in
-                var lengths: [Int] = []
-                try txn.forEach(shard.pkDB) { k, _ in lengths.append(k.count); return true }
-                return lengths.sorted()
+                var lengths: [[UInt8]] = []
+                try txn.forEach(shard.pkDB) { k, _ in lengths.append(Array(k)); return true }
+                return lengths.sorted { $0.count < $1.count }
             }
-            #expect(stored == [435, 435, 435, 510, 511])
+            #expect(stored.map(\.count) == [435, 435, 435, 510, 511])
+            // Keys a previous version could store keep its exact layout: the UTF-8 bytes, an 8-byte location.
+            #expect(stored.filter { $0.count != 435 } == [Array(keys[0].utf8), Array(keys[1].utf8)])
+            let values = try shard.environment.read { txn in try keys.prefix(2).map { try txn.get(shard.pkDB, key: Array($0.utf8))?.count } }
+            #expect(values == [8, 8])
             let got = try coll.get(ids: keys.map { .string($0) }, outputFields: ["text"])
             #expect(got.map { $0["text"] } == (0..<5).map { .string("\($0)") })
             _ = try db.backup(to: dir.path + "-backup")
@@ -298,6 +308,12 @@ import VireoTestSupport
         }
         try await small.insert([["pk": .string(String(repeating: "é", count: 300)), "vector": .floatVector([0, 0, 0, 0]), "text": .string("")]])
         #expect(small.count() == 1)
+        // Filters: string literals may hold ten 65,535-byte keys; the rest stays within 65,536 characters.
+        let schema = Self.schema()
+        let long = String(repeating: "k", count: 65_535)
+        _ = try Filter("pk in [\(Array(repeating: "\"\(long)\"", count: 10).joined(separator: ", "))]", schema: schema)
+        #expect(throws: VireoError.self) { _ = try Filter(Array(repeating: "pk == \"a\"", count: 7_000).joined(separator: " or "), schema: schema) }
+        #expect(throws: VireoError.self) { _ = try Filter("pk in [\(Array(repeating: "\"\(long)\"", count: 17).joined(separator: ", "))]", schema: schema) }
     }
 
     @Test("SHA-256 matches the FIPS 180-4 test vectors")
