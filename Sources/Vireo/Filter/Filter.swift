@@ -14,9 +14,13 @@ public struct Filter: Sendable {
     public let expression: String
     let root: FilterExpr
 
-    /// Maximum nesting depth and length, so hostile input cannot overflow the stack.
+    /// Maximum nesting depth and length, so hostile input cannot overflow the stack or run the parser
+    /// for long: at most ``maxLength`` characters outside string literals, and ``maxTotalLength``
+    /// characters in all. String literals may take the difference, for what pymilvus builds for
+    /// `get`/`delete` by ids: `pk in ["…", …]` listing primary keys of up to 65,535 bytes each.
     public static let maxDepth = 128
     public static let maxLength = 65_536
+    public static let maxTotalLength = 1 << 20
 
     /// Parses and checks `expression` against `schema`.
     ///
@@ -24,14 +28,21 @@ public struct Filter: Sendable {
     ///   pointing at the offending position.
     public init(_ expression: String, schema: CollectionSchema) throws {
         self.expression = expression
-        guard expression.count <= Self.maxLength else {
-            throw VireoError.invalid(.invalidFilter, "filter is \(expression.count) characters long; the limit is \(Self.maxLength)")
+        // The byte count bounds the character count (and is O(1) for native strings).
+        guard expression.utf8.count <= Self.maxTotalLength || expression.count <= Self.maxTotalLength else {
+            throw VireoError.invalid(.invalidFilter, "filter is \(expression.count) characters long; the limit is \(Self.maxTotalLength)")
         }
         do {
-            var parser = FilterParser(tokens: try FilterLexer.tokenize(expression), schema: schema)
+            let tokens = try FilterLexer.tokenize(expression)
+            let literal = tokens.reduce(0) { n, t in if case let .string(s) = t.token { n + s.count } else { n } }
+            let outside = expression.count - literal
+            guard outside <= Self.maxLength else {
+                throw VireoError.invalid(.invalidFilter, "filter is \(outside) characters long outside its string literals; the limit is \(Self.maxLength)")
+            }
+            var parser = FilterParser(tokens: tokens, schema: schema)
             root = try parser.parse()
-        } catch {
-            throw Filter.describe(error, in: expression)
+        } catch let e as FilterSyntaxError {
+            throw Filter.describe(e, in: expression)
         }
     }
 
