@@ -10,6 +10,9 @@ No embedding model: the frameworks' embedders are lookup tables from a passage o
 and the vector stores are the things under test; every expected result is numpy over the same float32 vectors
 with the metric the store configured.
 
+E2E_TARGET=lite runs both modules against Milvus Lite (milvus-lite is a dependency of both stacks, pinned in the
+requirements files) instead of `vireo serve`: the same flows against Milvus itself, so the suite is known to be right.
+
 This file imports neither framework: both modules share it.
 """
 import json
@@ -29,6 +32,8 @@ DATA = pathlib.Path(os.environ.get("VIREO_DATASET", ROOT / "../shared/data/dev")
 # Every STRIDE-th passage of the 50,000 (all 16 documentation sources, not only the first one), N_ROWS of them.
 STRIDE = int(os.environ.get("VIREO_FW_STRIDE", "16"))
 N_ROWS = int(os.environ.get("VIREO_FW_ROWS", "3000"))
+TARGET = os.environ.get("E2E_TARGET", "vireo")
+assert TARGET in ("vireo", "lite"), f"E2E_TARGET must be vireo or lite, not {TARGET!r}"
 N_QUERIES = int(os.environ.get("VIREO_FW_QUERIES", "20"))
 K = 10
 # Scores are float32 sums on the server and float64 here: two ranks whose exact scores differ by less than this
@@ -189,9 +194,21 @@ class VireoServer:
         self.proc.wait(timeout=60)
 
 
+class LiteTarget:
+    """Milvus Lite: the stores open a local `.db` file (pymilvus starts milvus-lite for it)."""
+
+    def __init__(self, data_dir):
+        self.uri = str(data_dir / "milvus.db")
+
+    def stop(self):
+        pass
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    s = VireoServer(tmp_path_factory.mktemp("vireo-data"))
+    """What the stores connect to: `server.uri`."""
+    data = tmp_path_factory.mktemp("vireo-data")
+    s = LiteTarget(data) if TARGET == "lite" else VireoServer(data)
     yield s
     s.stop()
 
