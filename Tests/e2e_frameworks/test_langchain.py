@@ -277,3 +277,43 @@ def test_auto_id_store(server, dataset, name):
     assert _count(s) == len(idx) - len(django)
     dataset.check_topk(rows_of(dataset, s.similarity_search(dataset.query_texts[0], k=K)), dataset.queries[0], METRIC,
                        allowed=sorted(set(idx) - set(django)))
+
+
+def test_dynamic_field_cosine_store_async_writes(server, dataset, name):
+    """The other common configuration: `enable_dynamic_field=True` (metadata in `$meta`, returned through the
+    `$meta` output field) with a COSINE FLAT index, written and read through the async API (AsyncMilvusClient)."""
+    metric = "COSINE"
+    idx = list(range(3, dataset.n, 4))
+
+    async def run():
+        s = Milvus(LookupEmbeddings(dataset), collection_name=name, connection_args=connection(server), drop_old=True,
+                   enable_dynamic_field=True, index_params={"index_type": "FLAT", "metric_type": metric})
+        ids = await s.aadd_documents(documents(dataset, idx), ids=ids_of(dataset, idx))
+        assert ids == ids_of(dataset, idx)
+        plain = await s.asimilarity_search_with_score(dataset.query_texts[0], k=K)
+        filtered = await s.asimilarity_search_with_score(dataset.query_texts[1], k=K,
+                                                         expr='source == "python-sklearn-doc" and words >= 30')
+        mmr = await s.amax_marginal_relevance_search(dataset.query_texts[2], k=4, fetch_k=12)
+        gone = [d.metadata["pk"] for d, _ in plain[:3]]
+        assert await s.adelete(ids=gone) is True
+        after = await s.asimilarity_search(dataset.query_texts[0], k=K)
+        return s, plain, filtered, mmr, gone, after
+
+    s, plain, filtered, mmr, gone, after = asyncio.run(run())
+    fields = {f["name"] for f in s.client.describe_collection(name)["fields"]}
+    assert fields == {"pk", "text", "vector"}, fields  # metadata went to the dynamic field
+    dataset.check_topk(rows_of(dataset, [d for d, _ in plain]), dataset.queries[0], metric, allowed=idx,
+                       got_scores=[x for _, x in plain])
+    allowed = [i for i in idx if dataset.docs[i]["metadata"]["source"] == "python-sklearn-doc"
+               and dataset.docs[i]["metadata"]["words"] >= 30]
+    assert allowed
+    dataset.check_topk(rows_of(dataset, [d for d, _ in filtered]), dataset.queries[1], metric, allowed=allowed,
+                       got_scores=[x for _, x in filtered])
+    got = rows_of(dataset, mmr)
+    cand, _ = dataset.exact(dataset.queries[2], metric, 12, allowed=idx)
+    order = maximal_marginal_relevance(np.array(dataset.queries[2], dtype=np.float64),
+                                       [dataset.base[i] for i in cand], k=4, lambda_mult=0.5)
+    assert got == [cand[j] for j in order]
+    remaining = [i for i in idx if dataset.docs[i]["id"] not in gone]
+    assert len(remaining) == len(idx) - 3
+    dataset.check_topk(rows_of(dataset, after), dataset.queries[0], metric, allowed=remaining)
