@@ -270,3 +270,31 @@ def test_upsert_mode_replaces_nodes(dataset, server, name):
         got = [dataset.index_of_text[r.node.get_content()] for r in res]
         dataset.check_topk(got, dataset.queries[qi], METRIC, allowed=content, got_scores=[r.score for r in res])
         assert [r.node.node_id for r in res] == [id_of[i] for i in got]
+
+
+def test_get_nodes_filtered_delete_and_clear(dataset, server, name):
+    idx = list(range(0, dataset.n, 5))
+    store = open_store(server, name, overwrite=True)
+    store.add([_embedded(dataset, n) for n in nodes(dataset, idx)])
+    some = idx[3:10]
+    got = store.get_nodes(node_ids=[dataset.docs[i]["id"] for i in some])
+    assert sorted(n.node_id for n in got) == sorted(dataset.docs[i]["id"] for i in some)
+    for n in got:
+        i = dataset.index_of_id[n.node_id]
+        assert n.get_content() == dataset.docs[i]["text"] and n.metadata["row"] == dataset.docs[i]["metadata"]["row"]
+        # the stored vector comes back as inserted, bit for bit
+        assert np.array_equal(np.asarray(n.embedding, dtype=np.float32).view(np.uint32), dataset.base[i].view(np.uint32))
+    flask = MetadataFilters(filters=[MetadataFilter(key="source", value="python-flask-doc")])
+    want = [i for i in idx if dataset.docs[i]["metadata"]["source"] == "python-flask-doc"]
+    assert want
+    assert sorted(n.node_id for n in store.get_nodes(filters=flask)) == sorted(dataset.docs[i]["id"] for i in want)
+    store.delete_nodes(filters=flask)
+    assert _count(store) == len(idx) - len(want)
+    assert store.get_nodes(filters=flask) == []
+    remaining = sorted(set(idx) - set(want))
+    index = VectorStoreIndex.from_vector_store(store, embed_model=LookupEmbedding(dataset))
+    res = index.as_retriever(similarity_top_k=K).retrieve(dataset.query_texts[4])
+    dataset.check_topk(rows_of(dataset, res), dataset.queries[4], METRIC, allowed=remaining,
+                       got_scores=[r.score for r in res])
+    store.clear()
+    assert name not in store.client.list_collections()
