@@ -317,3 +317,37 @@ def test_dynamic_field_cosine_store_async_writes(server, dataset, name):
     remaining = [i for i in idx if dataset.docs[i]["id"] not in gone]
     assert len(remaining) == len(idx) - 3
     dataset.check_topk(rows_of(dataset, after), dataset.queries[0], metric, allowed=remaining)
+
+
+def test_long_string_ids(server, dataset, name):
+    """Ids past 511 bytes (a 700-byte shared prefix, then the page and row; up to a few KB of UTF-8): ingest, the ids
+    coming back with search results, get, delete by ids and upsert, all by the framework's own calls."""
+    idx = list(range(5, dataset.n, 6))
+    prefix = "tenant/" + "ü" * 350 + "/"  # 707 bytes shared by every id
+    long_ids = {i: f"{prefix}{dataset.docs[i]['metadata']['source']}:{dataset.docs[i]['metadata']['path']}"
+                   f"#{dataset.docs[i]['metadata']['row']}" + "x" * (i % 7 * 300) for i in idx}
+    assert min(len(v.encode()) for v in long_ids.values()) > 700 and max(len(v.encode()) for v in long_ids.values()) > 2500
+    assert len(set(long_ids.values())) == len(idx)
+    s = Milvus(LookupEmbeddings(dataset), collection_name=name, connection_args=connection(server), drop_old=True)
+    assert s.add_documents(documents(dataset, idx), ids=[long_ids[i] for i in idx]) == [long_ids[i] for i in idx]
+    assert _count(s) == len(idx)
+    pairs = s.similarity_search_with_score(dataset.query_texts[0], k=K)
+    got = rows_of(dataset, [d for d, _ in pairs])
+    dataset.check_topk(got, dataset.queries[0], METRIC, allowed=idx, got_scores=[x for _, x in pairs])
+    assert [d.metadata["pk"] for d, _ in pairs] == [long_ids[i] for i in got]
+    fetched = s.client.get(name, ids=[long_ids[i] for i in got[:4]], output_fields=["row"])
+    assert sorted(f["pk"] for f in fetched) == sorted(long_ids[i] for i in got[:4])
+    # delete the top 5 by their ids, upsert the next 5 with other passages
+    assert s.delete(ids=[long_ids[i] for i in got[:5]]) is True
+    outside = [i for i in range(dataset.n) if i % 6 != 5]
+    newcomers, _ = dataset.exact(dataset.queries[1], METRIC, 5, allowed=outside)
+    s.upsert(ids=[long_ids[i] for i in got[5:10]], documents=documents(dataset, newcomers))
+    assert _count(s) == len(idx) - 5
+    content = sorted((set(idx) - set(got[:10])) | set(newcomers))
+    pk_of = dict(long_ids)
+    pk_of.update({n: long_ids[v] for v, n in zip(got[5:10], newcomers)})
+    for qi in (0, 1):
+        pairs = s.similarity_search_with_score(dataset.query_texts[qi], k=K)
+        res = rows_of(dataset, [d for d, _ in pairs])
+        dataset.check_topk(res, dataset.queries[qi], METRIC, allowed=content, got_scores=[x for _, x in pairs])
+        assert [d.metadata["pk"] for d, _ in pairs] == [pk_of[i] for i in res]
