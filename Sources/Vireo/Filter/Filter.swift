@@ -47,8 +47,13 @@ public struct Filter: Sendable {
     }
 
     static func describe(_ e: FilterSyntaxError, in expression: String) -> VireoError {
-        let pointer = String(repeating: " ", count: min(e.position, expression.count)) + "^"
-        return VireoError.invalid(.invalidFilter, "invalid filter at position \(e.position): \(e.reason)\n  \(expression)\n  \(pointer)")
+        // Quote at most 60 characters on each side of the error (a filter may be up to 1 MiB).
+        let chars = Array(expression)
+        let at = min(e.position, chars.count)
+        let from = max(0, at - 60), to = min(chars.count, at + 60)
+        let excerpt = (from > 0 ? "…" : "") + String(chars[from..<to]) + (to < chars.count ? "…" : "")
+        let pointer = String(repeating: " ", count: at - from + (from > 0 ? 1 : 0)) + "^"
+        return VireoError.invalid(.invalidFilter, "invalid filter at position \(e.position): \(e.reason)\n  \(excerpt)\n  \(pointer)")
     }
 
     /// Whether `row` (field name → value, dynamic keys at top level) satisfies the filter.
