@@ -54,7 +54,6 @@ fi
 "$VENV_PYMILVUS/bin/pip" install -q --disable-pip-version-check pytest==9.2.0 numpy==2.4.6 pymilvus==3.0.2
 VIREO_BIN="$PWD/.build/release/vireo" "$VENV_PYMILVUS/bin/python" -m pytest Tests/e2e_pymilvus -q ${PYTEST_ARGS:-}
 
-<<<<<<< HEAD
 # 6. The gRPC API through a second HTTP/2 stack: grpc-go from Debian (golang-google-grpc-dev), built offline
 #    with types generated from proto/ (Tests/e2e_go/README.md). Skip with VIREO_SKIP_GO=1 where Go is absent.
 if [ "${VIREO_SKIP_GO:-0}" = 1 ]; then
@@ -62,8 +61,8 @@ if [ "${VIREO_SKIP_GO:-0}" = 1 ]; then
 else
     VIREO_BIN="$PWD/.build/release/vireo" Tests/e2e_go/run.sh
 fi
-=======
-# 6. RAG frameworks (Tests/e2e_frameworks): LangChain's `Milvus` (langchain-milvus 0.4.0, pymilvus 3.x) and
+
+# 7. RAG frameworks (Tests/e2e_frameworks): LangChain's `Milvus` (langchain-milvus 0.4.0, pymilvus 3.x) and
 #    LlamaIndex's `MilvusVectorStore` (llama-index-vector-stores-milvus 1.2.0, pymilvus 2.6.x) through ingest,
 #    retrieval, filters, MMR, deletes, upserts and reopen, checked against numpy top-k on the dev dataset.
 for i in "${!FW_NAMES[@]}"; do
@@ -76,4 +75,3 @@ for i in "${!FW_NAMES[@]}"; do
 done
 VIREO_BIN="$PWD/.build/release/vireo" .venv-langchain/bin/python -m pytest "$FW_DIR/test_langchain.py" -q ${PYTEST_ARGS:-}
 VIREO_BIN="$PWD/.build/release/vireo" .venv-llamaindex/bin/python -m pytest "$FW_DIR/test_llamaindex.py" -q ${PYTEST_ARGS:-}
->>>>>>> rag-frameworks
