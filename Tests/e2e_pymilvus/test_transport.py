@@ -277,7 +277,10 @@ def _read_frame(sock):
     def exactly(n):
         buf = b""
         while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
+            try:
+                chunk = sock.recv(n - len(buf))
+            except ConnectionResetError:  # closed with our frames unread: the kernel answers with RST
+                return None
             if not chunk:
                 return None
             buf += chunk
