@@ -2,12 +2,11 @@ import Vireo
 
 /// Partitions (Milvus `partitions/*`) and rename.
 extension MilvusHandlers {
-    public func renameCollection(_ name: String, to newName: String) async throws(APIError) {
+    public func renameCollection(_ name: String, to newName: String, newDatabase: String? = nil) async throws(APIError) {
         try await mapped {
             guard !newName.isEmpty else { throw APIError.missing("newCollectionName") }
-            try database.renameCollection(name, to: newName)
-            guard name != newName else { return }
-            loads.rename(name, to: newName)
+            if let newDatabase, !newDatabase.isEmpty, !database.hasDatabase(newDatabase) { throw APIError.databaseNotFound(newDatabase) }
+            try database.renameCollection(name, to: newName, in: currentDatabase, newDatabase: newDatabase.flatMap { $0.isEmpty ? nil : $0 })
         }
     }
 
@@ -18,8 +17,9 @@ extension MilvusHandlers {
     /// Drops a partition and its rows. (Milvus requires it released first; Vireo does not.)
     public func dropPartition(_ collection: String, _ partition: String) async throws(APIError) {
         try await mapped {
-            try await self.collection(collection).dropPartition(partition)
-            loads.setPartitions(collection, [partition], loaded: true)
+            let c = try self.collection(collection)
+            try await c.dropPartition(partition)
+            loads.setPartitions(c, [partition], loaded: true)
         }
     }
 
@@ -40,7 +40,7 @@ extension MilvusHandlers {
         try await mapped {
             let c = try self.collection(collection)
             for p in partitions where !c.hasPartition(p) { throw c.partitionNotFoundError(p) }
-            loads.setPartitions(collection, partitions, loaded: loaded)
+            loads.setPartitions(c, partitions, loaded: loaded)
         }
     }
 }

@@ -26,20 +26,27 @@ public final class MilvusHandlers: Sendable {
 
     // MARK: Common checks
 
-    /// Vireo has one database, `default` (Milvus' default); any other name is an error.
-    public func checkDatabase(_ name: String?) throws(APIError) {
-        guard let name, !name.isEmpty, name != "default" else { return }
-        throw APIError.databaseNotFound(name)
+    /// The database a request names (`dbName` / `db_name` / gRPC `dbname` metadata), `default` when
+    /// it names none; it must exist (Milvus code 800 otherwise). Transports run the request inside
+    /// ``RequestScope/$database`` bound to the result.
+    public func checkDatabase(_ name: String?) throws(APIError) -> String {
+        guard let name, !name.isEmpty else { return Database.defaultDatabaseName }
+        guard database.hasDatabase(name) else { throw APIError.databaseNotFound(name) }
+        return name
     }
 
+    /// The database of the request being served.
+    var currentDatabase: String { RequestScope.database }
+
+    /// The collection `name` (its own name or an alias) in the request's database.
     func collection(_ name: String) throws -> Collection {
         guard !name.isEmpty else { throw APIError.missing("collectionName") }
-        return try database.collection(name)
+        return try database.collection(name, in: currentDatabase)
     }
 
     func loadedCollection(_ name: String) throws -> Collection {
         let c = try collection(name)
-        guard loads.isLoaded(name) else { throw APIError.collectionNotLoaded(name) }
+        guard loads.isLoaded(c) else { throw APIError.collectionNotLoaded(name) }
         return c
     }
 
@@ -65,14 +72,14 @@ public final class MilvusHandlers: Sendable {
                 // Validate the index before creating anything.
                 try Self.indexSpec(ix, field: f).validate(dimension: f.dimension ?? 1)
             }
-            let c = try database.createCollection(call.schema)
-            loads.set(call.schema.name, loaded: call.load)
+            let c = try database.createCollection(call.schema, in: currentDatabase)
+            loads.set(c, loaded: call.load)
             do {
                 for ix in call.indexes { try await createIndex(on: c, ix) }
             } catch {
                 // Creation with its indexes is one request: undo it so a corrected retry can succeed.
-                try? database.dropCollection(call.schema.name)
-                loads.forget(call.schema.name)
+                try? database.dropCollection(call.schema.name, in: currentDatabase)
+                loads.forget(c)
                 throw error
             }
         }
@@ -82,12 +89,13 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try collection(name)
             return CollectionDescription(schema: c.schema, indexes: try indexDescriptions(c),
-                                         loadState: loads.isLoaded(name) ? .loaded : .notLoaded,
-                                         partitionCount: c.listPartitions().count, id: c.id, createdAt: c.createdAt)
+                                         loadState: loads.isLoaded(c) ? .loaded : .notLoaded,
+                                         partitionCount: c.listPartitions().count, id: c.id, createdAt: c.createdAt,
+                                         database: c.databaseName, aliases: (try? database.listAliases(in: c.databaseName, collection: c.name)) ?? [])
         }
     }
 
-    public func listCollections() -> [String] { database.listCollections() }
+    public func listCollections() -> [String] { database.listCollections(in: currentDatabase) }
 
     /// One line of `ShowCollections`: a collection's name, creation time and load state (unavailable
     /// collections are listed with no creation time, as not loaded).
@@ -99,21 +107,21 @@ public final class MilvusHandlers: Sendable {
 
     /// Every collection, sorted by name; only the loaded ones with `loadedOnly` (Milvus' `ShowType.InMemory`).
     public func collectionSummaries(loadedOnly: Bool = false) -> [CollectionSummary] {
-        database.listCollections().compactMap { name in
-            let c = try? database.collection(name)
-            let loaded = c != nil && loads.isLoaded(name)
+        database.listCollections(in: currentDatabase).compactMap { name in
+            let c = try? database.collection(name, in: currentDatabase)
+            let loaded = c.map { loads.isLoaded($0) } ?? false
             if loadedOnly && !loaded { return nil }
             return CollectionSummary(name: name, createdAt: c?.createdAt, loaded: loaded)
         }
     }
 
-    public func hasCollection(_ name: String) -> Bool { database.hasCollection(name) }
+    public func hasCollection(_ name: String) -> Bool { database.hasCollection(name, in: currentDatabase) }
 
     public func dropCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            _ = try collection(name)
-            try database.dropCollection(name)
-            loads.forget(name)
+            let c = try collection(name)
+            try database.dropCollection(name, in: currentDatabase)
+            loads.forget(c)
         }
     }
 
@@ -124,23 +132,21 @@ public final class MilvusHandlers: Sendable {
 
     public func loadCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            _ = try collection(name)
-            loads.set(name, loaded: true)
+            loads.set(try collection(name), loaded: true)
         }
     }
 
     public func releaseCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            _ = try collection(name)
-            loads.set(name, loaded: false)
+            loads.set(try collection(name), loaded: false)
         }
     }
 
     public func loadState(_ name: String, partitions: [String]? = nil) async throws(APIError) -> LoadState {
         try await mapped {
-            _ = try collection(name)
-            guard loads.isLoaded(name) else { return .notLoaded }
-            if let partitions, !loads.releasedPartitions(name).isDisjoint(with: partitions) { return .notLoaded }
+            let c = try collection(name)
+            guard loads.isLoaded(c) else { return .notLoaded }
+            if let partitions, !loads.releasedPartitions(c).isDisjoint(with: partitions) { return .notLoaded }
             return .loaded
         }
     }
@@ -382,7 +388,7 @@ public final class MilvusHandlers: Sendable {
     /// The partitions a read covers: the named ones (each must exist and be loaded: 200 / 201, as
     /// Milvus), or — when none are named — every loaded partition (nil when all are loaded).
     func readPartitions(_ c: Collection, _ names: [String]?) throws -> [String]? {
-        let released = loads.releasedPartitions(c.name)
+        let released = loads.releasedPartitions(c)
         if let names, !names.isEmpty {
             for p in names {
                 guard c.hasPartition(p) else { throw c.partitionNotFoundError(p) }
@@ -403,4 +409,11 @@ extension Collection {
     func partitionNotFoundError(_ p: String) -> APIError {
         APIError(.partitionNotFound, "partition not found[partition=\(p)] in collection '\(name)' (partitions: \(listPartitions().joined(separator: ", ")))", kind: .notFound)
     }
+}
+
+/// The per-request context the handlers read: the database a request addresses. The REST and gRPC
+/// adapters bind it (after ``MilvusHandlers/checkDatabase(_:)``) around each request, so every
+/// handler resolves collection names in the request's database without each signature carrying it.
+public enum RequestScope {
+    @TaskLocal public static var database: String = Database.defaultDatabaseName
 }

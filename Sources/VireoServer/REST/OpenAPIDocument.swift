@@ -7,7 +7,7 @@ enum OpenAPIDocument {
  "components": {
   "schemas": {
    "Envelope": {
-    "description": "Success: code 0 and data. Error: a Milvus code (100 collection not found, 101 not loaded, 200 partition not found, 700 index not found, 800 database not found, 1100 invalid parameter, 1801 malformed JSON, 1802 missing parameter, 1804 bad insert data, 1806 bad primary key, 65535 unexpected) and a message.",
+    "description": "Success: code 0 and data. Error: a Milvus code (100 collection not found, 101 not loaded, 200 partition not found, 700 index not found, 800 database not found, 1600 alias not found, 1601 alias/collection name conflict, 1602 alias exists, 1100 invalid parameter, 1801 malformed JSON, 1802 missing parameter, 1804 bad insert data, 1806 bad primary key, 65535 unexpected) and a message.",
     "properties": {
      "code": {
       "type": "integer"
@@ -100,11 +100,352 @@ enum OpenAPIDocument {
         }
        }
       },
-      "description": "Ready (database open): {\"status\":\"ready\",\"storage\":\"ok\"}, or {\"status\":\"degraded\",\"storage\":\"disk_full\"} while the disk is full (reads, deletes and drops work; inserts get 507)"
+      "description": "Ready (database open)"
      }
     },
     "security": [],
     "summary": "Ready (database open)"
+   }
+  },
+  "/v2/vectordb/aliases/alter": {
+   "post": {
+    "operationId": "aliases_alter",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "collectionName",
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Point an alias at another collection",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/create": {
+   "post": {
+    "operationId": "aliases_create",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "collectionName",
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Create an alias of a collection",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/describe": {
+   "post": {
+    "operationId": "aliases_describe",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "The collection an alias stands for",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/drop": {
+   "post": {
+    "operationId": "aliases_drop",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Drop an alias",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/list": {
+   "post": {
+    "operationId": "aliases_list",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Aliases of a database or of one collection",
+    "tags": [
+     "aliases"
+    ]
    }
   },
   "/v2/vectordb/collections/compact": {
@@ -122,7 +463,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -191,7 +532,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "description": {
@@ -461,7 +802,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -527,7 +868,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -593,7 +934,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -659,7 +1000,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "jobID": {
@@ -725,7 +1066,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionNames": {
@@ -797,7 +1138,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -863,7 +1204,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -923,7 +1264,7 @@ enum OpenAPIDocument {
        "schema": {
         "properties": {
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -986,7 +1327,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1052,7 +1393,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1118,7 +1459,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "newCollectionName": {
@@ -1128,7 +1469,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "newDbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1180,6 +1521,414 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v2/vectordb/databases/alter": {
+   "post": {
+    "operationId": "databases_alter",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "properties": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "type": "boolean"
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "dbName",
+         "properties"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Set database properties",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/create": {
+   "post": {
+    "operationId": "databases_create",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "properties": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "type": "boolean"
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "dbName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Create a database",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/describe": {
+   "post": {
+    "operationId": "databases_describe",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         }
+        },
+        "required": [
+         "dbName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Describe a database",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/drop": {
+   "post": {
+    "operationId": "databases_drop",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         }
+        },
+        "required": [
+         "dbName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Drop an empty database",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/drop_properties": {
+   "post": {
+    "operationId": "databases_drop_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "propertyKeys": {
+          "items": {
+           "type": "string"
+          },
+          "type": "array"
+         }
+        },
+        "required": [
+         "dbName",
+         "propertyKeys"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Remove database properties",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/list": {
+   "post": {
+    "operationId": "databases_list",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {},
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "List databases",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
   "/v2/vectordb/entities/delete": {
    "post": {
     "operationId": "entities_delete",
@@ -1195,7 +1944,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "exprParams": {
@@ -1271,7 +2020,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "id": {
@@ -1373,7 +2122,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "limit": {
@@ -1539,7 +2288,7 @@ enum OpenAPIDocument {
           "type": "array"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -1609,7 +2358,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "exprParams": {
@@ -1713,7 +2462,7 @@ enum OpenAPIDocument {
           "type": "array"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "exprParams": {
@@ -1836,7 +2585,7 @@ enum OpenAPIDocument {
           "type": "array"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -1906,7 +2655,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "indexParams": {
@@ -2026,7 +2775,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "indexName": {
@@ -2096,7 +2845,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "indexName": {
@@ -2166,7 +2915,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -2232,7 +2981,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2305,7 +3054,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2378,7 +3127,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2448,7 +3197,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2518,7 +3267,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -2584,7 +3333,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionNames": {
@@ -2657,7 +3406,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionNames": {

@@ -73,8 +73,10 @@ public struct RESTServer: Sendable {
         for (path, endpoint) in endpoints.routes {
             let full = "/v2/vectordb/" + path
             let writesRows = path == "entities/insert" || path == "entities/upsert"
+            // `databases/*` name the database they act on in `dbName`; every other call runs in it.
+            let scoped = !path.hasPrefix("databases/")
             router.post(RouterPath(full)) { request, _ -> Response in
-                await self.respond(full, request, endpoint, writesRows: writesRows)
+                await self.respond(full, request, endpoint, writesRows: writesRows, scoped: scoped)
             }
         }
         router.get("/healthz") { _, _ in Self.json(200, Array("{\"status\":\"ok\"}".utf8)) }
@@ -130,9 +132,9 @@ public struct RESTServer: Sendable {
         return response
     }
 
-    func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool = false) async -> Response {
+    func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool = false, scoped: Bool = true) async -> Response {
         let started = ContinuousClock.now
-        let result = await serve(request, endpoint, writesRows: writesRows)
+        let result = await serve(request, endpoint, writesRows: writesRows, scoped: scoped)
         let response: Response
         let code: Int
         switch result {
@@ -167,7 +169,7 @@ public struct RESTServer: Sendable {
 
     /// - Parameter writesRows: insert/upsert, whose rows are decoded against the collection's schema
     ///   while parsing (see ``JSONParser/parseWrite(_:schemaFor:)``).
-    private func serve(_ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool) async -> Result<RESTReply, APIError> {
+    private func serve(_ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool, scoped: Bool) async -> Result<RESTReply, APIError> {
         guard configuration.authenticator.accepts(authorization: request.headers[.authorization]) else {
             return .failure(.unauthenticated)
         }
@@ -217,10 +219,26 @@ public struct RESTServer: Sendable {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
             json = .object([:])
         } else {
-            do {
+            do throws(JSONParser.Failure) {
                 if writesRows {
+                    // Rows are typed while parsing, against the schema of the collection in the
+                    // `DB-Name` header's database (the body's `dbName` is not known yet); when the
+                    // body names another database the rows are decoded again below.
                     let handlers = self.handlers
-                    (json, rows) = try JSONParser.parseWrite(bytes) { name in try? handlers.schema(of: name) }
+                    let headerDB = (try? handlers.checkDatabase(request.headers[Self.dbHeader])) ?? Database.defaultDatabaseName
+                    let parsed = RequestScope.$database.withValue(headerDB) { () -> Result<(JSONValue, [Row]?), JSONParser.Failure> in
+                        do throws(JSONParser.Failure) {
+                            return .success(try JSONParser.parseWrite(bytes) { name in try? handlers.schema(of: name) })
+                        } catch { return .failure(error) }
+                    }
+                    switch parsed {
+                    case let .success(r): (json, rows) = r
+                    case let .failure(e): throw e
+                    }
+                    if case let .object(members) = json, case let .string(bodyDB)? = members["dbName"], !bodyDB.isEmpty, bodyDB != headerDB {
+                        json = try JSONParser.parse(bytes)
+                        rows = nil
+                    }
                 } else {
                     json = try JSONParser.parse(bytes)
                 }
@@ -239,8 +257,16 @@ public struct RESTServer: Sendable {
         if let t = request.headers[Self.timeoutHeader].flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }), t > 0, t.isFinite {
             timeout = min(t, 3600)
         }
+        let database: String
+        do {
+            database = scoped ? try handlers.checkDatabase(try call.body.string("dbName") ?? call.dbHeader) : Database.defaultDatabaseName
+        } catch {
+            return .failure(ErrorTable.apiError(error))
+        }
         return await Deadline.run(seconds: timeout) {
-            do { return .success(try await endpoint(call)) } catch { return .failure(ErrorTable.apiError(error)) }
+            await RequestScope.$database.withValue(database) {
+                do { return .success(try await endpoint(call)) } catch { return .failure(ErrorTable.apiError(error)) }
+            }
         }
     }
 
