@@ -27,8 +27,21 @@ struct RESTEndpoints: Sendable {
     typealias Endpoint = @Sendable (RESTCall) async throws -> RESTReply
     let handlers: MilvusHandlers
 
-    /// Path (below `/v2/vectordb/`) → endpoint.
+    /// Path (below `/v2/vectordb/`) → endpoint. Every endpoint but `databases/*` (which name the
+    /// database they act on) runs in the database of the request's `dbName`, else its `DB-Name`
+    /// header, else `default`; a database that does not exist is code 800.
     var routes: [(String, Endpoint)] {
+        let handlers = self.handlers
+        return collectionRoutes.map { path, endpoint in
+            guard !path.hasPrefix("databases/") else { return (path, endpoint) }
+            return (path, { c in
+                let database = try handlers.checkDatabase(try c.body.string("dbName") ?? c.dbHeader)
+                return try await RequestScope.$database.withValue(database) { try await endpoint(c) }
+            })
+        }
+    }
+
+    private var collectionRoutes: [(String, Endpoint)] {
         [
             ("collections/create", createCollection),
             ("collections/describe", describeCollection),

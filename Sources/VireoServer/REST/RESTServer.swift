@@ -73,10 +73,8 @@ public struct RESTServer: Sendable {
         for (path, endpoint) in endpoints.routes {
             let full = "/v2/vectordb/" + path
             let writesRows = path == "entities/insert" || path == "entities/upsert"
-            // `databases/*` name the database they act on in `dbName`; every other call runs in it.
-            let scoped = !path.hasPrefix("databases/")
             router.post(RouterPath(full)) { request, _ -> Response in
-                await self.respond(full, request, endpoint, writesRows: writesRows, scoped: scoped)
+                await self.respond(full, request, endpoint, writesRows: writesRows)
             }
         }
         router.get("/healthz") { _, _ in Self.json(200, Array("{\"status\":\"ok\"}".utf8)) }
@@ -132,9 +130,9 @@ public struct RESTServer: Sendable {
         return response
     }
 
-    func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool = false, scoped: Bool = true) async -> Response {
+    func respond(_ path: String, _ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool = false) async -> Response {
         let started = ContinuousClock.now
-        let result = await serve(request, endpoint, writesRows: writesRows, scoped: scoped)
+        let result = await serve(request, endpoint, writesRows: writesRows)
         let response: Response
         let code: Int
         switch result {
@@ -169,7 +167,7 @@ public struct RESTServer: Sendable {
 
     /// - Parameter writesRows: insert/upsert, whose rows are decoded against the collection's schema
     ///   while parsing (see ``JSONParser/parseWrite(_:schemaFor:)``).
-    private func serve(_ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool, scoped: Bool) async -> Result<RESTReply, APIError> {
+    private func serve(_ request: Request, _ endpoint: @escaping RESTEndpoints.Endpoint, writesRows: Bool) async -> Result<RESTReply, APIError> {
         guard configuration.authenticator.accepts(authorization: request.headers[.authorization]) else {
             return .failure(.unauthenticated)
         }
@@ -257,16 +255,8 @@ public struct RESTServer: Sendable {
         if let t = request.headers[Self.timeoutHeader].flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }), t > 0, t.isFinite {
             timeout = min(t, 3600)
         }
-        let database: String
-        do {
-            database = scoped ? try handlers.checkDatabase(try call.body.string("dbName") ?? call.dbHeader) : Database.defaultDatabaseName
-        } catch {
-            return .failure(ErrorTable.apiError(error))
-        }
         return await Deadline.run(seconds: timeout) {
-            await RequestScope.$database.withValue(database) {
-                do { return .success(try await endpoint(call)) } catch { return .failure(ErrorTable.apiError(error)) }
-            }
+            do { return .success(try await endpoint(call)) } catch { return .failure(ErrorTable.apiError(error)) }
         }
     }
 
