@@ -229,3 +229,43 @@ def test_scalar_indexes_keep_filter_results(client, dataset, docs):
     client.ok("indexes/drop", {"collectionName": docs, "indexName": "n_idx"})
     client.ok("indexes/drop", {"collectionName": docs, "indexName": "source"})
     assert client.ok("indexes/list", {"collectionName": docs}) == ["vec_idx"]
+
+
+def test_range_search_matches_numpy(client, dataset, docs):
+    """searchParams.params radius / range_filter (IP: radius < score ≤ range_filter), bounds at clear gaps."""
+    for qi in range(3):
+        q = dataset.queries[qi]
+        scores = np.sort(dataset.base[:dataset.n] @ q)[::-1]
+        order = dataset.exact_topk(q, dataset.n)
+
+        def gap(rank):
+            while abs(scores[rank - 1] - scores[rank]) <= 1e-4:
+                rank += 1
+            return float((scores[rank - 1] + scores[rank]) / 2), rank
+        inner, first = gap(15)
+        outer, last = gap(200)
+        hits = client.ok("entities/search", {"collectionName": docs, "data": [q.tolist()], "limit": 50,
+                                             "searchParams": {"metricType": "IP", "params": {"radius": outer, "range_filter": inner}}})
+        assert [h["id"] for h in hits] == order[first:last][:50]
+    msg = client.err("entities/search", {"collectionName": docs, "data": [dataset.queries[0].tolist()], "limit": 5,
+                                         "searchParams": {"params": {"radius": 0.9, "range_filter": 0.1}}}, 1100)
+    assert "range_filter" in msg
+
+
+def test_grouping_search_matches_numpy(client, dataset, docs):
+    """groupingField `n` (id mod 10), groupSize 2, strictGroupSize: the best 4 groups with 2 rows each."""
+    q = dataset.queries[3]
+    groups, slot = [], {}
+    for i in dataset.exact_topk(q, dataset.n):
+        g = i % 10
+        if g in slot:
+            if len(groups[slot[g]]) < 2:
+                groups[slot[g]].append(i)
+        else:
+            slot[g] = len(groups)
+            groups.append([i])
+    hits = client.ok("entities/search", {"collectionName": docs, "data": [q.tolist()], "limit": 4, "outputFields": ["n"],
+                                         "groupingField": "n", "groupSize": 2, "strictGroupSize": True})
+    assert [h["id"] for h in hits] == [i for g in groups[:4] for i in g]
+    assert all(h["n"] == h["id"] % 10 for h in hits)
+    client.err("entities/search", {"collectionName": docs, "data": [q.tolist()], "limit": 4, "groupingField": "vector"}, 1100)

@@ -589,11 +589,20 @@ public final class Collection: Sendable {
     /// multiplication on the configured ``ComputeBackend`` across all cores, a single query as one
     /// SIMD pass.
     ///
-    /// - Returns: one list of hits per query, closest first.
-    /// - Throws: ``VireoError`` for a bad dimension, non-finite values, unknown field, metric mismatch
-    ///   or limit out of range.
+    /// With ``SearchRequest/range`` only hits in the range are returned (up to `limit`); with
+    /// ``SearchRequest/grouping``, `limit` groups (see ``SearchGrouping``), their hits group by group.
+    ///
+    /// - Returns: one list of hits per query, closest first (group by group when grouping).
+    /// - Throws: ``VireoError`` for a bad dimension, non-finite values, unknown field, metric mismatch,
+    ///   limit out of range, or a bad range or grouping.
     /// - Complexity: O(nq · n · d) for n stored rows.
     public func search(_ request: SearchRequest) async throws -> [[SearchHit]] {
+        if request.range != nil || request.grouping != nil || request.scoreBeyond != nil { return try await searchExpanding(request) }
+        return try await plainSearch(request)
+    }
+
+    /// ``search(_:)`` without range or grouping.
+    func plainSearch(_ request: SearchRequest) async throws -> [[SearchHit]] {
         ForegroundActivity.mark()
         let (fieldIndex, field) = try resolveVectorField(request.annsField)
         let metric = try searchMetric(field: field, requested: request.metric)

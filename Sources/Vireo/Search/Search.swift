@@ -31,6 +31,17 @@ public struct SearchRequest: Sendable {
     /// a search whose result would pass it fails with ``VireoError/Code/resultTooLarge`` instead of
     /// holding it. Nil: no bound.
     public var maxResultBytes: Int?
+    /// Range search: only hits whose score lies in the range (Milvus' `radius` / `range_filter`).
+    public var range: ScoreRange?
+    /// Grouping search: `limit` groups of hits sharing a field value (Milvus' `group_by_field`).
+    public var grouping: SearchGrouping?
+    /// Range and grouping searches look at more candidates per query until the range or the groups
+    /// are complete: at most this many (at least `limit + offset`, times `group_size`; at most
+    /// ``maxLimit``, the default). A server bounds it by its hit budget over all queries.
+    public var maxCandidates: Int?
+    /// Only hits strictly worse than this score (larger L2 distances, smaller IP / COSINE
+    /// similarities): the next page of a search iterator whose last page ended at this score.
+    public var scoreBeyond: Float?
 
     public init(vectors: [[Float]], annsField: String? = nil, limit: Int = 10, metric: Metric? = nil, outputFields: [String] = [],
                 params: SearchParameters = SearchParameters(), filter: String? = nil, partitions: [String]? = nil, offset: Int = 0,
@@ -58,6 +69,15 @@ public struct SearchHit: Sendable, Hashable {
     public var score: Float
     /// The requested output fields.
     public var fields: Row
+    /// In a grouping search, the value of the group this hit belongs to.
+    public var groupValue: FieldValue?
+
+    public init(id: PrimaryKey, score: Float, fields: Row, groupValue: FieldValue? = nil) {
+        self.id = id
+        self.score = score
+        self.fields = fields
+        self.groupValue = groupValue
+    }
 }
 
 /// Where a candidate came from, packed into the 64-bit id the top-k heaps carry:

@@ -552,19 +552,25 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
 
     /// A `SearchRequest` (top level or inside a hybrid search) → a typed search.
     private func searchCall(_ request: Milvus_Proto_Milvus_SearchRequest, collection: String, schema: CollectionSchema,
-                            defaultLimit: Int?, partitions: [String]) throws -> (SearchCall, roundDecimal: Int) {
+                            defaultLimit: Int?, partitions: [String]) async throws -> (SearchCall, roundDecimal: Int) {
         guard request.unknownFields.data.isEmpty else {
             throw APIError.invalid("the search uses a feature Vireo does not serve (highlighting, search aggregation or function chains)")
         }
         if request.hasFunctionScore { throw APIError.invalid("function rerankers (function_score) are not supported by Vireo yet") }
-        guard case let .placeholderGroup(bytes)? = request.searchInput else {
-            throw APIError.invalid("search by primary keys is not supported by Vireo yet; send query vectors")
-        }
         let p = ProtoConversions.dictionary(request.searchParams)
-        if p["group_by_field"] != nil { throw APIError.invalid("grouping search (group_by_field) is not supported by Vireo yet") }
         let anns = p["anns_field"].flatMap { $0.isEmpty ? nil : $0 }
         let field: FieldSchema? = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
-        let vectors = try ProtoConversions.vectors(bytes, dimension: field?.dataType == .floatVector ? field?.dimension : nil)
+        let vectors: [[Float]]
+        switch request.searchInput {
+        case let .placeholderGroup(bytes)?:
+            vectors = try ProtoConversions.vectors(bytes, dimension: field?.dataType == .floatVector ? field?.dimension : nil)
+        case let .ids(ids)?:
+            // Search by primary keys (pymilvus `search(ids=…)`): the stored vectors of those rows are the queries.
+            let keys = try ProtoConversions.primaryKeys(ids, schema: schema)
+            vectors = try await handlers.vectors(of: keys, in: collection, field: field?.name, partitions: partitions.isEmpty ? nil : partitions)
+        case nil:
+            throw APIError.missing("placeholder_group", "a search needs query vectors (placeholder_group) or primary keys (ids)")
+        }
         // search_params: metric_type and params (a JSON object with ef / nprobe / …), gathered into
         // Milvus' search-parameter object and decoded where REST's are (MilvusParams).
         var sp: [String: JSONValue] = [:]
@@ -580,13 +586,44 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         let offset = try ProtoConversions.intParam(p, "offset") ?? 0
         let round = try ProtoConversions.intParam(p, "round_decimal") ?? -1
         let filter = try ProtoConversions.filter(request.dsl, request.exprTemplateValues)
-        let call = SearchCall(collection: collection, vectors: vectors, annsField: anns, filter: filter, limit: limit, offset: offset,
+        var call = SearchCall(collection: collection, vectors: vectors, annsField: anns, filter: filter, limit: limit, offset: offset,
                               outputFields: request.outputFields, partitions: partitions.isEmpty ? nil : partitions, options: options)
+        call.grouping = try MilvusParams.grouping(field: p["group_by_field"], size: p["group_size"].map { .string($0) },
+                                                  strict: p["strict_group_size"].map { .string($0) },
+                                                  names: ("group_size", "strict_group_size"))
         return (call, round)
     }
 
+    /// pymilvus' search iterator v2 (`search_iter_v2`): each call returns the next `search_iter_batch_size`
+    /// hits strictly beyond `search_iter_last_bound` (the previous batch's last score), as Milvus does;
+    /// the reply carries a token and the new last bound. Vireo keeps no iterator state: the token only
+    /// identifies the iterator, and each batch is a range search from the bound.
+    static func iteratorV2(_ p: [String: String], call: inout SearchCall) throws -> (token: String, lastBound: Float?)? {
+        guard let flag = p["search_iter_v2"], try MilvusParams.flag(.string(flag), "search_iter_v2") else { return nil }
+        guard call.vectors.count == 1 else { throw APIError.invalid("search_iterator_v2 takes one query vector, got \(call.vectors.count)") }
+        guard call.grouping == nil, call.options.range == nil else {
+            throw APIError.invalid("search_iterator_v2 cannot be combined with grouping or range search")
+        }
+        if let batch = try ProtoConversions.intParam(p, "search_iter_batch_size") { call.limit = batch }
+        call.offset = 0
+        var lastBound: Float?
+        if let raw = p["search_iter_last_bound"], !raw.isEmpty {
+            guard let b = Float(raw.trimmingCharacters(in: .whitespaces)), b.isFinite else {
+                throw APIError.invalid("search_iter_last_bound must be a finite number, got '\(raw)'")
+            }
+            lastBound = b
+        }
+        let token = p["search_iter_id"].flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString
+        if let b = lastBound {
+            // Strictly beyond the bound: larger distances for L2, smaller similarities for IP / COSINE.
+            // The metric decides which; the engine checks the direction against the index's metric.
+            call.iteratorBound = b
+        }
+        return (token, lastBound)
+    }
+
     private func results(_ hits: [[SearchHit]], schema: CollectionSchema, outputFields: [String], limit: Int,
-                         roundDecimal: Int) -> Milvus_Proto_Milvus_SearchResults {
+                         roundDecimal: Int, grouping: SearchGrouping? = nil) -> Milvus_Proto_Milvus_SearchResults {
         var data = Milvus_Proto_Schema_SearchResultData()
         data.numQueries = Int64(hits.count)
         data.topK = Int64(limit)
@@ -598,6 +635,10 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         if roundDecimal >= 0 { scale = Float(pow(10, Double(min(roundDecimal, 6)))) }
         data.scores = flat.map { s in scale.map { ($0 * s.score).rounded() / $0 } ?? s.score }
         data.primaryFieldName = schema.primaryKey.name
+        if let f = flat.first?.groupValue != nil ? grouping.flatMap({ schema.field(named: $0.field) }) : nil {
+            // Grouping search: each hit's group value (Milvus' group_by_field_value column).
+            data.groupByFieldValue = ProtoConversions.column(flat.map(\.groupValue), f)
+        }
         if !outputFields.isEmpty {
             let out = ProtoConversions.outputColumns(outputFields, schema: schema, includePrimaryKey: false)
             let pk = schema.primaryKey.name
@@ -618,10 +659,20 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     func search(request: Milvus_Proto_Milvus_SearchRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_SearchResults {
         await call("Search", db: request.dbName) {
             let schema = try schema(request.collectionName)
-            let (s, round) = try searchCall(request, collection: request.collectionName, schema: schema, defaultLimit: nil,
-                                            partitions: request.partitionNames)
+            var (s, round) = try await searchCall(request, collection: request.collectionName, schema: schema, defaultLimit: nil,
+                                                  partitions: request.partitionNames)
+            let iterator = try Self.iteratorV2(ProtoConversions.dictionary(request.searchParams), call: &s)
             let hits = try await handlers.search(s)
-            return results(hits, schema: schema, outputFields: request.outputFields, limit: s.limit, roundDecimal: round)
+            var r = results(hits, schema: schema, outputFields: request.outputFields, limit: s.limit, roundDecimal: round,
+                            grouping: s.grouping)
+            r.sessionTs = Self.hybridTimestamp()
+            if let iterator {
+                var info = Milvus_Proto_Schema_SearchIteratorV2Results()
+                info.token = iterator.token
+                info.lastBound = hits.first?.last?.score ?? iterator.lastBound ?? 0
+                r.results.searchIteratorV2Results = info
+            }
+            return r
         }
     }
 
@@ -638,8 +689,10 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let round = try ProtoConversions.intParam(rank, "round_decimal") ?? -1
             var searches: [SearchCall] = []
             for sub in request.requests {
-                var (s, _) = try searchCall(sub, collection: request.collectionName, schema: schema, defaultLimit: limit.addingSaturated(offset),
-                                            partitions: sub.partitionNames.isEmpty ? request.partitionNames : sub.partitionNames)
+                var (s, _) = try await searchCall(sub, collection: request.collectionName, schema: schema, defaultLimit: limit.addingSaturated(offset),
+                                                  partitions: sub.partitionNames.isEmpty ? request.partitionNames : sub.partitionNames)
+                if s.grouping != nil { throw APIError.invalid("grouping (group_by_field) is not supported inside a hybrid search's requests") }
+                if s.options.range != nil { throw APIError.invalid("range search (radius) is not supported inside a hybrid search's requests") }
                 s.outputFields = []
                 searches.append(s)
             }
@@ -698,6 +751,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let call = QueryCall(collection: request.collectionName, filter: filter, outputFields: requested, limit: limit, offset: offset,
                                  partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)
             var r = Milvus_Proto_Milvus_QueryResults()
+            // Iterators pin their reads to this timestamp (Vireo reads the latest committed state).
+            r.sessionTs = Self.hybridTimestamp()
             r.collectionName = schema.name
             r.primaryFieldName = schema.primaryKey.name
             switch try await handlers.query(call) {

@@ -623,6 +623,21 @@ enum ProtoConversions {
         return s
     }
 
+    /// `IDs` from a request → primary keys of the collection's key type (Int64 or VarChar).
+    static func primaryKeys(_ ids: Milvus_Proto_Schema_IDs, schema: CollectionSchema) throws -> [PrimaryKey] {
+        let isInt = schema.primaryKey.dataType == .int64
+        switch ids.idField {
+        case let .intID(a)?:
+            guard isInt else { throw APIError.invalid("primary key '\(schema.primaryKey.name)' is VarChar; give string ids (str_id), not integers") }
+            return a.data.map { .int($0) }
+        case let .strID(a)?:
+            guard !isInt else { throw APIError.invalid("primary key '\(schema.primaryKey.name)' is Int64; give integer ids (int_id), not strings") }
+            return a.data.map { .string($0) }
+        case nil:
+            throw APIError.missing("ids", "give the primary keys to search with (int_id or str_id)")
+        }
+    }
+
     static func ids(_ keys: [PrimaryKey], isInt: Bool) -> Milvus_Proto_Schema_IDs {
         var ids = Milvus_Proto_Schema_IDs()
         if isInt {

@@ -188,6 +188,35 @@ public final class MilvusHandlers: Sendable {
         }
     }
 
+    /// The stored vectors of rows given by primary key, in the order given (search by primary keys);
+    /// a key that names no row is an error. At most ``ServerLimits/maxNQ`` keys.
+    public func vectors(of ids: [PrimaryKey], in name: String, field: String?, partitions: [String]? = nil) async throws(APIError) -> [[Float]] {
+        try await mapped(.byPrimaryKey) {
+            let c = try loadedCollection(name)
+            guard !ids.isEmpty else { throw APIError.missing("ids", "give at least one primary key to search with") }
+            guard ids.count <= limits.maxNQ else {
+                throw APIError.invalid("\(ids.count) primary keys in one search; at most \(limits.maxNQ) (nq) are accepted")
+            }
+            let vectorField = try vectorField(c.schema, field)
+            let rows = try c.get(ids: ids, outputFields: [c.schema.primaryKey.name, vectorField.name], partitions: try readPartitions(c, partitions))
+            var byKey: [PrimaryKey: [Float]] = [:]
+            for row in rows {
+                guard case let .floatVector(v)? = row[vectorField.name] else { continue }
+                switch row[c.schema.primaryKey.name] {
+                case let .int(i)?: byKey[.int(i)] = v
+                case let .string(s)?: byKey[.string(s)] = v
+                default: continue
+                }
+            }
+            return try ids.map { id in
+                guard let v = byKey[id] else {
+                    throw APIError.invalid("primary key \(id) is not in collection '\(name)' (or not in the partitions searched): search by primary keys needs existing rows")
+                }
+                return v
+            }
+        }
+    }
+
     public func query(_ call: QueryCall) async throws(APIError) -> QueryOutcome {
         try await mapped {
             let c = try loadedCollection(call.collection)
@@ -255,6 +284,10 @@ public final class MilvusHandlers: Sendable {
             throw APIError.invalid("offset \(call.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(limits.maxTopK)")
         }
         try checkHitBudget(call.vectors.count * (call.limit + call.offset))  // each factor ≤ 16,384 here
+        if let g = call.grouping, (1...SearchGrouping.maxSize).contains(g.size) {
+            // A grouping search returns up to group_size hits per group.
+            try checkHitBudget(call.vectors.count * (call.limit + call.offset) * g.size)
+        }
     }
 
     /// Refuses a search whose nq × (limit + offset) passes ``ServerLimits/maxSearchHits``.
@@ -287,6 +320,11 @@ public final class MilvusHandlers: Sendable {
                                     params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter,
                                     offset: call.offset)
         request.maxResultBytes = limits.maxResultBytes
+        request.range = o.range
+        request.grouping = call.grouping
+        request.scoreBeyond = call.iteratorBound
+        // The candidates a range or grouping search may examine share the hit budget of the call.
+        request.maxCandidates = limits.maxSearchHits / max(1, call.vectors.count)
         return request
     }
 

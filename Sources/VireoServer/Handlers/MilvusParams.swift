@@ -1,3 +1,4 @@
+import Foundation
 import Vireo
 
 /// Milvus' parameter objects, decoded into the typed requests of this layer in one place for both
@@ -25,10 +26,60 @@ enum MilvusParams {
         o.nprobe = try p.int("nprobe")
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
-        if p["radius"] != nil || p["range_filter"] != nil {
-            throw APIError.invalid("range search (radius, range_filter) is not supported yet; use limit and filter instead")
+        if let radius = try number(p, "radius") {
+            o.range = ScoreRange(radius: Float(radius), rangeFilter: try number(p, "range_filter").map { Float($0) })
+        } else if p["range_filter"] != nil {
+            throw APIError.invalid("range_filter needs radius: a range search is bounded by radius (and optionally range_filter)")
         }
         return o
+    }
+
+    /// A number given as a JSON number or a numeric string (pymilvus sends both); finite.
+    static func number(_ b: JSONBody, _ key: String) throws -> Double? {
+        guard let v = b[key] else { return nil }
+        let d: Double?
+        switch v {
+        case let .string(s): d = Double(s.trimmingCharacters(in: .whitespaces))
+        default: d = try b.double(key)
+        }
+        guard let d, d.isFinite else { throw APIError.wrongType(key, expected: "a finite number", got: v) }
+        return d
+    }
+
+    /// A boolean given as JSON true/false or as a string (`"true"`, `"True"`, `"1"`, `"false"`, `"0"`).
+    static func flag(_ v: JSONValue, _ key: String) throws -> Bool {
+        switch v {
+        case let .bool(b): return b
+        case let .string(s):
+            switch s.lowercased() {
+            case "true", "1": return true
+            case "false", "0": return false
+            default: break
+            }
+        default: break
+        }
+        throw APIError.wrongType(key, expected: "a boolean", got: v)
+    }
+
+    /// A grouping search: the field, `group_size` (default 1) and `strict_group_size` (default false).
+    static func grouping(field: String?, size: JSONValue?, strict: JSONValue?, names: (size: String, strict: String)) throws -> SearchGrouping? {
+        guard let field, !field.isEmpty else {
+            if size != nil || strict != nil { throw APIError.invalid("\(names.size) and \(names.strict) need a grouping field") }
+            return nil
+        }
+        var g = SearchGrouping(field: field)
+        if let size {
+            let n: Int
+            switch size {
+            case let .string(s):
+                guard let i = Int(s.trimmingCharacters(in: .whitespaces)) else { throw APIError.wrongType(names.size, expected: "an integer", got: size) }
+                n = i
+            default: n = try JSONBody.int(size, names.size)
+            }
+            g.size = n
+        }
+        if let strict { g.strictSize = try flag(strict, names.strict) }
+        return g
     }
 
     /// One index: `fieldName` (required), `indexName`, `indexType` (default AUTOINDEX; also read

@@ -48,6 +48,8 @@ public struct SearchOptions: Sendable, Hashable {
     /// Vireo extension: `"exact": true` searches exactly even where an index exists.
     public var exact: Bool
     public var metric: Metric?
+    /// Range search bounds (`radius`, `range_filter` in the search params).
+    public var range: ScoreRange?
 
     public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil) {
         self.ef = ef
@@ -69,6 +71,11 @@ public struct SearchCall: Sendable {
     public var outputFields: [String]
     public var partitions: [String]?
     public var options: SearchOptions
+    /// Grouping search (`group_by_field`, `group_size`, `strict_group_size`; REST `groupingField`,
+    /// `groupSize`, `strictGroupSize`).
+    public var grouping: SearchGrouping?
+    /// A search iterator's next page: only hits strictly beyond this score (see ``SearchRequest/scoreBeyond``).
+    public var iteratorBound: Float?
 
     public init(collection: String, vectors: [[Float]], annsField: String? = nil, filter: String? = nil, limit: Int = 100, offset: Int = 0,
                 outputFields: [String] = [], partitions: [String]? = nil, options: SearchOptions = SearchOptions()) {

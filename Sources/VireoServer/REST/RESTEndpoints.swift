@@ -319,11 +319,12 @@ struct RESTEndpoints: Sendable {
     func search(_ c: RESTCall) async throws -> RESTReply {
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
-        if c.body["groupingField"] != nil { throw APIError.invalid("grouping search (groupingField) is not supported yet") }
-        let call = SearchCall(collection: name, vectors: try c.body.vectors(), annsField: try c.body.string("annsField"),
+        var call = SearchCall(collection: name, vectors: try c.body.vectors(), annsField: try c.body.string("annsField"),
                               filter: try Self.filter(c.body), limit: try c.body.int("limit") ?? c.body.int("topK") ?? 100,
                               offset: try c.body.int("offset") ?? 0, outputFields: try c.body.stringArray("outputFields") ?? [],
                               partitions: try c.body.stringArray("partitionNames"), options: try MilvusParams.searchOptions(c.body))
+        call.grouping = try MilvusParams.grouping(field: c.body.string("groupingField"), size: c.body["groupSize"],
+                                                  strict: c.body["strictGroupSize"], names: ("groupSize", "strictGroupSize"))
         let hits = try await handlers.search(call)
         return Self.hits(hits, schema, c.int64AsString)
     }
