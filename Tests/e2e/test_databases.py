@@ -40,6 +40,13 @@ def test_database_endpoints(client, name):
     client.ok("databases/drop", {"dbName": db})
     assert db not in client.ok("databases/list", {})
     client.err("databases/describe", {"dbName": db}, 800)
+    # Over-long names are refused without being echoed whole.
+    msg = client.err("databases/describe", {"dbName": "x" * 100_000}, 1100)
+    assert len(msg) < 500
+    msg = client.err("collections/list", {"dbName": "y" * 100_000}, 1100)
+    assert len(msg) < 500
+    msg = client.err("aliases/describe", {"aliasName": "z" * 100_000}, 1100)
+    assert len(msg) < 500
 
 
 def test_db_name_scopes_collections_and_entities(client, name):

@@ -11,6 +11,8 @@ extension MilvusHandlers {
 
     private static func required(_ value: String, _ parameter: String) throws(APIError) -> String {
         guard !value.isEmpty else { throw APIError.missing(parameter) }
+        // Names are at most 255 characters (validated on create); a longer one is never echoed whole.
+        guard value.utf8.count <= 255 else { throw APIError.invalid("invalid \(parameter) '\(value.prefix(32))…': names have at most 255 characters") }
         return value
     }
 

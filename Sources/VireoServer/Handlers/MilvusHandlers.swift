@@ -31,6 +31,7 @@ public final class MilvusHandlers: Sendable {
     /// ``RequestScope/$database`` bound to the result.
     public func checkDatabase(_ name: String?) throws(APIError) -> String {
         guard let name, !name.isEmpty else { return Database.defaultDatabaseName }
+        guard name.utf8.count <= 255 else { throw APIError.invalid("invalid database name '\(name.prefix(32))…': names have at most 255 characters") }
         guard database.hasDatabase(name) else { throw APIError.databaseNotFound(name) }
         return name
     }
