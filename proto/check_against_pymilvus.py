@@ -49,7 +49,7 @@ HasCollection GetIndexState GetIndexBuildProgress LoadPartitions ReleasePartitio
 GetPartitionStatistics CheckHealth
 CreateDatabase DropDatabase ListDatabases AlterDatabase DescribeDatabase CreateAlias DropAlias AlterAlias
 DescribeAlias ListAliases GetComponentStates GetMetrics GetIndexStatistics GetReplicas ListCredUsers
-GetQuerySegmentInfo GetPersistentSegmentInfo
+GetQuerySegmentInfo GetPersistentSegmentInfo TruncateCollection
 """.split()
 
 F = descriptor_pb2.FieldDescriptorProto

@@ -27,4 +27,22 @@ import VireoTestSupport
         #expect(Set(segs.map(\.id)).count == segs.count, "ids are unique within the collection")
         #expect(segs.filter { $0.state == .sealed }.allSatisfy { $0.vectorBytes == $0.rows * 4 * 4 })
     }
+
+    @Test("truncate deletes every row of every partition and shard; the collection stays usable")
+    func truncate() async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        let c = try db.createCollection(simpleSchema("t", dim: 4, shards: 2))
+        try await c.createPartition("p1")
+        try await c.insert(makeRows(Datasets.uniform(n: 30, dim: 4, seed: 1)))
+        try await c.flush()
+        try await c.insert(makeRows(Datasets.uniform(n: 5, dim: 4, seed: 2), firstID: 100), partition: "p1")
+        #expect(c.count() == 35)
+        try await c.truncate()
+        #expect(c.count() == 0)
+        #expect(c.listPartitions() == ["_default", "p1"])
+        try await c.insert(makeRows(Datasets.uniform(n: 2, dim: 4, seed: 3), firstID: 7))
+        #expect(c.count() == 2)
+        #expect(try c.get(ids: [.int(0)]).isEmpty)
+    }
 }

@@ -240,3 +240,24 @@ def test_db_name_field_overrides_metadata(client, stub, name):
     r = stub.HasCollection(milvus_pb2.HasCollectionRequest(db_name=f"missing_{name}", collection_name="x"))
     assert r.status.code == 800
     client.drop_database(db)
+
+
+def test_truncate_collection(client, name):
+    make(client, name, rows=30)
+    client.flush(name)
+    client.insert(name, [{"id": 500, "vector": [5.0] * 4, "tag": "growing"}])
+    client.create_partition(name, "p1")
+    client.insert(name, [{"id": 600, "vector": [6.0] * 4, "tag": "p1"}], partition_name="p1")
+    client.create_alias(name, f"{name}_t")
+    client.truncate_collection(f"{name}_t")
+    assert client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"] == 0
+    assert client.search(name, data=[[0.0] * 4], limit=3) == [[]]
+    assert client.list_indexes(name) == ["vector"]
+    assert "p1" in client.list_partitions(name)
+    client.insert(name, [{"id": 1, "vector": [1.0] * 4, "tag": "after"}])
+    assert ids(client, name) == [1]
+    client.drop_alias(f"{name}_t")
+    client.drop_collection(name)
+    with pytest.raises(MilvusException) as e:
+        client.truncate_collection(name)
+    assert e.value.code == 100

@@ -743,6 +743,19 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "TruncateCollection" metadata.
+        package enum TruncateCollection: Sendable {
+            /// Request type for "TruncateCollection".
+            package typealias Input = Milvus_Proto_Milvus_TruncateCollectionRequest
+            /// Response type for "TruncateCollection".
+            package typealias Output = Milvus_Proto_Milvus_TruncateCollectionResponse
+            /// Descriptor for "TruncateCollection".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "TruncateCollection",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "milvus.proto.milvus.MilvusService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor,
@@ -799,7 +812,8 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
             GetReplicas.descriptor,
             ListCredUsers.descriptor,
             GetQuerySegmentInfo.descriptor,
-            GetPersistentSegmentInfo.descriptor
+            GetPersistentSegmentInfo.descriptor,
+            TruncateCollection.descriptor
         ]
     }
 }
@@ -1627,6 +1641,20 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>
+
+        /// Handle the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_TruncateCollectionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_TruncateCollectionResponse` messages.
+        func truncateCollection(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>
     }
 
     /// Service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -2438,6 +2466,20 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>
+
+        /// Handle the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_TruncateCollectionResponse` message.
+        func truncateCollection(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>
     }
 
     /// Simple service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -3247,6 +3289,20 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse
+
+        /// Handle the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_TruncateCollectionResponse` to respond with.
+        func truncateCollection(
+            request: Milvus_Proto_Milvus_TruncateCollectionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_TruncateCollectionResponse
     }
 }
 
@@ -3859,6 +3915,17 @@ extension Milvus_Proto_Milvus_MilvusService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.TruncateCollection.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TruncateCollectionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TruncateCollectionResponse>(),
+            handler: { request, context in
+                try await self.truncateCollection(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -4464,6 +4531,17 @@ extension Milvus_Proto_Milvus_MilvusService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse> {
         let response = try await self.getPersistentSegmentInfo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func truncateCollection(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse> {
+        let response = try await self.truncateCollection(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -5182,6 +5260,19 @@ extension Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse> {
         return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>(
             message: try await self.getPersistentSegmentInfo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func truncateCollection(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>(
+            message: try await self.truncateCollection(
                 request: request.message,
                 context: context
             ),
@@ -6274,6 +6365,25 @@ extension Milvus_Proto_Milvus_MilvusService {
             deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TruncateCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_TruncateCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func truncateCollection<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -7974,6 +8084,36 @@ extension Milvus_Proto_Milvus_MilvusService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TruncateCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_TruncateCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func truncateCollection<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.TruncateCollection.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -9382,6 +9522,31 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TruncateCollection" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func truncateCollection<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.truncateCollection(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -11012,6 +11177,35 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getPersistentSegmentInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TruncateCollection" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func truncateCollection<Result>(
+        _ message: Milvus_Proto_Milvus_TruncateCollectionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.truncateCollection(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -105,6 +105,13 @@ extension MilvusGRPCService {
         }
     }
 
+    func truncateCollection(request: Milvus_Proto_Milvus_TruncateCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_TruncateCollectionResponse {
+        await call("TruncateCollection", db: request.dbName) {
+            try await handlers.truncateCollection(request.collectionName)
+            return Milvus_Proto_Milvus_TruncateCollectionResponse()
+        }
+    }
+
     // MARK: What tools poll
 
     /// One process serves everything: a healthy standalone node (pymilvus and attu wait for
@@ -240,6 +247,7 @@ extension MilvusGRPCService {
     }
 }
 
+extension Milvus_Proto_Milvus_TruncateCollectionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
 extension Milvus_Proto_Milvus_ListDatabasesResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
 extension Milvus_Proto_Milvus_DescribeDatabaseResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
 extension Milvus_Proto_Milvus_DescribeAliasResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }

@@ -73,6 +73,11 @@ extension MilvusHandlers {
     /// The database of the request being served (the adapters echo it in replies).
     public var requestDatabase: String { currentDatabase }
 
+    /// Deletes every row of a collection (`name` may be an alias); schema, indexes and aliases stay.
+    public func truncateCollection(_ name: String) async throws(APIError) {
+        try await mapped { try await collection(name).truncate() }
+    }
+
     // MARK: What tools poll
 
     /// A collection's segments, from the shards' snapshots (`name` may be an alias).
