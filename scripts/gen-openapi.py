@@ -6,7 +6,8 @@ import json, pathlib
 S = {"type": "string"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
 INT = {"type": "integer"}
-BOOL = {"type": "boolean"}
+BOOL = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false", "True", "False", "1", "0", "t", "f"]}],
+        "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)"}
 STRS = {"type": "array", "items": S}
 VEC = {"type": "array", "items": {"type": "number"}, "minItems": 1}
 DB = {"type": "string", "description": "The database (default: 'default', or the DB-Name header)."}
@@ -26,8 +27,8 @@ def coll(extra=None, required=()):
 INDEX_PARAM = obj({
     "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE"]},
     "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "INVERTED", "STL_SORT", "TRIE", "BITMAP"]},
-    "params": {"type": "object", "additionalProperties": {"oneOf": [INT, S]},
-               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF)"},
+    "params": {"type": "object", "additionalProperties": {"oneOf": [{"type": "number"}, S, {"type": "boolean"}]},
+               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused"},
 }, ["fieldName"])
 FIELD = obj({
     "fieldName": S, "dataType": {"type": "string", "enum": ["Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double",
@@ -39,7 +40,8 @@ FIELD = obj({
 CREATE_PARAMS = obj({"max_length": INT, "enableDynamicField": BOOL, "shardsNum": INT,
                      "consistencyLevel": {"type": "string", "enum": ["Strong", "Session", "Bounded", "Eventually"]},
                      "partitionsNum": INT})
-SEARCH_PARAMS = obj({"metricType": S, "params": obj({"ef": INT, "nprobe": INT, "refine_k": INT,
+SEARCH_PARAMS = obj({"metricType": S, "ignoreGrowing": {"type": "boolean", "description": "search sealed segments only"},
+                     "params": obj({"ef": INT, "nprobe": INT, "refine_k": INT,
                                                      "exact": {"type": "boolean", "description": "Vireo extension: exact search"}})})
 SUB_SEARCH = obj({"data": {"type": "array", "items": VEC, "minItems": 1}, "annsField": S, "filter": S, "limit": INT,
                   "offset": INT, "metricType": S, "params": obj({"ef": INT, "nprobe": INT})}, ["data"])

@@ -67,6 +67,11 @@ public struct Configuration: Sendable {
     /// directory a server owns (they see what it has committed).
     public var readOnly: Bool = false
 
+    /// How primary keys longer than LMDB's 511-byte key limit are reduced to an LMDB key (SHA-256).
+    /// Tests swap in a weak digest to force collisions; a real database never changes it, since a
+    /// directory's long keys are found only with the digest that stored them (see ``PrimaryKeyIndex``).
+    var primaryKeyDigest: PrimaryKeyDigest = .sha256
+
     public init() {}
 }
 

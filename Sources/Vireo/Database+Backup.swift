@@ -80,6 +80,8 @@ protocol EnvironmentSource {
     /// The environments of a collection's shards, or nil when they are not there (the collection was
     /// dropped, or is still being created).
     func shards(id: UInt64, count: Int) throws -> [Environment]?
+    /// The digest long primary keys are stored under (to verify them).
+    var primaryKeyDigest: PrimaryKeyDigest { get }
 }
 
 /// An open database's environments (LMDB allows one open per path per process, so an in-process
@@ -87,6 +89,7 @@ protocol EnvironmentSource {
 struct OpenDatabaseSource: EnvironmentSource {
     let database: Database
     var catalog: Environment { database.catalog }
+    var primaryKeyDigest: PrimaryKeyDigest { database.configuration.primaryKeyDigest }
 
     func shards(id: UInt64, count: Int) -> [Environment]? {
         guard let c = database.openCollection(id: id), c.shards.count == count else { return nil }
@@ -100,10 +103,12 @@ struct DirectorySource: EnvironmentSource {
     let path: String
     let mapSize: Int
     let catalog: Environment
+    let primaryKeyDigest: PrimaryKeyDigest
 
     init(path: String, configuration: Configuration) throws {
         self.path = URL(fileURLWithPath: path).standardizedFileURL.path
         mapSize = configuration.mapSize
+        primaryKeyDigest = configuration.primaryKeyDigest
         do {
             catalog = try Environment(path: "\(self.path)/catalog", mapSize: configuration.catalogMapSize,
                                       databases: ["collections", "meta"], readOnly: true)

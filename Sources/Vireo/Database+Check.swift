@@ -97,7 +97,7 @@ extension Database {
             let vectorFields = r.schema.fields.filter { $0.dataType.isVector }.count
             for (i, env) in envs.enumerated() {
                 parts.append(checkShard(env, path: "collections/\(r.id)/shard-\(i)", collection: r.schema.name, shard: i,
-                                        vectorFields: vectorFields))
+                                        vectorFields: vectorFields, digest: source.primaryKeyDigest))
             }
         }
         return IntegrityReport(parts: parts)
@@ -105,7 +105,8 @@ extension Database {
 
     /// Checks one shard environment: blobs by the kind their key names, raw values by size, and the
     /// manifest's sealed segments against the blobs present.
-    static func checkShard(_ env: Environment, path: String, collection: String, shard: Int, vectorFields: Int) -> IntegrityReport.Part {
+    static func checkShard(_ env: Environment, path: String, collection: String, shard: Int, vectorFields: Int,
+                           digest: PrimaryKeyDigest = .sha256) -> IntegrityReport.Part {
         var part = IntegrityReport.Part(path: path, collection: collection, shard: shard)
         var manifest: ShardManifest?
         var present = Set<[UInt8]>()
@@ -139,7 +140,7 @@ extension Database {
                 guard key.count == 8 else { throw StorageError.corrupted(what: "tombstone", reason: "key of \(key.count) bytes, expected 8 (segment, row)") }
                 guard value.isEmpty else { throw StorageError.corrupted(what: "tombstone", reason: "value of \(value.count) bytes, expected none") }
             case "pks":
-                guard value.count == 8 else { throw StorageError.corrupted(what: "primary-key location", reason: "\(value.count) bytes, expected 8 (segment, row)") }
+                try PrimaryKeyIndex.checkEntry(key: key, value: value, digest: digest)
             default:
                 break
             }
@@ -229,6 +230,8 @@ extension Database {
             }
         case "growing" where key.count == 12:
             words = "growing segment \(be32(0)) batch \(key[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })"
+        case "pks" where key.count == PrimaryKeyIndex.longKeyBytes && key[PrimaryKeyIndex.prefixBytes] == PrimaryKeyIndex.marker:
+            words = "long primary key '\(String(decoding: key[0..<40], as: UTF8.self))…' slot \(Int(key[key.count - 2]) << 8 | Int(key[key.count - 1]))"
         case "tombstones" where key.count == 8:
             words = "segment \(be32(0)) row \(be32(4))"
         case "meta":

@@ -208,6 +208,24 @@ import VireoTestSupport
         }
     }
 
+    @Test("a syntax error in a long filter quotes only the text around it, with the pointer under the error")
+    func longFilterErrorExcerpt() throws {
+        let long = "tag in [\"" + String(repeating: "k", count: 200_000) + "\"] and ) score > 1"
+        do {
+            _ = try Filter(long, schema: Self.schema)
+            Issue.record("accepted a malformed filter")
+        } catch let e as VireoError {
+            #expect(e.message.count < 400, "message of \(e.message.count) characters")
+            let lines = e.message.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count == 3)
+            if lines.count == 3, let caret = lines[2].firstIndex(of: "^") {
+                let column = lines[2].distance(from: lines[2].startIndex, to: caret)
+                let quoted = Array(lines[1])
+                #expect(column < quoted.count && quoted[column] == ")", "the pointer marks the stray ')': \(e.message)")
+            }
+        }
+    }
+
     @Test("unknown fields are errors without the dynamic field; deep nesting is rejected, not a crash")
     func limits() throws {
         var strict = Self.schema

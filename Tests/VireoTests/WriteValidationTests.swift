@@ -58,12 +58,12 @@ import VireoTestSupport
         #expect(try c.get(ids: [.int(1)]).isEmpty)
     }
 
-    @Test("duplicate primary keys in one request are rejected; nothing is written")
+    @Test("duplicate primary keys in one upsert are rejected; nothing is written (insert: InsertDuplicateKeyTests)")
     func duplicateInRequest() async throws {
         let dir = TemporaryDirectory()
         let db = try Database.open(at: dir.path)
         let c = try db.createCollection(Self.richSchema())
-        await #expect(throws: VireoError.self) { try await c.insert([Self.good(1), Self.good(2), Self.good(1)]) }
+        await #expect(throws: VireoError.self) { try await c.upsert([Self.good(1), Self.good(2), Self.good(1)]) }
         #expect(c.count() == 0)
     }
 

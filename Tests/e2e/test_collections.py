@@ -14,7 +14,7 @@ def test_quick_create_defaults(client, name):
     assert d["indexes"][0]["metricType"] == "COSINE"
     assert client.ok("indexes/list", {"collectionName": name}) == ["vector"]
     ix = client.ok("indexes/describe", {"collectionName": name, "indexName": "vector"})
-    assert ix[0]["indexType"] == "HNSW" and ix[0]["fieldName"] == "vector" and ix[0]["indexState"] in ("Finished", "InProgress")
+    assert ix[0]["indexType"] == "AUTOINDEX" and ix[0]["fieldName"] == "vector" and ix[0]["indexState"] in ("Finished", "InProgress")
     assert client.ok("collections/get_load_state", {"collectionName": name}) == {"loadState": "LoadStateLoaded", "loadProgress": 100}
     assert client.ok("collections/get_stats", {"collectionName": name}) == {"rowCount": 0}
     client.ok("collections/drop", {"collectionName": name})

@@ -49,6 +49,11 @@ def test_partitions_lifecycle_and_scoped_reads(client, name):
     # Delete within a partition, then drop one.
     d = client.ok("entities/delete", {"collectionName": name, "filter": "id < 30", "partitionName": "p1"})
     assert d["deleteCount"] == 10
+    # A loaded partition must be released before it can be dropped (Milvus: 65535).
+    msg = client.err("partitions/drop", {"collectionName": name, "partitionName": "p2"}, 65535)
+    assert "release" in msg
+    assert client.count(name) == 300 - 10
+    client.ok("partitions/release", {"collectionName": name, "partitionNames": ["p2"]})
     client.ok("partitions/drop", {"collectionName": name, "partitionName": "p2"})
     assert client.ok("partitions/list", {"collectionName": name}) == ["_default", "p1"]
     assert client.count(name) == 300 - 10 - 100

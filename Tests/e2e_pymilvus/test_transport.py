@@ -334,6 +334,67 @@ def test_streams_opened_while_the_goaway_is_on_the_wire_do_not_hang(tmp_path):
             server.stop()
 
 
+def _raw_connection(server):
+    """A raw HTTP/2 connection to the gRPC transport, past the SETTINGS exchange."""
+    import socket
+    host, port = target(server).rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0))
+    while True:
+        kind, flags, _, _ = _read_frame(sock)
+        if kind == 4 and not flags & 1:
+            sock.sendall(_frame(4, 1, 0))
+            return sock
+
+
+def test_a_ping_with_every_call_is_not_a_flood(server):
+    """grpc-go and grpc-java tune their flow-control windows by BDP estimation: a PING whenever DATA arrives and
+    none is outstanding, so a busy client sends about one PING per call. swift-nio-http2's flood limit (200
+    PING/SETTINGS frames in 30 s by default) took that for an attack and closed such a connection with GOAWAY
+    ENHANCE_YOUR_CALM (Tests/e2e_go found it). 400 calls, each followed by a PING, on one connection: every call
+    answered, every PING acknowledged, no GOAWAY."""
+    GOAWAY, PING, HEADERS, DATA = 7, 6, 1, 0
+    sock = _raw_connection(server)
+    call = _literal_headers([(":method", "POST"), (":scheme", "http"), (":path", SERVICE + "GetVersion"),
+                             (":authority", "vireo"), ("content-type", "application/grpc"), ("te", "trailers")])
+    for i in range(400):
+        sid, opaque = 1 + 2 * i, (0xB0B0_0000 + i).to_bytes(8, "big")
+        sock.sendall(_frame(HEADERS, 4, sid, call) + _frame(DATA, 1, sid, b"\x00\x00\x00\x00\x00") + _frame(PING, 0, 0, opaque))
+        answered = acked = False
+        while not (answered and acked):
+            frame = _read_frame(sock)
+            assert frame is not None, f"the server closed the connection after {i} calls with a PING each"
+            kind, flags, stream, payload = frame
+            assert kind != GOAWAY, f"GOAWAY (error {int.from_bytes(payload[4:8], 'big')}) after {i} calls with a PING each"
+            if kind == PING and flags & 1:
+                assert payload == opaque
+                acked = True
+            elif kind == PING:
+                sock.sendall(_frame(PING, 1, 0, payload))
+            elif kind == HEADERS and stream == sid and flags & 1:  # the trailers: the call is answered
+                answered = True
+    sock.close()
+
+
+def test_a_ping_flood_still_ends_the_connection(server):
+    """The flood protection is still there: 20,000 PINGs at once get GOAWAY ENHANCE_YOUR_CALM (11), and the
+    connection is closed."""
+    GOAWAY, PING = 7, 6
+    sock = _raw_connection(server)
+    flood = b"".join(_frame(PING, 0, 0, i.to_bytes(8, "big")) for i in range(20_000))
+    sender = threading.Thread(target=lambda: sock.sendall(flood), daemon=True)  # the server stops reading at the GOAWAY
+    sender.start()
+    codes = []
+    try:
+        while (frame := _read_frame(sock)) is not None:
+            if frame[0] == GOAWAY:
+                codes.append(int.from_bytes(frame[3][4:8], "big"))
+    except ConnectionResetError:  # closed with PINGs still unread: the kernel resets it
+        pass
+    assert codes and codes[0] == 11, f"GOAWAY codes {codes}"
+    sock.close()
+
+
 @pytest.mark.skipif(TARGET != "vireo", reason="raw hostile requests against Vireo's gRPC server (Milvus Lite is in-process)")
 def test_hostile_grpc_requests_get_a_status_not_a_crash(server, client, flat, dataset):
     """Windows anywhere in Int64, an nq × topK memory bomb, a wrong num_rows and a bad placeholder group, sent raw:

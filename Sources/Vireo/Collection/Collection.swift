@@ -85,9 +85,11 @@ public final class Collection: Sendable {
     }
 
     /// Inserts `rows`. Fails if a primary key is already stored (use ``upsert(_:)`` to replace).
+    /// A key given more than once in `rows` is stored once, with the last of its rows (Milvus
+    /// accepts such an insert and serves the later row); the result still counts and lists every row.
     ///
     /// Validation happens before anything is written: wrong dimension, NaN/Inf, unknown or missing
-    /// fields, wrong types and duplicate keys fail the whole request with a message naming the row and
+    /// fields and wrong types fail the whole request with a message naming the row and
     /// field. With one shard (the default) a request is one atomic transaction. With several shards,
     /// each shard's part is atomic and key conflicts are checked on every shard before any writes.
     ///
@@ -101,7 +103,8 @@ public final class Collection: Sendable {
     }
 
     /// Inserts `rows`, replacing stored rows with the same primary keys (delete + insert in one
-    /// transaction per shard).
+    /// transaction per shard). A key given more than once in `rows` fails the request (as Milvus 2.6
+    /// refuses it), with nothing written.
     /// A row replaced this way moves to `partition` if it was stored in another one.
     @discardableResult
     public func upsert(_ rows: [Row], partition: String? = nil) async throws -> WriteResult {
@@ -203,13 +206,24 @@ public final class Collection: Sendable {
         let firstID: Int64 = auto ? allocateIDs(rows.count) : 0
         var prepared: [PreparedRow] = []
         prepared.reserveCapacity(rows.count)
-        var seen = Set<PrimaryKey>(minimumCapacity: rows.count)
+        var requestIDs: [PrimaryKey] = []
+        requestIDs.reserveCapacity(rows.count)
+        // Position in `prepared` of each key seen so far.
+        var seen = [PrimaryKey: Int](minimumCapacity: rows.count)
         for (i, row) in rows.enumerated() {
             var p = try codec.prepare(row, index: i, autoID: auto ? firstID + Int64(i) : nil)
             p.partition = try target ?? partitionKeyBucket(of: row, index: i)
-            guard seen.insert(p.pk).inserted else {
-                throw VireoError.invalid(.duplicatePrimaryKey, "row \(i): primary key \(p.pk) appears more than once in this request; primary keys must be unique. Nothing was written")
+            requestIDs.append(p.pk)
+            if let earlier = seen[p.pk] {
+                // Milvus refuses a key twice in one upsert, but accepts it in one insert and then
+                // serves the later row; Vireo stores only that later row (keys stay unique).
+                guard !replacing else {
+                    throw VireoError.invalid(.duplicatePrimaryKey, "row \(i): primary key \(p.pk) appears more than once in this upsert; primary keys in one upsert must be unique. Nothing was written")
+                }
+                prepared[earlier] = p
+                continue
             }
+            seen[p.pk] = prepared.count
             prepared.append(p)
         }
         let ids = prepared.map(\.pk)
@@ -230,7 +244,9 @@ public final class Collection: Sendable {
             }
             return try await group.reduce(0, +)
         }
-        return WriteResult(count: count, ids: ids)
+        // Rows superseded by a later row with the same key in this insert count as accepted, as in
+        // Milvus' insert count; `ids` lists every row's key in request order.
+        return WriteResult(count: count + (requestIDs.count - ids.count), ids: requestIDs)
     }
 
     /// For a multi-shard insert: registers the keys as in flight and checks that none is stored, so a
@@ -658,7 +674,7 @@ public final class Collection: Sendable {
         }
         let found = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: k, params: params,
                                       exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
-                                      threads: configuration.searchThreads, budget: budget)
+                                      threads: configuration.searchThreads, budget: budget, includeGrowing: !request.params.ignoreGrowing)
         try budget.check("the search")
         let raw = request.offset == 0 ? found : found.map { Array($0.dropFirst(request.offset)) }
         let wantsFields = !request.outputFields.isEmpty

@@ -14,9 +14,13 @@ public struct Filter: Sendable {
     public let expression: String
     let root: FilterExpr
 
-    /// Maximum nesting depth and length, so hostile input cannot overflow the stack.
+    /// Maximum nesting depth and length, so hostile input cannot overflow the stack or run the parser
+    /// for long: at most ``maxLength`` characters outside string literals, and ``maxTotalLength``
+    /// characters in all. String literals may take the difference, for what pymilvus builds for
+    /// `get`/`delete` by ids: `pk in ["…", …]` listing primary keys of up to 65,535 bytes each.
     public static let maxDepth = 128
     public static let maxLength = 65_536
+    public static let maxTotalLength = 1 << 20
 
     /// Parses and checks `expression` against `schema`.
     ///
@@ -24,20 +28,32 @@ public struct Filter: Sendable {
     ///   pointing at the offending position.
     public init(_ expression: String, schema: CollectionSchema) throws {
         self.expression = expression
-        guard expression.count <= Self.maxLength else {
-            throw VireoError.invalid(.invalidFilter, "filter is \(expression.count) characters long; the limit is \(Self.maxLength)")
+        // The byte count bounds the character count (and is O(1) for native strings).
+        guard expression.utf8.count <= Self.maxTotalLength || expression.count <= Self.maxTotalLength else {
+            throw VireoError.invalid(.invalidFilter, "filter is \(expression.count) characters long; the limit is \(Self.maxTotalLength)")
         }
         do {
-            var parser = FilterParser(tokens: try FilterLexer.tokenize(expression), schema: schema)
+            let tokens = try FilterLexer.tokenize(expression)
+            let literal = tokens.reduce(0) { n, t in if case let .string(s) = t.token { n + s.count } else { n } }
+            let outside = expression.count - literal
+            guard outside <= Self.maxLength else {
+                throw VireoError.invalid(.invalidFilter, "filter is \(outside) characters long outside its string literals; the limit is \(Self.maxLength)")
+            }
+            var parser = FilterParser(tokens: tokens, schema: schema)
             root = try parser.parse()
-        } catch {
-            throw Filter.describe(error, in: expression)
+        } catch let e as FilterSyntaxError {
+            throw Filter.describe(e, in: expression)
         }
     }
 
     static func describe(_ e: FilterSyntaxError, in expression: String) -> VireoError {
-        let pointer = String(repeating: " ", count: min(e.position, expression.count)) + "^"
-        return VireoError.invalid(.invalidFilter, "invalid filter at position \(e.position): \(e.reason)\n  \(expression)\n  \(pointer)")
+        // Quote at most 60 characters on each side of the error (a filter may be up to 1 MiB).
+        let chars = Array(expression)
+        let at = min(e.position, chars.count)
+        let from = max(0, at - 60), to = min(chars.count, at + 60)
+        let excerpt = (from > 0 ? "…" : "") + String(chars[from..<to]) + (to < chars.count ? "…" : "")
+        let pointer = String(repeating: " ", count: at - from + (from > 0 ? 1 : 0)) + "^"
+        return VireoError.invalid(.invalidFilter, "invalid filter at position \(e.position): \(e.reason)\n  \(excerpt)\n  \(pointer)")
     }
 
     /// Whether `row` (field name → value, dynamic keys at top level) satisfies the filter.
@@ -232,7 +248,7 @@ struct FilterParser {
             advance()
             let rhs = try parseRelational()
             try checkComparable(lhs, rhs, op: o, at: at)
-            lhs = .compare(o, lhs, rhs)
+            lhs = .compare(o, asFieldType(lhs, of: rhs), asFieldType(rhs, of: lhs))
         }
         return lhs
     }
@@ -250,7 +266,7 @@ struct FilterParser {
         case 0: return first
         case 1:
             try checkComparable(operands[0], operands[1], op: ops[0].0, at: ops[0].1)
-            return .compare(ops[0].0, operands[0], operands[1])
+            return .compare(ops[0].0, asFieldType(operands[0], of: operands[1]), asFieldType(operands[1], of: operands[0]))
         case 2:
             // Chained range: the middle must be a field, both operators point the same way.
             guard case .field = operands[1] else { throw fail("a chained range needs a field in the middle, as in 10 <= age < 20", at: ops[0].1) }
@@ -258,7 +274,8 @@ struct FilterParser {
             guard up == up2 else { throw fail("a chained range must use < or <= twice, or > or >= twice", at: ops[1].1) }
             try checkComparable(operands[0], operands[1], op: ops[0].0, at: ops[0].1)
             try checkComparable(operands[1], operands[2], op: ops[1].0, at: ops[1].1)
-            return .logical(and: true, .compare(ops[0].0, operands[0], operands[1]), .compare(ops[1].0, operands[1], operands[2]))
+            return .logical(and: true, .compare(ops[0].0, asFieldType(operands[0], of: operands[1]), operands[1]),
+                            .compare(ops[1].0, operands[1], asFieldType(operands[2], of: operands[1])))
         default:
             throw fail("at most two comparisons can be chained", at: ops[2].1)
         }
@@ -292,7 +309,7 @@ struct FilterParser {
             let rhs = try parseAdditive()
             guard case let .list(items) = rhs else { throw fail("'in' needs a literal list, as in tag in [\"a\", \"b\"]", at: at) }
             for item in items { try checkComparable(lhs, item, op: "in", at: at) }
-            return .member(lhs, rhs, negated: negated)
+            return .member(lhs, .list(items.map { asFieldType($0, of: lhs) }), negated: negated)
         }
         if negated { throw fail("expected 'in' after 'not'") }
         return lhs
@@ -408,7 +425,10 @@ struct FilterParser {
                 try expect(.op(")"), "')' to close the call")
                 guard args.count == arity else { throw fail("\(lower) takes \(arity) argument(s), got \(args.count)", at: t.position) }
                 if lower.hasSuffix("_all") || lower.hasSuffix("_any") {
-                    guard case .list = args[1] else { throw fail("\(lower) needs a literal list as its second argument", at: t.position) }
+                    guard case let .list(items) = args[1] else { throw fail("\(lower) needs a literal list as its second argument", at: t.position) }
+                    if elementTypeIsFloat(args[0]) { args[1] = .list(items.map(Self.asFloat32)) }
+                } else if lower == "array_contains", elementTypeIsFloat(args[0]) {
+                    args[1] = Self.asFloat32(args[1])
                 }
                 return .call(lower, args)
             }
@@ -466,6 +486,30 @@ struct FilterParser {
         case .arithmetic, .negate: return .double
         case .call("array_length", _): return .int64
         default: return nil
+        }
+    }
+
+    /// `literal` as Milvus compares it with `field`: a numeric literal compared with a FLOAT field
+    /// (or a FLOAT array element) is converted to float32 first, so `price == 0.1` matches the
+    /// stored float32 0.1 (0.100000001…) rather than comparing it with the double 0.1 and failing.
+    func asFieldType(_ literal: FilterExpr, of field: FilterExpr) -> FilterExpr {
+        staticType(field) == .float ? Self.asFloat32(literal) : literal
+    }
+
+    /// Whether `e` is an Array field whose elements are FLOAT.
+    func elementTypeIsFloat(_ e: FilterExpr) -> Bool {
+        guard case let .field(name, []) = e, let f = schema.field(named: name), f.dataType == .array else { return false }
+        return f.elementType == .float
+    }
+
+    /// A numeric literal (possibly negated) rounded to the nearest float32; anything else unchanged.
+    static func asFloat32(_ e: FilterExpr) -> FilterExpr {
+        switch e {
+        case let .literal(.double(d)): return .literal(.double(Double(Float(d))))
+        case let .literal(.int(i)): return .literal(.double(Double(Float(i))))
+        case let .negate(.literal(.double(d))): return .literal(.double(Double(Float(-d))))
+        case let .negate(.literal(.int(i))): return .literal(.double(-Double(Float(i))))
+        default: return e
         }
     }
 

@@ -71,13 +71,13 @@ struct FilterEvaluator {
         case "array_length": return .int(Int64(items.count))
         case "array_contains", "json_contains":
             guard let v = value(args[1]) else { return .bool(false) }
-            return .bool(items.contains { Self.compare("==", $0, v) })
+            return .bool(items.contains { Self.equal($0, v) })
         case "array_contains_all", "json_contains_all":
             guard case let .array(wanted)? = value(args[1]) else { return .bool(false) }
-            return .bool(wanted.allSatisfy { w in items.contains { Self.compare("==", $0, w) } })
+            return .bool(wanted.allSatisfy { w in items.contains { Self.equal($0, w) } })
         case "array_contains_any", "json_contains_any":
             guard case let .array(wanted)? = value(args[1]) else { return .bool(false) }
-            return .bool(wanted.contains { w in items.contains { Self.compare("==", $0, w) } })
+            return .bool(wanted.contains { w in items.contains { Self.equal($0, w) } })
         default: return nil
         }
     }
@@ -87,6 +87,22 @@ struct FilterEvaluator {
         case let .int(i): return Double(i)
         case let .double(d): return d
         default: return nil
+        }
+    }
+
+    /// Equality by value, as Milvus' `json_contains*` compares elements: lists element by element
+    /// (same length, same order), objects key by key, numbers by value (`2 == 2.0`), and scalars
+    /// of different kinds never equal.
+    static func equal(_ x: JSONValue, _ y: JSONValue) -> Bool {
+        switch (x, y) {
+        case let (.array(a), .array(b)):
+            return a.count == b.count && zip(a, b).allSatisfy { equal($0, $1) }
+        case let (.object(a), .object(b)):
+            return a.count == b.count && a.allSatisfy { key, v in b[key].map { equal(v, $0) } ?? false }
+        case (.array, _), (_, .array), (.object, _), (_, .object):
+            return false
+        default:
+            return compare("==", x, y)
         }
     }
 

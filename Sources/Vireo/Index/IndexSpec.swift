@@ -68,6 +68,13 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     public var hnsw: HNSWConfiguration
     /// IVF build parameters (`nlist`; `m`, `nbits` for IVF_PQ).
     public var ivf: IVFConfiguration
+    /// Whether the index was asked for as Milvus' `AUTOINDEX` (Vireo picks the kind: HNSW with
+    /// defaults for a vector field); describes report `AUTOINDEX`, as Milvus does. Nil (false) in
+    /// catalogs written before this was kept.
+    public var isAutoIndex: Bool?
+
+    /// The index type as Milvus reports it: `AUTOINDEX` when asked for so, else the kind.
+    public var milvusIndexType: String { isAutoIndex == true ? "AUTOINDEX" : kind.rawValue }
 
     public init(field: String, kind: Kind, metric: Metric? = nil, hnsw: HNSWConfiguration = HNSWConfiguration(),
                 ivf: IVFConfiguration = IVFConfiguration(), name: String? = nil) {
@@ -112,6 +119,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case "HNSW", "AUTOINDEX":
             let c = HNSWConfiguration(M: params["M"] ?? 16, efConstruction: params["efConstruction"] ?? 200)
             self.init(field: field, kind: .hnsw, metric: metric, hnsw: c, name: name)
+            if type == "AUTOINDEX" { isAutoIndex = true }
         case "IVF_FLAT":
             self.init(field: field, kind: .ivfFlat, metric: metric, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat), name: name)
         case "IVF_PQ":
@@ -170,12 +178,16 @@ public struct SearchParameters: Sendable, Hashable {
     public var refineK: Int?
     /// Force exact search even where an index exists.
     public var exact: Bool
+    /// Search sealed segments only, skipping the newest rows of each shard's growing segment
+    /// (Milvus' `ignore_growing`: faster, at the price of not seeing recent writes until they seal).
+    public var ignoreGrowing: Bool
 
-    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false) {
+    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, ignoreGrowing: Bool = false) {
         self.ef = ef
         self.nprobe = nprobe
         self.refineK = refineK
         self.exact = exact
+        self.ignoreGrowing = ignoreGrowing
     }
 }
 

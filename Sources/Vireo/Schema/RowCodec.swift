@@ -69,7 +69,7 @@ struct RowCodec: Sendable {
                 guard !s.isEmpty else { throw bad(.invalidArgument, "primary key '\(pkField.name)' is empty") }
                 let limit = pkField.maxLength ?? CollectionSchema.maxPrimaryKeyLength
                 guard s.utf8.count <= limit else {
-                    throw bad(.invalidArgument, "primary key '\(pkField.name)' is \(s.utf8.count) bytes, longer than maxLength \(limit)")
+                    throw bad(.invalidArgument, "primary key '\(pkField.name)' is \(s.utf8.count) bytes, longer than its maxLength \(limit); shorten it or recreate the collection with a larger maxLength (at most \(CollectionSchema.maxPrimaryKeyLength))")
                 }
                 pk = .string(s)
             default:

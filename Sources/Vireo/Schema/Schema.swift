@@ -144,8 +144,9 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     public static let maxDimension = 32_768
     public static let maxShards = 64
     public static let maxVarCharLength = 65_535
-    /// LMDB keys are at most 511 bytes, so a varchar primary key is too.
-    public static let maxPrimaryKeyLength = 511
+    /// The longest VarChar primary key, in UTF-8 bytes, as in Milvus (keys past LMDB's 511-byte key
+    /// limit are stored under a digest; see `PrimaryKeyIndex`).
+    public static let maxPrimaryKeyLength = 65_535
     public static let maxArrayCapacity = 4_096
     public static let dynamicFieldName = "$meta"
     /// Partitions per collection, as Milvus limits them.

@@ -114,7 +114,7 @@ struct HitAddress {
 enum SegmentSearch {
     static func run(
         queries: MatrixView, field: Int, metric: Metric, k: Int, params: ResolvedSearchParameters, exact: Bool, snapshots: [ShardSnapshot],
-        backend: any ComputeBackend, threads: Int, budget: WorkBudget? = nil
+        backend: any ComputeBackend, threads: Int, budget: WorkBudget? = nil, includeGrowing: Bool = true
     ) -> [[(distance: Float, id: Int64)]] {
         let nq = queries.rows
         let indexed = !exact && snapshots.contains { $0.sealed.contains { $0.indexes[field] != nil } }
@@ -156,6 +156,7 @@ enum SegmentSearch {
                                      excluded: tomb, idBase: idBase, heaps: &heaps)
                     }
                 }
+                guard includeGrowing else { continue }
                 let ord = snap.sealed.count
                 let tomb = snap.growing.rowCount > 0 ? snap.tombstones[snap.growing.id] : nil
                 for block in snap.growing.blocks {

@@ -264,12 +264,12 @@ extension Shard {
                     deletedInNew.insert(i)
                     continue
                 }
-                let key = c.content.pks[i].storageKey
-                guard let current = try txn.get(pkDB, key: key).map(RowLocation.init), current == origin else {
+                let key = c.content.pks[i]
+                guard let current = try keys.location(of: key, in: txn), current == origin else {
                     throw StorageError.corrupted(what: "shard \(index) primary-key index",
                                                  reason: "key \(c.content.pks[i]) does not point at its live row \(origin)")
                 }
-                try txn.put(pkDB, key: key, value: newLoc.bytes)
+                try keys.set(key, at: newLoc, in: txn)
             }
             for s in c.sources { _ = try txn.deletePrefix(tombstoneDB, prefix: SegmentKeys.be32(s)) }
             try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false)

@@ -20,7 +20,7 @@ extension Shard {
         while true {
             let snap = snapshot
             let locs = try environment.read { txn in
-                try keys.map { try txn.get(pkDB, key: $0.storageKey).map(RowLocation.init) }
+                try keys.map { try self.keys.location(of: $0, in: txn) }
             }
             if locs.allSatisfy({ $0.map(snap.isLive) ?? true }) { return (snap, locs) }
             attempt += 1

@@ -199,10 +199,8 @@ extension Shard {
         case let .delete(keys):
             var n = 0
             for key in keys {
-                let k = key.storageKey
-                guard let loc = try txn.get(pkDB, key: k).map(RowLocation.init) else { continue }
+                guard let loc = try self.keys.remove(key, in: txn) else { continue }
                 try tombstone(loc, txn: txn, snap: &snap)
-                try txn.delete(pkDB, key: k)
                 n += 1
             }
             return n
@@ -211,8 +209,7 @@ extension Shard {
             func drop(_ loc: RowLocation, _ pk: PrimaryKey) throws {
                 guard snap.tombstones[loc.segment]?.contains(Int(loc.row)) != true else { return }
                 try tombstone(loc, txn: txn, snap: &snap)
-                let key = pk.storageKey
-                if try txn.get(pkDB, key: key).map(RowLocation.init) == loc { _ = try txn.delete(pkDB, key: key) }
+                try self.keys.remove(pk, ifAt: loc, in: txn)
                 n += 1
             }
             for seg in snap.sealed where !seg.partitions.present.isDisjoint(with: ids) {
@@ -240,16 +237,12 @@ extension Shard {
         }
         for (j, row) in rows.enumerated() {
             let loc = RowLocation(segment: seg, row: UInt32(first + j))
-            let key = row.pk.storageKey
             if replacing {
-                if let old = try txn.get(pkDB, key: key).map(RowLocation.init) {
+                if let old = try keys.set(row.pk, at: loc, in: txn) {
                     try tombstone(old, txn: txn, snap: &snap)
                 }
-                try txn.put(pkDB, key: key, value: loc.bytes)
             } else {
-                do {
-                    try txn.put(pkDB, key: key, value: loc.bytes, noOverwrite: true)
-                } catch let e as StorageError where e.lmdbCode == .keyExists {
+                guard try keys.insert(row.pk, at: loc, in: txn) else {
                     throw VireoError(.primaryKeyExists, kind: .conflict,
                                      "primary key \(row.pk) already exists in collection '\(codec.schema.name)'; use upsert to replace it. Nothing from this request was written")
                 }

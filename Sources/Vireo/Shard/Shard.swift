@@ -125,6 +125,8 @@ final class Shard: Sendable {
     let growingDB: LMDBDatabase
     let tombstoneDB: LMDBDatabase
     let pkDB: LMDBDatabase
+    /// The primary key → row map stored in `pkDB` (long keys under a digest; see ``PrimaryKeyIndex``).
+    let keys: PrimaryKeyIndex
 
     let published: Mutex<ShardSnapshot>
     let pending = Mutex<PendingWrites>(PendingWrites())
@@ -165,6 +167,7 @@ final class Shard: Sendable {
         growingDB = env.database("growing")
         tombstoneDB = env.database("tombstones")
         pkDB = env.database("pks")
+        keys = PrimaryKeyIndex(db: pkDB, digest: configuration.primaryKeyDigest)
         queue = DispatchQueue(label: "vireo.shard-writer.\(codec.schema.name).\(index)")
         do {
             published = Mutex(try Shard.recover(env: env, meta: meta, blobs: blobs, growingDB: growingDB,

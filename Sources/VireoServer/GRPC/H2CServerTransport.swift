@@ -15,7 +15,8 @@ import Synchronization
 ///   replayed into it. So gRPC is served on the public port without a loopback hop.
 /// - HTTP/2 settings (``Configuration``): max concurrent streams, max frame size, initial window
 ///   size / stream and connection target windows, max header list size. PINGs (clients'
-///   keepalives) are answered by swift-nio-http2 itself.
+///   keepalives, and grpc-go's and grpc-java's BDP probes) are answered by swift-nio-http2 itself,
+///   whose control-frame flood limit is raised to what those clients send (``Configuration``).
 /// - Streams: one task per HTTP/2 stream. ``H2CStreamHandler`` (on the event loop) parses the request
 ///   headers, cuts length-prefixed messages, enforces the message size limit and writes response
 ///   headers, messages and trailers; this type runs GRPCCore's stream handler over a `NIOAsyncChannel`
@@ -73,6 +74,15 @@ final class H2CServerTransport: ServerTransport {
         /// How long streams may run after the final GOAWAY of a graceful shutdown before the
         /// connection is closed under them.
         var maxGraceTime = TimeAmount.seconds(30)
+        /// PING, SETTINGS, PRIORITY, ALTSVC and ORIGIN frames a client may send within
+        /// `controlFrameWindow`; past that swift-nio-http2 closes the connection with GOAWAY
+        /// ENHANCE_YOUR_CALM (its flood protection). Its default, 200 in 30 s, is far below what
+        /// grpc-go and grpc-java send by design: their flow-control auto-tuning (BDP estimation)
+        /// sends a PING whenever DATA arrives and none is outstanding, so a client making a few
+        /// calls a second passes 200 PINGs within 30 s and loses its connection. 1,000 per 100 ms
+        /// (about 10,000 a second, 17-byte ACKs) lets those clients be, and still ends a flood.
+        var maxControlFramesPerWindow = 1_000
+        var controlFrameWindow = TimeAmount.milliseconds(100)
     }
 
     let configuration: Configuration
@@ -118,6 +128,8 @@ final class H2CServerTransport: ServerTransport {
         http2.stream.targetWindowSize = configuration.targetWindowSize
         // The connection window (65,535 bytes until the server raises it) is shared by all streams.
         http2.connection.targetWindowSize = 2 * configuration.targetWindowSize
+        http2.connection.controlFrameRateLimit.maximumCount = configuration.maxControlFramesPerWindow
+        http2.connection.controlFrameRateLimit.windowLength = configuration.controlFrameWindow
         let manager = NIOHTTP2ServerConnectionManagementHandler.Configuration(
             maxIdleTime: configuration.maxIdleTime, maxAge: configuration.maxAge, maxGraceTime: configuration.maxGraceTime,
             keepalive: configuration.keepaliveInterval.map { .init(pingInterval: $0, ackTimeout: configuration.keepaliveTimeout) })

@@ -575,6 +575,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         // Milvus' search-parameter object and decoded where REST's are (MilvusParams).
         var sp: [String: JSONValue] = [:]
         if let m = p["metric_type"], !m.isEmpty { sp["metric_type"] = .string(m) }
+        if let g = p["ignore_growing"], !g.isEmpty { sp["ignore_growing"] = ProtoConversions.jsonParam(g) }
         if let raw = p["params"], !raw.isEmpty {
             guard case let .object(o) = try ProtoConversions.json(raw, "search parameter 'params'") else {
                 throw APIError.invalid("search parameter 'params' must be a JSON object")

@@ -56,6 +56,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         APIError(.missingParameter, "missing required parameter '\(parameter)'\(hint.isEmpty ? "" : "; \(hint)")")
     }
     static func invalid(_ message: String) -> APIError { APIError(.invalidParameter, message) }
+    /// A limit or offset out of range: Milvus reports these with code 65535 (its proxy returns a
+    /// plain error, not a parameter error), so clients matching on the code see the same.
+    static func outOfRange(_ message: String) -> APIError { APIError(.unexpected, message) }
     static func wrongType(_ parameter: String, expected: String, got: JSONValue) -> APIError {
         APIError(.invalidJSON, "parameter '\(parameter)' must be \(expected), got \(got.kindName)")
     }

@@ -9,6 +9,12 @@ struct JSONBody: Sendable {
     let object: [String: JSONValue]
 
     init(_ value: JSONValue) throws {
+        // Milvus accepts a `null` body for calls without a payload (collections/list); required
+        // parameters are then reported missing one by one, as for `{}`.
+        if value == .null {
+            object = [:]
+            return
+        }
         guard case let .object(o) = value else {
             throw APIError(.invalidJSON, "can only accept json format request: the body must be a JSON object, got \(value.kindName)")
         }
@@ -62,14 +68,19 @@ struct JSONBody: Sendable {
         }
     }
 
-    /// A boolean; `"true"`/`"false"` strings are accepted.
+    /// A boolean; strings are read as Milvus (Go's `strconv.ParseBool`) reads them: `"1"`, `"t"`,
+    /// `"true"` (any case) and `"0"`, `"f"`, `"false"`.
     func bool(_ key: String) throws -> Bool? {
         guard let v = self[key] else { return nil }
         switch v {
         case let .bool(b): return b
-        case let .string(s) where s.lowercased() == "true": return true
-        case let .string(s) where s.lowercased() == "false": return false
-        default: throw APIError.wrongType(key, expected: "a boolean", got: v)
+        case let .string(s):
+            switch s.lowercased() {
+            case "1", "t", "true": return true
+            case "0", "f", "false": return false
+            default: throw APIError.wrongType(key, expected: "a boolean (true, false, \"true\", \"false\", \"1\" or \"0\")", got: v)
+            }
+        default: throw APIError.wrongType(key, expected: "a boolean (true, false, \"true\", \"false\", \"1\" or \"0\")", got: v)
         }
     }
 

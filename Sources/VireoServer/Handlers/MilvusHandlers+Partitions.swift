@@ -14,10 +14,14 @@ extension MilvusHandlers {
         try await mapped { try await self.collection(collection).createPartition(partition) }
     }
 
-    /// Drops a partition and its rows. (Milvus requires it released first; Vireo does not.)
+    /// Drops a partition and its rows. As in Milvus, a loaded partition (of a loaded collection) must
+    /// be released first, so a drop cannot pull rows from under searches that expect them.
     public func dropPartition(_ collection: String, _ partition: String) async throws(APIError) {
         try await mapped {
             let c = try self.collection(collection)
+            if partition != CollectionSchema.defaultPartitionName, c.hasPartition(partition), loads.isLoaded(c), !loads.releasedPartitions(c).contains(partition) {
+                throw APIError(.unexpected, "partition cannot be dropped, partition is loaded, please release it first (POST /v2/vectordb/partitions/release with partitionNames [\"\(partition)\"])")
+            }
             try await c.dropPartition(partition)
             loads.setPartitions(c, [partition], loaded: true)
         }
@@ -40,6 +44,7 @@ extension MilvusHandlers {
         try await mapped {
             let c = try self.collection(collection)
             for p in partitions where !c.hasPartition(p) { throw c.partitionNotFoundError(p) }
+            if loaded { try checkLoadable(c) }
             loads.setPartitions(c, partitions, loaded: loaded)
         }
     }

@@ -73,8 +73,24 @@ public final class MilvusHandlers: Sendable {
                 // Validate the index before creating anything.
                 try Self.indexSpec(ix, field: f).validate(dimension: f.dimension ?? 1)
             }
-            let c = try database.createCollection(call.schema, in: currentDatabase)
-            loads.set(c, loaded: call.load)
+            let c: Collection
+            do {
+                c = try database.createCollection(call.schema, in: currentDatabase)
+            } catch let e as VireoError where e.code == .collectionAlreadyExists {
+                // Milvus (rootcoord's createCollectionTask): creating a collection that exists with
+                // the same parameters succeeds, so retried and concurrent creates are idempotent;
+                // different parameters are refused. Its indexes follow the index rules (the same
+                // one again is a no-op) and a load request loads it.
+                let existing = try collection(call.schema.name)
+                guard existing.schema == call.schema else {
+                    throw APIError(.unexpected, "create duplicate collection with different parameters, collection: \(call.schema.name); drop it first or choose another name", kind: .conflict)
+                }
+                for ix in call.indexes { try await createIndex(on: existing, ix) }
+                if call.load && Self.indexesEveryVectorField(call) { loads.set(existing, loaded: true) }
+                return
+            }
+            // Loaded on creation when asked and every vector field gets an index (see checkLoadable).
+            loads.set(c, loaded: call.load && Self.indexesEveryVectorField(call))
             do {
                 for ix in call.indexes { try await createIndex(on: c, ix) }
             } catch {
@@ -118,11 +134,20 @@ public final class MilvusHandlers: Sendable {
 
     public func hasCollection(_ name: String) -> Bool { database.hasCollection(name, in: currentDatabase) }
 
+    /// Drops a collection. Dropping one that does not exist succeeds, as in Milvus (its rootcoord
+    /// makes the drop idempotent), so a retried drop is not an error.
     public func dropCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            let c = try collection(name)
-            try database.dropCollection(name, in: currentDatabase)
-            loads.forget(c)
+            guard !name.isEmpty else { throw APIError.missing("collectionName") }
+            guard database.hasCollection(name, in: currentDatabase) else { return }
+            let c = try? database.collection(name, in: currentDatabase)
+            do {
+                // An alias is refused here (Milvus: a collection is dropped by its own name).
+                try database.dropCollection(name, in: currentDatabase)
+            } catch let e as VireoError where e.code == .collectionNotFound {
+                return  // dropped concurrently
+            }
+            if let c { loads.forget(c) }
         }
     }
 
@@ -133,7 +158,25 @@ public final class MilvusHandlers: Sendable {
 
     public func loadCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            loads.set(try collection(name), loaded: true)
+            let c = try collection(name)
+            try checkLoadable(c)
+            loads.set(c, loaded: true)
+        }
+    }
+
+    static func indexesEveryVectorField(_ call: CreateCollectionCall) -> Bool {
+        let indexed = Set(call.indexes.map(\.fieldName))
+        return call.schema.vectorFields.allSatisfy { indexed.contains($0.name) }
+    }
+
+    /// Milvus loads a collection only when every vector field has an index (its querycoord refuses
+    /// otherwise, code 1100); Vireo could search unindexed fields exactly, but a client written
+    /// against Milvus expects the refusal, and a field without an index is usually a forgotten one.
+    func checkLoadable(_ c: Collection) throws {
+        let indexed = Set(c.indexes.filter { !$0.kind.isScalar }.map(\.field))
+        let missing = c.schema.vectorFields.map(\.name).filter { !indexed.contains($0) }
+        guard missing.isEmpty else {
+            throw APIError.invalid("there is no vector index on field: [\(missing.joined(separator: " "))], please create index firstly (POST /v2/vectordb/indexes/create), then load collection '\(c.name)'")
         }
     }
 
@@ -230,8 +273,15 @@ public final class MilvusHandlers: Sendable {
                 return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions)))
             }
             // Compared without adding: limit and offset come from the request and may be any Int.
-            guard call.limit >= 1, call.limit <= limits.maxQueryWindow, call.offset >= 0, call.offset <= limits.maxQueryWindow - call.limit else {
-                throw APIError.invalid("invalid limit \(call.limit) / offset \(call.offset): limit must be ≥ 1, offset ≥ 0, and limit + offset ≤ \(limits.maxQueryWindow) (use a filter on the primary key to page further)")
+            // Milvus' messages (proxy validateMaxQueryResultWindow), with its code 65535.
+            guard call.offset >= 0 else {
+                throw APIError.outOfRange("offset [\(call.offset)] is invalid, should be gte than 0")
+            }
+            guard call.limit >= 1 else {
+                throw APIError.outOfRange("limit [\(call.limit)] is invalid, should be greater than 0")
+            }
+            guard call.limit <= limits.maxQueryWindow, call.offset <= limits.maxQueryWindow - call.limit else {
+                throw APIError.outOfRange("(offset+limit) should be in range [1, \(limits.maxQueryWindow)], but got \(call.limit.addingSaturated(call.offset)) (use a filter on the primary key to page further)")
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
             return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,
@@ -253,9 +303,7 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try loadedCollection(call.collection)
             guard !call.searches.isEmpty else { throw APIError.missing("search", "hybrid_search needs at least one search request") }
-            guard call.limit >= 1, call.offset >= 0, call.limit <= limits.maxTopK, call.offset <= limits.maxTopK - call.limit else {
-                throw APIError.invalid("limit \(call.limit) with offset \(call.offset) is invalid: limit must be in [1, \(limits.maxTopK)] and limit + offset ≤ \(limits.maxTopK)")
-            }
+            try checkTopK(limit: call.limit, offset: call.offset)
             var searches: [SearchRequest] = []
             var hits = 0
             for var s in call.searches {
@@ -278,16 +326,26 @@ public final class MilvusHandlers: Sendable {
         guard call.vectors.count <= limits.maxNQ else {
             throw APIError.invalid("\(call.vectors.count) query vectors in one search; at most \(limits.maxNQ) (nq) are accepted")
         }
-        guard call.limit >= 1, call.limit <= limits.maxTopK else {
-            throw APIError.invalid("topk [\(call.limit)] is invalid, it should be in range [1, \(limits.maxTopK)]")
-        }
-        guard call.offset >= 0, call.offset <= limits.maxTopK - call.limit else {
-            throw APIError.invalid("offset \(call.offset) is invalid: it must be ≥ 0 and limit + offset ≤ \(limits.maxTopK)")
-        }
+        try checkTopK(limit: call.limit, offset: call.offset)
         try checkHitBudget(call.vectors.count * (call.limit + call.offset))  // each factor ≤ 16,384 here
         if let g = call.grouping, (1...SearchGrouping.maxSize).contains(g.size) {
             // A grouping search returns up to group_size hits per group.
             try checkHitBudget(call.vectors.count * (call.limit + call.offset) * g.size)
+        }
+    }
+
+    /// A search's limit and offset, with Milvus' messages and code 65535 (proxy parseSearchInfo:
+    /// topk, offset and offset + topk each in [1, 16,384]).
+    private func checkTopK(limit: Int, offset: Int) throws {
+        let max = limits.maxTopK
+        guard limit >= 1, limit <= max else {
+            throw APIError.outOfRange("topk [\(limit)] is invalid, it should be in range [1, \(max)], but got \(limit)")
+        }
+        guard offset >= 0, offset <= max else {
+            throw APIError.outOfRange("offset [\(offset)] is invalid, it should be in range [1, \(max)], but got \(offset)")
+        }
+        guard offset <= max - limit else {
+            throw APIError.outOfRange("offset+topk [\(offset + limit)] is invalid, it should be in range [1, \(max)], but got \(offset + limit)")
         }
     }
 
@@ -318,7 +376,7 @@ public final class MilvusHandlers: Sendable {
         let filter = call.filter.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let o = call.options
         var request = SearchRequest(vectors: call.vectors, annsField: field.name, limit: call.limit, metric: o.metric, outputFields: outputFields,
-                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact), filter: filter,
+                                    params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact, ignoreGrowing: o.ignoreGrowing), filter: filter,
                                     offset: call.offset)
         request.maxResultBytes = limits.maxResultBytes
         request.range = o.range
@@ -357,8 +415,10 @@ public final class MilvusHandlers: Sendable {
             var a = spec, b = existing
             a.name = nil
             b.name = nil
+            a.isAutoIndex = nil  // AUTOINDEX is HNSW with defaults: the same index
+            b.isAutoIndex = nil
             if a == b { return }
-            throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: field '\(f.name)' already has index '\(existing.indexName)' (\(existing.kind.rawValue)\(existing.metric.map { ", metric \($0)" } ?? "")); release the collection and drop that index first to create another")
+            throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: field '\(f.name)' already has index '\(existing.indexName)' (\(existing.milvusIndexType)\(existing.metric.map { ", metric \($0)" } ?? "")); release the collection and drop that index first to create another")
         }
         try await c.createIndex(spec)
     }
@@ -366,11 +426,14 @@ public final class MilvusHandlers: Sendable {
     /// The engine's index for a request: `AUTOINDEX` is HNSW on a vector field and INVERTED on a
     /// scalar field (Milvus picks per type too).
     static func indexSpec(_ ix: IndexRequest, field f: FieldSchema) throws -> IndexSpec {
-        let type = !f.dataType.isVector && ix.indexType.uppercased() == "AUTOINDEX" ? "INVERTED" : ix.indexType
+        let auto = ix.indexType.uppercased() == "AUTOINDEX"
+        let type = !f.dataType.isVector && auto ? "INVERTED" : ix.indexType
         // Milvus' default metric for a float-vector index is COSINE; nil lets the engine keep the
         // metric of an index the field already has.
-        return try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
-                             name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+        var spec = try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
+                                 name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+        if auto { spec.isAutoIndex = true }
+        return spec
     }
 
     private func indexDescriptions(_ c: Collection) throws -> [IndexDescription] {
@@ -386,7 +449,7 @@ public final class MilvusHandlers: Sendable {
             }
             let total = status.totalRows + status.growingRows
             return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
-                                    indexType: spec.kind.rawValue, metric: metric, params: params,
+                                    indexType: spec.milvusIndexType, metric: metric, params: params,
                                     totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
                                     finished: status.isFinished)
         }

@@ -14,7 +14,7 @@ enum MilvusParams {
 
     /// Search options: the metric (`metricType` at the top or in `searchParams`, or `metric_type`)
     /// and the index parameters in `searchParams.params` (or `searchParams` itself, or `params`):
-    /// `ef`, `nprobe`, `refine_k` (alias `reorder_k`), and Vireo's `exact`.
+    /// `ef`, `nprobe`, `refine_k` (alias `reorder_k`), and Vireo's `exact`; `searchParams.ignoreGrowing`.
     static func searchOptions(_ body: JSONBody) throws -> SearchOptions {
         var o = SearchOptions()
         if let m = try body.string("metricType") { o.metric = try metric(m) }
@@ -26,6 +26,7 @@ enum MilvusParams {
         o.nprobe = try p.int("nprobe")
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
+        o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
         if let radius = try number(p, "radius") {
             o.range = ScoreRange(radius: Float(radius), rangeFilter: try number(p, "range_filter").map { Float($0) })
         } else if p["range_filter"] != nil {
@@ -46,19 +47,9 @@ enum MilvusParams {
         return d
     }
 
-    /// A boolean given as JSON true/false or as a string (`"true"`, `"True"`, `"1"`, `"false"`, `"0"`).
+    /// A boolean given as JSON true/false or as a string (`"true"`, `"True"`, `"1"`, `"false"`, `"0"`, …).
     static func flag(_ v: JSONValue, _ key: String) throws -> Bool {
-        switch v {
-        case let .bool(b): return b
-        case let .string(s):
-            switch s.lowercased() {
-            case "true", "1": return true
-            case "false", "0": return false
-            default: break
-            }
-        default: break
-        }
-        throw APIError.wrongType(key, expected: "a boolean", got: v)
+        try JSONBody(object: [key: v]).bool(key) ?? false
     }
 
     /// A grouping search: the field, `group_size` (default 1) and `strict_group_size` (default false).
@@ -85,6 +76,10 @@ enum MilvusParams {
     /// One index: `fieldName` (required), `indexName`, `indexType` (default AUTOINDEX; also read
     /// from `params.index_type`), `metricType` (also `params.metric_type`; nil lets the engine keep
     /// the field's metric, COSINE for a new index) and integer build parameters in `params`.
+    /// The build parameters Vireo's indexes read; each must be an integer (a JSON integer, an
+    /// integral number or a numeric string).
+    static let integerIndexParams: Set<String> = ["M", "efConstruction", "nlist", "m", "nbits"]
+
     static func indexRequest(_ b: JSONBody, what: String) throws -> IndexRequest {
         let field = try b.requiredString("fieldName", hint: "\(what) needs the field to index")
         var params: [String: Int] = [:]
@@ -97,7 +92,15 @@ enum MilvusParams {
                 case let ("metric_type", .string(s)): metricName = metricName ?? s
                 case ("index_type", _), ("metric_type", _):
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
-                default: params[k] = try JSONBody.int(v, "\(what).params.\(k)")
+                case (_, .null): continue
+                case _ where integerIndexParams.contains(k):
+                    params[k] = try JSONBody.int(v, "\(what).params.\(k)")
+                case (_, .int), (_, .double), (_, .string), (_, .bool):
+                    // Other Milvus build parameters (bm25_k1, bm25_b, drop_ratio_build, …) come
+                    // as numbers or strings; Vireo's indexes do not use them.
+                    if let i = try? JSONBody.int(v, k) { params[k] = i }
+                default:
+                    throw APIError.wrongType("\(what).params.\(k)", expected: "a number or a string", got: v)
                 }
             }
         }

@@ -50,13 +50,16 @@ public struct SearchOptions: Sendable, Hashable {
     public var metric: Metric?
     /// Range search bounds (`radius`, `range_filter` in the search params).
     public var range: ScoreRange?
+    /// Milvus' `ignoreGrowing` (REST) / `ignore_growing` (gRPC): search sealed segments only.
+    public var ignoreGrowing: Bool
 
-    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil) {
+    public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil, ignoreGrowing: Bool = false) {
         self.ef = ef
         self.nprobe = nprobe
         self.refineK = refineK
         self.exact = exact
         self.metric = metric
+        self.ignoreGrowing = ignoreGrowing
     }
 }
 

@@ -523,7 +523,25 @@ enum OpenAPIDocument {
        "schema": {
         "properties": {
          "autoID": {
-          "type": "boolean"
+          "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+          "oneOf": [
+           {
+            "type": "boolean"
+           },
+           {
+            "enum": [
+             "true",
+             "false",
+             "True",
+             "False",
+             "1",
+             "0",
+             "t",
+             "f"
+            ],
+            "type": "string"
+           }
+          ]
          },
          "collectionName": {
           "maxLength": 255,
@@ -585,14 +603,17 @@ enum OpenAPIDocument {
              "additionalProperties": {
               "oneOf": [
                {
-                "type": "integer"
+                "type": "number"
                },
                {
                 "type": "string"
+               },
+               {
+                "type": "boolean"
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF)",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused",
              "type": "object"
             }
            },
@@ -623,7 +644,25 @@ enum OpenAPIDocument {
             "type": "string"
            },
            "enableDynamicField": {
-            "type": "boolean"
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
            },
            "max_length": {
             "type": "integer"
@@ -643,10 +682,46 @@ enum OpenAPIDocument {
          "schema": {
           "properties": {
            "autoID": {
-            "type": "boolean"
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
            },
            "enableDynamicField": {
-            "type": "boolean"
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
            },
            "fields": {
             "items": {
@@ -713,13 +788,67 @@ enum OpenAPIDocument {
                "type": "string"
               },
               "isPartitionKey": {
-               "type": "boolean"
+               "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+               "oneOf": [
+                {
+                 "type": "boolean"
+                },
+                {
+                 "enum": [
+                  "true",
+                  "false",
+                  "True",
+                  "False",
+                  "1",
+                  "0",
+                  "t",
+                  "f"
+                 ],
+                 "type": "string"
+                }
+               ]
               },
               "isPrimary": {
-               "type": "boolean"
+               "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+               "oneOf": [
+                {
+                 "type": "boolean"
+                },
+                {
+                 "enum": [
+                  "true",
+                  "false",
+                  "True",
+                  "False",
+                  "1",
+                  "0",
+                  "t",
+                  "f"
+                 ],
+                 "type": "string"
+                }
+               ]
               },
               "nullable": {
-               "type": "boolean"
+               "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+               "oneOf": [
+                {
+                 "type": "boolean"
+                },
+                {
+                 "enum": [
+                  "true",
+                  "false",
+                  "True",
+                  "False",
+                  "1",
+                  "0",
+                  "t",
+                  "f"
+                 ],
+                 "type": "string"
+                }
+               ]
               }
              },
              "required": [
@@ -1548,7 +1677,25 @@ enum OpenAPIDocument {
              "type": "number"
             },
             {
-             "type": "boolean"
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
             }
            ]
           },
@@ -1630,7 +1777,25 @@ enum OpenAPIDocument {
              "type": "number"
             },
             {
-             "type": "boolean"
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
             }
            ]
           },
@@ -2491,6 +2656,10 @@ enum OpenAPIDocument {
          },
          "searchParams": {
           "properties": {
+           "ignoreGrowing": {
+            "description": "search sealed segments only",
+            "type": "boolean"
+           },
            "metricType": {
             "type": "string"
            },
@@ -2693,14 +2862,17 @@ enum OpenAPIDocument {
              "additionalProperties": {
               "oneOf": [
                {
-                "type": "integer"
+                "type": "number"
                },
                {
                 "type": "string"
+               },
+               {
+                "type": "boolean"
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF)",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused",
              "type": "object"
             }
            },

@@ -1,0 +1,300 @@
+"""LlamaIndex's `MilvusVectorStore` (llama-index-vector-stores-milvus 1.2.0 over pymilvus 2.6.x) driven through a
+RAG flow against `vireo serve`, every result checked against numpy. Runs in .venv-llamaindex
+(requirements-llamaindex.txt).
+
+The store's defaults are what is tested: a FLAT index with metric IP (`similarity_metric="IP"`,
+`_add_dense_index_params`), so the oracle is the dot product; a VARCHAR primary key `id` (max_length 65,535), a
+VARCHAR `doc_id`, a dynamic field holding the node metadata and its JSON (`_node_content`).
+"""
+import asyncio
+
+import numpy as np
+import pytest
+from llama_index.core import StorageContext, VectorStoreIndex
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
+from llama_index.core.llms.mock import MockLLM
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
+from llama_index.vector_stores.milvus import MilvusVectorStore
+from pydantic import PrivateAttr
+
+from conftest import K, TIE
+
+METRIC = "IP"  # MilvusVectorStore's default: similarity_metric="IP", index_type "FLAT"
+DIM = 384
+
+
+class LookupEmbedding(BaseEmbedding):
+    """The dataset's precomputed all-MiniLM-L6-v2 vectors: passages for texts, queries (or passages) for queries.
+    Any other text raises."""
+
+    _dataset: object = PrivateAttr()
+
+    def __init__(self, dataset, **kwargs):
+        super().__init__(model_name="dev-dataset-lookup", embed_batch_size=500, **kwargs)
+        self._dataset = dataset
+
+    def _get_query_embedding(self, query):
+        return self._dataset.query_vector(query)
+
+    async def _aget_query_embedding(self, query):
+        return self._dataset.query_vector(query)
+
+    def _get_text_embedding(self, text):
+        return self._dataset.passage_vector(text)
+
+
+def ref_doc_of(dataset, i):
+    """The document a passage was chunked from (its HTML page): the nodes' SOURCE relationship."""
+    m = dataset.docs[i]["metadata"]
+    return f"{m['source']}:{m['path']}"
+
+
+def nodes(dataset, idx):
+    out = []
+    for i in idx:
+        d = dataset.docs[i]
+        n = TextNode(id_=d["id"], text=d["text"], metadata=dict(d["metadata"]),
+                     relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=ref_doc_of(dataset, i))})
+        # embed the passage text alone (the lookup embedder knows only the passages), as a metadata-free embed would
+        n.excluded_embed_metadata_keys = list(d["metadata"])
+        out.append(n)
+    return out
+
+
+def rows_of(dataset, results):
+    """Dataset indexes of retrieved NodeWithScore (by node id), checking text, metadata and ref doc came back."""
+    out = []
+    for r in results:
+        i = dataset.index_of_id[r.node.node_id]
+        assert r.node.get_content() == dataset.docs[i]["text"]
+        assert r.node.metadata["row"] == dataset.docs[i]["metadata"]["row"]
+        assert r.node.metadata["source"] == dataset.docs[i]["metadata"]["source"]
+        assert r.node.ref_doc_id == ref_doc_of(dataset, i)
+        out.append(i)
+    return out
+
+
+def open_store(server, name, **kw):
+    return MilvusVectorStore(uri=server.uri, collection_name=name, dim=DIM, **kw)
+
+
+@pytest.fixture(scope="module")
+def index(dataset, server):
+    """The whole sample as TextNodes through VectorStoreIndex (embedded by the lookup embedder) into a new
+    collection (`overwrite=True`)."""
+    store = open_store(server, "li_rag", overwrite=True)
+    ctx = StorageContext.from_defaults(vector_store=store)
+    return VectorStoreIndex(nodes(dataset, range(dataset.n)), storage_context=ctx,
+                            embed_model=LookupEmbedding(dataset), insert_batch_size=1000)
+
+
+def _count(store):
+    return store.client.query(store.collection_name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+
+
+def test_overwrite_creates_the_collection_llamaindex_expects(index, dataset, server):
+    store = index.vector_store
+    c = store.client
+    info = c.describe_collection("li_rag")
+    fields = {f["name"]: f for f in info["fields"]}
+    assert set(fields) == {"id", "doc_id", "text", "embedding"}, sorted(fields)
+    assert fields["id"].get("is_primary") is True
+    assert fields["id"]["params"].get("max_length") == 65535
+    assert info.get("enable_dynamic_field") is True
+    idx = c.describe_index("li_rag", "embedding")
+    assert idx["metric_type"] == METRIC and idx["index_type"] == "FLAT", idx
+    assert _count(store) == dataset.n
+    # overwrite=True drops what was there
+    again = open_store(server, "li_overwrite", overwrite=True)
+    again.add([_embedded(dataset, n) for n in nodes(dataset, range(5))])
+    assert _count(again) == 5
+    again = open_store(server, "li_overwrite", overwrite=True)
+    assert _count(again) == 0
+
+
+def _embedded(dataset, node):
+    node.embedding = dataset.passage_vector(node.text)
+    return node
+
+
+def test_retriever_top10_is_exact(index, dataset):
+    retriever = index.as_retriever(similarity_top_k=K)
+    for qi, text in enumerate(dataset.query_texts):
+        res = retriever.retrieve(text)
+        dataset.check_topk(rows_of(dataset, res), dataset.queries[qi], METRIC, got_scores=[r.score for r in res])
+
+
+def test_precomputed_embeddings_through_the_store(dataset, server, name):
+    """Nodes that carry their embeddings, added with `store.add`, queried with a VectorStoreQuery."""
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+    idx = list(range(0, dataset.n, 4))
+    store = open_store(server, name, overwrite=True)
+    assert store.add([_embedded(dataset, n) for n in nodes(dataset, idx)]) == [dataset.docs[i]["id"] for i in idx]
+    for qi in range(5):
+        res = store.query(VectorStoreQuery(query_embedding=[float(x) for x in dataset.queries[qi]],
+                                           similarity_top_k=K))
+        got = [dataset.index_of_id[i] for i in res.ids]
+        assert [n.node_id for n in res.nodes] == res.ids
+        dataset.check_topk(got, dataset.queries[qi], METRIC, allowed=idx, got_scores=res.similarities)
+
+
+FILTERS = [
+    (MetadataFilters(filters=[MetadataFilter(key="source", value="python-django-doc")]),
+     lambda m: m["source"] == "python-django-doc"),
+    (MetadataFilters(filters=[MetadataFilter(key="source", operator=FilterOperator.IN,
+                                             value=["python-sklearn-doc", "python-flask-doc"]),
+                              MetadataFilter(key="words", operator=FilterOperator.GT, value=30)]),
+     lambda m: m["source"] in ("python-sklearn-doc", "python-flask-doc") and m["words"] > 30),
+    (MetadataFilters(filters=[MetadataFilter(key="row", operator=FilterOperator.LT, value=5000),
+                              MetadataFilter(key="row", operator=FilterOperator.GTE, value=45000)],
+                     condition=FilterCondition.OR),
+     lambda m: m["row"] < 5000 or m["row"] >= 45000),
+    (MetadataFilters(filters=[MetadataFilter(key="source", operator=FilterOperator.NE, value="python3.11-doc"),
+                              MetadataFilter(key="words", operator=FilterOperator.LTE, value=25)]),
+     lambda m: m["source"] != "python3.11-doc" and m["words"] <= 25),
+]
+
+
+@pytest.mark.parametrize("case", range(len(FILTERS)))
+def test_metadata_filters_are_exact(index, dataset, case):
+    filters, pred = FILTERS[case]
+    allowed = dataset.where(pred)
+    assert 0 < len(allowed) < dataset.n
+    retriever = index.as_retriever(similarity_top_k=K, filters=filters)
+    for qi, text in enumerate(dataset.query_texts[:8]):
+        res = retriever.retrieve(text)
+        dataset.check_topk(rows_of(dataset, res), dataset.queries[qi], METRIC, allowed=allowed,
+                           got_scores=[r.score for r in res])
+
+
+def test_mmr_retriever(index, dataset):
+    k, prefetch = 5, 20
+    retriever = index.as_retriever(similarity_top_k=k, vector_store_query_mode="mmr",
+                                   vector_store_kwargs={"mmr_prefetch_k": prefetch})
+    for qi, text in enumerate(dataset.query_texts[:8]):
+        got = rows_of(dataset, retriever.retrieve(text))
+        q = dataset.queries[qi]
+        cand, cand_scores = dataset.exact(q, METRIC, prefetch)
+        assert len(got) == k and len(set(got)) == k
+        s = dataset.scores(q, METRIC, got)
+        assert all(i in cand or si >= cand_scores[-1] - TIE for i, si in zip(got, s)), (got, cand)
+        if not dataset._boundary_tie(q, METRIC, cand_scores[-1], None):
+            _, want = get_top_k_mmr_embeddings(query_embedding=[float(x) for x in q],
+                                               embeddings=[[float(x) for x in dataset.base[i]] for i in cand],
+                                               similarity_top_k=k, embedding_ids=cand)
+            assert got == list(want), ([dataset.rows[i] for i in got], [dataset.rows[i] for i in want])
+
+
+def test_query_engine_rag_flow(index, dataset):
+    """retrieve -> synthesize with an LLM stand-in (MockLLM echoes nothing useful; the sources are the point)."""
+    engine = index.as_query_engine(llm=MockLLM(), similarity_top_k=K)
+    for qi in (0, 7):
+        response = engine.query(dataset.query_texts[qi])
+        dataset.check_topk(rows_of(dataset, response.source_nodes), dataset.queries[qi], METRIC,
+                           got_scores=[r.score for r in response.source_nodes])
+
+
+def test_async_retrieve(index, dataset):
+    retriever = index.as_retriever(similarity_top_k=K)
+
+    async def run():
+        return [await retriever.aretrieve(t) for t in dataset.query_texts[:6]]
+
+    for qi, res in enumerate(asyncio.run(run())):
+        dataset.check_topk(rows_of(dataset, res), dataset.queries[qi], METRIC, got_scores=[r.score for r in res])
+
+
+def test_reopen_sees_the_data(index, dataset, server):
+    """A new store object on the existing collection (overwrite=False) and an index over it."""
+    store = open_store(server, "li_rag")
+    assert _count(store) == dataset.n
+    reopened = VectorStoreIndex.from_vector_store(store, embed_model=LookupEmbedding(dataset))
+    retriever = reopened.as_retriever(similarity_top_k=K)
+    for qi, text in enumerate(dataset.query_texts[:5]):
+        res = retriever.retrieve(text)
+        dataset.check_topk(rows_of(dataset, res), dataset.queries[qi], METRIC, got_scores=[r.score for r in res])
+
+
+def test_delete_by_ref_doc_id(dataset, server, name):
+    idx = list(range(1, dataset.n, 2))
+    store = open_store(server, name, overwrite=True)
+    index = VectorStoreIndex(nodes(dataset, idx), storage_context=StorageContext.from_defaults(vector_store=store),
+                             embed_model=LookupEmbedding(dataset))
+    assert _count(store) == len(idx)
+    # the pages (ref docs) of query 0's exact top 10: every passage of those pages goes
+    top, _ = dataset.exact(dataset.queries[0], METRIC, K, allowed=idx)
+    pages = sorted({ref_doc_of(dataset, i) for i in top})
+    gone = [i for i in idx if ref_doc_of(dataset, i) in pages]
+    assert len(gone) >= len(top)
+    for page in pages:
+        index.delete_ref_doc(page, delete_from_docstore=True)
+    assert _count(store) == len(idx) - len(gone)
+    remaining = sorted(set(idx) - set(gone))
+    retriever = index.as_retriever(similarity_top_k=K)
+    for qi, text in enumerate(dataset.query_texts[:5]):
+        got = rows_of(dataset, retriever.retrieve(text))
+        assert not set(got) & set(gone)
+        dataset.check_topk(got, dataset.queries[qi], METRIC, allowed=remaining)
+    # delete_nodes by node id
+    more = remaining[:40]
+    store.delete_nodes(node_ids=[dataset.docs[i]["id"] for i in more])
+    remaining = remaining[40:]
+    assert _count(store) == len(remaining)
+    dataset.check_topk(rows_of(dataset, retriever.retrieve(dataset.query_texts[1])), dataset.queries[1], METRIC,
+                       allowed=remaining)
+
+
+def test_upsert_mode_replaces_nodes(dataset, server, name):
+    idx = list(range(2, dataset.n, 3))
+    store = open_store(server, name, overwrite=True, upsert_mode=True)
+    store.add([_embedded(dataset, n) for n in nodes(dataset, idx)])
+    # query 2's exact top 10 keep their node ids but get 10 other passages' text and vectors
+    victims, _ = dataset.exact(dataset.queries[2], METRIC, K, allowed=idx)
+    outside = [i for i in range(dataset.n) if i % 3 != 2]
+    newcomers, _ = dataset.exact(dataset.queries[3], METRIC, K, allowed=outside)
+    replaced = []
+    for v, n in zip(victims, newcomers):
+        node = _embedded(dataset, nodes(dataset, [n])[0])
+        node.id_ = dataset.docs[v]["id"]
+        replaced.append(node)
+    store.add(replaced)
+    assert _count(store) == len(idx)
+    content = sorted((set(idx) - set(victims)) | set(newcomers))
+    index = VectorStoreIndex.from_vector_store(store, embed_model=LookupEmbedding(dataset))
+    id_of = {i: dataset.docs[i]["id"] for i in idx}
+    id_of.update({n: dataset.docs[v]["id"] for v, n in zip(victims, newcomers)})
+    for qi in (2, 3):
+        res = index.as_retriever(similarity_top_k=K).retrieve(dataset.query_texts[qi])
+        got = [dataset.index_of_text[r.node.get_content()] for r in res]
+        dataset.check_topk(got, dataset.queries[qi], METRIC, allowed=content, got_scores=[r.score for r in res])
+        assert [r.node.node_id for r in res] == [id_of[i] for i in got]
+
+
+def test_get_nodes_filtered_delete_and_clear(dataset, server, name):
+    idx = list(range(0, dataset.n, 5))
+    store = open_store(server, name, overwrite=True)
+    store.add([_embedded(dataset, n) for n in nodes(dataset, idx)])
+    some = idx[3:10]
+    got = store.get_nodes(node_ids=[dataset.docs[i]["id"] for i in some])
+    assert sorted(n.node_id for n in got) == sorted(dataset.docs[i]["id"] for i in some)
+    for n in got:
+        i = dataset.index_of_id[n.node_id]
+        assert n.get_content() == dataset.docs[i]["text"] and n.metadata["row"] == dataset.docs[i]["metadata"]["row"]
+        # the stored vector comes back as inserted, bit for bit
+        assert np.array_equal(np.asarray(n.embedding, dtype=np.float32).view(np.uint32), dataset.base[i].view(np.uint32))
+    flask = MetadataFilters(filters=[MetadataFilter(key="source", value="python-flask-doc")])
+    want = [i for i in idx if dataset.docs[i]["metadata"]["source"] == "python-flask-doc"]
+    assert want
+    assert sorted(n.node_id for n in store.get_nodes(filters=flask)) == sorted(dataset.docs[i]["id"] for i in want)
+    store.delete_nodes(filters=flask)
+    assert _count(store) == len(idx) - len(want)
+    assert store.get_nodes(filters=flask) == []
+    remaining = sorted(set(idx) - set(want))
+    index = VectorStoreIndex.from_vector_store(store, embed_model=LookupEmbedding(dataset))
+    res = index.as_retriever(similarity_top_k=K).retrieve(dataset.query_texts[4])
+    dataset.check_topk(rows_of(dataset, res), dataset.queries[4], METRIC, allowed=remaining,
+                       got_scores=[r.score for r in res])
+    store.clear()
+    assert name not in store.client.list_collections()

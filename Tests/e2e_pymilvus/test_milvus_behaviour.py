@@ -1,0 +1,119 @@
+"""Milvus behaviours over gRPC (pymilvus), shared with REST through the handler layer: float
+literals, json_contains on nested lists, idempotent create/drop, duplicate keys in one insert,
+ignore_growing, limit errors, dropping a loaded partition, AUTOINDEX. Expected results come from
+numpy / plain Python over the inserted rows."""
+import concurrent.futures
+
+import numpy as np
+import pytest
+from pymilvus import DataType, MilvusClient, MilvusException
+
+DIM = 4
+
+
+def make(client, name, *extra, index_type="HNSW"):
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    for field_name, dtype, kw in extra:
+        schema.add_field(field_name, dtype, **kw)
+    ix = client.prepare_index_params()
+    ix.add_index(field_name="vector", index_type=index_type, metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=ix)
+
+
+def ids(rows):
+    return sorted(r["id"] for r in rows)
+
+
+def test_float_literals_compare_as_float32(client, name):
+    make(client, name, ("f", DataType.FLOAT, {}))
+    values = [0.1, 1.7, -3.3, 2.5, 0.1]
+    client.insert(name, [{"id": i, "vector": [float(i)] * DIM, "f": v} for i, v in enumerate(values)])
+    f32 = np.float32
+    for expr, pred in [("f in [0.1, 1.7]", lambda v: v in (f32(0.1), f32(1.7))),
+                       ("f not in [0.1, 1.7]", lambda v: v not in (f32(0.1), f32(1.7))),
+                       ("f == -3.3", lambda v: v == f32(-3.3)), ("f != 0.1", lambda v: v != f32(0.1))]:
+        want = [i for i, v in enumerate(values) if pred(f32(v))]
+        assert ids(client.query(name, filter=expr, output_fields=["id"], limit=100)) == want, expr
+    client.drop_collection(name)
+
+
+def test_json_contains_on_nested_lists(client, name):
+    make(client, name, ("j", DataType.JSON, {}))
+    docs = [{"list": [[2, 3], [2, 4]]}, {"list": [[3, 2]]}, {"list": [2, 3]}]
+    client.insert(name, [{"id": i, "vector": [float(i)] * DIM, "j": d} for i, d in enumerate(docs)])
+    for expr, pred in [("json_contains(j['list'], [2, 3])", lambda l: [2, 3] in l),
+                       ("json_contains_any(j['list'], [[2, 3], [3, 2]])", lambda l: [2, 3] in l or [3, 2] in l),
+                       ("json_contains_all(j['list'], [[2, 3], [2, 4]])", lambda l: [2, 3] in l and [2, 4] in l),
+                       ("json_contains(j['list'], 2)", lambda l: 2 in l)]:
+        want = [i for i, d in enumerate(docs) if pred(d["list"])]
+        assert ids(client.query(name, filter=expr, limit=100)) == want, expr
+    client.drop_collection(name)
+
+
+def test_create_and_drop_are_idempotent(client, name):
+    client.drop_collection(name)  # missing: no error
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        list(pool.map(lambda _: client.create_collection(name, dimension=DIM, metric_type="L2"), range(5)))
+    assert client.list_collections().count(name) == 1
+    client.insert(name, [{"id": 1, "vector": [1.0] * DIM}])
+    client.create_collection(name, dimension=DIM, metric_type="L2")
+    assert client.get(name, ids=[1])[0]["id"] == 1
+    with pytest.raises(MilvusException, match="different parameters"):
+        client.create_collection(name, dimension=DIM + 1, metric_type="L2")
+    client.drop_collection(name)
+    client.drop_collection(name)
+    assert not client.has_collection(name)
+
+
+def test_duplicate_keys_in_one_insert(client, name):
+    make(client, name, ("tag", DataType.VARCHAR, {"max_length": 16}))
+    r = client.insert(name, [{"id": 1, "vector": [1.0] * DIM, "tag": "first"}, {"id": 1, "vector": [2.0] * DIM, "tag": "second"}])
+    assert r["insert_count"] == 2
+    got = client.get(name, ids=[1], output_fields=["tag"])
+    assert len(got) == 1 and got[0]["tag"] == "second"
+    client.drop_collection(name)
+
+
+def test_ignore_growing(client, name):
+    client.create_collection(name, dimension=DIM, metric_type="L2")
+    rng = np.random.default_rng(9)
+    vecs = rng.standard_normal((30, DIM)).astype(np.float32)
+    client.insert(name, [{"id": i, "vector": vecs[i].tolist()} for i in range(20)])
+    client.flush(name)
+    client.insert(name, [{"id": i, "vector": vecs[i].tolist()} for i in range(20, 30)])
+    q = [vecs[25].tolist()]
+    assert client.search(name, q, limit=1)[0][0]["id"] == 25
+    hits = client.search(name, q, limit=30, ignore_growing=True)[0]
+    assert sorted(h["id"] for h in hits) == list(range(20))
+    hits = client.search(name, q, limit=30, search_params={"ignore_growing": True, "params": {}})[0]
+    assert sorted(h["id"] for h in hits) == list(range(20))
+    client.drop_collection(name)
+
+
+def test_limit_out_of_range_is_65535(client, name):
+    client.create_collection(name, dimension=DIM)
+    with pytest.raises(MilvusException) as e:
+        client.search(name, [[1.0] * DIM], limit=16385)
+    assert e.value.code == 65535 and "16384" in e.value.message
+    client.drop_collection(name)
+
+
+def test_loaded_partition_must_be_released_before_drop(client, name):
+    client.create_collection(name, dimension=DIM)
+    client.create_partition(name, "p1")
+    with pytest.raises(MilvusException, match="release"):
+        client.drop_partition(name, "p1")
+    assert client.has_partition(name, "p1")
+    client.release_partitions(name, ["p1"])
+    client.drop_partition(name, "p1")
+    assert not client.has_partition(name, "p1")
+    client.drop_collection(name)
+
+
+def test_autoindex_is_described_as_autoindex(client, name):
+    make(client, name, index_type="AUTOINDEX")
+    d = client.describe_index(name, client.list_indexes(name)[0])
+    assert d["index_type"] == "AUTOINDEX"
+    client.drop_collection(name)
