@@ -47,6 +47,9 @@ Delete Search HybridSearch Query Flush GetFlushState GetCollectionStatistics Cre
 ShowPartitions HasPartition DropPartition AllocTimestamp
 HasCollection GetIndexState GetIndexBuildProgress LoadPartitions ReleasePartitions RenameCollection
 GetPartitionStatistics CheckHealth
+CreateDatabase DropDatabase ListDatabases AlterDatabase DescribeDatabase CreateAlias DropAlias AlterAlias
+DescribeAlias ListAliases GetComponentStates GetMetrics GetIndexStatistics GetReplicas ListCredUsers
+GetQuerySegmentInfo GetPersistentSegmentInfo TruncateCollection
 """.split()
 
 F = descriptor_pb2.FieldDescriptorProto

@@ -10,7 +10,8 @@ BOOL = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "fals
         "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)"}
 STRS = {"type": "array", "items": S}
 VEC = {"type": "array", "items": {"type": "number"}, "minItems": 1}
-DB = {"type": "string", "description": "Only 'default' exists."}
+DB = {"type": "string", "description": "The database (default: 'default', or the DB-Name header)."}
+PROPS = {"type": "object", "additionalProperties": {"oneOf": [S, INT, {"type": "number"}, BOOL]}}
 
 def obj(props, required=()):
     o = {"type": "object", "properties": props}
@@ -94,12 +95,24 @@ ENDPOINTS = {
     "partitions/get_stats": ("Rows of a partition", coll({"partitionName": S}, ["partitionName"]), "object"),
     "partitions/load": ("Load partitions", coll({"partitionNames": STRS}, ["partitionNames"]), "{}"),
     "partitions/release": ("Release partitions", coll({"partitionNames": STRS}, ["partitionNames"]), "{}"),
+    "databases/create": ("Create a database", obj({"dbName": NAME, "properties": PROPS}, ["dbName"]), "{}"),
+    "databases/list": ("List databases", obj({}), "array"),
+    "databases/describe": ("Describe a database", obj({"dbName": NAME}, ["dbName"]), "{dbName, dbID, properties}"),
+    "databases/drop": ("Drop an empty database", obj({"dbName": NAME}, ["dbName"]), "{}"),
+    "databases/alter": ("Set database properties", obj({"dbName": NAME, "properties": PROPS}, ["dbName", "properties"]), "{}"),
+    "databases/drop_properties": ("Remove database properties", obj({"dbName": NAME, "propertyKeys": STRS}, ["dbName", "propertyKeys"]), "{}"),
+    "aliases/create": ("Create an alias of a collection", coll({"aliasName": NAME}, ["aliasName"]), "{}"),
+    "aliases/drop": ("Drop an alias", obj({"dbName": DB, "aliasName": NAME}, ["aliasName"]), "{}"),
+    "aliases/alter": ("Point an alias at another collection", coll({"aliasName": NAME}, ["aliasName"]), "{}"),
+    "aliases/describe": ("The collection an alias stands for", obj({"dbName": DB, "aliasName": NAME}, ["aliasName"]),
+                         "{aliasName, collectionName, dbName}"),
+    "aliases/list": ("Aliases of a database or of one collection", obj({"dbName": DB, "collectionName": NAME}), "array"),
 }
 
 ENVELOPE = {
     "type": "object",
     "description": "Success: code 0 and data. Error: a Milvus code (100 collection not found, 101 not loaded, 200 partition not found, "
-                   "700 index not found, 800 database not found, 1100 invalid parameter, 1801 malformed JSON, 1802 missing parameter, "
+                   "700 index not found, 800 database not found, 1600 alias not found, 1601 alias/collection name conflict, 1602 alias exists, 1100 invalid parameter, 1801 malformed JSON, 1802 missing parameter, "
                    "1804 bad insert data, 1806 bad primary key, 65535 unexpected) and a message.",
     "properties": {"code": INT, "message": S, "data": {}, "cost": INT, "topks": {"type": "array", "items": INT}},
     "required": ["code"],

@@ -298,7 +298,7 @@ extension Database {
             if !dropped.isEmpty {
                 let collections = env.database("collections")
                 try env.write { txn in
-                    for r in dropped { try txn.delete(collections, key: Array(r.schema.name.utf8)) }
+                    for r in dropped { try txn.delete(collections, key: r.key.catalogKey) }
                 }
             }
             kept = keptRecords

@@ -19,6 +19,12 @@ import VireoStorage
 /// `<dir>/catalog/` is an LMDB environment holding the schemas; each collection lives in
 /// `<dir>/collections/<id>/shard-<n>/`, one LMDB environment per shard.
 ///
+/// ## Databases and aliases
+/// Collections live in databases (Milvus' namespaces); `default` always exists and holds every
+/// collection of a directory written before databases existed. See `Database+Namespaces.swift`
+/// for how the catalog keys them. Every collection method takes `in database:` (default
+/// `default`); ``collection(_:in:)`` also accepts an alias.
+///
 /// ## Thread safety
 /// A `Database` and its collections are `Sendable`; share one instance per directory in a process
 /// (opening a directory twice in one process fails, as LMDB requires). One process owns a directory:
@@ -30,15 +36,18 @@ public final class Database: Sendable {
     private let lock: DirectoryLock?
     let catalog: Environment
     let collectionsDB: VireoStorage.LMDBDatabase
-    private let metaDB: VireoStorage.LMDBDatabase
-    private let open = Mutex<[String: (id: UInt64, collection: Collection)]>([:])
-    /// Collections that failed to open, by name: their id and why. They are listed and can be
+    let metaDB: VireoStorage.LMDBDatabase
+    let open = Mutex<[CollectionKey: (id: UInt64, collection: Collection)]>([:])
+    /// Collections that failed to open, by key: their id and why. They are listed and can be
     /// dropped; every other operation on them fails with ``VireoError/Code/collectionUnavailable``.
-    private let unavailable = Mutex<[String: (id: UInt64, reason: String)]>([:])
-    /// Serialises create, drop and rename: each is a catalog transaction followed by an update of
-    /// ``open``, and two of them on one name must not interleave (a drop's removal from `open` must
-    /// never remove the collection a concurrent create just made). Catalog writes are rare.
-    private let catalogChanges = Mutex(())
+    let unavailable = Mutex<[CollectionKey: (id: UInt64, reason: String)]>([:])
+    /// The databases by name (`default` included, stored or not) with their aliases.
+    let databases = Mutex<[String: DatabaseRecord]>([:])
+    /// Serialises create, drop and rename of collections, databases and aliases: each is a catalog
+    /// transaction followed by an update of ``open`` / ``databases``, and two of them on one name
+    /// must not interleave (a drop's removal from `open` must never remove the collection a
+    /// concurrent create just made). Catalog writes are rare.
+    let catalogChanges = Mutex(())
     private let builder = IndexBuilder()
     /// Runs the blocking part of every collection's reads, off the cooperative pool, with a bound.
     private let reads: ReadExecutor
@@ -60,12 +69,17 @@ public final class Database: Sendable {
         /// vector field and stored COSINE vectors normalised; 2 keeps the metric on the index and
         /// vectors as inserted. ``migrated()`` turns the first into the second.
         var modelVersion: Int?
+        /// The database holding the collection; nil (every record written before databases
+        /// existed, and records of `default`) is `default`.
+        var database: String?
 
         static let currentModelVersion = 2
 
+        var key: CollectionKey { CollectionKey(database: database ?? Database.defaultDatabaseName, name: schema.name) }
+
         /// A new collection's record: the schema without field metrics, each given metric becoming
         /// the field's initial `FLAT` index (the metric belongs to the index).
-        static func new(id: UInt64, schema: CollectionSchema) -> CollectionRecord {
+        static func new(id: UInt64, schema: CollectionSchema, database: String) -> CollectionRecord {
             var schema = schema
             var indexes: [IndexSpec] = []
             for i in schema.fields.indices where schema.fields[i].dataType.isVector {
@@ -73,7 +87,8 @@ public final class Database: Sendable {
                 schema.fields[i].metric = nil
             }
             return CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: indexes, partitions: initialPartitions(schema),
-                                    nextPartitionID: nil, modelVersion: currentModelVersion)
+                                    nextPartitionID: nil, modelVersion: currentModelVersion,
+                                    database: database == Database.defaultDatabaseName ? nil : database)
         }
 
         /// The record in the current model, or nil when it already is. A record of the old model
@@ -144,6 +159,7 @@ public final class Database: Sendable {
     /// - Throws: ``VireoError`` if the directory cannot be opened or data fails its integrity checks.
     public static func open(at path: String, configuration: Configuration = Configuration()) throws -> Database {
         let db = try Database(path: URL(fileURLWithPath: path).standardizedFileURL.path, configuration: configuration)
+        try db.loadDatabases()
         try db.loadCollections()
         db.startCompactor()
         return db
@@ -185,7 +201,7 @@ public final class Database: Sendable {
             do {
                 try catalog.write { txn in
                     for (_, r) in migrations {
-                        try Blob.write(txn, collectionsDB, key: Array(r.schema.name.utf8), kind: .catalog,
+                        try Blob.write(txn, collectionsDB, key: r.key.catalogKey, kind: .catalog,
                                        payload: Array(JSONEncoder().encode(r)), compress: false)
                     }
                 }
@@ -196,13 +212,13 @@ public final class Database: Sendable {
         for (i, r) in migrations { records[i] = r }
         // A collection that fails to open (a checksum mismatch, an unreadable file, no address space)
         // is set aside with the reason; the others serve.
-        var loaded: [String: (UInt64, Collection)] = [:]
-        var failed: [String: (id: UInt64, reason: String)] = [:]
+        var loaded: [CollectionKey: (UInt64, Collection)] = [:]
+        var failed: [CollectionKey: (id: UInt64, reason: String)] = [:]
         for r in records {
             do {
-                loaded[r.schema.name] = (r.id, try makeCollection(r))
+                loaded[r.key] = (r.id, try makeCollection(r))
             } catch {
-                failed[r.schema.name] = (r.id, (error as? VireoError)?.message ?? "\(error)")
+                failed[r.key] = (r.id, (error as? VireoError)?.message ?? "\(error)")
             }
         }
         open.withLock { $0 = loaded.mapValues { (id: $0.0, collection: $0.1) } }
@@ -221,28 +237,35 @@ public final class Database: Sendable {
     private func makeCollection(_ record: CollectionRecord) throws -> Collection {
         let catalog = self.catalog
         let collectionsDB = self.collectionsDB
-        let entry = CatalogEntry(name: record.schema.name, id: record.id, catalog: catalog, collections: collectionsDB, readOnly: configuration.readOnly)
+        let entry = CatalogEntry(key: record.key, id: record.id, catalog: catalog, collections: collectionsDB, readOnly: configuration.readOnly)
         return try Collection(record: record, directory: collectionDirectory(record.id), configuration: configuration,
                               builder: builder, reads: reads, catalog: entry)
     }
 
     // MARK: Collections
 
-    /// Creates a collection.
+    /// Creates a collection in `database` (`default` unless given).
     ///
-    /// - Throws: ``VireoError`` with ``VireoError/Code/invalidSchema`` for a bad schema, or
-    ///   ``VireoError/Code/collectionAlreadyExists``.
+    /// - Throws: ``VireoError`` with ``VireoError/Code/invalidSchema`` for a bad schema,
+    ///   ``VireoError/Code/databaseNotFound``, ``VireoError/Code/aliasConflict`` when an alias has
+    ///   the name, or ``VireoError/Code/collectionAlreadyExists``.
     @discardableResult
-    public func createCollection(_ schema: CollectionSchema) throws -> Collection {
+    public func createCollection(_ schema: CollectionSchema, in database: String = Database.defaultDatabaseName) throws -> Collection {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try schema.validate()
-        return try catalogChanges.withLock { _ in try create(schema) }
+        return try catalogChanges.withLock { _ in
+            let aliases = try databaseRecord(database).aliases
+            if aliases[schema.name] != nil {
+                throw VireoError(.aliasConflict, kind: .conflict, "collection name '\(schema.name)' is an alias in database '\(database)' (of '\(aliases[schema.name]!)'); drop the alias or choose another name")
+            }
+            return try create(schema, key: CollectionKey(database: database, name: schema.name))
+        }
     }
 
-    private func create(_ schema: CollectionSchema) throws -> Collection {
+    private func create(_ schema: CollectionSchema, key ck: CollectionKey) throws -> Collection {
         // Catalog writes are rare; the LMDB writer lock serialises them. The name check and insert
         // happen under one write transaction with NOOVERWRITE, so concurrent creates cannot both win.
-        let key = Array(schema.name.utf8)
+        let key = ck.catalogKey
         let id: UInt64
         do {
             id = try catalog.write { txn -> UInt64 in
@@ -255,37 +278,42 @@ public final class Database: Sendable {
                         return r.u64()
                     } ?? 1
                 try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
-                let record = CollectionRecord.new(id: next, schema: schema)
+                let record = CollectionRecord.new(id: next, schema: schema, database: ck.database)
                 try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
                 return next
             }
         } catch {
             throw VireoError.storage(error, "creating collection '\(schema.name)'")
         }
-        let collection = try makeCollection(CollectionRecord.new(id: id, schema: schema))
-        open.withLock { $0[schema.name] = (id: id, collection: collection) }
+        let collection = try makeCollection(CollectionRecord.new(id: id, schema: schema, database: ck.database))
+        open.withLock { $0[ck] = (id: id, collection: collection) }
         return collection
     }
 
-    /// The collection named `name`.
+    /// The collection named `name` in `database`; `name` may be an alias of it.
     ///
-    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
-    public func collection(_ name: String) throws -> Collection {
-        guard let c = open.withLock({ $0[name]?.collection }) else {
-            if let u = unavailable.withLock({ $0[name] }) { throw VireoError.collectionUnavailable(name, reason: u.reason) }
+    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound`` or
+    ///   ``VireoError/Code/databaseNotFound``.
+    public func collection(_ name: String, in database: String = Database.defaultDatabaseName) throws -> Collection {
+        let key = try resolve(name, in: database)
+        guard let c = open.withLock({ $0[key]?.collection }) else {
+            if let u = unavailable.withLock({ $0[key] }) { throw VireoError.collectionUnavailable(key.name, reason: u.reason) }
             throw VireoError.collectionNotFound(name)
         }
         return c
     }
 
     /// Collections that exist but failed to open, with the reason (each is also in
-    /// ``listCollections()``; ``collection(_:)`` reports the reason, ``dropCollection(_:)`` removes it).
-    public var unavailableCollections: [String: String] { unavailable.withLock { $0.mapValues(\.reason) } }
+    /// ``listCollections(in:)``; ``collection(_:in:)`` reports the reason, ``dropCollection(_:in:)``
+    /// removes it). Keys are names in `default` and `database.name` elsewhere.
+    public var unavailableCollections: [String: String] {
+        unavailable.withLock { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.description, $0.value.reason) }) }
+    }
 
     /// The stored catalog record of collection `name` (tests and tools).
-    func catalogRecord(_ name: String) throws -> CollectionRecord {
+    func catalogRecord(_ name: String, in database: String = Database.defaultDatabaseName) throws -> CollectionRecord {
         try catalog.read { txn in
-            guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)) else { throw VireoError.collectionNotFound(name) }
+            guard let stored = try txn.get(collectionsDB, key: CollectionKey(database: database, name: name).catalogKey) else { throw VireoError.collectionNotFound(name) }
             return try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))
         }
     }
@@ -307,93 +335,135 @@ public final class Database: Sendable {
                              diskFullEpisodes: space.diskFullEpisodes)
     }
 
-    /// Whether a collection named `name` exists.
-    public func hasCollection(_ name: String) -> Bool { open.withLock { $0[name] != nil } || unavailable.withLock { $0[name] != nil } }
-
-    /// Names of all collections, sorted (unavailable ones included: see ``unavailableCollections``).
-    public func listCollections() -> [String] {
-        (open.withLock { Array($0.keys) } + unavailable.withLock { Array($0.keys) }).sorted()
+    /// Whether a collection (or an alias) named `name` exists in `database`.
+    public func hasCollection(_ name: String, in database: String = Database.defaultDatabaseName) -> Bool {
+        guard let key = try? resolve(name, in: database) else { return false }
+        return open.withLock { $0[key] != nil } || unavailable.withLock { $0[key] != nil }
     }
 
-    /// Renames a collection (Milvus `rename_collection`); its data, indexes and partitions stay.
+    /// Names of the collections of `database`, sorted (unavailable ones included: see
+    /// ``unavailableCollections``; aliases are not listed). An unknown database has none.
+    public func listCollections(in database: String = Database.defaultDatabaseName) -> [String] {
+        (open.withLock { $0.keys.filter { $0.database == database }.map(\.name) }
+            + unavailable.withLock { $0.keys.filter { $0.database == database }.map(\.name) }).sorted()
+    }
+
+    /// Renames a collection (Milvus `rename_collection`), optionally moving it to another database;
+    /// its data, indexes, partitions and aliases stay (aliases stay in the old database only when it
+    /// does not move: a collection with aliases cannot move).
     ///
     /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``,
-    ///   ``VireoError/Code/collectionAlreadyExists`` or ``VireoError/Code/invalidSchema`` for a bad name.
-    public func renameCollection(_ name: String, to newName: String) throws {
+    ///   ``VireoError/Code/collectionAlreadyExists``, ``VireoError/Code/aliasConflict`` (`name` is an
+    ///   alias, or `newName` is one) or ``VireoError/Code/invalidSchema`` for a bad name.
+    public func renameCollection(_ name: String, to newName: String, in database: String = Database.defaultDatabaseName,
+                                 newDatabase: String? = nil) throws {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try CollectionSchema.validateName(newName, what: "collection name")
-        try catalogChanges.withLock { _ in try rename(name, to: newName) }
+        try catalogChanges.withLock { _ in
+            try rename(CollectionKey(database: database, name: name), to: CollectionKey(database: newDatabase ?? database, name: newName))
+        }
     }
 
-    private func rename(_ name: String, to newName: String) throws {
-        guard let entry = open.withLock({ $0[name] }) else {
-            if let u = unavailable.withLock({ $0[name] }) { throw VireoError.collectionUnavailable(name, reason: u.reason) }
-            throw VireoError.collectionNotFound(name)
+    private func rename(_ from: CollectionKey, to: CollectionKey) throws {
+        let source = try databaseRecord(from.database)
+        let target = try databaseRecord(to.database)
+        if source.aliases[from.name] != nil {
+            throw VireoError(.aliasConflict, kind: .invalidInput, "'\(from.name)' is an alias; rename the collection by its own name ('\(source.aliases[from.name]!)')")
         }
-        guard name != newName else { return }
+        guard let entry = open.withLock({ $0[from] }) else {
+            if let u = unavailable.withLock({ $0[from] }) { throw VireoError.collectionUnavailable(from.name, reason: u.reason) }
+            throw VireoError.collectionNotFound(from.name)
+        }
+        guard from != to else { return }
+        if target.aliases[to.name] != nil {
+            throw VireoError(.aliasConflict, kind: .conflict, "cannot rename '\(from.name)' to '\(to.name)': '\(to.name)' is an alias in database '\(to.database)'")
+        }
+        let aliases = source.aliases.filter { $0.value == from.name }.keys.sorted()
+        if from.database != to.database && !aliases.isEmpty {
+            throw VireoError(.collectionHasAliases, kind: .invalidInput, "collection '\(from.name)' has aliases \(aliases); drop them before moving it to database '\(to.database)'")
+        }
+        var updated = source
+        for a in aliases { updated.aliases[a] = to.name }
+        let rewritten = updated
         do {
             try catalog.write { txn in
-                guard try txn.get(collectionsDB, key: Array(newName.utf8)) == nil else {
-                    throw VireoError(.collectionAlreadyExists, kind: .conflict, "cannot rename '\(name)' to '\(newName)': a collection named '\(newName)' exists")
+                guard try txn.get(collectionsDB, key: to.catalogKey) == nil else {
+                    throw VireoError(.collectionAlreadyExists, kind: .conflict, "cannot rename '\(from.name)' to '\(to.name)': a collection named '\(to.name)' exists in database '\(to.database)'")
                 }
-                try moveRecord(txn, from: name, to: newName, id: entry.id)
+                try moveRecord(txn, from: from, to: to, id: entry.id)
+                if !aliases.isEmpty { try writeDatabaseRecord(txn, rewritten) }
             }
         } catch {
-            throw VireoError.storage(error, "renaming collection '\(name)'")
+            throw VireoError.storage(error, "renaming collection '\(from.name)'")
         }
-        entry.collection.catalog.renamed(to: newName)
+        entry.collection.catalog.renamed(to: to)
         open.withLock {
-            $0[name] = nil
-            $0[newName] = entry
+            $0[from] = nil
+            $0[to] = entry
         }
+        if !aliases.isEmpty { databases.withLock { $0[rewritten.name] = rewritten } }
     }
 
     /// Moves a collection's catalog record from key `from` to key `to` (replacing what `to` held),
     /// renaming its schema, inside `txn`.
-    private func moveRecord(_ txn: WriteTransaction, from: String, to: String, id: UInt64) throws {
-        guard let stored = try txn.get(collectionsDB, key: Array(from.utf8)) else { throw VireoError.collectionNotFound(from) }
+    private func moveRecord(_ txn: WriteTransaction, from: CollectionKey, to: CollectionKey, id: UInt64) throws {
+        guard let stored = try txn.get(collectionsDB, key: from.catalogKey) else { throw VireoError.collectionNotFound(from.name) }
         var record = try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(from)'")))
-        guard record.id == id else { throw VireoError.collectionNotFound(from) }
-        record.schema.name = to
-        _ = try txn.delete(collectionsDB, key: Array(from.utf8))
-        try Blob.write(txn, collectionsDB, key: Array(to.utf8), kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
+        guard record.id == id else { throw VireoError.collectionNotFound(from.name) }
+        record.schema.name = to.name
+        record.database = to.database == Database.defaultDatabaseName ? nil : to.database
+        _ = try txn.delete(collectionsDB, key: from.catalogKey)
+        try Blob.write(txn, collectionsDB, key: to.catalogKey, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
     }
 
-    /// Drops a collection and its data. Searches already running on it finish; its files are removed
-    /// when the last reference to it goes away (or at the next open).
+    /// Drops a collection of `database` and its data. Searches already running on it finish; its
+    /// files are removed when the last reference to it goes away (or at the next open).
     ///
-    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``.
-    public func dropCollection(_ name: String) throws {
+    /// - Throws: ``VireoError`` with ``VireoError/Code/collectionNotFound``,
+    ///   ``VireoError/Code/aliasConflict`` when `name` is an alias (as Milvus, a collection is
+    ///   dropped by its own name) or ``VireoError/Code/collectionHasAliases``.
+    public func dropCollection(_ name: String, in database: String = Database.defaultDatabaseName) throws {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
-        try catalogChanges.withLock { _ in try drop(name) }
+        try catalogChanges.withLock { _ in
+            let aliases = try databaseRecord(database).aliases
+            if let target = aliases[name] {
+                throw VireoError(.aliasConflict, kind: .invalidInput, "cannot drop the collection via alias = \(name); drop '\(target)' by its own name, or drop the alias (drop_alias)")
+            }
+            let own = aliases.filter { $0.value == name }.keys.sorted()
+            if !own.isEmpty {
+                throw VireoError(.collectionHasAliases, kind: .invalidInput, "unable to drop the collection [\(name)] because it has aliases \(own), please remove all aliases before dropping the collection")
+            }
+            try drop(CollectionKey(database: database, name: name))
+        }
     }
 
-    private func drop(_ name: String) throws {
-        if let broken = unavailable.withLock({ $0[name] }) {
+    private func drop(_ key: CollectionKey) throws {
+        let name = key.name
+        if let broken = unavailable.withLock({ $0[key] }) {
             // Nothing of it is open: the record goes, then its files.
             do {
-                try catalog.write { txn in _ = try txn.delete(collectionsDB, key: Array(name.utf8)) }
+                try catalog.write { txn in _ = try txn.delete(collectionsDB, key: key.catalogKey) }
             } catch {
                 throw VireoError.storage(error, "dropping collection '\(name)'")
             }
-            unavailable.withLock { _ = $0.removeValue(forKey: name) }
+            unavailable.withLock { _ = $0.removeValue(forKey: key) }
             try? FileManager.default.removeItem(atPath: collectionDirectory(broken.id))
             return
         }
-        guard let entry = open.withLock({ $0[name] }) else { throw VireoError.collectionNotFound(name) }
+        guard let entry = open.withLock({ $0[key] }) else { throw VireoError.collectionNotFound(name) }
         do {
             // Essential: a drop is what frees space on a full disk, so it runs on the reserve.
             try catalog.write(essential: true) { txn in
                 // The record under this name must still be this collection's (addressed by id).
-                guard let stored = try txn.get(collectionsDB, key: Array(name.utf8)),
+                guard let stored = try txn.get(collectionsDB, key: key.catalogKey),
                       try JSONDecoder().decode(CollectionRecord.self, from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'"))).id == entry.id
                 else { throw VireoError.collectionNotFound(name) }
-                _ = try txn.delete(collectionsDB, key: Array(name.utf8))
+                _ = try txn.delete(collectionsDB, key: key.catalogKey)
             }
         } catch {
             throw VireoError.storage(error, "dropping collection '\(name)'")
         }
-        open.withLock { _ = $0.removeValue(forKey: name) }
+        open.withLock { _ = $0.removeValue(forKey: key) }
         entry.collection.markDropped()
     }
 }
@@ -401,7 +471,7 @@ public final class Database: Sendable {
 /// A collection's record in the catalog: updates are read-modify-write in one catalog transaction,
 /// keyed by the collection's current name.
 final class CatalogEntry: Sendable {
-    private let current: Mutex<String>
+    private let current: Mutex<CollectionKey>
     private let catalog: Environment
     private let collections: VireoStorage.LMDBDatabase
 
@@ -410,25 +480,27 @@ final class CatalogEntry: Sendable {
     /// (and a re-create under the same name) can never change the new collection's record.
     let id: UInt64
 
-    init(name: String, id: UInt64, catalog: Environment, collections: VireoStorage.LMDBDatabase, readOnly: Bool = false) {
+    init(key: CollectionKey, id: UInt64, catalog: Environment, collections: VireoStorage.LMDBDatabase, readOnly: Bool = false) {
         self.id = id
         self.readOnly = readOnly
-        current = Mutex(name)
+        current = Mutex(key)
         self.catalog = catalog
         self.collections = collections
     }
 
-    var name: String { current.withLock { $0 } }
+    var name: String { current.withLock { $0.name } }
+    var database: String { current.withLock { $0.database } }
 
-    func renamed(to name: String) { current.withLock { $0 = name } }
+    func renamed(to key: CollectionKey) { current.withLock { $0 = key } }
 
     /// Applies `change` to the stored record durably.
     func update(_ doing: String, _ change: (inout Database.CollectionRecord) throws -> Void) throws {
         guard !readOnly else { throw VireoError.readOnlyDatabase }
-        let name = self.name
+        let ck = current.withLock { $0 }
+        let name = ck.name
         do {
             try catalog.write { txn in
-                let key = Array(name.utf8)
+                let key = ck.catalogKey
                 guard let stored = try txn.get(collections, key: key) else { throw VireoError.collectionNotFound(name) }
                 var record = try JSONDecoder().decode(Database.CollectionRecord.self,
                                                       from: Data(try Blob.decode(stored, kind: .catalog, what: "catalog entry of '\(name)'")))

@@ -28,10 +28,13 @@ enum ServerMetrics {
     private static let reported = Mutex<Set<String>>([])
 
     static func refreshCollectionGauges(_ handlers: MilvusHandlers) {
-        let names = handlers.listCollections()
+        // Every database's collections; those outside `default` are labelled `database.collection`.
+        let db = handlers.database
+        let all = db.listDatabases().flatMap { d in db.listCollections(in: d.name).map { (d.name, $0) } }
         var seen = Set<String>()
-        for name in names {
-            guard let c = try? handlers.database.collection(name) else { continue }
+        for (database, collection) in all {
+            guard let c = try? db.collection(collection, in: database) else { continue }
+            let name = database == Database.defaultDatabaseName ? collection : "\(database).\(collection)"
             seen.insert(name)
             let stats = c.statistics()
             Gauge(label: "vireo_collection_rows", dimensions: [("collection", name)]).record(c.count())

@@ -71,6 +71,16 @@ extension Collection {
         try await deleteRows(inPartitions: [id])
     }
 
+    /// Deletes every row of every partition (Milvus' `truncate_collection`); the schema, indexes,
+    /// partitions and aliases stay. Each shard deletes its rows in one transaction; rows written
+    /// while the truncation runs may survive it. The space comes back with compaction.
+    ///
+    /// - Throws: ``VireoError`` (read-only database, storage failure).
+    public func truncate() async throws {
+        let ids = Set(partitionTable.withLock { $0.map(\.id) })
+        try await deleteRows(inPartitions: ids)
+    }
+
     /// Whether a partition named `name` exists.
     public func hasPartition(_ name: String) -> Bool {
         partitionTable.withLock { $0.contains { $0.name == name } }

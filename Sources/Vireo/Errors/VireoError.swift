@@ -15,6 +15,8 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
             case partitionNotFound, partitionAlreadyExists
             case collectionUnavailable
             case deadlineExceeded, cancelled, overloaded, readOnly, resultTooLarge, diskFull
+            case databaseNotFound, databaseAlreadyExists, databaseNotEmpty
+            case aliasNotFound, aliasAlreadyExists, aliasConflict, collectionHasAliases
         }
         private let value: Value
         private init(_ v: Value) { value = v }
@@ -23,6 +25,21 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
         public static let collectionNotFound = Code(.collectionNotFound)
         /// A collection with that name exists.
         public static let collectionAlreadyExists = Code(.collectionAlreadyExists)
+        /// No database with that name.
+        public static let databaseNotFound = Code(.databaseNotFound)
+        /// A database with that name exists.
+        public static let databaseAlreadyExists = Code(.databaseAlreadyExists)
+        /// The database still holds collections (drop them first), or is `default`.
+        public static let databaseNotEmpty = Code(.databaseNotEmpty)
+        /// No alias with that name in the database.
+        public static let aliasNotFound = Code(.aliasNotFound)
+        /// The alias exists (and names another collection).
+        public static let aliasAlreadyExists = Code(.aliasAlreadyExists)
+        /// An alias and a collection would share a name, or an alias was used where only a
+        /// collection's own name is accepted (drop, rename, the target of an alias).
+        public static let aliasConflict = Code(.aliasConflict)
+        /// The collection has aliases; drop or move them before dropping it.
+        public static let collectionHasAliases = Code(.collectionHasAliases)
         /// The schema is invalid (names, types, dimensions, primary key).
         public static let invalidSchema = Code(.invalidSchema)
         /// A parameter is out of range or malformed.
@@ -121,6 +138,14 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
 
     static func collectionNotFound(_ name: String) -> VireoError {
         VireoError(.collectionNotFound, kind: .notFound, "collection '\(name)' does not exist; create it first or check the name (list collections to see what exists)")
+    }
+
+    static func databaseNotFound(_ name: String) -> VireoError {
+        VireoError(.databaseNotFound, kind: .notFound, "database not found[database=\(name)]: create it first or check the name (list databases to see what exists)")
+    }
+
+    static func aliasNotFound(_ alias: String, database: String) -> VireoError {
+        VireoError(.aliasNotFound, kind: .notFound, "alias not found[database=\(database)][alias=\(alias)]: create it first (list aliases to see what exists)")
     }
 
     /// Wraps a storage-layer failure with what was being done.

@@ -922,6 +922,152 @@ package nonisolated enum Milvus_Proto_Common_CompactionTaskState: SwiftProtobuf.
 
 }
 
+package nonisolated enum Milvus_Proto_Common_StateCode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case initializing // = 0
+  case healthy // = 1
+  case abnormal // = 2
+  case standBy // = 3
+  case stopping // = 4
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .initializing
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .initializing
+    case 1: self = .healthy
+    case 2: self = .abnormal
+    case 3: self = .standBy
+    case 4: self = .stopping
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .initializing: return 0
+    case .healthy: return 1
+    case .abnormal: return 2
+    case .standBy: return 3
+    case .stopping: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Milvus_Proto_Common_StateCode] = [
+    .initializing,
+    .healthy,
+    .abnormal,
+    .standBy,
+    .stopping,
+  ]
+
+}
+
+package nonisolated enum Milvus_Proto_Common_SegmentState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case none // = 0
+  case notExist // = 1
+  case growing // = 2
+  case sealed // = 3
+  case flushed // = 4
+  case flushing // = 5
+  case dropped // = 6
+  case importing // = 7
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .none
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .none
+    case 1: self = .notExist
+    case 2: self = .growing
+    case 3: self = .sealed
+    case 4: self = .flushed
+    case 5: self = .flushing
+    case 6: self = .dropped
+    case 7: self = .importing
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .none: return 0
+    case .notExist: return 1
+    case .growing: return 2
+    case .sealed: return 3
+    case .flushed: return 4
+    case .flushing: return 5
+    case .dropped: return 6
+    case .importing: return 7
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Milvus_Proto_Common_SegmentState] = [
+    .none,
+    .notExist,
+    .growing,
+    .sealed,
+    .flushed,
+    .flushing,
+    .dropped,
+    .importing,
+  ]
+
+}
+
+package nonisolated enum Milvus_Proto_Common_SegmentLevel: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
+  case legacy // = 0
+  case l0 // = 1
+  case l1 // = 2
+  case l2 // = 3
+  case UNRECOGNIZED(Int)
+
+  package init() {
+    self = .legacy
+  }
+
+  package init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .legacy
+    case 1: self = .l0
+    case 2: self = .l1
+    case 3: self = .l2
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  package var rawValue: Int {
+    switch self {
+    case .legacy: return 0
+    case .l0: return 1
+    case .l1: return 2
+    case .l2: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  package static let allCases: [Milvus_Proto_Common_SegmentLevel] = [
+    .legacy,
+    .l0,
+    .l1,
+    .l2,
+  ]
+
+}
+
 /// Outcome of every RPC. Errors travel here with gRPC status OK: `code` is the numeric Milvus error
 /// code (0 = success), `reason` the message the client shows, `error_code` the legacy code.
 package nonisolated struct Milvus_Proto_Common_Status: Sendable {
@@ -1149,6 +1295,18 @@ nonisolated extension Milvus_Proto_Common_CompactionType: SwiftProtobuf._ProtoNa
 
 nonisolated extension Milvus_Proto_Common_CompactionTaskState: SwiftProtobuf._ProtoNameProviding {
   package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CompactionTaskStateUnknown\0\u{1}CompactionTaskStateExecuting\0\u{1}CompactionTaskStatePipelining\0\u{1}CompactionTaskStateCompleted\0\u{1}CompactionTaskStateFailed\0\u{1}CompactionTaskStateTimeout\0\u{1}CompactionTaskStateAnalyzing\0\u{1}CompactionTaskStateIndexing\0\u{1}CompactionTaskStateCleaned\0\u{1}CompactionTaskStateMetaSaved\0\u{1}CompactionTaskStateStatistic\0")
+}
+
+nonisolated extension Milvus_Proto_Common_StateCode: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0Initializing\0\u{1}Healthy\0\u{1}Abnormal\0\u{1}StandBy\0\u{1}Stopping\0")
+}
+
+nonisolated extension Milvus_Proto_Common_SegmentState: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SegmentStateNone\0\u{1}NotExist\0\u{1}Growing\0\u{1}Sealed\0\u{1}Flushed\0\u{1}Flushing\0\u{1}Dropped\0\u{1}Importing\0")
+}
+
+nonisolated extension Milvus_Proto_Common_SegmentLevel: SwiftProtobuf._ProtoNameProviding {
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0Legacy\0\u{1}L0\0\u{1}L1\0\u{1}L2\0")
 }
 
 nonisolated extension Milvus_Proto_Common_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -522,6 +522,240 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreateDatabase" metadata.
+        package enum CreateDatabase: Sendable {
+            /// Request type for "CreateDatabase".
+            package typealias Input = Milvus_Proto_Milvus_CreateDatabaseRequest
+            /// Response type for "CreateDatabase".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "CreateDatabase".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "CreateDatabase",
+                type: .unary
+            )
+        }
+        /// Namespace for "DropDatabase" metadata.
+        package enum DropDatabase: Sendable {
+            /// Request type for "DropDatabase".
+            package typealias Input = Milvus_Proto_Milvus_DropDatabaseRequest
+            /// Response type for "DropDatabase".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "DropDatabase".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DropDatabase",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListDatabases" metadata.
+        package enum ListDatabases: Sendable {
+            /// Request type for "ListDatabases".
+            package typealias Input = Milvus_Proto_Milvus_ListDatabasesRequest
+            /// Response type for "ListDatabases".
+            package typealias Output = Milvus_Proto_Milvus_ListDatabasesResponse
+            /// Descriptor for "ListDatabases".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "ListDatabases",
+                type: .unary
+            )
+        }
+        /// Namespace for "AlterDatabase" metadata.
+        package enum AlterDatabase: Sendable {
+            /// Request type for "AlterDatabase".
+            package typealias Input = Milvus_Proto_Milvus_AlterDatabaseRequest
+            /// Response type for "AlterDatabase".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "AlterDatabase".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "AlterDatabase",
+                type: .unary
+            )
+        }
+        /// Namespace for "DescribeDatabase" metadata.
+        package enum DescribeDatabase: Sendable {
+            /// Request type for "DescribeDatabase".
+            package typealias Input = Milvus_Proto_Milvus_DescribeDatabaseRequest
+            /// Response type for "DescribeDatabase".
+            package typealias Output = Milvus_Proto_Milvus_DescribeDatabaseResponse
+            /// Descriptor for "DescribeDatabase".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DescribeDatabase",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreateAlias" metadata.
+        package enum CreateAlias: Sendable {
+            /// Request type for "CreateAlias".
+            package typealias Input = Milvus_Proto_Milvus_CreateAliasRequest
+            /// Response type for "CreateAlias".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "CreateAlias".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "CreateAlias",
+                type: .unary
+            )
+        }
+        /// Namespace for "DropAlias" metadata.
+        package enum DropAlias: Sendable {
+            /// Request type for "DropAlias".
+            package typealias Input = Milvus_Proto_Milvus_DropAliasRequest
+            /// Response type for "DropAlias".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "DropAlias".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DropAlias",
+                type: .unary
+            )
+        }
+        /// Namespace for "AlterAlias" metadata.
+        package enum AlterAlias: Sendable {
+            /// Request type for "AlterAlias".
+            package typealias Input = Milvus_Proto_Milvus_AlterAliasRequest
+            /// Response type for "AlterAlias".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "AlterAlias".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "AlterAlias",
+                type: .unary
+            )
+        }
+        /// Namespace for "DescribeAlias" metadata.
+        package enum DescribeAlias: Sendable {
+            /// Request type for "DescribeAlias".
+            package typealias Input = Milvus_Proto_Milvus_DescribeAliasRequest
+            /// Response type for "DescribeAlias".
+            package typealias Output = Milvus_Proto_Milvus_DescribeAliasResponse
+            /// Descriptor for "DescribeAlias".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DescribeAlias",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListAliases" metadata.
+        package enum ListAliases: Sendable {
+            /// Request type for "ListAliases".
+            package typealias Input = Milvus_Proto_Milvus_ListAliasesRequest
+            /// Response type for "ListAliases".
+            package typealias Output = Milvus_Proto_Milvus_ListAliasesResponse
+            /// Descriptor for "ListAliases".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "ListAliases",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetComponentStates" metadata.
+        package enum GetComponentStates: Sendable {
+            /// Request type for "GetComponentStates".
+            package typealias Input = Milvus_Proto_Milvus_GetComponentStatesRequest
+            /// Response type for "GetComponentStates".
+            package typealias Output = Milvus_Proto_Milvus_ComponentStates
+            /// Descriptor for "GetComponentStates".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetComponentStates",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetMetrics" metadata.
+        package enum GetMetrics: Sendable {
+            /// Request type for "GetMetrics".
+            package typealias Input = Milvus_Proto_Milvus_GetMetricsRequest
+            /// Response type for "GetMetrics".
+            package typealias Output = Milvus_Proto_Milvus_GetMetricsResponse
+            /// Descriptor for "GetMetrics".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetMetrics",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetIndexStatistics" metadata.
+        package enum GetIndexStatistics: Sendable {
+            /// Request type for "GetIndexStatistics".
+            package typealias Input = Milvus_Proto_Milvus_GetIndexStatisticsRequest
+            /// Response type for "GetIndexStatistics".
+            package typealias Output = Milvus_Proto_Milvus_GetIndexStatisticsResponse
+            /// Descriptor for "GetIndexStatistics".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetIndexStatistics",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetReplicas" metadata.
+        package enum GetReplicas: Sendable {
+            /// Request type for "GetReplicas".
+            package typealias Input = Milvus_Proto_Milvus_GetReplicasRequest
+            /// Response type for "GetReplicas".
+            package typealias Output = Milvus_Proto_Milvus_GetReplicasResponse
+            /// Descriptor for "GetReplicas".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetReplicas",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListCredUsers" metadata.
+        package enum ListCredUsers: Sendable {
+            /// Request type for "ListCredUsers".
+            package typealias Input = Milvus_Proto_Milvus_ListCredUsersRequest
+            /// Response type for "ListCredUsers".
+            package typealias Output = Milvus_Proto_Milvus_ListCredUsersResponse
+            /// Descriptor for "ListCredUsers".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "ListCredUsers",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetQuerySegmentInfo" metadata.
+        package enum GetQuerySegmentInfo: Sendable {
+            /// Request type for "GetQuerySegmentInfo".
+            package typealias Input = Milvus_Proto_Milvus_GetQuerySegmentInfoRequest
+            /// Response type for "GetQuerySegmentInfo".
+            package typealias Output = Milvus_Proto_Milvus_GetQuerySegmentInfoResponse
+            /// Descriptor for "GetQuerySegmentInfo".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetQuerySegmentInfo",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetPersistentSegmentInfo" metadata.
+        package enum GetPersistentSegmentInfo: Sendable {
+            /// Request type for "GetPersistentSegmentInfo".
+            package typealias Input = Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest
+            /// Response type for "GetPersistentSegmentInfo".
+            package typealias Output = Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse
+            /// Descriptor for "GetPersistentSegmentInfo".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "GetPersistentSegmentInfo",
+                type: .unary
+            )
+        }
+        /// Namespace for "TruncateCollection" metadata.
+        package enum TruncateCollection: Sendable {
+            /// Request type for "TruncateCollection".
+            package typealias Input = Milvus_Proto_Milvus_TruncateCollectionRequest
+            /// Response type for "TruncateCollection".
+            package typealias Output = Milvus_Proto_Milvus_TruncateCollectionResponse
+            /// Descriptor for "TruncateCollection".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "TruncateCollection",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "milvus.proto.milvus.MilvusService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor,
@@ -561,7 +795,25 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
             GetCompactionStateWithPlans.descriptor,
             Search.descriptor,
             HybridSearch.descriptor,
-            Query.descriptor
+            Query.descriptor,
+            CreateDatabase.descriptor,
+            DropDatabase.descriptor,
+            ListDatabases.descriptor,
+            AlterDatabase.descriptor,
+            DescribeDatabase.descriptor,
+            CreateAlias.descriptor,
+            DropAlias.descriptor,
+            AlterAlias.descriptor,
+            DescribeAlias.descriptor,
+            ListAliases.descriptor,
+            GetComponentStates.descriptor,
+            GetMetrics.descriptor,
+            GetIndexStatistics.descriptor,
+            GetReplicas.descriptor,
+            ListCredUsers.descriptor,
+            GetQuerySegmentInfo.descriptor,
+            GetPersistentSegmentInfo.descriptor,
+            TruncateCollection.descriptor
         ]
     }
 }
@@ -1147,6 +1399,262 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_QueryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_QueryResults>
+
+        /// Handle the "CreateDatabase" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_CreateDatabaseRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func createDatabase(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DropDatabaseRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func dropDatabase(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "ListDatabases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_ListDatabasesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ListDatabasesResponse` messages.
+        func listDatabases(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListDatabasesResponse>
+
+        /// Handle the "AlterDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_AlterDatabaseRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func alterDatabase(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DescribeDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DescribeDatabaseRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_DescribeDatabaseResponse` messages.
+        func describeDatabase(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>
+
+        /// Handle the "CreateAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_CreateAliasRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func createAlias(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DropAliasRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func dropAlias(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_AlterAliasRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func alterAlias(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DescribeAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DescribeAliasRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_DescribeAliasResponse` messages.
+        func describeAlias(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_DescribeAliasResponse>
+
+        /// Handle the "ListAliases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_ListAliasesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ListAliasesResponse` messages.
+        func listAliases(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListAliasesResponse>
+
+        /// Handle the "GetComponentStates" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetComponentStatesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ComponentStates` messages.
+        func getComponentStates(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ComponentStates>
+
+        /// Handle the "GetMetrics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetMetricsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetMetricsResponse` messages.
+        func getMetrics(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetMetricsResponse>
+
+        /// Handle the "GetIndexStatistics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetIndexStatisticsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetIndexStatisticsResponse` messages.
+        func getIndexStatistics(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>
+
+        /// Handle the "GetReplicas" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetReplicasRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetReplicasResponse` messages.
+        func getReplicas(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetReplicasResponse>
+
+        /// Handle the "ListCredUsers" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_ListCredUsersRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ListCredUsersResponse` messages.
+        func listCredUsers(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListCredUsersResponse>
+
+        /// Handle the "GetQuerySegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetQuerySegmentInfoResponse` messages.
+        func getQuerySegmentInfo(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>
+
+        /// Handle the "GetPersistentSegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse` messages.
+        func getPersistentSegmentInfo(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>
+
+        /// Handle the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_TruncateCollectionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_TruncateCollectionResponse` messages.
+        func truncateCollection(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>
     }
 
     /// Service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -1716,6 +2224,262 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_QueryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_QueryResults>
+
+        /// Handle the "CreateDatabase" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func createDatabase(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func dropDatabase(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "ListDatabases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListDatabasesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ListDatabasesResponse` message.
+        func listDatabases(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListDatabasesResponse>
+
+        /// Handle the "AlterDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func alterDatabase(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DescribeDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_DescribeDatabaseResponse` message.
+        func describeDatabase(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>
+
+        /// Handle the "CreateAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func createAlias(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func dropAlias(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func alterAlias(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DescribeAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_DescribeAliasResponse` message.
+        func describeAlias(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeAliasResponse>
+
+        /// Handle the "ListAliases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListAliasesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ListAliasesResponse` message.
+        func listAliases(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListAliasesResponse>
+
+        /// Handle the "GetComponentStates" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetComponentStatesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ComponentStates` message.
+        func getComponentStates(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ComponentStates>
+
+        /// Handle the "GetMetrics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetMetricsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetMetricsResponse` message.
+        func getMetrics(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetMetricsResponse>
+
+        /// Handle the "GetIndexStatistics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetIndexStatisticsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetIndexStatisticsResponse` message.
+        func getIndexStatistics(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>
+
+        /// Handle the "GetReplicas" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetReplicasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetReplicasResponse` message.
+        func getReplicas(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetReplicasResponse>
+
+        /// Handle the "ListCredUsers" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListCredUsersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ListCredUsersResponse` message.
+        func listCredUsers(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListCredUsersResponse>
+
+        /// Handle the "GetQuerySegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetQuerySegmentInfoResponse` message.
+        func getQuerySegmentInfo(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>
+
+        /// Handle the "GetPersistentSegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse` message.
+        func getPersistentSegmentInfo(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>
+
+        /// Handle the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_TruncateCollectionResponse` message.
+        func truncateCollection(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>
     }
 
     /// Simple service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -2283,6 +3047,262 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: Milvus_Proto_Milvus_QueryRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Milvus_Proto_Milvus_QueryResults
+
+        /// Handle the "CreateDatabase" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_CreateDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func createDatabase(
+            request: Milvus_Proto_Milvus_CreateDatabaseRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DropDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DropDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func dropDatabase(
+            request: Milvus_Proto_Milvus_DropDatabaseRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "ListDatabases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_ListDatabasesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ListDatabasesResponse` to respond with.
+        func listDatabases(
+            request: Milvus_Proto_Milvus_ListDatabasesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ListDatabasesResponse
+
+        /// Handle the "AlterDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_AlterDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func alterDatabase(
+            request: Milvus_Proto_Milvus_AlterDatabaseRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DescribeDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DescribeDatabaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_DescribeDatabaseResponse` to respond with.
+        func describeDatabase(
+            request: Milvus_Proto_Milvus_DescribeDatabaseRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_DescribeDatabaseResponse
+
+        /// Handle the "CreateAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_CreateAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func createAlias(
+            request: Milvus_Proto_Milvus_CreateAliasRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DropAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DropAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func dropAlias(
+            request: Milvus_Proto_Milvus_DropAliasRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "AlterAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_AlterAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func alterAlias(
+            request: Milvus_Proto_Milvus_AlterAliasRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DescribeAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DescribeAliasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_DescribeAliasResponse` to respond with.
+        func describeAlias(
+            request: Milvus_Proto_Milvus_DescribeAliasRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_DescribeAliasResponse
+
+        /// Handle the "ListAliases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_ListAliasesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ListAliasesResponse` to respond with.
+        func listAliases(
+            request: Milvus_Proto_Milvus_ListAliasesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ListAliasesResponse
+
+        /// Handle the "GetComponentStates" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetComponentStatesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ComponentStates` to respond with.
+        func getComponentStates(
+            request: Milvus_Proto_Milvus_GetComponentStatesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ComponentStates
+
+        /// Handle the "GetMetrics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetMetricsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetMetricsResponse` to respond with.
+        func getMetrics(
+            request: Milvus_Proto_Milvus_GetMetricsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetMetricsResponse
+
+        /// Handle the "GetIndexStatistics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetIndexStatisticsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetIndexStatisticsResponse` to respond with.
+        func getIndexStatistics(
+            request: Milvus_Proto_Milvus_GetIndexStatisticsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetIndexStatisticsResponse
+
+        /// Handle the "GetReplicas" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetReplicasRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetReplicasResponse` to respond with.
+        func getReplicas(
+            request: Milvus_Proto_Milvus_GetReplicasRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetReplicasResponse
+
+        /// Handle the "ListCredUsers" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_ListCredUsersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ListCredUsersResponse` to respond with.
+        func listCredUsers(
+            request: Milvus_Proto_Milvus_ListCredUsersRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ListCredUsersResponse
+
+        /// Handle the "GetQuerySegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetQuerySegmentInfoResponse` to respond with.
+        func getQuerySegmentInfo(
+            request: Milvus_Proto_Milvus_GetQuerySegmentInfoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetQuerySegmentInfoResponse
+
+        /// Handle the "GetPersistentSegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse` to respond with.
+        func getPersistentSegmentInfo(
+            request: Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse
+
+        /// Handle the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_TruncateCollectionResponse` to respond with.
+        func truncateCollection(
+            request: Milvus_Proto_Milvus_TruncateCollectionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_TruncateCollectionResponse
     }
 }
 
@@ -2708,6 +3728,204 @@ extension Milvus_Proto_Milvus_MilvusService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.CreateDatabase.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_CreateDatabaseRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.createDatabase(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DropDatabase.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DropDatabaseRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.dropDatabase(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.ListDatabases.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListDatabasesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListDatabasesResponse>(),
+            handler: { request, context in
+                try await self.listDatabases(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.AlterDatabase.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_AlterDatabaseRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.alterDatabase(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DescribeDatabase.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DescribeDatabaseRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DescribeDatabaseResponse>(),
+            handler: { request, context in
+                try await self.describeDatabase(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.CreateAlias.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_CreateAliasRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.createAlias(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DropAlias.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DropAliasRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.dropAlias(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.AlterAlias.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_AlterAliasRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.alterAlias(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DescribeAlias.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DescribeAliasRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DescribeAliasResponse>(),
+            handler: { request, context in
+                try await self.describeAlias(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.ListAliases.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListAliasesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListAliasesResponse>(),
+            handler: { request, context in
+                try await self.listAliases(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetComponentStates.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetComponentStatesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ComponentStates>(),
+            handler: { request, context in
+                try await self.getComponentStates(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetMetrics.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetMetricsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetMetricsResponse>(),
+            handler: { request, context in
+                try await self.getMetrics(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetIndexStatistics.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetIndexStatisticsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetIndexStatisticsResponse>(),
+            handler: { request, context in
+                try await self.getIndexStatistics(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetReplicas.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetReplicasRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetReplicasResponse>(),
+            handler: { request, context in
+                try await self.getReplicas(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.ListCredUsers.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListCredUsersRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListCredUsersResponse>(),
+            handler: { request, context in
+                try await self.listCredUsers(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetQuerySegmentInfo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>(),
+            handler: { request, context in
+                try await self.getQuerySegmentInfo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.GetPersistentSegmentInfo.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>(),
+            handler: { request, context in
+                try await self.getPersistentSegmentInfo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.TruncateCollection.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TruncateCollectionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TruncateCollectionResponse>(),
+            handler: { request, context in
+                try await self.truncateCollection(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -3126,6 +4344,204 @@ extension Milvus_Proto_Milvus_MilvusService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_QueryResults> {
         let response = try await self.query(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func createDatabase(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.createDatabase(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func dropDatabase(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.dropDatabase(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listDatabases(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListDatabasesResponse> {
+        let response = try await self.listDatabases(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func alterDatabase(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.alterDatabase(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func describeDatabase(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse> {
+        let response = try await self.describeDatabase(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func createAlias(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.createAlias(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func dropAlias(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.dropAlias(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func alterAlias(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.alterAlias(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func describeAlias(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_DescribeAliasResponse> {
+        let response = try await self.describeAlias(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listAliases(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListAliasesResponse> {
+        let response = try await self.listAliases(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getComponentStates(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ComponentStates> {
+        let response = try await self.getComponentStates(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getMetrics(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetMetricsResponse> {
+        let response = try await self.getMetrics(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getIndexStatistics(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse> {
+        let response = try await self.getIndexStatistics(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getReplicas(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetReplicasResponse> {
+        let response = try await self.getReplicas(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listCredUsers(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListCredUsersResponse> {
+        let response = try await self.listCredUsers(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getQuerySegmentInfo(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse> {
+        let response = try await self.getQuerySegmentInfo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func getPersistentSegmentInfo(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse> {
+        let response = try await self.getPersistentSegmentInfo(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func truncateCollection(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse> {
+        let response = try await self.truncateCollection(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3623,6 +5039,240 @@ extension Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_QueryResults> {
         return GRPCCore.ServerResponse<Milvus_Proto_Milvus_QueryResults>(
             message: try await self.query(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func createDatabase(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.createDatabase(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func dropDatabase(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.dropDatabase(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listDatabases(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListDatabasesResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListDatabasesResponse>(
+            message: try await self.listDatabases(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func alterDatabase(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.alterDatabase(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func describeDatabase(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>(
+            message: try await self.describeDatabase(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func createAlias(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.createAlias(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func dropAlias(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.dropAlias(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func alterAlias(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.alterAlias(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func describeAlias(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeAliasResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeAliasResponse>(
+            message: try await self.describeAlias(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listAliases(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListAliasesResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListAliasesResponse>(
+            message: try await self.listAliases(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getComponentStates(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ComponentStates> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ComponentStates>(
+            message: try await self.getComponentStates(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getMetrics(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetMetricsResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetMetricsResponse>(
+            message: try await self.getMetrics(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getIndexStatistics(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>(
+            message: try await self.getIndexStatistics(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getReplicas(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetReplicasResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetReplicasResponse>(
+            message: try await self.getReplicas(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listCredUsers(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListCredUsersResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListCredUsersResponse>(
+            message: try await self.listCredUsers(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getQuerySegmentInfo(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>(
+            message: try await self.getQuerySegmentInfo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func getPersistentSegmentInfo(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>(
+            message: try await self.getPersistentSegmentInfo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func truncateCollection(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>(
+            message: try await self.truncateCollection(
                 request: request.message,
                 context: context
             ),
@@ -4388,6 +6038,352 @@ extension Milvus_Proto_Milvus_MilvusService {
             deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_QueryResults>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_QueryResults>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateDatabase" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DropDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dropDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListDatabases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListDatabasesRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListDatabasesRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListDatabasesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listDatabases<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListDatabasesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListDatabasesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListDatabasesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AlterDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func alterDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DescribeDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DescribeDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_DescribeDatabaseResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func describeDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_DescribeDatabaseResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DropAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dropAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AlterAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func alterAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DescribeAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DescribeAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_DescribeAliasResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func describeAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DescribeAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_DescribeAliasResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeAliasResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAliases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListAliasesRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListAliasesRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListAliasesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAliases<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListAliasesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListAliasesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListAliasesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetComponentStates" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetComponentStatesRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetComponentStatesRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ComponentStates` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getComponentStates<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ComponentStates>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ComponentStates>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetMetrics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetMetricsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetMetricsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetMetricsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getMetrics<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetMetricsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetMetricsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetMetricsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetIndexStatistics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetIndexStatisticsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetIndexStatisticsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetIndexStatisticsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getIndexStatistics<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetIndexStatisticsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetReplicas" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetReplicasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetReplicasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetReplicasResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getReplicas<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetReplicasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetReplicasResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetReplicasResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListCredUsers" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListCredUsersRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListCredUsersRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListCredUsersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listCredUsers<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListCredUsersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListCredUsersResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListCredUsersResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetQuerySegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetQuerySegmentInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getQuerySegmentInfo<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetPersistentSegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getPersistentSegmentInfo<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TruncateCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_TruncateCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func truncateCollection<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -5574,6 +7570,550 @@ extension Milvus_Proto_Milvus_MilvusService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CreateDatabase" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func createDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.CreateDatabase.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DropDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func dropDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DropDatabase.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListDatabases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListDatabasesRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListDatabasesRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListDatabasesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listDatabases<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListDatabasesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListDatabasesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListDatabasesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.ListDatabases.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AlterDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func alterDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.AlterDatabase.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DescribeDatabase" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeDatabaseRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DescribeDatabaseRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_DescribeDatabaseResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func describeDatabase<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_DescribeDatabaseResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DescribeDatabase.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func createAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.CreateAlias.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DropAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func dropAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DropAlias.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AlterAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func alterAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.AlterAlias.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DescribeAlias" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeAliasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DescribeAliasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_DescribeAliasResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func describeAlias<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DescribeAliasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_DescribeAliasResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeAliasResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DescribeAlias.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAliases" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListAliasesRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListAliasesRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListAliasesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listAliases<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListAliasesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListAliasesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListAliasesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.ListAliases.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetComponentStates" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetComponentStatesRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetComponentStatesRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ComponentStates` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getComponentStates<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ComponentStates>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ComponentStates>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetComponentStates.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetMetrics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetMetricsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetMetricsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetMetricsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getMetrics<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetMetricsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetMetricsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetMetricsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetMetrics.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetIndexStatistics" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetIndexStatisticsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetIndexStatisticsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetIndexStatisticsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getIndexStatistics<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetIndexStatisticsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetIndexStatistics.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetReplicas" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetReplicasRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetReplicasRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetReplicasResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getReplicas<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetReplicasRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetReplicasResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetReplicasResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetReplicas.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListCredUsers" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListCredUsersRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListCredUsersRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListCredUsersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listCredUsers<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListCredUsersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListCredUsersResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListCredUsersResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.ListCredUsers.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetQuerySegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetQuerySegmentInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getQuerySegmentInfo<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetQuerySegmentInfo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetPersistentSegmentInfo" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func getPersistentSegmentInfo<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.GetPersistentSegmentInfo.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "TruncateCollection" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TruncateCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_TruncateCollectionResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func truncateCollection<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.TruncateCollection.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -6553,6 +9093,460 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_QueryRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_QueryResults>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateDatabase" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateDatabaseRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createDatabase<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createDatabase(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_CreateDatabaseRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropDatabase" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DropDatabaseRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropDatabase<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropDatabaseRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dropDatabase(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DropDatabaseRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDatabases" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_ListDatabasesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listDatabases<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListDatabasesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListDatabasesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listDatabases(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListDatabasesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListDatabasesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterDatabase" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterDatabaseRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterDatabase<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.alterDatabase(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AlterDatabaseRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeDatabase" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeDatabaseRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func describeDatabase<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.describeDatabase(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DescribeDatabaseRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DescribeDatabaseResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateAlias" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateAliasRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createAlias<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateAliasRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createAlias(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_CreateAliasRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropAlias" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DropAliasRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropAlias<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropAliasRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dropAlias(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DropAliasRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterAlias" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterAliasRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterAlias<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterAliasRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.alterAlias(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AlterAliasRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeAlias" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeAliasRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func describeAlias<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeAliasRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeAliasResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.describeAlias(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DescribeAliasRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DescribeAliasResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAliases" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_ListAliasesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listAliases<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListAliasesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListAliasesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAliases(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListAliasesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListAliasesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetComponentStates" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetComponentStatesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getComponentStates<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ComponentStates>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getComponentStates(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetComponentStatesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ComponentStates>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetMetrics" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetMetricsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getMetrics<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetMetricsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetMetricsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getMetrics(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetMetricsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetMetricsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetIndexStatistics" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetIndexStatisticsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getIndexStatistics<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getIndexStatistics(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetIndexStatisticsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetIndexStatisticsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReplicas" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetReplicasRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getReplicas<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetReplicasRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetReplicasResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getReplicas(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetReplicasRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetReplicasResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListCredUsers" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_ListCredUsersRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listCredUsers<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListCredUsersRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListCredUsersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listCredUsers(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListCredUsersRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListCredUsersResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetQuerySegmentInfo" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetQuerySegmentInfoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getQuerySegmentInfo<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getQuerySegmentInfo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetPersistentSegmentInfo" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getPersistentSegmentInfo<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getPersistentSegmentInfo(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TruncateCollection" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_TruncateCollectionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func truncateCollection<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.truncateCollection(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -7686,6 +10680,532 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             metadata: metadata
         )
         return try await self.query(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateDatabase" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Databases, aliases and what tools poll (issue 16). Kept together so a merge is one block.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createDatabase<Result>(
+        _ message: Milvus_Proto_Milvus_CreateDatabaseRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateDatabaseRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createDatabase(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropDatabase" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropDatabase<Result>(
+        _ message: Milvus_Proto_Milvus_DropDatabaseRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropDatabaseRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dropDatabase(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDatabases" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listDatabases<Result>(
+        _ message: Milvus_Proto_Milvus_ListDatabasesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListDatabasesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListDatabasesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listDatabases(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterDatabase" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterDatabase<Result>(
+        _ message: Milvus_Proto_Milvus_AlterDatabaseRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterDatabaseRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.alterDatabase(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeDatabase" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func describeDatabase<Result>(
+        _ message: Milvus_Proto_Milvus_DescribeDatabaseRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeDatabaseResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeDatabaseRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.describeDatabase(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateAlias" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createAlias<Result>(
+        _ message: Milvus_Proto_Milvus_CreateAliasRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateAliasRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createAlias(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropAlias" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropAlias<Result>(
+        _ message: Milvus_Proto_Milvus_DropAliasRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropAliasRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dropAlias(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterAlias" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterAlias<Result>(
+        _ message: Milvus_Proto_Milvus_AlterAliasRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterAliasRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.alterAlias(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeAlias" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func describeAlias<Result>(
+        _ message: Milvus_Proto_Milvus_DescribeAliasRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeAliasResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeAliasRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.describeAlias(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAliases" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listAliases<Result>(
+        _ message: Milvus_Proto_Milvus_ListAliasesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListAliasesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListAliasesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAliases(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetComponentStates" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getComponentStates<Result>(
+        _ message: Milvus_Proto_Milvus_GetComponentStatesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ComponentStates>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetComponentStatesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getComponentStates(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetMetrics" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getMetrics<Result>(
+        _ message: Milvus_Proto_Milvus_GetMetricsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetMetricsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetMetricsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getMetrics(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetIndexStatistics" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getIndexStatistics<Result>(
+        _ message: Milvus_Proto_Milvus_GetIndexStatisticsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetIndexStatisticsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetIndexStatisticsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getIndexStatistics(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReplicas" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getReplicas<Result>(
+        _ message: Milvus_Proto_Milvus_GetReplicasRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetReplicasResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetReplicasRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getReplicas(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListCredUsers" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listCredUsers<Result>(
+        _ message: Milvus_Proto_Milvus_ListCredUsersRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListCredUsersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListCredUsersRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listCredUsers(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetQuerySegmentInfo" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getQuerySegmentInfo<Result>(
+        _ message: Milvus_Proto_Milvus_GetQuerySegmentInfoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetQuerySegmentInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetQuerySegmentInfoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getQuerySegmentInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetPersistentSegmentInfo" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func getPersistentSegmentInfo<Result>(
+        _ message: Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getPersistentSegmentInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TruncateCollection" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func truncateCollection<Result>(
+        _ message: Milvus_Proto_Milvus_TruncateCollectionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.truncateCollection(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -38,14 +38,16 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     // MARK: Plumbing
 
     /// Runs one RPC: the database check, the body, the error table, metrics and the request log.
-    private func call<R: MilvusStatusResponse>(_ method: String, _ op: OperationKind = .other, checkDatabase: Bool = true,
+    /// `db` is the request's `db_name` field; when empty, the `dbname` metadata names the database
+    /// (pymilvus sends both after `using_database`, only the metadata with `MilvusClient(db_name:)`).
+    func call<R: MilvusStatusResponse>(_ method: String, _ op: OperationKind = .other, checkDatabase: Bool = true, db: String = "",
                                                _ body: () async throws -> R) async -> R {
         let started = ContinuousClock.now
         var response: R
         var failure: APIError?
         do {
-            if checkDatabase { try handlers.checkDatabase(GRPCCallContext.dbName) }
-            response = try await body()
+            let database = checkDatabase ? try handlers.checkDatabase(db.isEmpty ? GRPCCallContext.dbName : db) : Database.defaultDatabaseName
+            response = try await RequestScope.$database.withValue(database) { try await body() }
             if !response.hasMilvusStatus { response.milvusStatus = PStatus() }
         } catch {
             let e = ErrorTable.apiError(error, during: op)
@@ -132,7 +134,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     // MARK: Collections
 
     func createCollection(request: Milvus_Proto_Milvus_CreateCollectionRequest, context: ServerContext) async throws -> PStatus {
-        await call("CreateCollection") {
+        await call("CreateCollection", db: request.dbName) {
             let schema = try ProtoConversions.collectionSchema(request)
             // Milvus creates collections released; pymilvus then creates the indexes and loads.
             try await handlers.createCollection(CreateCollectionCall(schema: schema, indexes: [], load: false))
@@ -141,14 +143,14 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func dropCollection(request: Milvus_Proto_Milvus_DropCollectionRequest, context: ServerContext) async throws -> PStatus {
-        await call("DropCollection") {
+        await call("DropCollection", db: request.dbName) {
             try await handlers.dropCollection(request.collectionName)
             return PStatus()
         }
     }
 
     func hasCollection(request: Milvus_Proto_Milvus_HasCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_BoolResponse {
-        await call("HasCollection") {
+        await call("HasCollection", db: request.dbName) {
             var r = Milvus_Proto_Milvus_BoolResponse()
             r.value = handlers.hasCollection(request.collectionName)
             return r
@@ -156,7 +158,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func describeCollection(request: Milvus_Proto_Milvus_DescribeCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_DescribeCollectionResponse {
-        await call("DescribeCollection") {
+        await call("DescribeCollection", db: request.dbName) {
             let d = try await handlers.describeCollection(request.collectionName)
             var r = Milvus_Proto_Milvus_DescribeCollectionResponse()
             r.schema = ProtoConversions.protoSchema(d.schema)
@@ -165,7 +167,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             r.shardsNum = Int32(d.schema.shardsNum)
             r.numPartitions = Int64(d.partitionCount)
             r.consistencyLevel = .strong
-            r.dbName = "default"
+            r.dbName = d.database
+            r.aliases = d.aliases
             r.createdTimestamp = Self.hybridTimestamp(of: d.createdAt)
             r.createdUtcTimestamp = Self.utcMilliseconds(d.createdAt)
             return r
@@ -173,7 +176,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func showCollections(request: Milvus_Proto_Milvus_ShowCollectionsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ShowCollectionsResponse {
-        await call("ShowCollections") {
+        await call("ShowCollections", db: request.dbName) {
             var r = Milvus_Proto_Milvus_ShowCollectionsResponse()
             var listed = handlers.collectionSummaries(loadedOnly: request.type == .inMemory)
             if !request.collectionNames.isEmpty {
@@ -191,15 +194,14 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func renameCollection(request: Milvus_Proto_Milvus_RenameCollectionRequest, context: ServerContext) async throws -> PStatus {
-        await call("RenameCollection") {
-            if !request.newDbname.isEmpty { try handlers.checkDatabase(request.newDbname) }
-            try await handlers.renameCollection(request.oldName, to: request.newName)
+        await call("RenameCollection", db: request.dbName) {
+            try await handlers.renameCollection(request.oldName, to: request.newName, newDatabase: request.newDbname)
             return PStatus()
         }
     }
 
     func getCollectionStatistics(request: Milvus_Proto_Milvus_GetCollectionStatisticsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetCollectionStatisticsResponse {
-        await call("GetCollectionStatistics") {
+        await call("GetCollectionStatistics", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetCollectionStatisticsResponse()
             r.stats = [Self.kv("row_count", String(try await handlers.collectionRowCount(request.collectionName)))]
             return r
@@ -214,14 +216,14 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func loadCollection(request: Milvus_Proto_Milvus_LoadCollectionRequest, context: ServerContext) async throws -> PStatus {
-        await call("LoadCollection") {
+        await call("LoadCollection", db: request.dbName) {
             try await handlers.loadCollection(request.collectionName)
             return PStatus()
         }
     }
 
     func releaseCollection(request: Milvus_Proto_Milvus_ReleaseCollectionRequest, context: ServerContext) async throws -> PStatus {
-        await call("ReleaseCollection") {
+        await call("ReleaseCollection", db: request.dbName) {
             try await handlers.releaseCollection(request.collectionName)
             return PStatus()
         }
@@ -230,7 +232,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     /// Vireo loads nothing (segments are used from the memory map), so progress is 100 as soon as a
     /// collection is loaded, and 0 while it is released.
     func getLoadingProgress(request: Milvus_Proto_Milvus_GetLoadingProgressRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetLoadingProgressResponse {
-        await call("GetLoadingProgress") {
+        await call("GetLoadingProgress", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetLoadingProgressResponse()
             let parts = request.partitionNames.isEmpty ? nil : request.partitionNames
             let state = try await handlers.loadState(request.collectionName, partitions: parts)
@@ -241,7 +243,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func getLoadState(request: Milvus_Proto_Milvus_GetLoadStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetLoadStateResponse {
-        await call("GetLoadState") {
+        await call("GetLoadState", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetLoadStateResponse()
             let parts = request.partitionNames.isEmpty ? nil : request.partitionNames
             switch try await handlers.loadState(request.collectionName, partitions: parts) {
@@ -256,21 +258,21 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     // MARK: Partitions
 
     func createPartition(request: Milvus_Proto_Milvus_CreatePartitionRequest, context: ServerContext) async throws -> PStatus {
-        await call("CreatePartition") {
+        await call("CreatePartition", db: request.dbName) {
             try await handlers.createPartition(request.collectionName, request.partitionName)
             return PStatus()
         }
     }
 
     func dropPartition(request: Milvus_Proto_Milvus_DropPartitionRequest, context: ServerContext) async throws -> PStatus {
-        await call("DropPartition") {
+        await call("DropPartition", db: request.dbName) {
             try await handlers.dropPartition(request.collectionName, request.partitionName)
             return PStatus()
         }
     }
 
     func hasPartition(request: Milvus_Proto_Milvus_HasPartitionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_BoolResponse {
-        await call("HasPartition") {
+        await call("HasPartition", db: request.dbName) {
             var r = Milvus_Proto_Milvus_BoolResponse()
             r.value = try await handlers.hasPartition(request.collectionName, request.partitionName)
             return r
@@ -278,7 +280,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func showPartitions(request: Milvus_Proto_Milvus_ShowPartitionsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ShowPartitionsResponse {
-        await call("ShowPartitions") {
+        await call("ShowPartitions", db: request.dbName) {
             var r = Milvus_Proto_Milvus_ShowPartitionsResponse()
             var names = try await handlers.listPartitions(request.collectionName)
             if !request.partitionNames.isEmpty {
@@ -295,7 +297,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func loadPartitions(request: Milvus_Proto_Milvus_LoadPartitionsRequest, context: ServerContext) async throws -> PStatus {
-        await call("LoadPartitions") {
+        await call("LoadPartitions", db: request.dbName) {
             guard !request.partitionNames.isEmpty else { throw APIError.missing("partition_names") }
             try await handlers.setPartitionsLoaded(request.collectionName, request.partitionNames, loaded: true)
             return PStatus()
@@ -303,7 +305,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func releasePartitions(request: Milvus_Proto_Milvus_ReleasePartitionsRequest, context: ServerContext) async throws -> PStatus {
-        await call("ReleasePartitions") {
+        await call("ReleasePartitions", db: request.dbName) {
             guard !request.partitionNames.isEmpty else { throw APIError.missing("partition_names") }
             try await handlers.setPartitionsLoaded(request.collectionName, request.partitionNames, loaded: false)
             return PStatus()
@@ -311,7 +313,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func getPartitionStatistics(request: Milvus_Proto_Milvus_GetPartitionStatisticsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetPartitionStatisticsResponse {
-        await call("GetPartitionStatistics") {
+        await call("GetPartitionStatistics", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetPartitionStatisticsResponse()
             let n = try await handlers.partitionRowCount(request.collectionName, request.partitionName)
             r.stats = [Self.kv("row_count", String(n))]
@@ -322,7 +324,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     // MARK: Indexes
 
     func createIndex(request: Milvus_Proto_Milvus_CreateIndexRequest, context: ServerContext) async throws -> PStatus {
-        await call("CreateIndex") {
+        await call("CreateIndex", db: request.dbName) {
             var ix = try ProtoConversions.indexRequest(request)
             if ix.indexName == nil || ix.indexName == "" { ix.indexName = nil }
             try await handlers.createIndexes(request.collectionName, [ix])
@@ -330,7 +332,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         }
     }
 
-    private func descriptions(_ collection: String, indexName: String, fieldName: String) async throws -> [IndexDescription] {
+    func descriptions(_ collection: String, indexName: String, fieldName: String) async throws -> [IndexDescription] {
         let all = try await handlers.describeIndex(collection, indexName: nil)
         if !indexName.isEmpty {
             let named = all.filter { $0.indexName == indexName }
@@ -345,27 +347,31 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func describeIndex(request: Milvus_Proto_Milvus_DescribeIndexRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_DescribeIndexResponse {
-        await call("DescribeIndex") {
+        await call("DescribeIndex", db: request.dbName) {
             var r = Milvus_Proto_Milvus_DescribeIndexResponse()
-            for d in try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName) {
-                var p = Milvus_Proto_Milvus_IndexDescription()
-                p.indexName = d.indexName
-                p.indexID = Int64(bitPattern: StableHash.hash(.string(request.collectionName + "/" + d.fieldName)) >> 12)
-                p.fieldName = d.fieldName
-                p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
-                    + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
-                p.indexedRows = Int64(d.indexedRows)
-                p.totalRows = Int64(d.totalRows)
-                p.pendingIndexRows = Int64(d.pendingRows)
-                p.state = d.finished ? .finished : .inProgress
-                r.indexDescriptions.append(p)
-            }
+            r.indexDescriptions = try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName)
+                .map { Self.protoIndexDescription($0, collection: request.collectionName) }
             return r
         }
     }
 
+    /// An index as `DescribeIndex` and `GetIndexStatistics` report it.
+    static func protoIndexDescription(_ d: IndexDescription, collection: String) -> Milvus_Proto_Milvus_IndexDescription {
+        var p = Milvus_Proto_Milvus_IndexDescription()
+        p.indexName = d.indexName
+        p.indexID = Int64(bitPattern: StableHash.hash(.string(collection + "/" + d.fieldName)) >> 12)
+        p.fieldName = d.fieldName
+        p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
+            + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
+        p.indexedRows = Int64(d.indexedRows)
+        p.totalRows = Int64(d.totalRows)
+        p.pendingIndexRows = Int64(d.pendingRows)
+        p.state = d.finished ? .finished : .inProgress
+        return p
+    }
+
     func getIndexState(request: Milvus_Proto_Milvus_GetIndexStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetIndexStateResponse {
-        await call("GetIndexState") {
+        await call("GetIndexState", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetIndexStateResponse()
             let list = try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName)
             r.state = list.allSatisfy(\.finished) ? .finished : .inProgress
@@ -374,7 +380,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func getIndexBuildProgress(request: Milvus_Proto_Milvus_GetIndexBuildProgressRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetIndexBuildProgressResponse {
-        await call("GetIndexBuildProgress") {
+        await call("GetIndexBuildProgress", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetIndexBuildProgressResponse()
             let list = try await descriptions(request.collectionName, indexName: request.indexName, fieldName: request.fieldName)
             r.indexedRows = Int64(list.reduce(0) { $0 + $1.indexedRows })
@@ -384,7 +390,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func dropIndex(request: Milvus_Proto_Milvus_DropIndexRequest, context: ServerContext) async throws -> PStatus {
-        await call("DropIndex") {
+        await call("DropIndex", db: request.dbName) {
             var name = request.indexName
             if name.isEmpty, !request.fieldName.isEmpty {
                 name = try await descriptions(request.collectionName, indexName: "", fieldName: request.fieldName).first?.indexName ?? ""
@@ -396,9 +402,9 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
 
     // MARK: Writes
 
-    private func write(_ method: String, collection: String, partition: String, columns: [PFieldData], numRows: UInt32,
+    private func write(_ method: String, db: String, collection: String, partition: String, columns: [PFieldData], numRows: UInt32,
                        upsert: Bool) async -> Milvus_Proto_Milvus_MutationResult {
-        await call(method, .write) {
+        await call(method, .write, db: db) {
             let schema = try schema(collection)
             guard Int(numRows) <= handlers.limits.maxInsertRows else {
                 throw APIError(.invalidInsertData, "\(numRows) rows in one request; at most \(handlers.limits.maxInsertRows) are accepted — split the data into smaller batches")
@@ -415,7 +421,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func insert(request: Milvus_Proto_Milvus_InsertRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_MutationResult {
-        await write("Insert", collection: request.collectionName, partition: request.partitionName, columns: request.fieldsData,
+        await write("Insert", db: request.dbName, collection: request.collectionName, partition: request.partitionName, columns: request.fieldsData,
                     numRows: request.numRows, upsert: false)
     }
 
@@ -423,12 +429,12 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         if request.partialUpdate {
             return await call("Upsert") { throw APIError.invalid("partial upsert (partial_update) is not supported by Vireo yet; send whole rows") }
         }
-        return await write("Upsert", collection: request.collectionName, partition: request.partitionName, columns: request.fieldsData,
+        return await write("Upsert", db: request.dbName, collection: request.collectionName, partition: request.partitionName, columns: request.fieldsData,
                            numRows: request.numRows, upsert: true)
     }
 
     func delete(request: Milvus_Proto_Milvus_DeleteRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_MutationResult {
-        await call("Delete", .byPrimaryKey) {
+        await call("Delete", .byPrimaryKey, db: request.dbName) {
             let filter = try ProtoConversions.filter(request.expr, request.exprTemplateValues) ?? ""
             let n = try await handlers.delete(request.collectionName, filter: filter, partition: request.partitionName)
             var r = Milvus_Proto_Milvus_MutationResult()
@@ -441,9 +447,9 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     /// Vireo's flush is synchronous: when `Flush` answers, the rows are durable and sealed, so
     /// `GetFlushState` is truthfully `flushed` for any timestamp it returned.
     func flush(request: Milvus_Proto_Milvus_FlushRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_FlushResponse {
-        await call("Flush") {
+        await call("Flush", db: request.dbName) {
             var r = Milvus_Proto_Milvus_FlushResponse()
-            r.dbName = "default"
+            r.dbName = handlers.requestDatabase
             for name in request.collectionNames {
                 try await handlers.flush(name)
                 r.collSegIds[name] = Milvus_Proto_Schema_LongArray()
@@ -456,7 +462,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func getFlushState(request: Milvus_Proto_Milvus_GetFlushStateRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetFlushStateResponse {
-        await call("GetFlushState") {
+        await call("GetFlushState", db: request.dbName) {
             if !request.collectionName.isEmpty { _ = try schema(request.collectionName) }
             var r = Milvus_Proto_Milvus_GetFlushStateResponse()
             r.flushed = true
@@ -475,7 +481,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     /// id. Clustering (`is_clustering`), L0, chosen-segment and target-size compactions are Milvus
     /// features Vireo has no use for; asking for one is an error, not a silent full compaction.
     func manualCompaction(request: Milvus_Proto_Milvus_ManualCompactionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ManualCompactionResponse {
-        await call("ManualCompaction") {
+        await call("ManualCompaction", db: request.dbName) {
             if request.majorCompaction {
                 throw APIError.invalid("clustering compaction needs a clustering key field, which Vireo does not have: call compact() without is_clustering")
             }
@@ -514,7 +520,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     /// The plans of a finished job: each names the segments rewritten (shard in the high 32 bits,
     /// segment id in the low) and the segment they became (0: every row was deleted).
     func getCompactionStateWithPlans(request: Milvus_Proto_Milvus_GetCompactionPlansRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetCompactionPlansResponse {
-        await call("GetCompactionStateWithPlans") {
+        await call("GetCompactionStateWithPlans", db: request.dbName) {
             var r = Milvus_Proto_Milvus_GetCompactionPlansResponse()
             // pymilvus' get_compaction_tasks names a collection instead of a job: its newest job.
             let found = request.compactionID == 0 && !request.collectionName.isEmpty
@@ -652,7 +658,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func search(request: Milvus_Proto_Milvus_SearchRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_SearchResults {
-        await call("Search") {
+        await call("Search", db: request.dbName) {
             let schema = try schema(request.collectionName)
             var (s, round) = try await searchCall(request, collection: request.collectionName, schema: schema, defaultLimit: nil,
                                                   partitions: request.partitionNames)
@@ -672,7 +678,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func hybridSearch(request: Milvus_Proto_Milvus_HybridSearchRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_SearchResults {
-        await call("HybridSearch") {
+        await call("HybridSearch", db: request.dbName) {
             guard request.unknownFields.data.isEmpty else {
                 throw APIError.invalid("the hybrid search uses a feature Vireo does not serve (function chains)")
             }
@@ -729,7 +735,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     }
 
     func query(request: Milvus_Proto_Milvus_QueryRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_QueryResults {
-        await call("Query") {
+        await call("Query", db: request.dbName) {
             let schema = try schema(request.collectionName)
             let p = ProtoConversions.dictionary(request.queryParams)
             let filter = try ProtoConversions.filter(request.expr, request.exprTemplateValues)

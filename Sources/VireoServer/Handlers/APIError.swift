@@ -18,6 +18,9 @@ public struct MilvusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let partitionNotLoaded = MilvusCode(rawValue: 201)
     public static let indexNotFound = MilvusCode(rawValue: 700)
     public static let databaseNotFound = MilvusCode(rawValue: 800)
+    public static let aliasNotFound = MilvusCode(rawValue: 1600)
+    public static let aliasCollectionNameConflict = MilvusCode(rawValue: 1601)
+    public static let aliasAlreadyExists = MilvusCode(rawValue: 1602)
     public static let invalidParameter = MilvusCode(rawValue: 1100)
     public static let unauthenticated = MilvusCode(rawValue: 1800)
     public static let invalidJSON = MilvusCode(rawValue: 1801)
@@ -63,7 +66,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         APIError(.collectionNotLoaded, "collection not loaded[collection=\(name)]: load it first (POST /v2/vectordb/collections/load)", kind: .unavailable)
     }
     static func databaseNotFound(_ name: String) -> APIError {
-        APIError(.databaseNotFound, "database not found[database=\(name)]: Vireo has one database, 'default'", kind: .notFound)
+        APIError(.databaseNotFound, "database not found[database=\(name)]: create it first (databases/create) or check the name (databases/list)", kind: .notFound)
     }
     static let unauthenticated = APIError(.unauthenticated, "user hasn't authenticated", httpStatus: 401, kind: .invalidInput)
 }
@@ -110,6 +113,13 @@ public enum ErrorTable {
         .corrupted: Entry(code: .unexpected),
         .storageFailure: Entry(code: .unexpected),
         .closed: Entry(code: .unexpected),
+        .databaseNotFound: Entry(code: .databaseNotFound),
+        .databaseAlreadyExists: Entry(code: .invalidParameter),
+        .databaseNotEmpty: Entry(code: .invalidParameter),
+        .aliasNotFound: Entry(code: .aliasNotFound),
+        .aliasConflict: Entry(code: .aliasCollectionNameConflict),
+        .aliasAlreadyExists: Entry(code: .aliasAlreadyExists),
+        .collectionHasAliases: Entry(code: .invalidParameter),
     ]
 
     /// The API error for any error a handler throws.

@@ -2,12 +2,11 @@ import Vireo
 
 /// Partitions (Milvus `partitions/*`) and rename.
 extension MilvusHandlers {
-    public func renameCollection(_ name: String, to newName: String) async throws(APIError) {
+    public func renameCollection(_ name: String, to newName: String, newDatabase: String? = nil) async throws(APIError) {
         try await mapped {
             guard !newName.isEmpty else { throw APIError.missing("newCollectionName") }
-            try database.renameCollection(name, to: newName)
-            guard name != newName else { return }
-            loads.rename(name, to: newName)
+            if let newDatabase, !newDatabase.isEmpty, !database.hasDatabase(newDatabase) { throw APIError.databaseNotFound(newDatabase) }
+            try database.renameCollection(name, to: newName, in: currentDatabase, newDatabase: newDatabase.flatMap { $0.isEmpty ? nil : $0 })
         }
     }
 
@@ -20,11 +19,11 @@ extension MilvusHandlers {
     public func dropPartition(_ collection: String, _ partition: String) async throws(APIError) {
         try await mapped {
             let c = try self.collection(collection)
-            if partition != CollectionSchema.defaultPartitionName, c.hasPartition(partition), loads.isLoaded(collection), !loads.releasedPartitions(collection).contains(partition) {
+            if partition != CollectionSchema.defaultPartitionName, c.hasPartition(partition), loads.isLoaded(c), !loads.releasedPartitions(c).contains(partition) {
                 throw APIError(.unexpected, "partition cannot be dropped, partition is loaded, please release it first (POST /v2/vectordb/partitions/release with partitionNames [\"\(partition)\"])")
             }
             try await c.dropPartition(partition)
-            loads.setPartitions(collection, [partition], loaded: true)
+            loads.setPartitions(c, [partition], loaded: true)
         }
     }
 
@@ -46,7 +45,7 @@ extension MilvusHandlers {
             let c = try self.collection(collection)
             for p in partitions where !c.hasPartition(p) { throw c.partitionNotFoundError(p) }
             if loaded { try checkLoadable(c) }
-            loads.setPartitions(collection, partitions, loaded: loaded)
+            loads.setPartitions(c, partitions, loaded: loaded)
         }
     }
 }

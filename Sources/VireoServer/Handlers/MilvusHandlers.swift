@@ -26,20 +26,28 @@ public final class MilvusHandlers: Sendable {
 
     // MARK: Common checks
 
-    /// Vireo has one database, `default` (Milvus' default); any other name is an error.
-    public func checkDatabase(_ name: String?) throws(APIError) {
-        guard let name, !name.isEmpty, name != "default" else { return }
-        throw APIError.databaseNotFound(name)
+    /// The database a request names (`dbName` / `db_name` / gRPC `dbname` metadata), `default` when
+    /// it names none; it must exist (Milvus code 800 otherwise). Transports run the request inside
+    /// ``RequestScope/$database`` bound to the result.
+    public func checkDatabase(_ name: String?) throws(APIError) -> String {
+        guard let name, !name.isEmpty else { return Database.defaultDatabaseName }
+        guard name.utf8.count <= 255 else { throw APIError.invalid("invalid database name '\(name.prefix(32))…': names have at most 255 characters") }
+        guard database.hasDatabase(name) else { throw APIError.databaseNotFound(name) }
+        return name
     }
 
+    /// The database of the request being served.
+    var currentDatabase: String { RequestScope.database }
+
+    /// The collection `name` (its own name or an alias) in the request's database.
     func collection(_ name: String) throws -> Collection {
         guard !name.isEmpty else { throw APIError.missing("collectionName") }
-        return try database.collection(name)
+        return try database.collection(name, in: currentDatabase)
     }
 
     func loadedCollection(_ name: String) throws -> Collection {
         let c = try collection(name)
-        guard loads.isLoaded(name) else { throw APIError.collectionNotLoaded(name) }
+        guard loads.isLoaded(c) else { throw APIError.collectionNotLoaded(name) }
         return c
     }
 
@@ -67,7 +75,7 @@ public final class MilvusHandlers: Sendable {
             }
             let c: Collection
             do {
-                c = try database.createCollection(call.schema)
+                c = try database.createCollection(call.schema, in: currentDatabase)
             } catch let e as VireoError where e.code == .collectionAlreadyExists {
                 // Milvus (rootcoord's createCollectionTask): creating a collection that exists with
                 // the same parameters succeeds, so retried and concurrent creates are idempotent;
@@ -78,17 +86,17 @@ public final class MilvusHandlers: Sendable {
                     throw APIError(.unexpected, "create duplicate collection with different parameters, collection: \(call.schema.name); drop it first or choose another name", kind: .conflict)
                 }
                 for ix in call.indexes { try await createIndex(on: existing, ix) }
-                if call.load && Self.indexesEveryVectorField(call) { loads.set(call.schema.name, loaded: true) }
+                if call.load && Self.indexesEveryVectorField(call) { loads.set(existing, loaded: true) }
                 return
             }
             // Loaded on creation when asked and every vector field gets an index (see checkLoadable).
-            loads.set(call.schema.name, loaded: call.load && Self.indexesEveryVectorField(call))
+            loads.set(c, loaded: call.load && Self.indexesEveryVectorField(call))
             do {
                 for ix in call.indexes { try await createIndex(on: c, ix) }
             } catch {
                 // Creation with its indexes is one request: undo it so a corrected retry can succeed.
-                try? database.dropCollection(call.schema.name)
-                loads.forget(call.schema.name)
+                try? database.dropCollection(call.schema.name, in: currentDatabase)
+                loads.forget(c)
                 throw error
             }
         }
@@ -98,12 +106,13 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try collection(name)
             return CollectionDescription(schema: c.schema, indexes: try indexDescriptions(c),
-                                         loadState: loads.isLoaded(name) ? .loaded : .notLoaded,
-                                         partitionCount: c.listPartitions().count, id: c.id, createdAt: c.createdAt)
+                                         loadState: loads.isLoaded(c) ? .loaded : .notLoaded,
+                                         partitionCount: c.listPartitions().count, id: c.id, createdAt: c.createdAt,
+                                         database: c.databaseName, aliases: (try? database.listAliases(in: c.databaseName, collection: c.name)) ?? [])
         }
     }
 
-    public func listCollections() -> [String] { database.listCollections() }
+    public func listCollections() -> [String] { database.listCollections(in: currentDatabase) }
 
     /// One line of `ShowCollections`: a collection's name, creation time and load state (unavailable
     /// collections are listed with no creation time, as not loaded).
@@ -115,28 +124,30 @@ public final class MilvusHandlers: Sendable {
 
     /// Every collection, sorted by name; only the loaded ones with `loadedOnly` (Milvus' `ShowType.InMemory`).
     public func collectionSummaries(loadedOnly: Bool = false) -> [CollectionSummary] {
-        database.listCollections().compactMap { name in
-            let c = try? database.collection(name)
-            let loaded = c != nil && loads.isLoaded(name)
+        database.listCollections(in: currentDatabase).compactMap { name in
+            let c = try? database.collection(name, in: currentDatabase)
+            let loaded = c.map { loads.isLoaded($0) } ?? false
             if loadedOnly && !loaded { return nil }
             return CollectionSummary(name: name, createdAt: c?.createdAt, loaded: loaded)
         }
     }
 
-    public func hasCollection(_ name: String) -> Bool { database.hasCollection(name) }
+    public func hasCollection(_ name: String) -> Bool { database.hasCollection(name, in: currentDatabase) }
 
     /// Drops a collection. Dropping one that does not exist succeeds, as in Milvus (its rootcoord
     /// makes the drop idempotent), so a retried drop is not an error.
     public func dropCollection(_ name: String) async throws(APIError) {
         try await mapped {
             guard !name.isEmpty else { throw APIError.missing("collectionName") }
-            guard database.hasCollection(name) else { return }
+            guard database.hasCollection(name, in: currentDatabase) else { return }
+            let c = try? database.collection(name, in: currentDatabase)
             do {
-                try database.dropCollection(name)
+                // An alias is refused here (Milvus: a collection is dropped by its own name).
+                try database.dropCollection(name, in: currentDatabase)
             } catch let e as VireoError where e.code == .collectionNotFound {
                 return  // dropped concurrently
             }
-            loads.forget(name)
+            if let c { loads.forget(c) }
         }
     }
 
@@ -147,8 +158,9 @@ public final class MilvusHandlers: Sendable {
 
     public func loadCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            try checkLoadable(try collection(name))
-            loads.set(name, loaded: true)
+            let c = try collection(name)
+            try checkLoadable(c)
+            loads.set(c, loaded: true)
         }
     }
 
@@ -170,16 +182,15 @@ public final class MilvusHandlers: Sendable {
 
     public func releaseCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            _ = try collection(name)
-            loads.set(name, loaded: false)
+            loads.set(try collection(name), loaded: false)
         }
     }
 
     public func loadState(_ name: String, partitions: [String]? = nil) async throws(APIError) -> LoadState {
         try await mapped {
-            _ = try collection(name)
-            guard loads.isLoaded(name) else { return .notLoaded }
-            if let partitions, !loads.releasedPartitions(name).isDisjoint(with: partitions) { return .notLoaded }
+            let c = try collection(name)
+            guard loads.isLoaded(c) else { return .notLoaded }
+            if let partitions, !loads.releasedPartitions(c).isDisjoint(with: partitions) { return .notLoaded }
             return .loaded
         }
     }
@@ -479,7 +490,7 @@ public final class MilvusHandlers: Sendable {
     /// The partitions a read covers: the named ones (each must exist and be loaded: 200 / 201, as
     /// Milvus), or — when none are named — every loaded partition (nil when all are loaded).
     func readPartitions(_ c: Collection, _ names: [String]?) throws -> [String]? {
-        let released = loads.releasedPartitions(c.name)
+        let released = loads.releasedPartitions(c)
         if let names, !names.isEmpty {
             for p in names {
                 guard c.hasPartition(p) else { throw c.partitionNotFoundError(p) }
@@ -500,4 +511,11 @@ extension Collection {
     func partitionNotFoundError(_ p: String) -> APIError {
         APIError(.partitionNotFound, "partition not found[partition=\(p)] in collection '\(name)' (partitions: \(listPartitions().joined(separator: ", ")))", kind: .notFound)
     }
+}
+
+/// The per-request context the handlers read: the database a request addresses. The REST and gRPC
+/// adapters bind it (after ``MilvusHandlers/checkDatabase(_:)``) around each request, so every
+/// handler resolves collection names in the request's database without each signature carrying it.
+public enum RequestScope {
+    @TaskLocal public static var database: String = Database.defaultDatabaseName
 }

@@ -186,6 +186,10 @@ public struct CollectionDescription: Sendable {
     /// The catalog id and creation time (Milvus' `collectionID` and `created_utc_timestamp`).
     public var id: UInt64
     public var createdAt: Date
+    /// The database holding it and its aliases there (a collection described by an alias is
+    /// reported under its own name, as Milvus does).
+    public var database: String
+    public var aliases: [String]
 }
 
 /// Creating a collection: the schema, the indexes to build, and whether to load it (quick setup and

@@ -16,48 +16,45 @@ public enum LoadState: String, Sendable {
 /// The flags live here, in the server, and are **not persisted**: a restarted server treats every
 /// collection as loaded (Milvus reloads what was loaded before a restart; a collection released
 /// before a restart comes back loaded here — the one observable difference).
+///
+/// States are keyed by the collection's catalog id: unique across databases, kept by a rename, and
+/// never reused, so a collection re-created under a dropped one's name starts loaded.
 final class LoadStates: Sendable {
     private struct State {
         var loaded = true
         var releasedPartitions: Set<String> = []
     }
-    private let states = Mutex<[String: State]>([:])
+    private let states = Mutex<[UInt64: State]>([:])
 
-    func isLoaded(_ collection: String) -> Bool { states.withLock { $0[collection]?.loaded ?? true } }
+    func isLoaded(_ c: Collection) -> Bool { states.withLock { $0[c.id]?.loaded ?? true } }
 
-    func set(_ collection: String, loaded: Bool) {
+    func set(_ c: Collection, loaded: Bool) {
         states.withLock { s in
-            var st = s[collection] ?? State()
+            var st = s[c.id] ?? State()
             st.loaded = loaded
             if loaded { st.releasedPartitions = [] }
-            s[collection] = st
+            s[c.id] = st
         }
     }
 
-    func releasedPartitions(_ collection: String) -> Set<String> {
-        states.withLock { $0[collection]?.releasedPartitions ?? [] }
+    func releasedPartitions(_ c: Collection) -> Set<String> {
+        states.withLock { $0[c.id]?.releasedPartitions ?? [] }
     }
 
-    func setPartitions(_ collection: String, _ partitions: [String], loaded: Bool) {
+    func setPartitions(_ c: Collection, _ partitions: [String], loaded: Bool) {
         states.withLock { s in
-            var st = s[collection] ?? State()
+            var st = s[c.id] ?? State()
             if loaded {
                 st.releasedPartitions.subtract(partitions)
                 st.loaded = true
             } else {
                 st.releasedPartitions.formUnion(partitions)
             }
-            s[collection] = st
+            s[c.id] = st
         }
     }
 
-    func forget(_ collection: String) { states.withLock { _ = $0.removeValue(forKey: collection) } }
-
-    func rename(_ from: String, to: String) {
-        states.withLock { s in
-            if let st = s.removeValue(forKey: from) { s[to] = st }
-        }
-    }
+    func forget(_ c: Collection) { states.withLock { _ = $0.removeValue(forKey: c.id) } }
 }
 
 /// Index names as servers before 0.3 kept them: `<data>/server/index-names.json`, beside the

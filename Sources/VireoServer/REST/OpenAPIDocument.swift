@@ -7,7 +7,7 @@ enum OpenAPIDocument {
  "components": {
   "schemas": {
    "Envelope": {
-    "description": "Success: code 0 and data. Error: a Milvus code (100 collection not found, 101 not loaded, 200 partition not found, 700 index not found, 800 database not found, 1100 invalid parameter, 1801 malformed JSON, 1802 missing parameter, 1804 bad insert data, 1806 bad primary key, 65535 unexpected) and a message.",
+    "description": "Success: code 0 and data. Error: a Milvus code (100 collection not found, 101 not loaded, 200 partition not found, 700 index not found, 800 database not found, 1600 alias not found, 1601 alias/collection name conflict, 1602 alias exists, 1100 invalid parameter, 1801 malformed JSON, 1802 missing parameter, 1804 bad insert data, 1806 bad primary key, 65535 unexpected) and a message.",
     "properties": {
      "code": {
       "type": "integer"
@@ -107,6 +107,347 @@ enum OpenAPIDocument {
     "summary": "Ready (database open)"
    }
   },
+  "/v2/vectordb/aliases/alter": {
+   "post": {
+    "operationId": "aliases_alter",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "collectionName",
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Point an alias at another collection",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/create": {
+   "post": {
+    "operationId": "aliases_create",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "collectionName",
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Create an alias of a collection",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/describe": {
+   "post": {
+    "operationId": "aliases_describe",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "The collection an alias stands for",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/drop": {
+   "post": {
+    "operationId": "aliases_drop",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "aliasName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "aliasName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Drop an alias",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
+  "/v2/vectordb/aliases/list": {
+   "post": {
+    "operationId": "aliases_list",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Aliases of a database or of one collection",
+    "tags": [
+     "aliases"
+    ]
+   }
+  },
   "/v2/vectordb/collections/compact": {
    "post": {
     "operationId": "collections_compact",
@@ -122,7 +463,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -209,7 +550,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "description": {
@@ -590,7 +931,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -656,7 +997,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -722,7 +1063,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -788,7 +1129,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "jobID": {
@@ -854,7 +1195,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionNames": {
@@ -926,7 +1267,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -992,7 +1333,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1052,7 +1393,7 @@ enum OpenAPIDocument {
        "schema": {
         "properties": {
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1115,7 +1456,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1181,7 +1522,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1247,7 +1588,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "newCollectionName": {
@@ -1257,7 +1598,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "newDbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -1309,6 +1650,450 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v2/vectordb/databases/alter": {
+   "post": {
+    "operationId": "databases_alter",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "properties": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "dbName",
+         "properties"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Set database properties",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/create": {
+   "post": {
+    "operationId": "databases_create",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "properties": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "dbName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Create a database",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/describe": {
+   "post": {
+    "operationId": "databases_describe",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         }
+        },
+        "required": [
+         "dbName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Describe a database",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/drop": {
+   "post": {
+    "operationId": "databases_drop",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         }
+        },
+        "required": [
+         "dbName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Drop an empty database",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/drop_properties": {
+   "post": {
+    "operationId": "databases_drop_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dbName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "propertyKeys": {
+          "items": {
+           "type": "string"
+          },
+          "type": "array"
+         }
+        },
+        "required": [
+         "dbName",
+         "propertyKeys"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Remove database properties",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
+  "/v2/vectordb/databases/list": {
+   "post": {
+    "operationId": "databases_list",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {},
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "List databases",
+    "tags": [
+     "databases"
+    ]
+   }
+  },
   "/v2/vectordb/entities/delete": {
    "post": {
     "operationId": "entities_delete",
@@ -1324,7 +2109,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "exprParams": {
@@ -1400,7 +2185,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "id": {
@@ -1502,7 +2287,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "limit": {
@@ -1668,7 +2453,7 @@ enum OpenAPIDocument {
           "type": "array"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -1738,7 +2523,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "exprParams": {
@@ -1842,7 +2627,7 @@ enum OpenAPIDocument {
           "type": "array"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "exprParams": {
@@ -1969,7 +2754,7 @@ enum OpenAPIDocument {
           "type": "array"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2039,7 +2824,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "indexParams": {
@@ -2162,7 +2947,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "indexName": {
@@ -2232,7 +3017,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "indexName": {
@@ -2302,7 +3087,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -2368,7 +3153,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2441,7 +3226,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2514,7 +3299,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2584,7 +3369,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionName": {
@@ -2654,7 +3439,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          }
         },
@@ -2720,7 +3505,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionNames": {
@@ -2793,7 +3578,7 @@ enum OpenAPIDocument {
           "type": "string"
          },
          "dbName": {
-          "description": "Only 'default' exists.",
+          "description": "The database (default: 'default', or the DB-Name header).",
           "type": "string"
          },
          "partitionNames": {

@@ -27,8 +27,21 @@ struct RESTEndpoints: Sendable {
     typealias Endpoint = @Sendable (RESTCall) async throws -> RESTReply
     let handlers: MilvusHandlers
 
-    /// Path (below `/v2/vectordb/`) → endpoint.
+    /// Path (below `/v2/vectordb/`) → endpoint. Every endpoint but `databases/*` (which name the
+    /// database they act on) runs in the database of the request's `dbName`, else its `DB-Name`
+    /// header, else `default`; a database that does not exist is code 800.
     var routes: [(String, Endpoint)] {
+        let handlers = self.handlers
+        return collectionRoutes.map { path, endpoint in
+            guard !path.hasPrefix("databases/") else { return (path, endpoint) }
+            return (path, { c in
+                let database = try handlers.checkDatabase(try c.body.string("dbName") ?? c.dbHeader)
+                return try await RequestScope.$database.withValue(database) { try await endpoint(c) }
+            })
+        }
+    }
+
+    private var collectionRoutes: [(String, Endpoint)] {
         [
             ("collections/create", createCollection),
             ("collections/describe", describeCollection),
@@ -62,24 +75,18 @@ struct RESTEndpoints: Sendable {
             ("partitions/get_stats", partitionStats),
             ("partitions/load", loadPartitions),
             ("partitions/release", releasePartitions),
-        ]
-    }
-
-    private func db(_ c: RESTCall) throws {
-        try handlers.checkDatabase(try c.body.string("dbName") ?? c.dbHeader)
+        ] + databaseRoutes
     }
 
     // MARK: Collections
 
     func createCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let call = try SchemaDecoding.createCall(c.body)
         try await handlers.createCollection(call)
         return .empty
     }
 
     func describeCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let d = try await handlers.describeCollection(try c.body.collectionName)
         var w = JSONWriter()
         SchemaDecoding.writeDescription(d, into: &w)
@@ -87,51 +94,43 @@ struct RESTEndpoints: Sendable {
     }
 
     func listCollections(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         var w = JSONWriter()
         w.json(.array(handlers.listCollections().map { .string($0) }))
         return RESTReply(data: w.bytes)
     }
 
     func hasCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let has = handlers.hasCollection(try c.body.collectionName)
         return RESTReply(data: Array("{\"has\":\(has)}".utf8))
     }
 
     func dropCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.dropCollection(try c.body.collectionName)
         return .empty
     }
 
     func collectionStats(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let n = try await handlers.collectionRowCount(try c.body.collectionName)
         return RESTReply(data: Array("{\"rowCount\":\(n)}".utf8))
     }
 
     func loadCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.loadCollection(try c.body.collectionName)
         return .empty
     }
 
     func releaseCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.releaseCollection(try c.body.collectionName)
         return .empty
     }
 
     func loadState(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let s = try await handlers.loadState(try c.body.collectionName, partitions: try c.body.stringArray("partitionNames"))
         let json = s == .loaded ? "{\"loadState\":\"\(s.rawValue)\",\"loadProgress\":100}" : "{\"loadState\":\"\(s.rawValue)\"}"
         return RESTReply(data: Array(json.utf8))
     }
 
     func flush(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.flush(try c.body.collectionName)
         return .empty
     }
@@ -139,7 +138,6 @@ struct RESTEndpoints: Sendable {
     /// Starts a compaction job; Milvus answers `{}`, Vireo adds the job id (as a string, like
     /// Zilliz' `jobID`, since it passes 2^53) for `get_compaction_state`.
     func compact(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let job = try await handlers.compact(try c.body.collectionName)
         return RESTReply(data: Array("{\"compactionID\":\"\(job.id)\"}".utf8))
     }
@@ -147,7 +145,6 @@ struct RESTEndpoints: Sendable {
     /// A job by `jobID` (or `compactionID`), else the newest job of `collectionName`; a job nobody
     /// knows is `UndefiedState` (Milvus' spelling), as over gRPC.
     func compactionState(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let job: CompactionJob?
         if let id = try c.body.int("jobID") ?? c.body.int("compactionID") {
             job = handlers.compactionJob(Int64(id))
@@ -161,16 +158,14 @@ struct RESTEndpoints: Sendable {
     }
 
     func renameCollection(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
-        try handlers.checkDatabase(try c.body.string("newDbName"))
-        try await handlers.renameCollection(try c.body.collectionName, to: try c.body.requiredString("newCollectionName"))
+        try await handlers.renameCollection(try c.body.collectionName, to: try c.body.requiredString("newCollectionName"),
+                                            newDatabase: try c.body.string("newDbName"))
         return .empty
     }
 
     // MARK: Entities
 
     func write(_ c: RESTCall, upsert: Bool) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         let rows = try c.rows ?? Self.rows(c.body, schema, maxRows: handlers.limits.maxInsertRows)
@@ -231,7 +226,6 @@ struct RESTEndpoints: Sendable {
     }
 
     func delete(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         let filter = try Self.filter(c.body, required: true)
         let n = try await handlers.delete(name, filter: filter ?? "", partition: try c.body.string("partitionName"))
@@ -251,7 +245,6 @@ struct RESTEndpoints: Sendable {
     }
 
     func get(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         guard let idValue = c.body["id"] else { throw APIError.missing("id", "give a primary key or a list of them") }
@@ -276,7 +269,6 @@ struct RESTEndpoints: Sendable {
     }
 
     func query(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         let call = QueryCall(collection: name, filter: try Self.filter(c.body), outputFields: try c.body.stringArray("outputFields") ?? ["*"],
@@ -325,7 +317,6 @@ struct RESTEndpoints: Sendable {
     }
 
     func search(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         var call = SearchCall(collection: name, vectors: try c.body.vectors(), annsField: try c.body.string("annsField"),
@@ -362,7 +353,6 @@ struct RESTEndpoints: Sendable {
     }
 
     func hybridSearch(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         guard let subs = try c.body.array("search"), !subs.isEmpty else {
@@ -409,7 +399,6 @@ struct RESTEndpoints: Sendable {
     // MARK: Indexes
 
     func createIndex(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let name = try c.body.collectionName
         guard let list = try c.body.array("indexParams") else { throw APIError.missing("indexParams") }
         try await handlers.createIndexes(name, try SchemaDecoding.indexRequests(list))
@@ -417,7 +406,6 @@ struct RESTEndpoints: Sendable {
     }
 
     func describeIndex(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let list = try await handlers.describeIndex(try c.body.collectionName, indexName: try c.body.string("indexName"))
         var w = JSONWriter()
         w.raw("[")
@@ -436,14 +424,12 @@ struct RESTEndpoints: Sendable {
     }
 
     func listIndexes(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         var w = JSONWriter()
         w.json(.array(try await handlers.listIndexes(try c.body.collectionName).map { .string($0) }))
         return RESTReply(data: w.bytes)
     }
 
     func dropIndex(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.dropIndex(try c.body.collectionName, indexName: try c.body.requiredString("indexName"))
         return .empty
     }
@@ -451,45 +437,38 @@ struct RESTEndpoints: Sendable {
     // MARK: Partitions
 
     func createPartition(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.createPartition(try c.body.collectionName, try c.body.requiredString("partitionName"))
         return .empty
     }
 
     func dropPartition(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         try await handlers.dropPartition(try c.body.collectionName, try c.body.requiredString("partitionName"))
         return .empty
     }
 
     func hasPartition(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let has = try await handlers.hasPartition(try c.body.collectionName, try c.body.requiredString("partitionName"))
         return RESTReply(data: Array("{\"has\":\(has)}".utf8))
     }
 
     func listPartitions(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         var w = JSONWriter()
         w.json(.array(try await handlers.listPartitions(try c.body.collectionName).map { .string($0) }))
         return RESTReply(data: w.bytes)
     }
 
     func partitionStats(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         let n = try await handlers.partitionRowCount(try c.body.collectionName, try c.body.requiredString("partitionName"))
         return RESTReply(data: Array("{\"rowCount\":\(n)}".utf8))
     }
 
     func loadPartitions(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         guard let names = try c.body.stringArray("partitionNames"), !names.isEmpty else { throw APIError.missing("partitionNames") }
         try await handlers.setPartitionsLoaded(try c.body.collectionName, names, loaded: true)
         return .empty
     }
 
     func releasePartitions(_ c: RESTCall) async throws -> RESTReply {
-        try db(c)
         guard let names = try c.body.stringArray("partitionNames"), !names.isEmpty else { throw APIError.missing("partitionNames") }
         try await handlers.setPartitionsLoaded(try c.body.collectionName, names, loaded: false)
         return .empty

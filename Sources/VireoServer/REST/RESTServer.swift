@@ -217,10 +217,26 @@ public struct RESTServer: Sendable {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
             json = .object([:])
         } else {
-            do {
+            do throws(JSONParser.Failure) {
                 if writesRows {
+                    // Rows are typed while parsing, against the schema of the collection in the
+                    // `DB-Name` header's database (the body's `dbName` is not known yet); when the
+                    // body names another database the rows are decoded again below.
                     let handlers = self.handlers
-                    (json, rows) = try JSONParser.parseWrite(bytes) { name in try? handlers.schema(of: name) }
+                    let headerDB = (try? handlers.checkDatabase(request.headers[Self.dbHeader])) ?? Database.defaultDatabaseName
+                    let parsed = RequestScope.$database.withValue(headerDB) { () -> Result<(JSONValue, [Row]?), JSONParser.Failure> in
+                        do throws(JSONParser.Failure) {
+                            return .success(try JSONParser.parseWrite(bytes) { name in try? handlers.schema(of: name) })
+                        } catch { return .failure(error) }
+                    }
+                    switch parsed {
+                    case let .success(r): (json, rows) = r
+                    case let .failure(e): throw e
+                    }
+                    if case let .object(members) = json, case let .string(bodyDB)? = members["dbName"], !bodyDB.isEmpty, bodyDB != headerDB {
+                        json = try JSONParser.parse(bytes)
+                        rows = nil
+                    }
                 } else {
                     json = try JSONParser.parse(bytes)
                 }

@@ -130,7 +130,8 @@ enum SchemaDecoding {
         let pk = s.primaryKey
         w.json(.object([
             "collectionName": .string(s.name), "collectionID": .int(id), "description": .string(s.description),
-            "autoId": .bool(pk.autoID), "fields": .array(fields), "functions": .array([]), "aliases": .array([]),
+            "autoId": .bool(pk.autoID), "fields": .array(fields), "functions": .array([]), "aliases": .array(d.aliases.map { .string($0) }),
+            "dbName": .string(d.database),
             "indexes": .array(indexes), "load": .string(d.loadState.rawValue), "shardsNum": .int(Int64(s.shardsNum)),
             "partitionsNum": .int(Int64(d.partitionCount)), "consistencyLevel": .string("Strong"),
             "enableDynamicField": .bool(s.enableDynamicField), "properties": .array([]),

@@ -1,0 +1,317 @@
+import Foundation
+import GRPCCore
+import Vireo
+import VireoMilvusProto
+
+/// `MilvusService` RPCs for databases, aliases, and what tools (attu, SDK utilities) poll.
+extension MilvusGRPCService {
+    static func properties(_ kvs: [PKeyValue]) -> [String: String] {
+        var out: [String: String] = [:]
+        for kv in kvs { out[kv.key] = kv.value }
+        return out
+    }
+
+    // MARK: Databases
+
+    func createDatabase(request: Milvus_Proto_Milvus_CreateDatabaseRequest, context: ServerContext) async throws -> PStatus {
+        await call("CreateDatabase", checkDatabase: false) {
+            try handlers.createDatabase(request.dbName, properties: Self.properties(request.properties))
+            return PStatus()
+        }
+    }
+
+    func dropDatabase(request: Milvus_Proto_Milvus_DropDatabaseRequest, context: ServerContext) async throws -> PStatus {
+        await call("DropDatabase", checkDatabase: false) {
+            try handlers.dropDatabase(request.dbName)
+            return PStatus()
+        }
+    }
+
+    func listDatabases(request: Milvus_Proto_Milvus_ListDatabasesRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ListDatabasesResponse {
+        await call("ListDatabases", checkDatabase: false) {
+            var r = Milvus_Proto_Milvus_ListDatabasesResponse()
+            let all = handlers.listDatabases()
+            r.dbNames = all.map(\.name)
+            r.dbIds = all.map(\.id)
+            r.createdTimestamp = all.map { Self.hybridTimestamp(of: $0.createdAt) }
+            return r
+        }
+    }
+
+    /// `properties` replace or add keys, `delete_keys` remove them (pymilvus `alter_database_properties`
+    /// and `drop_database_properties`).
+    func alterDatabase(request: Milvus_Proto_Milvus_AlterDatabaseRequest, context: ServerContext) async throws -> PStatus {
+        await call("AlterDatabase", checkDatabase: false) {
+            try handlers.alterDatabase(request.dbName, set: Self.properties(request.properties), delete: request.deleteKeys)
+            return PStatus()
+        }
+    }
+
+    func describeDatabase(request: Milvus_Proto_Milvus_DescribeDatabaseRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_DescribeDatabaseResponse {
+        await call("DescribeDatabase", checkDatabase: false) {
+            // pymilvus' `using_database` describes the database it switches to; an empty name is
+            // the connection's database (Milvus: `default`).
+            let name = request.dbName.isEmpty ? (GRPCCallContext.dbName.flatMap { $0.isEmpty ? nil : $0 } ?? Database.defaultDatabaseName) : request.dbName
+            let d = try handlers.describeDatabase(name)
+            var r = Milvus_Proto_Milvus_DescribeDatabaseResponse()
+            r.dbName = d.name
+            r.dbID = d.id
+            r.createdTimestamp = Self.hybridTimestamp(of: d.createdAt)
+            r.properties = d.properties.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
+            return r
+        }
+    }
+
+    // MARK: Aliases
+
+    func createAlias(request: Milvus_Proto_Milvus_CreateAliasRequest, context: ServerContext) async throws -> PStatus {
+        await call("CreateAlias", db: request.dbName) {
+            try handlers.createAlias(request.alias, collection: request.collectionName)
+            return PStatus()
+        }
+    }
+
+    func dropAlias(request: Milvus_Proto_Milvus_DropAliasRequest, context: ServerContext) async throws -> PStatus {
+        await call("DropAlias", db: request.dbName) {
+            try handlers.dropAlias(request.alias)
+            return PStatus()
+        }
+    }
+
+    func alterAlias(request: Milvus_Proto_Milvus_AlterAliasRequest, context: ServerContext) async throws -> PStatus {
+        await call("AlterAlias", db: request.dbName) {
+            try handlers.alterAlias(request.alias, collection: request.collectionName)
+            return PStatus()
+        }
+    }
+
+    func describeAlias(request: Milvus_Proto_Milvus_DescribeAliasRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_DescribeAliasResponse {
+        await call("DescribeAlias", db: request.dbName) {
+            var r = Milvus_Proto_Milvus_DescribeAliasResponse()
+            r.collection = try handlers.describeAlias(request.alias)
+            r.alias = request.alias
+            r.dbName = handlers.requestDatabase
+            return r
+        }
+    }
+
+    func listAliases(request: Milvus_Proto_Milvus_ListAliasesRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ListAliasesResponse {
+        await call("ListAliases", db: request.dbName) {
+            var r = Milvus_Proto_Milvus_ListAliasesResponse()
+            r.aliases = try handlers.listAliases(collection: request.collectionName)
+            r.collectionName = request.collectionName
+            r.dbName = handlers.requestDatabase
+            return r
+        }
+    }
+
+    func truncateCollection(request: Milvus_Proto_Milvus_TruncateCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_TruncateCollectionResponse {
+        await call("TruncateCollection", db: request.dbName) {
+            try await handlers.truncateCollection(request.collectionName)
+            return Milvus_Proto_Milvus_TruncateCollectionResponse()
+        }
+    }
+
+    // MARK: What tools poll
+
+    /// One process serves everything: a healthy standalone node (pymilvus and attu wait for
+    /// `Healthy`).
+    func getComponentStates(request: Milvus_Proto_Milvus_GetComponentStatesRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ComponentStates {
+        await call("GetComponentStates", checkDatabase: false) {
+            var r = Milvus_Proto_Milvus_ComponentStates()
+            var info = Milvus_Proto_Milvus_ComponentInfo()
+            info.nodeID = 1
+            info.role = "standalone"
+            info.stateCode = .healthy
+            r.state = info
+            return r
+        }
+    }
+
+    /// `{"metric_type": "system_info"}` is answered with Milvus' system topology JSON (one node: this
+    /// process); other metric types are refused as Milvus refuses unknown ones.
+    func getMetrics(request: Milvus_Proto_Milvus_GetMetricsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetMetricsResponse {
+        await call("GetMetrics", checkDatabase: false) {
+            guard request.request.utf8.count <= 65_536 else { throw APIError.invalid("GetMetrics request is over 64 KiB; send {\"metric_type\": \"system_info\"}") }
+            let parsed: JSONValue
+            do throws(JSONParser.Failure) { parsed = try JSONParser.parse(Array(request.request.utf8)) } catch {
+                throw APIError.invalid("GetMetrics request must be JSON such as {\"metric_type\": \"system_info\"}: malformed at byte \(error.offset): \(error.message)")
+            }
+            guard case let .object(o) = parsed, case let .string(type)? = o["metric_type"] else {
+                throw APIError.invalid("GetMetrics request needs \"metric_type\" (a string), e.g. {\"metric_type\": \"system_info\"}")
+            }
+            guard type.lowercased() == "system_info" else {
+                throw APIError.invalid("sorry, but this metric type is not implemented: \(type.prefix(64)) (Vireo answers metric_type system_info)")
+            }
+            var r = Milvus_Proto_Milvus_GetMetricsResponse()
+            r.response = SystemInfo.json(version: Self.version, database: handlers.database)
+            r.componentName = SystemInfo.nodeName
+            return r
+        }
+    }
+
+    func getIndexStatistics(request: Milvus_Proto_Milvus_GetIndexStatisticsRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetIndexStatisticsResponse {
+        await call("GetIndexStatistics", db: request.dbName) {
+            var r = Milvus_Proto_Milvus_GetIndexStatisticsResponse()
+            r.indexDescriptions = try await descriptions(request.collectionName, indexName: request.indexName, fieldName: "")
+                .map { Self.protoIndexDescription($0, collection: request.collectionName) }
+            return r
+        }
+    }
+
+    /// One replica on one node while the collection is loaded; none while it is released (as Milvus).
+    func getReplicas(request: Milvus_Proto_Milvus_GetReplicasRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetReplicasResponse {
+        await call("GetReplicas", db: request.dbName) {
+            var name = request.collectionName
+            if name.isEmpty, request.collectionID != 0 {
+                name = handlers.listCollections().first { Self.collectionID($0) == request.collectionID } ?? ""
+            }
+            guard !name.isEmpty else { throw APIError.missing("collection_name") }
+            let state = try await handlers.loadedCollectionID(name)
+            var r = Milvus_Proto_Milvus_GetReplicasResponse()
+            guard state.loaded else { return r }
+            let cname = try handlers.schema(of: name).name
+            var replica = Milvus_Proto_Milvus_ReplicaInfo()
+            replica.replicaID = 1
+            replica.collectionID = Self.collectionID(cname)
+            replica.partitionIds = state.partitions.map { Int64(bitPattern: StableHash.hash(.string(cname + "/" + $0)) >> 12) }
+            replica.nodeIds = [1]
+            replica.resourceGroupName = "__default_resource_group"
+            if request.withShardNodes {
+                let shards = try handlers.schema(of: name).shardsNum
+                replica.shardReplicas = (0..<shards).map { i in
+                    var s = Milvus_Proto_Milvus_ShardReplica()
+                    s.leaderID = 1
+                    s.dmChannelName = "\(cname)_shard_\(i)"
+                    s.nodeIds = [1]
+                    return s
+                }
+            }
+            r.replicas = [replica]
+            return r
+        }
+    }
+
+    /// Vireo's authentication is a token, not Milvus' user table (RBAC): there are no users to list.
+    func listCredUsers(request: Milvus_Proto_Milvus_ListCredUsersRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_ListCredUsersResponse {
+        await call("ListCredUsers", checkDatabase: false) { Milvus_Proto_Milvus_ListCredUsersResponse() }
+    }
+
+    /// The segments a search reads: every non-empty segment of every shard while the collection is
+    /// loaded, none while it is released. Vireo's segments are per shard, not per partition, so
+    /// `partitionID` is 0; `nodeID` is this process (1).
+    func getQuerySegmentInfo(request: Milvus_Proto_Milvus_GetQuerySegmentInfoRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetQuerySegmentInfoResponse {
+        await call("GetQuerySegmentInfo", db: request.dbName) {
+            let state = try await handlers.loadedCollectionID(request.collectionName)
+            let (c, segments) = try await handlers.segments(request.collectionName)
+            var r = Milvus_Proto_Milvus_GetQuerySegmentInfoResponse()
+            guard state.loaded else { return r }
+            let indexNames = Dictionary(c.indexes.map { ($0.field, $0.indexName) }, uniquingKeysWith: { a, _ in a })
+            r.infos = segments.filter { $0.rows > 0 }.map { s in
+                var p = Milvus_Proto_Milvus_QuerySegmentInfo()
+                p.segmentID = s.id
+                p.collectionID = Self.collectionID(c.name)
+                p.memSize = Int64(s.vectorBytes)
+                p.numRows = Int64(s.rows)
+                p.indexName = s.indexedFields.first.flatMap { indexNames[$0] } ?? ""
+                p.nodeID = 1
+                p.nodeIds = [1]
+                p.state = s.state == .sealed ? .sealed : .growing
+                p.level = .l1
+                return p
+            }
+            return r
+        }
+    }
+
+    /// Stored segments: sealed ones are `Flushed` (durable and immutable), the growing one `Growing`
+    /// (durable in LMDB too); `states` filters them.
+    func getPersistentSegmentInfo(request: Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse {
+        await call("GetPersistentSegmentInfo", db: request.dbName) {
+            let (c, segments) = try await handlers.segments(request.collectionName)
+            var r = Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse()
+            let wanted = Set(request.states)
+            r.infos = segments.filter { $0.rows > 0 }.compactMap { s in
+                var p = Milvus_Proto_Milvus_PersistentSegmentInfo()
+                p.segmentID = s.id
+                p.collectionID = Self.collectionID(c.name)
+                p.numRows = Int64(s.rows)
+                p.state = s.state == .sealed ? .flushed : .growing
+                p.level = .l1
+                p.insertChannel = "\(c.name)_shard_\(s.shard)"
+                if !wanted.isEmpty && !wanted.contains(p.state) { return nil }
+                return p
+            }
+            return r
+        }
+    }
+}
+
+extension Milvus_Proto_Milvus_TruncateCollectionResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ListDatabasesResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_DescribeDatabaseResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_DescribeAliasResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ListAliasesResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ComponentStates: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetMetricsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetIndexStatisticsResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetReplicasResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_ListCredUsersResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetQuerySegmentInfoResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+extension Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
+
+/// Milvus' `system_info` metrics (its `metricsinfo.SystemTopology`), for this one process.
+enum SystemInfo {
+    static let nodeName = "vireo-standalone"
+    private static let started = Date()
+
+    static func json(version: String, database: Database) -> String {
+        let fs = try? FileManager.default.attributesOfFileSystem(forPath: database.path)
+        let disk = (fs?[.systemSize] as? NSNumber)?.int64Value ?? 0
+        let free = (fs?[.systemFreeSize] as? NSNumber)?.int64Value ?? 0
+        let created = ISO8601DateFormatter().string(from: started)
+        let now = ISO8601DateFormatter().string(from: Date())
+        let hardware: JSONValue = .object([
+            "ip": .string(ProcessInfo.processInfo.hostName),
+            "cpu_core_count": .int(Int64(ProcessInfo.processInfo.activeProcessorCount)),
+            "cpu_core_usage": .double(0),
+            "memory": .int(Int64(clamping: ProcessInfo.processInfo.physicalMemory)),
+            "memory_usage": .int(residentBytes()),
+            "disk": .int(disk),
+            "disk_usage": .int(max(0, disk - free)),
+        ])
+        let node: JSONValue = .object([
+            "identifier": .int(1),
+            "connected": .array([]),
+            "infos": .object([
+                "has_error": .bool(false),
+                "error_reason": .string(""),
+                "name": .string(nodeName),
+                "hardware_infos": hardware,
+                "system_info": .object([
+                    "system_version": .string(version),
+                    "deploy_mode": .string("STANDALONE"),
+                    "build_version": .string(version),
+                    "build_time": .string(""),
+                    "used_go_version": .string(""),
+                ]),
+                "created_time": .string(created),
+                "updated_time": .string(now),
+                "type": .string("proxy"),
+                "id": .int(1),
+                "system_configurations": .object([:]),
+            ]),
+        ])
+        var w = JSONWriter()
+        w.json(.object(["nodes_info": .array([node])]))
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// Resident memory of this process (Linux `/proc/self/statm`), 0 where unknown.
+    private static func residentBytes() -> Int64 {
+        guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let parts = s.split(separator: " ")
+        guard parts.count > 1, let pages = Int64(parts[1]) else { return 0 }
+        return pages * 4096
+    }
+}
