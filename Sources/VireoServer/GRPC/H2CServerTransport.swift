@@ -283,8 +283,11 @@ struct H2CStream: Sendable {
                     await withRPCCancellationHandler {
                         await task.value
                     } onCancelRPC: {
-                        task.cancel()
+                        // The DEADLINE_EXCEEDED status is queued on the event loop before the task is
+                        // cancelled: a cancelled task's writes fail at once, and its writer's finish
+                        // (which would end the stream with INTERNAL "without a status") must come after.
                         handler.eventLoop.execute { handler.value.deadlineExceeded() }
+                        task.cancel()
                     }
                 } onCancel: {
                     task.cancel()
