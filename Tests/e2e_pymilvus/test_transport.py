@@ -297,8 +297,10 @@ def _read_frame(sock):
 def test_streams_opened_while_the_goaway_is_on_the_wire_do_not_hang(tmp_path):
     """A raw HTTP/2 client opens two gRPC streams after the server's graceful-shutdown GOAWAY was sent and before
     acknowledging its PING, as a client whose calls cross the GOAWAY does. swift-nio-http2 refuses the first stream
-    and takes its DATA frame for a connection error; the second stream is never seen. The connection must then close
-    (the client fails that call with UNAVAILABLE) and the server exit, not wait for its 40 s forced close."""
+    and takes its DATA frame for a connection error; the second stream is never seen. A call opened before the
+    SIGTERM (stream 1, whose request message is sent only then) keeps the server from exiting early. The connection
+    must close once that call is answered (the client fails the unseen streams with UNAVAILABLE) and the server
+    exit, not wait for its 40 s forced close."""
     import socket
     GOAWAY, PING, SETTINGS, HEADERS, DATA = 7, 6, 4, 1, 0
     server = VireoServer(tmp_path / "data")
@@ -311,25 +313,33 @@ def test_streams_opened_while_the_goaway_is_on_the_wire_do_not_hang(tmp_path):
             if kind == SETTINGS and not flags & 1:
                 sock.sendall(_frame(SETTINGS, 1, 0))
                 break
+        call = _literal_headers([(":method", "POST"), (":scheme", "http"), (":path", SERVICE + "GetVersion"),
+                                 (":authority", "vireo"), ("content-type", "application/grpc"), ("te", "trailers")])
+        empty_message = b"\x00\x00\x00\x00\x00"
+        sock.sendall(_frame(HEADERS, 4, 1, call))  # stream 1 open, its request not sent yet
+        time.sleep(0.2)  # let the server open stream 1 before the signal (its handler waits for the message)
         server.proc.send_signal(signal.SIGTERM)
         goaway = ping = None
         while goaway is None or ping is None:
-            kind, flags, _, payload = _read_frame(sock)
+            frame = _read_frame(sock)
+            assert frame is not None, "the connection closed before the graceful GOAWAY, with stream 1 open"
+            kind, flags, _, payload = frame
             if kind == GOAWAY:
                 goaway = payload
             elif kind == PING and not flags & 1:
                 ping = payload
         assert int.from_bytes(goaway[4:8], "big") == 0, "the first GOAWAY of a graceful shutdown carries NO_ERROR"
-        call = _literal_headers([(":method", "POST"), (":scheme", "http"), (":path", SERVICE + "GetVersion"),
-                                 (":authority", "vireo"), ("content-type", "application/grpc"), ("te", "trailers")])
-        empty_message = b"\x00\x00\x00\x00\x00"
-        sock.sendall(_frame(HEADERS, 4, 3, call) + _frame(DATA, 1, 3, empty_message) +
+        sock.sendall(_frame(DATA, 1, 1, empty_message) +
+                     _frame(HEADERS, 4, 3, call) + _frame(DATA, 1, 3, empty_message) +
                      _frame(HEADERS, 4, 5, call) + _frame(DATA, 1, 5, empty_message) + _frame(PING, 1, 0, ping))
         sock.settimeout(10)
         started = time.monotonic()
-        while _read_frame(sock) is not None:
-            pass
+        answered = False
+        while (frame := _read_frame(sock)) is not None:
+            kind, flags, stream, payload = frame
+            answered |= stream == 1 and kind == HEADERS and bool(flags & 1)  # stream 1's trailers
         assert time.monotonic() - started < 10
+        assert answered, "the call opened before the GOAWAY is answered"
         assert server.proc.wait(timeout=10) == 0
         sock.close()
     finally:
