@@ -18,16 +18,14 @@ This file imports neither framework: both modules share it.
 import json
 import os
 import pathlib
-import select
-import subprocess
-import tempfile
-import time
+import sys
 
 import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("VIREO_BIN", ROOT / ".build/release/vireo"))
+sys.path.insert(0, str(ROOT / "Tests/e2e_common"))
+from vireo_server import VireoServer  # noqa: E402,F401  (the suites import it from here)
 DATA = pathlib.Path(os.environ.get("VIREO_DATASET", ROOT / "../shared/data/dev")).resolve()
 # Every STRIDE-th passage of the 50,000 (all 16 documentation sources, not only the first one), N_ROWS of them.
 STRIDE = int(os.environ.get("VIREO_FW_STRIDE", "16"))
@@ -169,30 +167,6 @@ def dataset():
     return Dataset()
 
 
-class VireoServer:
-    """`vireo serve --port 0` on loopback, as Tests/e2e_pymilvus/conftest.py starts it."""
-
-    def __init__(self, data_dir):
-        self.log = tempfile.NamedTemporaryFile(prefix="vireo-fw-", suffix=".log", delete=False)
-        assert BIN.exists(), f"{BIN} is missing: build it with `swift build -c release --product vireo`"
-        self.proc = subprocess.Popen([str(BIN), "serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
-            if ready:
-                line = self.proc.stdout.readline()
-                if "listening on" in line:
-                    self.uri = line.split("listening on ")[1].split()[0]
-                    return
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"vireo serve did not start: {pathlib.Path(self.log.name).read_text()}")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-
 
 class LiteTarget:
     """Milvus Lite: the stores open a local `.db` file (pymilvus starts milvus-lite for it)."""
@@ -208,7 +182,7 @@ class LiteTarget:
 def server(tmp_path_factory):
     """What the stores connect to: `server.uri`."""
     data = tmp_path_factory.mktemp("vireo-data")
-    s = LiteTarget(data) if TARGET == "lite" else VireoServer(data)
+    s = LiteTarget(data) if TARGET == "lite" else VireoServer(data, log_prefix="vireo-fw-")
     yield s
     s.stop()
 

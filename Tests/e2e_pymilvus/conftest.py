@@ -12,17 +12,15 @@ Targets (E2E_TARGET):
 import json
 import os
 import pathlib
-import select
-import subprocess
-import tempfile
-import time
+import sys
 
 import numpy as np
 import pytest
 from pymilvus import MilvusClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("VIREO_BIN", ROOT / ".build/release/vireo"))
+sys.path.insert(0, str(ROOT / "Tests/e2e_common"))
+from vireo_server import VireoServer  # noqa: E402,F401  (the suites import it from here)
 DATA = pathlib.Path(os.environ.get("VIREO_DATASET", ROOT / "../shared/data/dev")).resolve()
 N_ROWS = int(os.environ.get("VIREO_E2E_ROWS", "3000"))
 TARGET = os.environ.get("E2E_TARGET", "vireo")
@@ -72,28 +70,6 @@ def dataset():
         pytest.fail(f"dataset missing at {DATA} (set VIREO_DATASET)")
     return Dataset(N_ROWS)
 
-
-class VireoServer:
-    def __init__(self, data_dir, *extra):
-        self.log = tempfile.NamedTemporaryFile(prefix="vireo-grpc-", suffix=".log", delete=False)
-        assert BIN.exists(), f"{BIN} is missing: build it with `swift build -c release --product vireo`"
-        self.proc = subprocess.Popen([str(BIN), "serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0", *extra],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
-            if ready:
-                line = self.proc.stdout.readline()
-                if "listening on" in line:
-                    self.uri = line.split("listening on ")[1].split()[0]
-                    return
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"vireo serve did not start: {pathlib.Path(self.log.name).read_text()}")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")
