@@ -27,24 +27,12 @@ enum MilvusParams {
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
         o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
-        if let radius = try number(p, "radius") {
-            o.range = ScoreRange(radius: Float(radius), rangeFilter: try number(p, "range_filter").map { Float($0) })
+        if let radius = try p.double("radius") {
+            o.range = ScoreRange(radius: Float(radius), rangeFilter: try p.double("range_filter").map { Float($0) })
         } else if p["range_filter"] != nil {
             throw APIError.invalid("range_filter needs radius: a range search is bounded by radius (and optionally range_filter)")
         }
         return o
-    }
-
-    /// A number given as a JSON number or a numeric string (pymilvus sends both); finite.
-    static func number(_ b: JSONBody, _ key: String) throws -> Double? {
-        guard let v = b[key] else { return nil }
-        let d: Double?
-        switch v {
-        case let .string(s): d = Double(s.trimmingCharacters(in: .whitespaces))
-        default: d = try b.double(key)
-        }
-        guard let d, d.isFinite else { throw APIError.wrongType(key, expected: "a finite number", got: v) }
-        return d
     }
 
     /// A boolean given as JSON true/false or as a string (`"true"`, `"True"`, `"1"`, `"false"`, `"0"`, …).
@@ -59,16 +47,7 @@ enum MilvusParams {
             return nil
         }
         var g = SearchGrouping(field: field)
-        if let size {
-            let n: Int
-            switch size {
-            case let .string(s):
-                guard let i = Int(s.trimmingCharacters(in: .whitespaces)) else { throw APIError.wrongType(names.size, expected: "an integer", got: size) }
-                n = i
-            default: n = try JSONBody.int(size, names.size)
-            }
-            g.size = n
-        }
+        if let size { g.size = try JSONBody.int(size, names.size) }
         if let strict { g.strictSize = try flag(strict, names.strict) }
         return g
     }
