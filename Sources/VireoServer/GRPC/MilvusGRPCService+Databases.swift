@@ -162,19 +162,25 @@ extension MilvusGRPCService {
     /// One replica on one node while the collection is loaded; none while it is released (as Milvus).
     func getReplicas(request: Milvus_Proto_Milvus_GetReplicasRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetReplicasResponse {
         await call("GetReplicas", db: request.dbName) {
+            // attu and the Node SDK name the collection by id (DescribeCollection's collectionID).
             var name = request.collectionName
             if name.isEmpty, request.collectionID != 0 {
-                name = handlers.listCollections().first { Self.collectionID($0) == request.collectionID } ?? ""
+                guard let found = handlers.collectionName(id: UInt64(bitPattern: request.collectionID)) else {
+                    throw APIError(.collectionNotFound, "collection not found[collection=\(request.collectionID)]")
+                }
+                name = found
             }
             guard !name.isEmpty else { throw APIError.missing("collection_name") }
             let state = try await handlers.loadedCollectionID(name)
             var r = Milvus_Proto_Milvus_GetReplicasResponse()
             guard state.loaded else { return r }
             let cname = try handlers.schema(of: name).name
+            let ids = try await handlers.partitionIDs(name)
+            let loaded = Set(state.partitions)
             var replica = Milvus_Proto_Milvus_ReplicaInfo()
             replica.replicaID = 1
-            replica.collectionID = Self.collectionID(cname)
-            replica.partitionIds = state.partitions.map { Int64(bitPattern: StableHash.hash(.string(cname + "/" + $0)) >> 12) }
+            replica.collectionID = Self.collectionID(ids.collection)
+            replica.partitionIds = ids.partitions.filter { loaded.contains($0.name) }.map { Self.partitionID(collection: ids.collection, partition: $0.id) }
             replica.nodeIds = [1]
             replica.resourceGroupName = "__default_resource_group"
             if request.withShardNodes {
@@ -198,8 +204,9 @@ extension MilvusGRPCService {
     }
 
     /// The segments a search reads: every non-empty segment of every shard while the collection is
-    /// loaded, none while it is released. Vireo's segments are per shard, not per partition, so
-    /// `partitionID` is 0; `nodeID` is this process (1).
+    /// loaded, none while it is released; `nodeID` is this process (1). Vireo's segments are per
+    /// shard, not per partition (Milvus'), so a segment holding rows of several partitions is listed
+    /// once per partition, each time with that partition's id and rows.
     func getQuerySegmentInfo(request: Milvus_Proto_Milvus_GetQuerySegmentInfoRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetQuerySegmentInfoResponse {
         await call("GetQuerySegmentInfo", db: request.dbName) {
             let state = try await handlers.loadedCollectionID(request.collectionName)
@@ -207,12 +214,13 @@ extension MilvusGRPCService {
             var r = Milvus_Proto_Milvus_GetQuerySegmentInfoResponse()
             guard state.loaded else { return r }
             let indexNames = Dictionary(c.indexes.map { ($0.field, $0.indexName) }, uniquingKeysWith: { a, _ in a })
-            r.infos = segments.filter { $0.rows > 0 }.map { s in
+            r.infos = Self.perPartition(segments, of: c).map { s, partition, rows in
                 var p = Milvus_Proto_Milvus_QuerySegmentInfo()
                 p.segmentID = s.id
-                p.collectionID = Self.collectionID(c.name)
-                p.memSize = Int64(s.vectorBytes)
-                p.numRows = Int64(s.rows)
+                p.collectionID = Self.collectionID(c.id)
+                p.partitionID = partition
+                p.memSize = Int64(s.rows > 0 ? s.vectorBytes * rows / s.rows : 0)
+                p.numRows = Int64(rows)
                 p.indexName = s.indexedFields.first.flatMap { indexNames[$0] } ?? ""
                 p.nodeID = 1
                 p.nodeIds = [1]
@@ -225,17 +233,18 @@ extension MilvusGRPCService {
     }
 
     /// Stored segments: sealed ones are `Flushed` (durable and immutable), the growing one `Growing`
-    /// (durable in LMDB too); `states` filters them.
+    /// (durable in LMDB too); `states` filters them. Listed per partition, as `GetQuerySegmentInfo`.
     func getPersistentSegmentInfo(request: Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse {
         await call("GetPersistentSegmentInfo", db: request.dbName) {
             let (c, segments) = try await handlers.segments(request.collectionName)
             var r = Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse()
             let wanted = Set(request.states)
-            r.infos = segments.filter { $0.rows > 0 }.compactMap { s in
+            r.infos = Self.perPartition(segments, of: c).compactMap { s, partition, rows in
                 var p = Milvus_Proto_Milvus_PersistentSegmentInfo()
                 p.segmentID = s.id
-                p.collectionID = Self.collectionID(c.name)
-                p.numRows = Int64(s.rows)
+                p.collectionID = Self.collectionID(c.id)
+                p.partitionID = partition
+                p.numRows = Int64(rows)
                 p.state = s.state == .sealed ? .flushed : .growing
                 p.level = .l1
                 p.insertChannel = "\(c.name)_shard_\(s.shard)"
@@ -243,6 +252,17 @@ extension MilvusGRPCService {
                 return p
             }
             return r
+        }
+    }
+
+    /// `(segment, partition id, rows)` for every non-empty segment and each live partition it holds
+    /// rows of (rows of a partition being dropped are left out).
+    static func perPartition(_ segments: [Collection.SegmentInfo], of c: Collection) -> [(Collection.SegmentInfo, Int64, Int)] {
+        let live = Set(c.partitionIDs().map(\.id))
+        return segments.flatMap { s in
+            s.partitionRows.sorted { $0.key < $1.key }.compactMap { id, rows -> (Collection.SegmentInfo, Int64, Int)? in
+                rows > 0 && live.contains(id) ? (s, partitionID(collection: c.id, partition: id), rows) : nil
+            }
         }
     }
 }
