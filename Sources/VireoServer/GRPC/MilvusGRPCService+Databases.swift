@@ -281,9 +281,27 @@ extension Milvus_Proto_Milvus_GetQuerySegmentInfoResponse: MilvusStatusResponse 
 extension Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
 
 /// Milvus' `system_info` metrics (its `metricsinfo.SystemTopology`), for this one process.
+///
+/// attu parses the topology a Milvus standalone reports: one node per component role, the proxy
+/// forwarding to the coordinators and each coordinator managing its worker nodes. Its home page and
+/// load dialog read the `rootcoord` node's `system_info.deploy_mode` and fail without one, its
+/// system view draws the proxy's and coordinators' `connected` edges, and it sums `hardware_infos`
+/// over the nodes. Vireo is all of these roles in one process, so every node carries the same
+/// hardware and version facts; identifiers are unique in the graph, as Milvus makes them.
 enum SystemInfo {
     static let nodeName = "vireo-standalone"
     private static let started = Date()
+
+    /// The roles, in Milvus' names, and the roles each one connects to (`forward` from the proxy,
+    /// `manage` from a coordinator to its workers, Milvus' two edge types).
+    static let roles: [(role: String, edges: [(target: String, type: String)])] = [
+        ("proxy", [("rootcoord", "forward"), ("querycoord", "forward"), ("datacoord", "forward")]),
+        ("rootcoord", []),
+        ("querycoord", [("querynode", "manage")]),
+        ("datacoord", [("datanode", "manage")]),
+        ("querynode", []),
+        ("datanode", []),
+    ]
 
     static func json(version: String, database: Database) -> String {
         let fs = try? FileManager.default.attributesOfFileSystem(forPath: database.path)
@@ -300,30 +318,36 @@ enum SystemInfo {
             "disk": .int(disk),
             "disk_usage": .int(max(0, disk - free)),
         ])
-        let node: JSONValue = .object([
-            "identifier": .int(1),
-            "connected": .array([]),
-            "infos": .object([
-                "has_error": .bool(false),
-                "error_reason": .string(""),
-                "name": .string(nodeName),
-                "hardware_infos": hardware,
-                "system_info": .object([
-                    "system_version": .string(version),
-                    "deploy_mode": .string("STANDALONE"),
-                    "build_version": .string(version),
-                    "build_time": .string(""),
-                    "used_go_version": .string(""),
+        let identifiers = Dictionary(uniqueKeysWithValues: roles.enumerated().map { ($1.role, Int64($0 + 1)) })
+        let nodes: [JSONValue] = roles.map { role, edges in
+            let id = identifiers[role] ?? 0
+            return .object([
+                "identifier": .int(id),
+                "connected": .array(edges.map { e in
+                    .object(["connected_identifier": .int(identifiers[e.target] ?? 0), "type": .string(e.type), "target_type": .string(e.target)])
+                }),
+                "infos": .object([
+                    "has_error": .bool(false),
+                    "error_reason": .string(""),
+                    "name": .string("\(role)\(id)"),
+                    "hardware_infos": hardware,
+                    "system_info": .object([
+                        "system_version": .string(version),
+                        "deploy_mode": .string("STANDALONE"),
+                        "build_version": .string(version),
+                        "build_time": .string(""),
+                        "used_go_version": .string(""),
+                    ]),
+                    "created_time": .string(created),
+                    "updated_time": .string(now),
+                    "type": .string(role),
+                    "id": .int(id),
+                    "system_configurations": .object([:]),
                 ]),
-                "created_time": .string(created),
-                "updated_time": .string(now),
-                "type": .string("proxy"),
-                "id": .int(1),
-                "system_configurations": .object([:]),
-            ]),
-        ])
+            ])
+        }
         var w = JSONWriter()
-        w.json(.object(["nodes_info": .array([node])]))
+        w.json(.object(["nodes_info": .array(nodes)]))
         return String(decoding: w.bytes, as: UTF8.self)
     }
 
