@@ -50,6 +50,7 @@ GetPartitionStatistics CheckHealth
 CreateDatabase DropDatabase ListDatabases AlterDatabase DescribeDatabase CreateAlias DropAlias AlterAlias
 DescribeAlias ListAliases GetComponentStates GetMetrics GetIndexStatistics GetReplicas ListCredUsers
 GetQuerySegmentInfo GetPersistentSegmentInfo TruncateCollection
+ListResourceGroups DescribeResourceGroup SelectUser SelectRole SelectGrant ListPrivilegeGroups
 """.split()
 
 F = descriptor_pb2.FieldDescriptorProto

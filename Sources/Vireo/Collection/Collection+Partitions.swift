@@ -91,6 +91,12 @@ extension Collection {
         partitionTable.withLock { $0.map(\.name) }
     }
 
+    /// Each partition's id (never reused within the collection; ``SegmentInfo/partitionRows`` is keyed
+    /// by it), in creation order.
+    public func partitionIDs() -> [(name: String, id: UInt16)] {
+        partitionTable.withLock { $0.map { (name: $0.name, id: $0.id) } }
+    }
+
     /// Live rows in the given partitions (all when nil).
     public func count(partitions: [String]?) throws -> Int {
         guard let partitions else { return count() }

@@ -24,13 +24,16 @@ extension Collection {
         public var indexedFields: [String]
         /// Bytes of the segment's vectors in memory (mapped for sealed segments).
         public var vectorBytes: Int
+        /// Rows (deleted ones included, as in ``rows``) per partition id (``partitionIDs()``): a shard's
+        /// segment holds the rows of every partition written to that shard, not of one (Milvus').
+        public var partitionRows: [UInt16: Int] = [:]
     }
 
     /// Every segment of every shard, sealed ones first in each shard, from the shards' current
     /// snapshots. A shard whose growing segment is empty reports it too (as Milvus lists an open
     /// growing segment).
     ///
-    /// - Complexity: O(segments + tombstone words).
+    /// - Complexity: O(segments + tombstone words), plus O(rows) for segments holding several partitions.
     public func segments() -> [SegmentInfo] {
         let vectorFields = codec.vectorFields.map(\.name)
         var out: [SegmentInfo] = []
@@ -40,11 +43,15 @@ extension Collection {
                 let indexed = seg.indexes.keys.sorted().compactMap { $0 < vectorFields.count ? vectorFields[$0] : nil }
                 out.append(SegmentInfo(shard: s.index, segment: seg.id, state: .sealed, rows: seg.rowCount,
                                        deletedRows: snap.tombstones[seg.id]?.count ?? 0, indexedFields: indexed,
-                                       vectorBytes: seg.vectors.reduce(0) { $0 + $1.rows * $1.dim * 4 }))
+                                       vectorBytes: seg.vectors.reduce(0) { $0 + $1.rows * $1.dim * 4 },
+                                       partitionRows: seg.partitions.rowsPerPartition(rows: seg.rowCount)))
             }
             out.append(SegmentInfo(shard: s.index, segment: snap.growing.id, state: .growing, rows: snap.growing.rowCount,
                                    deletedRows: snap.tombstones[snap.growing.id]?.count ?? 0, indexedFields: [],
-                                   vectorBytes: snap.growing.approximateBytes))
+                                   vectorBytes: snap.growing.approximateBytes,
+                                   partitionRows: snap.growing.blocks.reduce(into: [:]) { total, block in
+                                       total.merge(block.partitions.rowsPerPartition(rows: block.count), uniquingKeysWith: +)
+                                   }))
         }
         return out
     }

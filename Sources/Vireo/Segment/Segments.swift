@@ -54,6 +54,17 @@ struct PartitionColumn: Sendable {
         return bits
     }
 
+    /// Rows (of `rows`) per partition id present; a segment of `_default` rows costs nothing.
+    ///
+    /// - Complexity: O(rows) when the segment holds rows of several partitions, O(1) otherwise.
+    func rowsPerPartition(rows: Int) -> [UInt16: Int] {
+        guard rows > 0 else { return [:] }
+        guard let ids, present.count > 1 else { return [present.first ?? 0: rows] }
+        var out: [UInt16: Int] = [:]
+        for id in ids.prefix(rows) { out[id, default: 0] += 1 }
+        return out
+    }
+
     /// Every row's partition (`count` rows when the column is implicit).
     func all(count: Int) -> [UInt16] {
         ids ?? [UInt16](repeating: 0, count: count)

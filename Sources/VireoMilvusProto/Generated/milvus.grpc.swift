@@ -756,6 +756,279 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListResourceGroups" metadata.
+        package enum ListResourceGroups: Sendable {
+            /// Request type for "ListResourceGroups".
+            package typealias Input = Milvus_Proto_Milvus_ListResourceGroupsRequest
+            /// Response type for "ListResourceGroups".
+            package typealias Output = Milvus_Proto_Milvus_ListResourceGroupsResponse
+            /// Descriptor for "ListResourceGroups".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "ListResourceGroups",
+                type: .unary
+            )
+        }
+        /// Namespace for "DescribeResourceGroup" metadata.
+        package enum DescribeResourceGroup: Sendable {
+            /// Request type for "DescribeResourceGroup".
+            package typealias Input = Milvus_Proto_Milvus_DescribeResourceGroupRequest
+            /// Response type for "DescribeResourceGroup".
+            package typealias Output = Milvus_Proto_Milvus_DescribeResourceGroupResponse
+            /// Descriptor for "DescribeResourceGroup".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DescribeResourceGroup",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreateResourceGroup" metadata.
+        package enum CreateResourceGroup: Sendable {
+            /// Request type for "CreateResourceGroup".
+            package typealias Input = Milvus_Proto_Milvus_CreateResourceGroupRequest
+            /// Response type for "CreateResourceGroup".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "CreateResourceGroup".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "CreateResourceGroup",
+                type: .unary
+            )
+        }
+        /// Namespace for "DropResourceGroup" metadata.
+        package enum DropResourceGroup: Sendable {
+            /// Request type for "DropResourceGroup".
+            package typealias Input = Milvus_Proto_Milvus_DropResourceGroupRequest
+            /// Response type for "DropResourceGroup".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "DropResourceGroup".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DropResourceGroup",
+                type: .unary
+            )
+        }
+        /// Namespace for "TransferNode" metadata.
+        package enum TransferNode: Sendable {
+            /// Request type for "TransferNode".
+            package typealias Input = Milvus_Proto_Milvus_TransferNodeRequest
+            /// Response type for "TransferNode".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "TransferNode".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "TransferNode",
+                type: .unary
+            )
+        }
+        /// Namespace for "TransferReplica" metadata.
+        package enum TransferReplica: Sendable {
+            /// Request type for "TransferReplica".
+            package typealias Input = Milvus_Proto_Milvus_TransferReplicaRequest
+            /// Response type for "TransferReplica".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "TransferReplica".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "TransferReplica",
+                type: .unary
+            )
+        }
+        /// Namespace for "SelectUser" metadata.
+        package enum SelectUser: Sendable {
+            /// Request type for "SelectUser".
+            package typealias Input = Milvus_Proto_Milvus_SelectUserRequest
+            /// Response type for "SelectUser".
+            package typealias Output = Milvus_Proto_Milvus_SelectUserResponse
+            /// Descriptor for "SelectUser".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "SelectUser",
+                type: .unary
+            )
+        }
+        /// Namespace for "SelectRole" metadata.
+        package enum SelectRole: Sendable {
+            /// Request type for "SelectRole".
+            package typealias Input = Milvus_Proto_Milvus_SelectRoleRequest
+            /// Response type for "SelectRole".
+            package typealias Output = Milvus_Proto_Milvus_SelectRoleResponse
+            /// Descriptor for "SelectRole".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "SelectRole",
+                type: .unary
+            )
+        }
+        /// Namespace for "SelectGrant" metadata.
+        package enum SelectGrant: Sendable {
+            /// Request type for "SelectGrant".
+            package typealias Input = Milvus_Proto_Milvus_SelectGrantRequest
+            /// Response type for "SelectGrant".
+            package typealias Output = Milvus_Proto_Milvus_SelectGrantResponse
+            /// Descriptor for "SelectGrant".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "SelectGrant",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListPrivilegeGroups" metadata.
+        package enum ListPrivilegeGroups: Sendable {
+            /// Request type for "ListPrivilegeGroups".
+            package typealias Input = Milvus_Proto_Milvus_ListPrivilegeGroupsRequest
+            /// Response type for "ListPrivilegeGroups".
+            package typealias Output = Milvus_Proto_Milvus_ListPrivilegeGroupsResponse
+            /// Descriptor for "ListPrivilegeGroups".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "ListPrivilegeGroups",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreateCredential" metadata.
+        package enum CreateCredential: Sendable {
+            /// Request type for "CreateCredential".
+            package typealias Input = Milvus_Proto_Milvus_CreateCredentialRequest
+            /// Response type for "CreateCredential".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "CreateCredential".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "CreateCredential",
+                type: .unary
+            )
+        }
+        /// Namespace for "UpdateCredential" metadata.
+        package enum UpdateCredential: Sendable {
+            /// Request type for "UpdateCredential".
+            package typealias Input = Milvus_Proto_Milvus_UpdateCredentialRequest
+            /// Response type for "UpdateCredential".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "UpdateCredential".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "UpdateCredential",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeleteCredential" metadata.
+        package enum DeleteCredential: Sendable {
+            /// Request type for "DeleteCredential".
+            package typealias Input = Milvus_Proto_Milvus_DeleteCredentialRequest
+            /// Response type for "DeleteCredential".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "DeleteCredential".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DeleteCredential",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreateRole" metadata.
+        package enum CreateRole: Sendable {
+            /// Request type for "CreateRole".
+            package typealias Input = Milvus_Proto_Milvus_CreateRoleRequest
+            /// Response type for "CreateRole".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "CreateRole".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "CreateRole",
+                type: .unary
+            )
+        }
+        /// Namespace for "DropRole" metadata.
+        package enum DropRole: Sendable {
+            /// Request type for "DropRole".
+            package typealias Input = Milvus_Proto_Milvus_DropRoleRequest
+            /// Response type for "DropRole".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "DropRole".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DropRole",
+                type: .unary
+            )
+        }
+        /// Namespace for "OperateUserRole" metadata.
+        package enum OperateUserRole: Sendable {
+            /// Request type for "OperateUserRole".
+            package typealias Input = Milvus_Proto_Milvus_OperateUserRoleRequest
+            /// Response type for "OperateUserRole".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "OperateUserRole".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "OperateUserRole",
+                type: .unary
+            )
+        }
+        /// Namespace for "OperatePrivilege" metadata.
+        package enum OperatePrivilege: Sendable {
+            /// Request type for "OperatePrivilege".
+            package typealias Input = Milvus_Proto_Milvus_OperatePrivilegeRequest
+            /// Response type for "OperatePrivilege".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "OperatePrivilege".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "OperatePrivilege",
+                type: .unary
+            )
+        }
+        /// Namespace for "OperatePrivilegeV2" metadata.
+        package enum OperatePrivilegeV2: Sendable {
+            /// Request type for "OperatePrivilegeV2".
+            package typealias Input = Milvus_Proto_Milvus_OperatePrivilegeV2Request
+            /// Response type for "OperatePrivilegeV2".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "OperatePrivilegeV2".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "OperatePrivilegeV2",
+                type: .unary
+            )
+        }
+        /// Namespace for "CreatePrivilegeGroup" metadata.
+        package enum CreatePrivilegeGroup: Sendable {
+            /// Request type for "CreatePrivilegeGroup".
+            package typealias Input = Milvus_Proto_Milvus_CreatePrivilegeGroupRequest
+            /// Response type for "CreatePrivilegeGroup".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "CreatePrivilegeGroup".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "CreatePrivilegeGroup",
+                type: .unary
+            )
+        }
+        /// Namespace for "DropPrivilegeGroup" metadata.
+        package enum DropPrivilegeGroup: Sendable {
+            /// Request type for "DropPrivilegeGroup".
+            package typealias Input = Milvus_Proto_Milvus_DropPrivilegeGroupRequest
+            /// Response type for "DropPrivilegeGroup".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "DropPrivilegeGroup".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "DropPrivilegeGroup",
+                type: .unary
+            )
+        }
+        /// Namespace for "OperatePrivilegeGroup" metadata.
+        package enum OperatePrivilegeGroup: Sendable {
+            /// Request type for "OperatePrivilegeGroup".
+            package typealias Input = Milvus_Proto_Milvus_OperatePrivilegeGroupRequest
+            /// Response type for "OperatePrivilegeGroup".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "OperatePrivilegeGroup".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "OperatePrivilegeGroup",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "milvus.proto.milvus.MilvusService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor,
@@ -813,7 +1086,28 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
             ListCredUsers.descriptor,
             GetQuerySegmentInfo.descriptor,
             GetPersistentSegmentInfo.descriptor,
-            TruncateCollection.descriptor
+            TruncateCollection.descriptor,
+            ListResourceGroups.descriptor,
+            DescribeResourceGroup.descriptor,
+            CreateResourceGroup.descriptor,
+            DropResourceGroup.descriptor,
+            TransferNode.descriptor,
+            TransferReplica.descriptor,
+            SelectUser.descriptor,
+            SelectRole.descriptor,
+            SelectGrant.descriptor,
+            ListPrivilegeGroups.descriptor,
+            CreateCredential.descriptor,
+            UpdateCredential.descriptor,
+            DeleteCredential.descriptor,
+            CreateRole.descriptor,
+            DropRole.descriptor,
+            OperateUserRole.descriptor,
+            OperatePrivilege.descriptor,
+            OperatePrivilegeV2.descriptor,
+            CreatePrivilegeGroup.descriptor,
+            DropPrivilegeGroup.descriptor,
+            OperatePrivilegeGroup.descriptor
         ]
     }
 }
@@ -1655,6 +1949,304 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>
+
+        /// Handle the "ListResourceGroups" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_ListResourceGroupsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ListResourceGroupsResponse` messages.
+        func listResourceGroups(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>
+
+        /// Handle the "DescribeResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DescribeResourceGroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_DescribeResourceGroupResponse` messages.
+        func describeResourceGroup(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>
+
+        /// Handle the "CreateResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_CreateResourceGroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func createResourceGroup(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DropResourceGroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func dropResourceGroup(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "TransferNode" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_TransferNodeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func transferNode(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "TransferReplica" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_TransferReplicaRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func transferReplica(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "SelectUser" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_SelectUserRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_SelectUserResponse` messages.
+        func selectUser(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_SelectUserResponse>
+
+        /// Handle the "SelectRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_SelectRoleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_SelectRoleResponse` messages.
+        func selectRole(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_SelectRoleResponse>
+
+        /// Handle the "SelectGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_SelectGrantRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_SelectGrantResponse` messages.
+        func selectGrant(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_SelectGrantResponse>
+
+        /// Handle the "ListPrivilegeGroups" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_ListPrivilegeGroupsResponse` messages.
+        func listPrivilegeGroups(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>
+
+        /// Handle the "CreateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_CreateCredentialRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func createCredential(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "UpdateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_UpdateCredentialRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func updateCredential(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DeleteCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DeleteCredentialRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func deleteCredential(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "CreateRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_CreateRoleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func createRole(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DropRoleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func dropRole(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperateUserRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_OperateUserRoleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func operateUserRole(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperatePrivilege" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_OperatePrivilegeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func operatePrivilege(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperatePrivilegeV2" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_OperatePrivilegeV2Request` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func operatePrivilegeV2(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "CreatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func createPrivilegeGroup(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropPrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func dropPrivilegeGroup(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func operatePrivilegeGroup(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
     }
 
     /// Service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -2480,6 +3072,304 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TruncateCollectionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>
+
+        /// Handle the "ListResourceGroups" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListResourceGroupsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ListResourceGroupsResponse` message.
+        func listResourceGroups(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>
+
+        /// Handle the "DescribeResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeResourceGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_DescribeResourceGroupResponse` message.
+        func describeResourceGroup(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>
+
+        /// Handle the "CreateResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateResourceGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func createResourceGroup(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropResourceGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func dropResourceGroup(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "TransferNode" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferNodeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func transferNode(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "TransferReplica" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferReplicaRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func transferReplica(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "SelectUser" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectUserRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_SelectUserResponse` message.
+        func selectUser(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectUserResponse>
+
+        /// Handle the "SelectRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_SelectRoleResponse` message.
+        func selectRole(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectRoleResponse>
+
+        /// Handle the "SelectGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectGrantRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_SelectGrantResponse` message.
+        func selectGrant(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectGrantResponse>
+
+        /// Handle the "ListPrivilegeGroups" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_ListPrivilegeGroupsResponse` message.
+        func listPrivilegeGroups(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>
+
+        /// Handle the "CreateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateCredentialRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func createCredential(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "UpdateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_UpdateCredentialRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func updateCredential(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DeleteCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DeleteCredentialRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func deleteCredential(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "CreateRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func createRole(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func dropRole(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperateUserRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperateUserRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func operateUserRole(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperatePrivilege" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func operatePrivilege(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperatePrivilegeV2" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeV2Request` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func operatePrivilegeV2(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "CreatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func createPrivilegeGroup(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "DropPrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func dropPrivilegeGroup(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "OperatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func operatePrivilegeGroup(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
     }
 
     /// Simple service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -3303,6 +4193,304 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: Milvus_Proto_Milvus_TruncateCollectionRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Milvus_Proto_Milvus_TruncateCollectionResponse
+
+        /// Handle the "ListResourceGroups" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_ListResourceGroupsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ListResourceGroupsResponse` to respond with.
+        func listResourceGroups(
+            request: Milvus_Proto_Milvus_ListResourceGroupsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ListResourceGroupsResponse
+
+        /// Handle the "DescribeResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DescribeResourceGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_DescribeResourceGroupResponse` to respond with.
+        func describeResourceGroup(
+            request: Milvus_Proto_Milvus_DescribeResourceGroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_DescribeResourceGroupResponse
+
+        /// Handle the "CreateResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_CreateResourceGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func createResourceGroup(
+            request: Milvus_Proto_Milvus_CreateResourceGroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DropResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DropResourceGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func dropResourceGroup(
+            request: Milvus_Proto_Milvus_DropResourceGroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "TransferNode" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_TransferNodeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func transferNode(
+            request: Milvus_Proto_Milvus_TransferNodeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "TransferReplica" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_TransferReplicaRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func transferReplica(
+            request: Milvus_Proto_Milvus_TransferReplicaRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "SelectUser" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_SelectUserRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_SelectUserResponse` to respond with.
+        func selectUser(
+            request: Milvus_Proto_Milvus_SelectUserRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_SelectUserResponse
+
+        /// Handle the "SelectRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_SelectRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_SelectRoleResponse` to respond with.
+        func selectRole(
+            request: Milvus_Proto_Milvus_SelectRoleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_SelectRoleResponse
+
+        /// Handle the "SelectGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_SelectGrantRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_SelectGrantResponse` to respond with.
+        func selectGrant(
+            request: Milvus_Proto_Milvus_SelectGrantRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_SelectGrantResponse
+
+        /// Handle the "ListPrivilegeGroups" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_ListPrivilegeGroupsResponse` to respond with.
+        func listPrivilegeGroups(
+            request: Milvus_Proto_Milvus_ListPrivilegeGroupsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_ListPrivilegeGroupsResponse
+
+        /// Handle the "CreateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_CreateCredentialRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func createCredential(
+            request: Milvus_Proto_Milvus_CreateCredentialRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "UpdateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_UpdateCredentialRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func updateCredential(
+            request: Milvus_Proto_Milvus_UpdateCredentialRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DeleteCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DeleteCredentialRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func deleteCredential(
+            request: Milvus_Proto_Milvus_DeleteCredentialRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "CreateRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_CreateRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func createRole(
+            request: Milvus_Proto_Milvus_CreateRoleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DropRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DropRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func dropRole(
+            request: Milvus_Proto_Milvus_DropRoleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "OperateUserRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_OperateUserRoleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func operateUserRole(
+            request: Milvus_Proto_Milvus_OperateUserRoleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "OperatePrivilege" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_OperatePrivilegeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func operatePrivilege(
+            request: Milvus_Proto_Milvus_OperatePrivilegeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "OperatePrivilegeV2" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_OperatePrivilegeV2Request` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func operatePrivilegeV2(
+            request: Milvus_Proto_Milvus_OperatePrivilegeV2Request,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "CreatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func createPrivilegeGroup(
+            request: Milvus_Proto_Milvus_CreatePrivilegeGroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "DropPrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func dropPrivilegeGroup(
+            request: Milvus_Proto_Milvus_DropPrivilegeGroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "OperatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func operatePrivilegeGroup(
+            request: Milvus_Proto_Milvus_OperatePrivilegeGroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
     }
 }
 
@@ -3926,6 +5114,237 @@ extension Milvus_Proto_Milvus_MilvusService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.ListResourceGroups.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListResourceGroupsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListResourceGroupsResponse>(),
+            handler: { request, context in
+                try await self.listResourceGroups(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DescribeResourceGroup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DescribeResourceGroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DescribeResourceGroupResponse>(),
+            handler: { request, context in
+                try await self.describeResourceGroup(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.CreateResourceGroup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_CreateResourceGroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.createResourceGroup(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DropResourceGroup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DropResourceGroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.dropResourceGroup(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.TransferNode.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TransferNodeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.transferNode(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.TransferReplica.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TransferReplicaRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.transferReplica(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.SelectUser.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SelectUserRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SelectUserResponse>(),
+            handler: { request, context in
+                try await self.selectUser(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.SelectRole.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SelectRoleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SelectRoleResponse>(),
+            handler: { request, context in
+                try await self.selectRole(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.SelectGrant.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SelectGrantRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SelectGrantResponse>(),
+            handler: { request, context in
+                try await self.selectGrant(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.ListPrivilegeGroups.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>(),
+            handler: { request, context in
+                try await self.listPrivilegeGroups(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.CreateCredential.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_CreateCredentialRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.createCredential(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.UpdateCredential.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_UpdateCredentialRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.updateCredential(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DeleteCredential.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DeleteCredentialRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.deleteCredential(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.CreateRole.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_CreateRoleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.createRole(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DropRole.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DropRoleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.dropRole(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.OperateUserRole.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_OperateUserRoleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.operateUserRole(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.OperatePrivilege.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_OperatePrivilegeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.operatePrivilege(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.OperatePrivilegeV2.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_OperatePrivilegeV2Request>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.operatePrivilegeV2(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.CreatePrivilegeGroup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.createPrivilegeGroup(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.DropPrivilegeGroup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.dropPrivilegeGroup(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.OperatePrivilegeGroup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.operatePrivilegeGroup(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -4542,6 +5961,237 @@ extension Milvus_Proto_Milvus_MilvusService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse> {
         let response = try await self.truncateCollection(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listResourceGroups(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse> {
+        let response = try await self.listResourceGroups(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func describeResourceGroup(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse> {
+        let response = try await self.describeResourceGroup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func createResourceGroup(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.createResourceGroup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func dropResourceGroup(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.dropResourceGroup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func transferNode(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.transferNode(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func transferReplica(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.transferReplica(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func selectUser(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_SelectUserResponse> {
+        let response = try await self.selectUser(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func selectRole(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_SelectRoleResponse> {
+        let response = try await self.selectRole(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func selectGrant(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_SelectGrantResponse> {
+        let response = try await self.selectGrant(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listPrivilegeGroups(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse> {
+        let response = try await self.listPrivilegeGroups(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func createCredential(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.createCredential(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func updateCredential(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.updateCredential(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func deleteCredential(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.deleteCredential(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func createRole(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.createRole(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func dropRole(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.dropRole(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func operateUserRole(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.operateUserRole(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func operatePrivilege(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.operatePrivilege(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func operatePrivilegeV2(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.operatePrivilegeV2(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func createPrivilegeGroup(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.createPrivilegeGroup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func dropPrivilegeGroup(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.dropPrivilegeGroup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func operatePrivilegeGroup(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.operatePrivilegeGroup(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -5273,6 +6923,279 @@ extension Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse> {
         return GRPCCore.ServerResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>(
             message: try await self.truncateCollection(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listResourceGroups(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>(
+            message: try await self.listResourceGroups(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func describeResourceGroup(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>(
+            message: try await self.describeResourceGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func createResourceGroup(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.createResourceGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func dropResourceGroup(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.dropResourceGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func transferNode(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.transferNode(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func transferReplica(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.transferReplica(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func selectUser(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectUserResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectUserResponse>(
+            message: try await self.selectUser(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func selectRole(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectRoleResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectRoleResponse>(
+            message: try await self.selectRole(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func selectGrant(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectGrantResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_SelectGrantResponse>(
+            message: try await self.selectGrant(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listPrivilegeGroups(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>(
+            message: try await self.listPrivilegeGroups(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func createCredential(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.createCredential(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func updateCredential(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.updateCredential(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func deleteCredential(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.deleteCredential(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func createRole(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.createRole(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func dropRole(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.dropRole(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func operateUserRole(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.operateUserRole(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func operatePrivilege(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.operatePrivilege(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func operatePrivilegeV2(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.operatePrivilegeV2(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func createPrivilegeGroup(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.createPrivilegeGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func dropPrivilegeGroup(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.dropPrivilegeGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func operatePrivilegeGroup(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.operatePrivilegeGroup(
                 request: request.message,
                 context: context
             ),
@@ -6384,6 +8307,409 @@ extension Milvus_Proto_Milvus_MilvusService {
             deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_TruncateCollectionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListResourceGroups" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListResourceGroupsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListResourceGroupsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListResourceGroupsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listResourceGroups<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListResourceGroupsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DescribeResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeResourceGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DescribeResourceGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_DescribeResourceGroupResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func describeResourceGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_DescribeResourceGroupResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateResourceGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateResourceGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createResourceGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DropResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropResourceGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropResourceGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dropResourceGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TransferNode" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferNodeRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TransferNodeRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func transferNode<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TransferNodeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "TransferReplica" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferReplicaRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TransferReplicaRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func transferReplica<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TransferReplicaRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SelectUser" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectUserRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_SelectUserRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_SelectUserResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func selectUser<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_SelectUserRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_SelectUserResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectUserResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SelectRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_SelectRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_SelectRoleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func selectRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_SelectRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_SelectRoleResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectRoleResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SelectGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectGrantRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_SelectGrantRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_SelectGrantResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func selectGrant<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_SelectGrantRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_SelectGrantResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectGrantResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListPrivilegeGroups" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListPrivilegeGroupsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listPrivilegeGroups<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateCredentialRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateCredentialRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createCredential<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateCredentialRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpdateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_UpdateCredentialRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_UpdateCredentialRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func updateCredential<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DeleteCredentialRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DeleteCredentialRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteCredential<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreateRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DropRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dropRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "OperateUserRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperateUserRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperateUserRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func operateUserRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "OperatePrivilege" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperatePrivilegeRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func operatePrivilege<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "OperatePrivilegeV2" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeV2Request` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperatePrivilegeV2Request` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func operatePrivilegeV2<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createPrivilegeGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DropPrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dropPrivilegeGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "OperatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func operatePrivilegeGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -8114,6 +10440,640 @@ extension Milvus_Proto_Milvus_MilvusService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListResourceGroups" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListResourceGroupsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListResourceGroupsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListResourceGroupsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listResourceGroups<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListResourceGroupsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.ListResourceGroups.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DescribeResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeResourceGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DescribeResourceGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_DescribeResourceGroupResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func describeResourceGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_DescribeResourceGroupResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DescribeResourceGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateResourceGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateResourceGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func createResourceGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.CreateResourceGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DropResourceGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropResourceGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropResourceGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func dropResourceGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DropResourceGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "TransferNode" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferNodeRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TransferNodeRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func transferNode<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TransferNodeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.TransferNode.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "TransferReplica" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferReplicaRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_TransferReplicaRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func transferReplica<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_TransferReplicaRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.TransferReplica.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SelectUser" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectUserRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_SelectUserRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_SelectUserResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func selectUser<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_SelectUserRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_SelectUserResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectUserResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.SelectUser.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SelectRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_SelectRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_SelectRoleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func selectRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_SelectRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_SelectRoleResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectRoleResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.SelectRole.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SelectGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectGrantRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_SelectGrantRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_SelectGrantResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func selectGrant<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_SelectGrantRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_SelectGrantResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectGrantResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.SelectGrant.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListPrivilegeGroups" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_ListPrivilegeGroupsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listPrivilegeGroups<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.ListPrivilegeGroups.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateCredentialRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateCredentialRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func createCredential<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateCredentialRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.CreateCredential.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "UpdateCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_UpdateCredentialRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_UpdateCredentialRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func updateCredential<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.UpdateCredential.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeleteCredential" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DeleteCredentialRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DeleteCredentialRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func deleteCredential<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DeleteCredential.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreateRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreateRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func createRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreateRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.CreateRole.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DropRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func dropRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DropRole.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "OperateUserRole" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperateUserRoleRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperateUserRoleRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func operateUserRole<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.OperateUserRole.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "OperatePrivilege" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperatePrivilegeRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func operatePrivilege<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.OperatePrivilege.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "OperatePrivilegeV2" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeV2Request` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperatePrivilegeV2Request` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func operatePrivilegeV2<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.OperatePrivilegeV2.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CreatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func createPrivilegeGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.CreatePrivilegeGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DropPrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func dropPrivilegeGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.DropPrivilegeGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "OperatePrivilegeGroup" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func operatePrivilegeGroup<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.OperatePrivilegeGroup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -9547,6 +12507,535 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TruncateCollectionRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_TruncateCollectionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListResourceGroups" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_ListResourceGroupsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listResourceGroups<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listResourceGroups(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListResourceGroupsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListResourceGroupsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeResourceGroup" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DescribeResourceGroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func describeResourceGroup<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.describeResourceGroup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DescribeResourceGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_DescribeResourceGroupResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateResourceGroup" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateResourceGroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createResourceGroup<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createResourceGroup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_CreateResourceGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropResourceGroup" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DropResourceGroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropResourceGroup<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dropResourceGroup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DropResourceGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TransferNode" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferNodeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func transferNode<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferNodeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.transferNode(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TransferNodeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TransferReplica" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_TransferReplicaRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func transferReplica<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferReplicaRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.transferReplica(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_TransferReplicaRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SelectUser" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectUserRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func selectUser<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectUserRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectUserResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.selectUser(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SelectUserRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SelectUserResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SelectRole" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectRoleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func selectRole<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectRoleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectRoleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.selectRole(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SelectRoleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SelectRoleResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SelectGrant" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_SelectGrantRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func selectGrant<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectGrantRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectGrantResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.selectGrant(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_SelectGrantRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_SelectGrantResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListPrivilegeGroups" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_ListPrivilegeGroupsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listPrivilegeGroups<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listPrivilegeGroups(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateCredential" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateCredentialRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createCredential<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateCredentialRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createCredential(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_CreateCredentialRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateCredential" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_UpdateCredentialRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func updateCredential<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.updateCredential(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_UpdateCredentialRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteCredential" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DeleteCredentialRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func deleteCredential<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteCredential(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DeleteCredentialRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateRole" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_CreateRoleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createRole<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateRoleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createRole(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_CreateRoleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropRole" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DropRoleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropRole<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropRoleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dropRole(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DropRoleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperateUserRole" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_OperateUserRoleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operateUserRole<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.operateUserRole(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_OperateUserRoleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperatePrivilege" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operatePrivilege<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.operatePrivilege(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_OperatePrivilegeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperatePrivilegeV2" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeV2Request` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operatePrivilegeV2<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.operatePrivilegeV2(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_OperatePrivilegeV2Request>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreatePrivilegeGroup" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_CreatePrivilegeGroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createPrivilegeGroup<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createPrivilegeGroup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropPrivilegeGroup" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_DropPrivilegeGroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropPrivilegeGroup<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dropPrivilegeGroup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperatePrivilegeGroup" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_OperatePrivilegeGroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operatePrivilegeGroup<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.operatePrivilegeGroup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
             options: options,
             onResponse: handleResponse
         )
@@ -11206,6 +14695,619 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             metadata: metadata
         )
         return try await self.truncateCollection(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListResourceGroups" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Resource groups and users/roles, as attu and the Node SDK read them (MilvusGRPCService+Admin.swift).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listResourceGroups<Result>(
+        _ message: Milvus_Proto_Milvus_ListResourceGroupsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListResourceGroupsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListResourceGroupsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listResourceGroups(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DescribeResourceGroup" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func describeResourceGroup<Result>(
+        _ message: Milvus_Proto_Milvus_DescribeResourceGroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_DescribeResourceGroupResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DescribeResourceGroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.describeResourceGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateResourceGroup" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createResourceGroup<Result>(
+        _ message: Milvus_Proto_Milvus_CreateResourceGroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateResourceGroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createResourceGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropResourceGroup" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropResourceGroup<Result>(
+        _ message: Milvus_Proto_Milvus_DropResourceGroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropResourceGroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dropResourceGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TransferNode" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func transferNode<Result>(
+        _ message: Milvus_Proto_Milvus_TransferNodeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferNodeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.transferNode(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "TransferReplica" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func transferReplica<Result>(
+        _ message: Milvus_Proto_Milvus_TransferReplicaRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_TransferReplicaRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.transferReplica(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SelectUser" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func selectUser<Result>(
+        _ message: Milvus_Proto_Milvus_SelectUserRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectUserResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectUserRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.selectUser(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SelectRole" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func selectRole<Result>(
+        _ message: Milvus_Proto_Milvus_SelectRoleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectRoleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectRoleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.selectRole(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SelectGrant" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func selectGrant<Result>(
+        _ message: Milvus_Proto_Milvus_SelectGrantRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_SelectGrantResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_SelectGrantRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.selectGrant(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListPrivilegeGroups" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listPrivilegeGroups<Result>(
+        _ message: Milvus_Proto_Milvus_ListPrivilegeGroupsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_ListPrivilegeGroupsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_ListPrivilegeGroupsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listPrivilegeGroups(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateCredential" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createCredential<Result>(
+        _ message: Milvus_Proto_Milvus_CreateCredentialRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateCredentialRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createCredential(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateCredential" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func updateCredential<Result>(
+        _ message: Milvus_Proto_Milvus_UpdateCredentialRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_UpdateCredentialRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.updateCredential(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteCredential" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func deleteCredential<Result>(
+        _ message: Milvus_Proto_Milvus_DeleteCredentialRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DeleteCredentialRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteCredential(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreateRole" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createRole<Result>(
+        _ message: Milvus_Proto_Milvus_CreateRoleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreateRoleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createRole(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropRole" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropRole<Result>(
+        _ message: Milvus_Proto_Milvus_DropRoleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropRoleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dropRole(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperateUserRole" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operateUserRole<Result>(
+        _ message: Milvus_Proto_Milvus_OperateUserRoleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperateUserRoleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.operateUserRole(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperatePrivilege" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operatePrivilege<Result>(
+        _ message: Milvus_Proto_Milvus_OperatePrivilegeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.operatePrivilege(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperatePrivilegeV2" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operatePrivilegeV2<Result>(
+        _ message: Milvus_Proto_Milvus_OperatePrivilegeV2Request,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeV2Request>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.operatePrivilegeV2(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreatePrivilegeGroup" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func createPrivilegeGroup<Result>(
+        _ message: Milvus_Proto_Milvus_CreatePrivilegeGroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_CreatePrivilegeGroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createPrivilegeGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DropPrivilegeGroup" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func dropPrivilegeGroup<Result>(
+        _ message: Milvus_Proto_Milvus_DropPrivilegeGroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_DropPrivilegeGroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dropPrivilegeGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "OperatePrivilegeGroup" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func operatePrivilegeGroup<Result>(
+        _ message: Milvus_Proto_Milvus_OperatePrivilegeGroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.operatePrivilegeGroup(
             request: request,
             options: options,
             onResponse: handleResponse

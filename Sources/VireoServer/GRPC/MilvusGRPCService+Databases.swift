@@ -162,19 +162,25 @@ extension MilvusGRPCService {
     /// One replica on one node while the collection is loaded; none while it is released (as Milvus).
     func getReplicas(request: Milvus_Proto_Milvus_GetReplicasRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetReplicasResponse {
         await call("GetReplicas", db: request.dbName) {
+            // attu and the Node SDK name the collection by id (DescribeCollection's collectionID).
             var name = request.collectionName
             if name.isEmpty, request.collectionID != 0 {
-                name = handlers.listCollections().first { Self.collectionID($0) == request.collectionID } ?? ""
+                guard let found = handlers.collectionName(id: UInt64(bitPattern: request.collectionID)) else {
+                    throw APIError(.collectionNotFound, "collection not found[collection=\(request.collectionID)]")
+                }
+                name = found
             }
             guard !name.isEmpty else { throw APIError.missing("collection_name") }
             let state = try await handlers.loadedCollectionID(name)
             var r = Milvus_Proto_Milvus_GetReplicasResponse()
             guard state.loaded else { return r }
             let cname = try handlers.schema(of: name).name
+            let ids = try await handlers.partitionIDs(name)
+            let loaded = Set(state.partitions)
             var replica = Milvus_Proto_Milvus_ReplicaInfo()
             replica.replicaID = 1
-            replica.collectionID = Self.collectionID(cname)
-            replica.partitionIds = state.partitions.map { Int64(bitPattern: StableHash.hash(.string(cname + "/" + $0)) >> 12) }
+            replica.collectionID = Self.collectionID(ids.collection)
+            replica.partitionIds = ids.partitions.filter { loaded.contains($0.name) }.map { Self.partitionID(collection: ids.collection, partition: $0.id) }
             replica.nodeIds = [1]
             replica.resourceGroupName = "__default_resource_group"
             if request.withShardNodes {
@@ -198,8 +204,9 @@ extension MilvusGRPCService {
     }
 
     /// The segments a search reads: every non-empty segment of every shard while the collection is
-    /// loaded, none while it is released. Vireo's segments are per shard, not per partition, so
-    /// `partitionID` is 0; `nodeID` is this process (1).
+    /// loaded, none while it is released; `nodeID` is this process (1). Vireo's segments are per
+    /// shard, not per partition (Milvus'), so a segment holding rows of several partitions is listed
+    /// once per partition, each time with that partition's id and rows.
     func getQuerySegmentInfo(request: Milvus_Proto_Milvus_GetQuerySegmentInfoRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetQuerySegmentInfoResponse {
         await call("GetQuerySegmentInfo", db: request.dbName) {
             let state = try await handlers.loadedCollectionID(request.collectionName)
@@ -207,12 +214,13 @@ extension MilvusGRPCService {
             var r = Milvus_Proto_Milvus_GetQuerySegmentInfoResponse()
             guard state.loaded else { return r }
             let indexNames = Dictionary(c.indexes.map { ($0.field, $0.indexName) }, uniquingKeysWith: { a, _ in a })
-            r.infos = segments.filter { $0.rows > 0 }.map { s in
+            r.infos = Self.perPartition(segments, of: c).map { s, partition, rows in
                 var p = Milvus_Proto_Milvus_QuerySegmentInfo()
                 p.segmentID = s.id
-                p.collectionID = Self.collectionID(c.name)
-                p.memSize = Int64(s.vectorBytes)
-                p.numRows = Int64(s.rows)
+                p.collectionID = Self.collectionID(c.id)
+                p.partitionID = partition
+                p.memSize = Int64(s.rows > 0 ? s.vectorBytes * rows / s.rows : 0)
+                p.numRows = Int64(rows)
                 p.indexName = s.indexedFields.first.flatMap { indexNames[$0] } ?? ""
                 p.nodeID = 1
                 p.nodeIds = [1]
@@ -225,17 +233,18 @@ extension MilvusGRPCService {
     }
 
     /// Stored segments: sealed ones are `Flushed` (durable and immutable), the growing one `Growing`
-    /// (durable in LMDB too); `states` filters them.
+    /// (durable in LMDB too); `states` filters them. Listed per partition, as `GetQuerySegmentInfo`.
     func getPersistentSegmentInfo(request: Milvus_Proto_Milvus_GetPersistentSegmentInfoRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse {
         await call("GetPersistentSegmentInfo", db: request.dbName) {
             let (c, segments) = try await handlers.segments(request.collectionName)
             var r = Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse()
             let wanted = Set(request.states)
-            r.infos = segments.filter { $0.rows > 0 }.compactMap { s in
+            r.infos = Self.perPartition(segments, of: c).compactMap { s, partition, rows in
                 var p = Milvus_Proto_Milvus_PersistentSegmentInfo()
                 p.segmentID = s.id
-                p.collectionID = Self.collectionID(c.name)
-                p.numRows = Int64(s.rows)
+                p.collectionID = Self.collectionID(c.id)
+                p.partitionID = partition
+                p.numRows = Int64(rows)
                 p.state = s.state == .sealed ? .flushed : .growing
                 p.level = .l1
                 p.insertChannel = "\(c.name)_shard_\(s.shard)"
@@ -243,6 +252,17 @@ extension MilvusGRPCService {
                 return p
             }
             return r
+        }
+    }
+
+    /// `(segment, partition id, rows)` for every non-empty segment and each live partition it holds
+    /// rows of (rows of a partition being dropped are left out).
+    static func perPartition(_ segments: [Collection.SegmentInfo], of c: Collection) -> [(Collection.SegmentInfo, Int64, Int)] {
+        let live = Set(c.partitionIDs().map(\.id))
+        return segments.flatMap { s in
+            s.partitionRows.sorted { $0.key < $1.key }.compactMap { id, rows -> (Collection.SegmentInfo, Int64, Int)? in
+                rows > 0 && live.contains(id) ? (s, partitionID(collection: c.id, partition: id), rows) : nil
+            }
         }
     }
 }
@@ -261,9 +281,27 @@ extension Milvus_Proto_Milvus_GetQuerySegmentInfoResponse: MilvusStatusResponse 
 extension Milvus_Proto_Milvus_GetPersistentSegmentInfoResponse: MilvusStatusResponse { var milvusStatus: PStatus { get { status } set { status = newValue } }; var hasMilvusStatus: Bool { hasStatus } }
 
 /// Milvus' `system_info` metrics (its `metricsinfo.SystemTopology`), for this one process.
+///
+/// attu parses the topology a Milvus standalone reports: one node per component role, the proxy
+/// forwarding to the coordinators and each coordinator managing its worker nodes. Its home page and
+/// load dialog read the `rootcoord` node's `system_info.deploy_mode` and fail without one, its
+/// system view draws the proxy's and coordinators' `connected` edges, and it sums `hardware_infos`
+/// over the nodes. Vireo is all of these roles in one process, so every node carries the same
+/// hardware and version facts; identifiers are unique in the graph, as Milvus makes them.
 enum SystemInfo {
     static let nodeName = "vireo-standalone"
     private static let started = Date()
+
+    /// The roles, in Milvus' names, and the roles each one connects to (`forward` from the proxy,
+    /// `manage` from a coordinator to its workers, Milvus' two edge types).
+    static let roles: [(role: String, edges: [(target: String, type: String)])] = [
+        ("proxy", [("rootcoord", "forward"), ("querycoord", "forward"), ("datacoord", "forward")]),
+        ("rootcoord", []),
+        ("querycoord", [("querynode", "manage")]),
+        ("datacoord", [("datanode", "manage")]),
+        ("querynode", []),
+        ("datanode", []),
+    ]
 
     static func json(version: String, database: Database) -> String {
         let fs = try? FileManager.default.attributesOfFileSystem(forPath: database.path)
@@ -280,30 +318,36 @@ enum SystemInfo {
             "disk": .int(disk),
             "disk_usage": .int(max(0, disk - free)),
         ])
-        let node: JSONValue = .object([
-            "identifier": .int(1),
-            "connected": .array([]),
-            "infos": .object([
-                "has_error": .bool(false),
-                "error_reason": .string(""),
-                "name": .string(nodeName),
-                "hardware_infos": hardware,
-                "system_info": .object([
-                    "system_version": .string(version),
-                    "deploy_mode": .string("STANDALONE"),
-                    "build_version": .string(version),
-                    "build_time": .string(""),
-                    "used_go_version": .string(""),
+        let identifiers = Dictionary(uniqueKeysWithValues: roles.enumerated().map { ($1.role, Int64($0 + 1)) })
+        let nodes: [JSONValue] = roles.map { role, edges in
+            let id = identifiers[role] ?? 0
+            return .object([
+                "identifier": .int(id),
+                "connected": .array(edges.map { e in
+                    .object(["connected_identifier": .int(identifiers[e.target] ?? 0), "type": .string(e.type), "target_type": .string(e.target)])
+                }),
+                "infos": .object([
+                    "has_error": .bool(false),
+                    "error_reason": .string(""),
+                    "name": .string("\(role)\(id)"),
+                    "hardware_infos": hardware,
+                    "system_info": .object([
+                        "system_version": .string(version),
+                        "deploy_mode": .string("STANDALONE"),
+                        "build_version": .string(version),
+                        "build_time": .string(""),
+                        "used_go_version": .string(""),
+                    ]),
+                    "created_time": .string(created),
+                    "updated_time": .string(now),
+                    "type": .string(role),
+                    "id": .int(id),
+                    "system_configurations": .object([:]),
                 ]),
-                "created_time": .string(created),
-                "updated_time": .string(now),
-                "type": .string("proxy"),
-                "id": .int(1),
-                "system_configurations": .object([:]),
-            ]),
-        ])
+            ])
+        }
         var w = JSONWriter()
-        w.json(.object(["nodes_info": .array([node])]))
+        w.json(.object(["nodes_info": .array(nodes)]))
         return String(decoding: w.bytes, as: UTF8.self)
     }
 

@@ -163,7 +163,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             var r = Milvus_Proto_Milvus_DescribeCollectionResponse()
             r.schema = ProtoConversions.protoSchema(d.schema)
             r.collectionName = d.schema.name
-            r.collectionID = Self.collectionID(d.schema.name)
+            r.collectionID = Self.collectionID(d.id)
             r.shardsNum = Int32(d.schema.shardsNum)
             r.numPartitions = Int64(d.partitionCount)
             r.consistencyLevel = .strong
@@ -184,7 +184,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 listed = listed.filter { wanted.contains($0.name) }
             }
             r.collectionNames = listed.map(\.name)
-            r.collectionIds = listed.map { Self.collectionID($0.name) }
+            r.collectionIds = listed.map { Self.collectionID(handlers.collectionID(named: $0.name) ?? 0) }
             r.createdTimestamps = listed.map { Self.hybridTimestamp(of: $0.createdAt) }
             r.createdUtcTimestamps = listed.map { Self.utcMilliseconds($0.createdAt) }
             r.inMemoryPercentages = listed.map { $0.loaded ? 100 : 0 }
@@ -287,8 +287,13 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 let wanted = Set(request.partitionNames)
                 names = names.filter { wanted.contains($0) }
             }
+            // The catalog's partition ids (a partition dropped between the two reads is left out).
+            let ids = try await handlers.partitionIDs(request.collectionName)
+            let idOf = Dictionary(ids.partitions.map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+            let listed = names.compactMap { n in idOf[n].map { (name: n, id: $0) } }
+            names = listed.map(\.name)
             r.partitionNames = names
-            r.partitionIds = names.map { Int64(bitPattern: StableHash.hash(.string(request.collectionName + "/" + $0)) >> 12) }
+            r.partitionIds = listed.map { Self.partitionID(collection: ids.collection, partition: $0.id) }
             r.createdTimestamps = names.map { _ in 0 }
             r.createdUtcTimestamps = names.map { _ in 0 }
             r.inMemoryPercentages = names.map { _ in 100 }
@@ -472,9 +477,14 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
 
     // MARK: Storage maintenance
 
-    /// The id `DescribeCollection` reports for a collection (a stable hash of its name).
-    static func collectionID(_ name: String) -> Int64 {
-        Int64(bitPattern: StableHash.hash(.string(name)) >> 12)
+    /// The id Milvus' replies carry for a collection: its catalog id (assigned once at create, unique
+    /// across databases, kept across renames and restarts; see `MilvusHandlers+Admin.swift`).
+    static func collectionID(_ id: UInt64) -> Int64 { Int64(bitPattern: id) }
+
+    /// A partition's id: unique across collections (the collection's catalog id above the
+    /// partition's own, which Vireo never reuses within a collection).
+    static func partitionID(collection: UInt64, partition: UInt16) -> Int64 {
+        Int64(bitPattern: collection << 16 | UInt64(partition))
     }
 
     /// pymilvus `compact()`: starts a background job over the whole collection and answers with its
@@ -491,7 +501,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             }
             var name = request.collectionName
             if name.isEmpty && request.collectionID != 0 {
-                name = handlers.listCollections().first { Self.collectionID($0) == request.collectionID } ?? ""
+                name = handlers.collectionName(id: UInt64(bitPattern: request.collectionID)) ?? ""
                 if name.isEmpty { throw APIError(.collectionNotFound, "collection id \(request.collectionID) not found") }
             }
             let job = try await handlers.compact(name)
@@ -530,7 +540,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 return r
             }
             r.state = job.isFinished ? .completed : .executing
-            let collection = Self.collectionID(job.collection)
+            let collection = Self.collectionID(handlers.collectionID(named: job.collection) ?? 0)
             for (i, m) in (job.report?.merges ?? []).enumerated() {
                 var info = Milvus_Proto_Milvus_CompactionMergeInfo()
                 let base = Int64(m.shard) << 32

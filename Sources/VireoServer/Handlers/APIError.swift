@@ -12,10 +12,14 @@ public struct MilvusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// Milvus' `ErrServiceQuotaExceeded` ("quota exceeded", pymilvus' force deny: not retried),
     /// which Milvus returns when its disk quota is exhausted; Vireo returns it on a full disk.
     public static let quotaExceeded = MilvusCode(rawValue: 9)
+    /// Milvus' `ErrServiceUnimplemented`: a feature Vireo refuses (Milvus' RBAC and resource-group writes).
+    public static let serviceUnimplemented = MilvusCode(rawValue: 10)
     public static let collectionNotFound = MilvusCode(rawValue: 100)
     public static let collectionNotLoaded = MilvusCode(rawValue: 101)
     public static let partitionNotFound = MilvusCode(rawValue: 200)
     public static let partitionNotLoaded = MilvusCode(rawValue: 201)
+    /// Milvus' `ErrResourceGroupNotFound`.
+    public static let resourceGroupNotFound = MilvusCode(rawValue: 300)
     public static let indexNotFound = MilvusCode(rawValue: 700)
     public static let databaseNotFound = MilvusCode(rawValue: 800)
     public static let aliasNotFound = MilvusCode(rawValue: 1600)

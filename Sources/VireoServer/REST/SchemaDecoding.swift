@@ -126,7 +126,8 @@ enum SchemaDecoding {
         let indexes: [JSONValue] = d.indexes.map {
             .object(["indexName": .string($0.indexName), "fieldName": .string($0.fieldName), "metricType": .string($0.metric?.rawValue ?? "")])
         }
-        let id = Int64(bitPattern: StableHash.hash(.string(s.name)) >> 12)
+        // The catalog id, as gRPC reports it: unique per database and collection, kept across renames.
+        let id = Int64(bitPattern: d.id)
         let pk = s.primaryKey
         w.json(.object([
             "collectionName": .string(s.name), "collectionID": .int(id), "description": .string(s.description),

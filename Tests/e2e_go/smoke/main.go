@@ -60,6 +60,7 @@ type smoke struct {
 	rows         []row // the main collection's rows, index == id
 	deleted      map[int64]bool
 	bigRows      []row
+	node         *nodeSDK // attu's session (attu.go)
 }
 
 func main() {
@@ -80,6 +81,14 @@ func main() {
 	}{
 		{"start vireo serve", s.start},
 		{"Connect, GetVersion, CheckHealth (dbname metadata)", s.connect},
+		{"attu login: Node SDK connect path and metadata", s.attuStart},
+		{"attu databases page (create, list, describe each)", s.attuDatabases},
+		{"attu home/system/users pages: metrics, RBAC, groups", s.attuSystem},
+		{"attu: one collection name in two databases, load", s.attuCreate},
+		{"attu collection list and detail (ids, schema, index)", s.attuCollections},
+		{"attu partitions and segments tabs (real ids)", s.attuSegments},
+		{"attu data browser: pages of query(*) and counts", s.attuBrowse},
+		{"attu vector search (Node SDK request shape)", s.attuSearch},
 		{"CreateCollection, HasCollection, DescribeCollection", s.createCollection},
 		{"CreateIndex HNSW/L2, DescribeIndex", s.createIndex},
 		{"CreatePartition, ShowPartitions", s.partitions},
@@ -95,6 +104,8 @@ func main() {
 		{"uploads cut by deadlines mid-message; conn lives", s.cancelled},
 		{"32 concurrent searches (+ a 320-call burst), one ClientConn", s.concurrent},
 		{"keepalive PINGs on an idle ClientConn, no GOAWAY", s.keepalive},
+		{"attu conn: grpc-js keepalive idle, gzip refused", s.attuKeepalive},
+		{"attu: drop collections and the database", s.attuCleanup},
 		{"DropCollection, then calls on it fail with a status", s.drop},
 		{"graceful shutdown: SIGTERM under 8 querying goroutines", s.shutdown},
 	}
@@ -123,6 +134,9 @@ func main() {
 	}
 	if s.idle != nil {
 		s.idle.Close()
+	}
+	if s.node != nil && s.node.conn != nil {
+		s.node.conn.Close()
 	}
 	if s.srv != nil {
 		s.srv.kill()
