@@ -85,6 +85,24 @@ struct SparseIndexTests {
         #expect(checked == 40 * 6 * 5 * 3)
     }
 
+    @Test("exact at scale: many 4096-row windows, long queries (30 terms)", arguments: [SparseMetric.bm25, .ip])
+    func pruningAtScale(metric: SparseMetric) throws {
+        for seed in UInt64(500)..<503 {
+            var corpus = Corpus(seed: seed, rows: 20_000, vocabulary: 3000, metric: metric)
+            let index = try SparseInvertedIndex(rows: corpus.rows, metric: metric)
+            var stats = BM25Statistics()
+            for r in corpus.rows { stats.add(r) }
+            for terms in [3, 30, 30, 60] {
+                let query = corpus.query(terms: terms, metric: metric)
+                let expected = SparseExhaustive.search(query, rows: corpus.rows, metric: metric, k: 10, statistics: stats)
+                for algorithm in InvertedIndexAlgorithm.allCases {
+                    let got = index.search(query, k: 10, statistics: stats, options: SparseSearchOptions(algorithm: algorithm))
+                    #expect(got == expected, "seed \(seed) terms \(terms) \(algorithm)")
+                }
+            }
+        }
+    }
+
     @Test("excluded (deleted or filtered) rows never appear, and the rest is still exact")
     func exclusion() throws {
         for seed in UInt64(100)..<110 {

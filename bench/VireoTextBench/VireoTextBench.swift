@@ -106,6 +106,16 @@ struct VireoTextBench {
                 if rep == 0 { hits = out; latencies = lat }
             }
             latencies.sort()
+            // Self-check: every algorithm must return TAAT_NAIVE's exact top-10.
+            if let reference = top10[InvertedIndexAlgorithm.taatNaive.rawValue] {
+                let mismatched = zip(hits, reference).enumerated().filter { $0.element.0 != $0.element.1 }
+                if let first = mismatched.first {
+                    let q = TermHash.termCounts(queryTokens[first.offset])
+                    let a = index.search(q, k: 10, statistics: stats, options: options)
+                    let b = index.search(q, k: 10, statistics: stats, options: SparseSearchOptions(algorithm: .taatNaive))
+                    FileHandle.standardError.write(Data("\(algorithm.rawValue): \(mismatched.count) queries differ from TAAT_NAIVE; first \(first.offset) (\(q.count) terms)\n got \(a)\n exact \(b)\n".utf8))
+                }
+            }
             top10[algorithm.rawValue] = hits
             results[algorithm.rawValue] = [
                 "qps": Double(queryTokens.count) / best,

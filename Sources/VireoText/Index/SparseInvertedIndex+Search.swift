@@ -318,9 +318,12 @@ extension SparseInvertedIndex {
         for (i, t) in order.enumerated() { prefix[i + 1] = ub[t] + prefix[i] }
         var top = TopHits(k: k)
         var firstEssential = 0
-        let window = 4096
-        var acc = [Double](repeating: 0, count: window)
-        var marks = [UInt64](repeating: 0, count: window / 64)
+        // Windows start small and double up to 4096 rows: the split into essential and non-essential
+        // terms is revised between windows, so the first k hits raise the threshold early.
+        let maxWindow = 4096
+        var window = 128
+        var acc = [Double](repeating: 0, count: maxWindow)
+        var marks = [UInt64](repeating: 0, count: maxWindow / 64)
         while true {
             if top.isFull {
                 let theta = top.threshold
@@ -331,6 +334,7 @@ extension SparseInvertedIndex {
             for i in firstEssential..<n { start = min(start, c.row(order[i])) }
             guard start != Cursors.end else { break }
             let end = start &+ UInt32(window) < start ? Cursors.end : start + UInt32(window)
+            window = min(window * 2, maxWindow)
             // Essential lists, term at a time, into the window: a tight loop over each decoded block.
             acc.withUnsafeMutableBufferPointer { acc in
                 marks.withUnsafeMutableBufferPointer { marks in
@@ -344,8 +348,8 @@ extension SparseInvertedIndex {
                                 let r = c.rows[base + p]
                                 if r >= end { break }
                                 let off = Int(r - start)
-                                // SAFETY: start ≤ r < end = start + window, so off < window = acc.count,
-                                // and off >> 6 < marks.count.
+                                // SAFETY: start ≤ r < end ≤ start + maxWindow, so off < maxWindow =
+                                // acc.count, and off >> 6 < marks.count.
                                 acc[off] += Double(ctx.score(term: t, row: r, value: c.values[base + p]))
                                 marks[off >> 6] |= 1 << UInt64(off & 63)
                                 p += 1

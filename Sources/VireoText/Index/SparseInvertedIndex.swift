@@ -116,6 +116,9 @@ public final class SparseInvertedIndex: Sendable {
         var counts: [Int] = []
         var lengths: [UInt32] = []
         if metric == .bm25 { lengths.reserveCapacity(rows.count) }
+        // Each posting's dense term number, in row order (one dictionary lookup per posting).
+        var postingTerm: [Int32] = []
+        postingTerm.reserveCapacity(rows.reduce(0) { $0 + $1.count })
         for (r, row) in rows.enumerated() {
             var dl: UInt64 = 0
             for (k, t) in row.indices.enumerated() {
@@ -126,7 +129,11 @@ public final class SparseInvertedIndex: Sendable {
                     }
                     dl += UInt64(v)
                 }
-                if let d = dense[t] { counts[Int(d)] += 1 } else {
+                if let d = dense[t] {
+                    counts[Int(d)] += 1
+                    postingTerm.append(d)
+                } else {
+                    postingTerm.append(Int32(termIds.count))
                     dense[t] = Int32(termIds.count)
                     termIds.append(t)
                     counts.append(1)
@@ -143,11 +150,13 @@ public final class SparseInvertedIndex: Sendable {
         let total = start[termIds.count]
         var postingRows = [UInt32](repeating: 0, count: total)
         var postingValues = [Float](repeating: 0, count: total)
+        var p = 0
         for (r, row) in rows.enumerated() {
-            for (k, t) in row.indices.enumerated() {
-                let i = rank[Int(dense[t]!)]
+            for v in row.values {
+                let i = rank[Int(postingTerm[p])]
+                p += 1
                 postingRows[fill[i]] = UInt32(r)
-                postingValues[fill[i]] = row.values[k]
+                postingValues[fill[i]] = v
                 fill[i] += 1
             }
         }
