@@ -203,7 +203,7 @@ struct SparseIndexTests {
         var live = Array(corpus.rows.indices)
         live.shuffle(using: &rng)
         let deleted = live.prefix(400)
-        for r in deleted { stats.remove(corpus.rows[r]) }
+        for r in deleted { try stats.remove(corpus.rows[r]) }
         var fresh = BM25Statistics()
         for r in live.dropFirst(400).sorted() { fresh.add(corpus.rows[r]) }
         #expect(stats == fresh)
@@ -211,8 +211,15 @@ struct SparseIndexTests {
         // Terms whose every row was deleted are gone, not left at df 0.
         #expect(!stats.documentFrequency.values.contains(0))
         // Delete everything: back to empty.
-        for r in live.dropFirst(400) { stats.remove(corpus.rows[r]) }
+        for r in live.dropFirst(400) { try stats.remove(corpus.rows[r]) }
         #expect(stats == BM25Statistics())
+        // Removing what was never added is refused and changes nothing.
+        var one = BM25Statistics()
+        one.add(try SparseVector([(7, 2)]))
+        #expect(throws: TextError.self) { try one.remove(try SparseVector([(8, 1)])) }
+        var empty = BM25Statistics()
+        #expect(throws: TextError.self) { try empty.remove(try SparseVector([(7, 1)])) }
+        #expect(one.documentCount == 1 && one.df(7) == 1 && one.totalLength == 2)
         // Merge of shards = one collection.
         var a = BM25Statistics(), b = BM25Statistics(), all = BM25Statistics()
         for (i, r) in corpus.rows.enumerated() { if i % 2 == 0 { a.add(r) } else { b.add(r) }; all.add(r) }

@@ -51,15 +51,21 @@ public struct BM25Statistics: Sendable, Equatable {
         for t in termCounts.indices { documentFrequency[t, default: 0] += 1 }
     }
 
-    /// Removes a document added before (delete). Removing one never added is a programming error
-    /// caught by a precondition, since it would corrupt every later score.
-    public mutating func remove(_ termCounts: SparseVector) {
-        precondition(documentCount > 0, "BM25Statistics.remove without a matching add")
+    /// Removes a document added before (delete). Removing one that was never added would corrupt every
+    /// later score, so it is refused (``TextError/Kind/corrupted``: the caller's stored rows and
+    /// statistics disagree) and the statistics are left unchanged.
+    public mutating func remove(_ termCounts: SparseVector) throws(TextError) {
+        let length = Int64(termCounts.sum.rounded())
+        guard documentCount > 0, totalLength >= length else {
+            throw .corrupted("BM25 statistics: removing a document that was never counted (N = \(documentCount))")
+        }
+        for t in termCounts.indices where (documentFrequency[t] ?? 0) < 1 {
+            throw .corrupted("BM25 statistics: removing term \(t), which no counted document has")
+        }
         documentCount -= 1
-        totalLength -= Int64(termCounts.sum.rounded())
+        totalLength -= length
         for t in termCounts.indices {
             let df = documentFrequency[t, default: 0] - 1
-            precondition(df >= 0, "BM25Statistics.remove: term \(t) was not counted")
             documentFrequency[t] = df == 0 ? nil : df
         }
     }

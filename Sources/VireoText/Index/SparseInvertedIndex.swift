@@ -353,8 +353,7 @@ public final class SparseInvertedIndex: Sendable {
 
     // MARK: BM25 length norms
 
-    struct NormCache: @unchecked Sendable {
-        // SAFETY: immutable after creation; shared read-only between searches.
+    struct NormCache: Sendable {
         let k1: Float, b: Float, avgdl: Float
         let norms: [Float]
     }
