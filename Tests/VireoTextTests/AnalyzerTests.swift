@@ -1,4 +1,5 @@
 import Testing
+import VireoKernels
 @testable import VireoText
 
 /// Expected tokens below are derived by hand from the rules in `StandardTokenizer`'s doc (Rust's
@@ -109,6 +110,41 @@ struct AnalyzerTests {
         } catch {
             #expect(error.kind == .invalidParameter)
             #expect(error.message.contains(mentions), "\(error.message)")
+        }
+    }
+
+    @Test("random Unicode text: tokens are exactly the maximal alphanumeric runs, in order, with true offsets")
+    func randomText() {
+        var rng = SplitMix64(seed: 2026)
+        // Scalars from several blocks: ASCII, Latin-1, combining marks, Greek, CJK, hangul, emoji, ZWJ,
+        // digits of other scripts, symbols.
+        let pools: [ClosedRange<UInt32>] = [0x20...0x7E, 0xA0...0xFF, 0x300...0x36F, 0x391...0x3C9, 0x4E00...0x4E3F,
+                                            0xAC00...0xAC3F, 0x1F600...0x1F64F, 0x200D...0x200D, 0x660...0x669, 0x2200...0x22FF]
+        for _ in 0..<300 {
+            var scalars = String.UnicodeScalarView()
+            for _ in 0..<Int.random(in: 0...80, using: &rng) {
+                let pool = pools[Int.random(in: 0..<pools.count, using: &rng)]
+                if let u = Unicode.Scalar(UInt32.random(in: pool, using: &rng)) { scalars.append(u) }
+            }
+            let text = String(scalars)
+            // The oracle: split the scalar sequence at every non-alphanumeric scalar.
+            var runs: [String] = []
+            var current = String.UnicodeScalarView()
+            for u in text.unicodeScalars {
+                if StandardTokenizer.isAlphanumeric(u) { current.append(u) } else if !current.isEmpty {
+                    runs.append(String(current)); current = String.UnicodeScalarView()
+                }
+            }
+            if !current.isEmpty { runs.append(String(current)) }
+            let tokens = Analyzer(AnalyzerParams(tokenizer: .standard, filters: [])).analyze(text)
+            #expect(tokens.map(\.text) == runs)
+            #expect(tokens.map(\.position) == Array(tokens.indices))
+            let utf8 = Array(text.utf8)
+            for t in tokens { #expect(String(decoding: utf8[t.byteRange], as: UTF8.self) == t.text) }
+            // lowercase never changes the token count, and is idempotent.
+            let lower = standard.terms(text)
+            #expect(lower.count == runs.count)
+            #expect(lower.map { AnalyzerSession.lowercase($0) } == lower)
         }
     }
 
