@@ -49,6 +49,8 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Snowball stemmers (Debian ships no .pc file for it, so no pkgConfig name).
+        .systemLibrary(name: "CStemmer", providers: [.apt(["libstemmer-dev"])]),
 
         // Distance kernels and checksums in C with function multi-versioning (AVX-512 / AVX2 / baseline
         // chosen at load time), so one portable binary runs the widest SIMD the CPU has.
@@ -64,6 +66,13 @@ let package = Package(
         .target(
             name: "VireoIndex",
             dependencies: ["VireoKernels", "CVireoKernels"],
+            swiftSettings: swiftSettings
+        ),
+        // Full-text search core: analyzers, sparse vectors, BM25 statistics, compressed posting lists
+        // and dynamic-pruning top-k (see Sources/VireoText/VireoText.docc/VireoText.md).
+        .target(
+            name: "VireoText",
+            dependencies: ["CStemmer", "CVireoKernels"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -143,6 +152,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // BM25 benchmark of VireoText against peers (bench/text_peers.py runs tantivy and bm25s).
+        .executableTarget(
+            name: "vireo-text-bench",
+            dependencies: ["VireoText"],
+            path: "bench/VireoTextBench",
+            swiftSettings: swiftSettings
+        ),
+
         // Test support and tests (swift-testing). The crash writer is a child process for the
         // kill -9 durability test.
         .executableTarget(
@@ -165,6 +182,11 @@ let package = Package(
         .testTarget(
             name: "VireoIndexTests",
             dependencies: ["VireoIndex", "VireoKernels", "VireoTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VireoTextTests",
+            dependencies: ["VireoText", "VireoKernels"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
