@@ -39,7 +39,8 @@ FIELD = obj({
 }, ["fieldName", "dataType"])
 CREATE_PARAMS = obj({"max_length": INT, "enableDynamicField": BOOL, "shardsNum": INT,
                      "consistencyLevel": {"type": "string", "enum": ["Strong", "Session", "Bounded", "Eventually"]},
-                     "partitionsNum": INT})
+                     "partitionsNum": INT, "ttlSeconds": {"type": "integer", "minimum": 0},
+                     "partitionKeyIsolation": BOOL, "mmapEnabled": BOOL})
 SEARCH_PARAMS = obj({"metricType": S, "ignoreGrowing": {"type": "boolean", "description": "search sealed segments only"},
                      "params": obj({"ef": INT, "nprobe": INT, "refine_k": INT,
                                                      "exact": {"type": "boolean", "description": "Vireo extension: exact search"}})})
@@ -88,6 +89,18 @@ ENDPOINTS = {
     "indexes/describe": ("Describe an index", coll({"indexName": S}, ["indexName"]), "array"),
     "indexes/list": ("List index names", coll(), "array"),
     "indexes/drop": ("Drop an index", coll({"indexName": S}, ["indexName"]), "{}"),
+    "indexes/alter_properties": ("Set index properties (mmap.enabled; build parameters cannot change)",
+                                 coll({"indexName": S, "properties": PROPS}, ["indexName", "properties"]), "{}"),
+    "indexes/drop_properties": ("Remove index properties", coll({"indexName": S, "propertyKeys": STRS}, ["indexName", "propertyKeys"]), "{}"),
+    "collections/alter_properties": ("Set collection properties (collection.ttl.seconds is honoured; mmap.enabled, ...)",
+                                     coll({"properties": PROPS}, ["properties"]), "{}"),
+    "collections/drop_properties": ("Remove collection properties", coll({"propertyKeys": STRS}, ["propertyKeys"]), "{}"),
+    "collections/fields/add": ("Add a nullable scalar field to a collection (stored rows read its default or null)",
+                               coll({"schema": FIELD}, ["schema"]), "{}"),
+    "collections/fields/alter_properties": ("Change max_length, max_capacity or mmap.enabled of a field",
+                                            coll({"fieldName": S, "fieldParams": PROPS}, ["fieldName", "fieldParams"]), "{}"),
+    "collections/fields/drop_properties": ("Remove a field property (mmap.enabled)",
+                                           coll({"fieldName": S, "propertyKeys": STRS}, ["fieldName", "propertyKeys"]), "{}"),
     "partitions/create": ("Create a partition", coll({"partitionName": NAME}, ["partitionName"]), "{}"),
     "partitions/drop": ("Drop a partition and its rows", coll({"partitionName": NAME}, ["partitionName"]), "{}"),
     "partitions/has": ("Whether a partition exists", coll({"partitionName": S}, ["partitionName"]), "object"),

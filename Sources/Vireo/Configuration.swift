@@ -1,3 +1,4 @@
+import Foundation
 @_exported import protocol VireoKernels.ComputeBackend
 @_exported import struct VireoKernels.OpenBLASBackend
 import VireoKernels
@@ -71,6 +72,11 @@ public struct Configuration: Sendable {
     /// Tests swap in a weak digest to force collisions; a real database never changes it, since a
     /// directory's long keys are found only with the digest that stored them (see ``PrimaryKeyIndex``).
     var primaryKeyDigest: PrimaryKeyDigest = .sha256
+
+    /// The engine's time source: the insert time each row is stamped with, and the "now" that a
+    /// collection's `collection.ttl.seconds` is measured against. Tests swap in a clock they move by
+    /// hand, so expiry is tested without sleeping.
+    public var clock: @Sendable () -> Date = { Date() }
 
     public init() {}
 }

@@ -201,6 +201,7 @@ extension Database {
         case UInt8(ascii: "c"): return .scalars
         case UInt8(ascii: "k"): return .column
         case UInt8(ascii: "t"): return .partitions
+        case UInt8(ascii: "e"): return .insertTimes
         case UInt8(ascii: "i"): return .index
         default: return nil
         }

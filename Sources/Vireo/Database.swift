@@ -72,6 +72,9 @@ public final class Database: Sendable {
         /// The database holding the collection; nil (every record written before databases
         /// existed, and records of `default`) is `default`.
         var database: String?
+        /// Milvus' collection properties (`collection.ttl.seconds`, `mmap.enabled`, …); nil in records
+        /// written before properties existed.
+        var properties: [String: String]?
 
         static let currentModelVersion = 2
 
@@ -79,7 +82,7 @@ public final class Database: Sendable {
 
         /// A new collection's record: the schema without field metrics, each given metric becoming
         /// the field's initial `FLAT` index (the metric belongs to the index).
-        static func new(id: UInt64, schema: CollectionSchema, database: String) -> CollectionRecord {
+        static func new(id: UInt64, schema: CollectionSchema, database: String, properties: [String: String] = [:]) -> CollectionRecord {
             var schema = schema
             var indexes: [IndexSpec] = []
             for i in schema.fields.indices where schema.fields[i].dataType.isVector {
@@ -88,7 +91,8 @@ public final class Database: Sendable {
             }
             return CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: indexes, partitions: initialPartitions(schema),
                                     nextPartitionID: nil, modelVersion: currentModelVersion,
-                                    database: database == Database.defaultDatabaseName ? nil : database)
+                                    database: database == Database.defaultDatabaseName ? nil : database,
+                                    properties: properties.isEmpty ? nil : properties)
         }
 
         /// The record in the current model, or nil when it already is. A record of the old model
@@ -250,19 +254,21 @@ public final class Database: Sendable {
     ///   ``VireoError/Code/databaseNotFound``, ``VireoError/Code/aliasConflict`` when an alias has
     ///   the name, or ``VireoError/Code/collectionAlreadyExists``.
     @discardableResult
-    public func createCollection(_ schema: CollectionSchema, in database: String = Database.defaultDatabaseName) throws -> Collection {
+    public func createCollection(_ schema: CollectionSchema, in database: String = Database.defaultDatabaseName,
+                                 properties: [String: String] = [:]) throws -> Collection {
         guard !configuration.readOnly else { throw VireoError.readOnlyDatabase }
         try schema.validate()
+        try CollectionProperties.validate(properties, hasPartitionKey: schema.partitionKey != nil, collection: schema.name)
         return try catalogChanges.withLock { _ in
             let aliases = try databaseRecord(database).aliases
             if aliases[schema.name] != nil {
                 throw VireoError(.aliasConflict, kind: .conflict, "collection name '\(schema.name)' is an alias in database '\(database)' (of '\(aliases[schema.name]!)'); drop the alias or choose another name")
             }
-            return try create(schema, key: CollectionKey(database: database, name: schema.name))
+            return try create(schema, key: CollectionKey(database: database, name: schema.name), properties: properties)
         }
     }
 
-    private func create(_ schema: CollectionSchema, key ck: CollectionKey) throws -> Collection {
+    private func create(_ schema: CollectionSchema, key ck: CollectionKey, properties: [String: String]) throws -> Collection {
         // Catalog writes are rare; the LMDB writer lock serialises them. The name check and insert
         // happen under one write transaction with NOOVERWRITE, so concurrent creates cannot both win.
         let key = ck.catalogKey
@@ -278,14 +284,14 @@ public final class Database: Sendable {
                         return r.u64()
                     } ?? 1
                 try txn.put(metaDB, key: Array("nextCollectionId".utf8), value: withUnsafeBytes(of: (next + 1).littleEndian) { Array($0) })
-                let record = CollectionRecord.new(id: next, schema: schema, database: ck.database)
+                let record = CollectionRecord.new(id: next, schema: schema, database: ck.database, properties: properties)
                 try Blob.write(txn, collectionsDB, key: key, kind: .catalog, payload: Array(JSONEncoder().encode(record)), compress: false)
                 return next
             }
         } catch {
             throw VireoError.storage(error, "creating collection '\(schema.name)'")
         }
-        let collection = try makeCollection(CollectionRecord.new(id: id, schema: schema, database: ck.database))
+        let collection = try makeCollection(CollectionRecord.new(id: id, schema: schema, database: ck.database, properties: properties))
         open.withLock { $0[ck] = (id: id, collection: collection) }
         return collection
     }

@@ -39,6 +39,7 @@ package enum Blob {
         package static let partitions = Kind(rawValue: 8)
         package static let column = Kind(rawValue: 9)
         package static let inverseNorms = Kind(rawValue: 10)
+        package static let insertTimes = Kind(rawValue: 11)
     }
 
     /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then

@@ -102,7 +102,7 @@ extension Collection {
         guard let partitions else { return count() }
         let allowed = try readPartitions(partitions, filter: nil)
         return try shards.reduce(0) { total, shard in
-            try total + shard.select(nil, partitions: allowed, in: shard.snapshot).values.reduce(0) { $0 + $1.count }
+            try total + shard.select(nil, partitions: allowed, in: shard.readSnapshot).values.reduce(0) { $0 + $1.count }
         }
     }
 

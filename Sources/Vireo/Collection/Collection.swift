@@ -11,7 +11,7 @@ import VireoStorage
 public final class Collection: Sendable {
     /// The schema (its name follows ``Database/renameCollection(_:to:)``).
     public var schema: CollectionSchema {
-        var s = storedSchema
+        var s = codec.schema
         s.name = catalog.name
         return s
     }
@@ -20,9 +20,12 @@ public final class Collection: Sendable {
     public var id: UInt64 { catalog.id }
     /// When the collection was created.
     public let createdAt: Date
-    private let storedSchema: CollectionSchema
     let shards: [Shard]
-    let codec: RowCodec
+    /// The row codec of the current schema, shared with the shards: field properties may change
+    /// (``alterField(_:set:delete:)``) and nullable fields may be added (``addField(_:)``), never
+    /// in a way that changes how stored rows decode.
+    let codecs: CodecBox
+    var codec: RowCodec { codecs.current }
     let configuration: Configuration
     let indexRegistry: IndexRegistry
     let builder: IndexBuilder
@@ -38,25 +41,36 @@ public final class Collection: Sendable {
     /// Live partitions, in creation order.
     let partitionTable: Mutex<[PartitionRecord]>
     let nextPartitionID: Mutex<Int>
+    /// The collection's properties (Milvus' `properties`: `collection.ttl.seconds`, `mmap.enabled`, …;
+    /// see `Collection+Properties.swift`), as stored in the catalog.
+    let propertyTable: Mutex<[String: String]>
+    /// The TTL the shards expire rows by (from `collection.ttl.seconds`).
+    let expiry: RowExpiry
+    /// Serialises property changes (catalog record and in-memory table change together).
+    let propertyChanges = Mutex(())
 
     init(record: Database.CollectionRecord, directory: String, configuration: Configuration, builder: IndexBuilder, reads: ReadExecutor,
          catalog: CatalogEntry) throws {
         self.reads = reads
         let schema = record.schema
-        self.storedSchema = schema
         self.createdAt = record.createdAt
         self.catalog = catalog
-        self.codec = RowCodec(schema: schema)
+        let codecs = CodecBox(RowCodec(schema: schema))
+        self.codecs = codecs
         self.configuration = configuration
         self.indexRegistry = IndexRegistry(record.indexes ?? [])
         self.builder = builder
         let partitions = record.partitions ?? Database.CollectionRecord.initialPartitions(schema)
         partitionTable = Mutex(partitions)
         nextPartitionID = Mutex(record.nextPartitionID ?? (Int(partitions.map(\.id).max() ?? 0) + 1))
+        let properties = record.properties ?? [:]
+        propertyTable = Mutex(properties)
+        let expiry = RowExpiry(seconds: CollectionProperties.ttlSeconds(properties), clock: configuration.clock)
+        self.expiry = expiry
         var shards: [Shard] = []
         for i in 0..<schema.shardsNum {
-            shards.append(try Shard(index: i, path: "\(directory)/shard-\(i)", codec: codec, configuration: configuration,
-                                    indexes: indexRegistry, builder: builder))
+            shards.append(try Shard(index: i, path: "\(directory)/shard-\(i)", codecs: codecs, configuration: configuration,
+                                    indexes: indexRegistry, builder: builder, expiry: expiry))
         }
         self.shards = shards
         // Segments sealed before a crash (or before the index was created) get their builds now.
@@ -172,7 +186,8 @@ public final class Collection: Sendable {
     public func compactionPlanCount() -> Int {
         shards.reduce(0) { n, shard in
             let snap = shard.snapshot
-            return n + shard.compactionPlan(snap).count + (shard.growingNeedsCompaction(snap) ? 1 : 0)
+            let expired = expiry.cutoff().map { shard.hasUntombstonedExpiredRows(snap, cutoff: $0) } ?? false
+            return n + shard.compactionPlan(snap).count + (shard.growingNeedsCompaction(snap) || expired ? 1 : 0)
         }
     }
 
@@ -182,7 +197,10 @@ public final class Collection: Sendable {
         guard !configuration.readOnly else { return }
         for shard in shards {
             if shard.retired.withLock({ $0.contains(where: \.isFree) }) { shard.enqueue(.sweep) { _ in } }
-            guard !shard.compactionPlan(shard.snapshot).isEmpty else { continue }
+            // `collection.autocompaction.enabled = false` stops background passes (compact() still runs).
+            guard autoCompactionEnabled else { continue }
+            let expired = expiry.cutoff().map { shard.hasUntombstonedExpiredRows(shard.snapshot, cutoff: $0) } ?? false
+            guard expired || !shard.compactionPlan(shard.snapshot).isEmpty else { continue }
             let start = shard.compacting.withLock { busy -> Bool in
                 if busy { return false }
                 busy = true
@@ -210,6 +228,7 @@ public final class Collection: Sendable {
         requestIDs.reserveCapacity(rows.count)
         // Position in `prepared` of each key seen so far.
         var seen = [PrimaryKey: Int](minimumCapacity: rows.count)
+        let codec = self.codec
         for (i, row) in rows.enumerated() {
             var p = try codec.prepare(row, index: i, autoID: auto ? firstID + Int64(i) : nil)
             p.partition = try target ?? partitionKeyBucket(of: row, index: i)
@@ -339,6 +358,7 @@ public final class Collection: Sendable {
             try catalog.update("saving the index") { $0.indexes = all }
             var unnamed = spec
             unnamed.name = previous?.name
+            unnamed.properties = previous?.properties
             // The spec is published before the old indexes are detached: a search in between sees an
             // index whose metric or parameters differ and scans that segment exactly (never a stale
             // ranking); attach refuses builds of the old spec.
@@ -382,6 +402,24 @@ public final class Collection: Sendable {
         let all = indexRegistry.all.filter { $0.field != field } + [spec]
         try catalog.update("renaming the index") { $0.indexes = all }
         indexRegistry.set(spec)
+    }
+
+    /// Applies `change` to the properties of the index named `indexName` (its field's name when it
+    /// has none), durably; nothing is rebuilt.
+    ///
+    /// - Throws: ``VireoError`` (not found) when no index has that name.
+    func updateIndexProperties(named indexName: String, _ change: (inout [String: String]) throws -> Void) throws {
+        try indexChanges.withLock { _ in
+            guard var spec = indexRegistry.all.first(where: { $0.indexName == indexName }) else {
+                throw VireoError(.invalidArgument, kind: .notFound, "index not found[indexName=\(indexName)]: collection '\(name)' has indexes \(indexRegistry.all.map(\.indexName))")
+            }
+            var props = spec.properties ?? [:]
+            try change(&props)
+            spec.properties = props.isEmpty ? nil : props
+            let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
+            try catalog.update("altering the index properties") { $0.indexes = all }
+            indexRegistry.set(spec)
+        }
     }
 
     /// Throws when another field's index already has `spec`'s name (index names are unique per
@@ -446,7 +484,7 @@ public final class Collection: Sendable {
 
     /// Number of live rows (exact: inserted minus deleted, over all shards).
     public func count() -> Int {
-        shards.reduce(0) { $0 + $1.snapshot.liveCount }
+        shards.reduce(0) { $0 + $1.readSnapshot.liveCount }
     }
 
     /// Number of live rows that satisfy a Milvus filter expression (`count(*)` with a filter).
@@ -460,7 +498,7 @@ public final class Collection: Sendable {
         let f = try Filter(filter, schema: schema)
         let allowed = try readPartitions(partitions, filter: f)
         return try shards.reduce(0) { total, shard in
-            try total + shard.select(f, partitions: allowed, in: shard.snapshot, budget: budget).values.reduce(0) { $0 + $1.count }
+            try total + shard.select(f, partitions: allowed, in: shard.readSnapshot, budget: budget).values.reduce(0) { $0 + $1.count }
         }
     }
 
@@ -514,7 +552,7 @@ public final class Collection: Sendable {
         var found: [(PrimaryKey, Int, RowLocation)] = []
         var snaps: [ShardSnapshot] = []
         for (s, shard) in shards.enumerated() {
-            let snap = shard.snapshot
+            let snap = shard.readSnapshot
             snaps.append(snap)
             let sets = try shard.select(f, partitions: allowed, in: snap, budget: budget)
             for (segment, bits) in sets {
@@ -662,7 +700,7 @@ public final class Collection: Sendable {
     private func searchSegments(_ request: SearchRequest, queries: MatrixView, field fieldIndex: Int, metric: Metric, k: Int,
                                 params: ResolvedSearchParameters, filter f: Filter?, allowed: Set<UInt16>, selection: FieldSelection,
                                 budget: WorkBudget) throws -> [[SearchHit]] {
-        var snaps = shards.map(\.snapshot)
+        var snaps = shards.map(\.readSnapshot)
         if f != nil || snaps.contains(where: { !$0.partitionsPresent.isSubset(of: allowed) }) {
             // Pre-filter: rows that fail the filter or lie outside the partitions join the tombstones
             // for this search; indexes traverse but never return them, and mostly-excluded segments

@@ -72,6 +72,9 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     /// defaults for a vector field); describes report `AUTOINDEX`, as Milvus does. Nil (false) in
     /// catalogs written before this was kept.
     public var isAutoIndex: Bool?
+    /// Index properties that are not build parameters (Milvus' `alter_index_properties`:
+    /// `mmap.enabled`); nil when none were set. Changing them never rebuilds the index.
+    public var properties: [String: String]?
 
     /// The index type as Milvus reports it: `AUTOINDEX` when asked for so, else the kind.
     public var milvusIndexType: String { isAutoIndex == true ? "AUTOINDEX" : kind.rawValue }
@@ -152,7 +155,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
 // Catalog records written before the metric and name moved onto the index decode without them
 // (``Database`` migrates such records when it opens them).
 extension IndexSpec {
-    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf }
+    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, properties }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -161,6 +164,7 @@ extension IndexSpec {
                   hnsw: try c.decodeIfPresent(HNSWConfiguration.self, forKey: .hnsw) ?? HNSWConfiguration(),
                   ivf: try c.decodeIfPresent(IVFConfiguration.self, forKey: .ivf) ?? IVFConfiguration(),
                   name: try c.decodeIfPresent(String.self, forKey: .name))
+        properties = try c.decodeIfPresent([String: String].self, forKey: .properties)
     }
 
     /// The name clients see: the given one, else the field's.

@@ -1,3 +1,4 @@
+import Synchronization
 import VireoStorage
 /// A validated row in the engine's internal form.
 struct PreparedRow: Sendable {
@@ -8,6 +9,9 @@ struct PreparedRow: Sendable {
     var scalars: [UInt8]
     /// The partition the row belongs to (0 = `_default`, or the first partition-key bucket).
     var partition: UInt16 = 0
+    /// When the row was written, in milliseconds since 1970 (stamped by the shard's writer when it
+    /// commits the batch; ``InsertTimeColumn/unknown`` for rows written before Vireo kept it).
+    var insertedAt: Int64 = InsertTimeColumn.unknown
 }
 
 /// Validates rows against a schema and encodes/decodes their scalar part.
@@ -15,11 +19,21 @@ struct PreparedRow: Sendable {
 /// Scalar encoding (little-endian), field by field in schema order: a tag byte (0 = null,
 /// 1 = present) then the value: Bool 1 byte; Int8…Int64 8 bytes; Float 4; Double 8; VarChar and JSON a
 /// UInt32 byte length then UTF-8 (JSON as compact text); Array a UInt32 count then untagged elements.
-/// With the dynamic field enabled, a final UInt32 length and the `$meta` JSON object text (length 0 if
+/// With the dynamic field enabled, then a UInt32 length and the `$meta` JSON object text (length 0 if
 /// the row had no extra keys).
+///
+/// Fields added after the collection was created (``FieldSchema/addedLater``) come last, after the
+/// dynamic field, in the order they were added: a row stored before a field existed simply ends
+/// earlier, and reads the field's default value (or null). So adding a field rewrites no row.
 struct RowCodec: Sendable {
     let schema: CollectionSchema
+    /// Every scalar field, in schema order.
     let scalarFields: [FieldSchema]
+    /// The scalar fields of the collection as created (stored before the dynamic field).
+    let baseFields: [FieldSchema]
+    /// Fields added later, in the order they were added (stored after the dynamic field; absent from
+    /// rows written before them).
+    let addedFields: [FieldSchema]
     let vectorFields: [FieldSchema]
     let fieldsByName: [String: FieldSchema]
     /// Default values, converted to the fields' types.
@@ -28,6 +42,8 @@ struct RowCodec: Sendable {
     init(schema: CollectionSchema) {
         self.schema = schema
         scalarFields = schema.scalarFields
+        baseFields = scalarFields.filter { !$0.addedLater }
+        addedFields = scalarFields.filter(\.addedLater)
         vectorFields = schema.vectorFields
         fieldsByName = Dictionary(uniqueKeysWithValues: schema.fields.map { ($0.name, $0) })
         var defaults: [String: FieldValue] = [:]
@@ -87,17 +103,18 @@ struct RowCodec: Sendable {
         }
         // Scalars.
         var w = ByteWriter()
-        for f in scalarFields {
+        func scalar(_ f: FieldSchema) throws {
             var v = row[f.name] ?? .null
             if v == .null, let d = defaultValues[f.name] { v = d }
             if v == .null {
                 guard f.nullable else { throw bad(.missingField, "missing field '\(f.name)' (\(f.dataType.rawValue)); it is not nullable") }
                 w.u8(0)
-                continue
+                return
             }
             w.u8(1)
             try encode(v, type: f.dataType, field: f, into: &w, index: index)
         }
+        for f in baseFields { try scalar(f) }
         if schema.enableDynamicField {
             if let meta = row[CollectionSchema.dynamicFieldName] {
                 guard case let .json(.object(o)) = meta else {
@@ -107,6 +124,7 @@ struct RowCodec: Sendable {
             }
             if dynamic.isEmpty { w.u32(0) } else { w.string(JSONValue.object(dynamic).jsonText) }
         }
+        for f in addedFields { try scalar(f) }
         return PreparedRow(pk: pk, vectors: vectors, scalars: w.bytes)
     }
 
@@ -218,16 +236,17 @@ struct RowCodec: Sendable {
     /// (nil = all). Dynamic keys are returned as top-level fields, as Milvus does.
     func decodeScalars(_ bytes: UnsafeRawBufferPointer, wanted: Set<String>?, into out: inout Row) {
         var r = ByteReader(bytes)
-        for f in scalarFields {
+        func field(_ f: FieldSchema) {
             let present = r.u8() != 0
             let keep = wanted?.contains(f.name) ?? true
             if !present {
                 if keep { out[f.name] = .null }
-                continue
+                return
             }
             let v = decodeValue(type: f.dataType, field: f, reader: &r)
             if keep { out[f.name] = v }
         }
+        for f in baseFields { field(f) }
         if schema.enableDynamicField {
             let text = r.string()
             if !text.isEmpty, case let .object(o)? = try? JSONValue(parsing: text) {
@@ -236,25 +255,46 @@ struct RowCodec: Sendable {
                 }
             }
         }
+        for f in addedFields {
+            if r.isAtEnd {
+                // Stored before the field was added: it reads its default value, or null.
+                if wanted?.contains(f.name) ?? true { out[f.name] = defaultValues[f.name] ?? .null }
+            } else {
+                field(f)
+            }
+        }
     }
 
     /// Decodes only the fields in `wanted` (by name; dynamic keys too) as JSON values, skipping the
     /// others without materialising them: the filter fast path.
     func filterValues(_ bytes: UnsafeRawBufferPointer, wanted: Set<String>, into out: inout [String: JSONValue]) {
         var r = ByteReader(bytes)
-        for f in scalarFields {
+        func field(_ f: FieldSchema) {
             let present = r.u8() != 0
-            guard present else { continue }
+            guard present else { return }
             if wanted.contains(f.name) {
                 out[f.name] = decodeValue(type: f.dataType, field: f, reader: &r).jsonValue
             } else {
                 skipValue(type: f.dataType, field: f, reader: &r)
             }
         }
-        if schema.enableDynamicField, wanted.contains(where: { fieldsByName[$0] == nil }) {
-            let text = r.string()
-            if !text.isEmpty, case let .object(o)? = try? JSONValue(parsing: text) {
-                for (k, v) in o where wanted.contains(k) && fieldsByName[k] == nil { out[k] = v }
+        for f in baseFields { field(f) }
+        if schema.enableDynamicField {
+            if wanted.contains(where: { fieldsByName[$0] == nil }) {
+                let text = r.string()
+                if !text.isEmpty, case let .object(o)? = try? JSONValue(parsing: text) {
+                    for (k, v) in o where wanted.contains(k) && fieldsByName[k] == nil { out[k] = v }
+                }
+            } else if !addedFields.isEmpty {
+                r.skip(Int(r.u32()))
+            }
+        }
+        for f in addedFields {
+            if r.isAtEnd {
+                // Stored before the field was added: it reads its default value, or null.
+                if wanted.contains(f.name), let d = defaultValues[f.name] { out[f.name] = d.jsonValue }
+            } else {
+                field(f)
             }
         }
     }
@@ -291,3 +331,18 @@ struct RowCodec: Sendable {
     }
 }
 
+
+/// The codec of a collection's current schema, shared by the collection and its shards, so that a
+/// schema change (a field property, an added field) reaches every reader and writer at once. Every
+/// schema a collection goes through decodes every row stored under an earlier one (fields are only
+/// appended; see ``RowCodec``).
+final class CodecBox: Sendable {
+    private let value: Mutex<RowCodec>
+
+    init(_ codec: RowCodec) { value = Mutex(codec) }
+
+    var current: RowCodec {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}

@@ -77,6 +77,13 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     /// (`key == v`, `key in [...]`) searches only the partitions those values hash to.
     public var isPartitionKey: Bool
     public var description: String
+    /// Milvus' field `mmap.enabled` (nil: not set). Vireo's storage is always memory-mapped through
+    /// LMDB, so it is validated, stored and reported, and changes nothing.
+    public var mmapEnabled: Bool?
+    /// The field was added to the collection after it was created (``Collection/addField(_:)``):
+    /// it is nullable, rows stored before it read its default value (or null), and it is stored
+    /// after the collection's original fields (see `RowCodec`).
+    public var addedLater: Bool = false
 
     public init(
         name: String, dataType: DataType, isPrimaryKey: Bool = false, autoID: Bool = false,
@@ -270,7 +277,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
 extension FieldSchema {
     private enum CodingKeys: String, CodingKey {
         case name, dataType, isPrimaryKey, autoID, dimension, maxLength, elementType, maxCapacity, metric, nullable
-        case defaultValue, isPartitionKey, description, storesNormalizedVectors
+        case defaultValue, isPartitionKey, description, storesNormalizedVectors, mmapEnabled, addedLater
     }
 
     public init(from decoder: any Decoder) throws {
@@ -285,6 +292,8 @@ extension FieldSchema {
                   isPartitionKey: try c.decodeIfPresent(Bool.self, forKey: .isPartitionKey) ?? false,
                   description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
                   storesNormalizedVectors: try c.decodeIfPresent(Bool.self, forKey: .storesNormalizedVectors) ?? false)
+        mmapEnabled = try c.decodeIfPresent(Bool.self, forKey: .mmapEnabled)
+        addedLater = try c.decodeIfPresent(Bool.self, forKey: .addedLater) ?? false
     }
 }
 

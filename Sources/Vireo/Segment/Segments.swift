@@ -87,6 +87,8 @@ final class GrowingBlock: Sendable {
     let pks: [PrimaryKey]
     let scalars: [[UInt8]]
     let partitions: PartitionColumn
+    /// When each row was written (for the collection's TTL).
+    let insertTimes: InsertTimeColumn
     /// Decoded scalar columns, built on first use by a filter.
     let columns = ColumnCache()
 
@@ -97,7 +99,9 @@ final class GrowingBlock: Sendable {
     /// copied again after their first append.
     static let mergeRows = 1024
 
-    init(firstRow: Int, pks: [PrimaryKey], vectors: [MatrixView], inverseNorms: [MatrixView]? = nil, scalars: [[UInt8]], partitions: [UInt16]) {
+    init(firstRow: Int, pks: [PrimaryKey], vectors: [MatrixView], inverseNorms: [MatrixView]? = nil, scalars: [[UInt8]], partitions: [UInt16],
+         insertTimes: [Int64]) {
+        self.insertTimes = InsertTimeColumn(insertTimes)
         self.inverseNorms = inverseNorms ?? vectors.map { $0.inverseNorms() }
         self.firstRow = firstRow
         self.count = pks.count
@@ -110,7 +114,7 @@ final class GrowingBlock: Sendable {
     convenience init(firstRow: Int, rows: [PreparedRow], dims: [Int]) {
         let vectors = dims.enumerated().map { f, d in FloatArena(rows: rows.lazy.map { $0.vectors[f] }, dim: d).matrix(dim: d) }
         self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: vectors, scalars: rows.map(\.scalars),
-                  partitions: rows.map(\.partition))
+                  partitions: rows.map(\.partition), insertTimes: rows.map(\.insertedAt))
     }
 
     /// A block holding `a`'s rows followed by `b`'s (which must follow `a` directly).
@@ -121,7 +125,8 @@ final class GrowingBlock: Sendable {
         }
         let norms = a.inverseNorms.indices.map { f in FloatArena(concatenating: [a.inverseNorms[f], b.inverseNorms[f]]).matrix(dim: 1) }
         return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: vectors, inverseNorms: norms, scalars: a.scalars + b.scalars,
-                            partitions: a.partitions.all(count: a.count) + b.partitions.all(count: b.count))
+                            partitions: a.partitions.all(count: a.count) + b.partitions.all(count: b.count),
+                            insertTimes: a.insertTimes.all(count: a.count) + b.insertTimes.all(count: b.count))
     }
 }
 
@@ -180,6 +185,9 @@ struct GrowingSegment: Sendable {
 ///   before columns existed have none and decode their columns from the row chunks.
 /// - `partitions`: the partition id of each row as little-endian UInt16, zstd-compressed; absent
 ///   when every row is in partition 0.
+/// - `insertTimes`: when each row was written (milliseconds since 1970) as little-endian Int64,
+///   zstd-compressed; absent in segments sealed before insert times were kept (those rows never
+///   expire under a TTL).
 final class SealedSegment: Sendable {
     let id: UInt32
     let rowCount: Int
@@ -198,12 +206,15 @@ final class SealedSegment: Sendable {
     /// Decoded scalar columns, built on first use by a filter (shared by the segment's versions).
     let columns: ColumnCache
     let partitions: PartitionColumn
+    /// When each row was written (for the collection's TTL).
+    let insertTimes: InsertTimeColumn
 
     static let scalarChunkRows = 256
 
     init(id: UInt32, rowCount: Int, vectors: [MatrixView], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
-         blobs: LMDBDatabase, partitions: PartitionColumn, indexes: [Int: any SegmentIndex] = [:], indexBlobs: [Int: StoredIndex] = [:],
-         columns: ColumnCache = ColumnCache()) {
+         blobs: LMDBDatabase, partitions: PartitionColumn, insertTimes: InsertTimeColumn, indexes: [Int: any SegmentIndex] = [:],
+         indexBlobs: [Int: StoredIndex] = [:], columns: ColumnCache = ColumnCache()) {
+        self.insertTimes = insertTimes
         self.indexBlobs = indexBlobs
         self.inverseNorms = inverseNorms
         self.columns = columns
@@ -225,7 +236,7 @@ final class SealedSegment: Sendable {
         var blobsByField = indexBlobs
         blobsByField[field] = stored
         return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment,
-                             blobs: blobs, partitions: partitions, indexes: all, indexBlobs: blobsByField, columns: columns)
+                             blobs: blobs, partitions: partitions, insertTimes: insertTimes, indexes: all, indexBlobs: blobsByField, columns: columns)
     }
 
     /// The same segment without an index on `field`.
@@ -236,7 +247,7 @@ final class SealedSegment: Sendable {
         var blobsByField = indexBlobs
         blobsByField[field] = nil
         return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment,
-                             blobs: blobs, partitions: partitions, indexes: all, indexBlobs: blobsByField, columns: columns)
+                             blobs: blobs, partitions: partitions, insertTimes: insertTimes, indexes: all, indexBlobs: blobsByField, columns: columns)
     }
 
     /// Every object that keeps bytes of this segment's stored blobs in use (mapped vectors, norms,
@@ -313,6 +324,8 @@ enum SegmentKeys {
     static func column(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "k")] + be32(UInt32(field)) }
     /// Partition id per row (absent: every row is in partition 0).
     static func partitions(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "t")] }
+    /// Insert time per row (absent: rows sealed before insert times were kept; they never expire).
+    static func insertTimes(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "e")] }
     /// Growing-segment batch records: segment, then batch sequence number.
     static func batch(_ segment: UInt32, seq: UInt64) -> [UInt8] { be32(segment) + be64(seq) }
     /// Index blobs: segment, field, generation.

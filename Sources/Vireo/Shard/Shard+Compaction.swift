@@ -46,6 +46,9 @@ public struct CompactionReport: Sendable, Hashable {
     public var rowsRemoved = 0
     /// Rows copied into new segments.
     public var rowsRewritten = 0
+    /// Rows the collection's TTL expired that this compaction turned into deleted rows (their
+    /// storage is dropped with the rest of the deleted rows).
+    public var rowsExpired = 0
 
     public struct Merge: Sendable, Hashable {
         public var shard: Int
@@ -59,6 +62,7 @@ public struct CompactionReport: Sendable, Hashable {
         merges += other.merges
         rowsRemoved += other.rowsRemoved
         rowsRewritten += other.rowsRewritten
+        rowsExpired += other.rowsExpired
     }
 }
 
@@ -122,6 +126,11 @@ extension Shard {
     /// never competes with an index build, and builds with `compactionThreads` cores.
     func runCompaction(sealGrowing: Bool) throws -> CompactionReport {
         var report = CompactionReport()
+        // Rows the TTL expired become deleted rows first (durably, keys freed), so the plan below
+        // drops them like any deleted row, and drops wholly expired segments outright.
+        if let cutoff = expiry.cutoff(), hasUntombstonedExpiredRows(snapshot, cutoff: cutoff) {
+            report.rowsExpired += try submitAndWait(.expire(cutoff: cutoff))
+        }
         if sealGrowing && growingNeedsCompaction(snapshot) {
             _ = try submitAndWait(.seal)
         }
@@ -182,6 +191,7 @@ extension Shard {
         var pks: [PrimaryKey] = []
         var scalars: [[UInt8]] = []
         var partitions: [UInt16] = []
+        var insertTimes: [Int64] = []
         for seg in segments {
             let tomb = snap.tombstones[seg.id]
             let live = (0..<seg.rowCount).filter { tomb?.contains($0) != true }
@@ -189,6 +199,7 @@ extension Shard {
             origins += live.map { RowLocation(segment: seg.id, row: UInt32($0)) }
             pks += live.map { seg.primaryKey(row: $0) }
             partitions += live.map { seg.partitions.partition(of: $0) }
+            insertTimes += live.map { seg.insertTimes.time(of: $0) }
             var chunkIndex = -1
             var chunk: [[UInt8]] = []
             for r in live {
@@ -210,7 +221,8 @@ extension Shard {
         let norms = dims.indices.map { f in
             [MatrixView.gather(zip(segments, liveRows).map { (view: $0.inverseNorms[f], rows: $1) }, dim: 1)]
         }
-        let content = SegmentContent(rows: pks.count, vectors: vectors, inverseNorms: norms, pks: pks, scalars: scalars, partitions: partitions)
+        let content = SegmentContent(rows: pks.count, vectors: vectors, inverseNorms: norms, pks: pks, scalars: scalars, partitions: partitions,
+                                     insertTimes: insertTimes)
         return (content, origins)
     }
 

@@ -134,8 +134,21 @@ extension Shard {
             }
             return PartitionColumn((0..<rows).map { UInt16(payload[2 * $0]) | UInt16(payload[2 * $0 + 1]) << 8 })
         }
+        let insertTimes = try env.read { txn -> InsertTimeColumn in
+            let what = "segment \(id) insert times"
+            guard let stored = try txn.get(blobs, key: SegmentKeys.insertTimes(id)) else { return InsertTimeColumn(rows: rows) }
+            let payload = try Blob.decode(stored, kind: .insertTimes, what: what)
+            guard payload.count == rows * 8 else {
+                throw StorageError.corrupted(what: what, reason: "\(payload.count) bytes, expected \(rows) rows of 8 bytes")
+            }
+            return payload.withUnsafeBytes { buf in
+                var r = ByteReader(buf)
+                return InsertTimeColumn((0..<rows).map { _ in r.i64() })
+            }
+        }
         return SealedSegment(id: id, rowCount: rows, vectors: vectors, inverseNorms: inverseNorms, pks: pks,
-                             pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions)
+                             pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions,
+                             insertTimes: insertTimes)
     }
 
 }

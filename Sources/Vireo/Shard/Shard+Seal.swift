@@ -24,9 +24,13 @@ struct SegmentContent: Sendable {
     /// The encoded scalar part of each row.
     var scalars: [[UInt8]]
     var partitions: [UInt16]
+    /// When each row was written (``InsertTimeColumn/unknown`` for rows of older versions).
+    var insertTimes: [Int64]
 
-    init(rows: Int, vectors: [[MatrixView]], inverseNorms: [[MatrixView]], pks: [PrimaryKey], scalars: [[UInt8]], partitions: [UInt16]) {
-        precondition(pks.count == rows && scalars.count == rows && partitions.count == rows)
+    init(rows: Int, vectors: [[MatrixView]], inverseNorms: [[MatrixView]], pks: [PrimaryKey], scalars: [[UInt8]], partitions: [UInt16],
+         insertTimes: [Int64]) {
+        precondition(pks.count == rows && scalars.count == rows && partitions.count == rows && insertTimes.count == rows)
+        self.insertTimes = insertTimes
         self.rows = rows
         self.vectors = vectors
         self.inverseNorms = inverseNorms
@@ -40,7 +44,8 @@ struct SegmentContent: Sendable {
                   vectors: g.blocks.first.map { $0.vectors.indices.map { f in g.blocks.map { $0.vectors[f] } } } ?? [],
                   inverseNorms: g.blocks.first.map { $0.inverseNorms.indices.map { f in g.blocks.map { $0.inverseNorms[f] } } } ?? [],
                   pks: g.blocks.flatMap(\.pks), scalars: g.blocks.flatMap(\.scalars),
-                  partitions: g.blocks.flatMap { $0.partitions.all(count: $0.count) })
+                  partitions: g.blocks.flatMap { $0.partitions.all(count: $0.count) },
+                  insertTimes: g.blocks.flatMap { $0.insertTimes.all(count: $0.count) })
     }
 
     /// Bytes the stored segment takes before compression (vectors, norms, keys, scalars): what
@@ -143,13 +148,17 @@ extension Shard {
             for p in c.partitions { w.u8(UInt8(p & 0xFF)); w.u8(UInt8(p >> 8)) }
             add(SegmentKeys.partitions(0), .partitions, w.bytes, compress: true)
         }
+        if let times = InsertTimeColumn(c.insertTimes).encoded {
+            add(SegmentKeys.insertTimes(0), .insertTimes, times, compress: true)
+        }
         return out
     }
 }
 
 /// The growing-segment batch record: `u32 firstRow, u32 count`, then per row the primary key
 /// (Int64, or u32 length + UTF-8), each vector field's floats, and the encoded scalars (u32 length +
-/// bytes).
+/// bytes); then optional tagged trailers: `1` and a u32 partition id per row, `2` and the batch's
+/// insert time (i64 milliseconds since 1970).
 enum BatchRecord {
     static func encode(firstRow: Int, rows: [PreparedRow]) -> [UInt8] {
         var w = ByteWriter()
@@ -168,6 +177,12 @@ enum BatchRecord {
             w.u8(1)
             for r in rows { w.u32(UInt32(r.partition)) }
         }
+        // Then the batch's insert time (one per batch: its rows commit together), tagged 2; records
+        // written before insert times were kept end earlier and their rows never expire.
+        if let t = rows.first?.insertedAt, t != InsertTimeColumn.unknown {
+            w.u8(2)
+            w.i64(t)
+        }
         return w.bytes
     }
 
@@ -184,8 +199,14 @@ enum BatchRecord {
                 for d in dims { vectors.append(r.floats(d)) }
                 rows.append(PreparedRow(pk: pk, vectors: vectors, scalars: r.raw()))
             }
-            if !r.isAtEnd, r.u8() == 1 {
-                for i in rows.indices { rows[i].partition = UInt16(truncatingIfNeeded: r.u32()) }
+            while !r.isAtEnd {
+                switch r.u8() {
+                case 1: for i in rows.indices { rows[i].partition = UInt16(truncatingIfNeeded: r.u32()) }
+                case 2:
+                    let t = r.i64()
+                    for i in rows.indices { rows[i].insertedAt = t }
+                default: return (first, rows)  // a trailer of a newer version: ignored
+                }
             }
             return (first, rows)
         }

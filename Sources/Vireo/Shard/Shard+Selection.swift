@@ -22,7 +22,11 @@ extension Shard {
             let locs = try environment.read { txn in
                 try keys.map { try self.keys.location(of: $0, in: txn) }
             }
-            if locs.allSatisfy({ $0.map(snap.isLive) ?? true }) { return (snap, locs) }
+            if locs.allSatisfy({ $0.map(snap.isLive) ?? true }) {
+                // Rows the TTL expired are not found (an insert may reuse their keys).
+                let visible = snap.expiring(cutoff: expiry.cutoff())
+                return (visible, locs.map { $0.flatMap { visible.isLive($0) ? $0 : nil } })
+            }
             attempt += 1
             // The writer publishes right after its commit returns; wait for it (bounded).
             guard attempt < 100_000 else {

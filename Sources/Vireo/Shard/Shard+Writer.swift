@@ -89,7 +89,7 @@ extension Shard {
         var indexOps: [Int] = []
         let dataOps = batch.indices.filter { i in
             switch batch[i].0 {
-            case .insert, .upsert, .delete, .deletePartitions: return true
+            case .insert, .upsert, .delete, .deletePartitions, .expire: return true
             case .seal: sealRequested.append(i)
             case .attachIndex, .detachIndexes, .commitCompaction, .sweep: indexOps.append(i)
             }
@@ -223,6 +223,8 @@ extension Shard {
                 }
             }
             return n
+        case let .expire(cutoff):
+            return try expireRows(cutoff: cutoff, txn: txn, snap: &snap)
         case .seal, .attachIndex, .detachIndexes, .commitCompaction, .sweep:
             preconditionFailure("seal and index ops are handled outside the group transaction")
         }
@@ -230,6 +232,11 @@ extension Shard {
 
     func appendRows(_ rows: [PreparedRow], replacing: Bool, txn: WriteTransaction, snap: inout ShardSnapshot) throws -> Int {
         guard !rows.isEmpty else { return 0 }
+        // Every row of a batch gets the writer's clock as its insert time (what a TTL counts from).
+        let now = expiry.nowMillis
+        let cutoff = expiry.cutoff()
+        var rows = rows
+        for i in rows.indices { rows[i].insertedAt = now }
         let seg = snap.growing.id
         let first = snap.growing.rowCount
         guard first + rows.count < Int(UInt32.max) else {
@@ -242,10 +249,16 @@ extension Shard {
                     try tombstone(old, txn: txn, snap: &snap)
                 }
             } else {
-                guard try keys.insert(row.pk, at: loc, in: txn) else {
-                    throw VireoError(.primaryKeyExists, kind: .conflict,
-                                     "primary key \(row.pk) already exists in collection '\(codec.schema.name)'; use upsert to replace it. Nothing from this request was written")
+                if try keys.insert(row.pk, at: loc, in: txn) { continue }
+                if let cutoff, let old = try keys.location(of: row.pk, in: txn), snap.insertTime(of: old) <= cutoff {
+                    // The stored row with this key expired (not yet compacted away): it is gone for
+                    // readers, so the insert replaces it.
+                    _ = try keys.set(row.pk, at: loc, in: txn)
+                    try tombstone(old, txn: txn, snap: &snap)
+                    continue
                 }
+                throw VireoError(.primaryKeyExists, kind: .conflict,
+                                 "primary key \(row.pk) already exists in collection '\(codec.schema.name)'; use upsert to replace it. Nothing from this request was written")
             }
         }
         let record = BatchRecord.encode(firstRow: first, rows: rows)

@@ -71,6 +71,9 @@ enum WriteOp: Sendable {
     case insert([PreparedRow])
     case upsert([PreparedRow])
     case delete([PrimaryKey])
+    /// Tombstone every live row written at or before this time (milliseconds since 1970): the
+    /// collection's TTL expired them (see ``RowExpiry``).
+    case expire(cutoff: Int64)
     /// Delete every live row of these partitions (a dropped partition), by location: a key that an
     /// upsert has moved to another partition keeps its new row.
     case deletePartitions(Set<UInt16>)
@@ -91,7 +94,7 @@ extension WriteOp {
     var addsData: Bool {
         switch self {
         case .insert, .upsert, .seal, .attachIndex, .commitCompaction: return true
-        case .delete, .deletePartitions, .detachIndexes, .sweep: return false
+        case .delete, .deletePartitions, .expire, .detachIndexes, .sweep: return false
         }
     }
 }
@@ -114,11 +117,15 @@ typealias WriteCompletion = @Sendable (Result<Int, any Error>) -> Void
 final class Shard: Sendable {
     let index: Int
     let environment: Environment
-    let codec: RowCodec
+    /// The collection's current row codec (shared with it; see ``CodecBox``).
+    let codecs: CodecBox
+    var codec: RowCodec { codecs.current }
     let dims: [Int]
     let configuration: Configuration
     let indexes: IndexRegistry
     let builder: IndexBuilder
+    /// The collection's TTL and clock (shared by its shards).
+    let expiry: RowExpiry
 
     let meta: LMDBDatabase
     let blobs: LMDBDatabase
@@ -147,11 +154,14 @@ final class Shard: Sendable {
 
     /// Opens (or creates) the shard at `path` and recovers its state: the manifest, sealed segments
     /// mapped in place, the growing segment's batches, and tombstones.
-    init(index: Int, path: String, codec: RowCodec, configuration: Configuration, indexes: IndexRegistry, builder: IndexBuilder) throws {
+    init(index: Int, path: String, codecs: CodecBox, configuration: Configuration, indexes: IndexRegistry, builder: IndexBuilder,
+         expiry: RowExpiry) throws {
+        let codec = codecs.current
+        self.expiry = expiry
         self.indexes = indexes
         self.builder = builder
         self.index = index
-        self.codec = codec
+        self.codecs = codecs
         self.dims = codec.vectorFields.map { $0.dimension! }
         self.configuration = configuration
         let env: Environment

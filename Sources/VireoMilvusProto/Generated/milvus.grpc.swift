@@ -1029,6 +1029,58 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "AlterCollection" metadata.
+        package enum AlterCollection: Sendable {
+            /// Request type for "AlterCollection".
+            package typealias Input = Milvus_Proto_Milvus_AlterCollectionRequest
+            /// Response type for "AlterCollection".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "AlterCollection".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "AlterCollection",
+                type: .unary
+            )
+        }
+        /// Namespace for "AlterCollectionField" metadata.
+        package enum AlterCollectionField: Sendable {
+            /// Request type for "AlterCollectionField".
+            package typealias Input = Milvus_Proto_Milvus_AlterCollectionFieldRequest
+            /// Response type for "AlterCollectionField".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "AlterCollectionField".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "AlterCollectionField",
+                type: .unary
+            )
+        }
+        /// Namespace for "AddCollectionField" metadata.
+        package enum AddCollectionField: Sendable {
+            /// Request type for "AddCollectionField".
+            package typealias Input = Milvus_Proto_Milvus_AddCollectionFieldRequest
+            /// Response type for "AddCollectionField".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "AddCollectionField".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "AddCollectionField",
+                type: .unary
+            )
+        }
+        /// Namespace for "AlterIndex" metadata.
+        package enum AlterIndex: Sendable {
+            /// Request type for "AlterIndex".
+            package typealias Input = Milvus_Proto_Milvus_AlterIndexRequest
+            /// Response type for "AlterIndex".
+            package typealias Output = Milvus_Proto_Common_Status
+            /// Descriptor for "AlterIndex".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "AlterIndex",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "milvus.proto.milvus.MilvusService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor,
@@ -1107,7 +1159,11 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
             OperatePrivilegeV2.descriptor,
             CreatePrivilegeGroup.descriptor,
             DropPrivilegeGroup.descriptor,
-            OperatePrivilegeGroup.descriptor
+            OperatePrivilegeGroup.descriptor,
+            AlterCollection.descriptor,
+            AlterCollectionField.descriptor,
+            AddCollectionField.descriptor,
+            AlterIndex.descriptor
         ]
     }
 }
@@ -2247,6 +2303,67 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+        /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_AlterCollectionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func alterCollection(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_AlterCollectionFieldRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func alterCollectionField(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AddCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_AddCollectionFieldRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func addCollectionField(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterIndex" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_AlterIndexRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Common_Status` messages.
+        func alterIndex(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
     }
 
     /// Service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -3370,6 +3487,67 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+        /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func alterCollection(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionFieldRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func alterCollectionField(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AddCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AddCollectionFieldRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func addCollectionField(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "AlterIndex" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Common_Status` message.
+        func alterIndex(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
     }
 
     /// Simple service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -4491,6 +4669,67 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: Milvus_Proto_Milvus_OperatePrivilegeGroupRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "AlterCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+        /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_AlterCollectionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func alterCollection(
+            request: Milvus_Proto_Milvus_AlterCollectionRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "AlterCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_AlterCollectionFieldRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func alterCollectionField(
+            request: Milvus_Proto_Milvus_AlterCollectionFieldRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "AddCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_AddCollectionFieldRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func addCollectionField(
+            request: Milvus_Proto_Milvus_AddCollectionFieldRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "AlterIndex" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_AlterIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Common_Status` to respond with.
+        func alterIndex(
+            request: Milvus_Proto_Milvus_AlterIndexRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Common_Status
     }
 }
 
@@ -5345,6 +5584,50 @@ extension Milvus_Proto_Milvus_MilvusService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.AlterCollection.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_AlterCollectionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.alterCollection(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.AlterCollectionField.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_AlterCollectionFieldRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.alterCollectionField(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.AddCollectionField.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_AddCollectionFieldRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.addCollectionField(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.AlterIndex.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_AlterIndexRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Common_Status>(),
+            handler: { request, context in
+                try await self.alterIndex(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -6192,6 +6475,50 @@ extension Milvus_Proto_Milvus_MilvusService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
         let response = try await self.operatePrivilegeGroup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func alterCollection(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.alterCollection(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func alterCollectionField(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.alterCollectionField(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func addCollectionField(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.addCollectionField(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func alterIndex(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
+        let response = try await self.alterIndex(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -7196,6 +7523,58 @@ extension Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
         return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
             message: try await self.operatePrivilegeGroup(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func alterCollection(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.alterCollection(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func alterCollectionField(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.alterCollectionField(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func addCollectionField(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.addCollectionField(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func alterIndex(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
+            message: try await self.alterIndex(
                 request: request.message,
                 context: context
             ),
@@ -8707,6 +9086,87 @@ extension Milvus_Proto_Milvus_MilvusService {
         func operatePrivilegeGroup<Result>(
             request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
             serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AlterCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+        /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func alterCollection<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AlterCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionFieldRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterCollectionFieldRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func alterCollectionField<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AddCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AddCollectionFieldRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AddCollectionFieldRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func addCollectionField<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AlterIndex" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterIndexRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func alterIndex<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterIndexRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
@@ -11074,6 +11534,131 @@ extension Milvus_Proto_Milvus_MilvusService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "AlterCollection" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+        /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterCollectionRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func alterCollection<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterCollectionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.AlterCollection.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AlterCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionFieldRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterCollectionFieldRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func alterCollectionField<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.AlterCollectionField.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AddCollectionField" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AddCollectionFieldRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AddCollectionFieldRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func addCollectionField<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.AddCollectionField.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AlterIndex" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterIndexRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_AlterIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Common_Status` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func alterIndex<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_AlterIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.AlterIndex.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -13035,6 +13620,111 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
         try await self.operatePrivilegeGroup(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_OperatePrivilegeGroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterCollection" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+    /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterCollection<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.alterCollection(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AlterCollectionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterCollectionField" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterCollectionFieldRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterCollectionField<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.alterCollectionField(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AlterCollectionFieldRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AddCollectionField" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_AddCollectionFieldRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func addCollectionField<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.addCollectionField(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AddCollectionFieldRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterIndex" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_AlterIndexRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterIndex<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.alterIndex(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AlterIndexRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
             options: options,
             onResponse: handleResponse
@@ -15308,6 +15998,127 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             metadata: metadata
         )
         return try await self.operatePrivilegeGroup(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterCollection" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Collection, field and index properties (issue 16). Milvus' DropCollectionProperties and
+    /// > DropIndexProperties are AlterCollection / AlterIndex with delete_keys.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterCollection<Result>(
+        _ message: Milvus_Proto_Milvus_AlterCollectionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.alterCollection(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterCollectionField" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterCollectionField<Result>(
+        _ message: Milvus_Proto_Milvus_AlterCollectionFieldRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterCollectionFieldRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.alterCollectionField(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AddCollectionField" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func addCollectionField<Result>(
+        _ message: Milvus_Proto_Milvus_AddCollectionFieldRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_AddCollectionFieldRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.addCollectionField(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AlterIndex" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func alterIndex<Result>(
+        _ message: Milvus_Proto_Milvus_AlterIndexRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_AlterIndexRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.alterIndex(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -137,7 +137,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         await call("CreateCollection", db: request.dbName) {
             let schema = try ProtoConversions.collectionSchema(request)
             // Milvus creates collections released; pymilvus then creates the indexes and loads.
-            try await handlers.createCollection(CreateCollectionCall(schema: schema, indexes: [], load: false))
+            try await handlers.createCollection(CreateCollectionCall(schema: schema, indexes: [], load: false,
+                                                                     properties: Self.properties(request.properties)))
             return PStatus()
         }
     }
@@ -171,6 +172,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             r.aliases = d.aliases
             r.createdTimestamp = Self.hybridTimestamp(of: d.createdAt)
             r.createdUtcTimestamp = Self.utcMilliseconds(d.createdAt)
+            r.properties = d.properties.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
             return r
         }
     }
@@ -368,6 +370,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         p.fieldName = d.fieldName
         p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
             + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
+            + d.properties.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
         p.indexedRows = Int64(d.indexedRows)
         p.totalRows = Int64(d.totalRows)
         p.pendingIndexRows = Int64(d.pendingRows)

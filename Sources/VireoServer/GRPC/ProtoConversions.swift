@@ -191,6 +191,12 @@ enum ProtoConversions {
                 kv.value = "true"
                 pf.typeParams.append(kv)
             }
+            if let m = f.mmapEnabled {
+                var kv = PKeyValue()
+                kv.key = "mmap.enabled"
+                kv.value = String(m)
+                pf.typeParams.append(kv)
+            }
             if let e = f.elementType { pf.elementType = protoType(e) }
             if let d = f.defaultValue, let v = valueField(d, f.dataType) { pf.defaultValue = v }
             p.fields.append(pf)

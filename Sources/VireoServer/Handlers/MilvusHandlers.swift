@@ -75,14 +75,14 @@ public final class MilvusHandlers: Sendable {
             }
             let c: Collection
             do {
-                c = try database.createCollection(call.schema, in: currentDatabase)
+                c = try database.createCollection(call.schema, in: currentDatabase, properties: call.properties)
             } catch let e as VireoError where e.code == .collectionAlreadyExists {
                 // Milvus (rootcoord's createCollectionTask): creating a collection that exists with
                 // the same parameters succeeds, so retried and concurrent creates are idempotent;
                 // different parameters are refused. Its indexes follow the index rules (the same
                 // one again is a no-op) and a load request loads it.
                 let existing = try collection(call.schema.name)
-                guard existing.schema == call.schema else {
+                guard existing.schema == call.schema, existing.properties == call.properties else {
                     throw APIError(.unexpected, "create duplicate collection with different parameters, collection: \(call.schema.name); drop it first or choose another name", kind: .conflict)
                 }
                 for ix in call.indexes { try await createIndex(on: existing, ix) }
@@ -108,7 +108,8 @@ public final class MilvusHandlers: Sendable {
             return CollectionDescription(schema: c.schema, indexes: try indexDescriptions(c),
                                          loadState: loads.isLoaded(c) ? .loaded : .notLoaded,
                                          partitionCount: c.listPartitions().count, id: c.id, createdAt: c.createdAt,
-                                         database: c.databaseName, aliases: (try? database.listAliases(in: c.databaseName, collection: c.name)) ?? [])
+                                         database: c.databaseName, aliases: (try? database.listAliases(in: c.databaseName, collection: c.name)) ?? [],
+                                         properties: c.properties)
         }
     }
 
@@ -451,7 +452,7 @@ public final class MilvusHandlers: Sendable {
             return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
                                     indexType: spec.milvusIndexType, metric: metric, params: params,
                                     totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
-                                    finished: status.isFinished)
+                                    finished: status.isFinished, properties: spec.properties ?? [:])
         }
     }
 

@@ -175,6 +175,8 @@ public struct IndexDescription: Sendable, Hashable {
     public var indexedRows: Int
     public var pendingRows: Int
     public var finished: Bool
+    /// Properties set by `alter_index_properties` (`mmap.enabled`).
+    public var properties: [String: String] = [:]
 }
 
 /// A collection as `describe` reports it.
@@ -190,6 +192,8 @@ public struct CollectionDescription: Sendable {
     /// reported under its own name, as Milvus does).
     public var database: String
     public var aliases: [String]
+    /// Milvus' collection properties (`collection.ttl.seconds`, `mmap.enabled`, …).
+    public var properties: [String: String] = [:]
 }
 
 /// Creating a collection: the schema, the indexes to build, and whether to load it (quick setup and
@@ -198,8 +202,11 @@ public struct CreateCollectionCall: Sendable {
     public var schema: CollectionSchema
     public var indexes: [IndexRequest]
     public var load: Bool
+    /// Collection properties set at creation (`collection.ttl.seconds`, …).
+    public var properties: [String: String]
 
-    public init(schema: CollectionSchema, indexes: [IndexRequest], load: Bool) {
+    public init(schema: CollectionSchema, indexes: [IndexRequest], load: Bool, properties: [String: String] = [:]) {
+        self.properties = properties
         self.schema = schema
         self.indexes = indexes
         self.load = load

@@ -448,6 +448,110 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v2/vectordb/collections/alter_properties": {
+   "post": {
+    "operationId": "collections_alter_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "properties": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "collectionName",
+         "properties"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Set collection properties (collection.ttl.seconds is honoured; mmap.enabled, ...)",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
   "/v2/vectordb/collections/compact": {
    "post": {
     "operationId": "collections_compact",
@@ -667,10 +771,56 @@ enum OpenAPIDocument {
            "max_length": {
             "type": "integer"
            },
+           "mmapEnabled": {
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
+           },
+           "partitionKeyIsolation": {
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
+           },
            "partitionsNum": {
             "type": "integer"
            },
            "shardsNum": {
+            "type": "integer"
+           },
+           "ttlSeconds": {
+            "minimum": 0,
             "type": "integer"
            }
           },
@@ -1043,6 +1193,464 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Drop a collection",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
+  "/v2/vectordb/collections/drop_properties": {
+   "post": {
+    "operationId": "collections_drop_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "propertyKeys": {
+          "items": {
+           "type": "string"
+          },
+          "type": "array"
+         }
+        },
+        "required": [
+         "collectionName",
+         "propertyKeys"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Remove collection properties",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
+  "/v2/vectordb/collections/fields/add": {
+   "post": {
+    "operationId": "collections_fields_add",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "schema": {
+          "properties": {
+           "dataType": {
+            "enum": [
+             "Bool",
+             "Int8",
+             "Int16",
+             "Int32",
+             "Int64",
+             "Float",
+             "Double",
+             "VarChar",
+             "JSON",
+             "Array",
+             "FloatVector"
+            ],
+            "type": "string"
+           },
+           "defaultValue": {},
+           "description": {
+            "type": "string"
+           },
+           "elementDataType": {
+            "type": "string"
+           },
+           "elementTypeParams": {
+            "properties": {
+             "dim": {
+              "oneOf": [
+               {
+                "type": "integer"
+               },
+               {
+                "type": "string"
+               }
+              ]
+             },
+             "max_capacity": {
+              "oneOf": [
+               {
+                "type": "integer"
+               },
+               {
+                "type": "string"
+               }
+              ]
+             },
+             "max_length": {
+              "oneOf": [
+               {
+                "type": "integer"
+               },
+               {
+                "type": "string"
+               }
+              ]
+             }
+            },
+            "type": "object"
+           },
+           "fieldName": {
+            "type": "string"
+           },
+           "isPartitionKey": {
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
+           },
+           "isPrimary": {
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
+           },
+           "nullable": {
+            "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+            "oneOf": [
+             {
+              "type": "boolean"
+             },
+             {
+              "enum": [
+               "true",
+               "false",
+               "True",
+               "False",
+               "1",
+               "0",
+               "t",
+               "f"
+              ],
+              "type": "string"
+             }
+            ]
+           }
+          },
+          "required": [
+           "fieldName",
+           "dataType"
+          ],
+          "type": "object"
+         }
+        },
+        "required": [
+         "collectionName",
+         "schema"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Add a nullable scalar field to a collection (stored rows read its default or null)",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
+  "/v2/vectordb/collections/fields/alter_properties": {
+   "post": {
+    "operationId": "collections_fields_alter_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "fieldName": {
+          "type": "string"
+         },
+         "fieldParams": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "collectionName",
+         "fieldName",
+         "fieldParams"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Change max_length, max_capacity or mmap.enabled of a field",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
+  "/v2/vectordb/collections/fields/drop_properties": {
+   "post": {
+    "operationId": "collections_fields_drop_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "fieldName": {
+          "type": "string"
+         },
+         "propertyKeys": {
+          "items": {
+           "type": "string"
+          },
+          "type": "array"
+         }
+        },
+        "required": [
+         "collectionName",
+         "fieldName",
+         "propertyKeys"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Remove a field property (mmap.enabled)",
     "tags": [
      "collections"
     ]
@@ -2809,6 +3417,114 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v2/vectordb/indexes/alter_properties": {
+   "post": {
+    "operationId": "indexes_alter_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "indexName": {
+          "type": "string"
+         },
+         "properties": {
+          "additionalProperties": {
+           "oneOf": [
+            {
+             "type": "string"
+            },
+            {
+             "type": "integer"
+            },
+            {
+             "type": "number"
+            },
+            {
+             "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+             "oneOf": [
+              {
+               "type": "boolean"
+              },
+              {
+               "enum": [
+                "true",
+                "false",
+                "True",
+                "False",
+                "1",
+                "0",
+                "t",
+                "f"
+               ],
+               "type": "string"
+              }
+             ]
+            }
+           ]
+          },
+          "type": "object"
+         }
+        },
+        "required": [
+         "collectionName",
+         "indexName",
+         "properties"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Set index properties (mmap.enabled; build parameters cannot change)",
+    "tags": [
+     "indexes"
+    ]
+   }
+  },
   "/v2/vectordb/indexes/create": {
    "post": {
     "operationId": "indexes_create",
@@ -3067,6 +3783,83 @@ enum OpenAPIDocument {
      }
     },
     "summary": "Drop an index",
+    "tags": [
+     "indexes"
+    ]
+   }
+  },
+  "/v2/vectordb/indexes/drop_properties": {
+   "post": {
+    "operationId": "indexes_drop_properties",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         },
+         "indexName": {
+          "type": "string"
+         },
+         "propertyKeys": {
+          "items": {
+           "type": "string"
+          },
+          "type": "array"
+         }
+        },
+        "required": [
+         "collectionName",
+         "indexName",
+         "propertyKeys"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Remove index properties",
     "tags": [
      "indexes"
     ]

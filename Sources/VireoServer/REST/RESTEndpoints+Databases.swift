@@ -21,7 +21,7 @@ extension RESTEndpoints {
 
     /// `properties` as Milvus' REST API takes them: an object of strings, numbers or booleans
     /// (stored as their text, as Milvus' key/value properties are).
-    private static func properties(_ body: JSONBody) throws -> [String: String] {
+    static func properties(_ body: JSONBody) throws -> [String: String] {
         guard let o = try body.object("properties") else { return [:] }
         var out: [String: String] = [:]
         for (k, v) in o.object {

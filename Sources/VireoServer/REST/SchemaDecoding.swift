@@ -15,6 +15,7 @@ enum SchemaDecoding {
         }
         let shards = try params.int("shardsNum") ?? body.int("shardsNum") ?? 1
         let description = try body.string("description") ?? ""
+        let properties = try createProperties(body, params)
         var indexes = try body.array("indexParams").map { list throws in try indexRequests(list) } ?? []
 
         if let schemaBody = try body.object("schema") {
@@ -30,7 +31,7 @@ enum SchemaDecoding {
             let dynamic = try schemaBody.bool("enableDynamicField") ?? params.bool("enableDynamicField") ?? false
             var schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
             if let n = try params.int("partitionsNum") ?? body.int("partitionsNum") { schema.numPartitions = n }
-            return CreateCollectionCall(schema: schema, indexes: indexes, load: !indexes.isEmpty)
+            return CreateCollectionCall(schema: schema, indexes: indexes, load: !indexes.isEmpty, properties: properties)
         }
 
         // Quick setup.
@@ -56,7 +57,27 @@ enum SchemaDecoding {
         let schema = CollectionSchema(name: name, fields: [pk, .floatVector(vectorName, dimension: dim)],
                                       description: description, enableDynamicField: dynamic, shardsNum: shards)
         if indexes.isEmpty { indexes = [IndexRequest(fieldName: vectorName, indexName: vectorName, metric: metric, indexType: "AUTOINDEX")] }
-        return CreateCollectionCall(schema: schema, indexes: indexes, load: true)
+        return CreateCollectionCall(schema: schema, indexes: indexes, load: true, properties: properties)
+    }
+
+    /// The collection properties a create sets: `params.ttlSeconds`, `params.partitionKeyIsolation`,
+    /// `params.mmapEnabled` (Milvus' REST names) and any `properties` object.
+    private static func createProperties(_ body: JSONBody, _ params: JSONBody) throws -> [String: String] {
+        var out: [String: String] = [:]
+        if let o = try body.object("properties") {
+            for (k, v) in o.object {
+                switch v {
+                case let .string(s): out[k] = s
+                case let .int(i): out[k] = String(i)
+                case let .bool(b): out[k] = String(b)
+                default: throw APIError.wrongType("properties.\(k)", expected: "a string, integer or boolean", got: v)
+                }
+            }
+        }
+        if let ttl = try params.int("ttlSeconds") { out[CollectionProperties.ttlSeconds] = String(ttl) }
+        if let iso = try params.bool("partitionKeyIsolation") { out[CollectionProperties.partitionKeyIsolation] = String(iso) }
+        if let mmap = try params.bool("mmapEnabled") ?? params.bool("mmap_enabled") { out[CollectionProperties.mmapEnabled] = String(mmap) }
+        return out
     }
 
     static func field(_ b: JSONBody, index i: Int, autoID: Bool) throws -> FieldSchema {
@@ -118,6 +139,7 @@ enum SchemaDecoding {
                 // A field migrated from Vireo ≤ 0.2 (see FieldSchema.storesNormalizedVectors).
                 params.append(.object(["key": .string(FieldSchema.storesNormalizedVectorsParam), "value": .string("true")]))
             }
+            if let m = f.mmapEnabled { params.append(.object(["key": .string("mmap.enabled"), "value": .string(String(m))])) }
             o["params"] = .array(params)
             if let e = f.elementType { o["elementType"] = .string(e.rawValue) }
             if let dv = f.defaultValue { o["defaultValue"] = dv }
@@ -135,7 +157,8 @@ enum SchemaDecoding {
             "dbName": .string(d.database),
             "indexes": .array(indexes), "load": .string(d.loadState.rawValue), "shardsNum": .int(Int64(s.shardsNum)),
             "partitionsNum": .int(Int64(d.partitionCount)), "consistencyLevel": .string("Strong"),
-            "enableDynamicField": .bool(s.enableDynamicField), "properties": .array([]),
+            "enableDynamicField": .bool(s.enableDynamicField),
+            "properties": .array(d.properties.sorted { $0.key < $1.key }.map { .object(["key": .string($0.key), "value": .string($0.value)]) }),
         ]))
     }
 }
