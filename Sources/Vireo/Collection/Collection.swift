@@ -456,11 +456,12 @@ public final class Collection: Sendable {
         try count(filter: filter, partitions: partitions, budget: nil)
     }
 
-    func count(filter: String, partitions: [String]?, budget: WorkBudget?) throws -> Int {
-        let f = try Filter(filter, schema: schema)
+    func count(filter: String?, partitions: [String]?, budget: WorkBudget?, includeGrowing: Bool = true) throws -> Int {
+        let f = try filter.map { try Filter($0, schema: schema) }
         let allowed = try readPartitions(partitions, filter: f)
         return try shards.reduce(0) { total, shard in
-            try total + shard.select(f, partitions: allowed, in: shard.snapshot, budget: budget).values.reduce(0) { $0 + $1.count }
+            try total + shard.select(f, partitions: allowed, in: shard.snapshot, budget: budget, includeGrowing: includeGrowing)
+                .values.reduce(0) { $0 + $1.count }
         }
     }
 
@@ -489,7 +490,8 @@ public final class Collection: Sendable {
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the query") { [self] in
             try self.query(filter: request.filter, outputFields: request.outputFields, limit: request.limit, offset: request.offset,
-                           after: request.after, partitions: request.partitions, budget: budget, maxResultBytes: request.maxResultBytes)
+                           after: request.after, partitions: request.partitions, budget: budget, maxResultBytes: request.maxResultBytes,
+                           includeGrowing: !request.ignoreGrowing)
         }
     }
 
@@ -498,13 +500,13 @@ public final class Collection: Sendable {
     public func count(_ request: QueryRequest) async throws -> Int {
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the count") { [self] in
-            guard let filter = request.filter else { return try self.count(partitions: request.partitions) }
-            return try self.count(filter: filter, partitions: request.partitions, budget: budget)
+            if request.filter == nil, !request.ignoreGrowing { return try self.count(partitions: request.partitions) }
+            return try self.count(filter: request.filter, partitions: request.partitions, budget: budget, includeGrowing: !request.ignoreGrowing)
         }
     }
 
     func query(filter: String?, outputFields: [String]?, limit: Int?, offset: Int, after: PrimaryKey?, partitions: [String]?,
-               budget: WorkBudget?, maxResultBytes: Int? = nil) throws -> [Row] {
+               budget: WorkBudget?, maxResultBytes: Int? = nil, includeGrowing: Bool = true) throws -> [Row] {
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
@@ -516,7 +518,7 @@ public final class Collection: Sendable {
         for (s, shard) in shards.enumerated() {
             let snap = shard.snapshot
             snaps.append(snap)
-            let sets = try shard.select(f, partitions: allowed, in: snap, budget: budget)
+            let sets = try shard.select(f, partitions: allowed, in: snap, budget: budget, includeGrowing: includeGrowing)
             for (segment, bits) in sets {
                 for row in 0..<bits.capacity where bits.contains(row) {
                     let loc = RowLocation(segment: segment, row: UInt32(row))
@@ -765,9 +767,14 @@ public struct QueryRequest: Sendable {
     public var deadline: ContinuousClock.Instant?
     /// A bound on the bytes of the returned rows (see ``SearchRequest/maxResultBytes``).
     public var maxResultBytes: Int?
+    /// Read sealed segments only, skipping each shard's growing segment (Milvus' `ignore_growing`,
+    /// as ``SearchParameters/ignoreGrowing`` for searches): rows written since the last seal are
+    /// not returned or counted.
+    public var ignoreGrowing: Bool
 
     public init(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil,
-                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil, maxResultBytes: Int? = nil) {
+                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil, maxResultBytes: Int? = nil, ignoreGrowing: Bool = false) {
+        self.ignoreGrowing = ignoreGrowing
         self.maxResultBytes = maxResultBytes
         self.filter = filter
         self.outputFields = outputFields

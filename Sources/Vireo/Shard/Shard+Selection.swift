@@ -45,8 +45,10 @@ extension Shard {
 
     /// Rows of each segment of `snap` that are live, in an allowed partition (nil: any) and satisfy
     /// `filter` (nil: every row), by segment id. Segments holding no allowed partition are empty sets
-    /// without reading a column.
-    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot, budget: WorkBudget? = nil) throws -> [UInt32: Bitset] {
+    /// without reading a column. Without `includeGrowing` (Milvus' `ignore_growing`) the growing
+    /// segment contributes no rows and is not read.
+    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot, budget: WorkBudget? = nil,
+                includeGrowing: Bool = true) throws -> [UInt32: Bitset] {
         var out: [UInt32: Bitset] = [:]
         let fields = codec.schema.fields
         for seg in snap.sealed {
@@ -59,6 +61,10 @@ extension Shard {
                                      primaryKey: { seg.primaryKey(row: $0) })
         }
         var bits = Bitset(capacity: snap.growing.rowCount)
+        guard includeGrowing else {
+            out[snap.growing.id] = bits
+            return out
+        }
         let tomb = snap.tombstones[snap.growing.id]
         for block in snap.growing.blocks {
             let blockBits = try select(filter, partitions: allowed, rows: block.count, partitionColumn: block.partitions, tombstones: nil,

@@ -749,8 +749,11 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let window = handlers.limits.maxQueryWindow
             let limit = given ?? max(1, window - min(max(offset, 0), window))  // a bad offset is refused by the handler
             let requested = request.outputFields.isEmpty ? [schema.primaryKey.name] : request.outputFields
+            // pymilvus sends `ignore_growing` as "True"/"False"; JSON-encoded booleans and "0"/"1" work too.
+            let ignoreGrowing = try p["ignore_growing"].flatMap { $0.isEmpty ? nil : $0 }
+                .map { try JSONBody(object: ["ignore_growing": ProtoConversions.jsonParam($0)]).bool("ignore_growing") ?? false } ?? false
             let call = QueryCall(collection: request.collectionName, filter: filter, outputFields: requested, limit: limit, offset: offset,
-                                 partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)
+                                 partitions: request.partitionNames.isEmpty ? nil : request.partitionNames, ignoreGrowing: ignoreGrowing)
             var r = Milvus_Proto_Milvus_QueryResults()
             // Iterators pin their reads to this timestamp (Vireo reads the latest committed state).
             r.sessionTs = Self.hybridTimestamp()

@@ -270,7 +270,7 @@ public final class MilvusHandlers: Sendable {
                 guard call.outputFields.count == 1 else {
                     throw APIError.invalid("count(*) must be the only output field; query the other fields separately")
                 }
-                return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions)))
+                return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions, ignoreGrowing: call.ignoreGrowing)))
             }
             // Compared without adding: limit and offset come from the request and may be any Int.
             // Milvus' messages (proxy validateMaxQueryResultWindow), with its code 65535.
@@ -285,7 +285,8 @@ public final class MilvusHandlers: Sendable {
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
             return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,
-                                                        offset: call.offset, partitions: partitions, maxResultBytes: limits.maxResultBytes)))
+                                                        offset: call.offset, partitions: partitions, maxResultBytes: limits.maxResultBytes,
+                                                        ignoreGrowing: call.ignoreGrowing)))
         }
     }
 

@@ -129,8 +129,12 @@ public struct QueryCall: Sendable {
     public var limit: Int
     public var offset: Int
     public var partitions: [String]?
+    /// Milvus' `ignoreGrowing` (REST) / `ignore_growing` (gRPC query param): sealed segments only.
+    public var ignoreGrowing: Bool
 
-    public init(collection: String, filter: String? = nil, outputFields: [String] = ["*"], limit: Int = 100, offset: Int = 0, partitions: [String]? = nil) {
+    public init(collection: String, filter: String? = nil, outputFields: [String] = ["*"], limit: Int = 100, offset: Int = 0, partitions: [String]? = nil,
+                ignoreGrowing: Bool = false) {
+        self.ignoreGrowing = ignoreGrowing
         self.collection = collection
         self.filter = filter
         self.outputFields = outputFields

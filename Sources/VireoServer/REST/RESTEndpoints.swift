@@ -273,7 +273,7 @@ struct RESTEndpoints: Sendable {
         let schema = try handlers.schema(of: name)
         let call = QueryCall(collection: name, filter: try Self.filter(c.body), outputFields: try c.body.stringArray("outputFields") ?? ["*"],
                              limit: try c.body.int("limit") ?? 100, offset: try c.body.int("offset") ?? 0,
-                             partitions: try c.body.stringArray("partitionNames"))
+                             partitions: try c.body.stringArray("partitionNames"), ignoreGrowing: try c.body.bool("ignoreGrowing") ?? false)
         switch try await handlers.query(call) {
         case let .count(n): return RESTReply(data: Array("[{\"count(*)\":\(n)}]".utf8))
         case let .rows(rows): return RESTReply(data: Self.rows(rows, schema, c.int64AsString))
