@@ -359,10 +359,13 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     static func protoIndexDescription(_ d: IndexDescription, collection: String) -> Milvus_Proto_Milvus_IndexDescription {
         var p = Milvus_Proto_Milvus_IndexDescription()
         p.indexName = d.indexName
-        p.indexID = Int64(bitPattern: StableHash.hash(.string(collection + "/" + d.fieldName)) >> 12)
+        // JSON path indexes share their field: their ids also hash the index name.
+        let idKey = collection + "/" + d.fieldName + (d.textParams["json_path"] == nil ? "" : "/" + d.indexName)
+        p.indexID = Int64(bitPattern: StableHash.hash(.string(idKey)) >> 12)
         p.fieldName = d.fieldName
         p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
             + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
+            + d.textParams.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
         p.indexedRows = Int64(d.indexedRows)
         p.totalRows = Int64(d.totalRows)
         p.pendingIndexRows = Int64(d.pendingRows)

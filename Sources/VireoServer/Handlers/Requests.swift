@@ -157,8 +157,12 @@ public struct IndexRequest: Sendable, Hashable {
     public var metric: Metric?
     public var indexType: String
     public var params: [String: Int]
+    /// String parameters: a JSON path index's `json_path`, `json_cast_type`, `json_cast_function`.
+    public var textParams: [String: String]
 
-    public init(fieldName: String, indexName: String? = nil, metric: Metric? = nil, indexType: String = "AUTOINDEX", params: [String: Int] = [:]) {
+    public init(fieldName: String, indexName: String? = nil, metric: Metric? = nil, indexType: String = "AUTOINDEX", params: [String: Int] = [:],
+                textParams: [String: String] = [:]) {
+        self.textParams = textParams
         self.fieldName = fieldName
         self.indexName = indexName
         self.metric = metric
@@ -179,6 +183,8 @@ public struct IndexDescription: Sendable, Hashable {
     public var indexedRows: Int
     public var pendingRows: Int
     public var finished: Bool
+    /// String parameters (a JSON path index's `json_path`, `json_cast_type`, `json_cast_function`).
+    public var textParams: [String: String] = [:]
 }
 
 /// A collection as `describe` reports it.

@@ -411,7 +411,7 @@ struct RESTEndpoints: Sendable {
         w.raw("[")
         for (k, d) in list.enumerated() {
             if k > 0 { w.raw(",") }
-            let params = JSONValue.object(d.params.mapValues { .int(Int64($0)) })
+            let params = JSONValue.object(d.params.mapValues { .int(Int64($0)) }.merging(d.textParams.mapValues { .string($0) }) { a, _ in a })
             w.json(.object([
                 "indexName": .string(d.indexName), "fieldName": .string(d.fieldName), "indexType": .string(d.indexType),
                 "metricType": .string(d.metric?.rawValue ?? ""), "totalRows": .int(Int64(d.totalRows)), "indexedRows": .int(Int64(d.indexedRows)),
