@@ -28,7 +28,7 @@ INDEX_PARAM = obj({
     "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE"]},
     "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "INVERTED", "STL_SORT", "TRIE", "BITMAP"]},
     "params": {"type": "object", "additionalProperties": {"oneOf": [{"type": "number"}, S, {"type": "boolean"}]},
-               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused"},
+               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused"},
 }, ["fieldName"])
 FIELD = obj({
     "fieldName": S, "dataType": {"type": "string", "enum": ["Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double",
@@ -76,7 +76,8 @@ ENDPOINTS = {
     "entities/get": ("Rows by primary key", coll({"id": {"oneOf": [INT, S, {"type": "array", "items": {"oneOf": [INT, S]}}]},
                                                  "outputFields": STRS, "partitionNames": STRS}, ["id"]), "array"),
     "entities/query": ("Rows matching a filter (outputFields [\"count(*)\"] counts)", coll({
-        "filter": S, "outputFields": STRS, "limit": INT, "offset": INT, "partitionNames": STRS, "exprParams": {"type": "object"}}), "array"),
+        "filter": S, "outputFields": STRS, "limit": INT, "offset": INT, "partitionNames": STRS, "exprParams": {"type": "object"},
+        "ignoreGrowing": {"type": "boolean", "description": "read sealed segments only"}}), "array"),
     "entities/search": ("Vector search", coll({
         "data": {"type": "array", "items": VEC, "minItems": 1}, "annsField": S, "filter": S, "limit": INT, "offset": INT,
         "outputFields": STRS, "partitionNames": STRS, "searchParams": SEARCH_PARAMS, "exprParams": {"type": "object"}}, ["data"]), "array"),

@@ -330,7 +330,14 @@ public final class Collection: Sendable {
         guard let field = schema.field(named: spec.field), !field.isPrimaryKey else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': collection '\(name)' has no such field other than the primary key (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
         }
+        if let path = spec.jsonPath {
+            try createJSONPathIndex(spec, path: path, field: field)
+            return
+        }
         guard spec.kind.supports(field.dataType) else {
+            if field.dataType == .json {
+                throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index JSON field '\(spec.field)' as a whole; create an INVERTED index with json_path (e.g. \(spec.field)[\"key\"]) and json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE or ARRAY_VARCHAR)")
+            }
             let valid = IndexSpec.Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue)
             throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index field '\(spec.field)' of type \(field.dataType.rawValue); use \(valid.isEmpty ? "no index (JSON and Array fields are filtered row by row)" : valid.joined(separator: ", "))")
         }
@@ -339,7 +346,7 @@ public final class Collection: Sendable {
             spec.metric = nil
             try indexChanges.withLock { _ in
                 try checkIndexNameFree(spec)
-                let all = indexRegistry.all.filter { $0.field != spec.field } + [spec]
+                let all = indexRegistry.all.filter { $0.registryKey != spec.registryKey } + [spec]
                 try catalog.update("saving the index") { $0.indexes = all }
                 indexRegistry.set(spec)
             }
@@ -353,7 +360,7 @@ public final class Collection: Sendable {
             let previous = indexRegistry.spec(for: spec.field)
             if spec.metric == nil { spec.metric = previous?.metric ?? .cosine }
             try spec.validate(dimension: codec.vectorFields[f].dimension!)
-            var all = indexRegistry.all.filter { $0.field != spec.field }
+            var all = indexRegistry.all.filter { $0.registryKey != spec.registryKey }
             all.append(spec)
             try catalog.update("saving the index") { $0.indexes = all }
             var unnamed = spec
@@ -378,7 +385,7 @@ public final class Collection: Sendable {
             guard indexRegistry.spec(for: field) != nil else {
                 throw VireoError(.invalidArgument, kind: .notFound, "field '\(field)' of collection '\(name)' has no index")
             }
-            let remaining = indexRegistry.all.filter { $0.field != field }
+            let remaining = indexRegistry.all.filter { $0.registryKey != field }
             try catalog.update("dropping the index") { $0.indexes = remaining }
             indexRegistry.remove(field)
         }
@@ -390,6 +397,42 @@ public final class Collection: Sendable {
     /// The index specs of this collection.
     public var indexes: [IndexSpec] { indexRegistry.all }
 
+    /// Creates (or replaces, under the same index name) a JSON path index: nothing is built ahead,
+    /// each sealed segment sorts the path's values the first time a filter on that path needs them.
+    private func createJSONPathIndex(_ spec: IndexSpec, path: JSONPathIndex, field: FieldSchema) throws {
+        var spec = spec
+        guard field.dataType == .json, spec.kind == .inverted else {
+            throw VireoError.invalid(.invalidArgument, "json_path and json_cast_type are parameters of an INVERTED (or AUTOINDEX) index on a JSON field; '\(spec.field)' is \(field.dataType.rawValue) and the index type is \(spec.kind.rawValue)")
+        }
+        spec.metric = nil
+        try indexChanges.withLock { _ in
+            try checkIndexNameFree(spec)
+            if let same = indexRegistry.jsonPathSpecs(field: spec.field).first(where: {
+                $0.registryKey != spec.registryKey && $0.jsonPath?.steps == path.steps && $0.jsonPath?.castType == path.castType
+            }) {
+                throw VireoError(.invalidArgument, kind: .conflict, "JSON field '\(spec.field)' already has index '\(same.indexName)' on path \(path.path) with json_cast_type \(path.castType.rawValue); use it, or drop it before indexing the path under another name")
+            }
+            let all = indexRegistry.all.filter { $0.registryKey != spec.registryKey } + [spec]
+            try catalog.update("saving the index") { $0.indexes = all }
+            indexRegistry.set(spec)
+        }
+    }
+
+    /// Drops the index named `indexName` (any kind, JSON path indexes included).
+    ///
+    /// - Throws: ``VireoError`` when the collection has no index of that name.
+    public func dropIndex(named indexName: String) async throws {
+        guard let spec = indexRegistry.all.first(where: { $0.indexName == indexName }) else {
+            throw VireoError(.invalidArgument, kind: .notFound, "collection '\(name)' has no index named '\(indexName)'")
+        }
+        guard spec.jsonPath != nil else { return try await dropIndex(field: spec.field) }
+        try indexChanges.withLock { _ in
+            let remaining = indexRegistry.all.filter { $0.registryKey != spec.registryKey }
+            try catalog.update("dropping the index") { $0.indexes = remaining }
+            indexRegistry.remove(key: spec.registryKey)
+        }
+    }
+
     /// Renames the index of `field` (nil: the field's name); nothing is rebuilt.
     ///
     /// - Throws: ``VireoError`` when the field has no index or another index has that name.
@@ -399,7 +442,7 @@ public final class Collection: Sendable {
         }
         spec.name = newName.flatMap { $0.isEmpty || $0 == field ? nil : $0 }
         try checkIndexNameFree(spec)
-        let all = indexRegistry.all.filter { $0.field != field } + [spec]
+        let all = indexRegistry.all.filter { $0.registryKey != field } + [spec]
         try catalog.update("renaming the index") { $0.indexes = all }
         indexRegistry.set(spec)
     }
@@ -425,7 +468,7 @@ public final class Collection: Sendable {
     /// Throws when another field's index already has `spec`'s name (index names are unique per
     /// collection, as in Milvus).
     private func checkIndexNameFree(_ spec: IndexSpec) throws {
-        if let clash = indexRegistry.all.first(where: { $0.field != spec.field && $0.indexName == spec.indexName }) {
+        if let clash = indexRegistry.all.first(where: { $0.registryKey != spec.registryKey && $0.indexName == spec.indexName }) {
             throw VireoError(.invalidArgument, kind: .conflict, "an index named '\(spec.indexName)' already exists on field '\(clash.field)' of collection '\(name)'; choose another index name")
         }
     }
@@ -448,9 +491,11 @@ public final class Collection: Sendable {
 
     /// How far the index of `field` is built.
     public func indexStatus(field: String) throws -> IndexStatus {
-        if let spec = indexRegistry.spec(for: field), spec.kind.isScalar {
+        let scalarKind = indexRegistry.spec(for: field).flatMap { $0.kind.isScalar ? $0.kind : nil }
+            ?? (indexRegistry.jsonPathSpecs(field: field).isEmpty ? nil : .inverted)
+        if let scalarKind {
             // Scalar indexes are ready for every sealed segment (built on first use).
-            var status = IndexStatus(field: field, kind: spec.kind, totalRows: 0, indexedRows: 0, growingRows: 0, buildingRowsDone: 0)
+            var status = IndexStatus(field: field, kind: scalarKind, totalRows: 0, indexedRows: 0, growingRows: 0, buildingRowsDone: 0)
             for s in shards {
                 let snap = s.snapshot
                 status.growingRows += snap.growing.rowCount
@@ -494,11 +539,12 @@ public final class Collection: Sendable {
         try count(filter: filter, partitions: partitions, budget: nil)
     }
 
-    func count(filter: String, partitions: [String]?, budget: WorkBudget?) throws -> Int {
-        let f = try Filter(filter, schema: schema)
+    func count(filter: String?, partitions: [String]?, budget: WorkBudget?, includeGrowing: Bool = true) throws -> Int {
+        let f = try filter.map { try Filter($0, schema: schema) }
         let allowed = try readPartitions(partitions, filter: f)
         return try shards.reduce(0) { total, shard in
-            try total + shard.select(f, partitions: allowed, in: shard.readSnapshot, budget: budget).values.reduce(0) { $0 + $1.count }
+            try total + shard.select(f, partitions: allowed, in: shard.readSnapshot, budget: budget, includeGrowing: includeGrowing)
+                .values.reduce(0) { $0 + $1.count }
         }
     }
 
@@ -527,7 +573,8 @@ public final class Collection: Sendable {
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the query") { [self] in
             try self.query(filter: request.filter, outputFields: request.outputFields, limit: request.limit, offset: request.offset,
-                           after: request.after, partitions: request.partitions, budget: budget, maxResultBytes: request.maxResultBytes)
+                           after: request.after, partitions: request.partitions, budget: budget, maxResultBytes: request.maxResultBytes,
+                           includeGrowing: !request.ignoreGrowing)
         }
     }
 
@@ -536,13 +583,13 @@ public final class Collection: Sendable {
     public func count(_ request: QueryRequest) async throws -> Int {
         let budget = WorkBudget(deadline: request.deadline)
         return try await reads.run(budget, "the count") { [self] in
-            guard let filter = request.filter else { return try self.count(partitions: request.partitions) }
-            return try self.count(filter: filter, partitions: request.partitions, budget: budget)
+            if request.filter == nil, !request.ignoreGrowing { return try self.count(partitions: request.partitions) }
+            return try self.count(filter: request.filter, partitions: request.partitions, budget: budget, includeGrowing: !request.ignoreGrowing)
         }
     }
 
     func query(filter: String?, outputFields: [String]?, limit: Int?, offset: Int, after: PrimaryKey?, partitions: [String]?,
-               budget: WorkBudget?, maxResultBytes: Int? = nil) throws -> [Row] {
+               budget: WorkBudget?, maxResultBytes: Int? = nil, includeGrowing: Bool = true) throws -> [Row] {
         guard offset >= 0, (limit ?? 0) >= 0 else {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
@@ -554,7 +601,7 @@ public final class Collection: Sendable {
         for (s, shard) in shards.enumerated() {
             let snap = shard.readSnapshot
             snaps.append(snap)
-            let sets = try shard.select(f, partitions: allowed, in: snap, budget: budget)
+            let sets = try shard.select(f, partitions: allowed, in: snap, budget: budget, includeGrowing: includeGrowing)
             for (segment, bits) in sets {
                 for row in 0..<bits.capacity where bits.contains(row) {
                     let loc = RowLocation(segment: segment, row: UInt32(row))
@@ -803,9 +850,14 @@ public struct QueryRequest: Sendable {
     public var deadline: ContinuousClock.Instant?
     /// A bound on the bytes of the returned rows (see ``SearchRequest/maxResultBytes``).
     public var maxResultBytes: Int?
+    /// Read sealed segments only, skipping each shard's growing segment (Milvus' `ignore_growing`,
+    /// as ``SearchParameters/ignoreGrowing`` for searches): rows written since the last seal are
+    /// not returned or counted.
+    public var ignoreGrowing: Bool
 
     public init(filter: String? = nil, outputFields: [String]? = nil, limit: Int? = nil, offset: Int = 0, after: PrimaryKey? = nil,
-                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil, maxResultBytes: Int? = nil) {
+                partitions: [String]? = nil, deadline: ContinuousClock.Instant? = nil, maxResultBytes: Int? = nil, ignoreGrowing: Bool = false) {
+        self.ignoreGrowing = ignoreGrowing
         self.maxResultBytes = maxResultBytes
         self.filter = filter
         self.outputFields = outputFields

@@ -16,6 +16,20 @@ enum ScalarColumn: Sendable {
 final class ColumnCache: Sendable {
     private let columns = Mutex<[String: ScalarColumn]>([:])
     private let indexes = Mutex<[String: ScalarIndex]>([:])
+    private let jsonPaths = Mutex<[String: JSONPathValues]>([:])
+
+    /// How many JSON path index structures this segment has built (tests check the index is used).
+    var jsonPathStructures: Int { jsonPaths.withLock { $0.count } }
+
+    /// The values of one JSON path index (``JSONPathIndex``), sorted by `build` on first use and
+    /// kept under `key` (which names the field, path and cast, so a recreated index with another
+    /// cast never reads a stale structure).
+    func jsonPathValues(_ key: String, build: () throws -> JSONPathValues?) rethrows -> JSONPathValues? {
+        if let v = jsonPaths.withLock({ $0[key] }) { return v }
+        guard let built = try build() else { return nil }
+        jsonPaths.withLock { $0[key] = built }
+        return built
+    }
 
     /// The column `name`: read with `stored` (a sealed segment's column blob) or else decoded from
     /// the rows' encoded scalars, once.
@@ -93,12 +107,21 @@ struct ColumnarFilter {
     let column: (String) throws -> ScalarColumn
     /// The scalar index of a field, where one exists (sealed segments of indexed fields).
     let index: (String) throws -> ScalarIndex?
+    /// The JSON path indexes of a JSON field's path (sealed segments; empty elsewhere).
+    let jsonPath: (String, [PathComponent]) throws -> [JSONPathValues]
 
-    init(rows: Int, column: @escaping (String) throws -> ScalarColumn, index: @escaping (String) throws -> ScalarIndex? = { _ in nil }) {
+    init(rows: Int, column: @escaping (String) throws -> ScalarColumn, index: @escaping (String) throws -> ScalarIndex? = { _ in nil },
+         jsonPath: @escaping (String, [PathComponent]) throws -> [JSONPathValues] = { _, _ in [] }) {
         self.rows = rows
         self.column = column
         self.index = index
+        self.jsonPath = jsonPath
     }
+
+    /// Filter functions whose first argument may be a JSON path with an array-cast index.
+    static let containsFunctions: Set<String> = [
+        "json_contains", "json_contains_any", "json_contains_all", "array_contains", "array_contains_any", "array_contains_all",
+    ]
 
     func evaluate(_ e: FilterExpr) throws -> Bitset? {
         switch e {
@@ -132,10 +155,62 @@ struct ColumnarFilter {
         case let .isNull(.field(name, []), negated):
             guard let valid = try column(name).valid else { return nil }
             return negated ? valid : valid.inverted()
+        case let .compare(op, .field(name, path), rhs) where !path.isEmpty:
+            guard let v = Self.literal(rhs) else { return nil }
+            return try jsonPath(name, path).lazy.compactMap { $0.compare(op, v) }.first
+        case let .compare(op, lhs, .field(name, path)) where !path.isEmpty:
+            guard let v = Self.literal(lhs) else { return nil }
+            let flipped = ["<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="][op]!
+            return try jsonPath(name, path).lazy.compactMap { $0.compare(flipped, v) }.first
+        case let .member(.field(name, path), .list(items), false) where !path.isEmpty:
+            // `x in [a, b]` is `x == a or x == b`; `not in` also holds for values of other types,
+            // which the index does not hold, so it is evaluated row by row.
+            let indexes = try jsonPath(name, path).filter { !$0.cast.isArray }
+            guard !indexes.isEmpty else { return nil }
+            return Self.union(items, rows: rows) { v in indexes.lazy.compactMap { $0.equal(v) }.first }
+        case let .call(fn, args) where Self.containsFunctions.contains(fn) && args.count == 2:
+            guard case let .field(name, path) = args[0], !path.isEmpty else { return nil }
+            let indexes = try jsonPath(name, path).filter(\.cast.isArray)
+            guard !indexes.isEmpty else { return nil }
+            let lookup = { (v: JSONValue) -> Bitset? in indexes.lazy.compactMap { $0.equal(v) }.first }
+            if fn.hasSuffix("_any") || fn.hasSuffix("_all") {
+                // The parser makes the second argument a list; an empty one is rare and its answer
+                // (no row / every array row) is left to the evaluator.
+                guard case let .list(wanted) = args[1], !wanted.isEmpty else { return nil }
+                if fn.hasSuffix("_any") { return Self.union(wanted, rows: rows, lookup) }
+                var bits: Bitset?
+                for item in wanted {
+                    guard let v = Self.literal(item), let b = lookup(v) else { return nil }
+                    bits = bits.map { $0.subtracting(b.inverted()) } ?? b
+                }
+                return bits
+            }
+            return Self.literal(args[1]).flatMap(lookup)
         case .literal(.bool(true)): return Bitset(capacity: rows).inverted()
         case .literal(.bool(false)): return Bitset(capacity: rows)
         default:
             return nil
+        }
+    }
+
+    /// Rows matching any of `items` (literals), each looked up by `lookup`; nil when one cannot be.
+    static func union(_ items: [FilterExpr], rows: Int, _ lookup: (JSONValue) -> Bitset?) -> Bitset? {
+        var bits = Bitset(capacity: rows)
+        for item in items {
+            guard let v = literal(item), let b = lookup(v) else { return nil }
+            bits = bits.union(b)
+        }
+        return bits
+    }
+
+    /// The value of a literal operand, negative numbers included (`-3` parses as a negation),
+    /// computed as the evaluator computes it; nil for anything else.
+    static func literal(_ e: FilterExpr) -> JSONValue? {
+        switch e {
+        case let .literal(v): return v
+        case let .negate(.literal(.int(i))): return .int(0 &- i)
+        case let .negate(.literal(.double(d))): return .double(-d)
+        default: return nil
         }
     }
 

@@ -4,16 +4,25 @@ import VireoIndex
 
 /// The index specs of one collection, shared by the collection and its shards.
 final class IndexRegistry: Sendable {
+    /// By ``IndexSpec/registryKey``: the field for most indexes, the name for JSON path indexes.
     private let specs: Mutex<[String: IndexSpec]>
 
     init(_ specs: [IndexSpec]) {
-        self.specs = Mutex(Dictionary(specs.map { ($0.field, $0) }, uniquingKeysWith: { $1 }))
+        self.specs = Mutex(Dictionary(specs.map { ($0.registryKey, $0) }, uniquingKeysWith: { $1 }))
     }
 
+    /// The index of `field` (nil for JSON path indexes, see ``jsonPathSpecs(field:)``).
     func spec(for field: String) -> IndexSpec? { specs.withLock { $0[field] } }
-    var all: [IndexSpec] { specs.withLock { $0.values.sorted { $0.field < $1.field } } }
-    func set(_ spec: IndexSpec) { specs.withLock { $0[spec.field] = spec } }
+    var all: [IndexSpec] { specs.withLock { $0.values.sorted { ($0.field, $0.indexName) < ($1.field, $1.indexName) } } }
+    func set(_ spec: IndexSpec) { specs.withLock { $0[spec.registryKey] = spec } }
     func remove(_ field: String) { specs.withLock { _ = $0.removeValue(forKey: field) } }
+    func remove(key: String) { specs.withLock { _ = $0.removeValue(forKey: key) } }
+    /// The JSON path indexes of `field`.
+    func jsonPathSpecs(field: String) -> [IndexSpec] {
+        specs.withLock { $0.values.filter { $0.field == field && $0.jsonPath != nil } }
+    }
+    /// Whether any JSON path index exists (filters skip the lookup otherwise).
+    var hasJSONPathSpecs: Bool { specs.withLock { $0.values.contains { $0.jsonPath != nil } } }
 }
 
 /// Builds indexes off the write path: one build at a time on its own thread (each build uses

@@ -76,8 +76,17 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     /// `mmap.enabled`); nil when none were set. Changing them never rebuilds the index.
     public var properties: [String: String]?
 
+    /// A JSON path index (Milvus 2.6: `INVERTED` on a JSON field with `json_path` and
+    /// `json_cast_type`): the values at one path of the field's documents, cast to one type. Nil
+    /// for every other index. A JSON field may have several, one per index name.
+    public var jsonPath: JSONPathIndex?
+
     /// The index type as Milvus reports it: `AUTOINDEX` when asked for so, else the kind.
     public var milvusIndexType: String { isAutoIndex == true ? "AUTOINDEX" : kind.rawValue }
+
+    /// The index's slot in a collection's catalog: the field for every index but JSON path
+    /// indexes, which are keyed by their index name (a JSON field can have several).
+    var registryKey: String { jsonPath == nil ? field : "\u{0}json\u{0}" + indexName }
 
     public init(field: String, kind: Kind, metric: Metric? = nil, hnsw: HNSWConfiguration = HNSWConfiguration(),
                 ivf: IVFConfiguration = IVFConfiguration(), name: String? = nil) {
@@ -155,7 +164,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
 // Catalog records written before the metric and name moved onto the index decode without them
 // (``Database`` migrates such records when it opens them).
 extension IndexSpec {
-    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, properties }
+    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, isAutoIndex, properties, jsonPath }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -165,6 +174,8 @@ extension IndexSpec {
                   ivf: try c.decodeIfPresent(IVFConfiguration.self, forKey: .ivf) ?? IVFConfiguration(),
                   name: try c.decodeIfPresent(String.self, forKey: .name))
         properties = try c.decodeIfPresent([String: String].self, forKey: .properties)
+        isAutoIndex = try c.decodeIfPresent(Bool.self, forKey: .isAutoIndex)
+        jsonPath = try c.decodeIfPresent(JSONPathIndex.self, forKey: .jsonPath)
     }
 
     /// The name clients see: the given one, else the field's.

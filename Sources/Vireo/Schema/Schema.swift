@@ -208,7 +208,9 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             guard let d = v.dimension, (1...Self.maxDimension).contains(d) else {
                 throw bad("vector field '\(v.name)' needs dimension in 1...\(Self.maxDimension), got \(v.dimension.map(String.init) ?? "none")")
             }
-            guard !v.nullable else { throw bad("vector field '\(v.name)' cannot be nullable") }
+            guard !v.nullable else {
+                throw bad("vector field '\(v.name)' cannot be nullable: Vireo does not support nullable vector fields yet (a Milvus 2.6 feature); create the field without nullable and give every row a vector")
+            }
         }
         for f in fields where f.dataType == .varChar {
             guard let m = f.maxLength, (1...Self.maxVarCharLength).contains(m) else {

@@ -98,6 +98,12 @@ struct SortedScalarIndex<Key: Comparable & Sendable>: Sendable {
     let rows: [UInt32]
     let rowCount: Int
 
+    init(keys: [Key], rows: [UInt32], rowCount: Int) {
+        self.keys = keys
+        self.rows = rows
+        self.rowCount = rowCount
+    }
+
     init(values: [Key], valid: Bitset) {
         var order = (0..<values.count).filter { valid.contains($0) }
         order.sort { values[$0] < values[$1] }

@@ -49,8 +49,10 @@ extension Shard {
 
     /// Rows of each segment of `snap` that are live, in an allowed partition (nil: any) and satisfy
     /// `filter` (nil: every row), by segment id. Segments holding no allowed partition are empty sets
-    /// without reading a column.
-    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot, budget: WorkBudget? = nil) throws -> [UInt32: Bitset] {
+    /// without reading a column. Without `includeGrowing` (Milvus' `ignore_growing`) the growing
+    /// segment contributes no rows and is not read.
+    func select(_ filter: Filter?, partitions allowed: Set<UInt16>?, in snap: ShardSnapshot, budget: WorkBudget? = nil,
+                includeGrowing: Bool = true) throws -> [UInt32: Bitset] {
         var out: [UInt32: Bitset] = [:]
         let fields = codec.schema.fields
         for seg in snap.sealed {
@@ -59,14 +61,19 @@ extension Shard {
                                      tombstones: snap.tombstones[seg.id], columns: seg.columns,
                                      stored: { name in try fields.firstIndex { $0.name == name }.flatMap { try seg.storedColumn(ordinal: $0, name: name) } },
                                      indexed: { name in self.indexes.spec(for: name)?.kind.isScalar == true },
+                                     jsonIndexes: { name, steps in self.indexes.jsonPathSpecs(field: name).compactMap { $0.jsonPath }.filter { $0.steps == steps } },
                                      encodedRows: { try (0..<((seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows)).flatMap { try seg.scalarChunk($0) } },
                                      primaryKey: { seg.primaryKey(row: $0) })
         }
         var bits = Bitset(capacity: snap.growing.rowCount)
+        guard includeGrowing else {
+            out[snap.growing.id] = bits
+            return out
+        }
         let tomb = snap.tombstones[snap.growing.id]
         for block in snap.growing.blocks {
             let blockBits = try select(filter, partitions: allowed, rows: block.count, partitionColumn: block.partitions, tombstones: nil,
-                                       columns: block.columns, stored: { _ in nil }, indexed: { _ in false },
+                                       columns: block.columns, stored: { _ in nil }, indexed: { _ in false }, jsonIndexes: { _, _ in [] },
                                        encodedRows: { block.scalars }, primaryKey: { block.pks[$0] })
             for i in 0..<block.count where blockBits.contains(i) && tomb?.contains(block.firstRow + i) != true {
                 bits.insert(block.firstRow + i)
@@ -80,6 +87,7 @@ extension Shard {
     func select(
         _ filter: Filter?, partitions allowed: Set<UInt16>?, rows: Int, partitionColumn: PartitionColumn, tombstones: Bitset?,
         columns: ColumnCache, stored: @escaping (String) throws -> ScalarColumn?, indexed: @escaping (String) -> Bool,
+        jsonIndexes: @escaping (String, [PathComponent]) -> [JSONPathIndex],
         encodedRows: @escaping () throws -> [[UInt8]], primaryKey: (Int) -> PrimaryKey
     ) throws -> Bitset {
         let partitionMask = allowed.flatMap { partitionColumn.mask(rows: rows, allowed: $0) }
@@ -92,9 +100,28 @@ extension Shard {
                 try columns.column(name, field: codec.schema.field(named: name), rows: rows, codec: codec,
                                    stored: { try stored(name) }, encodedRows: encodedRows)
             }
-            let columnar = ColumnarFilter(rows: rows, column: column) { name in
-                indexed(name) ? try columns.index(name) { try column(name) } : nil
+            let jsonPath = { (name: String, steps: [PathComponent]) throws -> [JSONPathValues] in
+                try jsonIndexes(name, steps).compactMap { spec in
+                    try columns.jsonPathValues("\(name)\u{0}\(spec.pointer)\u{0}\(spec.castType.rawValue)") {
+                        let encoded = try encodedRows()
+                        guard encoded.count == rows else { return nil }
+                        let path = FilterExpr.field(name, steps)
+                        var docs: [JSONValue?] = []
+                        docs.reserveCapacity(rows)
+                        var values: [String: JSONValue] = [:]
+                        for bytes in encoded {
+                            values.removeAll(keepingCapacity: true)
+                            bytes.withUnsafeBytes { codec.filterValues($0, wanted: [name], into: &values) }
+                            // The evaluator's own walk, so the index holds exactly what a filter reads.
+                            docs.append(FilterEvaluator(fields: values).value(path))
+                        }
+                        return JSONPathValues(cast: spec.castType, rows: rows) { docs[$0] }
+                    }
+                }
             }
+            let columnar = ColumnarFilter(rows: rows, column: column, index: { name in
+                indexed(name) ? try columns.index(name) { try column(name) } : nil
+            }, jsonPath: jsonPath)
             if let b = try columnar.evaluate(filter.root) {
                 bits = b
             } else {

@@ -366,10 +366,13 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     static func protoIndexDescription(_ d: IndexDescription, collection: String) -> Milvus_Proto_Milvus_IndexDescription {
         var p = Milvus_Proto_Milvus_IndexDescription()
         p.indexName = d.indexName
-        p.indexID = Int64(bitPattern: StableHash.hash(.string(collection + "/" + d.fieldName)) >> 12)
+        // JSON path indexes share their field: their ids also hash the index name.
+        let idKey = collection + "/" + d.fieldName + (d.textParams["json_path"] == nil ? "" : "/" + d.indexName)
+        p.indexID = Int64(bitPattern: StableHash.hash(.string(idKey)) >> 12)
         p.fieldName = d.fieldName
         p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
             + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
+            + d.textParams.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
             + d.properties.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
         p.indexedRows = Int64(d.indexedRows)
         p.totalRows = Int64(d.totalRows)
@@ -762,8 +765,11 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let window = handlers.limits.maxQueryWindow
             let limit = given ?? max(1, window - min(max(offset, 0), window))  // a bad offset is refused by the handler
             let requested = request.outputFields.isEmpty ? [schema.primaryKey.name] : request.outputFields
+            // pymilvus sends `ignore_growing` as "True"/"False"; JSON-encoded booleans and "0"/"1" work too.
+            let ignoreGrowing = try p["ignore_growing"].flatMap { $0.isEmpty ? nil : $0 }
+                .map { try JSONBody(object: ["ignore_growing": ProtoConversions.jsonParam($0)]).bool("ignore_growing") ?? false } ?? false
             let call = QueryCall(collection: request.collectionName, filter: filter, outputFields: requested, limit: limit, offset: offset,
-                                 partitions: request.partitionNames.isEmpty ? nil : request.partitionNames)
+                                 partitions: request.partitionNames.isEmpty ? nil : request.partitionNames, ignoreGrowing: ignoreGrowing)
             var r = Milvus_Proto_Milvus_QueryResults()
             // Iterators pin their reads to this timestamp (Vireo reads the latest committed state).
             r.sessionTs = Self.hybridTimestamp()

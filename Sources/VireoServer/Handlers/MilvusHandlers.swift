@@ -71,7 +71,7 @@ public final class MilvusHandlers: Sendable {
                     throw APIError.invalid("index on '\(ix.fieldName)': no such field in the schema (fields: \(call.schema.fields.map(\.name).joined(separator: ", ")))")
                 }
                 // Validate the index before creating anything.
-                try Self.indexSpec(ix, field: f).validate(dimension: f.dimension ?? 1)
+                try Self.indexSpec(ix, field: f, schema: call.schema).validate(dimension: f.dimension ?? 1)
             }
             let c: Collection
             do {
@@ -271,7 +271,7 @@ public final class MilvusHandlers: Sendable {
                 guard call.outputFields.count == 1 else {
                     throw APIError.invalid("count(*) must be the only output field; query the other fields separately")
                 }
-                return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions)))
+                return .count(try await c.count(QueryRequest(filter: filter, partitions: partitions, ignoreGrowing: call.ignoreGrowing)))
             }
             // Compared without adding: limit and offset come from the request and may be any Int.
             // Milvus' messages (proxy validateMaxQueryResultWindow), with its code 65535.
@@ -286,7 +286,8 @@ public final class MilvusHandlers: Sendable {
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
             return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,
-                                                        offset: call.offset, partitions: partitions, maxResultBytes: limits.maxResultBytes)))
+                                                        offset: call.offset, partitions: partitions, maxResultBytes: limits.maxResultBytes,
+                                                        ignoreGrowing: call.ignoreGrowing)))
         }
     }
 
@@ -408,7 +409,22 @@ public final class MilvusHandlers: Sendable {
             throw APIError.invalid("field '\(ix.fieldName)' is not in collection '\(c.name)' (fields: \(c.schema.fields.map(\.name).joined(separator: ", ")))")
         }
         // The metric and name travel in the spec; the engine keeps both in the catalog record.
-        var spec = try Self.indexSpec(ix, field: f)
+        var spec = try Self.indexSpec(ix, field: f, schema: c.schema)
+        if spec.jsonPath != nil {
+            // A JSON field takes several path indexes, told apart by name (Milvus 2.6): the same
+            // index again is a no-op, another one under a taken name is refused.
+            if let existing = c.indexes.first(where: { $0.indexName == spec.indexName }) {
+                var a = spec, b = existing
+                a.isAutoIndex = nil
+                b.isAutoIndex = nil
+                a.name = nil
+                b.name = nil
+                if a == b { return }
+                throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: index '\(existing.indexName)' already exists on field '\(existing.field)'\(existing.jsonPath.map { " (json_path \($0.path), json_cast_type \($0.castType.rawValue))" } ?? ""); give this index another index_name, or drop that one first")
+            }
+            try await c.createIndex(spec)
+            return
+        }
         if let existing = c.indexes.first(where: { $0.field == f.name }) {
             // Milvus: one index per field; the same one again is a no-op, another is refused until
             // the first is dropped. (The Swift API's createIndex replaces instead.)
@@ -426,8 +442,20 @@ public final class MilvusHandlers: Sendable {
 
     /// The engine's index for a request: `AUTOINDEX` is HNSW on a vector field and INVERTED on a
     /// scalar field (Milvus picks per type too).
-    static func indexSpec(_ ix: IndexRequest, field f: FieldSchema) throws -> IndexSpec {
+    static func indexSpec(_ ix: IndexRequest, field f: FieldSchema, schema: CollectionSchema) throws -> IndexSpec {
         let auto = ix.indexType.uppercased() == "AUTOINDEX"
+        if f.dataType == .json {
+            // Milvus 2.6 indexes a JSON field by path: INVERTED (AUTOINDEX picks it) with json_path
+            // and json_cast_type (indexparamcheck's INVERTEDChecker).
+            guard auto || ix.indexType.uppercased() == "INVERTED" else {
+                throw APIError.invalid("index type \(ix.indexType) cannot index JSON field '\(f.name)': create an INVERTED (or AUTOINDEX) index with json_path and json_cast_type")
+            }
+            var spec = IndexSpec(field: f.name, kind: .inverted, name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+            spec.jsonPath = try JSONPathIndex(field: f.name, schema: schema, path: ix.textParams["json_path"],
+                                              castType: ix.textParams["json_cast_type"], castFunction: ix.textParams["json_cast_function"])
+            if auto { spec.isAutoIndex = true }
+            return spec
+        }
         let type = !f.dataType.isVector && auto ? "INVERTED" : ix.indexType
         // Milvus' default metric for a float-vector index is COSINE; nil lets the engine keep the
         // metric of an index the field already has.
@@ -449,10 +477,16 @@ public final class MilvusHandlers: Sendable {
             case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]
             }
             let total = status.totalRows + status.growingRows
+            var text: [String: String] = [:]
+            if let path = spec.jsonPath {
+                // Milvus reports a JSON path index with the parameters it was created with.
+                text = ["json_path": path.path, "json_cast_type": path.castType.rawValue]
+                if let f = path.castFunction { text["json_cast_function"] = f }
+            }
             return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
                                     indexType: spec.milvusIndexType, metric: metric, params: params,
                                     totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
-                                    finished: status.isFinished, properties: spec.properties ?? [:])
+                                    finished: status.isFinished, properties: spec.properties ?? [:], textParams: text)
         }
     }
 
@@ -479,10 +513,10 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try collection(name)
             guard !indexName.isEmpty else { throw APIError.missing("indexName") }
-            guard let spec = c.indexes.first(where: { $0.indexName == indexName }) else {
+            guard c.indexes.contains(where: { $0.indexName == indexName }) else {
                 throw APIError(.indexNotFound, "index not found[indexName=\(indexName)] in collection '\(name)'", kind: .notFound)
             }
-            try await c.dropIndex(field: spec.field)
+            try await c.dropIndex(named: indexName)
         }
     }
 

@@ -58,10 +58,13 @@ enum MilvusParams {
     /// The build parameters Vireo's indexes read; each must be an integer (a JSON integer, an
     /// integral number or a numeric string).
     static let integerIndexParams: Set<String> = ["M", "efConstruction", "nlist", "m", "nbits"]
+    /// The string build parameters of a JSON path index (Milvus 2.6).
+    static let textIndexParams: Set<String> = ["json_path", "json_cast_type", "json_cast_function"]
 
     static func indexRequest(_ b: JSONBody, what: String) throws -> IndexRequest {
         let field = try b.requiredString("fieldName", hint: "\(what) needs the field to index")
         var params: [String: Int] = [:]
+        var text: [String: String] = [:]
         var type = try b.string("indexType")
         var metricName = try b.string("metricType")
         if let p = try b.object("params") {
@@ -72,6 +75,9 @@ enum MilvusParams {
                 case ("index_type", _), ("metric_type", _):
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
                 case (_, .null): continue
+                case let (_, .string(s)) where textIndexParams.contains(k): text[k] = s
+                case _ where textIndexParams.contains(k):
+                    throw APIError.wrongType("\(what).params.\(k)", expected: "a string (\(k == "json_cast_type" ? "BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE or ARRAY_VARCHAR" : k == "json_path" ? "a path such as meta[\"a\"][\"b\"]" : "STRING_TO_DOUBLE"))", got: v)
                 case _ where integerIndexParams.contains(k):
                     params[k] = try JSONBody.int(v, "\(what).params.\(k)")
                 case (_, .int), (_, .double), (_, .string), (_, .bool):
@@ -84,6 +90,6 @@ enum MilvusParams {
             }
         }
         return IndexRequest(fieldName: field, indexName: try b.string("indexName"), metric: try metricName.map { try metric($0) },
-                            indexType: type ?? "AUTOINDEX", params: params)
+                            indexType: type ?? "AUTOINDEX", params: params, textParams: text)
     }
 }

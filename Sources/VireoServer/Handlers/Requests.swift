@@ -129,8 +129,12 @@ public struct QueryCall: Sendable {
     public var limit: Int
     public var offset: Int
     public var partitions: [String]?
+    /// Milvus' `ignoreGrowing` (REST) / `ignore_growing` (gRPC query param): sealed segments only.
+    public var ignoreGrowing: Bool
 
-    public init(collection: String, filter: String? = nil, outputFields: [String] = ["*"], limit: Int = 100, offset: Int = 0, partitions: [String]? = nil) {
+    public init(collection: String, filter: String? = nil, outputFields: [String] = ["*"], limit: Int = 100, offset: Int = 0, partitions: [String]? = nil,
+                ignoreGrowing: Bool = false) {
+        self.ignoreGrowing = ignoreGrowing
         self.collection = collection
         self.filter = filter
         self.outputFields = outputFields
@@ -153,8 +157,12 @@ public struct IndexRequest: Sendable, Hashable {
     public var metric: Metric?
     public var indexType: String
     public var params: [String: Int]
+    /// String parameters: a JSON path index's `json_path`, `json_cast_type`, `json_cast_function`.
+    public var textParams: [String: String]
 
-    public init(fieldName: String, indexName: String? = nil, metric: Metric? = nil, indexType: String = "AUTOINDEX", params: [String: Int] = [:]) {
+    public init(fieldName: String, indexName: String? = nil, metric: Metric? = nil, indexType: String = "AUTOINDEX", params: [String: Int] = [:],
+                textParams: [String: String] = [:]) {
+        self.textParams = textParams
         self.fieldName = fieldName
         self.indexName = indexName
         self.metric = metric
@@ -177,6 +185,8 @@ public struct IndexDescription: Sendable, Hashable {
     public var finished: Bool
     /// Properties set by `alter_index_properties` (`mmap.enabled`).
     public var properties: [String: String] = [:]
+    /// String parameters (a JSON path index's `json_path`, `json_cast_type`, `json_cast_function`).
+    public var textParams: [String: String] = [:]
 }
 
 /// A collection as `describe` reports it.

@@ -717,7 +717,7 @@ enum OpenAPIDocument {
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused",
              "type": "object"
             }
            },
@@ -3140,6 +3140,10 @@ enum OpenAPIDocument {
          "filter": {
           "type": "string"
          },
+         "ignoreGrowing": {
+          "description": "read sealed segments only",
+          "type": "boolean"
+         },
          "limit": {
           "type": "integer"
          },
@@ -3588,7 +3592,7 @@ enum OpenAPIDocument {
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; other Milvus parameters (bm25_k1, ...) are accepted and unused",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused",
              "type": "object"
             }
            },

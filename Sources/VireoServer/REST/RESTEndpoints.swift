@@ -273,7 +273,7 @@ struct RESTEndpoints: Sendable {
         let schema = try handlers.schema(of: name)
         let call = QueryCall(collection: name, filter: try Self.filter(c.body), outputFields: try c.body.stringArray("outputFields") ?? ["*"],
                              limit: try c.body.int("limit") ?? 100, offset: try c.body.int("offset") ?? 0,
-                             partitions: try c.body.stringArray("partitionNames"))
+                             partitions: try c.body.stringArray("partitionNames"), ignoreGrowing: try c.body.bool("ignoreGrowing") ?? false)
         switch try await handlers.query(call) {
         case let .count(n): return RESTReply(data: Array("[{\"count(*)\":\(n)}]".utf8))
         case let .rows(rows): return RESTReply(data: Self.rows(rows, schema, c.int64AsString))
@@ -411,8 +411,8 @@ struct RESTEndpoints: Sendable {
         w.raw("[")
         for (k, d) in list.enumerated() {
             if k > 0 { w.raw(",") }
-            // Build parameters, then the index's properties (`mmap.enabled`), as their text.
-            let params = JSONValue.object(d.params.mapValues { .int(Int64($0)) }.merging(d.properties.mapValues { .string($0) }) { a, _ in a })
+            // Build parameters, a JSON path index's text parameters, then the index's properties (`mmap.enabled`), as their text.
+            let params = JSONValue.object(d.params.mapValues { .int(Int64($0)) }.merging(d.textParams.mapValues { .string($0) }) { a, _ in a }.merging(d.properties.mapValues { .string($0) }) { a, _ in a })
             w.json(.object([
                 "indexName": .string(d.indexName), "fieldName": .string(d.fieldName), "indexType": .string(d.indexType),
                 "metricType": .string(d.metric?.rawValue ?? ""), "totalRows": .int(Int64(d.totalRows)), "indexedRows": .int(Int64(d.indexedRows)),

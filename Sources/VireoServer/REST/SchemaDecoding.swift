@@ -120,6 +120,29 @@ enum SchemaDecoding {
         return out
     }
 
+    /// A default value as Milvus' REST describe shows it: its handler puts the field's proto
+    /// `ValueField` in the reply as is, so Go's JSON encoder writes the oneof as
+    /// `{"Data": {"<Member>": value}}` (`LongData` for Int64, `IntData` for Int8/16/32, `FloatData`,
+    /// `DoubleData`, `BoolData`, `StringData`); nil when the value does not fit the type.
+    static func milvusDefaultValue(_ v: JSONValue, _ t: DataType) -> JSONValue? {
+        let member: (String, JSONValue)
+        switch (t, v) {
+        case let (.bool, .bool(b)): member = ("BoolData", .bool(b))
+        case let (.int8, .int(i)), let (.int16, .int(i)), let (.int32, .int(i)): member = ("IntData", .int(i))
+        case let (.int64, .int(i)): member = ("LongData", .int(i))
+        case let (.float, .int(i)): member = ("FloatData", .int(i))
+        case let (.float, .double(d)):
+            // A float32, written as Go writes one: the shortest text that reads back as that float.
+            let x = Float(d)
+            member = ("FloatData", x == x.rounded() && abs(x) < 1e15 ? .int(Int64(x)) : .double(Double("\(x)") ?? Double(x)))
+        case let (.double, .double(d)): member = ("DoubleData", .double(d))
+        case let (.double, .int(i)): member = ("DoubleData", .int(i))
+        case let (.varChar, .string(s)): member = ("StringData", .string(s))
+        default: return nil
+        }
+        return .object(["Data": .object([member.0: member.1])])
+    }
+
     /// `collections/describe` data.
     static func writeDescription(_ d: CollectionDescription, into w: inout JSONWriter) {
         let s = d.schema
@@ -142,7 +165,7 @@ enum SchemaDecoding {
             if let m = f.mmapEnabled { params.append(.object(["key": .string("mmap.enabled"), "value": .string(String(m))])) }
             o["params"] = .array(params)
             if let e = f.elementType { o["elementType"] = .string(e.rawValue) }
-            if let dv = f.defaultValue { o["defaultValue"] = dv }
+            if let dv = f.defaultValue.flatMap({ Self.milvusDefaultValue($0, f.dataType) }) { o["defaultValue"] = dv }
             fields.append(.object(o))
         }
         let indexes: [JSONValue] = d.indexes.map {
