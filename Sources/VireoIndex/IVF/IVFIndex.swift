@@ -262,7 +262,7 @@ package final class IVFIndex: @unchecked Sendable {
     }
 
     private static func writeHeader(_ base: UnsafeMutableRawPointer, n: Int, dim: Int, nlist: Int, pq: Bool, m: Int, metric: Metric) {
-        let words: [UInt32] = [magic, formatVersion, UInt32(n), UInt32(dim), UInt32(nlist), pq ? 1 : 0, UInt32(m), metric == .l2 ? 0 : 1]
+        let words: [UInt32] = [magic, formatVersion, UInt32(n), UInt32(dim), UInt32(nlist), pq ? 1 : 0, UInt32(m), metric.usesL2Kernel ? 0 : 1]
         // SAFETY: 8 words fit the 64-byte header.
         for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
     }
@@ -283,7 +283,7 @@ package final class IVFIndex: @unchecked Sendable {
         guard word(0) == Int(magic), word(1) == Int(formatVersion) else { throw bad("bad magic or version") }
         let layout = Layout(n: word(2), dim: word(3), nlist: word(4), pq: word(5) == 1, m: word(6))
         guard layout.n == vectors.rows, layout.dim == vectors.dim else { throw bad("built for other vectors") }
-        guard word(7) == (metric == .l2 ? 0 : 1) else { throw bad("built for another metric") }
+        guard word(7) == (metric.usesL2Kernel ? 0 : 1) else { throw bad("built for another metric") }
         guard layout.total == bytes.count, !layout.pq || (layout.m > 0 && layout.dim % layout.m == 0) else { throw bad("size does not match") }
         guard layout.nlist == max(1, min(configuration.nlist, layout.n)), layout.pq == (configuration.encoding == .pq),
               !layout.pq || layout.m == configuration.m else { throw bad("built with other parameters") }
@@ -355,7 +355,7 @@ package final class IVFIndex: @unchecked Sendable {
         for (h, qi) in range.enumerated() {
             let q = queries.row(qi)
             var cand = TopK(k: candidatesPerQuery)
-            if codes != nil, metric != .l2 {
+            if codes != nil, !metric.usesL2Kernel {
                 lut.withUnsafeMutableBufferPointer { vk_pq_lut_ip(q.baseAddress!, codebooks!, m, dsub, $0.baseAddress!) }
             }
             for probe in coarse[h].sorted() {
@@ -368,13 +368,13 @@ package final class IVFIndex: @unchecked Sendable {
                         // SAFETY: dp/sp hold maxList ≥ len entries; list rows [start, start+len) lie in
                         // the list arrays; codes hold n*m bytes.
                         if let lv = listVectors {
-                            if metric == .l2 {
+                            if metric.usesL2Kernel {
                                 vk_l2sq_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                             } else {
                                 vk_dot_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                                 for i in 0..<len { out[i] = -out[i] }
                             }
-                        } else if metric == .l2 {
+                        } else if metric.usesL2Kernel {
                             let c = centroids.row(list)
                             for t in 0..<dim { residual[t] = q[t] - c[t] }
                             residual.withUnsafeBufferPointer { r in
