@@ -311,7 +311,9 @@ public final class Collection: Sendable {
         guard let field = schema.field(named: spec.field), !field.isPrimaryKey else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': collection '\(name)' has no such field other than the primary key (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
         }
+        spec = spec.resolved(for: field.dataType)
         guard spec.kind.supports(field.dataType) else {
+            if field.dataType.isVector { try spec.validate(for: field) }
             let valid = IndexSpec.Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue)
             throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index field '\(spec.field)' of type \(field.dataType.rawValue); use \(valid.isEmpty ? "no index (JSON and Array fields are filtered row by row)" : valid.joined(separator: ", "))")
         }
@@ -332,7 +334,8 @@ public final class Collection: Sendable {
         let rebuild = try indexChanges.withLock { _ -> Bool in
             try checkIndexNameFree(spec)
             let previous = indexRegistry.spec(for: spec.field)
-            if spec.metric == nil { spec.metric = previous?.metric ?? .cosine }
+            if spec.metric == nil { spec.metric = previous?.metric ?? field.dataType.defaultMetric }
+            try spec.validate(for: field)
             try spec.validate(dimension: codec.vectorFields[f].dimension!)
             var all = indexRegistry.all.filter { $0.field != spec.field }
             all.append(spec)
@@ -401,7 +404,13 @@ public final class Collection: Sendable {
     /// The metric a search of `field` uses: the index's; a request that names another is refused
     /// with Milvus' message.
     func searchMetric(field: FieldSchema, requested: Metric?) throws -> Metric {
-        guard let indexed = metric(of: field.name) else { return requested ?? .cosine }
+        guard let indexed = metric(of: field.name) else {
+            let m = requested ?? field.dataType.defaultMetric
+            guard field.dataType.metrics.contains(m) else {
+                throw VireoError.invalid(.invalidSearch, "metric type \(m.rawValue) not found or not supported, supported: [\(field.dataType.metrics.map(\.rawValue).joined(separator: " "))]: field '\(field.name)' is \(field.dataType.rawValue)")
+            }
+            return m
+        }
         if let requested, requested != indexed {
             throw VireoError.invalid(.invalidSearch, "metric type not match: invalid parameter[expected=\(indexed)][actual=\(requested)]: the index on '\(field.name)' ranks by \(indexed); search with \(indexed) (or omit the metric), or drop the index and create one with \(requested)")
         }
@@ -431,7 +440,7 @@ public final class Collection: Sendable {
             status.growingRows += snap.growing.rowCount
             for seg in snap.sealed {
                 status.totalRows += seg.rowCount
-                if kind == .flat || seg.indexes[f] != nil { status.indexedRows += seg.rowCount }
+                if kind == .flat || kind == .binFlat || seg.indexes[f] != nil { status.indexedRows += seg.rowCount }
             }
         }
         return status
@@ -685,7 +694,7 @@ public final class Collection: Sendable {
                 let snap = snaps[a.shard]
                 let segID = a.ordinal < snap.sealed.count ? snap.sealed[a.ordinal].id : snap.growing.id
                 let loc = RowLocation(segment: segID, row: UInt32(a.row))
-                let score = metric == .l2 ? max(0, hit.distance) : metric.score(fromDistance: hit.distance)
+                let score = metric.usesL2Kernel ? max(0, hit.distance) : metric.score(fromDistance: hit.distance)
                 if wantsFields {
                     let (pk, row) = try shards[a.shard].materialize(loc, in: snap, fields: selection)
                     if let limit = request.maxResultBytes {

@@ -248,7 +248,7 @@ extension Shard {
                 }
             }
         }
-        let record = BatchRecord.encode(firstRow: first, rows: rows)
+        let record = BatchRecord.encode(firstRow: first, rows: rows, elements: elements)
         try Blob.write(txn, growingDB, key: SegmentKeys.batch(seg, seq: snap.nextBatchSeq), kind: .growingBatch, payload: record, compress: false)
         snap.nextBatchSeq += 1
         snap.growing.append(rows, dims: dims)

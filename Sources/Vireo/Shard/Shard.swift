@@ -116,6 +116,8 @@ final class Shard: Sendable {
     let environment: Environment
     let codec: RowCodec
     let dims: [Int]
+    /// Element encoding of each vector field (schema order): how its vectors are stored.
+    let elements: [VectorElement]
     let configuration: Configuration
     let indexes: IndexRegistry
     let builder: IndexBuilder
@@ -153,6 +155,7 @@ final class Shard: Sendable {
         self.index = index
         self.codec = codec
         self.dims = codec.vectorFields.map { $0.dimension! }
+        self.elements = codec.vectorFields.map { VectorElement($0.dataType)! }
         self.configuration = configuration
         let env: Environment
         do {

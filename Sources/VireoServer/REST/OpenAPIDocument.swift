@@ -584,6 +584,8 @@ enum OpenAPIDocument {
               "HNSW",
               "IVF_FLAT",
               "IVF_PQ",
+              "BIN_FLAT",
+              "BIN_IVF_FLAT",
               "INVERTED",
               "STL_SORT",
               "TRIE",
@@ -595,7 +597,9 @@ enum OpenAPIDocument {
              "enum": [
               "L2",
               "IP",
-              "COSINE"
+              "COSINE",
+              "HAMMING",
+              "JACCARD"
              ],
              "type": "string"
             },
@@ -738,7 +742,11 @@ enum OpenAPIDocument {
                 "VarChar",
                 "JSON",
                 "Array",
-                "FloatVector"
+                "FloatVector",
+                "Float16Vector",
+                "BFloat16Vector",
+                "Int8Vector",
+                "BinaryVector"
                ],
                "type": "string"
               },
@@ -2843,6 +2851,8 @@ enum OpenAPIDocument {
               "HNSW",
               "IVF_FLAT",
               "IVF_PQ",
+              "BIN_FLAT",
+              "BIN_IVF_FLAT",
               "INVERTED",
               "STL_SORT",
               "TRIE",
@@ -2854,7 +2864,9 @@ enum OpenAPIDocument {
              "enum": [
               "L2",
               "IP",
-              "COSINE"
+              "COSINE",
+              "HAMMING",
+              "JACCARD"
              ],
              "type": "string"
             },
