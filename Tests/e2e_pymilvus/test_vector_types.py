@@ -183,3 +183,20 @@ def test_hostile_inputs_get_milvus_errors(client, name):
     with pytest.raises(MilvusException):
         client.insert(bname, [{"id": 1, "vec": b"\x01\x02\x03"}])
     assert client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"] == 0
+
+
+@pytest.mark.parametrize("index,metric", [("BIN_FLAT", "HAMMING"), ("BIN_FLAT", "JACCARD")])
+def test_binary_range_search_follows_distance_direction(client, name, index, metric):
+    """radius / range_filter on binary metrics rank like L2 (smaller is closer): a hit has
+    range_filter <= distance < radius, and every row in that band is returned."""
+    make(client, name, DataType.BINARY_VECTOR, 128, index, metric)
+    bits, packed = binary_data(seed=99)
+    client.insert(name, [{"id": i, "vec": packed[i]} for i in range(N)])
+    d = bit_distances(bits[:N], bits[N], metric)
+    lo, hi = (np.quantile(d, 0.05), np.quantile(d, 0.3))
+    res = client.search(name, [packed[N]], limit=N, anns_field="vec",
+                        search_params={"params": {"radius": float(hi), "range_filter": float(lo)}})
+    got = sorted(h["id"] for h in res[0])
+    want = sorted(int(i) for i in np.nonzero((d >= lo - 1e-6) & (d < hi - 1e-6))[0])
+    assert got == want, (len(got), len(want))
+    assert all(lo - 1e-6 <= h["distance"] < hi for h in res[0])
