@@ -104,7 +104,7 @@ def test_dense_types(client, name, dtype, metric, encoding):
 
 
 @pytest.mark.parametrize("metric,index,encoding", [("HAMMING", "BIN_FLAT", "base64"), ("JACCARD", "BIN_FLAT", "bytes"),
-                                                   ("HAMMING", "BIN_IVF_FLAT", "bytes")])
+                                                   ("HAMMING", "BIN_IVF_FLAT", "bytes"), ("JACCARD", "BIN_IVF_FLAT", "base64")])
 def test_binary(client, name, metric, index, encoding):
     dim = 64
     rng = np.random.default_rng(len(metric) + len(index))

@@ -133,7 +133,8 @@ def bit_distances(bits, q, metric):
     return np.where(union == 0, 0.0, 1.0 - inter / np.maximum(union, 1))
 
 
-@pytest.mark.parametrize("index,metric", [("BIN_FLAT", "HAMMING"), ("BIN_FLAT", "JACCARD"), ("BIN_IVF_FLAT", "HAMMING")])
+@pytest.mark.parametrize("index,metric", [("BIN_FLAT", "HAMMING"), ("BIN_FLAT", "JACCARD"), ("BIN_IVF_FLAT", "HAMMING"),
+                                          ("BIN_IVF_FLAT", "JACCARD")])
 def test_binary_search_and_roundtrip(client, name, index, metric):
     params = {"nlist": 16} if index == "BIN_IVF_FLAT" else {}
     make(client, name, DataType.BINARY_VECTOR, 128, index, metric, params)

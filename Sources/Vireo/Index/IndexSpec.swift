@@ -29,8 +29,8 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case binFlat = "BIN_FLAT"
         /// Binary vectors: inverted lists of full vectors (Milvus' `BIN_IVF_FLAT`). The coarse
         /// centroids are k-means means of the 0/1-widened bits; vectors go to the list of the nearest
-        /// mean by L2 (on 0/1 vectors, HAMMING plus a per-centroid constant) and lists are scanned
-        /// exactly by HAMMING.
+        /// mean by L2 (for HAMMING and JACCARD alike) and the probed lists are scanned exactly by the
+        /// index's metric.
         case binIvfFlat = "BIN_IVF_FLAT"
         /// Scalar: value → rows (Int, Float, Double, Bool, VarChar fields).
         case inverted = "INVERTED"
@@ -169,9 +169,6 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             let allowed = field.dataType.metrics
             guard allowed.contains(metric) else {
                 throw VireoError.invalid(.invalidArgument, "metric type \(metric.rawValue) not found or not supported, supported: [\(allowed.map(\.rawValue).joined(separator: " "))]: field '\(field.name)' is \(field.dataType.rawValue)")
-            }
-            if metric == .jaccard, kind == .binIvfFlat {
-                throw VireoError.invalid(.invalidArgument, "Vireo's BIN_IVF_FLAT ranks by HAMMING only; index field '\(field.name)' with BIN_FLAT for JACCARD")
             }
         }
     }

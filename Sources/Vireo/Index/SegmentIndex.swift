@@ -60,7 +60,7 @@ extension IVFIndex: SegmentIndex {
     }
 
     func matches(_ spec: IndexSpec, rows: Int) -> Bool {
-        guard spec.kind == .ivfFlat || spec.kind == .ivfPQ else { return false }
+        guard spec.kind == .ivfFlat || spec.kind == .ivfPQ || spec.kind == .binIvfFlat else { return false }
         let c = spec.ivf
         return configuration.encoding == c.encoding && configuration.nlist == c.nlist && (c.encoding == .flat || configuration.m == c.m)
     }
