@@ -25,14 +25,15 @@ def coll(extra=None, required=()):
     return obj(p, ["collectionName", *required])
 
 INDEX_PARAM = obj({
-    "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE"]},
-    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "INVERTED", "STL_SORT", "TRIE", "BITMAP"]},
+    "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE", "HAMMING", "JACCARD"]},
+    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "BIN_FLAT", "BIN_IVF_FLAT", "INVERTED", "STL_SORT", "TRIE", "BITMAP"]},
     "params": {"type": "object", "additionalProperties": {"oneOf": [{"type": "number"}, S, {"type": "boolean"}]},
                "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused"},
 }, ["fieldName"])
 FIELD = obj({
     "fieldName": S, "dataType": {"type": "string", "enum": ["Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double",
-                                                          "VarChar", "JSON", "Array", "FloatVector"]},
+                                                          "VarChar", "JSON", "Array", "FloatVector", "Float16Vector",
+                                                          "BFloat16Vector", "Int8Vector", "BinaryVector"]},
     "isPrimary": BOOL, "isPartitionKey": BOOL, "elementDataType": S, "nullable": BOOL, "defaultValue": {},
     "description": S,
     "elementTypeParams": obj({"dim": {"oneOf": [INT, S]}, "max_length": {"oneOf": [INT, S]}, "max_capacity": {"oneOf": [INT, S]}}),

@@ -78,3 +78,150 @@ size_t vk_select_below(const float *values, size_t n, float threshold, uint32_t 
     }
     return count;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compact element types: IEEE half (FLOAT16_VECTOR), bfloat16 (BFLOAT16_VECTOR), int8
+// (INT8_VECTOR) and packed bits (BINARY_VECTOR). Half and bfloat16 are widened to float32 element by
+// element (F16C's vcvtph2ps on x86-64-v3/v4; a shift for bfloat16) and accumulated in float32, so a
+// distance equals the float32 distance of the widened vectors up to summation order.
+
+// Loads through this type may alias the caller's uint16_t storage.
+typedef _Float16 vk_half_alias __attribute__((may_alias));
+
+static inline float half_at(const uint16_t *p, size_t i) { return (float)((const vk_half_alias *)p)[i]; }
+
+static inline float bf16_at(const uint16_t *p, size_t i) {
+    uint32_t bits = (uint32_t)p[i] << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+VK_MULTIVERSION
+float vk_f16_dot(const float *q, const uint16_t *x, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) s += q[i] * half_at(x, i);
+    return s;
+}
+
+VK_MULTIVERSION
+float vk_f16_l2sq(const float *q, const uint16_t *x, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) {
+        float t = q[i] - half_at(x, i);
+        s += t * t;
+    }
+    return s;
+}
+
+VK_MULTIVERSION
+float vk_bf16_dot(const float *q, const uint16_t *x, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) s += q[i] * bf16_at(x, i);
+    return s;
+}
+
+VK_MULTIVERSION
+float vk_bf16_l2sq(const float *q, const uint16_t *x, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) {
+        float t = q[i] - bf16_at(x, i);
+        s += t * t;
+    }
+    return s;
+}
+
+VK_MULTIVERSION
+void vk_f16_to_f32(const uint16_t *src, size_t n, float *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = half_at(src, i);
+}
+
+VK_MULTIVERSION
+void vk_bf16_to_f32(const uint16_t *src, size_t n, float *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_at(src, i);
+}
+
+void vk_f32_to_f16(const float *src, size_t n, uint16_t *dst) {
+    for (size_t i = 0; i < n; i++) {
+        _Float16 h = (_Float16)src[i];
+        __builtin_memcpy(&dst[i], &h, sizeof h);
+    }
+}
+
+void vk_f32_to_bf16(const float *src, size_t n, uint16_t *dst) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        __builtin_memcpy(&bits, &src[i], sizeof bits);
+        if ((bits & 0x7FFFFFFFu) > 0x7F800000u) {
+            dst[i] = (uint16_t)((bits >> 16) | 0x0040u);  // NaN stays a (quiet) NaN
+        } else {
+            // Round to nearest, ties to even: add 0x7FFF plus the lowest kept bit.
+            bits += 0x7FFFu + ((bits >> 16) & 1u);
+            dst[i] = (uint16_t)(bits >> 16);
+        }
+    }
+}
+
+// int8: products and squared differences summed exactly in 32-bit integers (|sum| < 2^31 for
+// d ≤ 32,768: 128·128·32,768 for the dot, 255²·32,768 for L2), returned as integers (a float32
+// would round sums above 2^24).
+VK_MULTIVERSION
+int32_t vk_i8_dot(const int8_t *a, const int8_t *b, size_t d) {
+    int32_t s = 0;
+    for (size_t i = 0; i < d; i++) s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
+VK_MULTIVERSION
+uint32_t vk_i8_l2sq(const int8_t *a, const int8_t *b, size_t d) {
+    uint32_t s = 0;
+    for (size_t i = 0; i < d; i++) {
+        int32_t t = (int32_t)a[i] - (int32_t)b[i];
+        s += (uint32_t)(t * t);
+    }
+    return s;
+}
+
+// Packed bits (Milvus' BINARY_VECTOR: dimension/8 bytes, bit i of the vector is bit 7 − i%8 of byte
+// i/8). Both distances count bits over 64-bit words, then the tail bytes.
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+VK_MULTIVERSION
+uint32_t vk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    uint64_t c = 0;
+    size_t i = 0;
+    for (; i + 8 <= nbytes; i += 8) c += (uint64_t)__builtin_popcountll(load64(a + i) ^ load64(b + i));
+    for (; i < nbytes; i++) c += (uint64_t)__builtin_popcount((unsigned)(a[i] ^ b[i]));
+    return (uint32_t)c;
+}
+
+VK_MULTIVERSION
+float vk_jaccard(const uint8_t *a, const uint8_t *b, size_t nbytes) {
+    uint64_t inter = 0, uni = 0;
+    size_t i = 0;
+    for (; i + 8 <= nbytes; i += 8) {
+        uint64_t x = load64(a + i), y = load64(b + i);
+        inter += (uint64_t)__builtin_popcountll(x & y);
+        uni += (uint64_t)__builtin_popcountll(x | y);
+    }
+    for (; i < nbytes; i++) {
+        inter += (uint64_t)__builtin_popcount((unsigned)(a[i] & b[i]));
+        uni += (uint64_t)__builtin_popcount((unsigned)(a[i] | b[i]));
+    }
+    // Two empty sets are identical (distance 0), as in faiss/knowhere.
+    return uni == 0 ? 0.0f : 1.0f - (float)((double)inter / (double)uni);
+}
+
+VK_MULTIVERSION
+void vk_hamming_many(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out) {
+    for (size_t i = 0; i < n; i++) out[i] = (float)vk_hamming(q, base + i * nbytes, nbytes);
+}
+
+VK_MULTIVERSION
+void vk_jaccard_many(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out) {
+    for (size_t i = 0; i < n; i++) out[i] = vk_jaccard(q, base + i * nbytes, nbytes);
+}

@@ -86,7 +86,10 @@ public final class Database: Sendable {
             var schema = schema
             var indexes: [IndexSpec] = []
             for i in schema.fields.indices where schema.fields[i].dataType.isVector {
-                if let m = schema.fields[i].metric { indexes.append(.flat(field: schema.fields[i].name, metric: m)) }
+                if let m = schema.fields[i].metric {
+                    let kind: IndexSpec.Kind = schema.fields[i].dataType.isBinaryVector ? .binFlat : .flat
+                    indexes.append(IndexSpec(field: schema.fields[i].name, kind: kind, metric: m))
+                }
                 schema.fields[i].metric = nil
             }
             return CollectionRecord(id: id, schema: schema, createdAt: Date(), indexes: indexes, partitions: initialPartitions(schema),

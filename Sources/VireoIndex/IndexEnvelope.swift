@@ -76,6 +76,8 @@ package final class IndexEnvelope<Inner: SerializableIndex>: SerializableIndex {
         case .l2: return 0
         case .ip: return 1
         case .cosine: return 2
+        case .hamming: return 3
+        case .jaccard: return 4
         }
     }
 }
@@ -103,6 +105,8 @@ extension IndexEnvelope {
         case 0: metric = .l2
         case 1: metric = .ip
         case 2: metric = .cosine
+        case 3: metric = .hamming
+        case 4: metric = .jaccard
         default: throw bad("unknown metric")
         }
         let hasCopy = UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) & 1 == 1

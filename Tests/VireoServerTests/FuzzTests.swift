@@ -192,7 +192,7 @@ import VireoTestSupport
                 _ = try? ProtoConversions.rows(req.fieldsData, count: Int(req.numRows), schema: Self.schema)
             }
             let groupBytes = m.mutate(bases[1])
-            _ = try? ProtoConversions.vectors(Data(groupBytes), dimension: i % 2 == 0 ? 4 : nil)
+            _ = try? ProtoConversions.vectors(Data(groupBytes), field: i % 2 == 0 ? FieldSchema(name: "v", dataType: .floatVector, dimension: 4) : nil)
         }
     }
 }

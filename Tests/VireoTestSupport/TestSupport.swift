@@ -68,8 +68,13 @@ public enum Oracle {
 
     /// Milvus score of an oracle distance.
     public static func score(_ distance: Double, metric: Metric) -> Double {
-        metric == .l2 ? distance : -distance
+        metric.largerIsCloser ? -distance : distance
     }
+}
+
+extension Metric {
+    /// The metrics of dense (non-binary) vectors: L2, IP, COSINE.
+    public static let dense: [Metric] = [.l2, .ip, .cosine]
 }
 
 /// A temporary directory removed when the value is deinitialised.

@@ -14,7 +14,7 @@ import VireoTestSupport
         return Double(found) / Double(10 * queries.count)
     }
 
-    @Test("an HNSW index built in the background serves searches with recall ≥ 0.95, survives reopen, and drops back to exact", arguments: Metric.allCases)
+    @Test("an HNSW index built in the background serves searches with recall ≥ 0.95, survives reopen, and drops back to exact", arguments: Metric.dense)
     func lifecycle(metric: Metric) async throws {
         let dim = 32
         let base = Datasets.embeddingLike(n: 3000, dim: dim, seed: 31)

@@ -29,6 +29,29 @@ void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *
 /// out[i] = |base[i]|^2 for i in 0..<n.
 void vk_norms_sq(const float *base, size_t n, size_t d, float *out);
 
+/// Compact element types (FLOAT16/BFLOAT16/INT8/BINARY vectors). x holds d half (IEEE binary16) or
+/// bfloat16 values as raw 16-bit patterns; the query q is float32 (a compact query widens exactly).
+float vk_f16_dot(const float *q, const uint16_t *x, size_t d);
+float vk_f16_l2sq(const float *q, const uint16_t *x, size_t d);
+float vk_bf16_dot(const float *q, const uint16_t *x, size_t d);
+float vk_bf16_l2sq(const float *q, const uint16_t *x, size_t d);
+/// Widens n half / bfloat16 values to float32 (exact).
+void vk_f16_to_f32(const uint16_t *src, size_t n, float *dst);
+void vk_bf16_to_f32(const uint16_t *src, size_t n, float *dst);
+/// Narrows n float32 values to half / bfloat16, rounding to nearest even (overflow gives infinity).
+void vk_f32_to_f16(const float *src, size_t n, uint16_t *dst);
+void vk_f32_to_bf16(const float *src, size_t n, uint16_t *dst);
+/// Inner product and squared L2 of two int8 d-vectors, exact (integer sums; d ≤ 32,768).
+int32_t vk_i8_dot(const int8_t *a, const int8_t *b, size_t d);
+uint32_t vk_i8_l2sq(const int8_t *a, const int8_t *b, size_t d);
+/// Hamming distance (differing bits) and Jaccard distance (1 - |a AND b| / |a OR b|; 0 for two empty
+/// vectors) of two packed-bit vectors of nbytes bytes.
+uint32_t vk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes);
+float vk_jaccard(const uint8_t *a, const uint8_t *b, size_t nbytes);
+/// out[i] = distance(q, base[i]) for n packed rows of nbytes bytes each.
+void vk_hamming_many(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out);
+void vk_jaccard_many(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out);
+
 /// Writes the indices i (ascending) with values[i] < threshold into out_idx (capacity n); returns the count.
 /// The scan that feeds a top-k heap: most values fail the test, so the loop is a vector compare.
 size_t vk_select_below(const float *values, size_t n, float threshold, uint32_t *out_idx);

@@ -334,7 +334,9 @@ public final class Collection: Sendable {
             try createJSONPathIndex(spec, path: path, field: field)
             return
         }
+        spec = spec.resolved(for: field.dataType)
         guard spec.kind.supports(field.dataType) else {
+            if field.dataType.isVector { try spec.validate(for: field) }
             if field.dataType == .json {
                 throw VireoError.invalid(.invalidArgument, "index type \(spec.kind.rawValue) cannot index JSON field '\(spec.field)' as a whole; create an INVERTED index with json_path (e.g. \(spec.field)[\"key\"]) and json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE or ARRAY_VARCHAR)")
             }
@@ -358,7 +360,8 @@ public final class Collection: Sendable {
         let rebuild = try indexChanges.withLock { _ -> Bool in
             try checkIndexNameFree(spec)
             let previous = indexRegistry.spec(for: spec.field)
-            if spec.metric == nil { spec.metric = previous?.metric ?? .cosine }
+            if spec.metric == nil { spec.metric = previous?.metric ?? field.dataType.defaultMetric }
+            try spec.validate(for: field)
             try spec.validate(dimension: codec.vectorFields[f].dimension!)
             var all = indexRegistry.all.filter { $0.registryKey != spec.registryKey }
             all.append(spec)
@@ -482,7 +485,13 @@ public final class Collection: Sendable {
     /// The metric a search of `field` uses: the index's; a request that names another is refused
     /// with Milvus' message.
     func searchMetric(field: FieldSchema, requested: Metric?) throws -> Metric {
-        guard let indexed = metric(of: field.name) else { return requested ?? .cosine }
+        guard let indexed = metric(of: field.name) else {
+            let m = requested ?? field.dataType.defaultMetric
+            guard field.dataType.metrics.contains(m) else {
+                throw VireoError.invalid(.invalidSearch, "metric type \(m.rawValue) not found or not supported, supported: [\(field.dataType.metrics.map(\.rawValue).joined(separator: " "))]: field '\(field.name)' is \(field.dataType.rawValue)")
+            }
+            return m
+        }
         if let requested, requested != indexed {
             throw VireoError.invalid(.invalidSearch, "metric type not match: invalid parameter[expected=\(indexed)][actual=\(requested)]: the index on '\(field.name)' ranks by \(indexed); search with \(indexed) (or omit the metric), or drop the index and create one with \(requested)")
         }
@@ -514,7 +523,7 @@ public final class Collection: Sendable {
             status.growingRows += snap.growing.rowCount
             for seg in snap.sealed {
                 status.totalRows += seg.rowCount
-                if kind == .flat || seg.indexes[f] != nil { status.indexedRows += seg.rowCount }
+                if kind == .flat || kind == .binFlat || seg.indexes[f] != nil { status.indexedRows += seg.rowCount }
             }
         }
         return status
@@ -770,7 +779,7 @@ public final class Collection: Sendable {
                 let snap = snaps[a.shard]
                 let segID = a.ordinal < snap.sealed.count ? snap.sealed[a.ordinal].id : snap.growing.id
                 let loc = RowLocation(segment: segID, row: UInt32(a.row))
-                let score = metric == .l2 ? max(0, hit.distance) : metric.score(fromDistance: hit.distance)
+                let score = metric.usesL2Kernel ? max(0, hit.distance) : metric.score(fromDistance: hit.distance)
                 if wantsFields {
                     let (pk, row) = try shards[a.shard].materialize(loc, in: snap, fields: selection)
                     if let limit = request.maxResultBytes {

@@ -25,6 +25,13 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case ivfFlat = "IVF_FLAT"
         /// Inverted lists of product-quantised residuals (Jégou et al.).
         case ivfPQ = "IVF_PQ"
+        /// Binary vectors: exact search (Milvus' `BIN_FLAT`).
+        case binFlat = "BIN_FLAT"
+        /// Binary vectors: inverted lists of full vectors (Milvus' `BIN_IVF_FLAT`). The coarse
+        /// centroids are k-means means of the 0/1-widened bits; vectors go to the list of the nearest
+        /// mean by L2 (for HAMMING and JACCARD alike) and the probed lists are scanned exactly by the
+        /// index's metric.
+        case binIvfFlat = "BIN_IVF_FLAT"
         /// Scalar: value → rows (Int, Float, Double, Bool, VarChar fields).
         case inverted = "INVERTED"
         /// Scalar: sorted values (numeric fields).
@@ -38,14 +45,18 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         public var isScalar: Bool {
             switch self {
             case .inverted, .stlSort, .trie, .bitmap: return true
-            case .flat, .hnsw, .ivfFlat, .ivfPQ: return false
+            case .flat, .hnsw, .ivfFlat, .ivfPQ, .binFlat, .binIvfFlat: return false
             }
         }
 
         /// Whether this kind can index a field of type `t`.
         public func supports(_ t: DataType) -> Bool {
             switch self {
-            case .flat, .hnsw, .ivfFlat, .ivfPQ: return t.isVector
+            // As Milvus: FLAT and HNSW on every dense non-binary type; IVF on float32/float16/
+            // bfloat16 (not INT8, which Milvus indexes with HNSW); BIN_* on binary only.
+            case .flat, .hnsw: return t.isVector && !t.isBinaryVector
+            case .ivfFlat, .ivfPQ: return [.floatVector, .float16Vector, .bfloat16Vector].contains(t)
+            case .binFlat, .binIvfFlat: return t.isBinaryVector
             case .inverted: return [.bool, .int8, .int16, .int32, .int64, .float, .double, .varChar].contains(t)
             case .stlSort: return [.int8, .int16, .int32, .int64, .float, .double].contains(t)
             case .trie: return t == .varChar
@@ -97,7 +108,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         self.hnsw = hnsw
         var ivf = ivf
         if kind == .ivfPQ { ivf.encoding = .pq }
-        if kind == .ivfFlat { ivf.encoding = .flat }
+        if kind == .ivfFlat || kind == .binIvfFlat { ivf.encoding = .flat }
         self.ivf = ivf
     }
 
@@ -128,6 +139,9 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         let type = milvusIndexType.uppercased()
         switch type {
         case "FLAT": self.init(field: field, kind: .flat, metric: metric, name: name)
+        case "BIN_FLAT": self.init(field: field, kind: .binFlat, metric: metric, name: name)
+        case "BIN_IVF_FLAT":
+            self.init(field: field, kind: .binIvfFlat, metric: metric, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat), name: name)
         case "HNSW", "AUTOINDEX":
             let c = HNSWConfiguration(M: params["M"] ?? 16, efConstruction: params["efConstruction"] ?? 200)
             self.init(field: field, kind: .hnsw, metric: metric, hnsw: c, name: name)
@@ -147,13 +161,37 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         }
     }
 
+    /// This spec made fit for a field of type `t`: `AUTOINDEX` (parsed as HNSW) on a binary field
+    /// becomes `BIN_IVF_FLAT` (Milvus' AUTOINDEX for binary vectors).
+    public func resolved(for t: DataType) -> IndexSpec {
+        var s = self
+        if isAutoIndex == true, t.isBinaryVector, kind == .hnsw {
+            s.kind = .binIvfFlat
+            s.ivf = IVFConfiguration(nlist: 128, encoding: .flat)
+        }
+        return s
+    }
+
+    /// Checks the index type and metric against the field's type, with Milvus' messages.
+    public func validate(for field: FieldSchema) throws {
+        guard kind.supports(field.dataType) else {
+            throw VireoError.invalid(.invalidArgument, "data type \(field.dataType.rawValue) can't build with this index \(kind.rawValue): field '\(field.name)' takes \(Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
+        }
+        if let metric, field.dataType.isVector {
+            let allowed = field.dataType.metrics
+            guard allowed.contains(metric) else {
+                throw VireoError.invalid(.invalidArgument, "metric type \(metric.rawValue) not found or not supported, supported: [\(allowed.map(\.rawValue).joined(separator: " "))]: field '\(field.name)' is \(field.dataType.rawValue)")
+            }
+        }
+    }
+
     /// Checks the parameters against the field's dimension.
     public func validate(dimension: Int) throws {
         do {
             switch kind {
-            case .flat, .inverted, .stlSort, .trie, .bitmap: break
+            case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: break
             case .hnsw: try hnsw.validate()
-            case .ivfFlat, .ivfPQ: try ivf.validate(dimension: dimension)
+            case .ivfFlat, .ivfPQ, .binIvfFlat: try ivf.validate(dimension: dimension)
             }
         } catch {
             throw VireoError.invalid(.invalidArgument, "index on '\(field)': \(error.message)")

@@ -60,7 +60,7 @@ extension IVFIndex: SegmentIndex {
     }
 
     func matches(_ spec: IndexSpec, rows: Int) -> Bool {
-        guard spec.kind == .ivfFlat || spec.kind == .ivfPQ else { return false }
+        guard spec.kind == .ivfFlat || spec.kind == .ivfPQ || spec.kind == .binIvfFlat else { return false }
         let c = spec.ivf
         return configuration.encoding == c.encoding && configuration.nlist == c.nlist && (c.encoding == .flat || configuration.m == c.m)
     }
@@ -93,11 +93,11 @@ extension IndexSpec {
         let copy = metric == .cosine && !storedNormalized ? vectors.normalizedCopy() : nil
         let source = copy ?? vectors
         switch kind {
-        case .flat, .inverted, .stlSort, .trie, .bitmap: return nil
+        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: return nil
         case .hnsw:
             let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads, progress: progress)
             return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
-        case .ivfFlat, .ivfPQ:
+        case .ivfFlat, .ivfPQ, .binIvfFlat:
             let inner = try IVFIndex.build(vectors: source, metric: metric, configuration: ivf, backend: configuration.computeBackend,
                                            threads: configuration.indexBuildThreads, progress: progress)
             return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
@@ -125,15 +125,15 @@ extension IndexSpec {
             bytes = stored
         }
         switch kind {
-        case .flat, .inverted, .stlSort, .trie, .bitmap: return nil
+        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: return nil
         case .hnsw:
             return IndexEnvelope(inner: try HNSWIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric), metric: metric, normalized: copy)
-        case .ivfFlat, .ivfPQ:
+        case .ivfFlat, .ivfPQ, .binIvfFlat:
             let inner = try IVFIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric, configuration: ivf)
             return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
         }
     }
 
     /// Whether sealed segments of a vector field get a stored index of this kind.
-    var isBuilt: Bool { kind != .flat && !kind.isScalar }
+    var isBuilt: Bool { kind != .flat && kind != .binFlat && !kind.isScalar }
 }

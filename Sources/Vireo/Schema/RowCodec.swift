@@ -131,6 +131,8 @@ struct RowCodec: Sendable {
     /// Validates a vector value for field `f`: type, dimension, finiteness. Vectors are kept exactly as
     /// given, except in fields that store normalised vectors (``FieldSchema/storesNormalizedVectors``).
     static func vector(_ v: FieldValue, field f: FieldSchema, what: String) throws -> [Float] {
+        let element = VectorElement(f.dataType) ?? .float32
+        if element != .float32 { return try compactVector(v, field: f, element: element, what: what) }
         var floats: [Float]
         switch v {
         case let .floatVector(x): floats = x
@@ -158,6 +160,85 @@ struct RowCodec: Sendable {
         }
         if f.storesNormalizedVectors {
             try normalize(&floats, field: f, what: what)
+        }
+        return floats
+    }
+
+    /// A FLOAT16, BFLOAT16, INT8 or BINARY vector, from its encoding (``FieldValue/vectorBytes(_:)``,
+    /// base64 text as Milvus' REST API sends it) or from numbers (floats rounded to the element type,
+    /// as Milvus converts them; int8 values must be integers in -128...127; a binary vector given as
+    /// numbers is its dimension/8 bytes, 0...255). Returns the float32 widening.
+    static func compactVector(_ v: FieldValue, field f: FieldSchema, element: VectorElement, what: String) throws -> [Float] {
+        let dim = f.dimension!
+        let want = element.bytesPerVector(dim: dim)
+        func badBytes(_ n: Int) -> VireoError {
+            .invalid(.dimensionMismatch, "\(what): vector field '\(f.name)' (\(element.typeName), dim \(dim)) needs \(want) bytes per vector, got \(n); re-encode the vector with dimension \(dim)")
+        }
+        var floats: [Float]
+        switch v {
+        case let .vectorBytes(b):
+            guard b.count == want else { throw badBytes(b.count) }
+            floats = element.floats(b, dim: dim)
+        case let .string(s):
+            guard element != .int8, let b = Base64.decode(s) else {
+                throw VireoError.invalid(.typeMismatch, "\(what): vector field '\(f.name)' (\(element.typeName)) must be \(element == .int8 ? "a list of integers in -128...127" : "base64 text of its bytes or a list of numbers")")
+            }
+            guard b.count == want else { throw badBytes(b.count) }
+            floats = element.floats(b, dim: dim)
+        case .floatVector, .array:
+            var numbers: [Double] = []
+            if case let .floatVector(x) = v { numbers = x.map(Double.init) } else if case let .array(items) = v {
+                numbers.reserveCapacity(items.count)
+                for item in items {
+                    switch item {
+                    case let .float(x): numbers.append(Double(x))
+                    case let .double(x): numbers.append(x)
+                    case let .int(x): numbers.append(Double(x))
+                    default: throw VireoError.invalid(.typeMismatch, "\(what): vector field '\(f.name)' (\(element.typeName)) must be a list of numbers")
+                    }
+                }
+            }
+            switch element {
+            case .binary where numbers.count == dim && dim != want:
+                // Already one 0/1 value per dimension (query vectors widened by a server edge).
+                guard numbers.allSatisfy({ $0 == 0 || $0 == 1 }) else {
+                    throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' (BinaryVector) given \(dim) numbers must hold bits 0 or 1")
+                }
+                floats = numbers.map(Float.init)
+            case .binary:
+                guard numbers.count == want else { throw badBytes(numbers.count) }
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(want)
+                for (i, x) in numbers.enumerated() {
+                    guard let b = UInt8(exactly: x) else {
+                        throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' (BinaryVector) byte \(i) is \(x); each element is a byte in 0...255 holding 8 dimensions")
+                    }
+                    bytes.append(b)
+                }
+                floats = element.floats(bytes, dim: dim)
+            case .int8:
+                guard numbers.count == dim else {
+                    throw VireoError.invalid(.dimensionMismatch, "\(what): vector field '\(f.name)' expects \(dim) dimensions, got \(numbers.count)")
+                }
+                floats = []
+                floats.reserveCapacity(dim)
+                for (i, x) in numbers.enumerated() {
+                    guard let b = Int8(exactly: x) else {
+                        throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' (Int8Vector) has \(x) at position \(i); elements must be integers in -128...127")
+                    }
+                    floats.append(Float(b))
+                }
+            case .float16, .bfloat16, .float32:
+                guard numbers.count == dim else {
+                    throw VireoError.invalid(.dimensionMismatch, "\(what): vector field '\(f.name)' expects \(dim) dimensions, got \(numbers.count); re-embed with a model of dimension \(dim) or create a collection with dimension \(numbers.count)")
+                }
+                floats = numbers.map { element.rounded(Float($0)) }
+            }
+        default:
+            throw VireoError.invalid(.typeMismatch, "\(what): vector field '\(f.name)' must be a \(element.typeName), got \(v.kindName)")
+        }
+        if let bad = floats.firstIndex(where: { !$0.isFinite }) {
+            throw VireoError.invalid(.invalidVector, "\(what): vector field '\(f.name)' has a non-finite value (\(floats[bad])) at position \(bad) as \(element.typeName)\(element == .float16 ? " (half precision holds magnitudes up to 65504)" : ""); vectors must be finite numbers")
         }
         return floats
     }
@@ -225,7 +306,7 @@ struct RowCodec: Sendable {
                 }
                 try encode(item, type: f.elementType!, field: f, into: &w, index: index)
             }
-        case .floatVector:
+        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector:
             preconditionFailure("vectors are not scalar columns")
         }
     }
@@ -308,7 +389,7 @@ struct RowCodec: Sendable {
         case .array:
             let n = Int(r.u32())
             for _ in 0..<n { skipValue(type: f.elementType!, field: f, reader: &r) }
-        case .floatVector: preconditionFailure("vectors are not scalar columns")
+        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector: preconditionFailure("vectors are not scalar columns")
         }
     }
 
@@ -326,7 +407,7 @@ struct RowCodec: Sendable {
             items.reserveCapacity(n)
             for _ in 0..<n { items.append(decodeValue(type: f.elementType!, field: f, reader: &r)) }
             return .array(items)
-        case .floatVector: preconditionFailure("vectors are not scalar columns")
+        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector: preconditionFailure("vectors are not scalar columns")
         }
     }
 }

@@ -66,6 +66,7 @@ extension FieldValue {
         case let .json(j): return j
         case let .array(a): return .array(a.map(\.jsonValue))
         case let .floatVector(v): return .array(v.map { .double(Double($0)) })
+        case let .vectorBytes(b): return .string(Base64.encode(b))
         }
     }
 }

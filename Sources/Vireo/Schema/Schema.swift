@@ -13,6 +13,14 @@ public enum DataType: String, Sendable, Hashable, Codable, CaseIterable {
     case json = "JSON"
     case array = "Array"
     case floatVector = "FloatVector"
+    /// IEEE half-precision elements (2 bytes per dimension).
+    case float16Vector = "Float16Vector"
+    /// bfloat16 elements (2 bytes per dimension).
+    case bfloat16Vector = "BFloat16Vector"
+    /// Signed 8-bit integer elements (1 byte per dimension).
+    case int8Vector = "Int8Vector"
+    /// Bits (dimension/8 bytes; the dimension is a multiple of 8), searched by HAMMING or JACCARD.
+    case binaryVector = "BinaryVector"
 
     /// Parses Milvus' spelling, case-insensitively (`"Int64"`, `"VARCHAR"`, `"FloatVector"`).
     public init?(milvusName: String) {
@@ -20,7 +28,24 @@ public enum DataType: String, Sendable, Hashable, Codable, CaseIterable {
         self = t
     }
 
-    public var isVector: Bool { self == .floatVector }
+    public var isVector: Bool {
+        switch self {
+        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector: return true
+        default: return false
+        }
+    }
+
+    /// The metrics a vector field of this type can be searched by (Milvus' rules).
+    public var metrics: [Metric] {
+        isBinaryVector ? [.hamming, .jaccard] : [.l2, .ip, .cosine]
+    }
+
+    /// The metric an index or search gets when none is named: COSINE for dense vectors (Milvus'
+    /// default), HAMMING for binary ones.
+    public var defaultMetric: Metric { isBinaryVector ? .hamming : .cosine }
+
+    /// Whether the elements are bits (searched by HAMMING/JACCARD, not L2/IP/COSINE).
+    public var isBinaryVector: Bool { self == .binaryVector }
 
     /// Types allowed as array elements.
     public var isArrayElement: Bool {
@@ -197,7 +222,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         }
         guard !pk.nullable else { throw bad("primary key '\(pk.name)' cannot be nullable") }
         let vectors = vectorFields
-        guard !vectors.isEmpty else { throw bad("add a FloatVector field (a collection needs one to search)") }
+        guard !vectors.isEmpty else { throw bad("add a vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector; a collection needs one to search)") }
         guard vectors.count <= Self.maxVectorFields else {
             throw bad("\(vectors.count) vector fields; at most \(Self.maxVectorFields) are allowed")
         }
@@ -207,6 +232,9 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         for v in vectors {
             guard let d = v.dimension, (1...Self.maxDimension).contains(d) else {
                 throw bad("vector field '\(v.name)' needs dimension in 1...\(Self.maxDimension), got \(v.dimension.map(String.init) ?? "none")")
+            }
+            if v.dataType == .binaryVector, d % 8 != 0 {
+                throw bad("BinaryVector field '\(v.name)' has dimension \(d), which is not a multiple of 8; a binary vector is stored as dimension/8 bytes")
             }
             guard !v.nullable else {
                 throw bad("vector field '\(v.name)' cannot be nullable: Vireo does not support nullable vector fields yet (a Milvus 2.6 feature); create the field without nullable and give every row a vector")
@@ -245,6 +273,11 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         }
         for f in fields where f.metric != nil && !f.dataType.isVector {
             throw bad("metric is only valid on vector fields, not on '\(f.name)'")
+        }
+        for f in vectors {
+            if let m = f.metric, !f.dataType.metrics.contains(m) {
+                throw bad("metric type \(m.rawValue) not found or not supported, supported: [\(f.dataType.metrics.map(\.rawValue).joined(separator: " "))]: field '\(f.name)' is \(f.dataType.rawValue)")
+            }
         }
         let keys = fields.filter(\.isPartitionKey)
         guard keys.count <= 1 else { throw bad("\(keys.count) partition-key fields; at most one is allowed") }

@@ -63,6 +63,10 @@ public enum FieldValue: Sendable, Hashable, CustomStringConvertible {
     case json(JSONValue)
     case array([FieldValue])
     case floatVector([Float])
+    /// A FLOAT16, BFLOAT16 or BINARY vector in its field's encoding (little-endian 16-bit patterns, or
+    /// packed bits): what gRPC carries and REST shows as base64. INT8 vectors are read back as
+    /// ``array(_:)`` of integers.
+    case vectorBytes([UInt8])
 
     public var description: String {
         switch self {
@@ -75,6 +79,7 @@ public enum FieldValue: Sendable, Hashable, CustomStringConvertible {
         case let .json(j): return j.jsonText
         case let .array(a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
         case let .floatVector(v): return "<vector dim=\(v.count)>"
+        case let .vectorBytes(b): return "<vector \(b.count) bytes>"
         }
     }
 
@@ -89,6 +94,7 @@ public enum FieldValue: Sendable, Hashable, CustomStringConvertible {
         case .json: return "a JSON value"
         case .array: return "an array"
         case .floatVector: return "a float vector"
+        case .vectorBytes: return "vector bytes"
         }
     }
 }
@@ -208,6 +214,7 @@ extension FieldValue {
         case let .json(j): return j.approximateBytes
         case let .array(a): return a.reduce(16) { $0 + $1.approximateBytes }
         case let .floatVector(v): return 16 + 4 * v.count
+        case let .vectorBytes(b): return 16 + 2 * b.count  // base64 on the wire
         }
     }
 }

@@ -13,7 +13,8 @@ public enum HybridRanker: Sendable, Hashable {
         switch metric {
         case .ip: return 0.5 + atan(score) / .pi
         case .cosine: return (1 + score) / 2
-        case .l2: return 1 - 2 * atan(score) / .pi
+        case .l2, .hamming: return 1 - 2 * atan(score) / .pi
+        case .jaccard: return 1 - score
         }
     }
 }

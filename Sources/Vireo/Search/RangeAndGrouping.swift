@@ -39,7 +39,7 @@ public struct ScoreRange: Sendable, Hashable {
             throw VireoError.invalid(.invalidSearch, "range_filter (\(rangeFilter)) must be greater than radius (\(radius)) for metric \(metric): \(metric) ranks larger scores closer, and a hit is returned when radius < score ≤ range_filter")
         }
         if !metric.largerIsCloser, rangeFilter >= radius {
-            throw VireoError.invalid(.invalidSearch, "range_filter (\(rangeFilter)) must be less than radius (\(radius)) for metric L2: a hit is returned when range_filter ≤ distance < radius")
+            throw VireoError.invalid(.invalidSearch, "range_filter (\(rangeFilter)) must be less than radius (\(radius)) for metric \(metric): a hit is returned when range_filter ≤ distance < radius")
         }
     }
 }

@@ -76,7 +76,8 @@ extension Shard {
                 let seq = k.u64be()
                 nextSeq = seq + 1
                 let payload = try Blob.decode(value, kind: .growingBatch, what: "shard \(shard) growing batch \(seq)")
-                let (first, rows) = BatchRecord.decode(payload, pkIsInt: codec.schema.primaryKey.dataType == .int64, dims: dims)
+                let (first, rows) = BatchRecord.decode(payload, pkIsInt: codec.schema.primaryKey.dataType == .int64, dims: dims,
+                                                   elements: codec.vectorFields.map { VectorElement($0.dataType)! })
                 precondition(first == snap.growing.rowCount + pendingRows.count, "growing batches out of order")
                 pendingRows.append(contentsOf: rows)
                 if pendingRows.count >= GrowingBlock.maxRows {
@@ -106,10 +107,18 @@ extension Shard {
             guard let blob = try env.mapBlob(blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, verifyChecksum: verify, what: what) else {
                 throw StorageError.corrupted(what: what, reason: "missing")
             }
-            guard blob.count == rows * d * 4 else {
-                throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) rows of \(d) floats")
+            let element = VectorElement(codec.vectorFields[f].dataType)!
+            let perRow = element.bytesPerVector(dim: d)
+            guard blob.count == rows * perRow else {
+                throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) rows of \(perRow) bytes")
             }
-            vectors.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob))
+            if element == .float32 {
+                vectors.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob))
+            } else {
+                // Compact vectors are stored compactly and widened (exactly) to float32 in memory,
+                // where the distance kernels, graphs and GEMM scans work on them.
+                vectors.append(element.widenedMatrix(blob.bytes, rows: rows, dim: d))
+            }
         }
         var inverseNorms: [MatrixView] = []
         for (f, v) in vectors.enumerated() {

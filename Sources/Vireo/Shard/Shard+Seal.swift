@@ -89,8 +89,14 @@ extension Shard {
     ///   VarChar primary-key column past 4 GiB), or a storage error.
     func writeSegment(id: UInt32, _ c: SegmentContent, encoded: [EncodedBlob]? = nil, txn: WriteTransaction) throws {
         for (f, d) in dims.enumerated() {
-            try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: c.rows * d * 4) { buf in
-                MatrixView.concatenate(c.vectors[f], into: buf)
+            let element = elements[f]
+            let perRow = element.bytesPerVector(dim: d)
+            try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: c.rows * perRow) { buf in
+                if element == .float32 {
+                    MatrixView.concatenate(c.vectors[f], into: buf)
+                } else {
+                    element.encode(c.vectors[f], into: buf)
+                }
             }
             try Blob.writeInPlace(txn, blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, payloadCount: c.rows * 4) { buf in
                 MatrixView.concatenate(c.inverseNorms[f], into: buf)
@@ -156,11 +162,12 @@ extension Shard {
 }
 
 /// The growing-segment batch record: `u32 firstRow, u32 count`, then per row the primary key
-/// (Int64, or u32 length + UTF-8), each vector field's floats, and the encoded scalars (u32 length +
+/// (Int64, or u32 length + UTF-8), each vector field's vector in its element encoding (float32,
+/// float16/bfloat16 bit patterns, int8, packed bits: ``VectorElement``), and the encoded scalars (u32 length +
 /// bytes); then optional tagged trailers: `1` and a u32 partition id per row, `2` and the batch's
 /// insert time (i64 milliseconds since 1970).
 enum BatchRecord {
-    static func encode(firstRow: Int, rows: [PreparedRow]) -> [UInt8] {
+    static func encode(firstRow: Int, rows: [PreparedRow], elements: [VectorElement]) -> [UInt8] {
         var w = ByteWriter()
         w.u32(UInt32(firstRow))
         w.u32(UInt32(rows.count))
@@ -169,7 +176,7 @@ enum BatchRecord {
             case let .int(i): w.i64(i)
             case let .string(s): w.string(s)
             }
-            for v in r.vectors { w.floats(v) }
+            for (f, v) in r.vectors.enumerated() { elements[f].encode(v, into: &w) }
             w.raw(r.scalars)
         }
         // Partition ids trail the rows (absent when all are 0, so older records read the same).
@@ -186,7 +193,7 @@ enum BatchRecord {
         return w.bytes
     }
 
-    static func decode(_ payload: [UInt8], pkIsInt: Bool, dims: [Int]) -> (Int, [PreparedRow]) {
+    static func decode(_ payload: [UInt8], pkIsInt: Bool, dims: [Int], elements: [VectorElement]) -> (Int, [PreparedRow]) {
         payload.withUnsafeBytes { buf in
             var r = ByteReader(buf)
             let first = Int(r.u32())
@@ -196,7 +203,7 @@ enum BatchRecord {
             for _ in 0..<n {
                 let pk: PrimaryKey = pkIsInt ? .int(r.i64()) : .string(r.string())
                 var vectors: [[Float]] = []
-                for d in dims { vectors.append(r.floats(d)) }
+                for (f, d) in dims.enumerated() { vectors.append(elements[f].read(&r, dim: d)) }
                 rows.append(PreparedRow(pk: pk, vectors: vectors, scalars: r.raw()))
             }
             while !r.isAtEnd {

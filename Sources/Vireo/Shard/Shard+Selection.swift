@@ -166,12 +166,24 @@ extension Shard {
         }
         if fields.includesPrimaryKey { row[codec.schema.primaryKey.name] = pk.fieldValue }
         for (f, field) in codec.vectorFields.enumerated() where fields.includes(field.name) {
-            row[field.name] = .floatVector(vectors[f])
+            row[field.name] = Self.output(vectors[f], type: field.dataType)
         }
         if fields.needsScalars {
             scalars.withUnsafeBytes { codec.decodeScalars($0, wanted: fields.scalarNames, into: &row) }
         }
         return (pk, row)
+    }
+}
+
+extension Shard {
+    /// A stored vector as reads return it: FLOAT as floats, INT8 as integers, FLOAT16/BFLOAT16/BINARY
+    /// as their bytes (the values inserted, bit for bit).
+    static func output(_ v: [Float], type: DataType) -> FieldValue {
+        switch VectorElement(type) ?? .float32 {
+        case .float32: return .floatVector(v)
+        case .int8: return .array(v.map { .int(Int64($0)) })
+        case let e: return .vectorBytes(e.bytes(v))
+        }
     }
 }
 

@@ -261,7 +261,7 @@ extension Shard {
                                  "primary key \(row.pk) already exists in collection '\(codec.schema.name)'; use upsert to replace it. Nothing from this request was written")
             }
         }
-        let record = BatchRecord.encode(firstRow: first, rows: rows)
+        let record = BatchRecord.encode(firstRow: first, rows: rows, elements: elements)
         try Blob.write(txn, growingDB, key: SegmentKeys.batch(seg, seq: snap.nextBatchSeq), kind: .growingBatch, payload: record, compress: false)
         snap.nextBatchSeq += 1
         snap.growing.append(rows, dims: dims)

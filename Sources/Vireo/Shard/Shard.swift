@@ -121,6 +121,8 @@ final class Shard: Sendable {
     let codecs: CodecBox
     var codec: RowCodec { codecs.current }
     let dims: [Int]
+    /// Element encoding of each vector field (schema order): how its vectors are stored.
+    let elements: [VectorElement]
     let configuration: Configuration
     let indexes: IndexRegistry
     let builder: IndexBuilder
@@ -163,6 +165,7 @@ final class Shard: Sendable {
         self.index = index
         self.codecs = codecs
         self.dims = codec.vectorFields.map { $0.dimension! }
+        self.elements = codec.vectorFields.map { VectorElement($0.dataType)! }
         self.configuration = configuration
         let env: Environment
         do {

@@ -90,7 +90,7 @@ package final class HNSWIndex: @unchecked Sendable {
         // multiple of 4 from a base at least 16-byte aligned.
         vk_hnsw_graph(
             n: UInt32(l.n), dim: UInt32(dim), M: UInt32(l.M), M0: UInt32(l.M0),
-            metric: metric == .l2 ? 0 : 1, entry: 0, max_level: -1,
+            metric: metric.usesL2Kernel ? 0 : 1, entry: 0, max_level: -1,
             vectors: vectors.base,
             levels: (base + l.levelsOffset).assumingMemoryBound(to: UInt8.self),
             upper_offset: (base + l.upperOffsetOffset).assumingMemoryBound(to: UInt32.self),
@@ -194,7 +194,7 @@ package final class HNSWIndex: @unchecked Sendable {
         guard word(1) == formatVersion else { throw bad("format version \(word(1)), this build reads \(formatVersion)") }
         let n = Int(word(2)), dim = Int(word(3)), M = Int(word(4)), M0 = Int(word(5))
         guard n == vectors.rows, dim == vectors.dim else { throw bad("built for \(n) × \(dim), segment has \(vectors.rows) × \(vectors.dim)") }
-        let storedMetric: Int32 = metric == .l2 ? 0 : 1
+        let storedMetric: Int32 = metric.usesL2Kernel ? 0 : 1
         guard Int32(bitPattern: word(6)) == storedMetric else { throw bad("built for another metric") }
         let layout = Layout(n: n, M: M, M0: M0, upperLists: Int(word(9)))
         guard layout.total == bytes.count, M0 == 2 * M, HNSWConfiguration.validM.contains(M) else { throw bad("size or parameters do not match") }

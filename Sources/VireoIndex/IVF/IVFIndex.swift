@@ -152,11 +152,11 @@ package final class IVFIndex: @unchecked Sendable {
         let sampleRows = sample(n: n, limit: nlist * IVFConfiguration.trainingRowsPerCentroid, rng: &rng)
         let trainSet = gather(vectors, rows: sampleRows)
         let coarse = n == 0 ? FloatArena(count: 0) { _ in } :
-            KMeans.train(data: trainSet, k: nlist, iterations: IVFConfiguration.coarseIterations, metric: metric,
+            KMeans.train(data: trainSet, k: nlist, iterations: IVFConfiguration.coarseIterations, metric: coarseMetric(metric),
                          seed: rng.next(), backend: backend, threads: threads)
         let coarseView = coarse.matrix(dim: dim)
         // 2. Assign every row; order rows by list.
-        let labels = n == 0 ? [] : KMeans.assign(data: vectors, centroids: coarseView, metric: metric, backend: backend, threads: threads).labels
+        let labels = n == 0 ? [] : KMeans.assign(data: vectors, centroids: coarseView, metric: coarseMetric(metric), backend: backend, threads: threads).labels
         var listSizes = [Int](repeating: 0, count: nlist)
         for l in labels { listSizes[Int(l)] += 1 }
         var starts = [Int](repeating: 0, count: nlist + 1)
@@ -261,8 +261,13 @@ package final class IVFIndex: @unchecked Sendable {
         }.matrix(dim: dsub)
     }
 
+    /// The metric of the coarse quantiser: the index's, except JACCARD (BIN_IVF_FLAT), whose lists are
+    /// k-means cells of the 0/1-widened bits by L2 (a Jaccard "mean" is not defined); the lists are
+    /// then scanned by JACCARD.
+    package static func coarseMetric(_ metric: Metric) -> Metric { metric == .jaccard ? .l2 : metric }
+
     private static func writeHeader(_ base: UnsafeMutableRawPointer, n: Int, dim: Int, nlist: Int, pq: Bool, m: Int, metric: Metric) {
-        let words: [UInt32] = [magic, formatVersion, UInt32(n), UInt32(dim), UInt32(nlist), pq ? 1 : 0, UInt32(m), metric == .l2 ? 0 : 1]
+        let words: [UInt32] = [magic, formatVersion, UInt32(n), UInt32(dim), UInt32(nlist), pq ? 1 : 0, UInt32(m), metric.usesL2Kernel ? 0 : 1]
         // SAFETY: 8 words fit the 64-byte header.
         for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
     }
@@ -283,7 +288,7 @@ package final class IVFIndex: @unchecked Sendable {
         guard word(0) == Int(magic), word(1) == Int(formatVersion) else { throw bad("bad magic or version") }
         let layout = Layout(n: word(2), dim: word(3), nlist: word(4), pq: word(5) == 1, m: word(6))
         guard layout.n == vectors.rows, layout.dim == vectors.dim else { throw bad("built for other vectors") }
-        guard word(7) == (metric == .l2 ? 0 : 1) else { throw bad("built for another metric") }
+        guard word(7) == (metric.usesL2Kernel ? 0 : 1) else { throw bad("built for another metric") }
         guard layout.total == bytes.count, !layout.pq || (layout.m > 0 && layout.dim % layout.m == 0) else { throw bad("size does not match") }
         guard layout.nlist == max(1, min(configuration.nlist, layout.n)), layout.pq == (configuration.encoding == .pq),
               !layout.pq || layout.m == configuration.m else { throw bad("built with other parameters") }
@@ -343,7 +348,7 @@ package final class IVFIndex: @unchecked Sendable {
         // Coarse assignment of the whole batch (GEMM when there are enough queries).
         var scanner = ExactScanner(backend: backend)
         var coarse = [TopK](repeating: TopK(k: probes), count: range.count)
-        scanner.scan(queries: queries.slice(range.lowerBound, range.count), base: centroids, metric: metric,
+        scanner.scan(queries: queries.slice(range.lowerBound, range.count), base: centroids, metric: Self.coarseMetric(metric),
                      excluded: nil, idBase: 0, heaps: &coarse)
         let maxList = maxListLength
         var dist = [Float](repeating: 0, count: max(maxList, 1))
@@ -355,7 +360,7 @@ package final class IVFIndex: @unchecked Sendable {
         for (h, qi) in range.enumerated() {
             let q = queries.row(qi)
             var cand = TopK(k: candidatesPerQuery)
-            if codes != nil, metric != .l2 {
+            if codes != nil, !metric.usesL2Kernel {
                 lut.withUnsafeMutableBufferPointer { vk_pq_lut_ip(q.baseAddress!, codebooks!, m, dsub, $0.baseAddress!) }
             }
             for probe in coarse[h].sorted() {
@@ -368,13 +373,22 @@ package final class IVFIndex: @unchecked Sendable {
                         // SAFETY: dp/sp hold maxList ≥ len entries; list rows [start, start+len) lie in
                         // the list arrays; codes hold n*m bytes.
                         if let lv = listVectors {
-                            if metric == .l2 {
+                            if metric == .jaccard {
+                                // 0/1 rows: |x ∧ q| = x·q, |x ∨ q| = |x|² + |q|² − x·q.
+                                let rows = lv.base + start * dim
+                                vk_dot_many(q.baseAddress!, rows, len, dim, out)
+                                let qn = vk_norm_sq(q.baseAddress!, dim)
+                                for i in 0..<len {
+                                    let inter = out[i]
+                                    out[i] = Distances.jaccard(intersection: inter, union: vk_norm_sq(rows + i * dim, dim) + qn - inter)
+                                }
+                            } else if metric.usesL2Kernel {
                                 vk_l2sq_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                             } else {
                                 vk_dot_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                                 for i in 0..<len { out[i] = -out[i] }
                             }
-                        } else if metric == .l2 {
+                        } else if metric.usesL2Kernel {
                             let c = centroids.row(list)
                             for t in 0..<dim { residual[t] = q[t] - c[t] }
                             residual.withUnsafeBufferPointer { r in

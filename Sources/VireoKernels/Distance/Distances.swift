@@ -25,9 +25,24 @@ package enum Distances {
     @inlinable
     package static func distance(_ metric: Metric, _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
         switch metric {
-        case .l2: return l2Squared(a, b)
+        case .l2, .hamming: return l2Squared(a, b)
         case .ip, .cosine: return -dot(a, b)
+        case .jaccard: return jaccard01(a, b)
         }
+    }
+
+    /// JACCARD distance of two 0/1 vectors (binary vectors widened): 1 − a·b / (|a|² + |b|² − a·b).
+    @inlinable
+    package static func jaccard01(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+        let inter = dot(a, b)
+        let union = vk_norm_sq(a.baseAddress!, a.count) + vk_norm_sq(b.baseAddress!, b.count) - inter
+        return jaccard(intersection: inter, union: union)
+    }
+
+    /// `1 − intersection / union`, 0 when both sets are empty.
+    @inlinable
+    package static func jaccard(intersection: Float, union: Float) -> Float {
+        union <= 0 ? 0 : 1 - intersection / union
     }
 
     /// Distance between two arrays (convenience for tests and small inputs).
@@ -55,8 +70,12 @@ package enum Distances {
 
         package static func distance(_ metric: Metric, _ a: [Float], _ b: [Float]) -> Double {
             switch metric {
-            case .l2: return l2Squared(a, b)
+            case .l2, .hamming: return l2Squared(a, b)
             case .ip, .cosine: return -dot(a, b)
+            case .jaccard:
+                let i = dot(a, b)
+                let u = dot(a, a) + dot(b, b) - i
+                return u <= 0 ? 0 : 1 - i / u
             }
         }
     }

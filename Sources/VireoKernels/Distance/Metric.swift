@@ -14,6 +14,11 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     case l2 = "L2"
     case ip = "IP"
     case cosine = "COSINE"
+    /// Binary vectors: the number of differing bits (smaller is closer). Computed on the 0/1 widening
+    /// of the bits, where it equals the squared L2 distance exactly, so every L2 path serves it.
+    case hamming = "HAMMING"
+    /// Binary vectors: 1 − |a ∧ b| / |a ∨ b| (smaller is closer; 0 for two all-zero vectors).
+    case jaccard = "JACCARD"
 
     /// Parses Milvus' metric names, case-insensitively (`"l2"`, `"IP"`, `"Cosine"`).
     public init?(milvusName: String) {
@@ -23,7 +28,13 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     public var description: String { rawValue }
 
     /// Whether a larger public score means a closer match.
-    public var largerIsCloser: Bool { self != .l2 }
+    public var largerIsCloser: Bool { self == .ip || self == .cosine }
+
+    /// Whether the metric is computed as a squared L2 distance (L2, and HAMMING on 0/1 vectors).
+    public var usesL2Kernel: Bool { self == .l2 || self == .hamming }
+
+    /// Whether the metric is one of binary vectors (HAMMING, JACCARD).
+    public var isBinary: Bool { self == .hamming || self == .jaccard }
 
     /// Whether stored and query vectors are unit-normalised before use.
     public var normalizesVectors: Bool { self == .cosine }
@@ -32,7 +43,7 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     @inlinable
     public func score(fromDistance distance: Float) -> Float {
         switch self {
-        case .l2: return distance
+        case .l2, .hamming, .jaccard: return distance
         case .ip, .cosine: return -distance
         }
     }
@@ -41,7 +52,7 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     @inlinable
     public func distance(fromScore score: Float) -> Float {
         switch self {
-        case .l2: return score
+        case .l2, .hamming, .jaccard: return score
         case .ip, .cosine: return -score
         }
     }

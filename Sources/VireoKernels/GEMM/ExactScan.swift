@@ -110,7 +110,15 @@ package struct ExactScanner {
                         let len = min(block, base.rows - start)
                         let rows = base.base + start * d
                         switch metric {
-                        case .l2: vk_l2sq_many(qp, rows, len, d, out)
+                        case .l2, .hamming: vk_l2sq_many(qp, rows, len, d, out)
+                        case .jaccard:
+                            // 0/1 rows: |x ∧ q| = x·q, |x ∨ q| = |x|² + |q|² − x·q.
+                            vk_dot_many(qp, rows, len, d, out)
+                            let qn = vk_norm_sq(qp, d)
+                            for i in 0..<len {
+                                let inter = out[i]
+                                out[i] = Distances.jaccard(intersection: inter, union: vk_norm_sq(rows + i * d, d) + qn - inter)
+                            }
                         case .ip, .cosine:
                             vk_dot_many(qp, rows, len, d, out)
                             if let scale {
@@ -144,7 +152,7 @@ package struct ExactScanner {
         ensureScratch(tileFloats: nq * rb, rows: rb)
         // |q|² per query, added back to L2 tile values (which hold |x|² − 2 q·x).
         var queryNorms = [Float](repeating: 0, count: nq)
-        if metric == .l2 {
+        if metric.usesL2Kernel || metric == .jaccard {
             queryNorms.withUnsafeMutableBufferPointer { qn in
                 // SAFETY: qn has nq slots; queries holds nq*d floats.
                 vk_norms_sq(queries.base, nq, d, qn.baseAddress!)
@@ -165,7 +173,12 @@ package struct ExactScanner {
                         let rows = base.base + start * d
                         let alpha: Float
                         let beta: Float
-                        if metric == .l2 {
+                        if metric == .jaccard {
+                            // The tile gets −q·x; each value becomes a Jaccard distance below.
+                            vk_norms_sq(rows, len, d, norms)
+                            alpha = -1
+                            beta = 0
+                        } else if metric.usesL2Kernel {
                             vk_norms_sq(rows, len, d, norms)
                             for q in 0..<nq {
                                 (out + q * len).update(from: norms, count: len)
@@ -178,8 +191,15 @@ package struct ExactScanner {
                         }
                         backend.gemmNT(nq: nq, n: len, d: d, alpha: alpha, queries: queries.base, base: rows, beta: beta, out: out)
                         for q in 0..<nq {
-                            let qn = queryNorms[q]
+                            let qn = metric.usesL2Kernel ? queryNorms[q] : 0
                             let rowOut = out + q * len
+                            if metric == .jaccard {
+                                let qsq = queryNorms[q]
+                                for i in 0..<len {
+                                    let inter = -rowOut[i]
+                                    rowOut[i] = Distances.jaccard(intersection: inter, union: norms[i] + qsq - inter)
+                                }
+                            }
                             if let scale {
                                 // COSINE over rows as inserted: −q̂·x / |x|.
                                 let s = scale.base + start

@@ -23,7 +23,7 @@ package enum KMeans {
         let n = data.rows, k = centroids.rows, d = data.dim
         precondition(centroids.dim == d)
         var centroidNorms = [Float](repeating: 0, count: k)
-        if metric == .l2 {
+        if metric.usesL2Kernel {
             centroidNorms.withUnsafeMutableBufferPointer { vk_norms_sq(centroids.base, k, d, $0.baseAddress!) }
         }
         let block = max(1, min(1024, (1 << 22) / max(k, 1)))  // tile of at most 4M floats
@@ -41,9 +41,9 @@ package enum KMeans {
                     norms.withUnsafeBufferPointer { nb in
                         // SAFETY: t holds block*k ≥ count*k floats; rows [start, start+count) lie in
                         // data; out's arrays hold n entries and blocks write disjoint ranges.
-                        backend.gemmNT(nq: count, n: k, d: d, alpha: metric == .l2 ? -2 : -1,
+                        backend.gemmNT(nq: count, n: k, d: d, alpha: metric.usesL2Kernel ? -2 : -1,
                                        queries: data.base + start * d, base: centroids.base, beta: 0, out: t.baseAddress!)
-                        vk_argmin_rows(t.baseAddress!, count, k, metric == .l2 ? nb.baseAddress : nil,
+                        vk_argmin_rows(t.baseAddress!, count, k, metric.usesL2Kernel ? nb.baseAddress : nil,
                                        out.labels + start, out.distances + start)
                     }
                 }
@@ -52,7 +52,7 @@ package enum KMeans {
         }
         let labels = Array(UnsafeBufferPointer(start: out.labels, count: n))
         var distances = Array(UnsafeBufferPointer(start: out.distances, count: n))
-        if metric == .l2 {
+        if metric.usesL2Kernel {
             // Add |x|² so the distances are squared L2.
             var xn = [Float](repeating: 0, count: n)
             xn.withUnsafeMutableBufferPointer { vk_norms_sq(data.base, n, d, $0.baseAddress!) }

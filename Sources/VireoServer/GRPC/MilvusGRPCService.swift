@@ -579,7 +579,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         let vectors: [[Float]]
         switch request.searchInput {
         case let .placeholderGroup(bytes)?:
-            vectors = try ProtoConversions.vectors(bytes, dimension: field?.dataType == .floatVector ? field?.dimension : nil)
+            vectors = try ProtoConversions.vectors(bytes, field: field)
         case let .ids(ids)?:
             // Search by primary keys (pymilvus `search(ids=…)`): the stored vectors of those rows are the queries.
             let keys = try ProtoConversions.primaryKeys(ids, schema: schema)

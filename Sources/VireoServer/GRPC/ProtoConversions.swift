@@ -49,8 +49,12 @@ enum ProtoConversions {
         case .json: return .json
         case .array: return .array
         case .floatVector: return .floatVector
+        case .float16Vector: return .float16Vector
+        case .bfloat16Vector: return .bfloat16Vector
+        case .int8Vector: return .int8Vector
+        case .binaryVector: return .binaryVector
         default:
-            throw APIError.invalid("field '\(field)': data type \(t) is not supported by Vireo yet; use FloatVector for vectors and Bool, Int8-64, Float, Double, VarChar, JSON or Array for scalars")
+            throw APIError.invalid("field '\(field)': data type \(t) is not supported by Vireo yet; use FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector for vectors and Bool, Int8-64, Float, Double, VarChar, JSON or Array for scalars")
         }
     }
 
@@ -67,11 +71,15 @@ enum ProtoConversions {
         case .json: return .json
         case .array: return .array
         case .floatVector: return .floatVector
+        case .float16Vector: return .float16Vector
+        case .bfloat16Vector: return .bfloat16Vector
+        case .int8Vector: return .int8Vector
+        case .binaryVector: return .binaryVector
         }
     }
 
     static func metric(_ s: String) throws -> Metric {
-        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE") }
+        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE (dense vectors) or HAMMING, JACCARD (binary vectors)") }
         return m
     }
 
@@ -365,8 +373,14 @@ enum ProtoConversions {
     private static func columnLength(_ col: PFieldData) throws -> Int {
         switch col.field {
         case let .vectors(v)?:
-            guard case let .floatVector(f)? = v.data, v.dim > 0 else { return 0 }
-            return f.data.count / Int(v.dim)
+            guard v.dim > 0 else { return 0 }
+            switch v.data {
+            case let .floatVector(f)?: return f.data.count / Int(v.dim)
+            case let .float16Vector(b)?, let .bfloat16Vector(b)?: return b.count / (2 * Int(v.dim))
+            case let .int8Vector(b)?: return b.count / Int(v.dim)
+            case let .binaryVector(b)?: return Int(v.dim) >= 8 ? b.count / (Int(v.dim) / 8) : 0
+            default: return 0
+            }
         case let .scalars(s)?:
             switch s.data {
             case let .boolData(x)?: return x.data.count
@@ -381,6 +395,48 @@ enum ProtoConversions {
             }
         default: return 0
         }
+    }
+
+    /// The `VectorField` member that carries vectors of type `t`.
+    static func protoFieldName(_ t: DataType) -> String {
+        switch t {
+        case .float16Vector: return "float16_vector"
+        case .bfloat16Vector: return "bfloat16_vector"
+        case .int8Vector: return "int8_vector"
+        case .binaryVector: return "binary_vector"
+        default: return "float_vector"
+        }
+    }
+
+    /// A column of FLOAT16/BFLOAT16/INT8/BINARY vectors (bytes), one ``FieldValue/vectorBytes(_:)``
+    /// per row, checked against the field's type and dimension; nil for another kind of data.
+    private static func compactColumn(_ v: Milvus_Proto_Schema_VectorField, field: FieldSchema?, name: String, rows n: Int) throws -> [FieldValue?]? {
+        let bytes: Data
+        let type: DataType
+        switch v.data {
+        case let .float16Vector(b)?: (bytes, type) = (b, .float16Vector)
+        case let .bfloat16Vector(b)?: (bytes, type) = (b, .bfloat16Vector)
+        case let .int8Vector(b)?: (bytes, type) = (b, .int8Vector)
+        case let .binaryVector(b)?: (bytes, type) = (b, .binaryVector)
+        default: return nil
+        }
+        if let field, field.dataType != type {
+            throw APIError(.invalidInsertData, "field '\(name)' is \(field.dataType.rawValue), but its data came as \(protoFieldName(type)); send \(protoFieldName(field.dataType))")
+        }
+        let dim = Int(v.dim)
+        if let want = field?.dimension, dim != want {
+            throw APIError(.invalidInsertData, "the dim (\(dim)) of field data(\(name)) is not equal to schema dim (\(want))")
+        }
+        // dim is bounded before it is multiplied (both come from the request).
+        guard dim > 0, dim <= CollectionSchema.maxDimension, type != .binaryVector || dim % 8 == 0 else {
+            throw APIError(.invalidInsertData, "field '\(name)': dim \(dim) is invalid for \(type.rawValue)")
+        }
+        let per = VectorElement(type)!.bytesPerVector(dim: dim)
+        guard bytes.count == per * n else {
+            throw APIError(.invalidInsertData, "field '\(name)': \(bytes.count) bytes of \(protoFieldName(type)) do not make \(n) vectors of dimension \(dim) (\(per) bytes each)")
+        }
+        let all = [UInt8](bytes)
+        return (0..<n).map { i in .vectorBytes(Array(all[(i * per)..<((i + 1) * per)])) }
     }
 
     /// One column's values, nil where a nullable field is null (`valid_data` false). The data of a
@@ -411,8 +467,14 @@ enum ProtoConversions {
         }
         switch col.field {
         case let .vectors(v)?:
+            if let compact = try compactColumn(v, field: field, name: name, rows: n) { return compact }
             guard case let .floatVector(f)? = v.data else {
-                throw APIError(.invalidInsertData, "field '\(name)': Vireo stores float vectors only (binary, float16, bfloat16, int8 and sparse vectors are not supported)")
+                throw APIError(.invalidInsertData, "field '\(name)': sparse and vector-array data are not supported by Vireo")
+            }
+            // FLOAT16/BFLOAT16 fields also take float32 data, rounded on insert (Milvus 2.6; pymilvus 3
+            // sends lists and float32 arrays so).
+            if let field, ![.floatVector, .float16Vector, .bfloat16Vector].contains(field.dataType) {
+                throw APIError(.invalidInsertData, "field '\(name)' is \(field.dataType.rawValue); send its vectors as \(protoFieldName(field.dataType)) bytes, not float_vector")
             }
             let dim = Int(v.dim)
             if let want = field?.dimension, dim != want {
@@ -559,6 +621,31 @@ enum ProtoConversions {
             fd.vectors = vf
             return fd
         }
+        if let element = VectorElement(f.dataType) {
+            // FLOAT16/BFLOAT16/BINARY rows come as their bytes, INT8 rows as integers.
+            var vf = Milvus_Proto_Schema_VectorField()
+            let dim = f.dimension ?? 0
+            vf.dim = Int64(dim)
+            let per = element.bytesPerVector(dim: dim)
+            var data = Data()
+            data.reserveCapacity(values.count * per)
+            for v in values {
+                switch v {
+                case let .vectorBytes(b)? where b.count == per: data.append(contentsOf: b)
+                case let .array(items)? where items.count == dim && element == .int8:
+                    for item in items { if case let .int(x) = item { data.append(UInt8(bitPattern: Int8(truncatingIfNeeded: x))) } else { data.append(0) } }
+                default: data.append(contentsOf: repeatElement(0, count: per))
+                }
+            }
+            switch element {
+            case .float16: vf.float16Vector = data
+            case .bfloat16: vf.bfloat16Vector = data
+            case .int8: vf.int8Vector = data
+            case .binary, .float32: vf.binaryVector = data
+            }
+            fd.vectors = vf
+            return fd
+        }
         fd.scalars = scalarColumn(values, f.dataType, element: f.elementType)
         return fd
     }
@@ -623,7 +710,7 @@ enum ProtoConversions {
                 return scalarColumn([], e, element: nil)
             }
             s.arrayData = a
-        case .floatVector:
+        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector:
             break
         }
         return s
@@ -660,8 +747,11 @@ enum ProtoConversions {
 
     // MARK: Placeholders
 
-    /// `PlaceholderGroup` bytes → query vectors (float32 little-endian per vector).
-    static func vectors(_ bytes: Data, dimension: Int?) throws -> [[Float]] {
+    /// `PlaceholderGroup` bytes → query vectors: float32 little-endian per vector, or the encoding of
+    /// a FLOAT16/BFLOAT16/INT8/BINARY field (widened to float32; bits become 0/1 values). The
+    /// placeholder type must match the field's type, as in Milvus.
+    static func vectors(_ bytes: Data, field: FieldSchema?) throws -> [[Float]] {
+        let dimension = field?.dimension
         let group: Milvus_Proto_Common_PlaceholderGroup
         do {
             group = try Milvus_Proto_Common_PlaceholderGroup(serializedBytes: bytes)
@@ -670,8 +760,31 @@ enum ProtoConversions {
         }
         guard let p = group.placeholders.first else { throw APIError.missing("data", "give at least one query vector") }
         guard group.placeholders.count == 1 else { throw APIError.invalid("one placeholder per search is supported, got \(group.placeholders.count)") }
-        guard p.type == .floatVector else {
-            throw APIError.invalid("query vectors of type \(p.type) are not supported; Vireo searches float vectors (and not by text, ids or sparse vectors)")
+        let placeholderType: DataType
+        switch p.type {
+        case .floatVector: placeholderType = .floatVector
+        case .float16Vector: placeholderType = .float16Vector
+        case .bfloat16Vector: placeholderType = .bfloat16Vector
+        case .int8Vector: placeholderType = .int8Vector
+        case .binaryVector: placeholderType = .binaryVector
+        default:
+            throw APIError.invalid("query vectors of type \(p.type) are not supported; Vireo searches dense and binary vectors (not text or sparse vectors)")
+        }
+        let fp32ForHalf = placeholderType == .floatVector && (field?.dataType == .float16Vector || field?.dataType == .bfloat16Vector)
+        if let field, field.dataType.isVector, field.dataType != placeholderType, !fp32ForHalf {
+            throw APIError.invalid("vector type must be the same, field \(field.name) - type \(field.dataType.rawValue), search info type \(placeholderType.rawValue)")
+        }
+        if placeholderType != .floatVector, let element = VectorElement(placeholderType) {
+            guard let d = dimension else {
+                throw APIError.invalid("name the vector field (anns_field) to search with \(placeholderType.rawValue) queries")
+            }
+            let per = element.bytesPerVector(dim: d)
+            return try p.values.enumerated().map { i, v in
+                guard v.count == per else {
+                    throw APIError.invalid("query vector \(i) has \(v.count) bytes, but a \(placeholderType.rawValue) of dimension \(d) has \(per)")
+                }
+                return element.floats([UInt8](v), dim: d)
+            }
         }
         var out: [[Float]] = []
         out.reserveCapacity(p.values.count)

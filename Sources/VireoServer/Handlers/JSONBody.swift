@@ -116,9 +116,12 @@ struct JSONBody: Sendable {
     }
 
     /// Query vectors: a list of lists of numbers (a single flat list is one vector).
-    func vectors(_ key: String = "data") throws -> [[Float]] {
+    func vectors(_ key: String = "data", field: FieldSchema? = nil) throws -> [[Float]] {
         guard let items = try array(key), !items.isEmpty else {
             throw APIError.missing(key, "give the query vectors as a list of lists of numbers, e.g. [[0.1, 0.2, …]]")
+        }
+        if let field, let element = VectorElement(field.dataType), element != .float32, let dim = field.dimension {
+            return try Self.compactQueries(items, key, field: field, element: element, dim: dim)
         }
         if items.allSatisfy({ if case .array = $0 { return false } else { return true } }) {
             return [try Self.floats(items, "\(key)[0]")]
@@ -135,6 +138,40 @@ struct JSONBody: Sendable {
             out.append(try Self.floats(v, "\(key)[\(i)]"))
         }
         return out
+    }
+
+    /// Query vectors of a FLOAT16/BFLOAT16/INT8/BINARY field as Milvus' REST API takes them: base64
+    /// text of the vector's bytes (not INT8), or a list of numbers (floats for FLOAT16/BFLOAT16,
+    /// integers for INT8, the dimension/8 bytes for BINARY), widened to float32.
+    static func compactQueries(_ items: [JSONValue], _ key: String, field: FieldSchema, element: VectorElement, dim: Int) throws -> [[Float]] {
+        let per = element.bytesPerVector(dim: dim)
+        let list = items.allSatisfy({ if case .array = $0 { return false }; if case .string = $0 { return false }; return true }) ? [JSONValue.array(items)] : items
+        return try list.enumerated().map { i, item in
+            let what = "\(key)[\(i)]"
+            switch item {
+            case let .string(s) where element != .int8:
+                guard let b = Base64.decode(s) else { throw APIError.invalid("\(what) is not base64 text of a \(field.dataType.rawValue)") }
+                guard b.count == per else {
+                    throw APIError.invalid("\(what) has \(b.count) bytes, but a \(field.dataType.rawValue) of dimension \(dim) has \(per)")
+                }
+                return element.floats(b, dim: dim)
+            case let .array(v) where element == .binary:
+                guard v.count == per else {
+                    throw APIError.invalid("\(what) has \(v.count) bytes, but a BinaryVector of dimension \(dim) has \(per) (one byte, 0...255, per 8 dimensions)")
+                }
+                let bytes = try v.enumerated().map { j, x -> UInt8 in
+                    guard case let .int(n) = x, let b = UInt8(exactly: n) else {
+                        throw APIError.wrongType("\(what)[\(j)]", expected: "a byte (0...255)", got: x)
+                    }
+                    return b
+                }
+                return element.floats(bytes, dim: dim)
+            case let .array(v):
+                return try floats(v, what)
+            default:
+                throw APIError.wrongType(what, expected: element == .int8 ? "a list of integers" : "a list of numbers or base64 text", got: item)
+            }
+        }
     }
 
     static func floats(_ items: [JSONValue], _ what: String) throws -> [Float] {

@@ -71,7 +71,9 @@ public final class MilvusHandlers: Sendable {
                     throw APIError.invalid("index on '\(ix.fieldName)': no such field in the schema (fields: \(call.schema.fields.map(\.name).joined(separator: ", ")))")
                 }
                 // Validate the index before creating anything.
-                try Self.indexSpec(ix, field: f, schema: call.schema).validate(dimension: f.dimension ?? 1)
+                let spec = try Self.indexSpec(ix, field: f, schema: call.schema).resolved(for: f.dataType)
+                if f.dataType.isVector { try spec.validate(for: f) }
+                try spec.validate(dimension: f.dimension ?? 1)
             }
             let c: Collection
             do {
@@ -246,7 +248,7 @@ public final class MilvusHandlers: Sendable {
             let rows = try c.get(ids: ids, outputFields: [c.schema.primaryKey.name, vectorField.name], partitions: try readPartitions(c, partitions))
             var byKey: [PrimaryKey: [Float]] = [:]
             for row in rows {
-                guard case let .floatVector(v)? = row[vectorField.name] else { continue }
+                guard let value = row[vectorField.name], let v = Self.queryFloats(value, field: vectorField) else { continue }
                 switch row[c.schema.primaryKey.name] {
                 case let .int(i)?: byKey[.int(i)] = v
                 case let .string(s)?: byKey[.string(s)] = v
@@ -465,6 +467,19 @@ public final class MilvusHandlers: Sendable {
         return spec
     }
 
+    /// A stored vector as read back (floats, int8 integers, or FLOAT16/BFLOAT16/BINARY bytes) as the
+    /// float32 query a search by primary key uses.
+    static func queryFloats(_ v: FieldValue, field: FieldSchema) -> [Float]? {
+        switch v {
+        case let .floatVector(x): return x
+        case let .array(items): return items.map { if case let .int(i) = $0 { return Float(i) } else { return 0 } }
+        case let .vectorBytes(b):
+            guard let e = VectorElement(field.dataType), let d = field.dimension, b.count == e.bytesPerVector(dim: d) else { return nil }
+            return e.floats(b, dim: d)
+        default: return nil
+        }
+    }
+
     private func indexDescriptions(_ c: Collection) throws -> [IndexDescription] {
         try c.indexes.map { spec in
             let status = try c.indexStatus(field: spec.field)
@@ -472,8 +487,9 @@ public final class MilvusHandlers: Sendable {
             var params: [String: Int] = [:]
             switch spec.kind {
             case .flat, .inverted, .stlSort, .trie, .bitmap: break
+            case .binFlat: break
             case .hnsw: params = ["M": spec.hnsw.M, "efConstruction": spec.hnsw.efConstruction]
-            case .ivfFlat: params = ["nlist": spec.ivf.nlist]
+            case .ivfFlat, .binIvfFlat: params = ["nlist": spec.ivf.nlist]
             case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]
             }
             let total = status.totalRows + status.growingRows

@@ -8,7 +8,7 @@ import Vireo
 enum MilvusParams {
     /// A metric name (`L2`, `IP`, `COSINE`, any case).
     static func metric(_ s: String) throws -> Metric {
-        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE") }
+        guard let m = Metric(milvusName: s) else { throw APIError.invalid("metric type '\(s)' is not supported; use L2, IP or COSINE (dense vectors) or HAMMING, JACCARD (binary vectors)") }
         return m
     }
 

@@ -98,6 +98,9 @@ struct JSONWriter {
                 field(e, int64AsString: int64AsString)
             }
             bytes.append(UInt8(ascii: "]"))
+        case let .vectorBytes(b):
+            // Milvus' REST API returns FLOAT16/BFLOAT16/BINARY vectors as base64 (Go's []byte).
+            string(Base64.encode(b))
         case let .floatVector(vec):
             bytes.append(UInt8(ascii: "["))
             for (k, e) in vec.enumerated() {

@@ -688,6 +688,8 @@ enum OpenAPIDocument {
               "HNSW",
               "IVF_FLAT",
               "IVF_PQ",
+              "BIN_FLAT",
+              "BIN_IVF_FLAT",
               "INVERTED",
               "STL_SORT",
               "TRIE",
@@ -699,7 +701,9 @@ enum OpenAPIDocument {
              "enum": [
               "L2",
               "IP",
-              "COSINE"
+              "COSINE",
+              "HAMMING",
+              "JACCARD"
              ],
              "type": "string"
             },
@@ -888,7 +892,11 @@ enum OpenAPIDocument {
                 "VarChar",
                 "JSON",
                 "Array",
-                "FloatVector"
+                "FloatVector",
+                "Float16Vector",
+                "BFloat16Vector",
+                "Int8Vector",
+                "BinaryVector"
                ],
                "type": "string"
               },
@@ -1303,7 +1311,11 @@ enum OpenAPIDocument {
              "VarChar",
              "JSON",
              "Array",
-             "FloatVector"
+             "FloatVector",
+             "Float16Vector",
+             "BFloat16Vector",
+             "Int8Vector",
+             "BinaryVector"
             ],
             "type": "string"
            },
@@ -3563,6 +3575,8 @@ enum OpenAPIDocument {
               "HNSW",
               "IVF_FLAT",
               "IVF_PQ",
+              "BIN_FLAT",
+              "BIN_IVF_FLAT",
               "INVERTED",
               "STL_SORT",
               "TRIE",
@@ -3574,7 +3588,9 @@ enum OpenAPIDocument {
              "enum": [
               "L2",
               "IP",
-              "COSINE"
+              "COSINE",
+              "HAMMING",
+              "JACCARD"
              ],
              "type": "string"
             },

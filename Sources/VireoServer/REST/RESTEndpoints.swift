@@ -319,7 +319,9 @@ struct RESTEndpoints: Sendable {
     func search(_ c: RESTCall) async throws -> RESTReply {
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
-        var call = SearchCall(collection: name, vectors: try c.body.vectors(), annsField: try c.body.string("annsField"),
+        let anns = try c.body.string("annsField")
+        let annsField = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
+        var call = SearchCall(collection: name, vectors: try c.body.vectors(field: annsField), annsField: anns,
                               filter: try Self.filter(c.body), limit: try c.body.int("limit") ?? c.body.int("topK") ?? 100,
                               offset: try c.body.int("offset") ?? 0, outputFields: try c.body.stringArray("outputFields") ?? [],
                               partitions: try c.body.stringArray("partitionNames"), options: try MilvusParams.searchOptions(c.body))
@@ -365,7 +367,9 @@ struct RESTEndpoints: Sendable {
         for (i, s) in subs.enumerated() {
             guard case .object = s else { throw APIError.wrongType("search[\(i)]", expected: "an object", got: s) }
             let b = try JSONBody(s)
-            searches.append(SearchCall(collection: name, vectors: try b.vectors(), annsField: try b.string("annsField"),
+            let subSchema = try handlers.schema(of: name)
+            let subField = try b.string("annsField").flatMap { subSchema.field(named: $0) }
+            searches.append(SearchCall(collection: name, vectors: try b.vectors(field: subField), annsField: try b.string("annsField"),
                                        filter: try Self.filter(b), limit: try b.int("limit") ?? limit.addingSaturated(offset), offset: try b.int("offset") ?? 0,
                                        partitions: partitions, options: try MilvusParams.searchOptions(b)))
         }

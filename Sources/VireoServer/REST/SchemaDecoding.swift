@@ -4,7 +4,7 @@ import Vireo
 /// collections/describe.
 enum SchemaDecoding {
     static let consistencyLevels: Set<String> = ["Strong", "Session", "Bounded", "Eventually", "Customized"]
-    static let unsupportedTypes: Set<String> = ["BinaryVector", "Float16Vector", "BFloat16Vector", "SparseFloatVector", "Int8Vector", "Geometry", "Timestamptz"]
+    static let unsupportedTypes: Set<String> = ["SparseFloatVector", "Geometry", "Timestamptz"]
 
     /// Quick setup (`dimension`) or a custom schema (`schema`), with `indexParams` and `params`.
     static func createCall(_ body: JSONBody) throws -> CreateCollectionCall {
@@ -84,7 +84,7 @@ enum SchemaDecoding {
         let name = try b.requiredString("fieldName", hint: "every field of schema.fields needs a fieldName")
         let typeName = try b.requiredString("dataType", hint: "field '\(name)' needs a dataType")
         if unsupportedTypes.contains(typeName) {
-            throw APIError.invalid("field '\(name)': dataType \(typeName) is not supported by Vireo yet; use FloatVector")
+            throw APIError.invalid("field '\(name)': dataType \(typeName) is not supported by Vireo yet; use FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector for vectors")
         }
         guard let type = DataType(milvusName: typeName) else {
             throw APIError.invalid("field '\(name)': invalid dataType '\(typeName)'; use one of \(DataType.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -119,9 +119,9 @@ func describe(_ c: Vireo.Collection) -> JSONValue {
         var o: [String: JSONValue] = ["field": .string(spec.field), "type": .string(spec.kind.rawValue)]
         switch spec.kind {
         case .hnsw: o["params"] = .object(["M": .int(Int64(spec.hnsw.M)), "efConstruction": .int(Int64(spec.hnsw.efConstruction))])
-        case .ivfFlat: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
+        case .ivfFlat, .binIvfFlat: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
         case .ivfPQ: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist)), "m": .int(Int64(spec.ivf.m)), "nbits": .int(Int64(spec.ivf.nbits))])
-        case .flat, .inverted, .stlSort, .trie, .bitmap: break
+        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: break
         }
         if let s = try? c.indexStatus(field: spec.field) {
             o["indexedRows"] = .int(Int64(s.indexedRows))
