@@ -117,3 +117,40 @@ def test_autoindex_is_described_as_autoindex(client, name):
     d = client.describe_index(name, client.list_indexes(name)[0])
     assert d["index_type"] == "AUTOINDEX"
     client.drop_collection(name)
+
+
+def test_describe_index_echoes_the_parameters_as_sent(client, server, name):
+    """Milvus answers DescribeIndex with the index parameters as the client sent them ("user index
+    params"): pymilvus' ORM sends one JSON `params` pair and reads it back as a dict; MilvusClient
+    sends flat pairs and reads those back. The two shapes describe the same index."""
+    from pymilvus import Collection, connections
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("v2", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection(name, schema=schema)
+    # MilvusClient: flat pairs, values as pymilvus' str() wrote them.
+    ix = client.prepare_index_params()
+    ix.add_index(field_name="v2", index_type="HNSW", metric_type="IP", params={"M": 8, "efConstruction": 40})
+    client.create_index(name, ix)
+    d = client.describe_index(name, "v2")
+    assert d["index_type"] == "HNSW" and d["metric_type"] == "IP", d
+    assert d["M"] == "8" and d["efConstruction"] == "40" and "params" not in d, d
+    # The ORM: {"index_type", "metric_type", "params": {...}} -> a JSON `params` pair.
+    if server is None:
+        pytest.skip("the ORM needs a server address (Milvus Lite is a file)")
+    alias = f"orm_{name}"
+    connections.connect(alias, uri=server.uri)
+    try:
+        Collection(name, using=alias).create_index("vector", {"index_type": "IVF_FLAT", "metric_type": "L2", "params": {"nlist": 16}})
+        d = client.describe_index(name, "vector")
+        assert d["index_type"] == "IVF_FLAT" and d["metric_type"] == "L2", d
+        assert d["params"] == {"nlist": 16}, d
+        # The same index again (spelled the other way) is the same index: no error, nothing rebuilt.
+        again = client.prepare_index_params()
+        again.add_index(field_name="vector", index_type="IVF_FLAT", metric_type="L2", params={"nlist": 16})
+        client.create_index(name, again)
+        assert client.describe_index(name, "vector")["params"] == {"nlist": 16}
+    finally:
+        connections.disconnect(alias)
+    client.drop_collection(name)

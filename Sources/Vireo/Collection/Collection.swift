@@ -369,6 +369,7 @@ public final class Collection: Sendable {
             var unnamed = spec
             unnamed.name = previous?.name
             unnamed.properties = previous?.properties
+            unnamed.requestParams = previous?.requestParams
             // The spec is published before the old indexes are detached: a search in between sees an
             // index whose metric or parameters differ and scans that segment exactly (never a stale
             // ranking); attach refuses builds of the old spec.

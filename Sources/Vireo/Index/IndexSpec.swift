@@ -91,6 +91,20 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     /// `json_cast_type`): the values at one path of the field's documents, cast to one type. Nil
     /// for every other index. A JSON field may have several, one per index name.
     public var jsonPath: JSONPathIndex?
+    /// The index parameters exactly as the client sent them (gRPC `CreateIndex.extra_params`), in
+    /// order: Milvus keeps them as the index's "user index params" and `DescribeIndex` answers with
+    /// them, so a client reads back the shape it wrote (pymilvus' `MilvusClient` sends flat pairs,
+    /// its ORM one JSON `params` pair). Nil for indexes created another way (REST, the Swift API) or
+    /// before this was kept; describes then list the parameters Vireo resolved. Not part of what
+    /// makes a repeated create the same index.
+    public var requestParams: [RequestParam]?
+
+    /// One key/value pair of ``requestParams``.
+    public struct RequestParam: Sendable, Hashable, Codable {
+        public var key: String
+        public var value: String
+        public init(key: String, value: String) { self.key = key; self.value = value }
+    }
 
     /// The index type as Milvus reports it: `AUTOINDEX` when asked for so, else the kind.
     public var milvusIndexType: String { isAutoIndex == true ? "AUTOINDEX" : kind.rawValue }
@@ -202,7 +216,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
 // Catalog records written before the metric and name moved onto the index decode without them
 // (``Database`` migrates such records when it opens them).
 extension IndexSpec {
-    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, isAutoIndex, properties, jsonPath }
+    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, isAutoIndex, properties, jsonPath, requestParams }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -214,6 +228,7 @@ extension IndexSpec {
         properties = try c.decodeIfPresent([String: String].self, forKey: .properties)
         isAutoIndex = try c.decodeIfPresent(Bool.self, forKey: .isAutoIndex)
         jsonPath = try c.decodeIfPresent(JSONPathIndex.self, forKey: .jsonPath)
+        requestParams = try c.decodeIfPresent([RequestParam].self, forKey: .requestParams)
     }
 
     /// The name clients see: the given one, else the field's.

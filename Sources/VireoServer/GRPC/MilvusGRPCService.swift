@@ -370,10 +370,22 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         let idKey = collection + "/" + d.fieldName + (d.textParams["json_path"] == nil ? "" : "/" + d.indexName)
         p.indexID = Int64(bitPattern: StableHash.hash(.string(idKey)) >> 12)
         p.fieldName = d.fieldName
-        p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
-            + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
-            + d.textParams.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
-            + d.properties.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
+        let properties = d.properties.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
+        if let sent = d.requestParams {
+            // Milvus answers with the parameters as the client sent them (its "user index params"),
+            // so pymilvus' ORM reads back its JSON `params` pair and MilvusClient its flat pairs.
+            // index_type and metric_type are added when the request left them to the defaults, and
+            // the properties set since (alter_index_properties) replace any sent at creation.
+            var pairs = sent.filter { d.properties[$0.key] == nil }.map { Self.kv($0.key, $0.value) }
+            if let m = d.metric, !pairs.contains(where: { $0.key == "metric_type" }) { pairs.insert(Self.kv("metric_type", m.rawValue), at: 0) }
+            if !pairs.contains(where: { $0.key == "index_type" }) { pairs.insert(Self.kv("index_type", d.indexType), at: 0) }
+            p.params = pairs + properties
+        } else {
+            p.params = [Self.kv("index_type", d.indexType)] + (d.metric.map { [Self.kv("metric_type", $0.rawValue)] } ?? [])
+                + d.params.sorted { $0.key < $1.key }.map { Self.kv($0.key, String($0.value)) }
+                + d.textParams.sorted { $0.key < $1.key }.map { Self.kv($0.key, $0.value) }
+                + properties
+        }
         p.indexedRows = Int64(d.indexedRows)
         p.totalRows = Int64(d.totalRows)
         p.pendingIndexRows = Int64(d.pendingRows)

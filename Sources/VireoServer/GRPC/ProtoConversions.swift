@@ -274,7 +274,9 @@ enum ProtoConversions {
             }
         }
         if !params.isEmpty { object["params"] = .object(params) }
-        return try MilvusParams.indexRequest(JSONBody(object: object), what: "the index")
+        var ix = try MilvusParams.indexRequest(JSONBody(object: object), what: "the index")
+        ix.requestParams = r.extraParams.map { IndexSpec.RequestParam(key: $0.key, value: $0.value) }
+        return ix
     }
 
     private static func unquoted(_ s: String) -> String {

@@ -421,6 +421,8 @@ public final class MilvusHandlers: Sendable {
                 b.isAutoIndex = nil
                 a.name = nil
                 b.name = nil
+                a.requestParams = nil
+                b.requestParams = nil
                 if a == b { return }
                 throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: index '\(existing.indexName)' already exists on field '\(existing.field)'\(existing.jsonPath.map { " (json_path \($0.path), json_cast_type \($0.castType.rawValue))" } ?? ""); give this index another index_name, or drop that one first")
             }
@@ -436,6 +438,8 @@ public final class MilvusHandlers: Sendable {
             b.name = nil
             a.isAutoIndex = nil  // AUTOINDEX is HNSW with defaults: the same index
             b.isAutoIndex = nil
+            a.requestParams = nil  // the same parameters may be spelled differently
+            b.requestParams = nil
             if a == b { return }
             throw APIError.invalid("CreateIndex failed: at most one distinct index is allowed per field: field '\(f.name)' already has index '\(existing.indexName)' (\(existing.milvusIndexType)\(existing.metric.map { ", metric \($0)" } ?? "")); release the collection and drop that index first to create another")
         }
@@ -456,6 +460,7 @@ public final class MilvusHandlers: Sendable {
             spec.jsonPath = try JSONPathIndex(field: f.name, schema: schema, path: ix.textParams["json_path"],
                                               castType: ix.textParams["json_cast_type"], castFunction: ix.textParams["json_cast_function"])
             if auto { spec.isAutoIndex = true }
+            spec.requestParams = ix.requestParams
             return spec
         }
         let type = !f.dataType.isVector && auto ? "INVERTED" : ix.indexType
@@ -464,6 +469,7 @@ public final class MilvusHandlers: Sendable {
         var spec = try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
                                  name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
         if auto { spec.isAutoIndex = true }
+        spec.requestParams = ix.requestParams
         return spec
     }
 
@@ -502,7 +508,8 @@ public final class MilvusHandlers: Sendable {
             return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
                                     indexType: spec.milvusIndexType, metric: metric, params: params,
                                     totalRows: total, indexedRows: status.indexedRows, pendingRows: total - status.indexedRows,
-                                    finished: status.isFinished, properties: spec.properties ?? [:], textParams: text)
+                                    finished: status.isFinished, properties: spec.properties ?? [:], textParams: text,
+                                    requestParams: spec.requestParams)
         }
     }
 

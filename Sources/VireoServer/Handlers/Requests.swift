@@ -159,6 +159,8 @@ public struct IndexRequest: Sendable, Hashable {
     public var params: [String: Int]
     /// String parameters: a JSON path index's `json_path`, `json_cast_type`, `json_cast_function`.
     public var textParams: [String: String]
+    /// The parameters as the client sent them (gRPC `extra_params`), echoed by `DescribeIndex`.
+    public var requestParams: [IndexSpec.RequestParam]?
 
     public init(fieldName: String, indexName: String? = nil, metric: Metric? = nil, indexType: String = "AUTOINDEX", params: [String: Int] = [:],
                 textParams: [String: String] = [:]) {
@@ -187,6 +189,8 @@ public struct IndexDescription: Sendable, Hashable {
     public var properties: [String: String] = [:]
     /// String parameters (a JSON path index's `json_path`, `json_cast_type`, `json_cast_function`).
     public var textParams: [String: String] = [:]
+    /// The parameters as the client created the index with, when it did so over gRPC (``IndexSpec/requestParams``).
+    public var requestParams: [IndexSpec.RequestParam]? = nil
 }
 
 /// A collection as `describe` reports it.
