@@ -147,3 +147,25 @@ def test_segments_carry_real_partition_ids(client, stub, name):
     reps = stub.GetReplicas(milvus_pb2.GetReplicasRequest(collection_name=name))
     assert sorted(reps.replicas[0].partition_ids) == sorted(parts.partitionIDs)
     client.drop_collection(name)
+
+
+def test_show_partitions_reports_which_partitions_are_loaded(client, stub, name):
+    """attu's partitions tab reads ShowPartitions' in-memory percentages: 100 for a loaded partition,
+    0 for a released one (Milvus' answer), following release_partitions / load_partitions."""
+    make(client, name)  # created with an index: loaded
+    client.create_partition(name, "p1")
+    client.create_partition(name, "p2")
+
+    def percentages():
+        r = stub.ShowPartitions(milvus_pb2.ShowPartitionsRequest(collection_name=name))
+        assert r.status.code == 0
+        return dict(zip(r.partition_names, r.inMemory_percentages))
+
+    assert percentages() == {"_default": 100, "p1": 100, "p2": 100}
+    client.release_partitions(name, ["p1"])
+    assert percentages() == {"_default": 100, "p1": 0, "p2": 100}
+    client.load_partitions(name, ["p1"])
+    assert percentages() == {"_default": 100, "p1": 100, "p2": 100}
+    client.release_collection(name)
+    assert percentages() == {"_default": 0, "p1": 0, "p2": 0}
+    client.drop_collection(name)

@@ -298,7 +298,10 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             r.partitionIds = listed.map { Self.partitionID(collection: ids.collection, partition: $0.id) }
             r.createdTimestamps = names.map { _ in 0 }
             r.createdUtcTimestamps = names.map { _ in 0 }
-            r.inMemoryPercentages = names.map { _ in 100 }
+            // Milvus reports 100 for a loaded partition and 0 for a released one (attu's partitions tab).
+            var percent: [Int64] = []
+            for n in names { percent.append(try await handlers.loadState(request.collectionName, partitions: [n]) == .loaded ? 100 : 0) }
+            r.inMemoryPercentages = percent
             return r
         }
     }
