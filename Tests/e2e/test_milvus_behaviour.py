@@ -243,3 +243,21 @@ def test_load_needs_an_index_on_every_vector_field(client, name):
     other = name + "_one"
     client.ok("collections/create", schema_body(other, index=False))
     assert "[vector]" in client.err("collections/load", {"collectionName": other}, 1100)
+
+
+def test_vector_dimension_bounds_are_milvus(client, name):
+    """Milvus refuses a vector dimension below 2 or above 32,768 with its own messages (code 1100);
+    2 and 32,768 are accepted."""
+    for dim in (1, 0, -3):
+        body = {"collectionName": name, "schema": {"fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": dim}}]}}
+        msg = client.err("collections/create", body, 1100)
+        assert "should be in range 2 ~ 32768" in msg, msg
+    body = {"collectionName": name, "schema": {"fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": 32769}}]}}
+    assert "float vector dimension should be in range 2 ~ 32768" in client.err("collections/create", body, 1100)
+    for dim in (2, 32768):
+        client.ok("collections/create", {"collectionName": name, "dimension": dim})
+        client.ok("collections/drop", {"collectionName": name})

@@ -154,3 +154,15 @@ def test_describe_index_echoes_the_parameters_as_sent(client, server, name):
     finally:
         connections.disconnect(alias)
     client.drop_collection(name)
+
+
+def test_vector_dimension_below_two_is_refused(client, name):
+    """Milvus: "invalid dimension: 1. should be in range 2 ~ 32768" (pymilvus' own tests expect it)."""
+    with pytest.raises(MilvusException) as e:
+        client.create_collection(name, dimension=1)
+    assert "should be in range 2 ~ 32768" in str(e.value), e.value
+    assert name not in client.list_collections()
+    client.create_collection(name, dimension=2, metric_type="L2")
+    client.insert(name, [{"id": 1, "vector": [0.5, 0.25]}])
+    assert client.query(name, filter="id == 1", output_fields=["vector"])[0]["vector"] == [0.5, 0.25]
+    client.drop_collection(name)

@@ -230,8 +230,13 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             throw bad("autoID is only valid on the primary key, not on '\(f.name)'")
         }
         for v in vectors {
-            guard let d = v.dimension, (1...Self.maxDimension).contains(d) else {
-                throw bad("vector field '\(v.name)' needs dimension in 1...\(Self.maxDimension), got \(v.dimension.map(String.init) ?? "none")")
+            // Milvus' bounds and messages (proxy validateDimension): at least 2, at most maxDimension.
+            guard let d = v.dimension else {
+                throw bad("dimension is not defined for vector field '\(v.name)'; give it `dim` (2 ~ \(Self.maxDimension))")
+            }
+            guard d >= 2 else { throw bad("invalid dimension: \(d). should be in range 2 ~ \(Self.maxDimension)") }
+            guard d <= Self.maxDimension else {
+                throw bad("invalid dimension: \(d) of field \(v.name). \(v.dataType == .binaryVector ? "binary" : "float") vector dimension should be in range 2 ~ \(Self.maxDimension)")
             }
             if v.dataType == .binaryVector, d % 8 != 0 {
                 throw bad("BinaryVector field '\(v.name)' has dimension \(d), which is not a multiple of 8; a binary vector is stored as dimension/8 bytes")
@@ -262,9 +267,9 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             guard !f.isPrimaryKey, !f.dataType.isVector, f.dataType != .json else {
                 throw bad("field '\(f.name)' cannot have a default value; defaults apply to scalar fields other than the primary key and JSON")
             }
-            let probe = CollectionSchema(name: name, fields: [.int64PrimaryKey("__pk"), .floatVector("__v", dimension: 1), FieldSchema(name: f.name, dataType: f.dataType,
+            let probe = CollectionSchema(name: name, fields: [.int64PrimaryKey("__pk"), .floatVector("__v", dimension: 2), FieldSchema(name: f.name, dataType: f.dataType,
                                          maxLength: f.maxLength, elementType: f.elementType, maxCapacity: f.maxCapacity)])
-            let row = try probe.row(fromJSON: .object(["__pk": .int(0), "__v": .array([.double(1)]), f.name: f.defaultValue!]))
+            let row = try probe.row(fromJSON: .object(["__pk": .int(0), "__v": .array([.double(1), .double(0)]), f.name: f.defaultValue!]))
             do {
                 _ = try RowCodec(schema: probe).prepare(row, index: 0, autoID: nil)
             } catch let e as VireoError {
