@@ -144,7 +144,7 @@ extension Shard {
                 var buildConfiguration = configuration
                 buildConfiguration.indexBuildThreads = max(1, configuration.compactionThreads)
                 for (f, field) in codec.vectorFields.enumerated() {
-                    guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
+                    guard let spec = indexes.spec(for: field.name), spec.isBuilt, content.nullVectors[f] == nil else { continue }
                     let pacer = CompactionPacer(dutyCycle: configuration.compactionBusyDutyCycle)
                     let progress = IndexBuildProgress(total: content.rows) { pacer.pace() }
                     if let index = try spec.build(vectors: content.vectors[f][0], storedNormalized: field.storesNormalizedVectors,
@@ -221,8 +221,12 @@ extension Shard {
         let norms = dims.indices.map { f in
             [MatrixView.gather(zip(segments, liveRows).map { (view: $0.inverseNorms[f], rows: $1) }, dim: 1)]
         }
+        // A row without a vector keeps it through compaction (its zero placeholder is gathered too).
+        let nulls = dims.indices.map { f in
+            NullVectors.concatenate(zip(segments, liveRows).map { (NullVectors.gather($0.nullVectors[f], rows: $1), $1.count) })
+        }
         let content = SegmentContent(rows: pks.count, vectors: vectors, inverseNorms: norms, pks: pks, scalars: scalars, partitions: partitions,
-                                     insertTimes: insertTimes)
+                                     insertTimes: insertTimes, nullVectors: nulls)
         return (content, origins)
     }
 

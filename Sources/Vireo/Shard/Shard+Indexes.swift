@@ -34,7 +34,9 @@ extension Shard {
         let snap = snap ?? snapshot
         for (f, field) in codec.vectorFields.enumerated() {
             guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
-            for seg in snap.sealed where seg.indexes[f] == nil {
+            // A segment with rows that have no vector for the field is scanned exactly (its null rows
+            // excluded) rather than indexed: an index over its placeholders could return them.
+            for seg in snap.sealed where seg.indexes[f] == nil && seg.nullVectors[f] == nil {
                 let segmentID = seg.id
                 builder.schedule(rows: seg.rowCount) { [weak self] progress in
                     self?.buildIndex(segment: segmentID, field: f, progress: progress)
@@ -47,7 +49,7 @@ extension Shard {
     /// then hands it to the writer and waits until it is stored and in use.
     func buildIndex(segment: UInt32, field f: Int, progress: IndexBuildProgress) {
         let snap = snapshot
-        guard let seg = snap.sealed.first(where: { $0.id == segment }), seg.indexes[f] == nil,
+        guard let seg = snap.sealed.first(where: { $0.id == segment }), seg.indexes[f] == nil, seg.nullVectors[f] == nil,
               let spec = indexes.spec(for: codec.vectorFields[f].name), spec.isBuilt else { return }
         // No build on a full disk: its result could not be stored (the next seal or open schedules it).
         if configuration.space?.isDiskFull == true { return }

@@ -155,9 +155,17 @@ extension Shard {
                 return InsertTimeColumn((0..<rows).map { _ in r.i64() })
             }
         }
+        // Segments written before nullable vector fields have no such blob: every row has its vectors.
+        let nullVectors = try env.read { txn -> [Bitset?] in
+            try dims.indices.map { f -> Bitset? in
+                let what = "segment \(id) null vectors of field '\(codec.vectorFields[f].name)'"
+                guard let stored = try txn.get(blobs, key: SegmentKeys.nullVectors(id, field: f)) else { return nil }
+                return try NullVectors.decode(Blob.decode(stored, kind: .nullVectors, what: what), rows: rows, what: what)
+            }
+        }
         return SealedSegment(id: id, rowCount: rows, vectors: vectors, inverseNorms: inverseNorms, pks: pks,
                              pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions,
-                             insertTimes: insertTimes)
+                             insertTimes: insertTimes, nullVectors: nullVectors)
     }
 
 }
