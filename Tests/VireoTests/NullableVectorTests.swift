@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Vireo
+import VireoKernels
 import VireoTestSupport
 
 /// Nullable vector fields (Milvus 2.6): a row may have no vector; it is stored, counted, read back
@@ -88,6 +89,7 @@ import VireoTestSupport
             try await c.createIndex(.hnsw(field: "vec", M: 16, efConstruction: 100))
             await c.waitForIndexBuilds()
             #expect(try c.indexStatus(field: "vec").isFinished)
+            try Self.expectValidRowsIndexes(c)
             try await Self.expectExact(c, queries: queries, base: base, excluded: nulls, params: SearchParameters(ef: 256), "sealed, indexed")
             try await Self.expectNoNullHit(c, nulls: nulls, deleted: deleted, n: n, "sealed, indexed")
             // Compaction keeps which rows have no vector.
@@ -98,6 +100,7 @@ import VireoTestSupport
             await c.waitForIndexBuilds()
             try await Self.expectExact(c, queries: queries, base: base, excluded: nulls.union(deleted), params: SearchParameters(ef: 256), "compacted")
             try await Self.expectNoNullHit(c, nulls: nulls, deleted: deleted, n: n, "compacted")
+            try Self.expectValidRowsIndexes(c)
             #expect(c.count() == n - deleted.count)
         }
         // Reopen: the bitmaps come back from the sealed segments and the batch records.
@@ -107,9 +110,37 @@ import VireoTestSupport
             #expect(c.count() == n - deleted.count)
             try await Self.expectExact(c, queries: queries, base: base, excluded: nulls.union(deleted), params: SearchParameters(ef: 256), "reopened")
             try await Self.expectNoNullHit(c, nulls: nulls, deleted: deleted, n: n, "reopened")
+            #expect(c.builder.pendingBuilds == 0, "reopen maps the valid-rows indexes, no rebuild")
+            try Self.expectValidRowsIndexes(c)
         }
         // `vireo check` knows the null-vector blobs and finds nothing wrong.
         #expect(try Database.check(dataDirectory: dir.path).isOK)
+    }
+
+    /// Every sealed segment with null rows has an index over its valid rows only: searched directly
+    /// (no cost model in between) with a valid row's own vector, it finds that row first at distance 0,
+    /// and never a row without a vector.
+    static func expectValidRowsIndexes(_ c: Collection) throws {
+        var checked = 0
+        for shard in c.shards {
+            for seg in shard.snapshot.sealed {
+                guard let nulls = seg.nullVectors[0] else { continue }
+                let index = try #require(seg.indexes[0] as? ValidRowsIndex, "segment \(seg.id) has null rows and no valid-rows index")
+                #expect(index.rows.count == seg.rowCount - nulls.count)
+                let probes = index.rows.prefix(5)
+                let queries = FloatArena(copying: probes.flatMap { seg.vectors[0].rowArray($0) }).matrix(dim: dim)
+                var heaps = [TopK](repeating: TopK(k: 5), count: probes.count)
+                index.search(queries: queries, range: 0..<probes.count, k: 5, params: ResolvedSearchParameters(ef: 128, nprobe: 8, refineK: 0),
+                             excluded: nil, idBase: 0, heaps: &heaps, backend: c.configuration.computeBackend)
+                for (row, heap) in zip(probes, heaps) {
+                    let hits = heap.sorted()
+                    #expect(hits.first?.id == Int64(row) && hits.first?.distance == 0)
+                    #expect(hits.allSatisfy { !nulls.contains(Int($0.id)) }, "an index returned a row without a vector")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 0, "the test needs sealed segments with null rows")
     }
 
     @Test("growing rows without a vector survive reopen (batch-record trailer) and stay out of searches")

@@ -524,9 +524,10 @@ public final class Collection: Sendable {
             status.growingRows += snap.growing.rowCount
             for seg in snap.sealed {
                 status.totalRows += seg.rowCount
-                // A segment holding rows without a vector is never indexed (it is scanned exactly):
-                // it counts as done, so clients waiting for the build do not wait forever.
-                if kind == .flat || kind == .binFlat || seg.indexes[f] != nil || seg.nullVectors[f] != nil { status.indexedRows += seg.rowCount }
+                // A segment whose rows all lack a vector has nothing to index: it counts as done.
+                if kind == .flat || kind == .binFlat || seg.indexes[f] != nil || seg.nullVectors[f]?.count == seg.rowCount {
+                    status.indexedRows += seg.rowCount
+                }
             }
         }
         return status

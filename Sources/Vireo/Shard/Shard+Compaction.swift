@@ -144,10 +144,10 @@ extension Shard {
                 var buildConfiguration = configuration
                 buildConfiguration.indexBuildThreads = max(1, configuration.compactionThreads)
                 for (f, field) in codec.vectorFields.enumerated() {
-                    guard let spec = indexes.spec(for: field.name), spec.isBuilt, content.nullVectors[f] == nil else { continue }
+                    guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
                     let pacer = CompactionPacer(dutyCycle: configuration.compactionBusyDutyCycle)
                     let progress = IndexBuildProgress(total: content.rows) { pacer.pace() }
-                    if let index = try spec.build(vectors: content.vectors[f][0], storedNormalized: field.storesNormalizedVectors,
+                    if let index = try spec.build(vectors: content.vectors[f][0], nulls: content.nullVectors[f], storedNormalized: field.storesNormalizedVectors,
                                                   configuration: buildConfiguration, progress: progress) {
                         built[f] = index
                     }
@@ -306,7 +306,7 @@ extension Shard {
                 let spec = indexes.spec(for: field.name)!
                 let what = "segment \(newID) \(spec.kind.rawValue) index of field '\(field.name)'"
                 guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
-                      let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors) else {
+                      let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors) else {
                     throw StorageError.corrupted(what: what, reason: "missing right after it was written")
                 }
                 seg = seg.withIndex(mapped, field: f, stored: StoredIndex(key: key, blob: blob))

@@ -40,7 +40,7 @@ extension Shard {
                     // again from the vectors (which are checked themselves) rather than refusing the shard.
                     if let blob = try? env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
-                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors),
+                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
                             seg = seg.withIndex(index, field: f, stored: StoredIndex(key: newest.0, blob: blob))
                             chosen = newest.0
