@@ -104,3 +104,19 @@ def test_rules(client, name):
     client.create_collection(name + "_plain", schema=schema)
     with pytest.raises(Exception):
         client.insert(name + "_plain", [{"id": 1, "vec": None}])
+
+
+def test_range_and_grouping_skip_null_vectors(client, name):
+    base, null, rows = data(1234)
+    make(client, name)
+    client.insert(name, rows)
+    q = np.random.default_rng(11).standard_normal(DIM).astype(np.float32)
+    ids = np.flatnonzero(~null)
+    d = ((base[ids].astype(np.float64) - q.astype(np.float64)) ** 2).sum(axis=1)
+    sd = np.sort(d)
+    radius = float((sd[39] + sd[40]) / 2)  # L2 range: distances below the radius; midway, so float32 rounding cannot flip a row
+    res = client.search(name, [q.tolist()], limit=200, anns_field="vec", search_params={"params": {"radius": radius}})[0]
+    want = {int(ids[i]) for i in np.flatnonzero(d < radius)}
+    assert {h["id"] for h in res} == want
+    grouped = client.search(name, [q.tolist()], limit=K, anns_field="vec", group_by_field="tag")[0]
+    assert [h["id"] for h in grouped] == exact(base, ~null, q)
