@@ -202,6 +202,7 @@ extension Database {
         case UInt8(ascii: "k"): return .column
         case UInt8(ascii: "t"): return .partitions
         case UInt8(ascii: "e"): return .insertTimes
+        case UInt8(ascii: "z"): return .nullVectors
         case UInt8(ascii: "i"): return .index
         default: return nil
         }
@@ -226,6 +227,7 @@ extension Database {
             case UInt8(ascii: "c"): words = "segment \(segment) scalar chunk \(rest ?? 0)"
             case UInt8(ascii: "k"): words = "segment \(segment) column of field \(rest ?? 0)"
             case UInt8(ascii: "t"): words = "segment \(segment) partitions"
+            case UInt8(ascii: "z"): words = "segment \(segment) null vectors of field \(rest ?? 0)"
             case UInt8(ascii: "i"): words = "segment \(segment) index of field \(rest ?? 0)\(key.count >= 13 ? " generation \(be32(9))" : "")"
             default: break
             }

@@ -40,6 +40,8 @@ package enum Blob {
         package static let column = Kind(rawValue: 9)
         package static let inverseNorms = Kind(rawValue: 10)
         package static let insertTimes = Kind(rawValue: 11)
+        /// The rows of a nullable vector field that have no vector.
+        package static let nullVectors = Kind(rawValue: 12)
     }
 
     /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then

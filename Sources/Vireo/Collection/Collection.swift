@@ -524,7 +524,10 @@ public final class Collection: Sendable {
             status.growingRows += snap.growing.rowCount
             for seg in snap.sealed {
                 status.totalRows += seg.rowCount
-                if kind == .flat || kind == .binFlat || seg.indexes[f] != nil { status.indexedRows += seg.rowCount }
+                // A segment whose rows all lack a vector has nothing to index: it counts as done.
+                if kind == .flat || kind == .binFlat || seg.indexes[f] != nil || seg.nullVectors[f]?.count == seg.rowCount {
+                    status.indexedRows += seg.rowCount
+                }
             }
         }
         return status

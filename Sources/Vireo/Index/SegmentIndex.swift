@@ -81,7 +81,75 @@ extension IndexEnvelope: SegmentIndex where Inner: SegmentIndex {
     }
 }
 
+/// An index over only the rows of a segment that have a vector for the field (a nullable vector field
+/// with null rows): the inner index is built on a gathered copy of those rows, so a row without a vector
+/// is never a graph node or list member, and its hits are mapped back to segment rows. The stored
+/// form is the inner index's; the mapping is derived again from the segment's null bitmap (immutable,
+/// like the segment) when the index is opened.
+final class ValidRowsIndex: SegmentIndex, ForwardingSerializableIndex {
+    let inner: any SegmentIndex
+    /// Segment row of each inner row, ascending.
+    let rows: [Int]
+
+    init(inner: any SegmentIndex, rows: [Int]) {
+        self.inner = inner
+        self.rows = rows
+    }
+
+    var storedIndex: any SerializableIndex { inner }
+    var metric: Metric { inner.metric }
+    func matches(_ spec: IndexSpec, rows: Int) -> Bool { inner.matches(spec, rows: self.rows.count) }
+
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool {
+        inner.prefersExactScan(allowed: allowed, rows: self.rows.count, k: k, params: params)
+    }
+
+    func search(queries: MatrixView, range: Range<Int>, k: Int, params: ResolvedSearchParameters, excluded: Bitset?,
+                idBase: Int64, heaps: inout [TopK], backend: any ComputeBackend) {
+        // The excluded rows (tombstones, filter, the null rows themselves) in the inner index's row space.
+        var innerExcluded: Bitset?
+        if let excluded {
+            var bits = Bitset(capacity: rows.count)
+            for (j, r) in rows.enumerated() where excluded.contains(r) { bits.insert(j) }
+            innerExcluded = bits
+        }
+        var local = [TopK](repeating: TopK(k: k), count: range.count)
+        inner.search(queries: queries, range: range, k: k, params: params, excluded: innerExcluded, idBase: 0, heaps: &local, backend: backend)
+        for i in local.indices {
+            for hit in local[i].sorted() { heaps[i].push(hit.distance, id: idBase + Int64(rows[Int(hit.id)])) }
+        }
+    }
+}
+
 extension IndexSpec {
+    /// ``build(vectors:storedNormalized:configuration:progress:)`` over the rows not in `nulls` (all
+    /// rows when nil); nil when no row has a vector.
+    func build(vectors: MatrixView, nulls: Bitset?, storedNormalized: Bool, configuration: Configuration,
+               progress: IndexBuildProgress) throws(IndexError) -> (any SegmentIndex)? {
+        guard let nulls, !nulls.isEmpty else {
+            return try build(vectors: vectors, storedNormalized: storedNormalized, configuration: configuration, progress: progress)
+        }
+        let valid = nulls.complementIndices(universe: vectors.rows)
+        guard !valid.isEmpty else { return nil }
+        let gathered = MatrixView.gather([(view: vectors, rows: valid)], dim: vectors.dim)
+        guard let inner = try build(vectors: gathered, storedNormalized: storedNormalized, configuration: configuration, progress: progress) else {
+            return nil
+        }
+        return ValidRowsIndex(inner: inner, rows: valid)
+    }
+
+    /// ``open(stored:owner:vectors:storedNormalized:)`` of an index built by
+    /// ``build(vectors:nulls:storedNormalized:configuration:progress:)``.
+    func open(stored: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, nulls: Bitset?,
+              storedNormalized: Bool) throws(IndexError) -> (any SegmentIndex)? {
+        guard let nulls, !nulls.isEmpty else { return try open(stored: stored, owner: owner, vectors: vectors, storedNormalized: storedNormalized) }
+        let valid = nulls.complementIndices(universe: vectors.rows)
+        guard !valid.isEmpty else { return nil }
+        let gathered = MatrixView.gather([(view: vectors, rows: valid)], dim: vectors.dim)
+        guard let inner = try open(stored: stored, owner: owner, vectors: gathered, storedNormalized: storedNormalized) else { return nil }
+        return ValidRowsIndex(inner: inner, rows: valid)
+    }
+
     /// The metric of a vector index (COSINE, Milvus' default, when none was resolved).
     var resolvedMetric: Metric { metric ?? .cosine }
 

@@ -5,6 +5,10 @@ struct PreparedRow: Sendable {
     var pk: PrimaryKey
     /// One vector per vector field, in schema order, as inserted.
     var vectors: [[Float]]
+    /// Per vector field, whether the row has no vector (a nullable field given null or nothing); its
+    /// entry in ``vectors`` is then zeros, stored only to keep row offsets dense and never searched.
+    /// Empty when every vector is present.
+    var nullVectors: [Bool] = []
     /// The scalar fields (schema order) and the dynamic field, encoded by ``RowCodec``.
     var scalars: [UInt8]
     /// The partition the row belongs to (0 = `_default`, or the first partition-key bucket).
@@ -94,10 +98,15 @@ struct RowCodec: Sendable {
         }
         // Vectors.
         var vectors: [[Float]] = []
+        var nullVectors: [Bool] = []
         vectors.reserveCapacity(vectorFields.count)
-        for f in vectorFields {
+        for (i, f) in vectorFields.enumerated() {
             guard let v = row[f.name], v != .null else {
-                throw bad(.missingField, "missing vector field '\(f.name)'")
+                guard f.nullable else { throw bad(.missingField, "missing vector field '\(f.name)'; it is not nullable") }
+                if nullVectors.isEmpty { nullVectors = [Bool](repeating: false, count: vectorFields.count) }
+                nullVectors[i] = true
+                vectors.append([Float](repeating: 0, count: f.dimension ?? 0))
+                continue
             }
             vectors.append(try Self.vector(v, field: f, what: "row \(index)"))
         }
@@ -125,7 +134,9 @@ struct RowCodec: Sendable {
             if dynamic.isEmpty { w.u32(0) } else { w.string(JSONValue.object(dynamic).jsonText) }
         }
         for f in addedFields { try scalar(f) }
-        return PreparedRow(pk: pk, vectors: vectors, scalars: w.bytes)
+        var prepared = PreparedRow(pk: pk, vectors: vectors, scalars: w.bytes)
+        prepared.nullVectors = nullVectors
+        return prepared
     }
 
     /// Validates a vector value for field `f`: type, dimension, finiteness. Vectors are kept exactly as

@@ -241,8 +241,10 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             if v.dataType == .binaryVector, d % 8 != 0 {
                 throw bad("BinaryVector field '\(v.name)' has dimension \(d), which is not a multiple of 8; a binary vector is stored as dimension/8 bytes")
             }
-            guard !v.nullable else {
-                throw bad("vector field '\(v.name)' cannot be nullable: Vireo does not support nullable vector fields yet (a Milvus 2.6 feature); create the field without nullable and give every row a vector")
+            // Milvus 2.6: a nullable vector field lets a row have no vector (never found by that
+            // field's search); a vector field has no default value.
+            guard v.defaultValue == nil else {
+                throw bad("vector field '\(v.name)' cannot have a default value; make it nullable to let rows omit their vector")
             }
         }
         for f in fields where f.dataType == .varChar {

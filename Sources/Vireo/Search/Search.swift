@@ -117,6 +117,8 @@ enum SegmentSearch {
         backend: any ComputeBackend, threads: Int, budget: WorkBudget? = nil, includeGrowing: Bool = true
     ) -> [[(distance: Float, id: Int64)]] {
         let nq = queries.rows
+        // Rows without a vector for this field join the excluded rows: no scan or index returns them.
+        let snapshots = snapshots.map { $0.excludingNullVectors(field: field) }
         let indexed = !exact && snapshots.contains { $0.sealed.contains { $0.indexes[field] != nil } }
         // Graph search parallelises per query; GEMM wants enough queries per chunk to stay efficient.
         let chunks = max(1, min(threads, indexed ? nq : nq / 32))
@@ -191,5 +193,28 @@ extension SearchParameters {
             throw VireoError.invalid(.invalidSearch, "refine_k = \(refineK) is out of range; use 0...1024 (candidates re-ranked = limit × refine_k)")
         }
         return ResolvedSearchParameters(ef: max(ef ?? max(64, limit), limit), nprobe: nprobe ?? 8, refineK: refineK ?? 0)
+    }
+}
+
+extension ShardSnapshot {
+    /// This snapshot with the rows that have no vector for vector field `field` added to the
+    /// tombstones (for one search of that field; nothing changes when the field has no null row).
+    func excludingNullVectors(field: Int) -> ShardSnapshot {
+        var out = self
+        for seg in sealed {
+            guard let nulls = seg.nullVectors[field] else { continue }
+            out.tombstones[seg.id] = out.tombstones[seg.id].map { $0.union(nulls) } ?? nulls
+        }
+        let blocks = growing.blocks.filter { $0.nullVectors[field] != nil }
+        if !blocks.isEmpty {
+            var bits = out.tombstones[growing.id] ?? Bitset(capacity: growing.rowCount)
+            bits.reserve(growing.rowCount)
+            for block in blocks {
+                let nulls = block.nullVectors[field]!
+                for i in 0..<block.count where nulls.contains(i) { bits.insert(block.firstRow + i) }
+            }
+            out.tombstones[growing.id] = bits
+        }
+        return out
     }
 }

@@ -89,6 +89,8 @@ final class GrowingBlock: Sendable {
     let partitions: PartitionColumn
     /// When each row was written (for the collection's TTL).
     let insertTimes: InsertTimeColumn
+    /// Per vector field, the rows that have no vector (nil: every row has one).
+    let nullVectors: [Bitset?]
     /// Decoded scalar columns, built on first use by a filter.
     let columns = ColumnCache()
 
@@ -100,7 +102,8 @@ final class GrowingBlock: Sendable {
     static let mergeRows = 1024
 
     init(firstRow: Int, pks: [PrimaryKey], vectors: [MatrixView], inverseNorms: [MatrixView]? = nil, scalars: [[UInt8]], partitions: [UInt16],
-         insertTimes: [Int64]) {
+         insertTimes: [Int64], nullVectors: [Bitset?]? = nil) {
+        self.nullVectors = nullVectors ?? vectors.map { _ in nil }
         self.insertTimes = InsertTimeColumn(insertTimes)
         self.inverseNorms = inverseNorms ?? vectors.map { $0.inverseNorms() }
         self.firstRow = firstRow
@@ -114,7 +117,8 @@ final class GrowingBlock: Sendable {
     convenience init(firstRow: Int, rows: [PreparedRow], dims: [Int]) {
         let vectors = dims.enumerated().map { f, d in FloatArena(rows: rows.lazy.map { $0.vectors[f] }, dim: d).matrix(dim: d) }
         self.init(firstRow: firstRow, pks: rows.map(\.pk), vectors: vectors, scalars: rows.map(\.scalars),
-                  partitions: rows.map(\.partition), insertTimes: rows.map(\.insertedAt))
+                  partitions: rows.map(\.partition), insertTimes: rows.map(\.insertedAt),
+                  nullVectors: NullVectors.columns(rows.map(\.nullVectors), fields: dims.count))
     }
 
     /// A block holding `a`'s rows followed by `b`'s (which must follow `a` directly).
@@ -126,7 +130,62 @@ final class GrowingBlock: Sendable {
         let norms = a.inverseNorms.indices.map { f in FloatArena(concatenating: [a.inverseNorms[f], b.inverseNorms[f]]).matrix(dim: 1) }
         return GrowingBlock(firstRow: a.firstRow, pks: a.pks + b.pks, vectors: vectors, inverseNorms: norms, scalars: a.scalars + b.scalars,
                             partitions: a.partitions.all(count: a.count) + b.partitions.all(count: b.count),
-                            insertTimes: a.insertTimes.all(count: a.count) + b.insertTimes.all(count: b.count))
+                            insertTimes: a.insertTimes.all(count: a.count) + b.insertTimes.all(count: b.count),
+                            nullVectors: a.vectors.indices.map { f in NullVectors.concatenate([(a.nullVectors[f], a.count), (b.nullVectors[f], b.count)]) })
+    }
+}
+
+/// Per-row validity of nullable vector fields: a row whose vector is null keeps a zero placeholder in
+/// the vector matrix (so row offsets stay dense) and is a member of its field's null set, which every
+/// search of that field excludes. Nil stands for "no null row" (the common case costs nothing).
+enum NullVectors {
+    /// One column per vector field from per-row flags (an empty flag list: every vector present).
+    static func columns(_ flags: [[Bool]], fields: Int) -> [Bitset?] {
+        (0..<fields).map { f in
+            guard flags.contains(where: { !$0.isEmpty && $0[f] }) else { return nil }
+            var bits = Bitset(capacity: flags.count)
+            for (i, row) in flags.enumerated() where !row.isEmpty && row[f] { bits.insert(i) }
+            return bits
+        }
+    }
+
+    /// The null rows of consecutive runs of rows (each `(nulls, count)`), as one set; nil when none.
+    static func concatenate(_ parts: [(Bitset?, Int)]) -> Bitset? {
+        guard parts.contains(where: { $0.0 != nil }) else { return nil }
+        var bits = Bitset(capacity: parts.reduce(0) { $0 + $1.1 })
+        var base = 0
+        for (nulls, count) in parts {
+            if let nulls { for i in 0..<count where nulls.contains(i) { bits.insert(base + i) } }
+            base += count
+        }
+        return bits
+    }
+
+    /// The null rows of `rows` picked (in order) from a column; nil when none.
+    static func gather(_ nulls: Bitset?, rows: [Int]) -> Bitset? {
+        guard let nulls else { return nil }
+        var bits = Bitset(capacity: rows.count)
+        for (i, r) in rows.enumerated() where nulls.contains(r) { bits.insert(i) }
+        return bits.isEmpty ? nil : bits
+    }
+
+    /// Stored form: the row count (u32) then the bitmap, one bit per row, least significant first.
+    static func encode(_ nulls: Bitset, rows: Int) -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(UInt32(rows))
+        var bytes = [UInt8](repeating: 0, count: (rows + 7) / 8)
+        for i in 0..<rows where nulls.contains(i) { bytes[i >> 3] |= 1 << UInt8(i & 7) }
+        w.bytes.append(contentsOf: bytes)
+        return w.bytes
+    }
+
+    static func decode(_ payload: [UInt8], rows: Int, what: String) throws -> Bitset {
+        guard payload.count == 4 + (rows + 7) / 8 else { throw StorageError.corrupted(what: what, reason: "\(payload.count) bytes for \(rows) rows") }
+        let n = Int(payload[0]) | Int(payload[1]) << 8 | Int(payload[2]) << 16 | Int(payload[3]) << 24
+        guard n == rows else { throw StorageError.corrupted(what: what, reason: "holds \(n) rows, the segment \(rows)") }
+        var bits = Bitset(capacity: rows)
+        for i in 0..<rows where payload[4 + i >> 3] & (1 << UInt8(i & 7)) != 0 { bits.insert(i) }
+        return bits
     }
 }
 
@@ -208,12 +267,15 @@ final class SealedSegment: Sendable {
     let partitions: PartitionColumn
     /// When each row was written (for the collection's TTL).
     let insertTimes: InsertTimeColumn
+    /// Per vector field, the rows that have no vector (nil: every row has one).
+    let nullVectors: [Bitset?]
 
     static let scalarChunkRows = 256
 
     init(id: UInt32, rowCount: Int, vectors: [MatrixView], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
          blobs: LMDBDatabase, partitions: PartitionColumn, insertTimes: InsertTimeColumn, indexes: [Int: any SegmentIndex] = [:],
-         indexBlobs: [Int: StoredIndex] = [:], columns: ColumnCache = ColumnCache()) {
+         indexBlobs: [Int: StoredIndex] = [:], columns: ColumnCache = ColumnCache(), nullVectors: [Bitset?]? = nil) {
+        self.nullVectors = nullVectors ?? vectors.map { _ in nil }
         self.insertTimes = insertTimes
         self.indexBlobs = indexBlobs
         self.inverseNorms = inverseNorms
@@ -236,7 +298,8 @@ final class SealedSegment: Sendable {
         var blobsByField = indexBlobs
         blobsByField[field] = stored
         return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment,
-                             blobs: blobs, partitions: partitions, insertTimes: insertTimes, indexes: all, indexBlobs: blobsByField, columns: columns)
+                             blobs: blobs, partitions: partitions, insertTimes: insertTimes, indexes: all, indexBlobs: blobsByField, columns: columns,
+                             nullVectors: nullVectors)
     }
 
     /// The same segment without an index on `field`.
@@ -247,7 +310,8 @@ final class SealedSegment: Sendable {
         var blobsByField = indexBlobs
         blobsByField[field] = nil
         return SealedSegment(id: id, rowCount: rowCount, vectors: vectors, inverseNorms: inverseNorms, pks: pks, pkIsInt: pkIsInt, environment: environment,
-                             blobs: blobs, partitions: partitions, insertTimes: insertTimes, indexes: all, indexBlobs: blobsByField, columns: columns)
+                             blobs: blobs, partitions: partitions, insertTimes: insertTimes, indexes: all, indexBlobs: blobsByField, columns: columns,
+                             nullVectors: nullVectors)
     }
 
     /// Every object that keeps bytes of this segment's stored blobs in use (mapped vectors, norms,
@@ -326,6 +390,8 @@ enum SegmentKeys {
     static func partitions(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "t")] }
     /// Insert time per row (absent: rows sealed before insert times were kept; they never expire).
     static func insertTimes(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "e")] }
+    /// Rows of a nullable vector field that have no vector (absent: every row has one).
+    static func nullVectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "z")] + be32(UInt32(field)) }
     /// Growing-segment batch records: segment, then batch sequence number.
     static func batch(_ segment: UInt32, seq: UInt64) -> [UInt8] { be32(segment) + be64(seq) }
     /// Index blobs: segment, field, generation.

@@ -147,7 +147,7 @@ extension Shard {
                     guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
                     let pacer = CompactionPacer(dutyCycle: configuration.compactionBusyDutyCycle)
                     let progress = IndexBuildProgress(total: content.rows) { pacer.pace() }
-                    if let index = try spec.build(vectors: content.vectors[f][0], storedNormalized: field.storesNormalizedVectors,
+                    if let index = try spec.build(vectors: content.vectors[f][0], nulls: content.nullVectors[f], storedNormalized: field.storesNormalizedVectors,
                                                   configuration: buildConfiguration, progress: progress) {
                         built[f] = index
                     }
@@ -221,8 +221,12 @@ extension Shard {
         let norms = dims.indices.map { f in
             [MatrixView.gather(zip(segments, liveRows).map { (view: $0.inverseNorms[f], rows: $1) }, dim: 1)]
         }
+        // A row without a vector keeps it through compaction (its zero placeholder is gathered too).
+        let nulls = dims.indices.map { f in
+            NullVectors.concatenate(zip(segments, liveRows).map { (NullVectors.gather($0.nullVectors[f], rows: $1), $1.count) })
+        }
         let content = SegmentContent(rows: pks.count, vectors: vectors, inverseNorms: norms, pks: pks, scalars: scalars, partitions: partitions,
-                                     insertTimes: insertTimes)
+                                     insertTimes: insertTimes, nullVectors: nulls)
         return (content, origins)
     }
 
@@ -302,7 +306,7 @@ extension Shard {
                 let spec = indexes.spec(for: field.name)!
                 let what = "segment \(newID) \(spec.kind.rawValue) index of field '\(field.name)'"
                 guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
-                      let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors) else {
+                      let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors) else {
                     throw StorageError.corrupted(what: what, reason: "missing right after it was written")
                 }
                 seg = seg.withIndex(mapped, field: f, stored: StoredIndex(key: key, blob: blob))

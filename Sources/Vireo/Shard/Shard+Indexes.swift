@@ -22,7 +22,7 @@ extension Shard {
         let seg = snap.sealed[pos]
         let what = "segment \(segment) \(spec.kind.rawValue) index of field '\(name)'"
         guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
-              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
+              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
         if let old = seg.indexBlobs[f] { retire([RetiredBlobs(keys: [old.key], holders: [WeakHolder(object: old.blob)])]) }
@@ -34,7 +34,8 @@ extension Shard {
         let snap = snap ?? snapshot
         for (f, field) in codec.vectorFields.enumerated() {
             guard let spec = indexes.spec(for: field.name), spec.isBuilt else { continue }
-            for seg in snap.sealed where seg.indexes[f] == nil {
+            // A segment whose rows all lack a vector for the field has nothing to index.
+            for seg in snap.sealed where seg.indexes[f] == nil && seg.nullVectors[f]?.count != seg.rowCount {
                 let segmentID = seg.id
                 builder.schedule(rows: seg.rowCount) { [weak self] progress in
                     self?.buildIndex(segment: segmentID, field: f, progress: progress)
@@ -53,7 +54,7 @@ extension Shard {
         if configuration.space?.isDiskFull == true { return }
         let built: any SegmentIndex
         do {
-            guard let b = try spec.build(vectors: seg.vectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors,
+            guard let b = try spec.build(vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors,
                                          configuration: configuration, progress: progress) else { return }
             built = b
         } catch {

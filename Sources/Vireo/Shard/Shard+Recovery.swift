@@ -40,7 +40,7 @@ extension Shard {
                     // again from the vectors (which are checked themselves) rather than refusing the shard.
                     if let blob = try? env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
-                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], storedNormalized: field.storesNormalizedVectors),
+                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
                             seg = seg.withIndex(index, field: f, stored: StoredIndex(key: newest.0, blob: blob))
                             chosen = newest.0
@@ -155,9 +155,17 @@ extension Shard {
                 return InsertTimeColumn((0..<rows).map { _ in r.i64() })
             }
         }
+        // Segments written before nullable vector fields have no such blob: every row has its vectors.
+        let nullVectors = try env.read { txn -> [Bitset?] in
+            try dims.indices.map { f -> Bitset? in
+                let what = "segment \(id) null vectors of field '\(codec.vectorFields[f].name)'"
+                guard let stored = try txn.get(blobs, key: SegmentKeys.nullVectors(id, field: f)) else { return nil }
+                return try NullVectors.decode(Blob.decode(stored, kind: .nullVectors, what: what), rows: rows, what: what)
+            }
+        }
         return SealedSegment(id: id, rowCount: rows, vectors: vectors, inverseNorms: inverseNorms, pks: pks,
                              pkIsInt: codec.schema.primaryKey.dataType == .int64, environment: env, blobs: blobs, partitions: partitions,
-                             insertTimes: insertTimes)
+                             insertTimes: insertTimes, nullVectors: nullVectors)
     }
 
 }

@@ -26,10 +26,14 @@ struct SegmentContent: Sendable {
     var partitions: [UInt16]
     /// When each row was written (``InsertTimeColumn/unknown`` for rows of older versions).
     var insertTimes: [Int64]
+    /// Per vector field, the rows that have no vector (nil: every row has one).
+    var nullVectors: [Bitset?]
 
     init(rows: Int, vectors: [[MatrixView]], inverseNorms: [[MatrixView]], pks: [PrimaryKey], scalars: [[UInt8]], partitions: [UInt16],
-         insertTimes: [Int64]) {
+         insertTimes: [Int64], nullVectors: [Bitset?]) {
         precondition(pks.count == rows && scalars.count == rows && partitions.count == rows && insertTimes.count == rows)
+        precondition(nullVectors.count == vectors.count)
+        self.nullVectors = nullVectors
         self.insertTimes = insertTimes
         self.rows = rows
         self.vectors = vectors
@@ -45,7 +49,8 @@ struct SegmentContent: Sendable {
                   inverseNorms: g.blocks.first.map { $0.inverseNorms.indices.map { f in g.blocks.map { $0.inverseNorms[f] } } } ?? [],
                   pks: g.blocks.flatMap(\.pks), scalars: g.blocks.flatMap(\.scalars),
                   partitions: g.blocks.flatMap { $0.partitions.all(count: $0.count) },
-                  insertTimes: g.blocks.flatMap { $0.insertTimes.all(count: $0.count) })
+                  insertTimes: g.blocks.flatMap { $0.insertTimes.all(count: $0.count) },
+                  nullVectors: g.blocks.first.map { $0.vectors.indices.map { f in NullVectors.concatenate(g.blocks.map { ($0.nullVectors[f], $0.count) }) } } ?? [])
     }
 
     /// Bytes the stored segment takes before compression (vectors, norms, keys, scalars): what
@@ -157,6 +162,10 @@ extension Shard {
         if let times = InsertTimeColumn(c.insertTimes).encoded {
             add(SegmentKeys.insertTimes(0), .insertTimes, times, compress: true)
         }
+        for (f, nulls) in c.nullVectors.enumerated() {
+            guard let nulls, !nulls.isEmpty else { continue }
+            add(SegmentKeys.nullVectors(0, field: f), .nullVectors, NullVectors.encode(nulls, rows: c.rows), compress: true)
+        }
         return out
     }
 }
@@ -165,7 +174,9 @@ extension Shard {
 /// (Int64, or u32 length + UTF-8), each vector field's vector in its element encoding (float32,
 /// float16/bfloat16 bit patterns, int8, packed bits: ``VectorElement``), and the encoded scalars (u32 length +
 /// bytes); then optional tagged trailers: `1` and a u32 partition id per row, `2` and the batch's
-/// insert time (i64 milliseconds since 1970).
+/// insert time (i64 milliseconds since 1970), `3` and, per vector field, a u8 flag (1: the field has
+/// null rows in this batch) followed by one byte per row (1: the row has no vector for that field; its
+/// vector bytes are zeros that no search reads).
 enum BatchRecord {
     static func encode(firstRow: Int, rows: [PreparedRow], elements: [VectorElement]) -> [UInt8] {
         var w = ByteWriter()
@@ -190,6 +201,16 @@ enum BatchRecord {
             w.u8(2)
             w.i64(t)
         }
+        // Then which rows have no vector, tagged 3 (absent when every row has all its vectors, so
+        // records written before nullable vector fields read the same).
+        if rows.contains(where: { $0.nullVectors.contains(true) }) {
+            w.u8(3)
+            for f in elements.indices {
+                let any = rows.contains { !$0.nullVectors.isEmpty && $0.nullVectors[f] }
+                w.u8(any ? 1 : 0)
+                if any { for r in rows { w.u8(!r.nullVectors.isEmpty && r.nullVectors[f] ? 1 : 0) } }
+            }
+        }
         return w.bytes
     }
 
@@ -212,6 +233,13 @@ enum BatchRecord {
                 case 2:
                     let t = r.i64()
                     for i in rows.indices { rows[i].insertedAt = t }
+                case 3:
+                    for f in dims.indices where r.u8() != 0 {
+                        for i in rows.indices where r.u8() != 0 {
+                            if rows[i].nullVectors.isEmpty { rows[i].nullVectors = [Bool](repeating: false, count: dims.count) }
+                            rows[i].nullVectors[f] = true
+                        }
+                    }
                 default: return (first, rows)  // a trailer of a newer version: ignored
                 }
             }

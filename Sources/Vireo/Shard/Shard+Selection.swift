@@ -151,22 +151,29 @@ extension Shard {
         let r = Int(loc.row)
         let pk: PrimaryKey
         var vectors: [[Float]] = []
+        var nullVectors: [Bool] = []
         var scalars: [UInt8] = []
         if loc.segment == snap.growing.id, let block = snap.growing.block(containing: r) {
             let i = r - block.firstRow
             pk = block.pks[i]
-            if fields.needsVectors { vectors = block.vectors.map { $0.rowArray(i) } }
+            if fields.needsVectors {
+                vectors = block.vectors.map { $0.rowArray(i) }
+                nullVectors = block.nullVectors.map { $0?.contains(i) == true }
+            }
             if fields.needsScalars { scalars = block.scalars[i] }
         } else if let seg = snap.sealed.first(where: { $0.id == loc.segment }) {
             pk = seg.primaryKey(row: r)
-            if fields.needsVectors { vectors = seg.vectors.map { $0.rowArray(r) } }
+            if fields.needsVectors {
+                vectors = seg.vectors.map { $0.rowArray(r) }
+                nullVectors = seg.nullVectors.map { $0?.contains(r) == true }
+            }
             if fields.needsScalars { scalars = try seg.scalars(row: r) }
         } else {
             throw VireoError(.corrupted, kind: .internal, "row \(loc) is not in shard \(index)")
         }
         if fields.includesPrimaryKey { row[codec.schema.primaryKey.name] = pk.fieldValue }
         for (f, field) in codec.vectorFields.enumerated() where fields.includes(field.name) {
-            row[field.name] = Self.output(vectors[f], type: field.dataType)
+            row[field.name] = nullVectors[f] ? .null : Self.output(vectors[f], type: field.dataType)
         }
         if fields.needsScalars {
             scalars.withUnsafeBytes { codec.decodeScalars($0, wanted: fields.scalarNames, into: &row) }

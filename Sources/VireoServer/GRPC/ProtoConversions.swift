@@ -324,7 +324,7 @@ enum ProtoConversions {
     /// Columnar `FieldData` (one per field, plus `$meta` for dynamic keys) → rows.
     static func rows(_ columns: [PFieldData], count declared: Int, schema: CollectionSchema) throws -> [Row] {
         var n = declared
-        if n == 0, let first = columns.first { n = try columnLength(first) }
+        if n == 0, let first = columns.first { n = first.validData.isEmpty ? try columnLength(first) : first.validData.count }
         guard n > 0 else { throw APIError(.invalidInsertData, "the request has no rows (num_rows is 0)") }
         var rows = [Row](repeating: Row(minimumCapacity: columns.count), count: n)
         for col in columns {
@@ -468,6 +468,14 @@ enum ProtoConversions {
             return out
         }
         switch col.field {
+        case .vectors? where !valid.isEmpty:
+            // A nullable vector field: Milvus 2.6 clients send vectors for the valid rows only.
+            let validCount = valid.reduce(0) { $0 + ($1 ? 1 : 0) }
+            if validCount == 0 { return [FieldValue?](repeating: .null, count: n) }
+            var inner = col
+            inner.validData = []
+            let items = try columnValues(inner, field: field, rows: try columnLength(inner) == n && validCount != n ? n : validCount)
+            return try spread(items.map { $0 ?? .null })
         case let .vectors(v)?:
             if let compact = try compactColumn(v, field: field, name: name, rows: n) { return compact }
             guard case let .floatVector(f)? = v.data else {
@@ -610,12 +618,15 @@ enum ProtoConversions {
             anyNull = anyNull || isNull
         }
         if f.nullable || anyNull { fd.validData = valid }
+        // A nullable vector column holds vectors for its valid rows only (Milvus 2.6; pymilvus maps
+        // rows to vectors through a prefix sum of valid_data), unlike scalar columns' placeholders.
+        let values = f.dataType.isVector && !fd.validData.isEmpty ? values.enumerated().filter { valid[$0.offset] }.map(\.element) : values
         if f.dataType == .floatVector {
             var vf = Milvus_Proto_Schema_VectorField()
             let dim = f.dimension ?? 0
             vf.dim = Int64(dim)
             var fa = Milvus_Proto_Schema_FloatArray()
-            fa.data.reserveCapacity(values.count * dim)
+            fa.data.reserveCapacity(values.count * dim)  // values: the valid rows
             for v in values {
                 if case let .floatVector(x)? = v, x.count == dim { fa.data.append(contentsOf: x) } else { fa.data.append(contentsOf: repeatElement(0, count: dim)) }
             }

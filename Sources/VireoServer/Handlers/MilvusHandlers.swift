@@ -247,7 +247,12 @@ public final class MilvusHandlers: Sendable {
             let vectorField = try vectorField(c.schema, field)
             let rows = try c.get(ids: ids, outputFields: [c.schema.primaryKey.name, vectorField.name], partitions: try readPartitions(c, partitions))
             var byKey: [PrimaryKey: [Float]] = [:]
+            var withoutVector: Set<PrimaryKey> = []
             for row in rows {
+                if row[vectorField.name] == .null, let key = row[c.schema.primaryKey.name] {
+                    if case let .int(i) = key { withoutVector.insert(.int(i)) } else if case let .string(s) = key { withoutVector.insert(.string(s)) }
+                    continue
+                }
                 guard let value = row[vectorField.name], let v = Self.queryFloats(value, field: vectorField) else { continue }
                 switch row[c.schema.primaryKey.name] {
                 case let .int(i)?: byKey[.int(i)] = v
@@ -256,6 +261,9 @@ public final class MilvusHandlers: Sendable {
                 }
             }
             return try ids.map { id in
+                if withoutVector.contains(id) {
+                    throw APIError.invalid("primary key \(id) has no vector in nullable field '\(vectorField.name)' (it is null): search by primary keys needs rows whose vector is set")
+                }
                 guard let v = byKey[id] else {
                     throw APIError.invalid("primary key \(id) is not in collection '\(name)' (or not in the partitions searched): search by primary keys needs existing rows")
                 }
