@@ -375,7 +375,9 @@ enum ProtoConversions {
     private static func columnLength(_ col: PFieldData) throws -> Int {
         switch col.field {
         case let .vectors(v)?:
-            guard v.dim > 0 else { return 0 }
+            // The dim comes from the request: bounded before it is multiplied (a bad one is refused with
+            // its message when the column is decoded).
+            guard v.dim > 0, v.dim <= CollectionSchema.maxDimension else { return 0 }
             switch v.data {
             case let .floatVector(f)?: return f.data.count / Int(v.dim)
             case let .float16Vector(b)?, let .bfloat16Vector(b)?: return b.count / (2 * Int(v.dim))
