@@ -64,6 +64,7 @@ ENDPOINTS = {
     "collections/load": ("Load a collection", coll(), "{}"),
     "collections/release": ("Release a collection", coll(), "{}"),
     "collections/get_load_state": ("Load state", coll({"partitionNames": STRS}), "object"),
+    "collections/refresh_load": ("Refresh a loaded collection (after fields were added; Vireo serves them at once)", coll(), "{}"),
     "collections/flush": ("Seal growing segments", coll(), "{}"),
     "collections/compact": ("Start compacting a collection (rewrite segments with deleted rows, merge small ones)",
                             coll(), "{compactionID}"),
@@ -79,9 +80,12 @@ ENDPOINTS = {
     "entities/query": ("Rows matching a filter (outputFields [\"count(*)\"] counts)", coll({
         "filter": S, "outputFields": STRS, "limit": INT, "offset": INT, "partitionNames": STRS, "exprParams": {"type": "object"},
         "ignoreGrowing": {"type": "boolean", "description": "read sealed segments only"}}), "array"),
-    "entities/search": ("Vector search", coll({
-        "data": {"type": "array", "items": VEC, "minItems": 1}, "annsField": S, "filter": S, "limit": INT, "offset": INT,
-        "outputFields": STRS, "partitionNames": STRS, "searchParams": SEARCH_PARAMS, "exprParams": {"type": "object"}}, ["data"]), "array"),
+    "entities/search": ("Vector search: by query vectors (data) or by the stored vectors of primary keys (ids), not both", coll({
+        "data": {"type": "array", "items": VEC, "minItems": 1},
+        "ids": {"type": "array", "items": {"oneOf": [INT, S]}, "minItems": 1,
+                "description": "primary keys whose stored vectors are the queries (Int64 keys as integers or their decimal text)"},
+        "annsField": S, "filter": S, "limit": INT, "offset": INT,
+        "outputFields": STRS, "partitionNames": STRS, "searchParams": SEARCH_PARAMS, "exprParams": {"type": "object"}}), "array"),
     "entities/hybrid_search": ("Several searches fused by a reranker", coll({
         "search": {"type": "array", "items": SUB_SEARCH, "minItems": 1},
         "rerank": obj({"strategy": {"type": "string", "enum": ["rrf", "weighted"]},
@@ -111,6 +115,8 @@ ENDPOINTS = {
     "partitions/load": ("Load partitions", coll({"partitionNames": STRS}, ["partitionNames"]), "{}"),
     "partitions/release": ("Release partitions", coll({"partitionNames": STRS}, ["partitionNames"]), "{}"),
     "databases/create": ("Create a database", obj({"dbName": NAME, "properties": PROPS}, ["dbName"]), "{}"),
+    "users/list": ("Milvus users: none (Vireo's credentials come from --token / --tokens-file; users/* and roles/* writes answer code 10)", obj({}), "array"),
+    "roles/list": ("Milvus roles: none (no RBAC; each credential grants the whole API)", obj({}), "array"),
     "databases/list": ("List databases", obj({}), "array"),
     "databases/describe": ("Describe a database", obj({"dbName": NAME}, ["dbName"]), "{dbName, dbID, properties}"),
     "databases/drop": ("Drop an empty database", obj({"dbName": NAME}, ["dbName"]), "{}"),

@@ -192,6 +192,36 @@ import VireoTestSupport
         #expect(try c.count(filter: "tenant == \"nobody\"") == 0)
     }
 
+    @Test("a null or missing partition key takes the field's default before routing; isolation searches one tenant")
+    func partitionKeyDefaultAndIsolation() async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        var tenant = FieldSchema(name: "tenant", dataType: .varChar, maxLength: 16, isPartitionKey: true)
+        tenant.defaultValue = .string("t0")
+        let c = try db.createCollection(CollectionSchema(name: "pk", fields: [
+            .int64PrimaryKey("id"), .floatVector("vec", dimension: 2, metric: .l2), tenant,
+        ], numPartitions: 4))
+        try await c.insert([["id": .int(1), "vec": .floatVector([1, 0]), "tenant": .null],
+                            ["id": .int(2), "vec": .floatVector([2, 0])],
+                            ["id": .int(3), "vec": .floatVector([3, 0]), "tenant": .string("t1")]])
+        #expect(Self.ids(try c.query(filter: "tenant == \"t0\"", outputFields: ["id"])) == [1, 2])
+        let bucket = Collection.bucket(of: .string("t0"), key: c.schema.partitionKey!, partitions: 4)!
+        #expect(try c.count(partitions: ["_default_\(bucket)"]) >= 2)
+
+        try c.alterProperties(set: [CollectionProperties.partitionKeyIsolation: "true"])
+        let q: [[Float]] = [[2, 0]]
+        let hits = try await c.search(SearchRequest(vectors: q, limit: 5, params: SearchParameters(exact: true), filter: "tenant == \"t0\" and id > 0"))
+        #expect(hits[0].map(\.id) == [.int(2), .int(1)])
+        for bad in [nil, "tenant in [\"t0\", \"t1\"]", "tenant == \"t0\" or id > 1", "not (tenant == \"t0\")", "tenant != \"t0\"",
+                    "tenant == \"t0\" and tenant == \"t1\""] as [String?] {
+            await #expect(throws: VireoError.self, "\(bad ?? "no filter")") {
+                try await c.search(SearchRequest(vectors: q, limit: 5, params: SearchParameters(exact: true), filter: bad))
+            }
+        }
+        // Query is not a search: Milvus checks isolation on search only.
+        #expect(try c.count(filter: "id > 0") == 3)
+    }
+
     @Test("rename keeps rows, partitions and indexes, and survives a reopen")
     func rename() async throws {
         let dir = TemporaryDirectory()

@@ -93,6 +93,28 @@ import VireoTestSupport
         #expect(rows.first?["title"] == .string("new"))
     }
 
+    @Test("insert(existing: .replace) replaces stored keys (single and multi shard) and keeps a repeated key's later row", arguments: [1, 4])
+    func insertReplacingExistingKeys(shards: Int) async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        var schema = Self.richSchema()
+        schema.shardsNum = shards
+        let c = try db.createCollection(schema)
+        try await c.insert((0..<20).map { Self.good($0) })
+        try await c.flush()
+        var rows = (15..<40).map { Self.good($0) }
+        rows[0]["title"] = .string("replaced")    // key 15, stored and sealed
+        var again = Self.good(30)
+        again["title"] = .string("later")         // key 30 twice in this request: the later row stays
+        rows.append(again)
+        let r = try await c.insert(rows, existing: .replace)
+        #expect(r.ids.count == rows.count)
+        #expect(c.count() == 40)
+        #expect(try c.get(ids: [.int(15)]).map { $0["title"] } == [.string("replaced")])
+        #expect(try c.get(ids: [.int(30)]).map { $0["title"] } == [.string("later")])
+        #expect(try c.get(ids: [.int(3)]).count == 1)
+    }
+
     @Test("all field types round-trip through get, before and after sealing and reopening")
     func roundTrip() async throws {
         let dir = TemporaryDirectory()

@@ -173,6 +173,22 @@ def test_duplicate_keys_in_one_insert_later_row_wins(client, name):
     assert client.ok("entities/get", {"collectionName": name, "id": [1], "outputFields": ["tag"]})[0]["tag"] == "second"
 
 
+def test_insert_of_a_stored_key_replaces_its_row(client, name):
+    """Milvus' insert does not check stored keys and its reads serve a key's newest row; Vireo replaces the
+    row (keys stay unique), also across a flush and in a search."""
+    client.ok("collections/create", schema_body(name, [{"fieldName": "tag", "dataType": "VarChar", "elementTypeParams": {"max_length": 16}}]))
+    client.ok("entities/insert", {"collectionName": name, "data": [{"id": 1, "vector": [1.0] * DIM, "tag": "old"},
+                                                                    {"id": 2, "vector": [2.0] * DIM, "tag": "two"}]})
+    client.ok("collections/flush", {"collectionName": name})  # the old row is sealed
+    r = client.ok("entities/insert", {"collectionName": name, "data": [{"id": 1, "vector": [9.0] * DIM, "tag": "new"}]})
+    assert r["insertCount"] == 1 and r["insertIds"] == [1]
+    got = client.ok("entities/get", {"collectionName": name, "id": [1], "outputFields": ["tag", "vector"]})
+    assert len(got) == 1 and got[0]["tag"] == "new" and got[0]["vector"] == [9.0] * DIM
+    assert client.count(name) == 2
+    hits = client.ok("entities/search", {"collectionName": name, "data": [[9.0] * DIM], "limit": 5, "outputFields": ["tag"]})
+    assert [(h["id"], h["tag"]) for h in hits] == [(1, "new"), (2, "two")]
+
+
 # --- B5: ignoreGrowing ---------------------------------------------------------------------------------------
 
 def test_ignore_growing_skips_the_newest_rows(client, name):
@@ -194,13 +210,13 @@ def test_ignore_growing_skips_the_newest_rows(client, name):
     assert sorted(h["id"] for h in off) == list(range(60))
 
 
-# --- B6: limit / offset out of range: 65535 -------------------------------------------------------------------
+# --- B6: limit / offset out of range: 65535 (query), 1100 (search over REST; Milvus' REST tests at a7fae63d) ----------
 
 @pytest.mark.parametrize("limit,offset,text", [(0, 0, "topk [0]"), (16385, 0, "topk [16385]"), (10, -1, "offset [-1]"),
                                                 (10, 16380, "offset+topk [16390]")])
-def test_search_limit_errors_are_65535(client, name, limit, offset, text):
+def test_search_limit_errors_are_1100_over_rest(client, name, limit, offset, text):
     client.ok("collections/create", {"collectionName": name, "dimension": DIM})
-    msg = client.err("entities/search", {"collectionName": name, "data": [[1.0] * DIM], "limit": limit, "offset": offset}, 65535)
+    msg = client.err("entities/search", {"collectionName": name, "data": [[1.0] * DIM], "limit": limit, "offset": offset}, 1100)
     assert text in msg and "[1, 16384]" in msg
 
 
@@ -229,7 +245,11 @@ def test_autoindex_is_described_as_autoindex(client, name):
 
 def test_load_needs_an_index_on_every_vector_field(client, name):
     body = schema_body(name, [{"fieldName": "v2", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}}])
-    client.ok("collections/create", body)  # an index on "vector" only: created, not loaded
+    # An index on "vector" only: as in Milvus, the collection and its index are created, and the load step of
+    # the create answers 1100 naming the field without an index.
+    assert "there is no vector index on field: [v2]" in client.err("collections/create", body, 1100)
+    assert client.ok("collections/has", {"collectionName": name})["has"] is True
+    assert [ix["indexName"] for ix in client.ok("indexes/describe", {"collectionName": name, "indexName": "vector"})] == ["vector"]
     assert client.ok("collections/get_load_state", {"collectionName": name})["loadState"] == "LoadStateNotLoad"
     msg = client.err("collections/load", {"collectionName": name}, 1100)
     assert "there is no vector index on field: [v2]" in msg
@@ -261,3 +281,108 @@ def test_vector_dimension_bounds_are_milvus(client, name):
     for dim in (2, 32768):
         client.ok("collections/create", {"collectionName": name, "dimension": dim})
         client.ok("collections/drop", {"collectionName": name})
+
+
+# --- Search by primary keys over REST (Milvus 2.6: `ids` instead of `data`) -------------------------------------
+
+def test_search_by_primary_keys_over_rest(client, name):
+    """The stored vectors of the given keys are the queries: each key's hits are its exact top-k (numpy), the key
+    itself first; Int64 keys as numbers or their text; the errors Milvus gives for bad `ids`."""
+    client.ok("collections/create", schema_body(name, [{"fieldName": "n", "dataType": "Int64"}]))
+    rng = np.random.default_rng(11)
+    vecs = rng.standard_normal((60, DIM)).astype(np.float32)
+    client.ok("entities/insert", {"collectionName": name, "data": [{"id": i, "vector": vecs[i].tolist(), "n": i % 3} for i in range(60)]})
+    keys = [4, 17, 42]
+
+    def exact(i, allowed):
+        d = ((vecs[allowed] - vecs[i]) ** 2).sum(axis=1)
+        return [int(allowed[j]) for j in np.argsort(d, kind="stable")[:5]]
+
+    for ids in (keys, [str(k) for k in keys]):
+        hits = client.ok("entities/search", {"collectionName": name, "ids": ids, "limit": 5, "outputFields": ["n"]})
+        assert len(hits) == 15
+        for q, k in enumerate(keys):
+            got = [h["id"] for h in hits[q * 5:(q + 1) * 5]]
+            assert got == exact(k, np.arange(60)), (k, got)
+            assert got[0] == k and hits[q * 5]["distance"] < 1e-4
+    # With a filter: the query vector still comes from the key, the hits obey the filter.
+    hits = client.ok("entities/search", {"collectionName": name, "ids": [17], "filter": "n == 0", "limit": 5})
+    assert [h["id"] for h in hits] == exact(17, np.arange(0, 60, 3))
+    # Milvus' errors: both ids and data, an empty list, wrong kinds, keys that name no row.
+    assert "mutually exclusive" in client.err("entities/search", {"collectionName": name, "ids": [1], "data": [[0.0] * DIM]}, 1100)
+    client.err("entities/search", {"collectionName": name, "ids": []}, 1802)
+    for bad in ([1.5], [True], ["abc"], [999999]):
+        client.err("entities/search", {"collectionName": name, "ids": bad}, 1100)
+    # A VarChar key: strings only, never empty.
+    other = name + "_s"
+    client.ok("collections/create", {"collectionName": other, "schema": {"fields": [
+        {"fieldName": "pk", "dataType": "VarChar", "isPrimary": True, "elementTypeParams": {"max_length": 16}},
+        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}}]},
+        "indexParams": [{"fieldName": "vector", "indexName": "vector", "metricType": "L2"}]})
+    client.ok("entities/insert", {"collectionName": other, "data": [{"pk": f"k{i}", "vector": vecs[i].tolist()} for i in range(10)]})
+    hits = client.ok("entities/search", {"collectionName": other, "ids": ["k3"], "limit": 3})
+    assert [h["pk"] for h in hits] == [f"k{j}" for j in exact(3, np.arange(10))[:3]]
+    client.err("entities/search", {"collectionName": other, "ids": [""]}, 1100)
+    client.err("entities/search", {"collectionName": other, "ids": [3]}, 1100)
+
+
+# --- Partition keys: defaults route, isolation needs one tenant -------------------------------------------------
+
+def test_partition_key_default_applies_to_null_and_missing_values(client, name):
+    client.ok("collections/create", schema_body(name, [
+        {"fieldName": "user_id", "dataType": "Int64", "isPartitionKey": True, "defaultValue": 10}]))
+    client.ok("entities/insert", {"collectionName": name, "data": [
+        {"id": 1, "vector": [1.0] * DIM, "user_id": None}, {"id": 2, "vector": [2.0] * DIM}, {"id": 3, "vector": [3.0] * DIM, "user_id": 7}]})
+    rows = client.ok("entities/query", {"collectionName": name, "filter": "user_id == 10", "outputFields": ["user_id"]})
+    assert sorted(r["id"] for r in rows) == [1, 2] and {r["user_id"] for r in rows} == {10}
+    hits = client.ok("entities/search", {"collectionName": name, "data": [[3.0] * DIM], "filter": "user_id == 10", "limit": 5})
+    assert [h["id"] for h in hits] == [2, 1]
+
+
+def test_partition_key_isolation_searches_one_tenant(client, name):
+    body = schema_body(name, [{"fieldName": "tenant", "dataType": "VarChar", "isPartitionKey": True, "elementTypeParams": {"max_length": 16}}])
+    body["params"] = {"partitionKeyIsolation": True, "partitionsNum": 4}
+    client.ok("collections/create", body)
+    client.ok("entities/insert", {"collectionName": name, "data": [
+        {"id": i, "vector": [float(i)] * DIM, "tenant": "ab"[i % 2]} for i in range(10)]})
+    hits = client.ok("entities/search", {"collectionName": name, "data": [[3.0] * DIM], "filter": 'tenant == "a" and id > 0', "limit": 3})
+    got = [h["id"] for h in hits]  # tenant "a" holds the even ids; 2 and 4 tie at distance 1·DIM
+    assert sorted(got[:2]) == [2, 4] and got[2] == 6, got
+    assert "does not support IN" in client.err("entities/search", {"collectionName": name, "data": [[3.0] * DIM], "filter": 'tenant in ["a", "b"]'}, 1100)
+    assert "partition key not found in expr" in client.err("entities/search", {"collectionName": name, "data": [[3.0] * DIM]}, 1100)
+    assert "does not support OR" in client.err("entities/search", {"collectionName": name, "data": [[3.0] * DIM], "filter": 'tenant == "a" or id > 3'}, 1100)
+    # Queries are not searches: Milvus checks isolation on search only.
+    assert len(client.ok("entities/query", {"collectionName": name, "filter": "id >= 0", "limit": 20})) == 10
+
+
+# --- Smaller REST shapes -----------------------------------------------------------------------------------------
+
+def test_refresh_load_and_rbac_routes(client, name):
+    client.ok("collections/create", schema_body(name))
+    client.ok("collections/refresh_load", {"collectionName": name})
+    client.ok("collections/release", {"collectionName": name})
+    client.err("collections/refresh_load", {"collectionName": name}, 101)
+    client.err("collections/refresh_load", {"collectionName": name + "_none"}, 100)
+    # No Milvus users or roles: empty lists, and writes answer code 10 with what to do instead.
+    assert client.ok("users/list", None) == [] and client.ok("roles/list", None) == []
+    assert "--token" in client.err("users/create", {"userName": "u", "password": "12345678"}, 10)
+    client.err("roles/create", {"roleName": "r"}, 10)
+    client.err("roles/grant_privilege", {"roleName": "r", "objectType": "Global", "objectName": "*", "privilege": "All"}, 10)
+    client.err("users/describe", {"userName": "u"}, 65535)
+
+
+def test_milvus_error_wording_that_clients_match(client, name):
+    assert "can't find collection" in client.err("collections/describe", {"collectionName": name + "_none"}, 100)
+    assert "Invalid collection name" in client.err("collections/create", {"collectionName": "a b", "dimension": DIM}, 1100)
+    client.ok("collections/create", schema_body(name))
+    msg = client.err("entities/insert", {"collectionName": name, "data": [{"id": 1, "vector": [1.0] * (DIM + 1)}]}, 1804)
+    assert msg.startswith("fail to deal the insert data") and "dimension" in msg, msg
+    assert "failed to create query plan" in client.err("entities/query", {"collectionName": name, "filter": "[1, 2]"}, 1100)
+    body = schema_body(name + "_d", [{"fieldName": "j", "dataType": "JSON", "defaultValue": {"a": 1}}])
+    assert "convert defaultValue fail" in client.err("collections/create", body, 1100)
+    body = {"collectionName": name + "_t", "schema": {"fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True}, {"fieldName": "s", "dataType": "VARCHAR", "elementTypeParams": {"max_length": 8}},
+        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}}]}}
+    assert "case-sensitive" in client.err("collections/create", body, 1100)
+    job = client.ok("collections/compact", {"collectionName": name})["compactionID"]
+    assert isinstance(job, int) and job > 0

@@ -166,3 +166,31 @@ def test_vector_dimension_below_two_is_refused(client, name):
     client.insert(name, [{"id": 1, "vector": [0.5, 0.25]}])
     assert client.query(name, filter="id == 1", output_fields=["vector"])[0]["vector"] == [0.5, 0.25]
     client.drop_collection(name)
+
+
+def test_index_created_over_rest_reads_back_through_the_orm(client, server, name):
+    """Milvus' REST handler passes index_type, metric_type and the build parameters as one JSON `params`
+    pair; pymilvus' ORM reads that back as a dict with the numbers sent (Milvus' REST tests check it)."""
+    if server is None:
+        pytest.skip("creates the index over REST, which Milvus Lite does not serve")
+    import json as _json
+    import urllib.request
+    from pymilvus import Collection, connections
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection(name, schema=schema)
+    body = {"collectionName": name, "indexParams": [{"fieldName": "vector", "indexName": "vector", "metricType": "IP",
+                                                     "indexType": "HNSW", "params": {"M": 16, "efConstruction": 200}}]}
+    req = urllib.request.Request(f"{server.uri}/v2/vectordb/indexes/create", data=_json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    assert _json.loads(urllib.request.urlopen(req).read())["code"] == 0
+    alias = f"orm_{name}"
+    connections.connect(alias, uri=server.uri)
+    try:
+        [index] = [ix.to_dict() for ix in Collection(name, using=alias).indexes]
+        p = index["index_param"]
+        assert p["index_type"] == "HNSW" and p["metric_type"] == "IP" and p["params"] == {"M": 16, "efConstruction": 200}, p
+    finally:
+        connections.disconnect(alias)
+    client.drop_collection(name)

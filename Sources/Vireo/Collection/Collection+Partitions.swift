@@ -129,7 +129,9 @@ extension Collection {
     func partitionKeyBucket(of row: Row, index: Int) throws -> UInt16 {
         let schema = self.schema
         guard let key = schema.partitionKey else { return 0 }
-        let value = row[key.name]?.jsonValue ?? key.defaultValue
+        // A missing or null value takes the field's default (Milvus applies defaults before routing).
+        var value = row[key.name]?.jsonValue
+        if value == nil || value == .null { value = key.defaultValue }
         guard let bucket = Self.bucket(of: value, key: key, partitions: schema.numPartitions) else {
             throw VireoError.invalid(.missingField, "row \(index): partition key '\(key.name)' needs a \(key.dataType.rawValue) value")
         }
@@ -165,6 +167,35 @@ extension Collection {
             allowed.formIntersection(values.compactMap { Self.bucket(of: $0, key: key, partitions: n) })
         }
         return allowed
+    }
+
+    /// Milvus' partition-key isolation (`partitionkey.isolation`): a search names exactly one
+    /// tenant, `key == value` at the top level of its filter (and-ed with anything else), as Milvus'
+    /// proxy requires, with its messages.
+    func checkPartitionKeyIsolation(_ filter: Filter?) throws {
+        guard let key = schema.partitionKey,
+              properties[CollectionProperties.partitionKeyIsolation]?.lowercased() == "true" else { return }
+        func refuse(_ what: String) -> VireoError {
+            VireoError.invalid(.invalidFilter, "\(what) (collection '\(name)' has partitionkey.isolation: search one tenant at a time, e.g. \(key.name) == \(key.dataType == .varChar ? "\"a\"" : "1") and …)")
+        }
+        var equalities = 0
+        func walk(_ e: FilterExpr) throws {
+            if case let .logical(true, a, b) = e { try walk(a); try walk(b); return }
+            guard e.fieldNames.contains(key.name) else { return }
+            switch e {
+            case let .compare("==", .field(f, []), .literal) where f == key.name: equalities += 1
+            case let .compare("==", .literal, .field(f, [])) where f == key.name: equalities += 1
+            case .member: throw refuse("partition key isolation does not support IN")
+            case .logical(false, _, _): throw refuse("partition key isolation does not support OR")
+            case .not: throw refuse("partition key isolation does not support NOT")
+            default: throw refuse("partition key isolation only supports == on the partition key '\(key.name)'")
+            }
+        }
+        if let filter { try walk(filter.root) }
+        guard equalities > 0 else {
+            throw refuse("partition key not found in expr or the expr is invalid when validating partition key isolation")
+        }
+        guard equalities == 1 else { throw refuse("partition key isolation does not support multiple partition key values in one search") }
     }
 
     /// The values `expr` restricts field `name` to, when it does so by `==` / `in` in every branch

@@ -113,7 +113,23 @@ public final class Collection: Sendable {
     ///   collection has a partition key, which routes each row by its value.
     @discardableResult
     public func insert(_ rows: [Row], partition: String? = nil) async throws -> WriteResult {
-        try await write(rows, replacing: false, partition: partition)
+        try await write(rows, mode: .insert, partition: partition)
+    }
+
+    /// What an insert does with a primary key that is already stored.
+    public enum ExistingKey: Sendable {
+        /// Fail the request, nothing written (``insert(_:partition:)``).
+        case refuse
+        /// Replace the stored row, as an upsert would, while a key given twice in the request still
+        /// keeps its later row. This is Milvus' insert as its readers see it: Milvus does not check
+        /// keys on insert, and a query or search returns the newest row of a key.
+        case replace
+    }
+
+    /// Inserts `rows`, deciding by `existing` what happens to a key that is already stored.
+    @discardableResult
+    public func insert(_ rows: [Row], partition: String? = nil, existing: ExistingKey) async throws -> WriteResult {
+        try await write(rows, mode: existing == .refuse ? .insert : .insertReplacing, partition: partition)
     }
 
     /// Inserts `rows`, replacing stored rows with the same primary keys (delete + insert in one
@@ -122,7 +138,7 @@ public final class Collection: Sendable {
     /// A row replaced this way moves to `partition` if it was stored in another one.
     @discardableResult
     public func upsert(_ rows: [Row], partition: String? = nil) async throws -> WriteResult {
-        try await write(rows, replacing: true, partition: partition)
+        try await write(rows, mode: .upsert, partition: partition)
     }
 
     /// Deletes the rows with these primary keys; returns how many existed.
@@ -215,7 +231,11 @@ public final class Collection: Sendable {
         }
     }
 
-    private func write(_ rows: [Row], replacing: Bool, partition: String?) async throws -> WriteResult {
+    private enum WriteMode { case insert, insertReplacing, upsert }
+
+    private func write(_ rows: [Row], mode: WriteMode, partition: String?) async throws -> WriteResult {
+        // Stored keys: refused by a plain insert, replaced otherwise.
+        let replacing = mode != .insert
         ForegroundActivity.mark()
         let target = try writePartition(partition)
         guard !rows.isEmpty else { return WriteResult(count: 0, ids: []) }
@@ -236,7 +256,7 @@ public final class Collection: Sendable {
             if let earlier = seen[p.pk] {
                 // Milvus refuses a key twice in one upsert, but accepts it in one insert and then
                 // serves the later row; Vireo stores only that later row (keys stay unique).
-                guard !replacing else {
+                guard mode != .upsert else {
                     throw VireoError.invalid(.duplicatePrimaryKey, "row \(i): primary key \(p.pk) appears more than once in this upsert; primary keys in one upsert must be unique. Nothing was written")
                 }
                 prepared[earlier] = p
@@ -745,6 +765,7 @@ public final class Collection: Sendable {
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
         let f = try request.filter.map { try Filter($0, schema: schema) }
+        try checkPartitionKeyIsolation(f)
         let allowed = try readPartitions(request.partitions, filter: f)
         let params = try request.params.resolved(limit: k)
         // The blocking part runs on the read executor (a single query on this thread): it stops

@@ -194,7 +194,9 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         if let metric, field.dataType.isVector {
             let allowed = field.dataType.metrics
             guard allowed.contains(metric) else {
-                throw VireoError.invalid(.invalidArgument, "metric type \(metric.rawValue) not found or not supported, supported: [\(allowed.map(\.rawValue).joined(separator: " "))]: field '\(field.name)' is \(field.dataType.rawValue)")
+                // Milvus 2.6's proxy check for binary indexes, then knowhere's wording (both are matched on).
+                let proxy = field.dataType == .binaryVector ? "binary vector index does not support metric type: \(metric.rawValue); " : ""
+                throw VireoError.invalid(.invalidArgument, proxy + "metric type \(metric.rawValue) not found or not supported, supported: [\(allowed.map(\.rawValue).joined(separator: " "))]: field '\(field.name)' is \(field.dataType.rawValue)")
             }
         }
     }

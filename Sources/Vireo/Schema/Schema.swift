@@ -266,8 +266,12 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             }
         }
         for f in fields where f.defaultValue != nil {
-            guard !f.isPrimaryKey, !f.dataType.isVector, f.dataType != .json else {
-                throw bad("field '\(f.name)' cannot have a default value; defaults apply to scalar fields other than the primary key and JSON")
+            // Milvus' messages (its proxy's schema checks), then what to do.
+            guard !f.isPrimaryKey else {
+                throw bad("primary field not support default_value: field '\(f.name)' is the primary key; defaults apply to Bool, integer, Float, Double and VarChar fields")
+            }
+            guard !f.dataType.isVector, f.dataType != .json, f.dataType != .array else {
+                throw bad("convert defaultValue fail: field '\(f.name)' is \(f.dataType.rawValue), which cannot have a default value; defaults apply to Bool, integer, Float, Double and VarChar fields")
             }
             let probe = CollectionSchema(name: name, fields: [.int64PrimaryKey("__pk"), .floatVector("__v", dimension: 2), FieldSchema(name: f.name, dataType: f.dataType,
                                          maxLength: f.maxLength, elementType: f.elementType, maxCapacity: f.maxCapacity)])
@@ -275,7 +279,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             do {
                 _ = try RowCodec(schema: probe).prepare(row, index: 0, autoID: nil)
             } catch let e as VireoError {
-                throw bad("the default value of '\(f.name)' does not fit the field: \(e.message)")
+                throw bad("invalid defaultValue of field '\(f.name)': it does not fit the field: \(e.message)")
             }
         }
         for f in fields where f.metric != nil && !f.dataType.isVector {
@@ -292,7 +296,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             guard !key.isPrimaryKey, key.dataType == .int64 || key.dataType == .varChar else {
                 throw bad("partition key '\(key.name)' must be an Int64 or VarChar field other than the primary key")
             }
-            guard !key.nullable else { throw bad("partition key '\(key.name)' cannot be nullable") }
+            guard !key.nullable else { throw bad("partition key field not support nullable: partition key '\(key.name)' cannot be nullable") }
             guard (1...Self.maxPartitions).contains(numPartitions) else {
                 throw bad("numPartitions must be in 1...\(Self.maxPartitions), got \(numPartitions)")
             }
@@ -310,7 +314,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             && (name.first!.isLetter || name.first! == "_")
             && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
         guard ok else {
-            throw VireoError.invalid(.invalidSchema, "invalid \(what) '\(name)': use 1-255 ASCII letters, digits or underscores, starting with a letter or underscore")
+            throw VireoError.invalid(.invalidSchema, "Invalid \(what) '\(name)': use 1-255 ASCII letters, digits or underscores, starting with a letter or underscore")
         }
     }
 }

@@ -144,12 +144,7 @@ extension MilvusGRPCService {
 
     // MARK: Refusals
 
-    static func noRBAC(_ method: String) -> APIError {
-        APIError(.serviceUnimplemented, """
-            service unimplemented: \(method) needs Milvus' users and roles (RBAC), which Vireo does not have; \
-            access is controlled by the credentials of `vireo serve --token` / `--tokens-file`, each granting the whole API
-            """)
-    }
+    static func noRBAC(_ method: String) -> APIError { APIError.noRBAC(method) }
 
     static func singleNode(_ method: String) -> APIError {
         APIError(.serviceUnimplemented, """

@@ -45,6 +45,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var httpStatus: Int
     public var message: String
     public var kind: VireoError.Kind
+    /// The code the REST API reports instead of `code`, where Milvus' two APIs differ (a search's
+    /// limit or offset out of range: 1100 over REST, 65535 over gRPC).
+    public var restCode: MilvusCode?
 
     public init(_ code: MilvusCode, _ message: String, httpStatus: Int = 200, kind: VireoError.Kind = .invalidInput) {
         self.code = code
@@ -63,6 +66,13 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// A limit or offset out of range: Milvus reports these with code 65535 (its proxy returns a
     /// plain error, not a parameter error), so clients matching on the code see the same.
     static func outOfRange(_ message: String) -> APIError { APIError(.unexpected, message) }
+    /// A search's topk or offset out of range: 65535 over gRPC (Milvus' proxy), 1100 over REST
+    /// (Milvus' REST v2 handler checks them first).
+    static func searchWindow(_ message: String) -> APIError {
+        var e = APIError(.unexpected, message)
+        e.restCode = .invalidParameter
+        return e
+    }
     static func wrongType(_ parameter: String, expected: String, got: JSONValue) -> APIError {
         APIError(.invalidJSON, "parameter '\(parameter)' must be \(expected), got \(got.kindName)")
     }
@@ -71,6 +81,15 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     }
     static func databaseNotFound(_ name: String) -> APIError {
         APIError(.databaseNotFound, "database not found[database=\(name)]: create it first (databases/create) or check the name (databases/list)", kind: .notFound)
+    }
+    /// Milvus' users, roles and privileges (RBAC) are not served: a Vireo server's access is its
+    /// configured credentials, each granting the whole API. Code 10 ("service unimplemented") in the
+    /// status, not gRPC UNIMPLEMENTED, which Milvus' Node SDK turns into an empty success.
+    static func noRBAC(_ method: String) -> APIError {
+        APIError(.serviceUnimplemented, """
+            service unimplemented: \(method) needs Milvus' users and roles (RBAC), which Vireo does not have; \
+            access is controlled by the credentials of `vireo serve --token` / `--tokens-file`, each granting the whole API
+            """)
     }
     static let unauthenticated = APIError(.unauthenticated, "user hasn't authenticated", httpStatus: 401, kind: .invalidInput)
 }
@@ -157,7 +176,9 @@ public enum ErrorTable {
             case .unavailable, .internal: code = .unexpected
             }
         }
-        return APIError(code, v.message, kind: v.kind)
+        // Milvus' proxy reports every filter it cannot plan under this prefix; clients match on it.
+        let message = v.code == .invalidFilter ? "failed to create query plan: \(v.message)" : v.message
+        return APIError(code, message, kind: v.kind)
     }
 }
 

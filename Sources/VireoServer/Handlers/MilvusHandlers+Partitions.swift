@@ -20,7 +20,10 @@ extension MilvusHandlers {
         try await mapped {
             let c = try self.collection(collection)
             if partition != CollectionSchema.defaultPartitionName, c.hasPartition(partition), loads.isLoaded(c), !loads.releasedPartitions(c).contains(partition) {
-                throw APIError(.unexpected, "partition cannot be dropped, partition is loaded, please release it first (POST /v2/vectordb/partitions/release with partitionNames [\"\(partition)\"])")
+                // 65535 over gRPC (Milvus' proxy), 1100 over REST (Milvus' REST v2 handler).
+                var e = APIError(.unexpected, "partition cannot be dropped, partition is loaded, please release it first (POST /v2/vectordb/partitions/release with partitionNames [\"\(partition)\"])")
+                e.restCode = .invalidParameter
+                throw e
             }
             try await c.dropPartition(partition)
             loads.setPartitions(c, [partition], loaded: true)

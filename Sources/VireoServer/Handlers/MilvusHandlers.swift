@@ -101,6 +101,9 @@ public final class MilvusHandlers: Sendable {
                 loads.forget(c)
                 throw error
             }
+            // Asked to load, but a vector field has no index: Milvus keeps the collection and its
+            // indexes, and its load step answers 1100 naming the field; so does Vireo.
+            if call.load, !call.indexes.isEmpty, !Self.indexesEveryVectorField(call) { try checkLoadable(c) }
         }
     }
 
@@ -167,6 +170,15 @@ public final class MilvusHandlers: Sendable {
         }
     }
 
+    /// Milvus' refresh load (after fields were added): a loaded collection already serves every
+    /// field and row, so there is nothing to reload; one that is not loaded is refused, as in Milvus.
+    public func refreshLoad(_ name: String) async throws(APIError) {
+        try await mapped {
+            let c = try collection(name)
+            guard loads.isLoaded(c) else { throw APIError.collectionNotLoaded(name) }
+        }
+    }
+
     static func indexesEveryVectorField(_ call: CreateCollectionCall) -> Bool {
         let indexed = Set(call.indexes.map(\.fieldName))
         return call.schema.vectorFields.allSatisfy { indexed.contains($0.name) }
@@ -213,7 +225,9 @@ public final class MilvusHandlers: Sendable {
                 throw APIError(.invalidInsertData, "\(rows.count) rows in one request; at most \(limits.maxInsertRows) are accepted — split the data into smaller batches")
             }
             let partition = partition.flatMap { $0.isEmpty ? nil : $0 }
-            return upsert ? try await c.upsert(rows, partition: partition) : try await c.insert(rows, partition: partition)
+            // Milvus' insert does not check stored keys, and its reads serve a key's newest row: an
+            // insert of a stored key replaces it here (keys stay unique; `count(*)` counts it once).
+            return upsert ? try await c.upsert(rows, partition: partition) : try await c.insert(rows, partition: partition, existing: .replace)
         }
     }
 
@@ -346,18 +360,18 @@ public final class MilvusHandlers: Sendable {
         }
     }
 
-    /// A search's limit and offset, with Milvus' messages and code 65535 (proxy parseSearchInfo:
-    /// topk, offset and offset + topk each in [1, 16,384]).
+    /// A search's limit and offset, with Milvus' messages and code 65535 over gRPC, 1100 over REST
+    /// (proxy parseSearchInfo: topk, offset and offset + topk each in [1, 16,384]).
     private func checkTopK(limit: Int, offset: Int) throws {
         let max = limits.maxTopK
         guard limit >= 1, limit <= max else {
-            throw APIError.outOfRange("topk [\(limit)] is invalid, it should be in range [1, \(max)], but got \(limit)")
+            throw APIError.searchWindow("topk [\(limit)] is invalid, it should be in range [1, \(max)], but got \(limit)")
         }
         guard offset >= 0, offset <= max else {
-            throw APIError.outOfRange("offset [\(offset)] is invalid, it should be in range [1, \(max)], but got \(offset)")
+            throw APIError.searchWindow("offset [\(offset)] is invalid, it should be in range [1, \(max)], but got \(offset)")
         }
         guard offset <= max - limit else {
-            throw APIError.outOfRange("offset+topk [\(offset + limit)] is invalid, it should be in range [1, \(max)], but got \(offset + limit)")
+            throw APIError.searchWindow("offset+topk [\(offset + limit)] is invalid, it should be in range [1, \(max)], but got \(offset + limit)")
         }
     }
 

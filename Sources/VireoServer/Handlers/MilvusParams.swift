@@ -89,7 +89,18 @@ enum MilvusParams {
                 }
             }
         }
-        return IndexRequest(fieldName: field, indexName: try b.string("indexName"), metric: try metricName.map { try metric($0) },
-                            indexType: type ?? "AUTOINDEX", params: params, textParams: text)
+        var request = IndexRequest(fieldName: field, indexName: try b.string("indexName"), metric: try metricName.map { try metric($0) },
+                                   indexType: type ?? "AUTOINDEX", params: params, textParams: text)
+        // What Milvus' REST handler passes on as the "user index params", which DescribeIndex echoes:
+        // index_type, metric_type and the build parameters as one JSON `params` pair (pymilvus' ORM
+        // reads that back as a dict).
+        var sent = [IndexSpec.RequestParam(key: "index_type", value: type ?? "AUTOINDEX")]
+        if let metricName { sent.append(IndexSpec.RequestParam(key: "metric_type", value: metricName)) }
+        if let p = try b.object("params") {
+            let build = p.object.filter { $0.key != "index_type" && $0.key != "metric_type" }
+            if !build.isEmpty { sent.append(IndexSpec.RequestParam(key: "params", value: JSONValue.object(build).jsonText)) }
+        }
+        request.requestParams = sent
+        return request
     }
 }

@@ -2127,6 +2127,72 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v2/vectordb/collections/refresh_load": {
+   "post": {
+    "operationId": "collections_refresh_load",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "collectionName": {
+          "maxLength": 255,
+          "minLength": 1,
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+          "type": "string"
+         },
+         "dbName": {
+          "description": "The database (default: 'default', or the DB-Name header).",
+          "type": "string"
+         }
+        },
+        "required": [
+         "collectionName"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Refresh a loaded collection (after fields were added; Vireo serves them at once)",
+    "tags": [
+     "collections"
+    ]
+   }
+  },
   "/v2/vectordb/collections/release": {
    "post": {
     "operationId": "collections_release",
@@ -3260,6 +3326,21 @@ enum OpenAPIDocument {
          "filter": {
           "type": "string"
          },
+         "ids": {
+          "description": "primary keys whose stored vectors are the queries (Int64 keys as integers or their decimal text)",
+          "items": {
+           "oneOf": [
+            {
+             "type": "integer"
+            },
+            {
+             "type": "string"
+            }
+           ]
+          },
+          "minItems": 1,
+          "type": "array"
+         },
          "limit": {
           "type": "integer"
          },
@@ -3310,8 +3391,7 @@ enum OpenAPIDocument {
          }
         },
         "required": [
-         "collectionName",
-         "data"
+         "collectionName"
         ],
         "type": "object"
        }
@@ -3351,7 +3431,7 @@ enum OpenAPIDocument {
       "description": "Body over the size limit"
      }
     },
-    "summary": "Vector search",
+    "summary": "Vector search: by query vectors (data) or by the stored vectors of primary keys (ids), not both",
     "tags": [
      "entities"
     ]
@@ -4446,6 +4526,110 @@ enum OpenAPIDocument {
     "summary": "Release partitions",
     "tags": [
      "partitions"
+    ]
+   }
+  },
+  "/v2/vectordb/roles/list": {
+   "post": {
+    "operationId": "roles_list",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {},
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Milvus roles: none (no RBAC; each credential grants the whole API)",
+    "tags": [
+     "roles"
+    ]
+   }
+  },
+  "/v2/vectordb/users/list": {
+   "post": {
+    "operationId": "users_list",
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {},
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Milvus envelope (errors too, with a non-zero code)"
+     },
+     "401": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Missing or wrong credentials (code 1800)"
+     },
+     "413": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Envelope"
+        }
+       }
+      },
+      "description": "Body over the size limit"
+     }
+    },
+    "summary": "Milvus users: none (Vireo's credentials come from --token / --tokens-file; users/* and roles/* writes answer code 10)",
+    "tags": [
+     "users"
     ]
    }
   }

@@ -52,6 +52,7 @@ struct RESTEndpoints: Sendable {
             ("collections/load", loadCollection),
             ("collections/release", releaseCollection),
             ("collections/get_load_state", loadState),
+            ("collections/refresh_load", { c throws in try await handlers.refreshLoad(try c.body.collectionName); return .empty }),
             ("collections/flush", flush),
             ("collections/compact", compact),
             ("collections/get_compaction_state", compactionState),
@@ -75,7 +76,7 @@ struct RESTEndpoints: Sendable {
             ("partitions/get_stats", partitionStats),
             ("partitions/load", loadPartitions),
             ("partitions/release", releasePartitions),
-        ] + databaseRoutes + propertyRoutes
+        ] + databaseRoutes + propertyRoutes + accessRoutes
     }
 
     // MARK: Collections
@@ -135,12 +136,14 @@ struct RESTEndpoints: Sendable {
         return .empty
     }
 
-    /// Starts a compaction job; Milvus answers `{}`, Vireo adds the job id (as a string, like
-    /// Zilliz' `jobID`, since it passes 2^53) for `get_compaction_state`.
+    /// Starts a compaction job and answers its id, an Int64 number as Milvus sends it (its text
+    /// with `Accept-Type-Allow-Int64: false`, since ids pass 2^53), for `get_compaction_state`.
     func compact(_ c: RESTCall) async throws -> RESTReply {
         let job = try await handlers.compact(try c.body.collectionName)
-        return RESTReply(data: Array("{\"compactionID\":\"\(job.id)\"}".utf8))
+        return RESTReply(data: Array("{\"compactionID\":\(Self.int64(job.id, c.int64AsString))}".utf8))
     }
+
+    static func int64(_ v: Int64, _ asString: Bool) -> String { asString ? "\"\(v)\"" : String(v) }
 
     /// A job by `jobID` (or `compactionID`), else the newest job of `collectionName`; a job nobody
     /// knows is `UndefiedState` (Milvus' spelling), as over gRPC.
@@ -152,7 +155,7 @@ struct RESTEndpoints: Sendable {
             job = try handlers.latestCompactionJob(try c.body.collectionName)
         }
         let state = job.map { $0.isFinished ? "Completed" : "Executing" } ?? "UndefiedState"
-        let json = "{\"compactionID\":\"\(job?.id ?? 0)\",\"state\":\"\(state)\",\"executingPlanNumber\":\(job?.executingPlans ?? 0),"
+        let json = "{\"compactionID\":\(Self.int64(job?.id ?? 0, c.int64AsString)),\"state\":\"\(state)\",\"executingPlanNumber\":\(job?.executingPlans ?? 0),"
             + "\"timeoutPlanNumber\":0,\"completePlanNumber\":\(job?.completedPlans ?? 0),\"failedPlanNumber\":\(job?.failedPlans ?? 0)}"
         return RESTReply(data: Array(json.utf8))
     }
@@ -165,7 +168,19 @@ struct RESTEndpoints: Sendable {
 
     // MARK: Entities
 
+    /// Insert or upsert. A row Milvus cannot take is 1804 with its "fail to deal the insert data"
+    /// prefix (clients and Milvus' tests match on it), then what is wrong.
     func write(_ c: RESTCall, upsert: Bool) async throws -> RESTReply {
+        do {
+            return try await writeRows(c, upsert: upsert)
+        } catch {
+            var e = ErrorTable.apiError(error, during: .write)
+            if e.code == .invalidInsertData { e.message = "fail to deal the insert data, error: " + e.message }
+            throw e
+        }
+    }
+
+    private func writeRows(_ c: RESTCall, upsert: Bool) async throws -> RESTReply {
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         let rows = try c.rows ?? Self.rows(c.body, schema, maxRows: handlers.limits.maxInsertRows)
@@ -250,22 +265,48 @@ struct RESTEndpoints: Sendable {
         guard let idValue = c.body["id"] else { throw APIError.missing("id", "give a primary key or a list of them") }
         let values: [JSONValue]
         if case let .array(a) = idValue { values = a } else { values = [idValue] }
+        let ids = try Self.primaryKeys(values, "id", schema, code: .invalidPrimaryKey)
+        let rows = try await handlers.get(name, ids: ids, outputFields: try c.body.stringArray("outputFields"),
+                                          partitions: try c.body.stringArray("partitionNames"))
+        return RESTReply(data: Self.rows(rows, schema, c.int64AsString))
+    }
+
+    /// Primary keys from JSON: integers (or their decimal text, since JSON numbers above 2^53 lose
+    /// precision in most clients) for an Int64 key, strings for a VarChar key. `code` is the Milvus
+    /// code for a value of the wrong kind: 1806 for get (Milvus' `ErrPrimaryKey`), 1100 for search.
+    static func primaryKeys(_ values: [JSONValue], _ parameter: String, _ schema: CollectionSchema, code: MilvusCode) throws(APIError) -> [PrimaryKey] {
         let isInt = schema.primaryKey.dataType == .int64
         var ids: [PrimaryKey] = []
+        ids.reserveCapacity(values.count)
         for (i, v) in values.enumerated() {
             switch (v, isInt) {
             case let (.int(x), true): ids.append(.int(x))
             case let (.string(s), true):
-                guard let x = Int64(s) else { throw APIError(.invalidPrimaryKey, "id[\(i)] = \"\(s.prefix(40))\" is not an Int64 primary key") }
+                guard let x = Int64(s) else { throw APIError(code, "\(parameter)[\(i)] = \"\(s.prefix(40))\" is not an Int64 primary key") }
                 ids.append(.int(x))
             case let (.string(s), false): ids.append(.string(s))
             default:
-                throw APIError(.invalidPrimaryKey, "id[\(i)] must be \(isInt ? "an integer" : "a string") (the primary key '\(schema.primaryKey.name)' is \(schema.primaryKey.dataType.rawValue)), got \(v.kindName)")
+                throw APIError(code, "\(parameter)[\(i)] must be \(isInt ? "an integer" : "a string") (the primary key '\(schema.primaryKey.name)' is \(schema.primaryKey.dataType.rawValue)), got \(v.kindName)")
             }
         }
-        let rows = try await handlers.get(name, ids: ids, outputFields: try c.body.stringArray("outputFields"),
-                                          partitions: try c.body.stringArray("partitionNames"))
-        return RESTReply(data: Self.rows(rows, schema, c.int64AsString))
+        return ids
+    }
+
+    /// The query vectors of a search: `data` (vectors, or text for a BM25 field) or `ids` (primary keys
+    /// whose stored vectors are the queries; Milvus 2.6.x REST). Exactly one of the two.
+    private func queryVectors(_ body: JSONBody, collection: String, schema: CollectionSchema, field: FieldSchema?,
+                              partitions: [String]?) async throws -> [[Float]] {
+        guard let idsValue = body["ids"], idsValue != .null else { return try body.vectors(field: field) }
+        if let data = body["data"], data != .null {
+            throw APIError.invalid("'ids' and 'data' are mutually exclusive: search either by primary keys or by query vectors")
+        }
+        guard case let .array(values) = idsValue else { throw APIError.wrongType("ids", expected: "a list of primary keys", got: idsValue) }
+        guard !values.isEmpty else { throw APIError.missing("ids", "give at least one primary key to search with") }
+        let keys = try Self.primaryKeys(values, "ids", schema, code: .invalidParameter)
+        if let empty = keys.firstIndex(of: .string("")) {
+            throw APIError.invalid("ids[\(empty)] is an empty string; a VarChar primary key is never empty")
+        }
+        return try await handlers.vectors(of: keys, in: collection, field: field?.name, partitions: partitions)
     }
 
     func query(_ c: RESTCall) async throws -> RESTReply {
@@ -321,10 +362,12 @@ struct RESTEndpoints: Sendable {
         let schema = try handlers.schema(of: name)
         let anns = try c.body.string("annsField")
         let annsField = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
-        var call = SearchCall(collection: name, vectors: try c.body.vectors(field: annsField), annsField: anns,
+        let partitions = try c.body.stringArray("partitionNames")
+        let vectors = try await queryVectors(c.body, collection: name, schema: schema, field: annsField, partitions: partitions)
+        var call = SearchCall(collection: name, vectors: vectors, annsField: anns,
                               filter: try Self.filter(c.body), limit: try c.body.int("limit") ?? c.body.int("topK") ?? 100,
                               offset: try c.body.int("offset") ?? 0, outputFields: try c.body.stringArray("outputFields") ?? [],
-                              partitions: try c.body.stringArray("partitionNames"), options: try MilvusParams.searchOptions(c.body))
+                              partitions: partitions, options: try MilvusParams.searchOptions(c.body))
         call.grouping = try MilvusParams.grouping(field: c.body.string("groupingField"), size: c.body["groupSize"],
                                                   strict: c.body["strictGroupSize"], names: ("groupSize", "strictGroupSize"))
         let hits = try await handlers.search(call)
@@ -369,7 +412,9 @@ struct RESTEndpoints: Sendable {
             let b = try JSONBody(s)
             let subSchema = try handlers.schema(of: name)
             let subField = try b.string("annsField").flatMap { subSchema.field(named: $0) }
-            searches.append(SearchCall(collection: name, vectors: try b.vectors(field: subField), annsField: try b.string("annsField"),
+            let vectors = try await queryVectors(b, collection: name, schema: subSchema, field: subField ?? (subSchema.vectorFields.count == 1 ? subSchema.vectorFields[0] : nil),
+                                                 partitions: partitions)
+            searches.append(SearchCall(collection: name, vectors: vectors, annsField: try b.string("annsField"),
                                        filter: try Self.filter(b), limit: try b.int("limit") ?? limit.addingSaturated(offset), offset: try b.int("offset") ?? 0,
                                        partitions: partitions, options: try MilvusParams.searchOptions(b)))
         }

@@ -121,7 +121,7 @@ public struct RESTServer: Sendable {
         var w = JSONWriter()
         w.raw("{")
         w.key("code", first: true)
-        w.int(e.code.rawValue)
+        w.int((e.restCode ?? e.code).rawValue)
         w.key("message")
         w.string(e.message)
         w.raw("}")
@@ -149,7 +149,7 @@ public struct RESTServer: Sendable {
             code = 0
         case let .failure(e):
             response = Self.errorResponse(e)
-            code = e.code.rawValue
+            code = (e.restCode ?? e.code).rawValue
         }
         let elapsed = ContinuousClock.now - started
         ServerMetrics.record(endpoint: path, code: code, duration: elapsed)

@@ -23,6 +23,13 @@ enum SchemaDecoding {
             guard let list = try schemaBody.array("fields"), !list.isEmpty else {
                 throw APIError.missing("schema.fields", "a schema needs a primary key field and a FloatVector field")
             }
+            // Parts of a Milvus schema Vireo does not serve are refused, never dropped silently.
+            if let structs = try schemaBody.array("structFields"), !structs.isEmpty {
+                throw APIError.invalid("struct array fields (schema.structFields) are not supported by Vireo yet; store each sub-field as its own Array field, or the struct as a JSON field")
+            }
+            if let functions = try schemaBody.array("functions"), !functions.isEmpty {
+                throw APIError.invalid("schema functions (schema.functions: BM25, text embedding, …) are not supported by Vireo yet; compute the output vectors in the client and insert them")
+            }
             let autoID = try schemaBody.bool("autoID") ?? schemaBody.bool("autoId") ?? false
             for (i, item) in list.enumerated() {
                 guard case .object = item else { throw APIError.wrongType("schema.fields[\(i)]", expected: "an object", got: item) }
@@ -86,8 +93,10 @@ enum SchemaDecoding {
         if unsupportedTypes.contains(typeName) {
             throw APIError.invalid("field '\(name)': dataType \(typeName) is not supported by Vireo yet; use FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector for vectors")
         }
-        guard let type = DataType(milvusName: typeName) else {
-            throw APIError.invalid("field '\(name)': invalid dataType '\(typeName)'; use one of \(DataType.allCases.map(\.rawValue).joined(separator: ", "))")
+        // Milvus' REST API takes the type names exactly as spelled (its DataType_value map).
+        guard let type = DataType.allCases.first(where: { $0.rawValue == typeName }) else {
+            let hint = DataType(milvusName: typeName).map { " (did you mean \($0.rawValue)? type names are case-sensitive)" } ?? ""
+            throw APIError.invalid("field '\(name)': invalid dataType '\(typeName)'\(hint); use one of \(DataType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let tp = try b.object("elementTypeParams") ?? JSONBody(object: [:])
         var f = FieldSchema(name: name, dataType: type)
