@@ -111,6 +111,39 @@ def test_json_path_indexes(client, name):
     client.drop_collection(name)
 
 
+def test_json_path_indexes_on_a_dynamic_key_unnamed_and_of_every_type(client, name):
+    """Milvus 2.6: a key of the dynamic field indexed by path (field_name = the key), STL_SORT and BITMAP as well as
+    INVERTED, and unnamed path indexes named after their path. Results equal the filter evaluated in Python."""
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    ix = client.prepare_index_params()
+    ix.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=ix)
+    docs = documents(7, 300)
+    client.insert(name, [{"id": i, "vector": [float(i % 5)] * DIM, "dyn": d} for i, d in enumerate(docs)])
+    client.flush(name)
+    cases = [(expr.replace("meta[", "dyn["), pred) for expr, pred in CASES]
+
+    def check():
+        for expr, pred in cases:
+            assert ids(client.query(name, filter=expr, output_fields=["id"], limit=1000)) == [i for i, d in enumerate(docs) if pred(d)], expr
+    check()
+    ix = client.prepare_index_params()
+    ix.add_index(field_name="dyn", index_type="STL_SORT", params={"json_path": 'dyn["a"]', "json_cast_type": "double"})
+    ix.add_index(field_name="dyn", index_type="BITMAP", params={"json_path": "dyn['o']['b']", "json_cast_type": "double"})
+    ix.add_index(field_name="dyn", index_type="INVERTED", params={"json_path": 'dyn["tags"]', "json_cast_type": "ARRAY_VARCHAR"})
+    client.create_index(name, ix)
+    assert set(client.list_indexes(name)) >= {"dyn/a", "dyn/o/b", "dyn/tags"}
+    assert client.describe_index(name, "dyn/a")["index_type"] == "STL_SORT"
+    assert client.describe_index(name, "dyn/o/b")["index_type"] == "BITMAP"
+    check()
+    client.release_collection(name)
+    client.load_collection(name)
+    check()
+    client.drop_collection(name)
+
+
 def test_json_path_index_errors(client, name):
     make(client, name)
     for params, text in [({"json_path": 'meta["a"]'}, "json index must specify cast type"),

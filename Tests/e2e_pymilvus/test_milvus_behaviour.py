@@ -194,3 +194,72 @@ def test_index_created_over_rest_reads_back_through_the_orm(client, server, name
     finally:
         connections.disconnect(alias)
     client.drop_collection(name)
+
+
+# The tests below follow Milvus' own milvus_client tests (tests/python_client at upstream master), which run
+# against Milvus standalone; Milvus Lite 3.2.2 (a separate Python implementation) differs on each of them.
+
+def test_idempotent_ddl_and_names_checked_before_lookup(client, name):
+    """Milvus: creating a partition that exists, dropping a partition, index or alias that does not exist all
+    succeed; a malformed name is "Invalid collection name" before any lookup (has_collection too)."""
+    make(client, name)
+    client.create_partition(name, "p1")
+    client.create_partition(name, "p1")
+    client.create_partition(name, "_default")
+    client.drop_partition(name, "nope")
+    client.drop_index(name, "nope")
+    client.drop_alias(f"{name}_nope")
+    assert sorted(client.list_partitions(name)) == ["_default", "p1"]
+    for bad in ["12-s", "a b", "x" * 256]:
+        with pytest.raises(MilvusException) as e:
+            client.has_collection(bad)
+        assert "Invalid collection name" in e.value.message, e.value.message
+        with pytest.raises(MilvusException) as e:
+            client.describe_collection(bad)
+        assert "Invalid collection name" in e.value.message, e.value.message
+    with pytest.raises(MilvusException) as e:
+        client.has_partition(name, "12 s")
+    assert "Invalid partition name" in e.value.message, e.value.message
+    with pytest.raises(MilvusException) as e:
+        client.describe_collection(f"{name}_none")
+    assert "collection not found" in e.value.message, e.value.message
+    client.drop_collection(name)
+
+
+@pytest.mark.parametrize("keyword", ["like", "AND", "json_contains", "array_length", "true"])
+def test_filter_keywords_are_not_field_names(client, name, keyword):
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field(keyword, DataType.INT64)
+    with pytest.raises(MilvusException) as e:
+        client.create_collection(name, schema=schema)
+    assert "Invalid field name" in e.value.message, e.value.message
+    assert name not in client.list_collections()
+
+
+def test_requests_milvus_refuses(client, name):
+    make(client, name, ("n", DataType.INT64, {}))
+    client.insert(name, [{"id": i, "vector": [float(i)] * DIM, "n": i} for i in range(10)])
+    for expr in ["n / 0 > 1", "n % 0 == 1"]:
+        with pytest.raises(MilvusException):
+            client.query(name, filter=expr, limit=10)
+    assert ids(client.query(name, filter="n % 3 == 1", limit=10)) == [1, 4, 7]
+    with pytest.raises(MilvusException):
+        client.drop_collection_properties(name, property_keys=[])
+    client.drop_collection(name)
+
+
+def test_consistency_level_and_ten_vector_fields(client, name):
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    for i in range(10):
+        schema.add_field(f"v{i}", DataType.FLOAT_VECTOR, dim=2)
+    client.create_collection(name, schema=schema, consistency_level="Bounded")
+    d = client.describe_collection(name)
+    assert d["consistency_level"] == 2, d["consistency_level"]  # Bounded
+    assert len([f for f in d["fields"] if f["type"] == DataType.FLOAT_VECTOR]) == 10
+    client.drop_collection(name)
+    schema.add_field("v10", DataType.FLOAT_VECTOR, dim=2)
+    with pytest.raises(MilvusException):
+        client.create_collection(name, schema=schema)

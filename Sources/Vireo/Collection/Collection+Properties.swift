@@ -208,7 +208,7 @@ extension Collection {
     public func addField(_ field: FieldSchema) throws {
         func bad(_ m: String) -> VireoError { .invalid(.invalidSchema, m) }
         var field = field
-        try CollectionSchema.validateName(field.name, what: "field name")
+        try CollectionSchema.validateFieldName(field.name)
         guard !field.isPrimaryKey else { throw bad("not support to add primary key field, field name = \(field.name)") }
         guard !field.dataType.isVector else { throw bad("not support to add vector field, field name = \(field.name)") }
         guard !field.isPartitionKey else { throw bad("not support to add partition key field, field name  = \(field.name)") }

@@ -347,6 +347,12 @@ public final class Collection: Sendable {
     ///   parameters, or a name another field's index has.
     public func createIndex(_ spec: IndexSpec) async throws {
         var spec = spec
+        if let path = spec.jsonPath, schema.field(named: spec.field) == nil, schema.enableDynamicField,
+           spec.field != CollectionSchema.dynamicFieldName {
+            // A key of the dynamic field, indexed by path (filters read it as `key["a"]`).
+            try createJSONPathIndex(spec, path: path, field: FieldSchema(name: spec.field, dataType: .json))
+            return
+        }
         guard let field = schema.field(named: spec.field), !field.isPrimaryKey else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': collection '\(name)' has no such field other than the primary key (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
         }
@@ -425,8 +431,8 @@ public final class Collection: Sendable {
     /// each sealed segment sorts the path's values the first time a filter on that path needs them.
     private func createJSONPathIndex(_ spec: IndexSpec, path: JSONPathIndex, field: FieldSchema) throws {
         var spec = spec
-        guard field.dataType == .json, spec.kind == .inverted else {
-            throw VireoError.invalid(.invalidArgument, "json_path and json_cast_type are parameters of an INVERTED (or AUTOINDEX) index on a JSON field; '\(spec.field)' is \(field.dataType.rawValue) and the index type is \(spec.kind.rawValue)")
+        guard field.dataType == .json, [.inverted, .stlSort, .bitmap].contains(spec.kind) else {
+            throw VireoError.invalid(.invalidArgument, "json_path and json_cast_type are parameters of an INVERTED, STL_SORT or BITMAP (or AUTOINDEX) index on a JSON field; '\(spec.field)' is \(field.dataType.rawValue) and the index type is \(spec.kind.rawValue)")
         }
         spec.metric = nil
         try indexChanges.withLock { _ in

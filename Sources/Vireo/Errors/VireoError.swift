@@ -137,7 +137,7 @@ public struct VireoError: Error, Sendable, CustomStringConvertible {
     }
 
     static func collectionNotFound(_ name: String) -> VireoError {
-        VireoError(.collectionNotFound, kind: .notFound, "can't find collection[collection=\(name)]: it does not exist; create it first or check the name (list collections to see what exists)")
+        VireoError(.collectionNotFound, kind: .notFound, "collection not found[collection=\(name)]: can't find collection '\(name)'; create it first or check the name (list collections to see what exists)")
     }
 
     static func databaseNotFound(_ name: String) -> VireoError {

@@ -336,6 +336,10 @@ struct FilterParser {
             let rhs = try parseUnary()
             try checkNumeric(lhs, at: at)
             try checkNumeric(rhs, at: at)
+            // A literal zero divisor is refused up front, as Milvus' planner does.
+            if o == "/" || o == "%", case let .literal(v) = rhs, v == .int(0) || v == .double(0) {
+                throw fail(o == "/" ? "divide by zero" : "modulus by zero", at: at)
+            }
             lhs = .arithmetic(o, lhs, rhs)
         }
         return lhs

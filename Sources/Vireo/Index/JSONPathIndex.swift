@@ -84,7 +84,7 @@ public struct JSONPathIndex: Sendable, Hashable, Codable {
     }
 
     /// The path as Milvus' engine writes it (a JSON pointer, `/a/b`), for messages and ids.
-    var pointer: String {
+    public var pointer: String {
         steps.map { step -> String in
             switch step {
             case let .key(k): return "/" + k.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")

@@ -160,6 +160,10 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     /// With a partition-key field: how many partitions its hash spreads rows over (Milvus'
     /// `num_partitions`, default 16), 1…1,024. Ignored without a partition key.
     public var numPartitions: Int
+    /// The consistency level the collection was created with (Milvus' `Strong`, `Session`,
+    /// `Bounded`, `Eventually`), recorded and reported as Milvus does. Vireo's reads are strongly
+    /// consistent whatever it says: a write is visible to every read once it is acknowledged.
+    public var consistencyLevel: String = "Strong"
 
     public init(name: String, fields: [FieldSchema], description: String = "", enableDynamicField: Bool = false, shardsNum: Int = 1,
                 numPartitions: Int = 16) {
@@ -172,7 +176,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     }
 
     /// Limits, as Milvus sets them.
-    public static let maxVectorFields = 4
+    public static let maxVectorFields = 10  // Milvus 2.6: proxy.maxVectorFieldNum
     public static let maxDimension = 32_768
     public static let maxShards = 64
     public static let maxVarCharLength = 65_535
@@ -204,8 +208,8 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         guard !fields.isEmpty else { throw bad("a schema needs a primary key field and a vector field") }
         var seen = Set<String>()
         for f in fields {
-            try Self.validateName(f.name, what: "field name")
-            guard seen.insert(f.name).inserted else { throw bad("field '\(f.name)' is defined twice; field names must be unique") }
+            try Self.validateFieldName(f.name)
+            guard seen.insert(f.name).inserted else { throw bad("duplicated field name: field '\(f.name)' is defined twice; field names must be unique") }
         }
         let pks = fields.filter(\.isPrimaryKey)
         guard pks.count == 1 else { throw bad("exactly one field must be the primary key, found \(pks.count)") }
@@ -307,16 +311,40 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         }
     }
 
-    /// Milvus' naming rule: starts with a letter or underscore, then letters, digits or underscores,
-    /// at most 255 characters.
-    static func validateName(_ name: String, what: String) throws {
-        let ok = !name.isEmpty && name.count <= 255
-            && (name.first!.isLetter || name.first! == "_")
-            && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
-        guard ok else {
-            throw VireoError.invalid(.invalidSchema, "Invalid \(what) '\(name)': use 1-255 ASCII letters, digits or underscores, starting with a letter or underscore")
+    /// Words of the filter language, which Milvus refuses as field names (any case): a field named
+    /// `like` or `json_contains` could not be filtered on.
+    static let filterKeywords: Set<String> = [
+        "like", "and", "or", "not", "in", "exists", "true", "false",
+        "json_contains", "json_contains_all", "json_contains_any",
+        "array_contains", "array_contains_all", "array_contains_any", "array_length",
+        "text_match", "phrase_match", "random_sample",
+    ]
+
+    /// A field name: Milvus' naming rule, and not a filter keyword.
+    public static func validateFieldName(_ name: String) throws {
+        try validateName(name, what: "field name")
+        guard !filterKeywords.contains(name.lowercased()) else {
+            throw VireoError.invalid(.invalidSchema, "Invalid field name: \(name). '\(name)' is a keyword of the filter language; choose another name")
         }
     }
+
+    /// Milvus' naming rule: starts with a letter or underscore, then letters, digits or underscores,
+    /// at most 255 characters.
+    public static func validateName(_ name: String, what: String) throws {
+        // Milvus' proxy messages (clients and Milvus' tests match on them).
+        func bad(_ reason: String) -> VireoError {
+            VireoError.invalid(.invalidSchema, "Invalid \(what): \(name). \(reason)")
+        }
+        guard let first = name.first else { throw VireoError.invalid(.invalidSchema, "\(what) should not be empty") }
+        guard name.count <= 255 else { throw bad("the length of a \(what) must be less than 255 characters") }
+        guard first.isASCII && (first.isLetter || first == "_") else {
+            throw bad("the first character of a \(what) must be an underscore or letter")
+        }
+        guard name.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }) else {
+            throw bad("\(what) can only contain numbers, letters and underscores")
+        }
+    }
+
 }
 
 // Catalog records written before a key existed decode with its default.
@@ -345,7 +373,7 @@ extension FieldSchema {
 
 extension CollectionSchema {
     private enum CodingKeys: String, CodingKey {
-        case name, fields, description, enableDynamicField, shardsNum, numPartitions
+        case name, fields, description, enableDynamicField, shardsNum, numPartitions, consistencyLevel
     }
 
     public init(from decoder: any Decoder) throws {
@@ -355,5 +383,6 @@ extension CollectionSchema {
                   enableDynamicField: try c.decodeIfPresent(Bool.self, forKey: .enableDynamicField) ?? false,
                   shardsNum: try c.decodeIfPresent(Int.self, forKey: .shardsNum) ?? 1,
                   numPartitions: try c.decodeIfPresent(Int.self, forKey: .numPartitions) ?? 16)
+        consistencyLevel = try c.decodeIfPresent(String.self, forKey: .consistencyLevel) ?? "Strong"
     }
 }

@@ -153,7 +153,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     func hasCollection(request: Milvus_Proto_Milvus_HasCollectionRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_BoolResponse {
         await call("HasCollection", db: request.dbName) {
             var r = Milvus_Proto_Milvus_BoolResponse()
-            r.value = handlers.hasCollection(request.collectionName)
+            r.value = try handlers.hasCollection(request.collectionName)
             return r
         }
     }
@@ -167,7 +167,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             r.collectionID = Self.collectionID(d.id)
             r.shardsNum = Int32(d.schema.shardsNum)
             r.numPartitions = Int64(d.partitionCount)
-            r.consistencyLevel = .strong
+            r.consistencyLevel = ProtoConversions.consistencyLevel(named: d.schema.consistencyLevel)
             r.dbName = d.database
             r.aliases = d.aliases
             r.createdTimestamp = Self.hybridTimestamp(of: d.createdAt)

@@ -105,7 +105,24 @@ enum ProtoConversions {
         var schema = CollectionSchema(name: name, fields: fields, description: p.description_p, enableDynamicField: p.enableDynamicField,
                                       shardsNum: request.shardsNum > 0 ? Int(request.shardsNum) : 1)
         if request.numPartitions > 0 { schema.numPartitions = Int(request.numPartitions) }
+        schema.consistencyLevel = try consistencyLevelName(request.consistencyLevel)
         return schema
+    }
+
+    /// Milvus' consistency levels by name (recorded and reported; Vireo reads strongly consistent).
+    static let consistencyLevels: [(Milvus_Proto_Common_ConsistencyLevel, String)] = [
+        (.strong, "Strong"), (.session, "Session"), (.bounded, "Bounded"), (.eventually, "Eventually"), (.customized, "Customized"),
+    ]
+
+    static func consistencyLevelName(_ level: Milvus_Proto_Common_ConsistencyLevel) throws -> String {
+        guard let name = consistencyLevels.first(where: { $0.0 == level })?.1 else {
+            throw APIError.invalid("consistency_level \(level.rawValue) is invalid; use Strong (0), Session (1), Bounded (2), Eventually (3) or Customized (4)")
+        }
+        return name
+    }
+
+    static func consistencyLevel(named name: String) -> Milvus_Proto_Common_ConsistencyLevel {
+        consistencyLevels.first(where: { $0.1 == name })?.0 ?? .strong
     }
 
     static func fieldSchema(_ p: PFieldSchema, schemaAutoID: Bool) throws -> FieldSchema {

@@ -32,7 +32,10 @@ extension MilvusHandlers {
 
     public func dropDatabase(_ name: String) throws(APIError) {
         let name = try Self.required(name, "dbName")
-        try sync { try database.dropDatabase(name) }
+        try sync {
+            try CollectionSchema.validateName(name, what: "database name")  // Milvus checks the name first
+            try database.dropDatabase(name)
+        }
     }
 
     public func alterDatabase(_ name: String, set: [String: String], delete: [String] = []) throws(APIError) {
@@ -56,7 +59,13 @@ extension MilvusHandlers {
 
     public func dropAlias(_ alias: String) throws(APIError) {
         let alias = try Self.required(alias, "aliasName")
-        try sync { try database.dropAlias(alias, in: currentDatabase) }
+        try sync {
+            do {
+                try database.dropAlias(alias, in: currentDatabase)
+            } catch let e as VireoError where e.code == .aliasNotFound {
+                return  // an alias that does not exist is already dropped: success, as in Milvus
+            }
+        }
     }
 
     /// The collection `alias` stands for.

@@ -10,8 +10,14 @@ extension MilvusHandlers {
         }
     }
 
+    /// Creates a partition; one that exists already is success, as in Milvus (its rootcoord logs
+    /// "add duplicate partition" and succeeds), so retried and concurrent creates agree.
     public func createPartition(_ collection: String, _ partition: String) async throws(APIError) {
-        try await mapped { try await self.collection(collection).createPartition(partition) }
+        try await mapped {
+            let c = try self.collection(collection)
+            if c.schema.partitionKey == nil, c.hasPartition(partition) { return }
+            try await c.createPartition(partition)
+        }
     }
 
     /// Drops a partition and its rows. As in Milvus, a loaded partition (of a loaded collection) must
@@ -19,6 +25,8 @@ extension MilvusHandlers {
     public func dropPartition(_ collection: String, _ partition: String) async throws(APIError) {
         try await mapped {
             let c = try self.collection(collection)
+            // A partition that does not exist is already dropped: success, as in Milvus.
+            if partition != CollectionSchema.defaultPartitionName, c.schema.partitionKey == nil, !partition.isEmpty, !c.hasPartition(partition) { return }
             if partition != CollectionSchema.defaultPartitionName, c.hasPartition(partition), loads.isLoaded(c), !loads.releasedPartitions(c).contains(partition) {
                 // 65535 over gRPC (Milvus' proxy), 1100 over REST (Milvus' REST v2 handler).
                 var e = APIError(.unexpected, "partition cannot be dropped, partition is loaded, please release it first (POST /v2/vectordb/partitions/release with partitionNames [\"\(partition)\"])")
@@ -31,7 +39,11 @@ extension MilvusHandlers {
     }
 
     public func hasPartition(_ collection: String, _ partition: String) async throws(APIError) -> Bool {
-        try await mapped { try self.collection(collection).hasPartition(partition) }
+        try await mapped {
+            let c = try self.collection(collection)
+            try CollectionSchema.validateName(partition, what: "partition name")  // Milvus checks the name first
+            return c.hasPartition(partition)
+        }
     }
 
     public func listPartitions(_ collection: String) async throws(APIError) -> [String] {

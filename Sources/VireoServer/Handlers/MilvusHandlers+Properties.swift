@@ -12,6 +12,10 @@ extension MilvusHandlers {
         guard set.count <= maxPropertyKeys, delete.count <= maxPropertyKeys else {
             throw APIError.invalid("at most \(maxPropertyKeys) properties can be set or deleted in one call, got \(max(set.count, delete.count))")
         }
+        // Milvus' proxy refuses a call that changes nothing (an empty property map or key list).
+        guard !set.isEmpty || !delete.isEmpty else {
+            throw APIError.invalid("no properties or delete keys provided: give at least one property to set or one key to delete")
+        }
     }
 
     /// Sets `set` and deletes `delete` on collection `name` (one of them must be empty, as in Milvus).

@@ -41,8 +41,15 @@ public final class MilvusHandlers: Sendable {
 
     /// The collection `name` (its own name or an alias) in the request's database.
     func collection(_ name: String) throws -> Collection {
-        guard !name.isEmpty else { throw APIError.missing("collectionName") }
+        try Self.checkCollectionName(name)
         return try database.collection(name, in: currentDatabase)
+    }
+
+    /// A collection (or alias) name from a request, checked against Milvus' naming rule before any
+    /// lookup, so a malformed name is "Invalid collection name", not "not found" (as Milvus' proxy).
+    static func checkCollectionName(_ name: String) throws {
+        guard !name.isEmpty else { throw APIError.missing("collectionName") }
+        try CollectionSchema.validateName(name, what: "collection name")
     }
 
     func loadedCollection(_ name: String) throws -> Collection {
@@ -138,13 +145,16 @@ public final class MilvusHandlers: Sendable {
         }
     }
 
-    public func hasCollection(_ name: String) -> Bool { database.hasCollection(name, in: currentDatabase) }
+    public func hasCollection(_ name: String) throws(APIError) -> Bool {
+        do { try Self.checkCollectionName(name) } catch { throw ErrorTable.apiError(error) }
+        return database.hasCollection(name, in: currentDatabase)
+    }
 
     /// Drops a collection. Dropping one that does not exist succeeds, as in Milvus (its rootcoord
     /// makes the drop idempotent), so a retried drop is not an error.
     public func dropCollection(_ name: String) async throws(APIError) {
         try await mapped {
-            guard !name.isEmpty else { throw APIError.missing("collectionName") }
+            try Self.checkCollectionName(name)
             guard database.hasCollection(name, in: currentDatabase) else { return }
             let c = try? database.collection(name, in: currentDatabase)
             do {
@@ -429,7 +439,14 @@ public final class MilvusHandlers: Sendable {
     }
 
     private func createIndex(on c: Collection, _ ix: IndexRequest) async throws {
-        guard let f = c.schema.field(named: ix.fieldName) else {
+        let f: FieldSchema
+        if let declared = c.schema.field(named: ix.fieldName) {
+            f = declared
+        } else if c.schema.enableDynamicField, ix.textParams["json_path"] != nil, ix.fieldName != CollectionSchema.dynamicFieldName {
+            // A key of the dynamic field ($meta) indexed by path, as Milvus 2.6 allows: the key is
+            // a JSON document of its own, named as filters name it (`key["a"]`).
+            f = FieldSchema(name: ix.fieldName, dataType: .json)
+        } else {
             throw APIError.invalid("field '\(ix.fieldName)' is not in collection '\(c.name)' (fields: \(c.schema.fields.map(\.name).joined(separator: ", ")))")
         }
         // The metric and name travel in the spec; the engine keeps both in the catalog record.
@@ -475,12 +492,20 @@ public final class MilvusHandlers: Sendable {
         if f.dataType == .json {
             // Milvus 2.6 indexes a JSON field by path: INVERTED (AUTOINDEX picks it) with json_path
             // and json_cast_type (indexparamcheck's INVERTEDChecker).
-            guard auto || ix.indexType.uppercased() == "INVERTED" else {
-                throw APIError.invalid("index type \(ix.indexType) cannot index JSON field '\(f.name)': create an INVERTED (or AUTOINDEX) index with json_path and json_cast_type")
+            // INVERTED, STL_SORT and BITMAP are accepted as Milvus accepts them; Vireo serves each
+            // with its JSON path structure (the cast values sorted by row), which answers the same
+            // filters, and describes the index by the type it was created with.
+            let kinds: [String: IndexSpec.Kind] = ["AUTOINDEX": .inverted, "INVERTED": .inverted, "STL_SORT": .stlSort, "BITMAP": .bitmap]
+            guard let kind = kinds[ix.indexType.uppercased()] else {
+                throw APIError.invalid("index type \(ix.indexType) cannot index JSON field '\(f.name)': create an INVERTED, STL_SORT, BITMAP (or AUTOINDEX) index with json_path and json_cast_type")
             }
-            var spec = IndexSpec(field: f.name, kind: .inverted, name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
-            spec.jsonPath = try JSONPathIndex(field: f.name, schema: schema, path: ix.textParams["json_path"],
-                                              castType: ix.textParams["json_cast_type"], castFunction: ix.textParams["json_cast_function"])
+            let path = try JSONPathIndex(field: f.name, schema: schema, path: ix.textParams["json_path"],
+                                         castType: ix.textParams["json_cast_type"], castFunction: ix.textParams["json_cast_function"])
+            // Unnamed path indexes are named after their path (Milvus: `field/a/b`), so one field
+            // takes several without names; the whole document keeps the field's name.
+            let name = ix.indexName.flatMap { $0.isEmpty ? nil : $0 } ?? (path.pointer.isEmpty ? nil : f.name + path.pointer)
+            var spec = IndexSpec(field: f.name, kind: kind, name: name)
+            spec.jsonPath = path
             if auto { spec.isAutoIndex = true }
             spec.requestParams = ix.requestParams
             return spec
@@ -558,9 +583,8 @@ public final class MilvusHandlers: Sendable {
         try await mapped {
             let c = try collection(name)
             guard !indexName.isEmpty else { throw APIError.missing("indexName") }
-            guard c.indexes.contains(where: { $0.indexName == indexName }) else {
-                throw APIError(.indexNotFound, "index not found[indexName=\(indexName)] in collection '\(name)'", kind: .notFound)
-            }
+            // An index that does not exist is already dropped: success, as Milvus' datacoord answers.
+            guard c.indexes.contains(where: { $0.indexName == indexName }) else { return }
             try await c.dropIndex(named: indexName)
         }
     }

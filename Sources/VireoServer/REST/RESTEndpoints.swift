@@ -101,7 +101,7 @@ struct RESTEndpoints: Sendable {
     }
 
     func hasCollection(_ c: RESTCall) async throws -> RESTReply {
-        let has = handlers.hasCollection(try c.body.collectionName)
+        let has = try handlers.hasCollection(try c.body.collectionName)
         return RESTReply(data: Array("{\"has\":\(has)}".utf8))
     }
 

@@ -10,7 +10,8 @@ enum SchemaDecoding {
     static func createCall(_ body: JSONBody) throws -> CreateCollectionCall {
         let name = try body.collectionName
         let params = try body.object("params") ?? JSONBody(object: [:])
-        if let level = try params.string("consistencyLevel") ?? body.string("consistencyLevel"), !consistencyLevels.contains(level) {
+        let level = try params.string("consistencyLevel") ?? body.string("consistencyLevel") ?? "Strong"
+        guard consistencyLevels.contains(level) else {
             throw APIError.invalid("consistencyLevel '\(level)' is invalid; use one of Strong, Session, Bounded, Eventually (Vireo is always strongly consistent)")
         }
         let shards = try params.int("shardsNum") ?? body.int("shardsNum") ?? 1
@@ -38,6 +39,7 @@ enum SchemaDecoding {
             let dynamic = try schemaBody.bool("enableDynamicField") ?? params.bool("enableDynamicField") ?? false
             var schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
             if let n = try params.int("partitionsNum") ?? body.int("partitionsNum") { schema.numPartitions = n }
+            schema.consistencyLevel = level
             return CreateCollectionCall(schema: schema, indexes: indexes, load: !indexes.isEmpty, properties: properties)
         }
 
@@ -61,8 +63,9 @@ enum SchemaDecoding {
         }
         let dynamic = try params.bool("enableDynamicField") ?? body.bool("enableDynamicField") ?? true
         // Milvus' quick setup: the metric is the vector field's AUTOINDEX's (unless indexParams are given).
-        let schema = CollectionSchema(name: name, fields: [pk, .floatVector(vectorName, dimension: dim)],
+        var schema = CollectionSchema(name: name, fields: [pk, .floatVector(vectorName, dimension: dim)],
                                       description: description, enableDynamicField: dynamic, shardsNum: shards)
+        schema.consistencyLevel = level
         if indexes.isEmpty { indexes = [IndexRequest(fieldName: vectorName, indexName: vectorName, metric: metric, indexType: "AUTOINDEX")] }
         return CreateCollectionCall(schema: schema, indexes: indexes, load: true, properties: properties)
     }
@@ -188,7 +191,7 @@ enum SchemaDecoding {
             "autoId": .bool(pk.autoID), "fields": .array(fields), "functions": .array([]), "aliases": .array(d.aliases.map { .string($0) }),
             "dbName": .string(d.database),
             "indexes": .array(indexes), "load": .string(d.loadState.rawValue), "shardsNum": .int(Int64(s.shardsNum)),
-            "partitionsNum": .int(Int64(d.partitionCount)), "consistencyLevel": .string("Strong"),
+            "partitionsNum": .int(Int64(d.partitionCount)), "consistencyLevel": .string(s.consistencyLevel),
             "enableDynamicField": .bool(s.enableDynamicField),
             "properties": .array(d.properties.sorted { $0.key < $1.key }.map { .object(["key": .string($0.key), "value": .string($0.value)]) }),
         ]))
