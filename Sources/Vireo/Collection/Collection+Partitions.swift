@@ -109,7 +109,7 @@ extension Collection {
     // MARK: Internals
 
     func partitionNotFound(_ name: String) -> VireoError {
-        VireoError(.partitionNotFound, kind: .notFound, "partition '\(name)' does not exist in collection '\(self.name)' (partitions: \(listPartitions().joined(separator: ", ")))")
+        VireoError(.partitionNotFound, kind: .notFound, "partition not found[partition=\(name)]: partition '\(name)' does not exist in collection '\(self.name)' (partitions: \(listPartitions().joined(separator: ", ")))")
     }
 
     /// The partition id rows of a write go to; nil when the partition key routes each row.

@@ -289,7 +289,7 @@ struct FilterParser {
             guard case let .string(p) = current.token else { throw fail("'like' needs a string pattern, as in text like \"ab%\"") }
             advance()
             if let t = staticType(lhs), t != .varChar, t != .json {
-                throw fail("'like' applies to strings; this operand is \(t.rawValue)", at: at)
+                throw fail("like operation on non-string field is unsupported: 'like' applies to strings; this operand is \(t.rawValue)", at: at)
             }
             return .like(lhs, LikePattern(p))
         }
@@ -551,7 +551,7 @@ struct FilterParser {
                 throw fail("'\(name)' is \(f.dataType.rawValue), not a condition; compare it with something", at: at)
             }
         default:
-            throw fail("the filter is not a condition; use a comparison such as age > 30", at: at)
+            throw fail("predicate is not a boolean expression: the filter is not a condition; use a comparison such as age > 30", at: at)
         }
     }
 }

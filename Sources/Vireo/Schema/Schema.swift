@@ -155,7 +155,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     public var description: String
     /// Keys of a row that are not schema fields are kept in the dynamic field `$meta` (JSON).
     public var enableDynamicField: Bool
-    /// Number of shards (`hash(pk) mod shardsNum`), 1…64.
+    /// Number of shards (`hash(pk) mod shardsNum`), 1…16 (Milvus' proxy.maxShardNum).
     public var shardsNum: Int
     /// With a partition-key field: how many partitions its hash spreads rows over (Milvus'
     /// `num_partitions`, default 16), 1…1,024. Ignored without a partition key.
@@ -178,7 +178,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     /// Limits, as Milvus sets them.
     public static let maxVectorFields = 10  // Milvus 2.6: proxy.maxVectorFieldNum
     public static let maxDimension = 32_768
-    public static let maxShards = 64
+    public static let maxShards = 16
     public static let maxVarCharLength = 65_535
     /// The longest VarChar primary key, in UTF-8 bytes, as in Milvus (keys past LMDB's 511-byte key
     /// limit are stored under a digest; see `PrimaryKeyIndex`).
@@ -224,9 +224,9 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         default:
             throw bad("primary key '\(pk.name)' must be Int64 or VarChar, not \(pk.dataType.rawValue)")
         }
-        guard !pk.nullable else { throw bad("primary key '\(pk.name)' cannot be nullable") }
+        guard !pk.nullable else { throw bad("primary field not support null: primary key '\(pk.name)' cannot be nullable") }
         let vectors = vectorFields
-        guard !vectors.isEmpty else { throw bad("add a vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector; a collection needs one to search)") }
+        guard !vectors.isEmpty else { throw bad("schema does not contain vector field: add a vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector; a collection needs one to search)") }
         guard vectors.count <= Self.maxVectorFields else {
             throw bad("\(vectors.count) vector fields; at most \(Self.maxVectorFields) are allowed")
         }
@@ -236,7 +236,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         for v in vectors {
             // Milvus' bounds and messages (proxy validateDimension): at least 2, at most maxDimension.
             guard let d = v.dimension else {
-                throw bad("dimension is not defined for vector field '\(v.name)'; give it `dim` (2 ~ \(Self.maxDimension))")
+                throw bad("dimension is not defined in field type params of vector field '\(v.name)'; give it `dim` (2 ~ \(Self.maxDimension))")
             }
             guard d >= 2 else { throw bad("invalid dimension: \(d). should be in range 2 ~ \(Self.maxDimension)") }
             guard d <= Self.maxDimension else {
@@ -248,7 +248,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             // Milvus 2.6: a nullable vector field lets a row have no vector (never found by that
             // field's search); a vector field has no default value.
             guard v.defaultValue == nil else {
-                throw bad("vector field '\(v.name)' cannot have a default value; make it nullable to let rows omit their vector")
+                throw bad("type not support default_value: vector field '\(v.name)' cannot have a default value; make it nullable to let rows omit their vector")
             }
         }
         for f in fields where f.dataType == .varChar {
@@ -261,7 +261,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
                 throw bad("Array field '\(f.name)' needs an elementType among Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar")
             }
             guard let c = f.maxCapacity, (1...Self.maxArrayCapacity).contains(c) else {
-                throw bad("Array field '\(f.name)' needs maxCapacity in 1...\(Self.maxArrayCapacity)")
+                throw bad("the maximum capacity specified for a Array should be in (0, \(Self.maxArrayCapacity)]: Array field '\(f.name)' needs max_capacity in 1...\(Self.maxArrayCapacity)")
             }
             if e == .varChar {
                 guard let m = f.maxLength, (1...Self.maxVarCharLength).contains(m) else {
@@ -305,7 +305,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
                 throw bad("numPartitions must be in 1...\(Self.maxPartitions), got \(numPartitions)")
             }
         }
-        guard (1...Self.maxShards).contains(shardsNum) else { throw bad("shardsNum must be in 1...\(Self.maxShards), got \(shardsNum)") }
+        guard (1...Self.maxShards).contains(shardsNum) else { throw bad("maximum shards's number should be limited to \(Self.maxShards): shardsNum must be in 1...\(Self.maxShards), got \(shardsNum)") }
         if enableDynamicField, fields.contains(where: { $0.name == Self.dynamicFieldName }) {
             throw bad("'\(Self.dynamicFieldName)' is reserved for the dynamic field")
         }

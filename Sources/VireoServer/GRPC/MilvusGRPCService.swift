@@ -316,7 +316,9 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
 
     func releasePartitions(request: Milvus_Proto_Milvus_ReleasePartitionsRequest, context: ServerContext) async throws -> PStatus {
         await call("ReleasePartitions", db: request.dbName) {
-            guard !request.partitionNames.isEmpty else { throw APIError.missing("partition_names") }
+            guard !request.partitionNames.isEmpty else {
+                throw APIError.invalid("invalid parameter[expected=any partition][actual=empty partition list]: give partition_names to release")
+            }
             try await handlers.setPartitionsLoaded(request.collectionName, request.partitionNames, loaded: false)
             return PStatus()
         }

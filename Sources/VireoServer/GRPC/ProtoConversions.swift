@@ -291,7 +291,7 @@ enum ProtoConversions {
             }
         }
         if !params.isEmpty { object["params"] = .object(params) }
-        var ix = try MilvusParams.indexRequest(JSONBody(object: object), what: "the index")
+        var ix = try MilvusParams.indexRequest(JSONBody(object: object), what: "index")
         ix.requestParams = r.extraParams.map { IndexSpec.RequestParam(key: $0.key, value: $0.value) }
         return ix
     }

@@ -177,7 +177,7 @@ public enum ErrorTable {
             }
         }
         // Milvus' proxy reports every filter it cannot plan under this prefix; clients match on it.
-        let message = v.code == .invalidFilter ? "failed to create query plan: \(v.message)" : v.message
+        let message = v.code == .invalidFilter ? "failed to create query plan: cannot parse expression: \(v.message)" : v.message
         return APIError(code, message, kind: v.kind)
     }
 }

@@ -201,7 +201,7 @@ public final class MilvusHandlers: Sendable {
         let indexed = Set(c.indexes.filter { !$0.kind.isScalar }.map(\.field))
         let missing = c.schema.vectorFields.map(\.name).filter { !indexed.contains($0) }
         guard missing.isEmpty else {
-            throw APIError.invalid("there is no vector index on field: [\(missing.joined(separator: " "))], please create index firstly (POST /v2/vectordb/indexes/create), then load collection '\(c.name)'")
+            throw APIError.invalid("index not found[collection=\(c.name)]: there is no vector index on field: [\(missing.joined(separator: " "))], please create index firstly (POST /v2/vectordb/indexes/create), then load collection '\(c.name)'")
         }
     }
 
@@ -316,7 +316,7 @@ public final class MilvusHandlers: Sendable {
                 throw APIError.outOfRange("limit [\(call.limit)] is invalid, should be greater than 0")
             }
             guard call.limit <= limits.maxQueryWindow, call.offset <= limits.maxQueryWindow - call.limit else {
-                throw APIError.outOfRange("(offset+limit) should be in range [1, \(limits.maxQueryWindow)], but got \(call.limit.addingSaturated(call.offset)) (use a filter on the primary key to page further)")
+                throw APIError.outOfRange("invalid max query result window, (offset+limit) should be in range [1, \(limits.maxQueryWindow)], but got \(call.limit.addingSaturated(call.offset)) (use a filter on the primary key to page further)")
             }
             let fields = call.outputFields.isEmpty ? ["*"] : call.outputFields
             return .rows(try await c.query(QueryRequest(filter: filter, outputFields: withPrimaryKey(fields, c.schema), limit: call.limit,

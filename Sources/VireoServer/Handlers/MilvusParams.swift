@@ -26,7 +26,12 @@ enum MilvusParams {
         o.nprobe = try p.int("nprobe")
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
-        o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
+        do {
+            o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
+        } catch let e as APIError {
+            // Milvus' wording first (clients match on it), then what is wrong.
+            throw APIError(e.code, "parse ignore growing field failed: \(e.message)")
+        }
         if let radius = try p.double("radius") {
             o.range = ScoreRange(radius: Float(radius), rangeFilter: try p.double("range_filter").map { Float($0) })
         } else if p["range_filter"] != nil {
@@ -76,6 +81,10 @@ enum MilvusParams {
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
                 case (_, .null): continue
                 case let (_, .string(s)) where textIndexParams.contains(k): text[k] = s
+                case let ("json_cast_type", .int(i)), let ("json_cast_function", .int(i)):
+                    text[k] = String(i)  // refused by name below, with Milvus' "… is not supported"
+                case let ("json_cast_type", .double(d)), let ("json_cast_function", .double(d)):
+                    text[k] = String(d)
                 case _ where textIndexParams.contains(k):
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string (\(k == "json_cast_type" ? "BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE or ARRAY_VARCHAR" : k == "json_path" ? "a path such as meta[\"a\"][\"b\"]" : "STRING_TO_DOUBLE"))", got: v)
                 case _ where integerIndexParams.contains(k):
