@@ -191,6 +191,9 @@ enum NullVectors {
 
 /// The newest rows of a shard: durable in LMDB (one record per write batch), held in memory as
 /// immutable blocks, searched by brute force. Sealed once it reaches `Configuration.sealRows`.
+///
+/// Blocks hold every vector field as float32 rows, compact fields (FLOAT16, BFLOAT16, INT8, BINARY)
+/// included, widened exactly: a growing segment is small, and sealing encodes the rows compactly.
 struct GrowingSegment: Sendable {
     let id: UInt32
     private(set) var blocks: [GrowingBlock] = []
@@ -250,7 +253,10 @@ struct GrowingSegment: Sendable {
 final class SealedSegment: Sendable {
     let id: UInt32
     let rowCount: Int
-    let vectors: [MatrixView]
+    /// The vectors of each vector field as stored: float32 rows, or compact rows (FLOAT16, BFLOAT16,
+    /// INT8, BINARY) in their stored encoding, both mapped in place. The segment never holds a
+    /// float32 copy of compact rows; an index on such a field holds its own (``VectorRows/floatMatrix()``).
+    let vectors: [VectorRows]
     /// `1 / |row|` per row of each vector field (`rows × 1`), for COSINE scans.
     let inverseNorms: [MatrixView]
     let pks: MappedBlob
@@ -272,7 +278,7 @@ final class SealedSegment: Sendable {
 
     static let scalarChunkRows = 256
 
-    init(id: UInt32, rowCount: Int, vectors: [MatrixView], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
+    init(id: UInt32, rowCount: Int, vectors: [VectorRows], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
          blobs: LMDBDatabase, partitions: PartitionColumn, insertTimes: InsertTimeColumn, indexes: [Int: any SegmentIndex] = [:],
          indexBlobs: [Int: StoredIndex] = [:], columns: ColumnCache = ColumnCache(), nullVectors: [Bitset?]? = nil) {
         self.nullVectors = nullVectors ?? vectors.map { _ in nil }
