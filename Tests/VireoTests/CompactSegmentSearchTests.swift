@@ -145,4 +145,62 @@ import VireoTestSupport
         }
         #expect(Double(found) / Double(10 * queries.count) >= 0.9, "HNSW recall over the widened copy")
     }
+
+    @Test("range and grouping searches over compact sealed + growing segments return the oracle's rows and groups",
+          arguments: [Case(type: .float16Vector, metric: .l2), Case(type: .bfloat16Vector, metric: .ip), Case(type: .int8Vector, metric: .cosine)])
+    func rangeAndGrouping(_ t: Case) async throws {
+        let e = VectorElement(t.type)!
+        let dim = 24
+        let n = 1300
+        let groups = 37
+        let base = VectorTypesTests.vectors(t.type, n: n, dim: dim, seed: 71)
+        let stored = base.map { e.floats(e.bytes($0), dim: dim) }
+        let queries = VectorTypesTests.vectors(t.type, n: 3, dim: dim, seed: 72)
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        var schema = VectorTypesTests.schema(t.type, dim: dim)
+        schema.fields.append(FieldSchema(name: "doc", dataType: .int64))
+        let c = try db.createCollection(schema)
+        var rows = VectorTypesTests.rows(base, t.type)
+        for i in rows.indices { rows[i]["doc"] = .int(Int64(i % groups)) }
+        try await c.insert(Array(rows[0..<1000]))
+        try await c.flush()
+        try await c.insert(Array(rows[1000...]))
+        #expect(c.segments().contains { $0.state == .sealed && $0.vectorBytes == $0.rows * e.bytesPerVector(dim: dim) })
+        for (qi, q) in queries.enumerated() {
+            let all = Oracle.nearest(q, in: stored, k: n, metric: t.metric)
+            let scores = all.map { Oracle.score($0.distance, metric: t.metric) }
+            // Bounds halfway across a clear gap near ranks 20 and 120 (float summation order must
+            // not move a row across a bound).
+            func gap(near i: Int) -> Int {
+                var j = i
+                while abs(scores[j] - scores[j + 1]) <= 1e-3 * max(1, abs(scores[j])) { j += 1 }
+                return j
+            }
+            let a = gap(near: 20), b = gap(near: 120)
+            let range = ScoreRange(radius: Float((scores[b] + scores[b + 1]) / 2), rangeFilter: Float((scores[a] + scores[a + 1]) / 2))
+            var r = SearchRequest(vectors: [q], limit: 1000, metric: t.metric)
+            r.range = range
+            let got = try await c.search(r)[0]
+            #expect(Set(got.map(\.id)) == Set(all[(a + 1)...b].map { PrimaryKey.int(Int64($0.index)) }), "\(t) query \(qi) range")
+            #expect(got.count == b - a, "\(t) query \(qi) range count")
+            // Grouping by doc (id mod 37): the 10 groups of the closest rows, each hit its group's best.
+            var g = SearchRequest(vectors: [q], limit: 10, metric: t.metric)
+            g.grouping = SearchGrouping(field: "doc", size: 1)
+            let grouped = try await c.search(g)[0]
+            var best: [Int: Double] = [:]
+            var order: [Int] = []
+            for (i, s) in zip(all.map(\.index), scores) where best[i % groups] == nil {
+                best[i % groups] = s
+                order.append(i % groups)
+            }
+            #expect(grouped.count == 10, "\(t) query \(qi) groups")
+            #expect(Set(grouped.compactMap { h -> Int? in if case let .int(v)? = h.groupValue { return Int(v) } else { return nil } }) == Set(order.prefix(10)),
+                    "\(t) query \(qi) group values")
+            for h in grouped {
+                guard case let .int(v)? = h.groupValue, let want = best[Int(v)] else { Issue.record("\(t): hit without group"); continue }
+                #expect(abs(Double(h.score) - want) <= 1e-4 * max(1, abs(want)), "\(t) query \(qi) group \(v)")
+            }
+        }
+    }
 }

@@ -236,7 +236,9 @@ struct GrowingSegment: Sendable {
 /// An immutable, sealed segment, used in place from the shard's memory map.
 ///
 /// ## Stored form (LMDB database `blobs`, each value a checksummed ``Blob``)
-/// - `vectors/<field>`: the `rows × dim` Float32 matrix of each vector field, row-major, as inserted.
+/// - `vectors/<field>`: the `rows` vectors of each vector field, row-major, as inserted: Float32, or the
+///   field's compact encoding (``VectorElement``) for FLOAT16, BFLOAT16, INT8 and BINARY fields, which
+///   stays compact in memory (``vectors``).
 /// - `norms/<field>`: `1 / |row|` of each row of each vector field (Float32), for COSINE scans;
 ///   segments sealed before it existed compute it when they are mapped.
 /// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then
