@@ -97,15 +97,13 @@ static inline float bf16_at(const uint16_t *p, size_t i) {
     return f;
 }
 
-VK_MULTIVERSION
-float vk_f16_dot(const float *q, const uint16_t *x, size_t d) {
+static inline float f16_dot_inline(const float *restrict q, const uint16_t *restrict x, size_t d) {
     float s = 0.0f;
     for (size_t i = 0; i < d; i++) s += q[i] * half_at(x, i);
     return s;
 }
 
-VK_MULTIVERSION
-float vk_f16_l2sq(const float *q, const uint16_t *x, size_t d) {
+static inline float f16_l2sq_inline(const float *restrict q, const uint16_t *restrict x, size_t d) {
     float s = 0.0f;
     for (size_t i = 0; i < d; i++) {
         float t = q[i] - half_at(x, i);
@@ -114,15 +112,13 @@ float vk_f16_l2sq(const float *q, const uint16_t *x, size_t d) {
     return s;
 }
 
-VK_MULTIVERSION
-float vk_bf16_dot(const float *q, const uint16_t *x, size_t d) {
+static inline float bf16_dot_inline(const float *restrict q, const uint16_t *restrict x, size_t d) {
     float s = 0.0f;
     for (size_t i = 0; i < d; i++) s += q[i] * bf16_at(x, i);
     return s;
 }
 
-VK_MULTIVERSION
-float vk_bf16_l2sq(const float *q, const uint16_t *x, size_t d) {
+static inline float bf16_l2sq_inline(const float *restrict q, const uint16_t *restrict x, size_t d) {
     float s = 0.0f;
     for (size_t i = 0; i < d; i++) {
         float t = q[i] - bf16_at(x, i);
@@ -130,6 +126,58 @@ float vk_bf16_l2sq(const float *q, const uint16_t *x, size_t d) {
     }
     return s;
 }
+
+// A float32 query against int8 rows (COSINE queries are normalised, so not int8 themselves): each
+// int8 widens exactly, the sum is float32 as for the other compact types.
+static inline float f32_i8_dot_inline(const float *restrict q, const int8_t *restrict x, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) s += q[i] * (float)x[i];
+    return s;
+}
+
+static inline float f32_i8_l2sq_inline(const float *restrict q, const int8_t *restrict x, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) {
+        float t = q[i] - (float)x[i];
+        s += t * t;
+    }
+    return s;
+}
+
+VK_MULTIVERSION
+float vk_f16_dot(const float *q, const uint16_t *x, size_t d) { return f16_dot_inline(q, x, d); }
+
+VK_MULTIVERSION
+float vk_f16_l2sq(const float *q, const uint16_t *x, size_t d) { return f16_l2sq_inline(q, x, d); }
+
+VK_MULTIVERSION
+float vk_bf16_dot(const float *q, const uint16_t *x, size_t d) { return bf16_dot_inline(q, x, d); }
+
+VK_MULTIVERSION
+float vk_bf16_l2sq(const float *q, const uint16_t *x, size_t d) { return bf16_l2sq_inline(q, x, d); }
+
+VK_MULTIVERSION
+float vk_f32_i8_dot(const float *q, const int8_t *x, size_t d) { return f32_i8_dot_inline(q, x, d); }
+
+VK_MULTIVERSION
+float vk_f32_i8_l2sq(const float *q, const int8_t *x, size_t d) { return f32_i8_l2sq_inline(q, x, d); }
+
+// Row-block versions: one call per block of rows (the exact scan's inner loop), prefetching two rows ahead.
+#define VK_MANY(name, elem, inline_fn)                                                        \
+    VK_MULTIVERSION                                                                          \
+    void name(const float *q, const elem *base, size_t n, size_t d, float *out) {            \
+        for (size_t i = 0; i < n; i++) {                                                     \
+            if (i + 2 < n) vk_prefetch(base + (i + 2) * d, d * sizeof(elem));                \
+            out[i] = inline_fn(q, base + i * d, d);                                          \
+        }                                                                                    \
+    }
+
+VK_MANY(vk_f16_dot_many, uint16_t, f16_dot_inline)
+VK_MANY(vk_f16_l2sq_many, uint16_t, f16_l2sq_inline)
+VK_MANY(vk_bf16_dot_many, uint16_t, bf16_dot_inline)
+VK_MANY(vk_bf16_l2sq_many, uint16_t, bf16_l2sq_inline)
+VK_MANY(vk_f32_i8_dot_many, int8_t, f32_i8_dot_inline)
+VK_MANY(vk_f32_i8_l2sq_many, int8_t, f32_i8_l2sq_inline)
 
 VK_MULTIVERSION
 void vk_f16_to_f32(const uint16_t *src, size_t n, float *dst) {

@@ -35,6 +35,17 @@ float vk_f16_dot(const float *q, const uint16_t *x, size_t d);
 float vk_f16_l2sq(const float *q, const uint16_t *x, size_t d);
 float vk_bf16_dot(const float *q, const uint16_t *x, size_t d);
 float vk_bf16_l2sq(const float *q, const uint16_t *x, size_t d);
+/// out[i] = distance(q, base[i]) for n rows of d half / bfloat16 patterns (base holds n*d of them).
+void vk_f16_dot_many(const float *q, const uint16_t *base, size_t n, size_t d, float *out);
+void vk_f16_l2sq_many(const float *q, const uint16_t *base, size_t n, size_t d, float *out);
+void vk_bf16_dot_many(const float *q, const uint16_t *base, size_t n, size_t d, float *out);
+void vk_bf16_l2sq_many(const float *q, const uint16_t *base, size_t n, size_t d, float *out);
+/// A float32 query against int8 rows (a COSINE query is normalised, so it is not int8 itself): each
+/// element widens exactly and the sum is float32, as for half and bfloat16.
+float vk_f32_i8_dot(const float *q, const int8_t *x, size_t d);
+float vk_f32_i8_l2sq(const float *q, const int8_t *x, size_t d);
+void vk_f32_i8_dot_many(const float *q, const int8_t *base, size_t n, size_t d, float *out);
+void vk_f32_i8_l2sq_many(const float *q, const int8_t *base, size_t n, size_t d, float *out);
 /// Widens n half / bfloat16 values to float32 (exact).
 void vk_f16_to_f32(const uint16_t *src, size_t n, float *dst);
 void vk_bf16_to_f32(const uint16_t *src, size_t n, float *dst);

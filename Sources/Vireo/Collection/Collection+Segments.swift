@@ -22,7 +22,10 @@ extension Collection {
         public var deletedRows: Int
         /// Vector fields whose index is built on this segment (sealed segments only).
         public var indexedFields: [String]
-        /// Bytes of the segment's vectors in memory (mapped for sealed segments).
+        /// Bytes of the segment's vectors in memory. For a sealed segment, the stored size, mapped in
+        /// place: 4 bytes per dimension for FLOAT_VECTOR, 2 for FLOAT16/BFLOAT16, 1 for INT8, 1/8 for
+        /// BINARY (an index's own float32 copy of compact rows is not counted). For the growing
+        /// segment, its float32 rows and norms (compact fields included) plus scalars.
         public var vectorBytes: Int
         /// Rows (deleted ones included, as in ``rows``) per partition id (``partitionIDs()``): a shard's
         /// segment holds the rows of every partition written to that shard, not of one (Milvus').
@@ -43,7 +46,7 @@ extension Collection {
                 let indexed = seg.indexes.keys.sorted().compactMap { $0 < vectorFields.count ? vectorFields[$0] : nil }
                 out.append(SegmentInfo(shard: s.index, segment: seg.id, state: .sealed, rows: seg.rowCount,
                                        deletedRows: snap.tombstones[seg.id]?.count ?? 0, indexedFields: indexed,
-                                       vectorBytes: seg.vectors.reduce(0) { $0 + $1.rows * $1.dim * 4 },
+                                       vectorBytes: seg.vectors.reduce(0) { $0 + $1.byteCount },
                                        partitionRows: seg.partitions.rowsPerPartition(rows: seg.rowCount)))
             }
             out.append(SegmentInfo(shard: s.index, segment: snap.growing.id, state: .growing, rows: snap.growing.rowCount,

@@ -191,6 +191,9 @@ enum NullVectors {
 
 /// The newest rows of a shard: durable in LMDB (one record per write batch), held in memory as
 /// immutable blocks, searched by brute force. Sealed once it reaches `Configuration.sealRows`.
+///
+/// Blocks hold every vector field as float32 rows, compact fields (FLOAT16, BFLOAT16, INT8, BINARY)
+/// included, widened exactly: a growing segment is small, and sealing encodes the rows compactly.
 struct GrowingSegment: Sendable {
     let id: UInt32
     private(set) var blocks: [GrowingBlock] = []
@@ -233,7 +236,9 @@ struct GrowingSegment: Sendable {
 /// An immutable, sealed segment, used in place from the shard's memory map.
 ///
 /// ## Stored form (LMDB database `blobs`, each value a checksummed ``Blob``)
-/// - `vectors/<field>`: the `rows × dim` Float32 matrix of each vector field, row-major, as inserted.
+/// - `vectors/<field>`: the `rows` vectors of each vector field, row-major, as inserted: Float32, or the
+///   field's compact encoding (``VectorElement``) for FLOAT16, BFLOAT16, INT8 and BINARY fields, which
+///   stays compact in memory (``vectors``).
 /// - `norms/<field>`: `1 / |row|` of each row of each vector field (Float32), for COSINE scans;
 ///   segments sealed before it existed compute it when they are mapped.
 /// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then
@@ -250,7 +255,10 @@ struct GrowingSegment: Sendable {
 final class SealedSegment: Sendable {
     let id: UInt32
     let rowCount: Int
-    let vectors: [MatrixView]
+    /// The vectors of each vector field as stored: float32 rows, or compact rows (FLOAT16, BFLOAT16,
+    /// INT8, BINARY) in their stored encoding, both mapped in place. The segment never holds a
+    /// float32 copy of compact rows; an index on such a field holds its own (``VectorRows/floatMatrix()``).
+    let vectors: [VectorRows]
     /// `1 / |row|` per row of each vector field (`rows × 1`), for COSINE scans.
     let inverseNorms: [MatrixView]
     let pks: MappedBlob
@@ -272,7 +280,7 @@ final class SealedSegment: Sendable {
 
     static let scalarChunkRows = 256
 
-    init(id: UInt32, rowCount: Int, vectors: [MatrixView], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
+    init(id: UInt32, rowCount: Int, vectors: [VectorRows], inverseNorms: [MatrixView], pks: MappedBlob, pkIsInt: Bool, environment: Environment,
          blobs: LMDBDatabase, partitions: PartitionColumn, insertTimes: InsertTimeColumn, indexes: [Int: any SegmentIndex] = [:],
          indexBlobs: [Int: StoredIndex] = [:], columns: ColumnCache = ColumnCache(), nullVectors: [Bitset?]? = nil) {
         self.nullVectors = nullVectors ?? vectors.map { _ in nil }

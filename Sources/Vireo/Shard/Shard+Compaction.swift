@@ -216,7 +216,7 @@ extension Shard {
             }
         }
         let vectors = dims.indices.map { f in
-            [MatrixView.gather(zip(segments, liveRows).map { (view: $0.vectors[f], rows: $1) }, dim: dims[f])]
+            [VectorRows.gather(zip(segments, liveRows).map { (rows: $0.vectors[f], indices: $1) }, dim: dims[f])]
         }
         let norms = dims.indices.map { f in
             [MatrixView.gather(zip(segments, liveRows).map { (view: $0.inverseNorms[f], rows: $1) }, dim: 1)]
@@ -306,7 +306,7 @@ extension Shard {
                 let spec = indexes.spec(for: field.name)!
                 let what = "segment \(newID) \(spec.kind.rawValue) index of field '\(field.name)'"
                 guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
-                      let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors) else {
+                      let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors) else {
                     throw StorageError.corrupted(what: what, reason: "missing right after it was written")
                 }
                 seg = seg.withIndex(mapped, field: f, stored: StoredIndex(key: key, blob: blob))

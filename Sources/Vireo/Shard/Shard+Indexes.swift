@@ -22,7 +22,7 @@ extension Shard {
         let seg = snap.sealed[pos]
         let what = "segment \(segment) \(spec.kind.rawValue) index of field '\(name)'"
         guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
-              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
+              let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
         if let old = seg.indexBlobs[f] { retire([RetiredBlobs(keys: [old.key], holders: [WeakHolder(object: old.blob)])]) }
@@ -54,7 +54,7 @@ extension Shard {
         if configuration.space?.isDiskFull == true { return }
         let built: any SegmentIndex
         do {
-            guard let b = try spec.build(vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors,
+            guard let b = try spec.build(vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors,
                                          configuration: configuration, progress: progress) else { return }
             built = b
         } catch {

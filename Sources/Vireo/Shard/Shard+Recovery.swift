@@ -40,7 +40,7 @@ extension Shard {
                     // again from the vectors (which are checked themselves) rather than refusing the shard.
                     if let blob = try? env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
-                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f], nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors),
+                        if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
                             seg = seg.withIndex(index, field: f, stored: StoredIndex(key: newest.0, blob: blob))
                             chosen = newest.0
@@ -101,7 +101,7 @@ extension Shard {
     static func mapSealed(
         id: UInt32, rows: Int, env: Environment, blobs: LMDBDatabase, codec: RowCodec, dims: [Int], verify: Bool
     ) throws -> SealedSegment {
-        var vectors: [MatrixView] = []
+        var vectors: [VectorRows] = []
         for (f, d) in dims.enumerated() {
             let what = "segment \(id) vectors of field '\(codec.vectorFields[f].name)'"
             guard let blob = try env.mapBlob(blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, verifyChecksum: verify, what: what) else {
@@ -113,11 +113,11 @@ extension Shard {
                 throw StorageError.corrupted(what: what, reason: "\(blob.count) bytes, expected \(rows) rows of \(perRow) bytes")
             }
             if element == .float32 {
-                vectors.append(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob))
+                vectors.append(.float32(MatrixView.inPlaceOrCopy(bytes: blob.bytes, dim: d, owner: blob)))
             } else {
-                // Compact vectors are stored compactly and widened (exactly) to float32 in memory,
-                // where the distance kernels, graphs and GEMM scans work on them.
-                vectors.append(element.widenedMatrix(blob.bytes, rows: rows, dim: d))
+                // Compact vectors stay compact, used in place from the map: exact scans run the
+                // compact kernels on them. An index on the field widens its own float32 copy.
+                vectors.append(.compact(CompactMatrix.inPlaceOrCopy(bytes: blob.bytes, element: element, dim: d, owner: blob)))
             }
         }
         var inverseNorms: [MatrixView] = []

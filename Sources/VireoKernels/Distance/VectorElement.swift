@@ -2,9 +2,10 @@ import CVireoKernels
 
 /// How a vector field's elements are encoded: on the wire (gRPC bytes, REST base64), in batch records
 /// and in sealed segments. Compact types are stored compactly (2 bytes per dimension for FLOAT16 and
-/// BFLOAT16, 1 for INT8, dimension/8 for BINARY); in memory the engine computes on their float32
-/// widening, which is exact for every one of them (a half, a bfloat16 and an int8 are float32 values;
-/// a bit is 0 or 1), so search results are those of the stored values.
+/// BFLOAT16, 1 for INT8, dimension/8 for BINARY). Sealed segments keep them compact in memory
+/// (``CompactMatrix``) and exact scans run compact kernels on them; growing segments, indexes and
+/// queries use their float32 widening, which is exact for every one of them (a half, a bfloat16 and
+/// an int8 are float32 values; a bit is 0 or 1), so search results are those of the stored values.
 ///
 /// Bit order of BINARY vectors is Milvus' (and numpy's `packbits`): dimension `i` is bit `7 − i % 8`
 /// of byte `i / 8`.
@@ -100,13 +101,6 @@ public enum VectorElement: Sendable, Hashable {
             }
         }
         precondition(at == dst.count, "encoded \(at) bytes into a \(dst.count)-byte blob")
-    }
-
-    /// An arena of `rows` widened vectors from their stored bytes.
-    package func widenedMatrix(_ b: UnsafeRawBufferPointer, rows: Int, dim: Int) -> MatrixView {
-        FloatArena(count: rows * dim) { buf in
-            if rows > 0 { widen(b, rows: rows, dim: dim, into: buf.baseAddress!) }
-        }.matrix(dim: dim)
     }
 
     /// Rounds `x` to the nearest bfloat16 (ties to even) and returns its bit pattern.

@@ -19,9 +19,10 @@ package struct ExactScanner {
     package var rowBlock: Int = 2048
     package let backend: any ComputeBackend
 
-    // Scratch, reused across calls by one scanner (a scanner is used by one thread at a time).
-    private var tile: [Float] = []
-    private var selected: [UInt32] = []
+    // Scratch, reused across calls by one scanner (a scanner is used by one thread at a time); the
+    // compact-row scans (ExactScan+Compact.swift) share it.
+    var tile: [Float] = []
+    var selected: [UInt32] = []
     private var rowNorms: [Float] = []
 
     package init(backend: any ComputeBackend) {
@@ -84,7 +85,7 @@ package struct ExactScanner {
         }
     }
 
-    private mutating func ensureScratch(tileFloats: Int, rows: Int) {
+    mutating func ensureScratch(tileFloats: Int, rows: Int) {
         if tile.count < tileFloats { tile = Array(repeating: 0, count: tileFloats) }
         if selected.count < rows { selected = Array(repeating: 0, count: rows) }
         if rowNorms.count < rows { rowNorms = Array(repeating: 0, count: rows) }
@@ -142,7 +143,7 @@ package struct ExactScanner {
         }
     }
 
-    private mutating func scanGEMM(
+    mutating func scanGEMM(
         queries: MatrixView, base: MatrixView, metric: Metric, scale: MatrixView?,
         excluded: Bitset?, excludedOffset: Int, idBase: Int64, heaps: inout [TopK]
     ) {
