@@ -254,6 +254,8 @@ def test_truncate_collection(client, name):
     assert client.search(name, data=[[0.0] * 4], limit=3) == [[]]
     assert client.list_indexes(name) == ["vector"]
     assert "p1" in client.list_partitions(name)
+    # The emptied segments are compacted away at once, as Milvus drops a truncated collection's segments.
+    assert client.list_persistent_segments(name) == []
     client.insert(name, [{"id": 1, "vector": [1.0] * 4, "tag": "after"}])
     assert ids(client, name) == [1]
     client.drop_alias(f"{name}_t")

@@ -263,3 +263,15 @@ def test_consistency_level_and_ten_vector_fields(client, name):
     schema.add_field("v10", DataType.FLOAT_VECTOR, dim=2)
     with pytest.raises(MilvusException):
         client.create_collection(name, schema=schema)
+
+
+def test_dynamic_field_switch_is_refused_not_ignored(client, name):
+    """Milvus 2.6 can turn the dynamic field on later; Vireo fixes it at creation and says so, instead of
+    answering success and changing nothing."""
+    make(client, name)
+    with pytest.raises(MilvusException) as e:
+        client.alter_collection_properties(name, properties={"dynamicfield.enabled": True})
+    assert "cannot be changed" in e.value.message, e.value.message
+    assert client.describe_collection(name)["enable_dynamic_field"] is False
+    client.alter_collection_properties(name, properties={"dynamicfield.enabled": False})  # unchanged: fine
+    client.drop_collection(name)

@@ -73,12 +73,15 @@ extension Collection {
 
     /// Deletes every row of every partition (Milvus' `truncate_collection`); the schema, indexes,
     /// partitions and aliases stay. Each shard deletes its rows in one transaction; rows written
-    /// while the truncation runs may survive it. The space comes back with compaction.
+    /// while the truncation runs may survive it. A compaction follows at once, so the emptied
+    /// segments are gone when this returns (as Milvus drops a truncated collection's segments) and
+    /// their space is reusable.
     ///
     /// - Throws: ``VireoError`` (read-only database, storage failure).
     public func truncate() async throws {
         let ids = Set(partitionTable.withLock { $0.map(\.id) })
         try await deleteRows(inPartitions: ids)
+        _ = try await compact()
     }
 
     /// Whether a partition named `name` exists.

@@ -21,6 +21,8 @@ public enum CollectionProperties {
     public static let autoCompactionEnabled = "collection.autocompaction.enabled"
     public static let partitionKeyIsolation = "partitionkey.isolation"
     public static let replicaNumber = "collection.replica.number"
+    /// Milvus' switch for the dynamic field; fixed at creation in Vireo (see ``Collection/alterProperties(set:delete:)``).
+    public static let dynamicFieldEnabled = "dynamicfield.enabled"
     public static let resourceGroups = "collection.resource_groups"
 
     /// At most this many properties per collection, keys of 1…255 bytes, values ≤ 64 KiB.
@@ -111,6 +113,17 @@ extension Collection {
         }
         let hasKey = schema.partitionKey != nil
         for (k, v) in set { try CollectionProperties.validate(k, v, hasPartitionKey: hasKey, collection: name) }
+        // Milvus 2.6 can turn the dynamic field on later; Vireo's row layout places `$meta` between
+        // the fields a collection was created with and those added later, so it is fixed at
+        // creation. Say so rather than store a property that changes nothing.
+        if let v = set[CollectionProperties.dynamicFieldEnabled] {
+            guard let on = CollectionProperties.bool(v) else {
+                throw VireoError.invalid(.invalidArgument, "invalid \(CollectionProperties.dynamicFieldEnabled) value: '\(v)'; only true or false is valid")
+            }
+            guard on == schema.enableDynamicField else {
+                throw VireoError.invalid(.invalidArgument, "\(CollectionProperties.dynamicFieldEnabled) cannot be changed on collection '\(name)' in Vireo (the dynamic field is \(schema.enableDynamicField ? "on" : "off") since creation); create a collection with enable_dynamic_field=\(on) and copy the rows, or add the keys as fields (add_collection_field)")
+            }
+        }
         for k in delete where k.isEmpty || k.utf8.count > 255 {
             throw VireoError.invalid(.invalidArgument, "collection property key '\(k.prefix(64))' is invalid: keys are 1-255 bytes")
         }
