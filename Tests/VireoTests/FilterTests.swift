@@ -189,6 +189,12 @@ import VireoTestSupport
         ("age", "not a condition"),
         ("tags > 1", "Array"),
         ("10 < score", ""),
+        ("age == 1.2", "float value 1.2"),
+        ("age in [1.0, 2.0]", "float value 1.0"),
+        ("age != -2.5", "float value -2.5"),
+        ("age > 1.5", ""),  // a range may take a float bound
+        ("age / 0 > 1", "divide by zero"),
+        ("age % 0 == 1", "modulus by zero"),
     ]
 
     @Test("malformed or ill-typed filters fail with the position and the reason", arguments: bad.indices)

@@ -53,7 +53,10 @@ public struct Filter: Sendable {
         let from = max(0, at - 60), to = min(chars.count, at + 60)
         let excerpt = (from > 0 ? "…" : "") + String(chars[from..<to]) + (to < chars.count ? "…" : "")
         let pointer = String(repeating: " ", count: at - from + (from > 0 ? 1 : 0)) + "^"
-        return VireoError.invalid(.invalidFilter, "invalid filter at position \(e.position): \(e.reason)\n  \(excerpt)\n  \(pointer)")
+        // Milvus quotes the expression before the error ("cannot parse expression: <expr>, error: …");
+        // a long one is only quoted around the error.
+        let quoted = chars.count <= 200 ? "\(expression), error: " : ""
+        return VireoError.invalid(.invalidFilter, "\(quoted)invalid filter at position \(e.position): \(e.reason)\n  \(excerpt)\n  \(pointer)")
     }
 
     /// Whether `row` (field name → value, dynamic keys at top level) satisfies the filter.
@@ -534,6 +537,14 @@ struct FilterParser {
         }
         let ka = Self.kind(ta), kb = Self.kind(tb)
         guard ka == kb else { throw fail("cannot compare a \(ka) with a \(kb) using \(op)", at: at) }
+        // Milvus' planner refuses a float literal where an integer field is matched exactly.
+        if op == "==" || op == "!=" || op == "in" {
+            let integers: Set<DataType> = [.int8, .int16, .int32, .int64]
+            for (field, other) in [(ta, b), (tb, a)] where integers.contains(field) {
+                if case let .literal(.double(d)) = other { throw fail("an integer field cannot be matched with the float value \(d) using \(op)", at: at) }
+                if case let .negate(.literal(.double(d))) = other { throw fail("an integer field cannot be matched with the float value -\(d) using \(op)", at: at) }
+            }
+        }
         if ka == "bool", op != "==", op != "!=", op != "in" { throw fail("booleans only support == and !=", at: at) }
     }
 
@@ -549,6 +560,9 @@ struct FilterParser {
         case let .field(name, path):
             if path.isEmpty, let f = schema.field(named: name), f.dataType != .bool, f.dataType != .json {
                 throw fail("'\(name)' is \(f.dataType.rawValue), not a condition; compare it with something", at: at)
+            }
+            if path.isEmpty, schema.field(named: name) == nil {
+                throw fail("predicate is not a boolean expression: '\(name)' (a key of the dynamic field) is not a condition; compare it with something", at: at)
             }
         default:
             throw fail("predicate is not a boolean expression: the filter is not a condition; use a comparison such as age > 30", at: at)
