@@ -133,6 +133,7 @@ def test_json_path_indexes_on_a_dynamic_key_unnamed_and_of_every_type(client, na
     ix.add_index(field_name="dyn", index_type="STL_SORT", params={"json_path": 'dyn["a"]', "json_cast_type": "double"})
     ix.add_index(field_name="dyn", index_type="BITMAP", params={"json_path": "dyn['o']['b']", "json_cast_type": "double"})
     ix.add_index(field_name="dyn", index_type="INVERTED", params={"json_path": 'dyn["tags"]', "json_cast_type": "ARRAY_VARCHAR"})
+    ix.add_index(field_name="dyn", index_type="INVERTED", index_name="dyn_whole", params={"json_path": "dyn", "json_cast_type": "varchar"})
     client.create_index(name, ix)
     assert set(client.list_indexes(name)) >= {"dyn/a", "dyn/o/b", "dyn/tags"}
     assert client.describe_index(name, "dyn/a")["index_type"] == "STL_SORT"

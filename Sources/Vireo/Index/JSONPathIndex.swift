@@ -70,6 +70,11 @@ public struct JSONPathIndex: Sendable, Hashable, Codable {
         self.castType = cast
         // The path is a filter operand: parse it with the filter grammar, so that an index path and
         // the same path in a filter are the same steps by construction.
+        if self.path == field {
+            // The whole document: no steps (and not a filter of its own, which a bare name is not).
+            self.steps = []
+            return
+        }
         let parsed: Filter
         do {
             parsed = try Filter(self.path, schema: schema)
