@@ -186,20 +186,6 @@ extension MatrixView {
     ///
     /// - Precondition: every view has dimension `dim` and every row index is in range.
     package static func gather(_ parts: [(view: MatrixView, rows: [Int])], dim: Int) -> MatrixView {
-        let total = parts.reduce(0) { $0 + $1.rows.count }
-        let arena = FloatArena(count: total * dim) { dst in
-            var offset = 0
-            for (view, rows) in parts {
-                precondition(view.dim == dim, "gathering \(view.dim)-dimensional rows into a \(dim)-dimensional matrix")
-                for r in rows {
-                    precondition(r >= 0 && r < view.rows, "row \(r) of a \(view.rows)-row matrix")
-                    // SAFETY: dst holds total*dim floats and offset + dim ≤ total*dim (one dim per gathered
-                    // row); the source row r is in range (checked), dim floats long.
-                    (dst.baseAddress! + offset).update(from: view.base + r * dim, count: dim)
-                    offset += dim
-                }
-            }
-        }
-        return arena.matrix(dim: dim)
+        VectorRows.gather(parts.map { (rows: .float32($0.view), indices: $0.rows) }, dim: dim)
     }
 }

@@ -165,6 +165,9 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     /// consistent whatever it says: a write is visible to every read once it is acknowledged.
     public var consistencyLevel: String = "Strong"
 
+    /// Milvus' consistency levels, in the order of its `ConsistencyLevel` enum (0…4).
+    public static let consistencyLevels = ["Strong", "Session", "Bounded", "Eventually", "Customized"]
+
     public init(name: String, fields: [FieldSchema], description: String = "", enableDynamicField: Bool = false, shardsNum: Int = 1,
                 numPartitions: Int = 16) {
         self.numPartitions = numPartitions

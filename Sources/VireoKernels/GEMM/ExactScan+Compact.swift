@@ -186,21 +186,9 @@ extension ExactScanner {
                         while start < base.rows {
                             let len = min(block, base.rows - start)
                             kernel.many(qp, packed: bits.baseAddress, base: base, start: start, count: len, out: out)
-                            if kernel.isDot {
-                                if let scale {
-                                    let s = scale.base + start
-                                    for i in 0..<len { out[i] = -out[i] * s[i] }
-                                } else {
-                                    for i in 0..<len { out[i] = -out[i] }
-                                }
-                            }
-                            let found = vk_select_below(out, len, heaps[q].threshold, idx)
-                            for s in 0..<found {
-                                let r = Int(idx[s])
-                                let row = start + r
-                                if let ex = excluded, ex.contains(excludedOffset + row) { continue }
-                                heaps[q].push(out[r], id: idBase + Int64(row))
-                            }
+                            if kernel.isDot { Self.negateDots(out, len, scale: scale, start: start) }
+                            Self.offer(out, len, start: start, idx: idx, excluded: excluded, excludedOffset: excludedOffset,
+                                       idBase: idBase, heap: &heaps[q])
                             start += len
                         }
                     }

@@ -85,6 +85,35 @@ package struct ExactScanner {
         }
     }
 
+    /// Turns the inner products `out[0..<len]` of rows `start…` into distances (negated), COSINE
+    /// ones scaled by those rows' inverse norms.
+    @inline(__always)
+    static func negateDots(_ out: UnsafeMutablePointer<Float>, _ len: Int, scale: MatrixView?, start: Int) {
+        if let scale {
+            // SAFETY: scale holds one value per row of the scanned matrix; start + len ≤ its rows (callers).
+            let s = scale.base + start
+            for i in 0..<len { out[i] = -out[i] * s[i] }
+        } else {
+            for i in 0..<len { out[i] = -out[i] }
+        }
+    }
+
+    /// Offers rows `start…` whose distance `out[r] + bias` beats `heap`'s threshold (and is not
+    /// `excluded`) to `heap`: `vk_select_below` picks them, so the work follows the candidates.
+    ///
+    /// - Precondition: `out` holds `len` floats, `idx` room for `len` indices.
+    @inline(__always)
+    static func offer(_ out: UnsafeMutablePointer<Float>, _ len: Int, bias: Float = 0, start: Int, idx: UnsafeMutablePointer<UInt32>,
+                      excluded: Bitset?, excludedOffset: Int, idBase: Int64, heap: inout TopK) {
+        let found = vk_select_below(out, len, heap.threshold - bias, idx)
+        for s in 0..<found {
+            let r = Int(idx[s])
+            let row = start + r
+            if let ex = excluded, ex.contains(excludedOffset + row) { continue }
+            heap.push(out[r] + bias, id: idBase + Int64(row))
+        }
+    }
+
     mutating func ensureScratch(tileFloats: Int, rows: Int) {
         if tile.count < tileFloats { tile = Array(repeating: 0, count: tileFloats) }
         if selected.count < rows { selected = Array(repeating: 0, count: rows) }
@@ -122,20 +151,10 @@ package struct ExactScanner {
                             }
                         case .ip, .cosine:
                             vk_dot_many(qp, rows, len, d, out)
-                            if let scale {
-                                let s = scale.base + start
-                                for i in 0..<len { out[i] = -out[i] * s[i] }
-                            } else {
-                                for i in 0..<len { out[i] = -out[i] }
-                            }
+                            Self.negateDots(out, len, scale: scale, start: start)
                         }
-                        let found = vk_select_below(out, len, heaps[q].threshold, idx)
-                        for s in 0..<found {
-                            let r = Int(idx[s])
-                            let row = start + r
-                            if let ex = excluded, ex.contains(excludedOffset + row) { continue }
-                            heaps[q].push(out[r], id: idBase + Int64(row))
-                        }
+                        Self.offer(out, len, start: start, idx: idx, excluded: excluded, excludedOffset: excludedOffset,
+                                   idBase: idBase, heap: &heaps[q])
                         start += len
                     }
                 }
@@ -206,13 +225,8 @@ package struct ExactScanner {
                                 let s = scale.base + start
                                 for i in 0..<len { rowOut[i] *= s[i] }
                             }
-                            let found = vk_select_below(rowOut, len, heaps[q].threshold - qn, idx)
-                            for s in 0..<found {
-                                let r = Int(idx[s])
-                                let row = start + r
-                                if let ex = excluded, ex.contains(excludedOffset + row) { continue }
-                                heaps[q].push(rowOut[r] + qn, id: idBase + Int64(row))
-                            }
+                            Self.offer(rowOut, len, bias: qn, start: start, idx: idx, excluded: excluded,
+                                       excludedOffset: excludedOffset, idBase: idBase, heap: &heaps[q])
                         }
                         start += len
                     }

@@ -109,20 +109,16 @@ enum ProtoConversions {
         return schema
     }
 
-    /// Milvus' consistency levels by name (recorded and reported; Vireo reads strongly consistent).
-    static let consistencyLevels: [(Milvus_Proto_Common_ConsistencyLevel, String)] = [
-        (.strong, "Strong"), (.session, "Session"), (.bounded, "Bounded"), (.eventually, "Eventually"), (.customized, "Customized"),
-    ]
-
+    /// A consistency level's name (recorded and reported; Vireo reads strongly consistent).
     static func consistencyLevelName(_ level: Milvus_Proto_Common_ConsistencyLevel) throws -> String {
-        guard let name = consistencyLevels.first(where: { $0.0 == level })?.1 else {
+        guard CollectionSchema.consistencyLevels.indices.contains(level.rawValue) else {
             throw APIError.invalid("consistency_level \(level.rawValue) is invalid; use Strong (0), Session (1), Bounded (2), Eventually (3) or Customized (4)")
         }
-        return name
+        return CollectionSchema.consistencyLevels[level.rawValue]
     }
 
     static func consistencyLevel(named name: String) -> Milvus_Proto_Common_ConsistencyLevel {
-        consistencyLevels.first(where: { $0.1 == name })?.0 ?? .strong
+        CollectionSchema.consistencyLevels.firstIndex(of: name).flatMap { Milvus_Proto_Common_ConsistencyLevel(rawValue: $0) } ?? .strong
     }
 
     static func fieldSchema(_ p: PFieldSchema, schemaAutoID: Bool) throws -> FieldSchema {

@@ -3,7 +3,7 @@ import Vireo
 /// Milvus' JSON forms of schemas and index parameters (collections/create, indexes/create) and of
 /// collections/describe.
 enum SchemaDecoding {
-    static let consistencyLevels: Set<String> = ["Strong", "Session", "Bounded", "Eventually", "Customized"]
+    static let consistencyLevels = Set(CollectionSchema.consistencyLevels)
     static let unsupportedTypes: Set<String> = ["SparseFloatVector", "Geometry", "Timestamptz"]
 
     /// Quick setup (`dimension`) or a custom schema (`schema`), with `indexParams` and `params`.
