@@ -82,13 +82,13 @@ let package = Package(
         ),
         .target(
             name: "Vireo",
-            dependencies: ["VireoIndex", "VireoStorage", "VireoKernels"],
+            dependencies: ["VireoIndex", "VireoStorage", "VireoKernels", "VireoText"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "VireoServer",
             dependencies: [
-                "Vireo", "VireoKernels",
+                "Vireo", "VireoKernels", "VireoText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -78,6 +78,7 @@ package final class IndexEnvelope<Inner: SerializableIndex>: SerializableIndex {
         case .cosine: return 2
         case .hamming: return 3
         case .jaccard: return 4
+        case .bm25: return 5  // sparse only; no dense envelope holds it
         }
     }
 }

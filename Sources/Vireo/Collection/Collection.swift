@@ -380,6 +380,26 @@ public final class Collection: Sendable {
             }
             return
         }
+        if spec.kind.isSparse {
+            // Sparse indexes are registered only: each sealed segment builds its posting lists the
+            // first time it is searched (see `SparseSearch`), whatever the parameters.
+            try indexChanges.withLock { _ in
+                try checkIndexNameFree(spec)
+                let wanted: Metric = schema.isFunctionOutput(field.name) ? .bm25 : .ip
+                if spec.metric == nil { spec.metric = wanted }
+                try spec.validate(for: field)
+                guard spec.metric == wanted else {
+                    throw VireoError.invalid(.invalidArgument, schema.isFunctionOutput(field.name)
+                        ? "metric type not match: field '\(field.name)' is the output of a BM25 function; index it with metric_type BM25"
+                        : "metric type not match: BM25 ranks the output of a BM25 function; '\(field.name)' holds user-given sparse vectors, index it with metric_type IP")
+                }
+                try spec.validate(dimension: 0)
+                let all = indexRegistry.all.filter { $0.registryKey != spec.registryKey } + [spec]
+                try catalog.update("saving the index") { $0.indexes = all }
+                indexRegistry.set(spec)
+            }
+            return
+        }
         guard let f = codec.vectorFields.firstIndex(where: { $0.name == spec.field }) else {
             throw VireoError.invalid(.unknownField, "cannot index '\(spec.field)': it is not a vector field of collection '\(name)' (vector fields: \(codec.vectorFields.map(\.name).joined(separator: ", ")))")
         }
@@ -527,7 +547,7 @@ public final class Collection: Sendable {
 
     /// How far the index of `field` is built.
     public func indexStatus(field: String) throws -> IndexStatus {
-        let scalarKind = indexRegistry.spec(for: field).flatMap { $0.kind.isScalar ? $0.kind : nil }
+        let scalarKind = indexRegistry.spec(for: field).flatMap { $0.kind.isScalar || $0.kind.isSparse ? $0.kind : nil }
             ?? (indexRegistry.jsonPathSpecs(field: field).isEmpty ? nil : .inverted)
         if let scalarKind {
             // Scalar indexes are ready for every sealed segment (built on first use).
@@ -744,6 +764,7 @@ public final class Collection: Sendable {
     /// ``search(_:)`` without range or grouping.
     func plainSearch(_ request: SearchRequest) async throws -> [[SearchHit]] {
         ForegroundActivity.mark()
+        if let sparse = sparseSearchField(request) { return try await sparseSearch(request, field: sparse) }
         let (fieldIndex, field) = try resolveVectorField(request.annsField)
         let metric = try searchMetric(field: field, requested: request.metric)
         guard (1...SearchRequest.maxLimit).contains(request.limit) else {
@@ -787,20 +808,32 @@ public final class Collection: Sendable {
     private func searchSegments(_ request: SearchRequest, queries: MatrixView, field fieldIndex: Int, metric: Metric, k: Int,
                                 params: ResolvedSearchParameters, filter f: Filter?, allowed: Set<UInt16>, selection: FieldSelection,
                                 budget: WorkBudget) throws -> [[SearchHit]] {
+        let snaps = try searchSnapshots(filter: f, allowed: allowed, budget: budget)
+        let found = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: k, params: params,
+                                      exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
+                                      threads: configuration.searchThreads, budget: budget, includeGrowing: !request.params.ignoreGrowing)
+        try budget.check("the search")
+        return try hits(found, metric: metric, snaps: snaps, request: request, selection: selection)
+    }
+
+    /// The shards' read snapshots for one search, with the rows that fail `filter` or lie outside the
+    /// `allowed` partitions added to the tombstones: indexes traverse but never return them, and
+    /// mostly-excluded segments are scanned exactly.
+    func searchSnapshots(filter f: Filter?, allowed: Set<UInt16>, budget: WorkBudget) throws -> [ShardSnapshot] {
         var snaps = shards.map(\.readSnapshot)
         if f != nil || snaps.contains(where: { !$0.partitionsPresent.isSubset(of: allowed) }) {
-            // Pre-filter: rows that fail the filter or lie outside the partitions join the tombstones
-            // for this search; indexes traverse but never return them, and mostly-excluded segments
-            // are scanned exactly.
             for (i, shard) in shards.enumerated() {
                 let matches = try shard.select(f, partitions: allowed, in: snaps[i], budget: budget)
                 for (segment, bits) in matches { snaps[i].tombstones[segment] = bits.inverted() }
             }
         }
-        let found = SegmentSearch.run(queries: queries, field: fieldIndex, metric: metric, k: k, params: params,
-                                      exact: request.params.exact, snapshots: snaps, backend: configuration.computeBackend,
-                                      threads: configuration.searchThreads, budget: budget, includeGrowing: !request.params.ignoreGrowing)
-        try budget.check("the search")
+        return snaps
+    }
+
+    /// Search results (internal distances and packed hit addresses, best first per query) as hits
+    /// with Milvus' scores and the requested output fields, `offset` hits skipped.
+    func hits(_ found: [[(distance: Float, id: Int64)]], metric: Metric, snaps: [ShardSnapshot], request: SearchRequest,
+              selection: FieldSelection) throws -> [[SearchHit]] {
         let raw = request.offset == 0 ? found : found.map { Array($0.dropFirst(request.offset)) }
         let wantsFields = !request.outputFields.isEmpty
         var bytes = 0
@@ -833,15 +866,22 @@ public final class Collection: Sendable {
             return (i, vectors[i])
         }
         guard vectors.count == 1 else {
-            throw VireoError.invalid(.invalidSearch, "collection '\(self.name)' has \(vectors.count) vector fields; name one with annsField (\(vectors.map(\.name).joined(separator: ", ")))")
+            let all = schema.fields.filter(\.dataType.isAnyVector).map(\.name)
+            throw VireoError.invalid(.invalidSearch, "collection '\(self.name)' has \(all.count) vector fields; name one with annsField (\(all.joined(separator: ", ")))")
         }
         return (0, vectors[0])
     }
 
-    private func fieldSelection(_ names: [String]) throws -> FieldSelection {
-        if names.contains("*") { return FieldSelection(all: true, names: [], schema: schema) }
+    func fieldSelection(_ names: [String]) throws -> FieldSelection {
+        // A function's output (BM25 term counts) is not returned, as in Milvus: `*` leaves it out
+        // and naming it is an error.
+        let outputs = Set(schema.functions.flatMap(\.outputFields))
+        if names.contains("*") { return FieldSelection(all: true, names: [], schema: schema, hidden: outputs) }
         for n in names where schema.field(named: n) == nil && !schema.enableDynamicField {
             throw VireoError.invalid(.unknownField, "output field '\(n)' is not in collection '\(name)' (fields: \(schema.fields.map(\.name).joined(separator: ", ")))")
+        }
+        for n in names where outputs.contains(n) {
+            throw VireoError.invalid(.invalidArgument, "not allowed to retrieve raw data of field \(n): it is the output of function \(schema.function(producing: n)!.name) (BM25 term counts); request the input field '\(schema.function(producing: n)!.inputFields[0])' instead")
         }
         return FieldSelection(all: false, names: Set(names), schema: schema)
     }

@@ -1,3 +1,5 @@
+import VireoText
+
 /// A parsed, type-checked Milvus filter expression (`age > 30 and tag in ["a", "b"]`), ready to
 /// evaluate against rows. Parse once with ``init(_:schema:)``; evaluation never throws.
 ///
@@ -152,11 +154,13 @@ indirect enum FilterExpr: Sendable {
     case like(FilterExpr, LikePattern)
     case isNull(FilterExpr, negated: Bool)
     case call(String, [FilterExpr])
+    /// `text_match(field, 'words')`: the field's analysed text has any of the query's terms.
+    case textMatch(String, TextMatchQuery)
 
     var fieldNames: Set<String> {
         switch self {
         case .literal: return []
-        case let .field(name, _): return [name]
+        case let .field(name, _), let .textMatch(name, _): return [name]
         case let .list(items), let .call(_, items): return items.reduce(into: Set()) { $0.formUnion($1.fieldNames) }
         case let .not(e), let .negate(e), let .like(e, _), let .isNull(e, _): return e.fieldNames
         case let .logical(_, a, b), let .compare(_, a, b), let .arithmetic(_, a, b), let .member(a, b, _):
@@ -180,7 +184,7 @@ struct FilterParser {
 
     static let functions: [String: Int] = [
         "array_contains": 2, "array_contains_all": 2, "array_contains_any": 2, "array_length": 1,
-        "json_contains": 2, "json_contains_all": 2, "json_contains_any": 2,
+        "json_contains": 2, "json_contains_all": 2, "json_contains_any": 2, "text_match": 2,
     ]
 
     var current: PositionedToken { tokens[i] }
@@ -431,6 +435,7 @@ struct FilterParser {
                 }
                 try expect(.op(")"), "')' to close the call")
                 guard args.count == arity else { throw fail("\(lower) takes \(arity) argument(s), got \(args.count)", at: t.position) }
+                if lower == "text_match" { return try textMatch(args, at: t.position) }
                 if lower.hasSuffix("_all") || lower.hasSuffix("_any") {
                     guard case let .list(items) = args[1] else { throw fail("\(lower) needs a literal list as its second argument", at: t.position) }
                     if elementTypeIsFloat(args[0]) { args[1] = .list(items.map(Self.asFloat32)) }
@@ -450,12 +455,12 @@ struct FilterParser {
                 try expect(.op("]"), "']'")
                 fieldName = key
             } else if let f = schema.field(named: name) {
-                if f.dataType.isVector { throw fail("'\(name)' is a vector field; filters apply to scalar fields", at: t.position) }
+                if f.dataType.isAnyVector { throw fail("'\(name)' is a vector field; filters apply to scalar fields", at: t.position) }
                 fieldName = name
             } else if schema.enableDynamicField {
                 fieldName = name
             } else {
-                throw fail("unknown field '\(name)'; the collection has \(schema.fields.filter { !$0.dataType.isVector }.map(\.name).joined(separator: ", "))", at: t.position)
+                throw fail("unknown field '\(name)'; the collection has \(schema.fields.filter { !$0.dataType.isAnyVector }.map(\.name).joined(separator: ", "))", at: t.position)
             }
             while current.token == .op("[") {
                 advance()
@@ -474,6 +479,22 @@ struct FilterParser {
         case .end: throw fail("the filter ends too early")
         default: throw fail("unexpected \(Self.describe(t.token))")
         }
+    }
+
+    /// `text_match(field, 'words')` on a VarChar field with `enable_match`: the words are analysed
+    /// with the field's analyzer once, here.
+    func textMatch(_ args: [FilterExpr], at: Int) throws(FilterSyntaxError) -> FilterExpr {
+        guard case let .field(name, []) = args[0], let f = schema.field(named: name) else {
+            throw fail("text_match needs a field of the schema as its first argument, as in text_match(text, 'words')", at: at)
+        }
+        guard f.dataType == .varChar, f.enableMatch else {
+            throw fail("field \"\(name)\" does not enable match: text_match needs a VarChar field created with enable_analyzer and enable_match", at: at)
+        }
+        guard case let .literal(.string(words)) = args[1] else {
+            throw fail("text_match needs the words as a string, as in text_match(\(name), 'vector database')", at: at)
+        }
+        guard let analyzer = try? f.analyzer() else { throw fail("field \(name) has no valid analyzer", at: at) }
+        return .textMatch(name, TextMatchQuery(analyzer: analyzer, terms: Set(analyzer.terms(words))))
     }
 
     // MARK: Static checks
@@ -555,7 +576,7 @@ struct FilterParser {
 
     func checkBoolean(_ e: FilterExpr, at: Int) throws(FilterSyntaxError) {
         switch e {
-        case .literal(.bool), .not, .logical, .compare, .member, .like, .isNull: return
+        case .literal(.bool), .not, .logical, .compare, .member, .like, .isNull, .textMatch: return
         case .call(let name, _) where name != "array_length": return
         case let .field(name, path):
             if path.isEmpty, let f = schema.field(named: name), f.dataType != .bool, f.dataType != .json {
@@ -567,5 +588,17 @@ struct FilterParser {
         default:
             throw fail("predicate is not a boolean expression: the filter is not a condition; use a comparison such as age > 30", at: at)
         }
+    }
+}
+
+/// The query side of `text_match`: the field's analyzer and the analysed query terms. A row matches
+/// when its text, analysed the same way, has any of them (no terms: no row matches).
+struct TextMatchQuery: Sendable {
+    let analyzer: Analyzer
+    let terms: Set<String>
+
+    func matches(_ text: String) -> Bool {
+        guard !terms.isEmpty else { return false }
+        return analyzer.terms(text).contains { terms.contains($0) }
     }
 }

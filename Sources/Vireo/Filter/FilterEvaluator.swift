@@ -28,6 +28,9 @@ struct FilterEvaluator {
             return negated ? !isNull : isNull
         case let .call(name, args):
             return call(name, args) == .bool(true)
+        case let .textMatch(name, query):
+            guard case let .string(text)? = fields[name] else { return false }
+            return query.matches(text)
         }
     }
 
@@ -59,7 +62,7 @@ struct FilterEvaluator {
         case let .arithmetic(op, a, b):
             guard let x = value(a), let y = value(b) else { return nil }
             return Self.arithmetic(op, x, y)
-        case .not, .logical, .compare, .member, .like, .isNull:
+        case .not, .logical, .compare, .member, .like, .isNull, .textMatch:
             return .bool(truth(e))
         case let .call(name, args): return call(name, args)
         }

@@ -17,6 +17,8 @@ final class ColumnCache: Sendable {
     private let columns = Mutex<[String: ScalarColumn]>([:])
     private let indexes = Mutex<[String: ScalarIndex]>([:])
     private let jsonPaths = Mutex<[String: JSONPathValues]>([:])
+    /// Sparse vector fields' search data (`SparseSearch`), by field and metric.
+    let sparse = Mutex<[String: SparseSegmentData]>([:])
 
     /// How many JSON path index structures this segment has built (tests check the index is used).
     var jsonPathStructures: Int { jsonPaths.withLock { $0.count } }

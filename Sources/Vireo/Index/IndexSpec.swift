@@ -1,6 +1,7 @@
 @_exported import struct VireoIndex.HNSWConfiguration
 @_exported import struct VireoIndex.IVFConfiguration
 import VireoIndex
+import VireoText
 
 /// An index on a vector field, or a scalar index on a scalar field, with Milvus' index type names
 /// and parameters.
@@ -40,14 +41,22 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case trie = "TRIE"
         /// Scalar: value → rows for low-cardinality fields (Bool, Int, VarChar).
         case bitmap = "BITMAP"
+        /// Sparse vectors: per sealed segment, compressed posting lists with block-max bounds,
+        /// searched by TAAT, block-max WAND or MaxScore (``IndexSpec/sparse``).
+        case sparseInvertedIndex = "SPARSE_INVERTED_INDEX"
+        /// Milvus' older name for a sparse inverted index searched by WAND (same structure here).
+        case sparseWAND = "SPARSE_WAND"
 
         /// Whether this kind indexes a scalar field.
         public var isScalar: Bool {
             switch self {
             case .inverted, .stlSort, .trie, .bitmap: return true
-            case .flat, .hnsw, .ivfFlat, .ivfPQ, .binFlat, .binIvfFlat: return false
+            case .flat, .hnsw, .ivfFlat, .ivfPQ, .binFlat, .binIvfFlat, .sparseInvertedIndex, .sparseWAND: return false
             }
         }
+
+        /// Whether this kind indexes a sparse vector field.
+        public var isSparse: Bool { self == .sparseInvertedIndex || self == .sparseWAND }
 
         /// Whether this kind can index a field of type `t`.
         public func supports(_ t: DataType) -> Bool {
@@ -61,6 +70,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             case .stlSort: return [.int8, .int16, .int32, .int64, .float, .double].contains(t)
             case .trie: return t == .varChar
             case .bitmap: return [.bool, .int8, .int16, .int32, .int64, .varChar].contains(t)
+            case .sparseInvertedIndex, .sparseWAND: return t.isSparseVector
             }
         }
     }
@@ -98,6 +108,8 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     /// before this was kept; describes then list the parameters Vireo resolved. Not part of what
     /// makes a repeated create the same index.
     public var requestParams: [RequestParam]?
+    /// A sparse index's parameters (`inverted_index_algo`, `bm25_k1`, `bm25_b`); nil for other kinds.
+    public var sparse: SparseIndexConfiguration?
 
     /// One key/value pair of ``requestParams``.
     public struct RequestParam: Sendable, Hashable, Codable {
@@ -170,6 +182,9 @@ public struct IndexSpec: Sendable, Hashable, Codable {
                       ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .pq, m: m, nbits: params["nbits"] ?? 8), name: name)
         case "INVERTED", "STL_SORT", "TRIE", "BITMAP":
             self.init(field: field, kind: Kind(rawValue: type)!, name: name)
+        case "SPARSE_INVERTED_INDEX", "SPARSE_WAND":
+            self.init(field: field, kind: Kind(rawValue: type)!, metric: metric, name: name)
+            sparse = SparseIndexConfiguration(algorithm: type == "SPARSE_WAND" ? "DAAT_WAND" : "DAAT_MAXSCORE")
         default:
             throw VireoError.invalid(.invalidArgument, "index type '\(milvusIndexType)' is not supported; use one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
         }
@@ -183,6 +198,10 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             s.kind = .binIvfFlat
             s.ivf = IVFConfiguration(nlist: 128, encoding: .flat)
         }
+        if isAutoIndex == true, t.isSparseVector, kind == .hnsw {
+            s.kind = .sparseInvertedIndex
+        }
+        if s.kind.isSparse, s.sparse == nil { s.sparse = SparseIndexConfiguration() }
         return s
     }
 
@@ -191,7 +210,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         guard kind.supports(field.dataType) else {
             throw VireoError.invalid(.invalidArgument, "data type \(field.dataType.rawValue) can't build with this index \(kind.rawValue): field '\(field.name)' takes \(Kind.allCases.filter { $0.supports(field.dataType) }.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
         }
-        if let metric, field.dataType.isVector {
+        if let metric, field.dataType.isAnyVector {
             let allowed = field.dataType.metrics
             guard allowed.contains(metric) else {
                 // Milvus 2.6's proxy check for binary indexes, then knowhere's wording (both are matched on).
@@ -203,9 +222,11 @@ public struct IndexSpec: Sendable, Hashable, Codable {
 
     /// Checks the parameters against the field's dimension.
     public func validate(dimension: Int) throws {
+        if kind.isSparse { return try (sparse ?? SparseIndexConfiguration()).validate() }
         do {
             switch kind {
             case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: break
+            case .sparseInvertedIndex, .sparseWAND: break
             case .hnsw: try hnsw.validate()
             case .ivfFlat, .ivfPQ, .binIvfFlat: try ivf.validate(dimension: dimension)
             }
@@ -218,7 +239,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
 // Catalog records written before the metric and name moved onto the index decode without them
 // (``Database`` migrates such records when it opens them).
 extension IndexSpec {
-    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, isAutoIndex, properties, jsonPath, requestParams }
+    private enum CodingKeys: String, CodingKey { case field, kind, metric, name, hnsw, ivf, isAutoIndex, properties, jsonPath, requestParams, sparse }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -231,6 +252,7 @@ extension IndexSpec {
         isAutoIndex = try c.decodeIfPresent(Bool.self, forKey: .isAutoIndex)
         jsonPath = try c.decodeIfPresent(JSONPathIndex.self, forKey: .jsonPath)
         requestParams = try c.decodeIfPresent([RequestParam].self, forKey: .requestParams)
+        sparse = try c.decodeIfPresent(SparseIndexConfiguration.self, forKey: .sparse)
     }
 
     /// The name clients see: the given one, else the field's.
@@ -251,6 +273,9 @@ public struct SearchParameters: Sendable, Hashable {
     /// Search sealed segments only, skipping the newest rows of each shard's growing segment
     /// (Milvus' `ignore_growing`: faster, at the price of not seeing recent writes until they seal).
     public var ignoreGrowing: Bool
+    /// Sparse searches: Milvus' `drop_ratio_search`, the fraction of the query's lightest terms
+    /// ignored, in [0, 1) (default 0: exact).
+    public var dropRatio: Double?
 
     public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, ignoreGrowing: Bool = false) {
         self.ef = ef
@@ -274,4 +299,50 @@ public struct IndexStatus: Sendable, Hashable {
     /// Rows inserted so far by the build in progress, if any.
     public var buildingRowsDone: Int
     public var isFinished: Bool { indexedRows == totalRows }
+}
+
+/// Build parameters of a sparse inverted index (Milvus' names). The posting lists do not depend on
+/// them (block-max bounds hold for any k1, b), so changing them never rebuilds a segment's index.
+public struct SparseIndexConfiguration: Sendable, Hashable, Codable {
+    /// `inverted_index_algo`: `TAAT_NAIVE`, `DAAT_WAND` or `DAAT_MAXSCORE` (Milvus' default).
+    public var algorithm: String
+    /// `bm25_k1` in [1.2, 2] (default 1.2) and `bm25_b` in [0, 1] (default 0.75): BM25 indexes only.
+    public var bm25K1: Double
+    public var bm25B: Double
+
+    public init(algorithm: String = "DAAT_MAXSCORE", bm25K1: Double = 1.2, bm25B: Double = 0.75) {
+        self.algorithm = algorithm
+        self.bm25K1 = bm25K1
+        self.bm25B = bm25B
+    }
+
+    /// Reads Milvus' string parameters (`inverted_index_algo`, `bm25_k1`, `bm25_b`,
+    /// `drop_ratio_build`), validated.
+    public init(params: [String: String], kind: IndexSpec.Kind) throws {
+        self.init(algorithm: kind == .sparseWAND ? "DAAT_WAND" : "DAAT_MAXSCORE")
+        for (k, v) in params {
+            switch k {
+            case "inverted_index_algo": algorithm = v.uppercased()
+            case "bm25_k1", "bm25_b", "drop_ratio_build":
+                guard let x = Double(v), x.isFinite else {
+                    throw VireoError.invalid(.invalidArgument, "index parameter \(k) is \"\(v.prefix(40))\"; it must be a number")
+                }
+                if k == "bm25_k1" { bm25K1 = x } else if k == "bm25_b" { bm25B = x } else {
+                    guard x >= 0, x < 1 else { throw VireoError.invalid(.invalidArgument, "drop_ratio_build is \(x); it must be in [0, 1)") }
+                }
+            default:
+                throw VireoError.invalid(.invalidArgument, "\(k) is not a parameter of a sparse index; use inverted_index_algo, bm25_k1, bm25_b")
+            }
+        }
+        try validate()
+    }
+
+    public func validate() throws {
+        do {
+            _ = try InvertedIndexAlgorithm.named(algorithm)
+            _ = try BM25Parameters.validated(k1: bm25K1, b: bm25B)
+        } catch {
+            throw VireoError.invalid(.invalidArgument, error.message)
+        }
+    }
 }

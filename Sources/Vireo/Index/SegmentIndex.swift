@@ -161,7 +161,7 @@ extension IndexSpec {
         let copy = metric == .cosine && !storedNormalized ? vectors.normalizedCopy() : nil
         let source = copy ?? vectors
         switch kind {
-        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: return nil
+        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
         case .hnsw:
             let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads, progress: progress)
             return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
@@ -193,7 +193,7 @@ extension IndexSpec {
             bytes = stored
         }
         switch kind {
-        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: return nil
+        case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
         case .hnsw:
             return IndexEnvelope(inner: try HNSWIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric), metric: metric, normalized: copy)
         case .ivfFlat, .ivfPQ, .binIvfFlat:
@@ -203,5 +203,5 @@ extension IndexSpec {
     }
 
     /// Whether sealed segments of a vector field get a stored index of this kind.
-    var isBuilt: Bool { kind != .flat && kind != .binFlat && !kind.isScalar }
+    var isBuilt: Bool { kind != .flat && kind != .binFlat && !kind.isScalar && !kind.isSparse }
 }

@@ -1,5 +1,6 @@
 import Synchronization
 import VireoStorage
+import VireoText
 /// A validated row in the engine's internal form.
 struct PreparedRow: Sendable {
     var pk: PrimaryKey
@@ -22,7 +23,8 @@ struct PreparedRow: Sendable {
 ///
 /// Scalar encoding (little-endian), field by field in schema order: a tag byte (0 = null,
 /// 1 = present) then the value: Bool 1 byte; Int8…Int64 8 bytes; Float 4; Double 8; VarChar and JSON a
-/// UInt32 byte length then UTF-8 (JSON as compact text); Array a UInt32 count then untagged elements.
+/// UInt32 byte length then UTF-8 (JSON as compact text); Array a UInt32 count then untagged elements;
+/// SparseFloatVector a UInt32 count n, then n UInt32 indices (increasing), then n Float32 weights.
 /// With the dynamic field enabled, then a UInt32 length and the `$meta` JSON object text (length 0 if
 /// the row had no extra keys).
 ///
@@ -42,6 +44,8 @@ struct RowCodec: Sendable {
     let fieldsByName: [String: FieldSchema]
     /// Default values, converted to the fields' types.
     let defaultValues: [String: FieldValue]
+    /// BM25 functions by output field: the input field and its analyzer.
+    let functionInputs: [String: (input: String, analyzer: Analyzer)]
 
     init(schema: CollectionSchema) {
         self.schema = schema
@@ -55,6 +59,49 @@ struct RowCodec: Sendable {
             if let d = f.defaultValue, let row = try? schema.row(fromJSON: .object([f.name: d])), let v = row[f.name] { defaults[f.name] = v }
         }
         defaultValues = defaults
+        var inputs: [String: (input: String, analyzer: Analyzer)] = [:]
+        for fn in schema.functions {
+            // The schema was validated: the input is an analysed VarChar field.
+            guard let inName = fn.inputFields.first, let out = fn.outputFields.first, let input = schema.field(named: inName),
+                  let analyzer = try? input.analyzer() else { continue }
+            inputs[out] = (inName, analyzer)
+        }
+        functionInputs = inputs
+    }
+
+    /// A BM25 function's output for `row`: the term counts of its input text (empty for a null text).
+    func functionOutput(_ output: String, row: Row) -> FieldValue? {
+        guard let (input, analyzer) = functionInputs[output] else { return nil }
+        var text = row[input] ?? .null
+        if text == .null, let d = defaultValues[input] { text = d }
+        guard case let .string(s) = text else { return .sparseVector(.empty) }
+        return .sparseVector(TermHash.termCounts(analyzer.terms(s)))
+    }
+
+    /// A sparse row from its accepted forms: a ``FieldValue/sparseVector(_:)``, or Milvus' JSON form
+    /// `{"index": weight, …}` (indices as text, 0…2³²−2; weights finite and non-negative).
+    static func sparse(_ v: FieldValue, field f: FieldSchema, what: String) throws -> SparseVector {
+        func bad(_ m: String) -> VireoError { .invalid(.invalidVector, "\(what): sparse vector field '\(f.name)' \(m)") }
+        switch v {
+        case let .sparseVector(x): return x
+        case let .json(.object(o)):
+            guard o.count <= SparseVector.maxNonZeros else { throw bad("has \(o.count) entries; at most \(SparseVector.maxNonZeros) per row") }
+            var pairs: [(index: UInt32, value: Float)] = []
+            pairs.reserveCapacity(o.count)
+            for (k, w) in o {
+                guard let i = UInt32(k) else { throw bad("has the key \"\(k.prefix(40))\"; keys are indices 0…\(SparseVector.maxIndex) written as integers") }
+                let x: Double
+                switch w {
+                case let .int(n): x = Double(n)
+                case let .double(d): x = d
+                default: throw bad("has a non-numeric weight at index \(i)")
+                }
+                pairs.append((i, Float(x)))
+            }
+            do { return try SparseVector(pairs) } catch { throw bad(error.message) }
+        default:
+            throw VireoError.invalid(.typeMismatch, "\(what): sparse vector field '\(f.name)' expects {index: weight, …}, got \(v.kindName)")
+        }
     }
 
     // MARK: Validation
@@ -113,6 +160,14 @@ struct RowCodec: Sendable {
         // Scalars.
         var w = ByteWriter()
         func scalar(_ f: FieldSchema) throws {
+            if functionInputs[f.name] != nil {
+                if let given = row[f.name], given != .null {
+                    throw bad(.invalidArgument, "field '\(f.name)' is the output of a function and cannot be given: it is computed from '\(functionInputs[f.name]!.input)' at insert; remove it from the row")
+                }
+                w.u8(1)
+                try encode(functionOutput(f.name, row: row)!, type: f.dataType, field: f, into: &w, index: index)
+                return
+            }
             var v = row[f.name] ?? .null
             if v == .null, let d = defaultValues[f.name] { v = d }
             if v == .null {
@@ -317,6 +372,11 @@ struct RowCodec: Sendable {
                 }
                 try encode(item, type: f.elementType!, field: f, into: &w, index: index)
             }
+        case .sparseFloatVector:
+            let x = try Self.sparse(v, field: f, what: "row \(index)")
+            w.u32(UInt32(x.count))
+            for i in x.indices { w.u32(i) }
+            for v in x.values { w.f32(v) }
         case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector:
             preconditionFailure("vectors are not scalar columns")
         }
@@ -400,6 +460,7 @@ struct RowCodec: Sendable {
         case .array:
             let n = Int(r.u32())
             for _ in 0..<n { skipValue(type: f.elementType!, field: f, reader: &r) }
+        case .sparseFloatVector: r.skip(8 * Int(r.u32()))
         case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector: preconditionFailure("vectors are not scalar columns")
         }
     }
@@ -418,6 +479,11 @@ struct RowCodec: Sendable {
             items.reserveCapacity(n)
             for _ in 0..<n { items.append(decodeValue(type: f.elementType!, field: f, reader: &r)) }
             return .array(items)
+        case .sparseFloatVector:
+            let n = Int(r.u32())
+            let indices = (0..<n).map { _ in r.u32() }
+            let values = (0..<n).map { _ in r.f32() }
+            return .sparseVector(SparseVector(storedIndices: indices, values: values))
         case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector: preconditionFailure("vectors are not scalar columns")
         }
     }

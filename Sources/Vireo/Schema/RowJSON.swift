@@ -36,6 +36,7 @@ extension CollectionSchema {
             }
             return .floatVector(floats)
         case let (.array, .array(items)): return .array(items.map(plain))
+        case (.sparseFloatVector, .object): return .json(v)  // `{"index": weight}`, parsed by the row codec
         default: return plain(v)
         }
     }
@@ -67,6 +68,11 @@ extension FieldValue {
         case let .array(a): return .array(a.map(\.jsonValue))
         case let .floatVector(v): return .array(v.map { .double(Double($0)) })
         case let .vectorBytes(b): return .string(Base64.encode(b))
+        case let .sparseVector(v):
+            // Milvus' JSON form of a sparse row: index (as text) → weight.
+            var o: [String: JSONValue] = [:]
+            for (i, w) in zip(v.indices, v.values) { o[String(i)] = .double(Double(w)) }
+            return .object(o)
         }
     }
 }

@@ -1,4 +1,6 @@
 @_exported import enum VireoKernels.Metric
+@_exported import struct VireoText.SparseVector
+import VireoText
 
 /// Milvus' field data types (the names match Milvus' `DataType` spelling).
 public enum DataType: String, Sendable, Hashable, Codable, CaseIterable {
@@ -21,6 +23,10 @@ public enum DataType: String, Sendable, Hashable, Codable, CaseIterable {
     case int8Vector = "Int8Vector"
     /// Bits (dimension/8 bytes; the dimension is a multiple of 8), searched by HAMMING or JACCARD.
     case binaryVector = "BinaryVector"
+    /// Sparse float vectors (`{index: weight}` rows), searched by IP, or by BM25 when a BM25 function
+    /// fills the field from a text field. Stored with the row's scalar part (its width varies per row),
+    /// never a dense matrix: ``isVector`` is false for it, ``isSparseVector`` true.
+    case sparseFloatVector = "SparseFloatVector"
 
     /// Parses Milvus' spelling, case-insensitively (`"Int64"`, `"VARCHAR"`, `"FloatVector"`).
     public init?(milvusName: String) {
@@ -35,14 +41,22 @@ public enum DataType: String, Sendable, Hashable, Codable, CaseIterable {
         }
     }
 
+    /// Whether values are sparse vectors (a vector field for Milvus; stored like a scalar column).
+    public var isSparseVector: Bool { self == .sparseFloatVector }
+
+    /// Whether the field is a vector field of either kind (dense or sparse): what a collection needs
+    /// one of, and what Milvus' vector-field limit counts.
+    public var isAnyVector: Bool { isVector || isSparseVector }
+
     /// The metrics a vector field of this type can be searched by (Milvus' rules).
     public var metrics: [Metric] {
-        isBinaryVector ? [.hamming, .jaccard] : [.l2, .ip, .cosine]
+        if isSparseVector { return [.ip, .bm25] }
+        return isBinaryVector ? [.hamming, .jaccard] : [.l2, .ip, .cosine]
     }
 
     /// The metric an index or search gets when none is named: COSINE for dense vectors (Milvus'
     /// default), HAMMING for binary ones.
-    public var defaultMetric: Metric { isBinaryVector ? .hamming : .cosine }
+    public var defaultMetric: Metric { isSparseVector ? .ip : isBinaryVector ? .hamming : .cosine }
 
     /// Whether the elements are bits (searched by HAMMING/JACCARD, not L2/IP/COSINE).
     public var isBinaryVector: Bool { self == .binaryVector }
@@ -109,6 +123,28 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     /// it is nullable, rows stored before it read its default value (or null), and it is stored
     /// after the collection's original fields (see `RowCodec`).
     public var addedLater: Bool = false
+    /// `VarChar` only: the text is analysed (Milvus' `enable_analyzer`), so a BM25 function can read it
+    /// and `text_match` can match it (with ``enableMatch``).
+    public var enableAnalyzer: Bool = false
+    /// `VarChar` only: `text_match(field, '...')` filters may use the field (Milvus' `enable_match`;
+    /// needs ``enableAnalyzer``).
+    public var enableMatch: Bool = false
+    /// `VarChar` only: Milvus' `analyzer_params` as JSON text (`{"type": "english"}`, or a tokenizer
+    /// with filters); nil means the `standard` analyzer. Validated when the schema is.
+    public var analyzerParams: String?
+
+    /// The analyzer of an analysed VarChar field (``enableAnalyzer``); nil otherwise.
+    ///
+    /// - Throws: ``VireoError`` (invalid schema) when ``analyzerParams`` are not valid.
+    public func analyzer() throws -> Analyzer? {
+        guard dataType == .varChar, enableAnalyzer || enableMatch else { return nil }
+        guard let analyzerParams else { return Analyzer(.standard) }
+        do {
+            return try Analyzer(json: analyzerParams)
+        } catch {
+            throw VireoError.invalid(.invalidSchema, "invalid analyzer_params of field '\(name)': \(error.message)")
+        }
+    }
 
     public init(
         name: String, dataType: DataType, isPrimaryKey: Bool = false, autoID: Bool = false,
@@ -148,6 +184,48 @@ public struct FieldSchema: Sendable, Hashable, Codable {
     }
 }
 
+/// A schema function (Milvus' `FunctionSchema`): fields the engine computes from other fields at
+/// insert. Vireo runs Milvus' `BM25` function: the analysed text of one VarChar input field becomes the
+/// term counts (a sparse vector) stored in one SparseFloatVector output field; BM25 searches of that
+/// field pass raw query text.
+public struct FunctionSchema: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        case bm25 = "BM25"
+
+        /// Milvus' `FunctionType` enum value (`Unknown` 0, `BM25` 1, `TextEmbedding` 2, `Rerank` 3).
+        public var milvusValue: Int { 1 }
+
+        /// Parses Milvus' spelling, case-insensitively.
+        public init?(milvusName: String) {
+            guard milvusName.uppercased() == "BM25" else { return nil }
+            self = .bm25
+        }
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var inputFields: [String]
+    public var outputFields: [String]
+    /// Function parameters as Milvus carries them (BM25 takes none).
+    public var params: [String: String]
+    public var description: String
+
+    public init(name: String, kind: Kind = .bm25, inputFields: [String], outputFields: [String], params: [String: String] = [:],
+                description: String = "") {
+        self.name = name
+        self.kind = kind
+        self.inputFields = inputFields
+        self.outputFields = outputFields
+        self.params = params
+        self.description = description
+    }
+
+    /// A BM25 function from `input` (an analysed VarChar field) to `output` (a SparseFloatVector field).
+    public static func bm25(name: String, input: String, output: String) -> FunctionSchema {
+        FunctionSchema(name: name, inputFields: [input], outputFields: [output])
+    }
+}
+
 /// A collection's schema and layout.
 public struct CollectionSchema: Sendable, Hashable, Codable {
     public var name: String
@@ -164,6 +242,8 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
     /// `Bounded`, `Eventually`), recorded and reported as Milvus does. Vireo's reads are strongly
     /// consistent whatever it says: a write is visible to every read once it is acknowledged.
     public var consistencyLevel: String = "Strong"
+    /// Fields computed from other fields at insert (Milvus 2.5's BM25 function).
+    public var functions: [FunctionSchema] = []
 
     /// Milvus' consistency levels, in the order of its `ConsistencyLevel` enum (0…4).
     public static let consistencyLevels = ["Strong", "Session", "Bounded", "Eventually", "Customized"]
@@ -195,7 +275,14 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
 
     public var primaryKey: FieldSchema { fields.first(where: \.isPrimaryKey)! }
     public var vectorFields: [FieldSchema] { fields.filter { $0.dataType.isVector } }
-    /// Non-primary-key, non-vector fields, in schema order (the stored scalar columns).
+    /// SparseFloatVector fields (stored with the scalar columns, searched by their own path).
+    public var sparseFields: [FieldSchema] { fields.filter { $0.dataType.isSparseVector } }
+    /// The function that fills field `name`, if it is a function's output.
+    public func function(producing name: String) -> FunctionSchema? { functions.first { $0.outputFields.contains(name) } }
+    /// Whether `name` is filled by a function (clients must not give it, and `*` does not return it).
+    public func isFunctionOutput(_ name: String) -> Bool { function(producing: name) != nil }
+    /// Non-primary-key, non-vector fields, in schema order (the stored scalar columns; sparse vector
+    /// fields are among them).
     public var scalarFields: [FieldSchema] { fields.filter { !$0.isPrimaryKey && !$0.dataType.isVector } }
 
     public func field(named name: String) -> FieldSchema? { fields.first { $0.name == name } }
@@ -229,10 +316,12 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
         }
         guard !pk.nullable else { throw bad("primary field not support null: primary key '\(pk.name)' cannot be nullable") }
         let vectors = vectorFields
-        guard !vectors.isEmpty else { throw bad("schema does not contain vector field: add a vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector; a collection needs one to search)") }
-        guard vectors.count <= Self.maxVectorFields else {
-            throw bad("\(vectors.count) vector fields; at most \(Self.maxVectorFields) are allowed")
+        let allVectors = fields.filter(\.dataType.isAnyVector)
+        guard !allVectors.isEmpty else { throw bad("schema does not contain vector field: add a vector field (FloatVector, Float16Vector, BFloat16Vector, Int8Vector, BinaryVector or SparseFloatVector; a collection needs one to search)") }
+        guard allVectors.count <= Self.maxVectorFields else {
+            throw bad("\(allVectors.count) vector fields; at most \(Self.maxVectorFields) are allowed")
         }
+        try validateText()
         for f in fields where !f.isPrimaryKey && f.autoID {
             throw bad("autoID is only valid on the primary key, not on '\(f.name)'")
         }
@@ -277,7 +366,7 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
             guard !f.isPrimaryKey else {
                 throw bad("primary field not support default_value: field '\(f.name)' is the primary key; defaults apply to Bool, integer, Float, Double and VarChar fields")
             }
-            guard !f.dataType.isVector, f.dataType != .json, f.dataType != .array else {
+            guard !f.dataType.isAnyVector, f.dataType != .json, f.dataType != .array else {
                 throw bad("convert defaultValue fail: field '\(f.name)' is \(f.dataType.rawValue), which cannot have a default value; defaults apply to Bool, integer, Float, Double and VarChar fields")
             }
             let probe = CollectionSchema(name: name, fields: [.int64PrimaryKey("__pk"), .floatVector("__v", dimension: 2), FieldSchema(name: f.name, dataType: f.dataType,
@@ -289,10 +378,10 @@ public struct CollectionSchema: Sendable, Hashable, Codable {
                 throw bad("invalid defaultValue of field '\(f.name)': it does not fit the field: \(e.message)")
             }
         }
-        for f in fields where f.metric != nil && !f.dataType.isVector {
+        for f in fields where f.metric != nil && !f.dataType.isAnyVector {
             throw bad("metric is only valid on vector fields, not on '\(f.name)'")
         }
-        for f in vectors {
+        for f in allVectors {
             if let m = f.metric, !f.dataType.metrics.contains(m) {
                 throw bad("metric type \(m.rawValue) not found or not supported, supported: [\(f.dataType.metrics.map(\.rawValue).joined(separator: " "))]: field '\(f.name)' is \(f.dataType.rawValue)")
             }
@@ -355,6 +444,7 @@ extension FieldSchema {
     private enum CodingKeys: String, CodingKey {
         case name, dataType, isPrimaryKey, autoID, dimension, maxLength, elementType, maxCapacity, metric, nullable
         case defaultValue, isPartitionKey, description, storesNormalizedVectors, mmapEnabled, addedLater
+        case enableAnalyzer, enableMatch, analyzerParams
     }
 
     public init(from decoder: any Decoder) throws {
@@ -371,12 +461,15 @@ extension FieldSchema {
                   storesNormalizedVectors: try c.decodeIfPresent(Bool.self, forKey: .storesNormalizedVectors) ?? false)
         mmapEnabled = try c.decodeIfPresent(Bool.self, forKey: .mmapEnabled)
         addedLater = try c.decodeIfPresent(Bool.self, forKey: .addedLater) ?? false
+        enableAnalyzer = try c.decodeIfPresent(Bool.self, forKey: .enableAnalyzer) ?? false
+        enableMatch = try c.decodeIfPresent(Bool.self, forKey: .enableMatch) ?? false
+        analyzerParams = try c.decodeIfPresent(String.self, forKey: .analyzerParams)
     }
 }
 
 extension CollectionSchema {
     private enum CodingKeys: String, CodingKey {
-        case name, fields, description, enableDynamicField, shardsNum, numPartitions, consistencyLevel
+        case name, fields, description, enableDynamicField, shardsNum, numPartitions, consistencyLevel, functions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -387,5 +480,6 @@ extension CollectionSchema {
                   shardsNum: try c.decodeIfPresent(Int.self, forKey: .shardsNum) ?? 1,
                   numPartitions: try c.decodeIfPresent(Int.self, forKey: .numPartitions) ?? 16)
         consistencyLevel = try c.decodeIfPresent(String.self, forKey: .consistencyLevel) ?? "Strong"
+        functions = try c.decodeIfPresent([FunctionSchema].self, forKey: .functions) ?? []
     }
 }

@@ -67,6 +67,8 @@ public enum FieldValue: Sendable, Hashable, CustomStringConvertible {
     /// packed bits): what gRPC carries and REST shows as base64. INT8 vectors are read back as
     /// ``array(_:)`` of integers.
     case vectorBytes([UInt8])
+    /// A sparse float vector (SparseFloatVector fields): strictly increasing indices with their weights.
+    case sparseVector(SparseVector)
 
     public var description: String {
         switch self {
@@ -80,6 +82,7 @@ public enum FieldValue: Sendable, Hashable, CustomStringConvertible {
         case let .array(a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
         case let .floatVector(v): return "<vector dim=\(v.count)>"
         case let .vectorBytes(b): return "<vector \(b.count) bytes>"
+        case let .sparseVector(v): return "<sparse vector nnz=\(v.count)>"
         }
     }
 
@@ -95,6 +98,7 @@ public enum FieldValue: Sendable, Hashable, CustomStringConvertible {
         case .array: return "an array"
         case .floatVector: return "a float vector"
         case .vectorBytes: return "vector bytes"
+        case .sparseVector: return "a sparse vector"
         }
     }
 }
@@ -215,6 +219,7 @@ extension FieldValue {
         case let .array(a): return a.reduce(16) { $0 + $1.approximateBytes }
         case let .floatVector(v): return 16 + 4 * v.count
         case let .vectorBytes(b): return 16 + 2 * b.count  // base64 on the wire
+        case let .sparseVector(v): return 16 + 24 * v.count  // "index": weight pairs as JSON text
         }
     }
 }

@@ -15,6 +15,7 @@ public enum HybridRanker: Sendable, Hashable {
         case .cosine: return (1 + score) / 2
         case .l2, .hamming: return 1 - 2 * atan(score) / .pi
         case .jaccard: return 1 - score
+        case .bm25: return 2 * atan(score) / .pi
         }
     }
 }
@@ -70,16 +71,22 @@ extension Collection {
         case let .rrf(k):
             guard k > 0 && k < 16_384 else { throw bad("rrf parameter k must be in (0, 16384), got \(k)") }
         }
-        let nq = request.searches[0].vectors.count
+        func queries(_ s: SearchRequest) -> Int { s.vectors.count + s.sparseVectors.count + s.texts.count }
+        let nq = queries(request.searches[0])
         var lists: [[[SearchHit]]] = []
         var metrics: [Metric] = []
         for var s in request.searches {
-            guard s.vectors.count == nq else {
-                throw bad("every search of a hybrid search needs the same number of query vectors (\(nq)); one has \(s.vectors.count)")
+            guard queries(s) == nq else {
+                throw bad("every search of a hybrid search needs the same number of query vectors (\(nq)); one has \(queries(s))")
             }
             s.outputFields = []
-            let (_, field) = try resolveVectorField(s.annsField)
-            metrics.append(try searchMetric(field: field, requested: s.metric))
+            if let sparse = sparseSearchField(s) {
+                // BM25 for a function's output, IP for user-given sparse vectors.
+                metrics.append(schema.isFunctionOutput(sparse.name) ? .bm25 : .ip)
+            } else {
+                let (_, field) = try resolveVectorField(s.annsField)
+                metrics.append(try searchMetric(field: field, requested: s.metric))
+            }
             lists.append(try await search(s))
         }
         let pkName = schema.primaryKey.name

@@ -4,8 +4,13 @@ import VireoKernels
 
 /// A k-nearest-neighbour search over one vector field.
 public struct SearchRequest: Sendable {
-    /// The query vectors (`nq` of them, each of the field's dimension).
+    /// The query vectors (`nq` of them, each of the field's dimension) of a dense vector field.
     public var vectors: [[Float]]
+    /// The queries of a sparse vector field with metric IP (user-given sparse vectors).
+    public var sparseVectors: [SparseVector] = []
+    /// The queries of a BM25 function's output field: raw text, analysed with the input field's
+    /// analyzer (Milvus' full-text search).
+    public var texts: [String] = []
     /// The vector field to search; may be omitted when the collection has exactly one.
     public var annsField: String?
     /// Results per query (Milvus `limit`/`topK`), 1…16,384.

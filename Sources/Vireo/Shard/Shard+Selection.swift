@@ -177,6 +177,7 @@ extension Shard {
         }
         if fields.needsScalars {
             scalars.withUnsafeBytes { codec.decodeScalars($0, wanted: fields.scalarNames, into: &row) }
+            for name in fields.hidden { row[name] = nil }
         }
         return (pk, row)
     }
@@ -199,6 +200,8 @@ struct FieldSelection: Sendable {
     var all: Bool
     var names: Set<String>
     let schema: CollectionSchema
+    /// Fields `all` leaves out (functions' outputs).
+    var hidden: Set<String> = []
 
     func includes(_ name: String) -> Bool { all || names.contains(name) }
     var includesPrimaryKey: Bool { true }

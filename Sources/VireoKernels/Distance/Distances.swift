@@ -26,7 +26,7 @@ package enum Distances {
     package static func distance(_ metric: Metric, _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
         switch metric {
         case .l2, .hamming: return l2Squared(a, b)
-        case .ip, .cosine: return -dot(a, b)
+        case .ip, .cosine, .bm25: return -dot(a, b)
         case .jaccard: return jaccard01(a, b)
         }
     }
@@ -71,7 +71,7 @@ package enum Distances {
         package static func distance(_ metric: Metric, _ a: [Float], _ b: [Float]) -> Double {
             switch metric {
             case .l2, .hamming: return l2Squared(a, b)
-            case .ip, .cosine: return -dot(a, b)
+            case .ip, .cosine, .bm25: return -dot(a, b)
             case .jaccard:
                 let i = dot(a, b)
                 let u = dot(a, a) + dot(b, b) - i

@@ -19,6 +19,9 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     case hamming = "HAMMING"
     /// Binary vectors: 1 − |a ∧ b| / |a ∨ b| (smaller is closer; 0 for two all-zero vectors).
     case jaccard = "JACCARD"
+    /// Sparse vectors produced by a BM25 function: Okapi BM25 relevance of the documents' term counts to
+    /// the analysed query text (larger is closer). Only sparse inverted indexes rank by it.
+    case bm25 = "BM25"
 
     /// Parses Milvus' metric names, case-insensitively (`"l2"`, `"IP"`, `"Cosine"`).
     public init?(milvusName: String) {
@@ -28,7 +31,7 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     public var description: String { rawValue }
 
     /// Whether a larger public score means a closer match.
-    public var largerIsCloser: Bool { self == .ip || self == .cosine }
+    public var largerIsCloser: Bool { self == .ip || self == .cosine || self == .bm25 }
 
     /// Whether the metric is computed as a squared L2 distance (L2, and HAMMING on 0/1 vectors).
     public var usesL2Kernel: Bool { self == .l2 || self == .hamming }
@@ -44,7 +47,7 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     public func score(fromDistance distance: Float) -> Float {
         switch self {
         case .l2, .hamming, .jaccard: return distance
-        case .ip, .cosine: return -distance
+        case .ip, .cosine, .bm25: return -distance
         }
     }
 
@@ -53,7 +56,7 @@ public enum Metric: String, Sendable, Hashable, Codable, CaseIterable, CustomStr
     public func distance(fromScore score: Float) -> Float {
         switch self {
         case .l2, .hamming, .jaccard: return score
-        case .ip, .cosine: return -score
+        case .ip, .cosine, .bm25: return -score
         }
     }
 }

@@ -149,7 +149,7 @@ package struct ExactScanner {
                                 let inter = out[i]
                                 out[i] = Distances.jaccard(intersection: inter, union: vk_norm_sq(rows + i * d, d) + qn - inter)
                             }
-                        case .ip, .cosine:
+                        case .ip, .cosine, .bm25:
                             vk_dot_many(qp, rows, len, d, out)
                             Self.negateDots(out, len, scale: scale, start: start)
                         }

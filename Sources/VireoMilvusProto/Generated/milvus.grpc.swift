@@ -1081,6 +1081,19 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RunAnalyzer" metadata.
+        package enum RunAnalyzer: Sendable {
+            /// Request type for "RunAnalyzer".
+            package typealias Input = Milvus_Proto_Milvus_RunAnalyzerRequest
+            /// Response type for "RunAnalyzer".
+            package typealias Output = Milvus_Proto_Milvus_RunAnalyzerResponse
+            /// Descriptor for "RunAnalyzer".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "milvus.proto.milvus.MilvusService"),
+                method: "RunAnalyzer",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "milvus.proto.milvus.MilvusService" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor,
@@ -1163,7 +1176,8 @@ package enum Milvus_Proto_Milvus_MilvusService: Sendable {
             AlterCollection.descriptor,
             AlterCollectionField.descriptor,
             AddCollectionField.descriptor,
-            AlterIndex.descriptor
+            AlterIndex.descriptor,
+            RunAnalyzer.descriptor
         ]
     }
 }
@@ -2364,6 +2378,24 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "RunAnalyzer" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Milvus_Proto_Milvus_RunAnalyzerRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Milvus_Proto_Milvus_RunAnalyzerResponse` messages.
+        func runAnalyzer(
+            request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>
     }
 
     /// Service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -3548,6 +3580,24 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_AlterIndexRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status>
+
+        /// Handle the "RunAnalyzer" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_RunAnalyzerRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Milvus_Proto_Milvus_RunAnalyzerResponse` message.
+        func runAnalyzer(
+            request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>
     }
 
     /// Simple service protocol for the "milvus.proto.milvus.MilvusService" service.
@@ -4730,6 +4780,24 @@ extension Milvus_Proto_Milvus_MilvusService {
             request: Milvus_Proto_Milvus_AlterIndexRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Milvus_Proto_Common_Status
+
+        /// Handle the "RunAnalyzer" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+        ///
+        /// - Parameters:
+        ///   - request: A `Milvus_Proto_Milvus_RunAnalyzerRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Milvus_Proto_Milvus_RunAnalyzerResponse` to respond with.
+        func runAnalyzer(
+            request: Milvus_Proto_Milvus_RunAnalyzerRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Milvus_Proto_Milvus_RunAnalyzerResponse
     }
 }
 
@@ -5628,6 +5696,17 @@ extension Milvus_Proto_Milvus_MilvusService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Milvus_Proto_Milvus_MilvusService.Method.RunAnalyzer.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_RunAnalyzerRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_RunAnalyzerResponse>(),
+            handler: { request, context in
+                try await self.runAnalyzer(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -6519,6 +6598,17 @@ extension Milvus_Proto_Milvus_MilvusService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Common_Status> {
         let response = try await self.alterIndex(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func runAnalyzer(
+        request: GRPCCore.StreamingServerRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Milvus_Proto_Milvus_RunAnalyzerResponse> {
+        let response = try await self.runAnalyzer(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -7575,6 +7665,19 @@ extension Milvus_Proto_Milvus_MilvusService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Common_Status> {
         return GRPCCore.ServerResponse<Milvus_Proto_Common_Status>(
             message: try await self.alterIndex(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func runAnalyzer(
+        request: GRPCCore.ServerRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Milvus_Proto_Milvus_RunAnalyzerResponse> {
+        return GRPCCore.ServerResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>(
+            message: try await self.runAnalyzer(
                 request: request.message,
                 context: context
             ),
@@ -9170,6 +9273,29 @@ extension Milvus_Proto_Milvus_MilvusService {
             deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Common_Status>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Common_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RunAnalyzer" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_RunAnalyzerRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_RunAnalyzerRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_RunAnalyzerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func runAnalyzer<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_RunAnalyzerResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -11659,6 +11785,40 @@ extension Milvus_Proto_Milvus_MilvusService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RunAnalyzer" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Milvus_Proto_Milvus_RunAnalyzerRequest` message.
+        ///   - serializer: A serializer for `Milvus_Proto_Milvus_RunAnalyzerRequest` messages.
+        ///   - deserializer: A deserializer for `Milvus_Proto_Milvus_RunAnalyzerResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func runAnalyzer<Result>(
+            request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+            serializer: some GRPCCore.MessageSerializer<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Milvus_Proto_Milvus_RunAnalyzerResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Milvus_Proto_Milvus_MilvusService.Method.RunAnalyzer.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -13726,6 +13886,35 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_AlterIndexRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Common_Status>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RunAnalyzer" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Milvus_Proto_Milvus_RunAnalyzerRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func runAnalyzer<Result>(
+        request: GRPCCore.ClientRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.runAnalyzer(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Milvus_Proto_Milvus_RunAnalyzerRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Milvus_Proto_Milvus_RunAnalyzerResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -16119,6 +16308,39 @@ extension Milvus_Proto_Milvus_MilvusService.ClientProtocol {
             metadata: metadata
         )
         return try await self.alterIndex(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RunAnalyzer" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Full-text search: the tokens an analyzer makes of texts (pymilvus run_analyzer).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func runAnalyzer<Result>(
+        _ message: Milvus_Proto_Milvus_RunAnalyzerRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Milvus_Proto_Milvus_RunAnalyzerResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Milvus_Proto_Milvus_RunAnalyzerRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.runAnalyzer(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -4329,6 +4329,126 @@ package nonisolated struct Milvus_Proto_Milvus_AlterIndexRequest: Sendable {
   fileprivate var _base: Milvus_Proto_Common_MsgBase? = nil
 }
 
+/// RunAnalyzer: analyse `placeholder` texts (UTF-8) with `analyzer_params` (JSON), or with the
+/// analyzer of `collection_name`.`field_name`.
+package nonisolated struct Milvus_Proto_Milvus_RunAnalyzerRequest: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var base: Milvus_Proto_Common_MsgBase {
+    get {_storage._base ?? Milvus_Proto_Common_MsgBase()}
+    set {_uniqueStorage()._base = newValue}
+  }
+  /// Returns true if `base` has been explicitly set.
+  package var hasBase: Bool {_storage._base != nil}
+  /// Clears the value of `base`. Subsequent reads from it will return its default value.
+  package mutating func clearBase() {_uniqueStorage()._base = nil}
+
+  package var analyzerParams: String {
+    get {_storage._analyzerParams}
+    set {_uniqueStorage()._analyzerParams = newValue}
+  }
+
+  package var placeholder: [Data] {
+    get {_storage._placeholder}
+    set {_uniqueStorage()._placeholder = newValue}
+  }
+
+  package var withDetail: Bool {
+    get {_storage._withDetail}
+    set {_uniqueStorage()._withDetail = newValue}
+  }
+
+  package var withHash: Bool {
+    get {_storage._withHash}
+    set {_uniqueStorage()._withHash = newValue}
+  }
+
+  package var dbName: String {
+    get {_storage._dbName}
+    set {_uniqueStorage()._dbName = newValue}
+  }
+
+  package var collectionName: String {
+    get {_storage._collectionName}
+    set {_uniqueStorage()._collectionName = newValue}
+  }
+
+  package var fieldName: String {
+    get {_storage._fieldName}
+    set {_uniqueStorage()._fieldName = newValue}
+  }
+
+  package var analyzerNames: [String] {
+    get {_storage._analyzerNames}
+    set {_uniqueStorage()._analyzerNames = newValue}
+  }
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+package nonisolated struct Milvus_Proto_Milvus_AnalyzerToken: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var token: String = String()
+
+  package var startOffset: Int64 = 0
+
+  package var endOffset: Int64 = 0
+
+  package var position: Int64 = 0
+
+  package var positionLength: Int64 = 0
+
+  package var hash: UInt32 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Milvus_Proto_Milvus_AnalyzerResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var tokens: [Milvus_Proto_Milvus_AnalyzerToken] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Milvus_Proto_Milvus_RunAnalyzerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var status: Milvus_Proto_Common_Status {
+    get {_status ?? Milvus_Proto_Common_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  package var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  package mutating func clearStatus() {self._status = nil}
+
+  package var results: [Milvus_Proto_Milvus_AnalyzerResult] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _status: Milvus_Proto_Common_Status? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "milvus.proto.milvus"
@@ -11811,6 +11931,256 @@ nonisolated extension Milvus_Proto_Milvus_AlterIndexRequest: SwiftProtobuf.Messa
     if lhs.indexName != rhs.indexName {return false}
     if lhs.extraParams != rhs.extraParams {return false}
     if lhs.deleteKeys != rhs.deleteKeys {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_RunAnalyzerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".RunAnalyzerRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}base\0\u{3}analyzer_params\0\u{1}placeholder\0\u{3}with_detail\0\u{3}with_hash\0\u{3}db_name\0\u{3}collection_name\0\u{3}field_name\0\u{3}analyzer_names\0")
+
+  fileprivate class _StorageClass {
+    var _base: Milvus_Proto_Common_MsgBase? = nil
+    var _analyzerParams: String = String()
+    var _placeholder: [Data] = []
+    var _withDetail: Bool = false
+    var _withHash: Bool = false
+    var _dbName: String = String()
+    var _collectionName: String = String()
+    var _fieldName: String = String()
+    var _analyzerNames: [String] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _base = source._base
+      _analyzerParams = source._analyzerParams
+      _placeholder = source._placeholder
+      _withDetail = source._withDetail
+      _withHash = source._withHash
+      _dbName = source._dbName
+      _collectionName = source._collectionName
+      _fieldName = source._fieldName
+      _analyzerNames = source._analyzerNames
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._base) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._analyzerParams) }()
+        case 3: try { try decoder.decodeRepeatedBytesField(value: &_storage._placeholder) }()
+        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._withDetail) }()
+        case 5: try { try decoder.decodeSingularBoolField(value: &_storage._withHash) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._dbName) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._collectionName) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._fieldName) }()
+        case 9: try { try decoder.decodeRepeatedStringField(value: &_storage._analyzerNames) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._base {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._analyzerParams.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._analyzerParams, fieldNumber: 2)
+      }
+      if !_storage._placeholder.isEmpty {
+        try visitor.visitRepeatedBytesField(value: _storage._placeholder, fieldNumber: 3)
+      }
+      if _storage._withDetail != false {
+        try visitor.visitSingularBoolField(value: _storage._withDetail, fieldNumber: 4)
+      }
+      if _storage._withHash != false {
+        try visitor.visitSingularBoolField(value: _storage._withHash, fieldNumber: 5)
+      }
+      if !_storage._dbName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dbName, fieldNumber: 6)
+      }
+      if !_storage._collectionName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._collectionName, fieldNumber: 7)
+      }
+      if !_storage._fieldName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._fieldName, fieldNumber: 8)
+      }
+      if !_storage._analyzerNames.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._analyzerNames, fieldNumber: 9)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_RunAnalyzerRequest, rhs: Milvus_Proto_Milvus_RunAnalyzerRequest) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._base != rhs_storage._base {return false}
+        if _storage._analyzerParams != rhs_storage._analyzerParams {return false}
+        if _storage._placeholder != rhs_storage._placeholder {return false}
+        if _storage._withDetail != rhs_storage._withDetail {return false}
+        if _storage._withHash != rhs_storage._withHash {return false}
+        if _storage._dbName != rhs_storage._dbName {return false}
+        if _storage._collectionName != rhs_storage._collectionName {return false}
+        if _storage._fieldName != rhs_storage._fieldName {return false}
+        if _storage._analyzerNames != rhs_storage._analyzerNames {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_AnalyzerToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".AnalyzerToken"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}start_offset\0\u{3}end_offset\0\u{1}position\0\u{3}position_length\0\u{1}hash\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.startOffset) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.endOffset) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.position) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.positionLength) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.hash) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 1)
+    }
+    if self.startOffset != 0 {
+      try visitor.visitSingularInt64Field(value: self.startOffset, fieldNumber: 2)
+    }
+    if self.endOffset != 0 {
+      try visitor.visitSingularInt64Field(value: self.endOffset, fieldNumber: 3)
+    }
+    if self.position != 0 {
+      try visitor.visitSingularInt64Field(value: self.position, fieldNumber: 4)
+    }
+    if self.positionLength != 0 {
+      try visitor.visitSingularInt64Field(value: self.positionLength, fieldNumber: 5)
+    }
+    if self.hash != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hash, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_AnalyzerToken, rhs: Milvus_Proto_Milvus_AnalyzerToken) -> Bool {
+    if lhs.token != rhs.token {return false}
+    if lhs.startOffset != rhs.startOffset {return false}
+    if lhs.endOffset != rhs.endOffset {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.positionLength != rhs.positionLength {return false}
+    if lhs.hash != rhs.hash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_AnalyzerResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".AnalyzerResult"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tokens\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tokens) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tokens.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tokens, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_AnalyzerResult, rhs: Milvus_Proto_Milvus_AnalyzerResult) -> Bool {
+    if lhs.tokens != rhs.tokens {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Milvus_Proto_Milvus_RunAnalyzerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".RunAnalyzerResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}results\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.results.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.results, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Milvus_Proto_Milvus_RunAnalyzerResponse, rhs: Milvus_Proto_Milvus_RunAnalyzerResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.results != rhs.results {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -592,11 +592,21 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         if request.hasFunctionScore { throw APIError.invalid("function rerankers (function_score) are not supported by Vireo yet") }
         let p = ProtoConversions.dictionary(request.searchParams)
         let anns = p["anns_field"].flatMap { $0.isEmpty ? nil : $0 }
-        let field: FieldSchema? = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
-        let vectors: [[Float]]
+        let searchable = schema.fields.filter(\.dataType.isAnyVector)
+        let field: FieldSchema? = anns.flatMap { schema.field(named: $0) } ?? (searchable.count == 1 ? searchable[0] : nil)
+        var vectors: [[Float]] = []
+        var sparse: [SparseVector] = []
+        var texts: [String] = []
         switch request.searchInput {
         case let .placeholderGroup(bytes)?:
-            vectors = try ProtoConversions.vectors(bytes, field: field)
+            if let q = try ProtoConversions.sparseQueries(bytes) {
+                (sparse, texts) = q
+            } else {
+                if let field, field.dataType.isSparseVector {
+                    throw APIError.invalid("'\(field.name)' is a sparse vector field: search it with sparse vectors or, for a BM25 function's output, with query text")
+                }
+                vectors = try ProtoConversions.vectors(bytes, field: field)
+            }
         case let .ids(ids)?:
             // Search by primary keys (pymilvus `search(ids=…)`): the stored vectors of those rows are the queries.
             let keys = try ProtoConversions.primaryKeys(ids, schema: schema)
@@ -622,6 +632,8 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         let filter = try ProtoConversions.filter(request.dsl, request.exprTemplateValues)
         var call = SearchCall(collection: collection, vectors: vectors, annsField: anns, filter: filter, limit: limit, offset: offset,
                               outputFields: request.outputFields, partitions: partitions.isEmpty ? nil : partitions, options: options)
+        call.sparseVectors = sparse
+        call.texts = texts
         call.grouping = try MilvusParams.grouping(field: p["group_by_field"], size: p["group_size"].map { .string($0) },
                                                   strict: p["strict_group_size"].map { .string($0) },
                                                   names: ("group_size", "strict_group_size"))

@@ -53,8 +53,9 @@ enum ProtoConversions {
         case .bfloat16Vector: return .bfloat16Vector
         case .int8Vector: return .int8Vector
         case .binaryVector: return .binaryVector
+        case .sparseFloatVector: return .sparseFloatVector
         default:
-            throw APIError.invalid("field '\(field)': data type \(t) is not supported by Vireo yet; use FloatVector, Float16Vector, BFloat16Vector, Int8Vector or BinaryVector for vectors and Bool, Int8-64, Float, Double, VarChar, JSON or Array for scalars")
+            throw APIError.invalid("field '\(field)': data type \(t) is not supported by Vireo yet; use FloatVector, Float16Vector, BFloat16Vector, Int8Vector, BinaryVector or SparseFloatVector for vectors and Bool, Int8-64, Float, Double, VarChar, JSON or Array for scalars")
         }
     }
 
@@ -75,6 +76,7 @@ enum ProtoConversions {
         case .bfloat16Vector: return .bfloat16Vector
         case .int8Vector: return .int8Vector
         case .binaryVector: return .binaryVector
+        case .sparseFloatVector: return .sparseFloatVector
         }
     }
 
@@ -93,9 +95,6 @@ enum ProtoConversions {
         } catch {
             throw APIError.invalid("CreateCollection: 'schema' is not a serialized milvus.proto.schema.CollectionSchema (\(error))")
         }
-        guard p.functions.isEmpty else {
-            throw APIError.invalid("collection functions (BM25, text embedding) are not supported by Vireo yet")
-        }
         guard p.structArrayFields.isEmpty else { throw APIError.invalid("struct array fields are not supported by Vireo yet") }
         var fields: [FieldSchema] = []
         for f in p.fields where !f.isDynamic {
@@ -106,6 +105,7 @@ enum ProtoConversions {
                                       shardsNum: request.shardsNum > 0 ? Int(request.shardsNum) : 1)
         if request.numPartitions > 0 { schema.numPartitions = Int(request.numPartitions) }
         schema.consistencyLevel = try consistencyLevelName(request.consistencyLevel)
+        schema.functions = try p.functions.map(functionSchema)
         return schema
     }
 
@@ -119,6 +119,40 @@ enum ProtoConversions {
 
     static func consistencyLevel(named name: String) -> Milvus_Proto_Common_ConsistencyLevel {
         CollectionSchema.consistencyLevels.firstIndex(of: name).flatMap { Milvus_Proto_Common_ConsistencyLevel(rawValue: $0) } ?? .strong
+    }
+
+    /// A schema function: Vireo runs BM25 (the others are refused with what to use).
+    static func functionSchema(_ p: Milvus_Proto_Schema_FunctionSchema) throws -> FunctionSchema {
+        guard p.type == .bm25 else {
+            throw APIError.invalid("function '\(p.name)' of type \(p.type) is not supported by Vireo; it runs BM25 functions (full-text search); compute embeddings before inserting")
+        }
+        var params: [String: String] = [:]
+        for kv in p.params { params[kv.key] = kv.value }
+        return FunctionSchema(name: p.name, kind: .bm25, inputFields: p.inputFieldNames, outputFields: p.outputFieldNames, params: params,
+                              description: p.description_p)
+    }
+
+    /// The proto form of a schema's functions (field ids as ``protoSchema(_:)`` numbers fields).
+    static func protoFunctions(_ s: CollectionSchema) -> [Milvus_Proto_Schema_FunctionSchema] {
+        func id(_ name: String) -> Int64 { Int64(100 + (s.fields.firstIndex { $0.name == name } ?? 0)) }
+        return s.functions.enumerated().map { i, fn in
+            var p = Milvus_Proto_Schema_FunctionSchema()
+            p.name = fn.name
+            p.id = Int64(100 + s.fields.count + i)
+            p.description_p = fn.description
+            p.type = .bm25
+            p.inputFieldNames = fn.inputFields
+            p.inputFieldIds = fn.inputFields.map(id)
+            p.outputFieldNames = fn.outputFields
+            p.outputFieldIds = fn.outputFields.map(id)
+            p.params = fn.params.sorted { $0.key < $1.key }.map { k, v in
+                var kv = PKeyValue()
+                kv.key = k
+                kv.value = v
+                return kv
+            }
+            return p
+        }
     }
 
     static func fieldSchema(_ p: PFieldSchema, schemaAutoID: Bool) throws -> FieldSchema {
@@ -139,7 +173,13 @@ enum ProtoConversions {
             case "dim": f.dimension = try int()
             case "max_length": f.maxLength = try int()
             case "max_capacity": f.maxCapacity = try int()
-            default: continue  // analyzers, mmap and other settings Vireo does not use
+            // pymilvus sends these as "true"/"True" strings and the analyzer as JSON text.
+            case "enable_analyzer": f.enableAnalyzer = try MilvusParams.flag(jsonParam(kv.value), "enable_analyzer")
+            case "enable_match": f.enableMatch = try MilvusParams.flag(jsonParam(kv.value), "enable_match")
+            case "analyzer_params": f.analyzerParams = kv.value
+            case "multi_analyzer_params":
+                throw APIError.invalid("field '\(p.name)': multi_analyzer_params (per-row language analyzers) is not supported by Vireo; give one analyzer_params")
+            default: continue  // mmap and other settings Vireo does not use
             }
         }
         if f.dataType == .array {
@@ -218,10 +258,22 @@ enum ProtoConversions {
                 kv.value = String(m)
                 pf.typeParams.append(kv)
             }
+            func text(_ k: String, _ v: String?) {
+                guard let v else { return }
+                var kv = PKeyValue()
+                kv.key = k
+                kv.value = v
+                pf.typeParams.append(kv)
+            }
+            text("enable_analyzer", f.enableAnalyzer ? "true" : nil)
+            text("enable_match", f.enableMatch ? "true" : nil)
+            text("analyzer_params", f.analyzerParams)
+            pf.isFunctionOutput = s.isFunctionOutput(f.name)
             if let e = f.elementType { pf.elementType = protoType(e) }
             if let d = f.defaultValue, let v = valueField(d, f.dataType) { pf.defaultValue = v }
             p.fields.append(pf)
         }
+        p.functions = protoFunctions(s)
         return p
     }
 
@@ -396,6 +448,7 @@ enum ProtoConversions {
             case let .float16Vector(b)?, let .bfloat16Vector(b)?: return b.count / (2 * Int(v.dim))
             case let .int8Vector(b)?: return b.count / Int(v.dim)
             case let .binaryVector(b)?: return Int(v.dim) >= 8 ? b.count / (Int(v.dim) / 8) : 0
+            case let .sparseFloatVector(x)?: return x.contents.count
             default: return 0
             }
         case let .scalars(s)?:
@@ -492,6 +545,13 @@ enum ProtoConversions {
             let items = try columnValues(inner, field: field, rows: try columnLength(inner) == n && validCount != n ? n : validCount)
             return try spread(items.map { $0 ?? .null })
         case let .vectors(v)?:
+            if case let .sparseFloatVector(x)? = v.data {
+                if let field, !field.dataType.isSparseVector {
+                    throw APIError(.invalidInsertData, "field '\(name)' is \(field.dataType.rawValue), but its data came as sparse_float_vector")
+                }
+                guard x.contents.count == n else { throw lengthError(name, x.contents.count, n) }
+                return try x.contents.enumerated().map { i, row in .sparseVector(try sparseRow(row, what: "row \(i) of field '\(name)'")) }
+            }
             if let compact = try compactColumn(v, field: field, name: name, rows: n) { return compact }
             guard case let .floatVector(f)? = v.data else {
                 throw APIError(.invalidInsertData, "field '\(name)': sparse and vector-array data are not supported by Vireo")
@@ -519,6 +579,40 @@ enum ProtoConversions {
         default:
             throw APIError(.invalidInsertData, "field '\(name)' has no data")
         }
+    }
+
+    /// One sparse row in Milvus' binary form: (UInt32 index, Float32 value) pairs, little-endian.
+    static func sparseRow(_ bytes: Data, what: String) throws -> SparseVector {
+        guard bytes.count % 8 == 0 else {
+            throw APIError(.invalidInsertData, "\(what): a sparse row is (uint32 index, float32 value) pairs, 8 bytes each; got \(bytes.count) bytes")
+        }
+        guard bytes.count / 8 <= SparseVector.maxNonZeros else {
+            throw APIError(.invalidInsertData, "\(what): \(bytes.count / 8) non-zeros; at most \(SparseVector.maxNonZeros) per row")
+        }
+        var pairs: [(index: UInt32, value: Float)] = []
+        pairs.reserveCapacity(bytes.count / 8)
+        bytes.withUnsafeBytes { raw in
+            for k in stride(from: 0, to: raw.count, by: 8) {
+                let i = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: k, as: UInt32.self))
+                let v = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: k + 4, as: UInt32.self)))
+                pairs.append((i, v))
+            }
+        }
+        do {
+            return try SparseVector(pairs)
+        } catch {
+            throw APIError(.invalidInsertData, "\(what): \(error.message)")
+        }
+    }
+
+    /// A sparse row in Milvus' binary form.
+    static func sparseBytes(_ v: SparseVector) -> Data {
+        var d = Data(capacity: 8 * v.count)
+        for (i, w) in zip(v.indices, v.values) {
+            withUnsafeBytes(of: i.littleEndian) { d.append(contentsOf: $0) }
+            withUnsafeBytes(of: w.bitPattern.littleEndian) { d.append(contentsOf: $0) }
+        }
+        return d
     }
 
     static func scalarValues(_ s: PScalarField, field: FieldSchema?, name: String) throws -> [FieldValue] {
@@ -558,7 +652,7 @@ enum ProtoConversions {
         var wanted = Set<String>()
         for r in requested where r != "*" { wanted.insert(r) }
         if includePrimaryKey { wanted.insert(schema.primaryKey.name) }
-        for f in schema.fields where all || wanted.contains(f.name) {
+        for f in schema.fields where (all && !schema.isFunctionOutput(f.name)) || wanted.contains(f.name) {
             out.fields.append(f)
             out.names.append(f.name)
         }
@@ -635,7 +729,22 @@ enum ProtoConversions {
         if f.nullable || anyNull { fd.validData = valid }
         // A nullable vector column holds vectors for its valid rows only (Milvus 2.6; pymilvus maps
         // rows to vectors through a prefix sum of valid_data), unlike scalar columns' placeholders.
-        let values = f.dataType.isVector && !fd.validData.isEmpty ? values.enumerated().filter { valid[$0.offset] }.map(\.element) : values
+        let values = f.dataType.isAnyVector && !fd.validData.isEmpty ? values.enumerated().filter { valid[$0.offset] }.map(\.element) : values
+        if f.dataType.isSparseVector {
+            var vf = Milvus_Proto_Schema_VectorField()
+            var sa = Milvus_Proto_Schema_SparseFloatArray()
+            var dim: Int64 = 0
+            for v in values {
+                guard case let .sparseVector(x)? = v else { sa.contents.append(Data()); continue }
+                if let last = x.indices.last { dim = max(dim, Int64(last) + 1) }
+                sa.contents.append(sparseBytes(x))
+            }
+            sa.dim = dim
+            vf.dim = dim
+            vf.sparseFloatVector = sa
+            fd.vectors = vf
+            return fd
+        }
         if f.dataType == .floatVector {
             var vf = Milvus_Proto_Schema_VectorField()
             let dim = f.dimension ?? 0
@@ -738,8 +847,8 @@ enum ProtoConversions {
                 return scalarColumn([], e, element: nil)
             }
             s.arrayData = a
-        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector:
-            break
+        case .floatVector, .float16Vector, .bfloat16Vector, .int8Vector, .binaryVector, .sparseFloatVector:
+            break  // vector columns are written by `column(_:_:)`
         }
         return s
     }
@@ -774,6 +883,22 @@ enum ProtoConversions {
     }
 
     // MARK: Placeholders
+
+    /// A `PlaceholderGroup` of sparse vectors (type 104, each value a binary sparse row) or of query
+    /// text (type 21, UTF-8: a BM25 search); nil for dense vector groups (``vectors(_:field:)``).
+    static func sparseQueries(_ bytes: Data) throws -> (sparse: [SparseVector], texts: [String])? {
+        guard let group = try? Milvus_Proto_Common_PlaceholderGroup(serializedBytes: bytes), let p = group.placeholders.first,
+              p.type == .sparseFloatVector || p.type == .varChar else { return nil }
+        guard group.placeholders.count == 1 else { throw APIError.invalid("one placeholder per search is supported, got \(group.placeholders.count)") }
+        guard !p.values.isEmpty else { throw APIError.missing("data", "give at least one query") }
+        if p.type == .sparseFloatVector {
+            return (try p.values.enumerated().map { i, v in try sparseRow(v, what: "query \(i)") }, [])
+        }
+        return ([], try p.values.enumerated().map { i, v in
+            guard let text = String(validating: v, as: UTF8.self) else { throw APIError.invalid("query text \(i) is not valid UTF-8") }
+            return text
+        })
+    }
 
     /// `PlaceholderGroup` bytes → query vectors: float32 little-endian per vector, or the encoding of
     /// a FLOAT16/BFLOAT16/INT8/BINARY field (widened to float32; bits become 0/1 values). The

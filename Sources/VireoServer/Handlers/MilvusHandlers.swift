@@ -345,7 +345,7 @@ public final class MilvusHandlers: Sendable {
             for var s in call.searches {
                 s.partitions = s.partitions ?? call.partitions
                 try checkSearchShape(s)
-                hits += s.vectors.count * (s.limit + s.offset)
+                hits += s.queryCount * (s.limit + s.offset)
                 try checkHitBudget(hits)
                 var request = try engineRequest(s, outputFields: [], schema: c.schema)
                 request.partitions = try readPartitions(c, s.partitions)
@@ -358,15 +358,15 @@ public final class MilvusHandlers: Sendable {
     }
 
     private func checkSearchShape(_ call: SearchCall) throws {
-        guard !call.vectors.isEmpty else { throw APIError.missing("data", "give at least one query vector") }
-        guard call.vectors.count <= limits.maxNQ else {
-            throw APIError.invalid("\(call.vectors.count) query vectors in one search; at most \(limits.maxNQ) (nq) are accepted")
+        guard call.queryCount > 0 else { throw APIError.missing("data", "give at least one query vector") }
+        guard call.queryCount <= limits.maxNQ else {
+            throw APIError.invalid("\(call.queryCount) query vectors in one search; at most \(limits.maxNQ) (nq) are accepted")
         }
         try checkTopK(limit: call.limit, offset: call.offset)
-        try checkHitBudget(call.vectors.count * (call.limit + call.offset))  // each factor ≤ 16,384 here
+        try checkHitBudget(call.queryCount * (call.limit + call.offset))  // each factor ≤ 16,384 here
         if let g = call.grouping, (1...SearchGrouping.maxSize).contains(g.size) {
             // A grouping search returns up to group_size hits per group.
-            try checkHitBudget(call.vectors.count * (call.limit + call.offset) * g.size)
+            try checkHitBudget(call.queryCount * (call.limit + call.offset) * g.size)
         }
     }
 
@@ -394,15 +394,16 @@ public final class MilvusHandlers: Sendable {
 
     private func vectorField(_ schema: CollectionSchema, _ name: String?) throws -> FieldSchema {
         if let name {
-            guard let f = schema.field(named: name), f.dataType.isVector else {
-                throw APIError.invalid("annsField '\(name)' is not a vector field of collection '\(schema.name)' (vector fields: \(schema.vectorFields.map(\.name).joined(separator: ", ")))")
+            guard let f = schema.field(named: name), f.dataType.isAnyVector else {
+                throw APIError.invalid("annsField '\(name)' is not a vector field of collection '\(schema.name)' (vector fields: \(schema.fields.filter(\.dataType.isAnyVector).map(\.name).joined(separator: ", ")))")
             }
             return f
         }
-        guard schema.vectorFields.count == 1 else {
-            throw APIError.invalid("collection '\(schema.name)' has \(schema.vectorFields.count) vector fields; name the one to search with annsField (\(schema.vectorFields.map(\.name).joined(separator: ", ")))")
+        let all = schema.fields.filter(\.dataType.isAnyVector)
+        guard all.count == 1 else {
+            throw APIError.invalid("collection '\(schema.name)' has \(all.count) vector fields; name the one to search with annsField (\(all.map(\.name).joined(separator: ", ")))")
         }
-        return schema.vectorFields[0]
+        return all[0]
     }
 
     /// The engine's request for a validated search call. The metric a call names is checked by the
@@ -414,12 +415,15 @@ public final class MilvusHandlers: Sendable {
         var request = SearchRequest(vectors: call.vectors, annsField: field.name, limit: call.limit, metric: o.metric, outputFields: outputFields,
                                     params: SearchParameters(ef: o.ef, nprobe: o.nprobe, refineK: o.refineK, exact: o.exact, ignoreGrowing: o.ignoreGrowing), filter: filter,
                                     offset: call.offset)
+        request.sparseVectors = call.sparseVectors
+        request.texts = call.texts
+        request.params.dropRatio = o.dropRatio
         request.maxResultBytes = limits.maxResultBytes
         request.range = o.range
         request.grouping = call.grouping
         request.scoreBeyond = call.iteratorBound
         // The candidates a range or grouping search may examine share the hit budget of the call.
-        request.maxCandidates = limits.maxSearchHits / max(1, call.vectors.count)
+        request.maxCandidates = limits.maxSearchHits / max(1, call.queryCount)
         return request
     }
 
@@ -510,6 +514,18 @@ public final class MilvusHandlers: Sendable {
             spec.requestParams = ix.requestParams
             return spec
         }
+        if f.dataType.isSparseVector {
+            // SPARSE_INVERTED_INDEX (AUTOINDEX picks it) or SPARSE_WAND, metric IP or BM25.
+            var spec = try IndexSpec(field: f.name, milvusIndexType: auto ? "SPARSE_INVERTED_INDEX" : ix.indexType, metric: ix.metric,
+                                     name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+            guard spec.kind.isSparse else {
+                throw APIError.invalid("data type SparseFloatVector can't build with this index \(spec.kind.rawValue): field '\(f.name)' takes SPARSE_INVERTED_INDEX, SPARSE_WAND or AUTOINDEX")
+            }
+            spec.sparse = try SparseIndexConfiguration(params: ix.textParams.filter { MilvusParams.sparseIndexParams.contains($0.key) }, kind: spec.kind)
+            if auto { spec.isAutoIndex = true }
+            spec.requestParams = ix.requestParams
+            return spec
+        }
         let type = !f.dataType.isVector && auto ? "INVERTED" : ix.indexType
         // Milvus' default metric for a float-vector index is COSINE; nil lets the engine keep the
         // metric of an index the field already has.
@@ -544,6 +560,7 @@ public final class MilvusHandlers: Sendable {
             case .hnsw: params = ["M": spec.hnsw.M, "efConstruction": spec.hnsw.efConstruction]
             case .ivfFlat, .binIvfFlat: params = ["nlist": spec.ivf.nlist]
             case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]
+            case .sparseInvertedIndex, .sparseWAND: break
             }
             let total = status.totalRows + status.growingRows
             var text: [String: String] = [:]
@@ -551,6 +568,13 @@ public final class MilvusHandlers: Sendable {
                 // Milvus reports a JSON path index with the parameters it was created with.
                 text = ["json_path": path.path, "json_cast_type": path.castType.rawValue]
                 if let f = path.castFunction { text["json_cast_function"] = f }
+            }
+            if let sparse = spec.sparse {
+                text["inverted_index_algo"] = sparse.algorithm
+                if spec.metric == .bm25 {
+                    text["bm25_k1"] = String(sparse.bm25K1)
+                    text["bm25_b"] = String(sparse.bm25B)
+                }
             }
             return IndexDescription(indexName: spec.indexName, fieldName: spec.field,
                                     indexType: spec.milvusIndexType, metric: metric, params: params,

@@ -25,6 +25,7 @@ enum MilvusParams {
         o.ef = try p.int("ef")
         o.nprobe = try p.int("nprobe")
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
+        o.dropRatio = try p.double("drop_ratio_search")
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
         do {
             o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
@@ -65,6 +66,8 @@ enum MilvusParams {
     static let integerIndexParams: Set<String> = ["M", "efConstruction", "nlist", "m", "nbits"]
     /// The string build parameters of a JSON path index (Milvus 2.6).
     static let textIndexParams: Set<String> = ["json_path", "json_cast_type", "json_cast_function"]
+    /// The build parameters of a sparse index, kept as text and checked by the engine.
+    static let sparseIndexParams: Set<String> = ["inverted_index_algo", "bm25_k1", "bm25_b", "drop_ratio_build"]
 
     static func indexRequest(_ b: JSONBody, what: String) throws -> IndexRequest {
         let field = try b.requiredString("fieldName", hint: "\(what) needs the field to index")
@@ -80,7 +83,9 @@ enum MilvusParams {
                 case ("index_type", _), ("metric_type", _):
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
                 case (_, .null): continue
-                case let (_, .string(s)) where textIndexParams.contains(k): text[k] = s
+                case let (_, .string(s)) where textIndexParams.contains(k) || sparseIndexParams.contains(k): text[k] = s
+                case let (_, .int(i)) where sparseIndexParams.contains(k): text[k] = String(i)
+                case let (_, .double(d)) where sparseIndexParams.contains(k): text[k] = String(d)
                 case let ("json_cast_type", .int(i)), let ("json_cast_function", .int(i)):
                     text[k] = String(i)  // refused by name below, with Milvus' "… is not supported"
                 case let ("json_cast_type", .double(d)), let ("json_cast_function", .double(d)):

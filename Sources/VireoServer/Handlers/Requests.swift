@@ -52,6 +52,8 @@ public struct SearchOptions: Sendable, Hashable {
     public var range: ScoreRange?
     /// Milvus' `ignoreGrowing` (REST) / `ignore_growing` (gRPC): search sealed segments only.
     public var ignoreGrowing: Bool
+    /// Sparse searches: `drop_ratio_search`.
+    public var dropRatio: Double?
 
     public init(ef: Int? = nil, nprobe: Int? = nil, refineK: Int? = nil, exact: Bool = false, metric: Metric? = nil, ignoreGrowing: Bool = false) {
         self.ef = ef
@@ -67,6 +69,12 @@ public struct SearchOptions: Sendable, Hashable {
 public struct SearchCall: Sendable {
     public var collection: String
     public var vectors: [[Float]]
+    /// Queries of a sparse vector field (metric IP).
+    public var sparseVectors: [SparseVector] = []
+    /// Query text of a BM25 function's output field.
+    public var texts: [String] = []
+    /// The number of queries (nq), whatever their kind.
+    public var queryCount: Int { vectors.count + sparseVectors.count + texts.count }
     public var annsField: String?
     public var filter: String?
     public var limit: Int

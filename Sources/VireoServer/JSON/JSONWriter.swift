@@ -101,6 +101,14 @@ struct JSONWriter {
         case let .vectorBytes(b):
             // Milvus' REST API returns FLOAT16/BFLOAT16/BINARY vectors as base64 (Go's []byte).
             string(Base64.encode(b))
+        case let .sparseVector(v):
+            // Milvus' REST form of a sparse row: {"index": weight, …}.
+            bytes.append(UInt8(ascii: "{"))
+            for (k, (i, w)) in zip(v.indices, v.values).enumerated() {
+                key(String(i), first: k == 0)
+                float(w)
+            }
+            bytes.append(UInt8(ascii: "}"))
         case let .floatVector(vec):
             bytes.append(UInt8(ascii: "["))
             for (k, e) in vec.enumerated() {

@@ -295,8 +295,14 @@ struct RESTEndpoints: Sendable {
     /// The query vectors of a search: `data` (vectors, or text for a BM25 field) or `ids` (primary keys
     /// whose stored vectors are the queries; Milvus 2.6.x REST). Exactly one of the two.
     private func queryVectors(_ body: JSONBody, collection: String, schema: CollectionSchema, field: FieldSchema?,
-                              partitions: [String]?) async throws -> [[Float]] {
-        guard let idsValue = body["ids"], idsValue != .null else { return try body.vectors(field: field) }
+                              partitions: [String]?) async throws -> SearchQueries {
+        if let field, field.dataType.isSparseVector {
+            if let idsValue = body["ids"], idsValue != .null {
+                throw APIError.invalid("search by primary keys (ids) takes a dense vector field; '\(field.name)' is sparse: give the query in 'data'")
+            }
+            return try Self.sparseQueries(body, field: field, schema: schema)
+        }
+        guard let idsValue = body["ids"], idsValue != .null else { return SearchQueries(vectors: try body.vectors(field: field)) }
         if let data = body["data"], data != .null {
             throw APIError.invalid("'ids' and 'data' are mutually exclusive: search either by primary keys or by query vectors")
         }
@@ -306,7 +312,30 @@ struct RESTEndpoints: Sendable {
         if let empty = keys.firstIndex(of: .string("")) {
             throw APIError.invalid("ids[\(empty)] is an empty string; a VarChar primary key is never empty")
         }
-        return try await handlers.vectors(of: keys, in: collection, field: field?.name, partitions: partitions)
+        return SearchQueries(vectors: try await handlers.vectors(of: keys, in: collection, field: field?.name, partitions: partitions))
+    }
+
+    /// The queries of a sparse field: `data` as text (a BM25 function's output field) or as sparse
+    /// vectors `{"index": weight, …}`.
+    static func sparseQueries(_ body: JSONBody, field: FieldSchema, schema: CollectionSchema) throws -> SearchQueries {
+        guard let items = try body.array("data"), !items.isEmpty else {
+            throw APIError.missing("data", schema.isFunctionOutput(field.name) ? "give the query text, e.g. [\"how to index text\"]" : "give sparse query vectors, e.g. [{\"12\": 0.5}]")
+        }
+        var out = SearchQueries()
+        for (i, item) in items.enumerated() {
+            switch item {
+            case let .string(text): out.texts.append(text)
+            case .object:
+                do {
+                    out.sparse.append(try field.sparseVector(from: .json(item), what: "data[\(i)]"))
+                } catch let e as VireoError {
+                    throw APIError.invalid(e.message)
+                }
+            default:
+                throw APIError.wrongType("data[\(i)]", expected: schema.isFunctionOutput(field.name) ? "query text" : "a sparse vector {\"index\": weight}", got: item)
+            }
+        }
+        return out
     }
 
     func query(_ c: RESTCall) async throws -> RESTReply {
@@ -357,17 +386,25 @@ struct RESTEndpoints: Sendable {
         w.raw("}")
     }
 
+    /// The collection's only vector field (dense or sparse), searched when a request names none.
+    static func onlyVectorField(_ schema: CollectionSchema) -> FieldSchema? {
+        let all = schema.fields.filter(\.dataType.isAnyVector)
+        return all.count == 1 ? all[0] : nil
+    }
+
     func search(_ c: RESTCall) async throws -> RESTReply {
         let name = try c.body.collectionName
         let schema = try handlers.schema(of: name)
         let anns = try c.body.string("annsField")
-        let annsField = anns.flatMap { schema.field(named: $0) } ?? (schema.vectorFields.count == 1 ? schema.vectorFields[0] : nil)
+        let annsField = anns.flatMap { schema.field(named: $0) } ?? Self.onlyVectorField(schema)
         let partitions = try c.body.stringArray("partitionNames")
-        let vectors = try await queryVectors(c.body, collection: name, schema: schema, field: annsField, partitions: partitions)
-        var call = SearchCall(collection: name, vectors: vectors, annsField: anns,
+        let queries = try await queryVectors(c.body, collection: name, schema: schema, field: annsField, partitions: partitions)
+        var call = SearchCall(collection: name, vectors: queries.vectors, annsField: anns,
                               filter: try Self.filter(c.body), limit: try c.body.int("limit") ?? c.body.int("topK") ?? 100,
                               offset: try c.body.int("offset") ?? 0, outputFields: try c.body.stringArray("outputFields") ?? [],
                               partitions: partitions, options: try MilvusParams.searchOptions(c.body))
+        call.sparseVectors = queries.sparse
+        call.texts = queries.texts
         call.grouping = try MilvusParams.grouping(field: c.body.string("groupingField"), size: c.body["groupSize"],
                                                   strict: c.body["strictGroupSize"], names: ("groupSize", "strictGroupSize"))
         let hits = try await handlers.search(call)
@@ -412,11 +449,14 @@ struct RESTEndpoints: Sendable {
             let b = try JSONBody(s)
             let subSchema = try handlers.schema(of: name)
             let subField = try b.string("annsField").flatMap { subSchema.field(named: $0) }
-            let vectors = try await queryVectors(b, collection: name, schema: subSchema, field: subField ?? (subSchema.vectorFields.count == 1 ? subSchema.vectorFields[0] : nil),
+            let queries = try await queryVectors(b, collection: name, schema: subSchema, field: subField ?? Self.onlyVectorField(subSchema),
                                                  partitions: partitions)
-            searches.append(SearchCall(collection: name, vectors: vectors, annsField: try b.string("annsField"),
-                                       filter: try Self.filter(b), limit: try b.int("limit") ?? limit.addingSaturated(offset), offset: try b.int("offset") ?? 0,
-                                       partitions: partitions, options: try MilvusParams.searchOptions(b)))
+            var sub = SearchCall(collection: name, vectors: queries.vectors, annsField: try b.string("annsField"),
+                                 filter: try Self.filter(b), limit: try b.int("limit") ?? limit.addingSaturated(offset), offset: try b.int("offset") ?? 0,
+                                 partitions: partitions, options: try MilvusParams.searchOptions(b))
+            sub.sparseVectors = queries.sparse
+            sub.texts = queries.texts
+            searches.append(sub)
         }
         let rerank: Rerank
         if let r = try c.body.object("rerank") {
@@ -523,4 +563,11 @@ struct RESTEndpoints: Sendable {
         try await handlers.setPartitionsLoaded(try c.body.collectionName, names, loaded: false)
         return .empty
     }
+}
+
+/// The queries of one search, by kind (one kind per search).
+struct SearchQueries {
+    var vectors: [[Float]] = []
+    var sparse: [SparseVector] = []
+    var texts: [String] = []
 }

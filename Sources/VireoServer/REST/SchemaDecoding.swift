@@ -4,7 +4,7 @@ import Vireo
 /// collections/describe.
 enum SchemaDecoding {
     static let consistencyLevels = Set(CollectionSchema.consistencyLevels)
-    static let unsupportedTypes: Set<String> = ["SparseFloatVector", "Geometry", "Timestamptz"]
+    static let unsupportedTypes: Set<String> = ["Geometry", "Timestamptz"]
 
     /// Quick setup (`dimension`) or a custom schema (`schema`), with `indexParams` and `params`.
     static func createCall(_ body: JSONBody) throws -> CreateCollectionCall {
@@ -28,8 +28,10 @@ enum SchemaDecoding {
             if let structs = try schemaBody.array("structFields"), !structs.isEmpty {
                 throw APIError.invalid("struct array fields (schema.structFields) are not supported by Vireo yet; store each sub-field as its own Array field, or the struct as a JSON field")
             }
-            if let functions = try schemaBody.array("functions"), !functions.isEmpty {
-                throw APIError.invalid("schema functions (schema.functions: BM25, text embedding, …) are not supported by Vireo yet; compute the output vectors in the client and insert them")
+            var functions: [FunctionSchema] = []
+            for (i, item) in (try schemaBody.array("functions") ?? []).enumerated() {
+                guard case .object = item else { throw APIError.wrongType("schema.functions[\(i)]", expected: "an object", got: item) }
+                functions.append(try function(JSONBody(item), index: i))
             }
             let autoID = try schemaBody.bool("autoID") ?? schemaBody.bool("autoId") ?? false
             for (i, item) in list.enumerated() {
@@ -40,6 +42,7 @@ enum SchemaDecoding {
             var schema = CollectionSchema(name: name, fields: fields, description: description, enableDynamicField: dynamic, shardsNum: shards)
             if let n = try params.int("partitionsNum") ?? body.int("partitionsNum") { schema.numPartitions = n }
             schema.consistencyLevel = level
+            schema.functions = functions
             return CreateCollectionCall(schema: schema, indexes: indexes, load: !indexes.isEmpty, properties: properties)
         }
 
@@ -90,6 +93,30 @@ enum SchemaDecoding {
         return out
     }
 
+    /// One of `schema.functions`: `name`, `type` (BM25), `inputFieldNames`, `outputFieldNames`,
+    /// `params`, `description`.
+    static func function(_ b: JSONBody, index i: Int) throws -> FunctionSchema {
+        let what = "schema.functions[\(i)]"
+        let name = try b.requiredString("name", hint: "\(what) needs a name")
+        let typeName = try b.string("type") ?? b.string("functionType") ?? "BM25"
+        guard let kind = FunctionSchema.Kind(milvusName: typeName) else {
+            throw APIError.invalid("\(what): function type \(typeName) is not supported by Vireo; it runs BM25 functions (full-text search); compute embeddings before inserting")
+        }
+        func names(_ key: String) throws -> [String] {
+            guard let list = try b.array(key) else { throw APIError.missing("\(what).\(key)", "a BM25 function names its input and output fields") }
+            return try list.enumerated().map { j, v in
+                guard case let .string(s) = v else { throw APIError.wrongType("\(what).\(key)[\(j)]", expected: "a field name", got: v) }
+                return s
+            }
+        }
+        var params: [String: String] = [:]
+        for (k, v) in (try b.object("params"))?.object ?? [:] {
+            if case let .string(s) = v { params[k] = s } else { params[k] = v.jsonText }
+        }
+        return FunctionSchema(name: name, kind: kind, inputFields: try names("inputFieldNames"), outputFields: try names("outputFieldNames"),
+                              params: params, description: try b.string("description") ?? "")
+    }
+
     static func field(_ b: JSONBody, index i: Int, autoID: Bool) throws -> FieldSchema {
         let name = try b.requiredString("fieldName", hint: "every field of schema.fields needs a fieldName")
         let typeName = try b.requiredString("dataType", hint: "field '\(name)' needs a dataType")
@@ -109,6 +136,14 @@ enum SchemaDecoding {
         f.dimension = try tp.int("dim")
         f.maxLength = try tp.int("max_length")
         f.maxCapacity = try tp.int("max_capacity")
+        if let v = tp["enable_analyzer"] { f.enableAnalyzer = try MilvusParams.flag(v, "enable_analyzer") }
+        if let v = tp["enable_match"] { f.enableMatch = try MilvusParams.flag(v, "enable_match") }
+        switch tp["analyzer_params"] {
+        case nil, .null?: break
+        case let .string(text)?: f.analyzerParams = text
+        case let .object(o)?: f.analyzerParams = JSONValue.object(o).jsonText
+        case let v?: throw APIError.wrongType("field '\(name)'.elementTypeParams.analyzer_params", expected: "a JSON object", got: v)
+        }
         f.nullable = try b.bool("nullable") ?? false
         f.description = try b.string("description") ?? ""
         if type == .array {
@@ -155,6 +190,20 @@ enum SchemaDecoding {
         return .object(["Data": .object([member.0: member.1])])
     }
 
+    /// A schema's functions as `collections/describe` lists them.
+    static func functions(_ s: CollectionSchema) -> [JSONValue] {
+        func id(_ name: String) -> JSONValue { .int(Int64(100 + (s.fields.firstIndex { $0.name == name } ?? 0))) }
+        return s.functions.enumerated().map { i, fn in
+            .object([
+                "name": .string(fn.name), "id": .int(Int64(100 + s.fields.count + i)), "description": .string(fn.description),
+                "type": .string(fn.kind.rawValue),
+                "inputFieldNames": .array(fn.inputFields.map { .string($0) }), "inputFieldIds": .array(fn.inputFields.map(id)),
+                "outputFieldNames": .array(fn.outputFields.map { .string($0) }), "outputFieldIds": .array(fn.outputFields.map(id)),
+                "params": .array(fn.params.sorted { $0.key < $1.key }.map { .object(["key": .string($0.key), "value": .string($0.value)]) }),
+            ])
+        }
+    }
+
     /// `collections/describe` data.
     static func writeDescription(_ d: CollectionDescription, into w: inout JSONWriter) {
         let s = d.schema
@@ -175,6 +224,10 @@ enum SchemaDecoding {
                 params.append(.object(["key": .string(FieldSchema.storesNormalizedVectorsParam), "value": .string("true")]))
             }
             if let m = f.mmapEnabled { params.append(.object(["key": .string("mmap.enabled"), "value": .string(String(m))])) }
+            if f.enableAnalyzer { params.append(.object(["key": .string("enable_analyzer"), "value": .string("true")])) }
+            if f.enableMatch { params.append(.object(["key": .string("enable_match"), "value": .string("true")])) }
+            if let a = f.analyzerParams { params.append(.object(["key": .string("analyzer_params"), "value": .string(a)])) }
+            if s.isFunctionOutput(f.name) { o["isFunctionOutput"] = .bool(true) }
             o["params"] = .array(params)
             if let e = f.elementType { o["elementType"] = .string(e.rawValue) }
             if let dv = f.defaultValue.flatMap({ Self.milvusDefaultValue($0, f.dataType) }) { o["defaultValue"] = dv }
@@ -188,7 +241,7 @@ enum SchemaDecoding {
         let pk = s.primaryKey
         w.json(.object([
             "collectionName": .string(s.name), "collectionID": .int(id), "description": .string(s.description),
-            "autoId": .bool(pk.autoID), "fields": .array(fields), "functions": .array([]), "aliases": .array(d.aliases.map { .string($0) }),
+            "autoId": .bool(pk.autoID), "fields": .array(fields), "functions": .array(functions(s)), "aliases": .array(d.aliases.map { .string($0) }),
             "dbName": .string(d.database),
             "indexes": .array(indexes), "load": .string(d.loadState.rawValue), "shardsNum": .int(Int64(s.shardsNum)),
             "partitionsNum": .int(Int64(d.partitionCount)), "consistencyLevel": .string(s.consistencyLevel),

@@ -39,6 +39,14 @@ public struct BM25Statistics: Sendable, Equatable {
 
     public init() {}
 
+    /// Statistics assembled by the caller from parts (the engine sums per-segment counts, and only the
+    /// document frequencies of the query's terms).
+    public init(documentCount: Int64, totalLength: Int64, documentFrequency: [UInt32: Int64]) {
+        self.documentCount = documentCount
+        self.totalLength = totalLength
+        self.documentFrequency = documentFrequency
+    }
+
     /// Average document length (1 when empty, so an empty collection has a defined formula).
     public var averageLength: Float {
         documentCount > 0 ? Float(Double(totalLength) / Double(documentCount)) : 1

@@ -288,6 +288,11 @@ public final class SparseInvertedIndex: Sendable {
         return lo < terms.count && terms[lo] == term ? lo : nil
     }
 
+    /// How many rows of the segment contain `term` (its document frequency here).
+    public func documentFrequency(of term: UInt32) -> Int {
+        termSlot(term).map { Int(termDocCount[$0]) } ?? 0
+    }
+
     /// Rows containing `term` with their values (counts or weights), decoded: for tests and for the
     /// `text_match` filter.
     public func postings(of term: UInt32) -> [(row: UInt32, value: Float)] {

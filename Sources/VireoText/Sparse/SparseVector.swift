@@ -5,7 +5,7 @@
 /// uint32 below 2³²−1, values finite; Vireo also refuses negative weights, because the dynamic-pruning
 /// searches (WAND, MaxScore) bound a document's score by the sum of per-term maxima, which only holds
 /// for non-negative products. BM25 function output (term counts) always qualifies.
-public struct SparseVector: Sendable, Equatable {
+public struct SparseVector: Sendable, Hashable {
     public private(set) var indices: [UInt32]
     public private(set) var values: [Float]
 
@@ -50,6 +50,12 @@ public struct SparseVector: Sendable, Equatable {
     }
 
     public static let empty = SparseVector(uncheckedIndices: [], values: [])
+
+    /// A row read back from storage the engine wrote from a validated vector (checksummed blobs):
+    /// not validated again.
+    public init(storedIndices: [UInt32], values: [Float]) {
+        self.init(uncheckedIndices: storedIndices, values: values)
+    }
 
     /// Σ values: a BM25 document's length when the values are term counts.
     public var sum: Double { values.reduce(0.0) { $0 + Double($1) } }

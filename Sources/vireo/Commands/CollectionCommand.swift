@@ -121,6 +121,9 @@ func describe(_ c: Vireo.Collection) -> JSONValue {
         case .hnsw: o["params"] = .object(["M": .int(Int64(spec.hnsw.M)), "efConstruction": .int(Int64(spec.hnsw.efConstruction))])
         case .ivfFlat, .binIvfFlat: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
         case .ivfPQ: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist)), "m": .int(Int64(spec.ivf.m)), "nbits": .int(Int64(spec.ivf.nbits))])
+        case .sparseInvertedIndex, .sparseWAND:
+            let c = spec.sparse ?? SparseIndexConfiguration()
+            o["params"] = .object(["inverted_index_algo": .string(c.algorithm), "bm25_k1": .double(c.bm25K1), "bm25_b": .double(c.bm25B)])
         case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: break
         }
         if let s = try? c.indexStatus(field: spec.field) {
