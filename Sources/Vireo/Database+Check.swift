@@ -204,6 +204,7 @@ extension Database {
         case UInt8(ascii: "e"): return .insertTimes
         case UInt8(ascii: "z"): return .nullVectors
         case UInt8(ascii: "i"): return .index
+        case UInt8(ascii: "s"): return .sparseIndex
         default: return nil
         }
     }

@@ -42,6 +42,8 @@ package enum Blob {
         package static let insertTimes = Kind(rawValue: 11)
         /// The rows of a nullable vector field that have no vector.
         package static let nullVectors = Kind(rawValue: 12)
+        /// A sealed segment's sparse inverted index of one SparseFloatVector field (VireoText's `VTIX`).
+        package static let sparseIndex = Kind(rawValue: 13)
     }
 
     /// Writes a blob of `payloadCount` bytes under `key`, filled in place by `fill` (no copy), then

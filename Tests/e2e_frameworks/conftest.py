@@ -26,6 +26,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests/e2e_common"))
 from vireo_server import VireoServer  # noqa: E402,F401  (the suites import it from here)
+import bm25_reference as ref  # noqa: E402
 DATA = pathlib.Path(os.environ.get("VIREO_DATASET", ROOT / "../shared/data/dev")).resolve()
 # Every STRIDE-th passage of the 50,000 (all 16 documentation sources, not only the first one), N_ROWS of them.
 STRIDE = int(os.environ.get("VIREO_FW_STRIDE", "16"))
@@ -158,6 +159,46 @@ class Dataset:
     def where(self, pred):
         """Indexes of the rows whose metadata satisfies pred."""
         return [i for i, d in enumerate(self.docs) if pred(d["metadata"])]
+
+
+# --- full-text search (both modules' BM25 tests) ------------------------------------------------------------------
+# Milvus Lite 3.2.2 differs from Milvus as Tests/e2e_pymilvus/test_full_text.py describes: its `standard` analyzer
+# keeps `_` inside tokens, and it scores with k1=1.5 when the index sets none (neither framework sets one).
+LITE = TARGET == "lite"
+BM25_K1 = 1.5 if LITE else ref.K1_DEFAULT
+
+
+def bm25_model(dataset, idx):
+    """The BM25 reference over the passages idx (indexes into dataset.docs), statistics over all of them."""
+    return ref.BM25({i: dataset.docs[i]["text"] for i in idx}, k1=BM25_K1, underscore_joins=LITE)
+
+
+def tokens(text):
+    return ref.tokenize(text, underscore_joins=LITE)
+
+
+def separated(scores, rel, absolute=0.0):
+    """No two consecutive scores (best first) closer than rel (relative) + absolute."""
+    return all(abs(a - b) > rel * max(abs(a), abs(b)) + absolute for a, b in zip(scores, scores[1:]))
+
+
+def hybrid_cases(dataset, model, metric, fetch_k, allowed=None, want=6):
+    """(query index, dense [(row, score)], BM25 [(row, score)]) for the first `want` queries whose per-request
+    top fetch_k lists are unambiguous: no near-tie among the first fetch_k + 1 scores of either (RRF depends on
+    every rank, the weighted ranker on which rows make the cut). `allowed`: the rows a filter keeps (the BM25
+    statistics stay those of `model`)."""
+    cand = None if allowed is None else list(allowed)
+    out = []
+    for qi, qt in enumerate(dataset.query_texts):
+        d_idx, d_s = dataset.exact(dataset.queries[qi], metric, fetch_k + 1, cand)
+        bm = ref.top(model.scores(qt, cand), fetch_k + 1)
+        if not separated(d_s, 0, 1e-4) or not separated([s for _, s in bm], 1e-4):
+            continue
+        out.append((qi, list(zip(d_idx, d_s))[:fetch_k], bm[:fetch_k]))
+        if len(out) == want:
+            break
+    assert len(out) >= 3, f"only {len(out)} queries with unambiguous candidate lists"
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,9 @@ RAG flow against `vireo serve`, every result checked against numpy. Runs in .ven
 
 The store's defaults are what is tested: a FLAT index with metric IP (`similarity_metric="IP"`,
 `_add_dense_index_params`), so the oracle is the dot product; a VARCHAR primary key `id` (max_length 65,535), a
-VARCHAR `doc_id`, a dynamic field holding the node metadata and its JSON (`_node_content`).
+VARCHAR `doc_id`, a dynamic field holding the node metadata and its JSON (`_node_content`). Full-text search (the
+section at the end): `enable_sparse=True` with `BM25BuiltInFunction()`, hybrid / text_search / sparse query modes
+and a BM25-only store, checked against Tests/e2e_common/bm25_reference.py and numpy.
 """
 import asyncio
 
@@ -12,14 +14,19 @@ import numpy as np
 import pytest
 from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
+from llama_index.core.vector_stores.types import (FilterCondition, FilterOperator, MetadataFilter, MetadataFilters,
+                                                 VectorStoreQuery, VectorStoreQueryMode)
 from llama_index.vector_stores.milvus import MilvusVectorStore
+from llama_index.vector_stores.milvus.utils import BM25BuiltInFunction
 from pydantic import PrivateAttr
+from pymilvus import DataType, FunctionType
 
-from conftest import K, TIE
+import bm25_reference as ref  # Tests/e2e_common, on sys.path through conftest
+from conftest import K, LITE, TIE, bm25_model, hybrid_cases, tokens
 
 METRIC = "IP"  # MilvusVectorStore's default: similarity_metric="IP", index_type "FLAT"
 DIM = 384
@@ -298,3 +305,209 @@ def test_get_nodes_filtered_delete_and_clear(dataset, server, name):
                        got_scores=[r.score for r in res])
     store.clear()
     assert name not in store.client.list_collections()
+
+
+# --- Full-text search: BM25BuiltInFunction ------------------------------------------------------------------------
+# MilvusVectorStore(enable_sparse=True, sparse_embedding_function=BM25BuiltInFunction()) as its docs show: the text
+# field gets enable_analyzer (`standard`), `sparse_embedding` is the function's output with a SPARSE_INVERTED_INDEX /
+# BM25 next to the dense FLAT / IP, and the store answers three query modes:
+#   * hybrid: hybrid_search over [dense (IP, limit=similarity_top_k), sparse (BM25 on the query text, same limit)],
+#     both with the filters, fused by RRFRanker(60) (default) or WeightedRanker(hybrid_ranker_params["weights"]);
+#   * text_search and sparse: a plain search on the sparse field with the query text and search params
+#     {"params": {"drop_ratio_search": 0.2}} (fixed by the store).
+# drop_ratio_search=0.2 makes the BM25 search approximate for queries of 5 or more distinct terms (Milvus drops the
+# query terms whose weight is below the 20th percentile), so the text-search tests use keyword queries of at most
+# 3 distinct terms (the 3 longest of a dataset query), where nothing is dropped and the result is exact BM25.
+# Expectations: Tests/e2e_common/bm25_reference.py (analyzer, BM25 over the whole collection, RRF, weighted
+# normalization) and numpy's exact dense top-k.
+# Milvus Lite 3.2.2 (E2E_TARGET=lite) refuses drop_ratio_search != 0, so the text-search tests run against Vireo
+# only; the Lite runs flush after inserting (see conftest for its other differences).
+
+LITE_SKIP_TEXT_SEARCH = pytest.mark.skipif(LITE, reason="Milvus Lite 3.2.2 refuses drop_ratio_search=0.2, which "
+                                                        "the store always sends for text_search/sparse")
+
+
+def _settle(store):
+    if LITE:
+        store.client.flush(store.collection_name)
+
+
+@pytest.fixture(scope="module")
+def hybrid_index(dataset, server):
+    """The whole sample as TextNodes into a dense + BM25 collection (`enable_match=True` too)."""
+    store = open_store(server, "li_hybrid", overwrite=True, enable_sparse=True,
+                       sparse_embedding_function=BM25BuiltInFunction(enable_match=True))
+    index = VectorStoreIndex(nodes(dataset, range(dataset.n)), storage_context=StorageContext.from_defaults(
+        vector_store=store), embed_model=LookupEmbedding(dataset), insert_batch_size=1000)
+    _settle(store)
+    return index
+
+
+@pytest.fixture(scope="module")
+def bm25(dataset):
+    return bm25_model(dataset, range(dataset.n))
+
+
+def _scored(dataset, results):
+    return [(i, float(r.score)) for i, r in zip(rows_of(dataset, results), results)]
+
+
+def _true(v):
+    return str(v).lower() == "true"
+
+
+def keywords(model, text, n=3):
+    """A keyword query from a dataset query: its n longest distinct tokens that occur in the collection."""
+    toks = [t for t in dict.fromkeys(tokens(text)) if model.df.get(t)]
+    return " ".join(sorted(toks, key=lambda t: (-len(t), toks.index(t)))[:n])
+
+
+def test_bm25_hybrid_store_schema(hybrid_index, dataset):
+    c, name = hybrid_index.vector_store.client, "li_hybrid"
+    info = c.describe_collection(name)
+    fields = {f["name"]: f for f in info["fields"]}
+    assert set(fields) == {"id", "doc_id", "text", "embedding", "sparse_embedding"}, sorted(fields)
+    assert _true(fields["text"]["params"].get("enable_analyzer")) and _true(fields["text"]["params"].get("enable_match"))
+    assert fields["sparse_embedding"]["type"] == DataType.SPARSE_FLOAT_VECTOR
+    assert fields["sparse_embedding"].get("is_function_output")
+    (fn,) = info["functions"]
+    assert fn["type"] == FunctionType.BM25
+    assert list(fn["input_field_names"]) == ["text"] and list(fn["output_field_names"]) == ["sparse_embedding"]
+    idx = c.describe_index(name, "sparse_embedding")
+    assert idx["metric_type"] == "BM25" and idx["index_type"] == "SPARSE_INVERTED_INDEX", idx
+    assert c.describe_index(name, "embedding")["metric_type"] == METRIC
+    assert _count(hybrid_index.vector_store) == dataset.n
+    # the function's output is never returned, not even by "*" (Milvus Lite 3.2.2 returns it)
+    row = c.query(name, filter='id == "passage-0"', output_fields=["*"])[0]
+    assert row["text"] == dataset.docs[0]["text"]
+    assert LITE or "sparse_embedding" not in row, sorted(row)
+
+
+def test_hybrid_rrf_retriever_is_exact(hybrid_index, dataset, bm25):
+    retriever = hybrid_index.as_retriever(similarity_top_k=K, vector_store_query_mode="hybrid")
+    for qi, dense, bm in hybrid_cases(dataset, bm25, METRIC, K, want=8):
+        res = retriever.retrieve(dataset.query_texts[qi])
+        want = ref.rrf([[i for i, _ in dense], [i for i, _ in bm]], k=60)
+        ref.check_topk(_scored(dataset, res), want, K, rel=1e-5, what=f"rrf query {qi}")
+
+
+@pytest.mark.parametrize("weights", [(0.3, 0.7), (0.8, 0.2)])
+def test_hybrid_weighted_ranker_is_exact(hybrid_index, dataset, bm25, server, weights):
+    """A second store object on the same collection configured with hybrid_ranker="WeightedRanker"."""
+    store = open_store(server, "li_hybrid", enable_sparse=True, sparse_embedding_function=BM25BuiltInFunction(),
+                       hybrid_ranker="WeightedRanker", hybrid_ranker_params={"weights": list(weights)})
+    retriever = VectorStoreIndex.from_vector_store(store, embed_model=LookupEmbedding(dataset)).as_retriever(
+        similarity_top_k=K, vector_store_query_mode="hybrid")
+    for qi, dense, bm in hybrid_cases(dataset, bm25, METRIC, K):
+        res = retriever.retrieve(dataset.query_texts[qi])
+        want = ref.weighted([dense, bm], weights, [METRIC, "BM25"])
+        ref.check_topk(_scored(dataset, res), want, K, rel=1e-4, what=f"weighted {weights} query {qi}")
+
+
+HYBRID_FILTERS = [FILTERS[0], FILTERS[2]]
+
+
+@pytest.mark.parametrize("case", range(len(HYBRID_FILTERS) + 1))
+def test_hybrid_with_filters_is_exact(hybrid_index, dataset, bm25, case):
+    """MetadataFilters (or a `string_expr` with text_match, through vector_store_kwargs) filter both requests; the
+    BM25 statistics stay the whole collection's."""
+    if case < len(HYBRID_FILTERS):
+        filters, pred = HYBRID_FILTERS[case]
+        allowed = dataset.where(pred)
+        retriever = hybrid_index.as_retriever(similarity_top_k=K, vector_store_query_mode="hybrid", filters=filters)
+    else:
+        words = set(tokens("socket thread"))
+        allowed = [i for i in range(dataset.n) if words & set(tokens(dataset.docs[i]["text"]))]
+        retriever = hybrid_index.as_retriever(similarity_top_k=K, vector_store_query_mode="hybrid",
+                                              vector_store_kwargs={"string_expr": "text_match(text, 'socket thread')"})
+    assert K < len(allowed) < dataset.n
+    for qi, dense, bm in hybrid_cases(dataset, bm25, METRIC, K, allowed=allowed, want=4):
+        got = _scored(dataset, retriever.retrieve(dataset.query_texts[qi]))
+        assert {i for i, _ in got} <= set(allowed)
+        want = ref.rrf([[i for i, _ in dense], [i for i, _ in bm]])
+        ref.check_topk(got, want, K, rel=1e-5, what=f"filter case {case} query {qi}")
+
+
+def test_hybrid_async_and_query_engine(hybrid_index, dataset, bm25):
+    cases = hybrid_cases(dataset, bm25, METRIC, K, want=4)
+    retriever = hybrid_index.as_retriever(similarity_top_k=K, vector_store_query_mode="hybrid")
+
+    async def run():
+        return [await retriever.aretrieve(dataset.query_texts[qi]) for qi, _, _ in cases]
+
+    engine = hybrid_index.as_query_engine(llm=MockLLM(), similarity_top_k=K, vector_store_query_mode="hybrid")
+    for (qi, dense, bm), res in zip(cases, asyncio.run(run())):
+        want = ref.rrf([[i for i, _ in dense], [i for i, _ in bm]])
+        ref.check_topk(_scored(dataset, res), want, K, rel=1e-5, what=f"async rrf query {qi}")
+        sources = engine.query(dataset.query_texts[qi]).source_nodes
+        ref.check_topk(_scored(dataset, sources), want, K, rel=1e-5, what=f"query engine query {qi}")
+
+
+@LITE_SKIP_TEXT_SEARCH
+@pytest.mark.parametrize("mode", [VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE])
+def test_text_search_keywords_is_exact(hybrid_index, dataset, bm25, mode):
+    """text_search / sparse mode on the hybrid store through store.query (the query text is all it needs)."""
+    store = hybrid_index.vector_store
+    for qi, text in enumerate(dataset.query_texts):
+        kw = keywords(bm25, text)
+        res = store.query(VectorStoreQuery(query_str=kw, similarity_top_k=K, mode=mode))
+        got = [(dataset.index_of_id[i], s) for i, s in zip(res.ids, res.similarities)]
+        assert [n.node_id for n in res.nodes] == res.ids
+        ref.check_topk(got, bm25.scores(kw), K, rel=1e-4, what=f"{mode.value} {kw!r}")
+
+
+@LITE_SKIP_TEXT_SEARCH
+@pytest.mark.parametrize("case", range(3))
+def test_text_search_with_filters_and_async(hybrid_index, dataset, bm25, server, case):
+    # a store object of its own: its AsyncMilvusClient binds to the event loop of its first call (asyncio.run)
+    store = open_store(server, "li_hybrid", enable_sparse=True, sparse_embedding_function=BM25BuiltInFunction())
+    kwargs = {}
+    if case < 2:
+        filters, pred = [FILTERS[1], FILTERS[3]][case]
+        allowed = dataset.where(pred)
+    else:
+        filters = None
+        allowed = [i for i in range(dataset.n) if "class" in tokens(dataset.docs[i]["text"])]
+        kwargs = {"string_expr": "text_match(text, 'class')"}
+    assert K < len(allowed) < dataset.n
+
+    async def run(kws):
+        return [await store.aquery(VectorStoreQuery(query_str=kw, similarity_top_k=K, filters=filters,
+                                                    mode=VectorStoreQueryMode.TEXT_SEARCH), **kwargs) for kw in kws]
+
+    kws = [keywords(bm25, t) for t in dataset.query_texts[:8]]
+    for kw, ares in zip(kws, asyncio.run(run(kws))):
+        res = store.query(VectorStoreQuery(query_str=kw, similarity_top_k=K, filters=filters,
+                                           mode=VectorStoreQueryMode.TEXT_SEARCH), **kwargs)
+        want = bm25.scores(kw, allowed)
+        for r in (res, ares):
+            got = [(dataset.index_of_id[i], s) for i, s in zip(r.ids, r.similarities)]
+            assert {i for i, _ in got} <= set(allowed)
+            ref.check_topk(got, want, K, rel=1e-4, what=f"text_search case {case} {kw!r}")
+
+
+@LITE_SKIP_TEXT_SEARCH
+def test_bm25_only_store(dataset, server, name):
+    """enable_dense=False: no dense field at all, nodes through VectorStoreIndex with a stand-in embedder (what
+    LlamaIndex resolves `embed_model=None` to), retrieved in text_search mode, BM25 statistics over this
+    collection's rows."""
+    idx = list(range(1, dataset.n, 2))
+    store = open_store(server, name, overwrite=True, enable_dense=False, enable_sparse=True,
+                       sparse_embedding_function=BM25BuiltInFunction())
+    fields = {f["name"] for f in store.client.describe_collection(name)["fields"]}
+    assert fields == {"id", "doc_id", "text", "sparse_embedding"}, fields
+    index = VectorStoreIndex(nodes(dataset, idx), storage_context=StorageContext.from_defaults(vector_store=store),
+                             embed_model=MockEmbedding(embed_dim=1))
+    _settle(store)
+    assert _count(store) == len(idx)
+    model = bm25_model(dataset, idx)
+    retriever = index.as_retriever(similarity_top_k=K, vector_store_query_mode="text_search")
+    flask = FILTERS[0]
+    filtered = index.as_retriever(similarity_top_k=K, vector_store_query_mode="text_search", filters=flask[0])
+    allowed = [i for i in idx if flask[1](dataset.docs[i]["metadata"])]
+    for text in dataset.query_texts:
+        kw = keywords(model, text)
+        ref.check_topk(_scored(dataset, retriever.retrieve(kw)), model.scores(kw), K, rel=1e-4, what=repr(kw))
+        got = _scored(dataset, filtered.retrieve(kw))
+        assert {i for i, _ in got} <= set(allowed)
+        ref.check_topk(got, model.scores(kw, allowed), K, rel=1e-4, what=f"filtered {kw!r}")

@@ -1,6 +1,7 @@
 import Dispatch
 import Synchronization
 import VireoKernels
+import VireoStorage
 import VireoText
 
 /// What one segment holds of a sparse vector field for searching: a sealed segment's posting lists
@@ -18,6 +19,23 @@ final class SparseSegmentData: Sendable {
     /// Growing blocks: each term's document frequency (sealed segments ask their index).
     private let frequencies: [UInt32: Int64]
 
+    /// A sealed segment's stored index (every row a document: BM25 output rows are never null).
+    init(index: SparseInvertedIndex) {
+        self.index = index
+        rows = []
+        documents = Int64(index.rowCount)
+        totalLength = index.totalLength
+        frequencies = [:]
+    }
+
+    static func buildIndex(rows: [SparseVector?], metric: SparseMetric) throws -> SparseInvertedIndex {
+        do {
+            return try SparseInvertedIndex(rows: rows.map { $0 ?? .empty }, metric: metric)
+        } catch {
+            throw VireoError(.corrupted, kind: .internal, "building the sparse index of a segment: \(error.message)")
+        }
+    }
+
     init(rows: [SparseVector?], metric: SparseMetric, indexed: Bool) throws {
         var documents: Int64 = 0
         var total: Int64 = 0
@@ -30,11 +48,7 @@ final class SparseSegmentData: Sendable {
         totalLength = total
         let dense = rows.map { $0 ?? .empty }
         if indexed {
-            do {
-                index = try SparseInvertedIndex(rows: dense, metric: metric)
-            } catch {
-                throw VireoError(.corrupted, kind: .internal, "building the sparse index of a segment: \(error.message)")
-            }
+            index = try Self.buildIndex(rows: rows, metric: metric)
             self.rows = []
             frequencies = [:]
         } else {
@@ -86,6 +100,26 @@ extension Shard {
 
     func sparseData(_ seg: SealedSegment, field: String, metric: SparseMetric) throws -> SparseSegmentData {
         try seg.columns.sparseData("\(field)/\(metric.rawValue)") {
+            // The index stored at seal, else (a segment sealed before Vireo stored it) built from the rows.
+            if let ordinal = codec.schema.fields.firstIndex(where: { $0.name == field }) {
+                let what = "segment \(seg.id) sparse index of field '\(field)'"
+                let stored = try environment.read { txn -> [UInt8]? in
+                    guard let bytes = try txn.get(blobs, key: SegmentKeys.sparseIndex(seg.id, field: ordinal)) else { return nil }
+                    return try Blob.decode(bytes, kind: .sparseIndex, what: what)
+                }
+                if let stored {
+                    let index: SparseInvertedIndex
+                    do {
+                        index = try SparseInvertedIndex(serialized: stored)
+                    } catch let e as TextError {
+                        throw StorageError.corrupted(what: what, reason: e.message)
+                    }
+                    guard index.rowCount == seg.rowCount, index.metric == metric else {
+                        throw StorageError.corrupted(what: what, reason: "\(index.rowCount) rows of \(index.metric.rawValue), expected \(seg.rowCount) of \(metric.rawValue)")
+                    }
+                    return SparseSegmentData(index: index)
+                }
+            }
             var rows: [SparseVector?] = []
             rows.reserveCapacity(seg.rowCount)
             let chunks = (seg.rowCount + SealedSegment.scalarChunkRows - 1) / SealedSegment.scalarChunkRows
@@ -187,6 +221,21 @@ enum SparseSearch {
         var growing: Bool
     }
 
+    /// `query` without its lightest terms: those whose weight is below the weight at position
+    /// ⌊ratio·n⌋ of the n weights in increasing order (ties at the cut-off are kept, as knowhere keeps them).
+    static func pruned(_ query: SparseVector, ratio: Double, metric: SparseMetric, statistics: BM25Statistics) -> SparseVector {
+        guard ratio > 0, query.count > 1 else { return query }
+        let weights = zip(query.indices, query.values).map { t, v in metric == .bm25 ? v * statistics.idf(t) : v }
+        let threshold = weights.sorted()[min(weights.count - 1, Int(Double(weights.count) * ratio))]
+        var indices: [UInt32] = []
+        var values: [Float] = []
+        for (i, w) in weights.enumerated() where w >= threshold {
+            indices.append(query.indices[i])
+            values.append(query.values[i])
+        }
+        return SparseVector(storedIndices: indices, values: values)
+    }
+
     /// - Returns: per query, (internal distance = −score, packed hit address), best first.
     static func run(queries: [SparseVector], field: String, metric: SparseMetric, k: Int, options: SparseSearchOptions, snapshots: [ShardSnapshot],
                     shards: [Shard], includeGrowing: Bool, threads: Int, budget: WorkBudget) throws -> [[(distance: Float, id: Int64)]] {
@@ -222,6 +271,13 @@ enum SparseSearch {
         }
         let searched = parts.filter { includeGrowing || !$0.growing }
         let stats = statistics
+        // drop_ratio_search is applied once per query with the collection's weights (Milvus: query
+        // count × IDF for BM25, the query value for IP, every term counted), so which terms are
+        // dropped never depends on how rows are spread over segments; segments then search exactly.
+        let queries = queries.map { pruned($0, ratio: options.dropRatio, metric: metric, statistics: stats) }
+        var exact = options
+        exact.dropRatio = 0
+        let segmentOptions = exact
         let results = Mutex<[[(distance: Float, id: Int64)]]>(Array(repeating: [], count: queries.count))
         let chunks = max(1, min(threads, queries.count))
         let perChunk = (queries.count + chunks - 1) / chunks
@@ -230,7 +286,7 @@ enum SparseSearch {
                 if budget.isExpired { return }  // the caller reports why
                 var all: [(distance: Float, id: Int64)] = []
                 for p in searched {
-                    for h in p.data.search(queries[qi], k: k, metric: metric, statistics: stats, options: options,
+                    for h in p.data.search(queries[qi], k: k, metric: metric, statistics: stats, options: segmentOptions,
                                            excluded: p.excluded, firstRow: p.firstRow) {
                         all.append((-h.score, HitAddress.pack(shard: p.shard, ordinal: p.ordinal, row: p.firstRow + Int(h.row))))
                     }

@@ -249,6 +249,9 @@ struct GrowingSegment: Sendable {
 ///   before columns existed have none and decode their columns from the row chunks.
 /// - `partitions`: the partition id of each row as little-endian UInt16, zstd-compressed; absent
 ///   when every row is in partition 0.
+/// - `sparse/<field>`: per SparseFloatVector field, its inverted index (VireoText's `VTIX` format,
+///   BM25 for a function's output, IP otherwise), built at seal; segments sealed before it existed
+///   build it from their rows the first time they are searched.
 /// - `insertTimes`: when each row was written (milliseconds since 1970) as little-endian Int64,
 ///   zstd-compressed; absent in segments sealed before insert times were kept (those rows never
 ///   expire under a TTL).
@@ -400,6 +403,8 @@ enum SegmentKeys {
     static func insertTimes(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "e")] }
     /// Rows of a nullable vector field that have no vector (absent: every row has one).
     static func nullVectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "z")] + be32(UInt32(field)) }
+    /// The sparse inverted index of a SparseFloatVector field, by the field's position in the schema.
+    static func sparseIndex(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "s")] + be32(UInt32(field)) }
     /// Growing-segment batch records: segment, then batch sequence number.
     static func batch(_ segment: UInt32, seq: UInt64) -> [UInt8] { be32(segment) + be64(seq) }
     /// Index blobs: segment, field, generation.

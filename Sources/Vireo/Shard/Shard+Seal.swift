@@ -4,6 +4,7 @@ import Synchronization
 import VireoIndex
 import VireoKernels
 import VireoStorage
+import VireoText
 
 /// A blob of a segment in its stored form, keyed without the segment id (the 4 bytes every segment key
 /// starts with).
@@ -152,6 +153,11 @@ extension Shard {
             let column = ColumnCache.decode(field: field, rows: c.rows, codec: codec, encodedRows: c.scalars)
             guard let payload = ColumnCodec.encode(column, rows: c.rows) else { continue }
             add(SegmentKeys.column(0, field: ordinal), .column, payload, compress: true)
+        }
+        for (ordinal, field) in codec.schema.fields.enumerated() where field.dataType.isSparseVector {
+            let metric: SparseMetric = codec.schema.isFunctionOutput(field.name) ? .bm25 : .ip
+            let index = try SparseSegmentData.buildIndex(rows: sparseRows(c.scalars, field: field.name), metric: metric)
+            add(SegmentKeys.sparseIndex(0, field: ordinal), .sparseIndex, index.serialize(), compress: false)
         }
         if c.partitions.contains(where: { $0 != 0 }) {
             var w = ByteWriter()

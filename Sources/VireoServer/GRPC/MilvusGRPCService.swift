@@ -727,9 +727,9 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             guard request.unknownFields.data.isEmpty else {
                 throw APIError.invalid("the hybrid search uses a feature Vireo does not serve (function chains)")
             }
-            if request.hasFunctionScore { throw APIError.invalid("function rerankers (function_score) are not supported by Vireo yet") }
             let schema = try schema(request.collectionName)
-            let rank = ProtoConversions.dictionary(request.rankParams)
+            var rank = ProtoConversions.dictionary(request.rankParams)
+            if request.hasFunctionScore { try Self.rerankFunction(request.functionScore, into: &rank) }
             let limit = try ProtoConversions.intParam(rank, "limit") ?? 10
             let offset = try ProtoConversions.intParam(rank, "offset") ?? 0
             let round = try ProtoConversions.intParam(rank, "round_decimal") ?? -1
@@ -777,6 +777,36 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
             let hits = try await handlers.hybridSearch(call)
             return results(hits, schema: schema, outputFields: request.outputFields, limit: limit, roundDecimal: round)
         }
+    }
+
+    /// A hybrid search's `function_score` (pymilvus `Function(function_type=RERANK, params={"reranker":
+    /// "rrf", "k": 60})` or `{"reranker": "weighted", "weights": [...], "norm_score": true}`, what
+    /// LangChain's Milvus store sends) as the `strategy` and `params` rank parameters the RRF and
+    /// weighted rankers read. Other rerank functions (decay, model) are refused with what to use.
+    static func rerankFunction(_ f: Milvus_Proto_Schema_FunctionScore, into rank: inout [String: String]) throws {
+        guard f.functions.count == 1, let fn = f.functions.first else {
+            throw APIError.invalid("function_score holds \(f.functions.count) functions; Vireo fuses a hybrid search with one rerank function (rrf or weighted)")
+        }
+        guard fn.type == .rerank, fn.inputFieldNames.isEmpty else {
+            throw APIError.invalid("function '\(fn.name)' (\(fn.type)) cannot rerank a hybrid search: give a Rerank function with reranker rrf or weighted and no input fields")
+        }
+        let p = ProtoConversions.dictionary(fn.params)
+        let reranker = p["reranker"].map { ProtoConversions.jsonParam($0) }.flatMap { v -> String? in if case let .string(s) = v { s.lowercased() } else { nil } }
+        var params: [String: JSONValue] = [:]
+        switch reranker {
+        case "rrf"?:
+            if let k = p["k"] { params["k"] = ProtoConversions.jsonParam(k) }
+        case "weighted"?:
+            guard let w = p["weights"] else { throw APIError.missing("weights", "the weighted reranker needs one weight in [0, 1] per search") }
+            params["weights"] = ProtoConversions.jsonParam(w)
+            if let norm = p["norm_score"], try !MilvusParams.flag(ProtoConversions.jsonParam(norm), "norm_score") {
+                throw APIError.invalid("norm_score false is not supported: Vireo's weighted reranker normalises each search's scores (Milvus' arctan / cosine rules) before weighting; leave norm_score true")
+            }
+        default:
+            throw APIError.invalid("reranker '\(p["reranker"] ?? "")' is not supported in function_score; use rrf or weighted (decay and model rerankers are not served)")
+        }
+        rank["strategy"] = reranker
+        rank["params"] = JSONValue.object(params).jsonText
     }
 
     func query(request: Milvus_Proto_Milvus_QueryRequest, context: ServerContext) async throws -> Milvus_Proto_Milvus_QueryResults {

@@ -288,6 +288,9 @@ public final class SparseInvertedIndex: Sendable {
         return lo < terms.count && terms[lo] == term ? lo : nil
     }
 
+    /// Σ document lengths (BM25 indexes; 0 for IP): the segment's share of the collection's avgdl.
+    public var totalLength: Int64 { lengths.reduce(0) { $0 + Int64($1) } }
+
     /// How many rows of the segment contain `term` (its document frequency here).
     public func documentFrequency(of term: UInt32) -> Int {
         termSlot(term).map { Int(termDocCount[$0]) } ?? 0
