@@ -10,6 +10,9 @@ BOOL = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "fals
         "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)"}
 STRS = {"type": "array", "items": S}
 VEC = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+# A query: a dense vector, query text (a BM25 function's output field) or a sparse vector {"index": weight}.
+QUERY = {"oneOf": [VEC, {"type": "string", "description": "query text (BM25 search of a function's output field)"},
+                   {"type": "object", "additionalProperties": {"type": "number"}, "description": "sparse vector: index (as text) → weight"}]}
 DB = {"type": "string", "description": "The database (default: 'default', or the DB-Name header)."}
 PROPS = {"type": "object", "additionalProperties": {"oneOf": [S, INT, {"type": "number"}, BOOL]}}
 
@@ -25,27 +28,32 @@ def coll(extra=None, required=()):
     return obj(p, ["collectionName", *required])
 
 INDEX_PARAM = obj({
-    "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE", "HAMMING", "JACCARD"]},
-    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "BIN_FLAT", "BIN_IVF_FLAT", "INVERTED", "STL_SORT", "TRIE", "BITMAP"]},
+    "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE", "HAMMING", "JACCARD", "BM25"]},
+    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "BIN_FLAT", "BIN_IVF_FLAT", "INVERTED", "STL_SORT", "TRIE", "BITMAP",
+                                             "SPARSE_INVERTED_INDEX", "SPARSE_WAND"]},
     "params": {"type": "object", "additionalProperties": {"oneOf": [{"type": "number"}, S, {"type": "boolean"}]},
-               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused"},
+               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused"},
 }, ["fieldName"])
 FIELD = obj({
     "fieldName": S, "dataType": {"type": "string", "enum": ["Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double",
                                                           "VarChar", "JSON", "Array", "FloatVector", "Float16Vector",
-                                                          "BFloat16Vector", "Int8Vector", "BinaryVector"]},
+                                                          "BFloat16Vector", "Int8Vector", "BinaryVector", "SparseFloatVector"]},
     "isPrimary": BOOL, "isPartitionKey": BOOL, "elementDataType": S, "nullable": BOOL, "defaultValue": {},
     "description": S,
-    "elementTypeParams": obj({"dim": {"oneOf": [INT, S]}, "max_length": {"oneOf": [INT, S]}, "max_capacity": {"oneOf": [INT, S]}}),
+    "elementTypeParams": obj({"dim": {"oneOf": [INT, S]}, "max_length": {"oneOf": [INT, S]}, "max_capacity": {"oneOf": [INT, S]},
+                              "enable_analyzer": {"oneOf": [BOOL, S]}, "enable_match": {"oneOf": [BOOL, S]},
+                              "analyzer_params": {"oneOf": [{"type": "object"}, S]}}),
 }, ["fieldName", "dataType"])
+FUNCTION = obj({"name": S, "type": {"type": "string", "enum": ["BM25"]}, "inputFieldNames": STRS, "outputFieldNames": STRS,
+                "params": {"type": "object"}, "description": S}, ["name", "inputFieldNames", "outputFieldNames"])
 CREATE_PARAMS = obj({"max_length": INT, "enableDynamicField": BOOL, "shardsNum": INT,
                      "consistencyLevel": {"type": "string", "enum": ["Strong", "Session", "Bounded", "Eventually"]},
                      "partitionsNum": INT, "ttlSeconds": {"type": "integer", "minimum": 0},
                      "partitionKeyIsolation": BOOL, "mmapEnabled": BOOL})
 SEARCH_PARAMS = obj({"metricType": S, "ignoreGrowing": {"type": "boolean", "description": "search sealed segments only"},
-                     "params": obj({"ef": INT, "nprobe": INT, "refine_k": INT,
+                     "params": obj({"ef": INT, "nprobe": INT, "refine_k": INT, "drop_ratio_search": {"type": "number"},
                                                      "exact": {"type": "boolean", "description": "Vireo extension: exact search"}})})
-SUB_SEARCH = obj({"data": {"type": "array", "items": VEC, "minItems": 1}, "annsField": S, "filter": S, "limit": INT,
+SUB_SEARCH = obj({"data": {"type": "array", "items": QUERY, "minItems": 1}, "annsField": S, "filter": S, "limit": INT,
                   "offset": INT, "metricType": S, "params": obj({"ef": INT, "nprobe": INT})}, ["data"])
 
 ENDPOINTS = {
@@ -53,7 +61,8 @@ ENDPOINTS = {
         "dimension": {"type": "integer", "minimum": 1, "maximum": 32768}, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE"]},
         "idType": {"type": "string", "enum": ["Int64", "VarChar"]}, "autoID": BOOL, "primaryFieldName": S,
         "vectorFieldName": S, "description": S, "params": CREATE_PARAMS,
-        "schema": obj({"autoID": BOOL, "enableDynamicField": BOOL, "fields": {"type": "array", "items": FIELD}}, ["fields"]),
+        "schema": obj({"autoID": BOOL, "enableDynamicField": BOOL, "fields": {"type": "array", "items": FIELD},
+                       "functions": {"type": "array", "items": FUNCTION}}, ["fields"]),
         "indexParams": {"type": "array", "items": INDEX_PARAM},
     }), "{}"),
     "collections/describe": ("Describe a collection", coll(), "object"),
@@ -80,8 +89,8 @@ ENDPOINTS = {
     "entities/query": ("Rows matching a filter (outputFields [\"count(*)\"] counts)", coll({
         "filter": S, "outputFields": STRS, "limit": INT, "offset": INT, "partitionNames": STRS, "exprParams": {"type": "object"},
         "ignoreGrowing": {"type": "boolean", "description": "read sealed segments only"}}), "array"),
-    "entities/search": ("Vector search: by query vectors (data) or by the stored vectors of primary keys (ids), not both", coll({
-        "data": {"type": "array", "items": VEC, "minItems": 1},
+    "entities/search": ("Vector search: by queries (data: dense vectors, query text for BM25, sparse vectors) or by the stored vectors of primary keys (ids), not both", coll({
+        "data": {"type": "array", "items": QUERY, "minItems": 1},
         "ids": {"type": "array", "items": {"oneOf": [INT, S]}, "minItems": 1,
                 "description": "primary keys whose stored vectors are the queries (Int64 keys as integers or their decimal text)"},
         "annsField": S, "filter": S, "limit": INT, "offset": INT,

@@ -202,7 +202,7 @@ import VireoText
         for (q, h) in zip(request.texts, try await c.search(request)) { Self.expectSame(h, liveOnly.topK(q, live: live, k: 10), "after compaction \(q)") }
     }
 
-    @Test("text_match in query, search and delete selects exactly the rows whose analysed text has any of the words")
+    @Test("text_match (any word) and phrase_match (words in order, with slop) in query, search and delete select exactly the rows the analysed text says")
     func textMatch() async throws {
         let dir = TemporaryDirectory()
         var config = Configuration()
@@ -230,6 +230,25 @@ import VireoText
         let gone = expected(["w170"])
         #expect(try await c.delete(filter: "text_match(text, 'w170')") == gone.count)
         #expect(ids(try c.query(filter: "id >= 0", outputFields: ["id"])) == Set((0..<Int64(texts.count))).subtracting(gone))
+        // phrase_match: the words in order, at most `slop` tokens between neighbours.
+        func phrase(_ words: [String], slop: Int) -> Set<Int64> {
+            Set(texts.indices.filter { i in
+                let tokens = analyzer.terms(texts[i])
+                func extend(_ k: Int, after p: Int) -> Bool {
+                    if k == words.count { return true }
+                    for j in (p + 1)..<min(tokens.count, p + 2 + slop) where tokens[j] == words[k] && extend(k + 1, after: j) { return true }
+                    return false
+                }
+                return tokens.indices.contains { tokens[$0] == words[0] && extend(1, after: $0) }
+            }.map(Int64.init))
+        }
+        for (words, slop) in [(["w0", "w1"], 0), (["w0", "w1"], 2), (["w1", "w0", "w2"], 1), (["w3", "w0"], 0)] {
+            let expr = slop == 0 ? "phrase_match(text, '\(words.joined(separator: " "))')" : "phrase_match(text, '\(words.joined(separator: " "))', \(slop))"
+            let got = ids(try c.query(filter: expr, outputFields: ["id"]))
+            #expect(!got.isEmpty && got == phrase(words, slop: slop).subtracting(gone), "\(expr)")
+        }
+        #expect(ids(try c.query(filter: "phrase_match(text, 'w0 w1', 3)", outputFields: ["id"])).count
+                > ids(try c.query(filter: "phrase_match(text, 'w0 w1')", outputFields: ["id"])).count)
         // text_match needs enable_match.
         #expect(throws: VireoError.self) { try c.query(filter: "text_match(tag, 'x')") }
     }

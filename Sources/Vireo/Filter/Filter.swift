@@ -424,6 +424,16 @@ struct FilterParser {
             advance()
             if current.token == .op("(") {
                 let lower = name.lowercased()
+                if lower == "phrase_match" {
+                    advance()
+                    var args: [FilterExpr] = []
+                    while current.token != .op(")") {
+                        args.append(try nested { (p: inout FilterParser) throws(FilterSyntaxError) -> FilterExpr in try p.parseOr() })
+                        if !accept(.op(",")) { break }
+                    }
+                    try expect(.op(")"), "')' to close the call")
+                    return try phraseMatch(args, at: t.position)
+                }
                 guard let arity = Self.functions[lower] else {
                     throw fail("unknown function '\(name)'; known: \(Self.functions.keys.sorted().joined(separator: ", "))", at: t.position)
                 }
@@ -495,6 +505,28 @@ struct FilterParser {
         }
         guard let analyzer = try? f.analyzer() else { throw fail("field \(name) has no valid analyzer", at: at) }
         return .textMatch(name, TextMatchQuery(analyzer: analyzer, terms: Set(analyzer.terms(words))))
+    }
+
+    /// `phrase_match(field, 'words in order'[, slop])`: the analysed phrase's tokens appear in order,
+    /// each at most `slop` positions after where it would directly follow the previous one (tantivy's
+    /// phrase-with-slop rule, which Milvus uses); slop defaults to 0 (adjacent tokens).
+    func phraseMatch(_ args: [FilterExpr], at: Int) throws(FilterSyntaxError) -> FilterExpr {
+        guard args.count == 2 || args.count == 3 else {
+            throw fail("phrase_match takes 2 or 3 arguments (field, phrase, optional slop), got \(args.count)", at: at)
+        }
+        guard case let .textMatch(name, query) = try textMatch(Array(args.prefix(2)), at: at) else { throw fail("phrase_match", at: at) }
+        var slop = 0
+        if args.count == 3 {
+            guard case let .literal(.int(s)) = args[2], (0...Int64(TextMatchQuery.maxSlop)).contains(s) else {
+                throw fail("phrase_match's slop must be an integer in 0...\(TextMatchQuery.maxSlop)", at: at)
+            }
+            slop = Int(s)
+        }
+        guard case let .literal(.string(words)) = args[1] else { throw fail("phrase_match needs the phrase as a string", at: at) }
+        var phrase = query
+        phrase.phrase = query.analyzer.terms(words)
+        phrase.slop = slop
+        return .textMatch(name, phrase)
     }
 
     // MARK: Static checks
@@ -596,9 +628,23 @@ struct FilterParser {
 struct TextMatchQuery: Sendable {
     let analyzer: Analyzer
     let terms: Set<String>
+    /// `phrase_match`: the phrase's tokens in order, and how far apart they may be.
+    var phrase: [String]?
+    var slop = 0
+
+    static let maxSlop = 1 << 20
 
     func matches(_ text: String) -> Bool {
         guard !terms.isEmpty else { return false }
-        return analyzer.terms(text).contains { terms.contains($0) }
+        guard let phrase else { return analyzer.terms(text).contains { terms.contains($0) } }
+        // Positions of the phrase's tokens in the text, then the ends of matched prefixes, token by token.
+        var positions: [String: [Int]] = [:]
+        for t in analyzer.analyze(text) where terms.contains(t.text) { positions[t.text, default: []].append(t.position) }
+        var ends = positions[phrase[0]] ?? []
+        for term in phrase.dropFirst() {
+            guard !ends.isEmpty, let next = positions[term] else { return false }
+            ends = next.filter { p in ends.contains { q in p > q && p - q - 1 <= slop } }
+        }
+        return !ends.isEmpty
     }
 }

@@ -693,7 +693,9 @@ enum OpenAPIDocument {
               "INVERTED",
               "STL_SORT",
               "TRIE",
-              "BITMAP"
+              "BITMAP",
+              "SPARSE_INVERTED_INDEX",
+              "SPARSE_WAND"
              ],
              "type": "string"
             },
@@ -703,7 +705,8 @@ enum OpenAPIDocument {
               "IP",
               "COSINE",
               "HAMMING",
-              "JACCARD"
+              "JACCARD",
+              "BM25"
              ],
              "type": "string"
             },
@@ -721,7 +724,7 @@ enum OpenAPIDocument {
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused",
              "type": "object"
             }
            },
@@ -896,7 +899,8 @@ enum OpenAPIDocument {
                 "Float16Vector",
                 "BFloat16Vector",
                 "Int8Vector",
-                "BinaryVector"
+                "BinaryVector",
+                "SparseFloatVector"
                ],
                "type": "string"
               },
@@ -909,10 +913,76 @@ enum OpenAPIDocument {
               },
               "elementTypeParams": {
                "properties": {
+                "analyzer_params": {
+                 "oneOf": [
+                  {
+                   "type": "object"
+                  },
+                  {
+                   "type": "string"
+                  }
+                 ]
+                },
                 "dim": {
                  "oneOf": [
                   {
                    "type": "integer"
+                  },
+                  {
+                   "type": "string"
+                  }
+                 ]
+                },
+                "enable_analyzer": {
+                 "oneOf": [
+                  {
+                   "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+                   "oneOf": [
+                    {
+                     "type": "boolean"
+                    },
+                    {
+                     "enum": [
+                      "true",
+                      "false",
+                      "True",
+                      "False",
+                      "1",
+                      "0",
+                      "t",
+                      "f"
+                     ],
+                     "type": "string"
+                    }
+                   ]
+                  },
+                  {
+                   "type": "string"
+                  }
+                 ]
+                },
+                "enable_match": {
+                 "oneOf": [
+                  {
+                   "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+                   "oneOf": [
+                    {
+                     "type": "boolean"
+                    },
+                    {
+                     "enum": [
+                      "true",
+                      "false",
+                      "True",
+                      "False",
+                      "1",
+                      "0",
+                      "t",
+                      "f"
+                     ],
+                     "type": "string"
+                    }
+                   ]
                   },
                   {
                    "type": "string"
@@ -1012,6 +1082,46 @@ enum OpenAPIDocument {
              "required": [
               "fieldName",
               "dataType"
+             ],
+             "type": "object"
+            },
+            "type": "array"
+           },
+           "functions": {
+            "items": {
+             "properties": {
+              "description": {
+               "type": "string"
+              },
+              "inputFieldNames": {
+               "items": {
+                "type": "string"
+               },
+               "type": "array"
+              },
+              "name": {
+               "type": "string"
+              },
+              "outputFieldNames": {
+               "items": {
+                "type": "string"
+               },
+               "type": "array"
+              },
+              "params": {
+               "type": "object"
+              },
+              "type": {
+               "enum": [
+                "BM25"
+               ],
+               "type": "string"
+              }
+             },
+             "required": [
+              "name",
+              "inputFieldNames",
+              "outputFieldNames"
              ],
              "type": "object"
             },
@@ -1315,7 +1425,8 @@ enum OpenAPIDocument {
              "Float16Vector",
              "BFloat16Vector",
              "Int8Vector",
-             "BinaryVector"
+             "BinaryVector",
+             "SparseFloatVector"
             ],
             "type": "string"
            },
@@ -1328,10 +1439,76 @@ enum OpenAPIDocument {
            },
            "elementTypeParams": {
             "properties": {
+             "analyzer_params": {
+              "oneOf": [
+               {
+                "type": "object"
+               },
+               {
+                "type": "string"
+               }
+              ]
+             },
              "dim": {
               "oneOf": [
                {
                 "type": "integer"
+               },
+               {
+                "type": "string"
+               }
+              ]
+             },
+             "enable_analyzer": {
+              "oneOf": [
+               {
+                "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+                "oneOf": [
+                 {
+                  "type": "boolean"
+                 },
+                 {
+                  "enum": [
+                   "true",
+                   "false",
+                   "True",
+                   "False",
+                   "1",
+                   "0",
+                   "t",
+                   "f"
+                  ],
+                  "type": "string"
+                 }
+                ]
+               },
+               {
+                "type": "string"
+               }
+              ]
+             },
+             "enable_match": {
+              "oneOf": [
+               {
+                "description": "a boolean, or a string Go's strconv.ParseBool reads (\"true\", \"1\", ...)",
+                "oneOf": [
+                 {
+                  "type": "boolean"
+                 },
+                 {
+                  "enum": [
+                   "true",
+                   "false",
+                   "True",
+                   "False",
+                   "1",
+                   "0",
+                   "t",
+                   "f"
+                  ],
+                  "type": "string"
+                 }
+                ]
                },
                {
                 "type": "string"
@@ -3028,11 +3205,26 @@ enum OpenAPIDocument {
             },
             "data": {
              "items": {
-              "items": {
-               "type": "number"
-              },
-              "minItems": 1,
-              "type": "array"
+              "oneOf": [
+               {
+                "items": {
+                 "type": "number"
+                },
+                "minItems": 1,
+                "type": "array"
+               },
+               {
+                "description": "query text (BM25 search of a function's output field)",
+                "type": "string"
+               },
+               {
+                "additionalProperties": {
+                 "type": "number"
+                },
+                "description": "sparse vector: index (as text) \u2192 weight",
+                "type": "object"
+               }
+              ]
              },
              "minItems": 1,
              "type": "array"
@@ -3307,11 +3499,26 @@ enum OpenAPIDocument {
          },
          "data": {
           "items": {
-           "items": {
-            "type": "number"
-           },
-           "minItems": 1,
-           "type": "array"
+           "oneOf": [
+            {
+             "items": {
+              "type": "number"
+             },
+             "minItems": 1,
+             "type": "array"
+            },
+            {
+             "description": "query text (BM25 search of a function's output field)",
+             "type": "string"
+            },
+            {
+             "additionalProperties": {
+              "type": "number"
+             },
+             "description": "sparse vector: index (as text) \u2192 weight",
+             "type": "object"
+            }
+           ]
           },
           "minItems": 1,
           "type": "array"
@@ -3370,6 +3577,9 @@ enum OpenAPIDocument {
            },
            "params": {
             "properties": {
+             "drop_ratio_search": {
+              "type": "number"
+             },
              "ef": {
               "type": "integer"
              },
@@ -3431,7 +3641,7 @@ enum OpenAPIDocument {
       "description": "Body over the size limit"
      }
     },
-    "summary": "Vector search: by query vectors (data) or by the stored vectors of primary keys (ids), not both",
+    "summary": "Vector search: by queries (data: dense vectors, query text for BM25, sparse vectors) or by the stored vectors of primary keys (ids), not both",
     "tags": [
      "entities"
     ]
@@ -3660,7 +3870,9 @@ enum OpenAPIDocument {
               "INVERTED",
               "STL_SORT",
               "TRIE",
-              "BITMAP"
+              "BITMAP",
+              "SPARSE_INVERTED_INDEX",
+              "SPARSE_WAND"
              ],
              "type": "string"
             },
@@ -3670,7 +3882,8 @@ enum OpenAPIDocument {
               "IP",
               "COSINE",
               "HAMMING",
-              "JACCARD"
+              "JACCARD",
+              "BM25"
              ],
              "type": "string"
             },
@@ -3688,7 +3901,7 @@ enum OpenAPIDocument {
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; other Milvus parameters (bm25_k1, ...) are accepted and unused",
+             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused",
              "type": "object"
             }
            },

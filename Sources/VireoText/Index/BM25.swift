@@ -25,10 +25,11 @@ public struct BM25Parameters: Sendable, Equatable {
 /// term's document frequency df.
 ///
 /// **Deleted rows.** Milvus keeps deleted rows in these statistics until compaction rewrites the
-/// segment. Vireo keeps them *exact for the live rows*: the engine calls ``remove(_:)`` with the
-/// deleted row's term counts in the same write transaction as the tombstone, so IDF and avgdl never
-/// drift (and a search after "delete everything, insert again" scores like a fresh collection).
-/// Either choice is allowed by the issue; exact is the one a user can reason about.
+/// segment, and so does the engine (`Vireo`): it sums each search's statistics from the segments'
+/// stored rows (the posting-list lengths of sealed segments, the rows of growing ones), deleted rows
+/// included until compaction drops them, and builds this value with
+/// ``init(documentCount:totalLength:documentFrequency:)`` for the query's terms only. ``add(_:)`` and
+/// ``remove(_:)`` serve callers that keep running statistics instead (tests, tools).
 ///
 /// The statistics are a commutative sum of per-document contributions, so a shard, a segment or a
 /// collection holds one each and ``merge(_:)`` combines them.
