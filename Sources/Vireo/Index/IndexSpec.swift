@@ -306,7 +306,7 @@ public struct IndexStatus: Sendable, Hashable {
 public struct SparseIndexConfiguration: Sendable, Hashable, Codable {
     /// `inverted_index_algo`: `TAAT_NAIVE`, `DAAT_WAND` or `DAAT_MAXSCORE` (Milvus' default).
     public var algorithm: String
-    /// `bm25_k1` in [1.2, 2] (default 1.2) and `bm25_b` in [0, 1] (default 0.75): BM25 indexes only.
+    /// `bm25_k1` in [0, 3] (default 1.2) and `bm25_b` in [0, 1] (default 0.75): BM25 indexes only.
     public var bm25K1: Double
     public var bm25B: Double
 

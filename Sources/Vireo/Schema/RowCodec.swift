@@ -84,6 +84,23 @@ struct RowCodec: Sendable {
         func bad(_ m: String) -> VireoError { .invalid(.invalidVector, "\(what): sparse vector field '\(f.name)' \(m)") }
         switch v {
         case let .sparseVector(x): return x
+        case let .json(.object(o)) where o.count == 2 && o["indices"] != nil && o["values"] != nil:
+            // Milvus' other JSON form: {"indices": [...], "values": [...]}.
+            guard case let .array(indices)? = o["indices"], case let .array(values)? = o["values"], indices.count == values.count else {
+                throw bad("gives \"indices\" and \"values\" that are not two lists of the same length")
+            }
+            guard indices.count <= SparseVector.maxNonZeros else { throw bad("has \(indices.count) entries; at most \(SparseVector.maxNonZeros) per row") }
+            var pairs: [(index: UInt32, value: Float)] = []
+            pairs.reserveCapacity(indices.count)
+            for (k, w) in zip(indices, values) {
+                guard case let .int(n) = k, let i = UInt32(exactly: n) else { throw bad("has the index \(k.jsonText.prefix(40)); indices are integers 0…\(SparseVector.maxIndex)") }
+                switch w {
+                case let .int(x): pairs.append((i, Float(x)))
+                case let .double(x): pairs.append((i, Float(x)))
+                default: throw bad("has a non-numeric weight at index \(i)")
+                }
+            }
+            do { return try SparseVector(pairs) } catch { throw bad(error.message) }
         case let .json(.object(o)):
             guard o.count <= SparseVector.maxNonZeros else { throw bad("has \(o.count) entries; at most \(SparseVector.maxNonZeros) per row") }
             var pairs: [(index: UInt32, value: Float)] = []
@@ -162,7 +179,7 @@ struct RowCodec: Sendable {
         func scalar(_ f: FieldSchema) throws {
             if functionInputs[f.name] != nil {
                 if let given = row[f.name], given != .null {
-                    throw bad(.invalidArgument, "field '\(f.name)' is the output of a function and cannot be given: it is computed from '\(functionInputs[f.name]!.input)' at insert; remove it from the row")
+                    throw bad(.invalidArgument, "field '\(f.name)' is a function output field: it is computed from '\(functionInputs[f.name]!.input)' at insert and cannot be given; remove it from the row")
                 }
                 w.u8(1)
                 try encode(functionOutput(f.name, row: row)!, type: f.dataType, field: f, into: &w, index: index)

@@ -80,13 +80,7 @@ extension Collection {
                 throw bad("every search of a hybrid search needs the same number of query vectors (\(nq)); one has \(queries(s))")
             }
             s.outputFields = []
-            if let sparse = sparseSearchField(s) {
-                // BM25 for a function's output, IP for user-given sparse vectors.
-                metrics.append(schema.isFunctionOutput(sparse.name) ? .bm25 : .ip)
-            } else {
-                let (_, field) = try resolveVectorField(s.annsField)
-                metrics.append(try searchMetric(field: field, requested: s.metric))
-            }
+            metrics.append(try rankingMetric(of: s))
             lists.append(try await search(s))
         }
         let pkName = schema.primaryKey.name

@@ -69,8 +69,7 @@ extension Collection {
     /// ``SearchRequest/maxCandidates``) until the range or the groups are complete, then cuts offset and
     /// limit (counted in groups when grouping).
     func searchExpanding(_ request: SearchRequest) async throws -> [[SearchHit]] {
-        let (_, field) = try resolveVectorField(request.annsField)
-        let metric = try searchMetric(field: field, requested: request.metric)
+        let metric = try rankingMetric(of: request)
         guard (1...SearchRequest.maxLimit).contains(request.limit), request.offset >= 0,
               request.offset <= SearchRequest.maxLimit - request.limit else {
             throw VireoError.invalid(.invalidSearch, "limit must be in 1...\(SearchRequest.maxLimit) and offset ≥ 0 with limit + offset ≤ \(SearchRequest.maxLimit), got limit \(request.limit), offset \(request.offset)")

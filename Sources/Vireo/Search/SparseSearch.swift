@@ -149,6 +149,14 @@ extension Collection {
         return nil
     }
 
+    /// The metric a search ranks by: its dense field's (the index's, or the one it names), or for a
+    /// sparse field BM25 (a function's output) or IP (user-given sparse vectors).
+    func rankingMetric(of request: SearchRequest) throws -> Metric {
+        if let sparse = sparseSearchField(request) { return schema.isFunctionOutput(sparse.name) ? .bm25 : .ip }
+        let (_, field) = try resolveVectorField(request.annsField)
+        return try searchMetric(field: field, requested: request.metric)
+    }
+
     /// A search of a sparse vector field: BM25 full-text search of a BM25 function's output (query
     /// text), or inner product of user-given sparse vectors.
     ///

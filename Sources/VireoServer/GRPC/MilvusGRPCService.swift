@@ -610,7 +610,11 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
         case let .ids(ids)?:
             // Search by primary keys (pymilvus `search(ids=…)`): the stored vectors of those rows are the queries.
             let keys = try ProtoConversions.primaryKeys(ids, schema: schema)
-            vectors = try await handlers.vectors(of: keys, in: collection, field: field?.name, partitions: partitions.isEmpty ? nil : partitions)
+            if let field, field.dataType.isSparseVector {
+                (sparse, texts) = try await handlers.sparseQueries(of: keys, in: collection, field: field, partitions: partitions.isEmpty ? nil : partitions)
+            } else {
+                vectors = try await handlers.vectors(of: keys, in: collection, field: field?.name, partitions: partitions.isEmpty ? nil : partitions)
+            }
         case nil:
             throw APIError.missing("placeholder_group", "a search needs query vectors (placeholder_group) or primary keys (ids)")
         }

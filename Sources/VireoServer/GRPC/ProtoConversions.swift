@@ -591,13 +591,9 @@ enum ProtoConversions {
         }
         var pairs: [(index: UInt32, value: Float)] = []
         pairs.reserveCapacity(bytes.count / 8)
-        bytes.withUnsafeBytes { raw in
-            for k in stride(from: 0, to: raw.count, by: 8) {
-                let i = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: k, as: UInt32.self))
-                let v = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: k + 4, as: UInt32.self)))
-                pairs.append((i, v))
-            }
-        }
+        let b = [UInt8](bytes)
+        func u32(_ at: Int) -> UInt32 { UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24 }
+        for k in stride(from: 0, to: b.count, by: 8) { pairs.append((u32(k), Float(bitPattern: u32(k + 4)))) }
         do {
             return try SparseVector(pairs)
         } catch {

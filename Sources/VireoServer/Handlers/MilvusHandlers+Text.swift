@@ -37,3 +37,46 @@ extension MilvusHandlers {
         }
     }
 }
+
+extension MilvusHandlers {
+    /// Search by primary keys on a sparse field: the rows' stored sparse vectors (IP), or for a BM25
+    /// function's output the rows' input text, analysed as any query text is (its term counts are the
+    /// row's stored ones). Keys must name rows; at most ``ServerLimits/maxNQ``.
+    public func sparseQueries(of ids: [PrimaryKey], in name: String, field: FieldSchema,
+                              partitions: [String]? = nil) async throws(APIError) -> (sparse: [SparseVector], texts: [String]) {
+        try await mapped(.byPrimaryKey) {
+            let c = try loadedCollection(name)
+            guard !ids.isEmpty else { throw APIError.missing("ids", "give at least one primary key to search with") }
+            guard ids.count <= limits.maxNQ else {
+                throw APIError.invalid("\(ids.count) primary keys in one search; at most \(limits.maxNQ) (nq) are accepted")
+            }
+            let function = c.schema.function(producing: field.name)
+            let source = function?.inputFields.first ?? field.name
+            let pk = c.schema.primaryKey.name
+            let rows = try c.get(ids: ids, outputFields: [pk, source], partitions: try readPartitions(c, partitions))
+            var byKey: [PrimaryKey: FieldValue] = [:]
+            for row in rows {
+                switch row[pk] {
+                case let .int(i)?: byKey[.int(i)] = row[source] ?? .null
+                case let .string(s)?: byKey[.string(s)] = row[source] ?? .null
+                default: continue
+                }
+            }
+            var sparse: [SparseVector] = []
+            var texts: [String] = []
+            for id in ids {
+                guard let v = byKey[id] else {
+                    throw APIError.invalid("primary key \(id) is not in collection '\(name)' (or not in the partitions searched): search by primary keys needs existing rows")
+                }
+                switch v {
+                case let .string(s) where function != nil: texts.append(s)
+                case .null where function != nil: texts.append("")
+                case let .sparseVector(x): sparse.append(x)
+                default:
+                    throw APIError.invalid("primary key \(id) has no value in '\(source)' (it is null): search by primary keys needs rows whose vector is set")
+                }
+            }
+            return (sparse, texts)
+        }
+    }
+}

@@ -298,7 +298,15 @@ struct RESTEndpoints: Sendable {
                               partitions: [String]?) async throws -> SearchQueries {
         if let field, field.dataType.isSparseVector {
             if let idsValue = body["ids"], idsValue != .null {
-                throw APIError.invalid("search by primary keys (ids) takes a dense vector field; '\(field.name)' is sparse: give the query in 'data'")
+                if let data = body["data"], data != .null {
+                    throw APIError.invalid("'ids' and 'data' are mutually exclusive: search either by primary keys or by queries")
+                }
+                guard case let .array(values) = idsValue, !values.isEmpty else {
+                    throw APIError.wrongType("ids", expected: "a non-empty list of primary keys", got: idsValue)
+                }
+                let q = try await handlers.sparseQueries(of: try Self.primaryKeys(values, "ids", schema, code: .invalidParameter), in: collection,
+                                                         field: field, partitions: partitions)
+                return SearchQueries(sparse: q.sparse, texts: q.texts)
             }
             return try Self.sparseQueries(body, field: field, schema: schema)
         }

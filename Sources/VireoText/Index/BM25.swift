@@ -8,14 +8,14 @@ public struct BM25Parameters: Sendable, Equatable {
     /// Milvus' defaults.
     public static let `default` = BM25Parameters(k1: 1.2, b: 0.75)
 
-    /// Milvus' ranges: `bm25_k1` in [1.2, 2], `bm25_b` in [0, 1] (knowhere's config checks).
+    /// Milvus' ranges: `bm25_k1` in [0, 3], `bm25_b` in [0, 1] (knowhere's config checks).
     public init(k1: Float, b: Float) {
         self.k1 = k1
         self.b = b
     }
 
     public static func validated(k1: Double, b: Double) throws(TextError) -> BM25Parameters {
-        guard k1.isFinite, k1 >= 1.2, k1 <= 2 else { throw .invalid("bm25_k1 is \(k1); it must be in [1.2, 2]") }
+        guard k1.isFinite, k1 >= 0, k1 <= 3 else { throw .invalid("bm25_k1 is \(k1); it must be in [0, 3]") }
         guard b.isFinite, b >= 0, b <= 1 else { throw .invalid("bm25_b is \(b); it must be in [0, 1]") }
         return BM25Parameters(k1: Float(k1), b: Float(b))
     }
