@@ -268,3 +268,36 @@ def test_hybrid_search(client, hybrid, dataset, texts, rerank):
             want = ref.weighted([dense, bm], [0.4, 0.6], ["IP", "BM25"])
         ref.check_topk([(h["id"], h["distance"]) for h in hits], want, 10, rel=1e-4, what=f"{rerank['strategy']} {qi}")
         assert all(h["text"] == texts[h["id"]] for h in hits)
+
+
+def test_search_by_primary_keys_on_sparse_fields(client, docs, texts, name):
+    """`ids` on a BM25 field searches with those rows' text (its term counts are the stored ones): the same
+    hits as passing the text itself. On an IP field, the rows' stored sparse vectors; rows may be inserted
+    as {"indices": [...], "values": [...]} (Milvus' other JSON form) and read back equal."""
+    keys = [3, 141, 1599]
+    by_ids = per_query(client.call("entities/search", {"collectionName": docs, "ids": keys, "annsField": "sparse", "limit": 10}))
+    by_text = per_query(client.call("entities/search", {"collectionName": docs, "data": [texts[k] for k in keys],
+                                                        "annsField": "sparse", "limit": 10}))
+    assert [[(h["id"], h["distance"]) for h in q] for q in by_ids] == [[(h["id"], h["distance"]) for h in q] for q in by_text]
+    assert all(len(q) == 10 for q in by_ids)
+
+    rng = np.random.default_rng(77)
+    rows = sparse_rows(rng, 200)
+    client.ok("collections/create", {
+        "collectionName": name,
+        "schema": {"autoID": False, "fields": [{"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+                                               {"fieldName": "sparse", "dataType": "SparseFloatVector"}]},
+        "indexParams": [{"fieldName": "sparse", "indexName": "sparse_idx", "metricType": "IP", "indexType": "SPARSE_INVERTED_INDEX"}]})
+    data = [{"id": i, "sparse": {"indices": sorted(r), "values": [r[k] for k in sorted(r)]}} for i, r in enumerate(rows)]
+    assert client.ok("entities/insert", {"collectionName": name, "data": data})["insertCount"] == 200
+    hits = per_query(client.call("entities/search", {"collectionName": name, "ids": [5, 6], "annsField": "sparse", "limit": 5}))
+    for key, got in zip([5, 6], hits):
+        q = rows[key]
+        want = {i: sum(v * q[k] for k, v in r.items() if k in q) for i, r in enumerate(rows)}
+        ref.check_topk([(h["id"], h["distance"]) for h in got], {i: s for i, s in want.items() if s > 0}, 5, rel=1e-5, what=f"row {key}")
+    back = client.ok("entities/get", {"collectionName": name, "id": [7], "outputFields": ["sparse"]})[0]["sparse"]
+    assert as_sparse(back) == pytest.approx(rows[7], rel=1e-6)
+    # dim_max_score_ratio is checked (knowhere's range) though Vireo's pruning is always exact.
+    bad = client.call("entities/search", {"collectionName": name, "data": [{"1": 1.0}], "annsField": "sparse", "limit": 5,
+                                          "searchParams": {"params": {"dim_max_score_ratio": 1.4}}})
+    assert bad["code"] == 1100 and "dim_max_score_ratio" in bad["message"]

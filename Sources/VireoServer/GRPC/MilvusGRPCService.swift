@@ -650,7 +650,7 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
     /// identifies the iterator, and each batch is a range search from the bound.
     static func iteratorV2(_ p: [String: String], call: inout SearchCall) throws -> (token: String, lastBound: Float?)? {
         guard let flag = p["search_iter_v2"], try MilvusParams.flag(.string(flag), "search_iter_v2") else { return nil }
-        guard call.vectors.count == 1 else { throw APIError.invalid("search_iterator_v2 takes one query vector, got \(call.vectors.count)") }
+        guard call.queryCount == 1 else { throw APIError.invalid("search_iterator_v2 takes one query, got \(call.queryCount)") }
         guard call.grouping == nil, call.options.range == nil else {
             throw APIError.invalid("search_iterator_v2 cannot be combined with grouping or range search")
         }

@@ -26,6 +26,12 @@ enum MilvusParams {
         o.nprobe = try p.int("nprobe")
         o.refineK = try p.int("refine_k") ?? p.int("reorder_k")
         o.dropRatio = try p.double("drop_ratio_search")
+        // Sparse searches: knowhere's bound on dim_max_score_ratio (it scales WAND/MaxScore bounds; a
+        // ratio below 1 prunes approximately). Vireo's pruning is always exact, so the value is checked
+        // and not used.
+        if let r = try p.double("dim_max_score_ratio"), !(0.5...1.3).contains(r) {
+            throw APIError.invalid("dim_max_score_ratio \(r) should be in range [0.500000, 1.300000]")
+        }
         o.exact = try p.bool("exact") ?? sp.bool("exact") ?? false
         do {
             o.ignoreGrowing = try sp.bool("ignoreGrowing") ?? sp.bool("ignore_growing") ?? p.bool("ignore_growing") ?? false
