@@ -298,6 +298,21 @@ def test_hybrid_search_rrf_and_weighted(client, name, dataset):
         w[i] = w.get(i, 0.0) + 0.3 * (1 - 2 * np.arctan(l2[i]) / np.pi)
     hits = client.hybrid_search(name, reqs, WeightedRanker(0.7, 0.3), limit=5)[0]
     assert [h["distance"] for h in hits] == pytest.approx(sorted(w.values(), reverse=True)[:5], abs=1e-4)
+
+    # A range search inside a hybrid request (Milvus allows it): that request contributes only the rows in
+    # its range, so the fusion is RRF over the in-range dense list and the L2 list.
+    radius = float(np.sort(ip)[::-1][12])  # IP: scores above the radius: the best 12 rows, fewer than limit 20
+    in_range = [i for i in np.argsort(-ip, kind="stable") if ip[i] > radius][:20]
+    assert len(in_range) == 12
+    ranged = [AnnSearchRequest([q1.tolist()], "dense", {"metric_type": "IP", "params": {"radius": radius}}, limit=20),
+              reqs[1]]
+    want = {}
+    for lst in (in_range, list2):
+        for rank, i in enumerate(lst):
+            want[int(i)] = want.get(int(i), 0.0) + 1.0 / (60 + rank + 1)
+    hits = client.hybrid_search(name, ranged, RRFRanker(60), limit=10)[0]
+    assert [h["distance"] for h in hits] == pytest.approx(sorted(want.values(), reverse=True)[:10], abs=1e-6)
+    assert all(h["distance"] == pytest.approx(want[h["id"]], abs=1e-6) for h in hits)
     client.drop_collection(name)
 
 

@@ -57,7 +57,7 @@ extension Collection {
         func bad(_ m: String) -> VireoError { .invalid(.invalidSearch, m) }
         guard !request.searches.isEmpty else { throw bad("a hybrid search needs at least one search") }
         guard request.searches.count <= HybridSearchRequest.maxSearches else {
-            throw bad("\(request.searches.count) searches in one hybrid search; at most \(HybridSearchRequest.maxSearches) are allowed")
+            throw bad("maximum of ann search requests is \(HybridSearchRequest.maxSearches): \(request.searches.count) searches in one hybrid search; send at most \(HybridSearchRequest.maxSearches)")
         }
         guard (1...SearchRequest.maxLimit).contains(request.limit), request.offset >= 0, request.offset <= SearchRequest.maxLimit - request.limit else {
             throw bad("limit \(request.limit) with offset \(request.offset) is invalid: limit must be in [1, \(SearchRequest.maxLimit)] and limit + offset ≤ \(SearchRequest.maxLimit)")

@@ -742,7 +742,6 @@ struct MilvusGRPCService: Milvus_Proto_Milvus_MilvusService.SimpleServiceProtoco
                 var (s, _) = try await searchCall(sub, collection: request.collectionName, schema: schema, defaultLimit: limit.addingSaturated(offset),
                                                   partitions: sub.partitionNames.isEmpty ? request.partitionNames : sub.partitionNames)
                 if s.grouping != nil { throw APIError.invalid("grouping (group_by_field) is not supported inside a hybrid search's requests") }
-                if s.options.range != nil { throw APIError.invalid("range search (radius) is not supported inside a hybrid search's requests") }
                 s.outputFields = []
                 searches.append(s)
             }

@@ -9,7 +9,7 @@ extension MilvusHandlers {
     /// the analyzer of `field` in `collection` when no parameters are given, or the `standard` analyzer.
     public func runAnalyzer(texts: [String], analyzerParams: String?, collection: String?, field: String?) async throws(APIError) -> [[Token]] {
         try await mapped {
-            guard !texts.isEmpty else { throw APIError.missing("placeholder", "give at least one text to analyse") }
+            guard !texts.isEmpty else { return [] }  // as Milvus: nothing to analyse, no results
             guard texts.count <= Self.maxAnalyzerTexts else {
                 throw APIError.invalid("\(texts.count) texts in one call; at most \(Self.maxAnalyzerTexts) are analysed per request")
             }

@@ -338,8 +338,14 @@ public final class MilvusHandlers: Sendable {
     public func hybridSearch(_ call: HybridSearchCall) async throws(APIError) -> [[SearchHit]] {
         try await mapped {
             let c = try loadedCollection(call.collection)
-            guard !call.searches.isEmpty else { throw APIError.missing("search", "hybrid_search needs at least one search request") }
-            try checkTopK(limit: call.limit, offset: call.offset)
+            guard !call.searches.isEmpty else {
+                // Milvus' proxy words (clients match on them), then what to do.
+                throw APIError.invalid("nq [0] is invalid, nq (number of search vector per search request) should be in range [1, \(limits.maxNQ)], but got 0: hybrid_search needs at least one search request")
+            }
+            let window = call.limit.addingSaturated(call.offset)
+            guard call.limit >= 1, call.offset >= 0, window <= limits.maxTopK else {
+                throw APIError.searchWindow("invalid max query result window, (offset+limit) should be in range [1, \(limits.maxTopK)], but got \(window)")
+            }
             var searches: [SearchRequest] = []
             var hits = 0
             for var s in call.searches {
@@ -360,7 +366,7 @@ public final class MilvusHandlers: Sendable {
     private func checkSearchShape(_ call: SearchCall) throws {
         guard call.queryCount > 0 else { throw APIError.missing("data", "give at least one query vector") }
         guard call.queryCount <= limits.maxNQ else {
-            throw APIError.invalid("\(call.queryCount) query vectors in one search; at most \(limits.maxNQ) (nq) are accepted")
+            throw APIError.invalid("nq (number of search vector per search request) should be in range [1, \(limits.maxNQ)], but got \(call.queryCount): send at most \(limits.maxNQ) query vectors per search")
         }
         try checkTopK(limit: call.limit, offset: call.offset)
         try checkHitBudget(call.queryCount * (call.limit + call.offset))  // each factor ≤ 16,384 here
