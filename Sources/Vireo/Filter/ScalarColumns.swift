@@ -1,5 +1,6 @@
 import Synchronization
 import VireoKernels
+import VireoText
 
 /// A decoded scalar column of one segment or block: typed values plus which rows are non-null.
 enum ScalarColumn: Sendable {
@@ -19,6 +20,20 @@ final class ColumnCache: Sendable {
     private let jsonPaths = Mutex<[String: JSONPathValues]>([:])
     /// Sparse vector fields' search data (`SparseSearch`), by field and metric.
     let sparse = Mutex<[String: SparseSegmentData]>([:])
+    /// `enable_match` fields' analysed terms → rows (ascending), for `text_match`, by field.
+    private let textTerms = Mutex<[String: [String: [UInt32]]]>([:])
+
+    /// How many text fields' term indexes this segment has built (tests check `text_match` uses them).
+    var textTermStructures: Int { textTerms.withLock { $0.count } }
+
+    /// The terms of text field `name` with the rows holding each, built by `build` on first use (the
+    /// field's analyzer never changes, so the field's name is the key).
+    func textTerms(_ name: String, build: () throws -> [String: [UInt32]]?) rethrows -> [String: [UInt32]]? {
+        if let t = textTerms.withLock({ $0[name] }) { return t }
+        guard let built = try build() else { return nil }
+        textTerms.withLock { $0[name] = built }
+        return built
+    }
 
     /// How many JSON path index structures this segment has built (tests check the index is used).
     var jsonPathStructures: Int { jsonPaths.withLock { $0.count } }
@@ -111,9 +126,13 @@ struct ColumnarFilter {
     let index: (String) throws -> ScalarIndex?
     /// The JSON path indexes of a JSON field's path (sealed segments; empty elsewhere).
     let jsonPath: (String, [PathComponent]) throws -> [JSONPathValues]
+    /// An analysed text field's terms → rows (`text_match`), built with the query's analyzer (the field's).
+    let textTerms: (String, Analyzer) throws -> [String: [UInt32]]?
 
     init(rows: Int, column: @escaping (String) throws -> ScalarColumn, index: @escaping (String) throws -> ScalarIndex? = { _ in nil },
-         jsonPath: @escaping (String, [PathComponent]) throws -> [JSONPathValues] = { _, _ in [] }) {
+         jsonPath: @escaping (String, [PathComponent]) throws -> [JSONPathValues] = { _, _ in [] },
+         textTerms: @escaping (String, Analyzer) throws -> [String: [UInt32]]? = { _, _ in nil }) {
+        self.textTerms = textTerms
         self.rows = rows
         self.column = column
         self.index = index
@@ -188,6 +207,12 @@ struct ColumnarFilter {
                 return bits
             }
             return Self.literal(args[1]).flatMap(lookup)
+        case let .textMatch(name, query) where query.phrase == nil:
+            // Any of the query's terms: the union of their rows in the field's term index.
+            guard let terms = try textTerms(name, query.analyzer) else { return nil }
+            var bits = Bitset(capacity: rows)
+            for t in query.terms { for r in terms[t] ?? [] { bits.insert(Int(r)) } }
+            return bits
         case .literal(.bool(true)): return Bitset(capacity: rows).inverted()
         case .literal(.bool(false)): return Bitset(capacity: rows)
         default:

@@ -4,6 +4,7 @@ import Synchronization
 import VireoIndex
 import VireoKernels
 import VireoStorage
+import VireoText
 
 extension Shard {
     // MARK: Reads
@@ -119,9 +120,20 @@ extension Shard {
                     }
                 }
             }
+            let textTerms = { (name: String, analyzer: Analyzer) throws -> [String: [UInt32]]? in
+                try columns.textTerms(name) {
+                    guard case let .string(values, valid) = try column(name) else { return nil }
+                    let session = analyzer.makeSession()
+                    var terms: [String: [UInt32]] = [:]
+                    for i in 0..<rows where valid.contains(i) {
+                        for t in Set(session.analyze(values[i]).map(\.text)) { terms[t, default: []].append(UInt32(i)) }
+                    }
+                    return terms
+                }
+            }
             let columnar = ColumnarFilter(rows: rows, column: column, index: { name in
                 indexed(name) ? try columns.index(name) { try column(name) } : nil
-            }, jsonPath: jsonPath)
+            }, jsonPath: jsonPath, textTerms: textTerms)
             if let b = try columnar.evaluate(filter.root) {
                 bits = b
             } else {
