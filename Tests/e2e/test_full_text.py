@@ -62,10 +62,7 @@ def per_query(reply):
 
 
 def load_queries():
-    with open(DATA / "queries.jsonl") as f:
-        texts = [json.loads(line)["text"] for line, _ in zip(f, range(20))]
-    return (texts[:10] + [" ".join(t.split()[:5]) for t in texts[10:]]
-            + ["generator generator object", "the __init__ method of a class_name"])
+    return ref.dev_queries(DATA)
 
 
 @pytest.fixture(scope="module")

@@ -146,3 +146,13 @@ def weighted(scored_lists, weights, metrics, norm=True):
         for i, s in hits:
             out[i] = out.get(i, 0.0) + w * (normalize(s, m) if norm else s)
     return out
+
+
+def dev_queries(data_dir):
+    """10 full query texts of the dev set, 10 five-word prefixes, and two with a repeated word / underscores:
+    the queries both full-text suites (pymilvus and REST) search with."""
+    import json
+    with open(data_dir / "queries.jsonl") as f:
+        texts = [json.loads(line)["text"] for line, _ in zip(f, range(20))]
+    return (texts[:10] + [" ".join(t.split()[:5]) for t in texts[10:]]
+            + ["generator generator object", "the __init__ method of a class_name"])

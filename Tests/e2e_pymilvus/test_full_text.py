@@ -98,11 +98,7 @@ def create_bm25(client, name, texts, sources, params=None, dense=None):
 
 
 def load_queries():
-    """10 full query texts of the dev set, 10 five-word prefixes, and two with a repeated word / underscores."""
-    with open(DATA / "queries.jsonl") as f:
-        texts = [json.loads(line)["text"] for line, _ in zip(f, range(20))]
-    return (texts[:10] + [" ".join(t.split()[:5]) for t in texts[10:]]
-            + ["generator generator object", "the __init__ method of a class_name"])
+    return ref.dev_queries(DATA)
 
 
 @pytest.fixture(scope="module")

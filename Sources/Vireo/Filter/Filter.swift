@@ -184,7 +184,7 @@ struct FilterParser {
 
     static let functions: [String: Int] = [
         "array_contains": 2, "array_contains_all": 2, "array_contains_any": 2, "array_length": 1,
-        "json_contains": 2, "json_contains_all": 2, "json_contains_any": 2, "text_match": 2,
+        "json_contains": 2, "json_contains_all": 2, "json_contains_any": 2, "text_match": 2, "phrase_match": 2,
     ]
 
     var current: PositionedToken { tokens[i] }
@@ -424,16 +424,6 @@ struct FilterParser {
             advance()
             if current.token == .op("(") {
                 let lower = name.lowercased()
-                if lower == "phrase_match" {
-                    advance()
-                    var args: [FilterExpr] = []
-                    while current.token != .op(")") {
-                        args.append(try nested { (p: inout FilterParser) throws(FilterSyntaxError) -> FilterExpr in try p.parseOr() })
-                        if !accept(.op(",")) { break }
-                    }
-                    try expect(.op(")"), "')' to close the call")
-                    return try phraseMatch(args, at: t.position)
-                }
                 guard let arity = Self.functions[lower] else {
                     throw fail("unknown function '\(name)'; known: \(Self.functions.keys.sorted().joined(separator: ", "))", at: t.position)
                 }
@@ -444,6 +434,7 @@ struct FilterParser {
                     if !accept(.op(",")) { break }
                 }
                 try expect(.op(")"), "')' to close the call")
+                if lower == "phrase_match" { return try phraseMatch(args, at: t.position) }  // 2 or 3 arguments
                 guard args.count == arity else { throw fail("\(lower) takes \(arity) argument(s), got \(args.count)", at: t.position) }
                 if lower == "text_match" { return try textMatch(args, at: t.position) }
                 if lower.hasSuffix("_all") || lower.hasSuffix("_any") {
