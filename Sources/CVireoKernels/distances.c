@@ -273,3 +273,60 @@ VK_MULTIVERSION
 void vk_jaccard_many(const uint8_t *q, const uint8_t *base, size_t n, size_t nbytes, float *out) {
     for (size_t i = 0; i < n; i++) out[i] = vk_jaccard(q, base + i * nbytes, nbytes);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8-bit scalar quantisation (SQ8: per-dimension affine codes, x̂_t = vmin_t + scale_t · code_t).
+// Inner products and L2 are taken against the decoded vector without decoding it:
+//   ⟨q, x̂⟩ = ⟨q, vmin⟩ + Σ (q_t·scale_t)·code_t      → vk_sq8_dot_many(q∘scale, …) + a per-query bias
+//   |q − x̂|² = Σ ((q_t − vmin_t) − scale_t·code_t)²   → vk_sq8_l2sq_many(q − vmin, scale, …)
+// so the inner loop is one widening load and one FMA (two for L2) per coordinate.
+
+static inline float sq8_dot_inline(const float *restrict qs, const uint8_t *restrict c, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) s += qs[i] * (float)c[i];
+    return s;
+}
+
+static inline float sq8_l2sq_inline(const float *restrict r, const float *restrict scale, const uint8_t *restrict c, size_t d) {
+    float s = 0.0f;
+    for (size_t i = 0; i < d; i++) {
+        float t = r[i] - scale[i] * (float)c[i];
+        s += t * t;
+    }
+    return s;
+}
+
+VK_MULTIVERSION
+float vk_sq8_dot(const float *qs, const uint8_t *code, size_t d) { return sq8_dot_inline(qs, code, d); }
+
+VK_MULTIVERSION
+float vk_sq8_l2sq(const float *r, const float *scale, const uint8_t *code, size_t d) { return sq8_l2sq_inline(r, scale, code, d); }
+
+VK_MULTIVERSION
+void vk_sq8_dot_many(const float *qs, const uint8_t *codes, size_t n, size_t d, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + 4 < n) vk_prefetch(codes + (i + 4) * d, d);
+        out[i] = sq8_dot_inline(qs, codes + i * d, d);
+    }
+}
+
+VK_MULTIVERSION
+void vk_sq8_l2sq_many(const float *r, const float *scale, const uint8_t *codes, size_t n, size_t d, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + 4 < n) vk_prefetch(codes + (i + 4) * d, d);
+        out[i] = sq8_l2sq_inline(r, scale, codes + i * d, d);
+    }
+}
+
+VK_MULTIVERSION
+void vk_sq8_encode(const float *x, const float *vmin, const float *inv_scale, size_t n, size_t d, uint8_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        const float *row = x + i * d;
+        uint8_t *o = out + i * d;
+        for (size_t t = 0; t < d; t++) {
+            float v = (row[t] - vmin[t]) * inv_scale[t] + 0.5f;
+            v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+            o[t] = (uint8_t)v;
+        }
+    }
+}

@@ -60,14 +60,36 @@ VK_INLINE float dist(const vk_hnsw_graph *g, const float *a, const float *b) {
 
 VK_INLINE const float *vec(const vk_hnsw_graph *g, uint32_t id) { return g->vectors + (size_t)id * g->dim; }
 
+// Distance of the query to node `id`: the float vectors, or (a search over SQ8 codes, `g->codes`
+// set) the node's codes against the query prepared by the caller — q∘scale for IP (the constant
+// −⟨q, vmin⟩ left out: it does not change the order), q − vmin for L2 (with g->sq_scale).
+VK_INLINE float dist_node(const vk_hnsw_graph *g, const float *q, uint32_t id) {
+    if (g->codes) {
+        const size_t d = g->dim;
+        const uint8_t *c = g->codes + (size_t)id * d;
+        float s = 0.0f;
+        if (g->metric == 0) {
+            const float *scale = g->sq_scale;
+            for (size_t i = 0; i < d; i++) {
+                float t = q[i] - scale[i] * (float)c[i];
+                s += t * t;
+            }
+            return s;
+        }
+        for (size_t i = 0; i < d; i++) s += q[i] * (float)c[i];
+        return -s;
+    }
+    return dist(g, q, vec(g, id));
+}
+
 VK_INLINE uint32_t *list_at(const vk_hnsw_graph *g, uint32_t id, int level) {
     if (level == 0) return g->links0 + (size_t)id * (g->M0 + 1);
     return g->upper + ((size_t)g->upper_offset[id] + (size_t)(level - 1)) * (g->M + 1);
 }
 
 VK_INLINE void prefetch_vec(const vk_hnsw_graph *g, uint32_t id) {
-    const char *p = (const char *)vec(g, id);
-    size_t bytes = (size_t)g->dim * sizeof(float);
+    const char *p = g->codes ? (const char *)(g->codes + (size_t)id * g->dim) : (const char *)vec(g, id);
+    size_t bytes = (size_t)g->dim * (g->codes ? 1 : sizeof(float));
     for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
 
@@ -258,7 +280,7 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
         for (uint32_t j = 0; j < m; j++) {
             uint32_t e = todo[j];
             if (j + 1 < m) prefetch_vec(g, todo[j + 1]);
-            float d = dist(g, q, vec(g, e));
+            float d = dist_node(g, q, e);
             if (s->res_len < ef || d < bound) {
                 min_push(s, d, e);
                 if (!is_excluded(excluded, excluded_bits, e)) {
@@ -280,7 +302,7 @@ VK_INLINE uint32_t greedy(const vk_hnsw_graph *g, vk_hnsw_build *b, const float 
         const uint32_t *nb;
         uint32_t cnt = read_list(g, b, cur, level, s, &nb);
         for (uint32_t j = 0; j < cnt; j++) {
-            float d = dist(g, q, vec(g, nb[j]));
+            float d = dist_node(g, q, nb[j]);
             if (d < *cur_d) {
                 *cur_d = d;
                 cur = nb[j];
@@ -412,7 +434,7 @@ size_t vk_hnsw_search(const vk_hnsw_graph *g, const float *query, uint32_t k, ui
     if (ef < k) ef = k;
     if (ef + 2 > s->res_cap) ef = (uint32_t)s->res_cap - 2;
     uint32_t cur = g->entry;
-    float cur_d = dist(g, query, vec(g, cur));
+    float cur_d = dist_node(g, query, cur);
     for (int l = g->max_level; l > 0; l--) cur = greedy(g, NULL, query, cur, &cur_d, l, s);
     search_layer(g, NULL, query, cur, cur_d, ef, 0, excluded, excluded_bits, s);
     // Pop the max-heap into ascending order.

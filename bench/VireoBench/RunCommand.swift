@@ -59,7 +59,7 @@ func buildTable(_ r: BuildReport, records: [ResultRecord]) -> String {
 struct RunOptions: ParsableArguments {
     @Option(help: "Dataset directory: base/query .fvecs or .bvecs (+ groundtruth.ivecs), TEXMEX or ../shared/data layout.")
     var dataset: String
-    @Option(help: "Index: flat, hnsw, ivf_flat or ivf_pq.") var index: String = "hnsw"
+    @Option(help: "Index: flat, hnsw, hnsw_sq, ivf_flat, ivf_pq or ivf_sq8.") var index: String = "hnsw"
     @Option(help: "Metric: L2, IP, COSINE, or auto (IP for unit-length vectors, else L2).") var metric: String = "auto"
     @Option(name: .customLong("M"), help: "HNSW: neighbours per node.") var M: Int = 16
     @Option(name: [.customLong("efConstruction"), .customLong("ef-construction")], help: "HNSW: build candidate list.") var efConstruction: Int = 200
@@ -68,7 +68,8 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("m"), help: "IVF_PQ: sub-quantisers (must divide the dimension).") var pqM: Int = 48
     @Option(help: "IVF_PQ: bits per code.") var nbits: Int = 8
     @Option(help: "IVF: comma-separated nprobe sweep.") var nprobe: String = "1,2,4,8,16,32,64,128,256"
-    @Option(help: "IVF_PQ: comma-separated re-rank factors (refine_k; 0 = none), one curve each.") var refine: String = "0"
+    @Option(help: "IVF_PQ, IVF_SQ8, HNSW_SQ: comma-separated re-rank factors (refine_k; 0 = none), one curve each.") var refine: String = "0"
+    @Flag(help: "HNSW_SQ: build with refine=true (re-rank limit × refine_k candidates with the float vectors).") var sqRefine = false
     @Option(help: "Hits per query (recall@r is measured for r ≤ k).") var k: Int = 10
     @Option(help: "Search threads: concurrent callers with --batch 1, engine threads per call otherwise.") var threads: Int = 1
     @Option(help: "Queries per search call (> 1: the batch/GEMM path).") var batch: Int = 1
@@ -124,6 +125,7 @@ struct RunOptions: ParsableArguments {
         plan.nlist = nlist
         plan.m = pqM
         plan.nbits = nbits
+        plan.sqRefine = sqRefine
         let points = SearchPoint.sweep(kind, ef: try ints(ef, "ef"), nprobe: try ints(nprobe, "nprobe"), refine: try ints(refine, "refine"))
         var settings = RunSettings()
         settings.k = k

@@ -88,7 +88,7 @@ public final class RESTTarget: SearchTarget {
         try await call("collections/create", [
             "collectionName": collection, "schema": ["autoID": false, "enableDynamicField": false, "fields": fields],
             "indexParams": [["fieldName": "vec", "indexName": "vec", "metricType": plan.metric.rawValue, "indexType": plan.kind.milvusName,
-                             "params": plan.milvusParams(rows: data.base.count)]],
+                             "params": plan.milvusParams(rows: data.base.count).mapValues { "\($0)" }.merging(plan.milvusTextParams) { a, _ in a }]],
         ])
         let n = data.base.count
         progress.start("ingest (REST)", total: n)

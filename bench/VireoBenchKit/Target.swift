@@ -6,7 +6,7 @@ import Vireo
 /// The index a run builds, with Milvus' type names and parameters.
 public struct IndexPlan: Sendable, Hashable {
     public enum Kind: String, Sendable, CaseIterable {
-        case flat, hnsw, ivfFlat = "ivf_flat", ivfPQ = "ivf_pq"
+        case flat, hnsw, ivfFlat = "ivf_flat", ivfPQ = "ivf_pq", hnswSQ = "hnsw_sq", ivfSQ8 = "ivf_sq8"
 
         /// Milvus' `index_type`.
         public var milvusName: String {
@@ -15,6 +15,8 @@ public struct IndexPlan: Sendable, Hashable {
             case .hnsw: return "HNSW"
             case .ivfFlat: return "IVF_FLAT"
             case .ivfPQ: return "IVF_PQ"
+            case .hnswSQ: return "HNSW_SQ"
+            case .ivfSQ8: return "IVF_SQ8"
             }
         }
     }
@@ -27,6 +29,8 @@ public struct IndexPlan: Sendable, Hashable {
     public var nlist: Int = 0
     public var m: Int = 48
     public var nbits: Int = 8
+    /// HNSW_SQ: built with `refine` (re-ranks `limit × refine_k` candidates with the float vectors).
+    public var sqRefine = false
 
     public init(kind: Kind, metric: Metric) {
         self.kind = kind
@@ -40,10 +44,15 @@ public struct IndexPlan: Sendable, Hashable {
     public func milvusParams(rows: Int) -> [String: Int] {
         switch kind {
         case .flat: return [:]
-        case .hnsw: return ["M": M, "efConstruction": efConstruction]
-        case .ivfFlat: return ["nlist": lists(rows: rows)]
+        case .hnsw, .hnswSQ: return ["M": M, "efConstruction": efConstruction]
+        case .ivfFlat, .ivfSQ8: return ["nlist": lists(rows: rows)]
         case .ivfPQ: return ["nlist": lists(rows: rows), "m": m, "nbits": nbits]
         }
+    }
+
+    /// Milvus' text index params (HNSW_SQ's `sq_type`, `refine`).
+    public var milvusTextParams: [String: String] {
+        kind == .hnswSQ ? ["sq_type": "SQ8", "refine": sqRefine ? "true" : "false"] : [:]
     }
 
     /// Build parameters for reports, in a stable order.
@@ -51,14 +60,17 @@ public struct IndexPlan: Sendable, Hashable {
         switch kind {
         case .flat: return []
         case .hnsw: return [Param("M", M), Param("efConstruction", efConstruction)]
-        case .ivfFlat: return [Param("nlist", lists(rows: rows))]
+        case .hnswSQ: return [Param("M", M), Param("efConstruction", efConstruction), Param("refine", sqRefine ? 1 : 0)]
+        case .ivfFlat, .ivfSQ8: return [Param("nlist", lists(rows: rows))]
         case .ivfPQ: return [Param("nlist", lists(rows: rows)), Param("m", m), Param("nbits", nbits)]
         }
     }
 
     /// The engine's index spec (through Milvus' names, as a REST or gRPC client would send them).
     public func spec(field: String, rows: Int) throws -> IndexSpec {
-        try IndexSpec(field: field, milvusIndexType: kind.milvusName, params: milvusParams(rows: rows))
+        var s = try IndexSpec(field: field, milvusIndexType: kind.milvusName, params: milvusParams(rows: rows))
+        try s.applyQuantizationParams(milvusTextParams)
+        return s
     }
 }
 
@@ -79,8 +91,15 @@ public struct SearchPoint: Sendable, Hashable {
         switch kind {
         case .flat: return [SearchPoint(parameters: SearchParameters(), params: [])]
         case .hnsw: return ef.map { SearchPoint(parameters: SearchParameters(ef: $0), params: [Param("ef", $0, swept: true)]) }
+        case .hnswSQ:
+            return (refine.isEmpty ? [0] : refine).flatMap { r in
+                ef.map { e in
+                    SearchPoint(parameters: SearchParameters(ef: e, refineK: r > 0 ? r : nil),
+                                params: (r > 0 ? [Param("refine_k", r)] : []) + [Param("ef", e, swept: true)])
+                }
+            }
         case .ivfFlat: return nprobe.map { SearchPoint(parameters: SearchParameters(nprobe: $0), params: [Param("nprobe", $0, swept: true)]) }
-        case .ivfPQ:
+        case .ivfPQ, .ivfSQ8:
             return (refine.isEmpty ? [0] : refine).flatMap { r in
                 nprobe.map { p in
                     SearchPoint(parameters: SearchParameters(nprobe: p, refineK: r > 0 ? r : nil),

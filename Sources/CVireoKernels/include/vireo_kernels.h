@@ -46,6 +46,16 @@ float vk_f32_i8_dot(const float *q, const int8_t *x, size_t d);
 float vk_f32_i8_l2sq(const float *q, const int8_t *x, size_t d);
 void vk_f32_i8_dot_many(const float *q, const int8_t *base, size_t n, size_t d, float *out);
 void vk_f32_i8_l2sq_many(const float *q, const int8_t *base, size_t n, size_t d, float *out);
+
+/// 8-bit scalar quantisation (x̂_t = vmin_t + scale_t·code_t). `qs` = q∘scale: returns Σ qs_t·code_t
+/// (add ⟨q, vmin⟩ for ⟨q, x̂⟩). `r` = q − vmin: returns |q − x̂|² = Σ (r_t − scale_t·code_t)².
+float vk_sq8_dot(const float *qs, const uint8_t *code, size_t d);
+float vk_sq8_l2sq(const float *r, const float *scale, const uint8_t *code, size_t d);
+/// The same over n rows of d codes each.
+void vk_sq8_dot_many(const float *qs, const uint8_t *codes, size_t n, size_t d, float *out);
+void vk_sq8_l2sq_many(const float *r, const float *scale, const uint8_t *codes, size_t n, size_t d, float *out);
+/// code_t = clamp(round((x_t − vmin_t)·inv_scale_t), 0, 255) for n rows.
+void vk_sq8_encode(const float *x, const float *vmin, const float *inv_scale, size_t n, size_t d, uint8_t *out);
 /// Widens n half / bfloat16 values to float32 (exact).
 void vk_f16_to_f32(const uint16_t *src, size_t n, float *dst);
 void vk_bf16_to_f32(const uint16_t *src, size_t n, float *dst);

@@ -26,6 +26,11 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         case ivfFlat = "IVF_FLAT"
         /// Inverted lists of product-quantised residuals (Jégou et al.).
         case ivfPQ = "IVF_PQ"
+        /// Inverted lists of 8-bit scalar-quantised residuals (one byte per coordinate).
+        case ivfSQ8 = "IVF_SQ8"
+        /// HNSW whose searches read 8-bit scalar-quantised codes (`sq_type` SQ8), optionally
+        /// re-ranking with the float vectors (`refine`, `refine_k`).
+        case hnswSQ = "HNSW_SQ"
         /// Binary vectors: exact search (Milvus' `BIN_FLAT`).
         case binFlat = "BIN_FLAT"
         /// Binary vectors: inverted lists of full vectors (Milvus' `BIN_IVF_FLAT`). The coarse
@@ -51,9 +56,12 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         public var isScalar: Bool {
             switch self {
             case .inverted, .stlSort, .trie, .bitmap: return true
-            case .flat, .hnsw, .ivfFlat, .ivfPQ, .binFlat, .binIvfFlat, .sparseInvertedIndex, .sparseWAND: return false
+            case .flat, .hnsw, .hnswSQ, .ivfFlat, .ivfPQ, .ivfSQ8, .binFlat, .binIvfFlat, .sparseInvertedIndex, .sparseWAND: return false
             }
         }
+
+        /// Whether this kind searches quantised codes (and keeps no float copy of the vectors).
+        public var isQuantized: Bool { self == .ivfSQ8 || self == .hnswSQ }
 
         /// Whether this kind indexes a sparse vector field.
         public var isSparse: Bool { self == .sparseInvertedIndex || self == .sparseWAND }
@@ -64,7 +72,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             // As Milvus: FLAT and HNSW on every dense non-binary type; IVF on float32/float16/
             // bfloat16 (not INT8, which Milvus indexes with HNSW); BIN_* on binary only.
             case .flat, .hnsw: return t.isVector && !t.isBinaryVector
-            case .ivfFlat, .ivfPQ: return [.floatVector, .float16Vector, .bfloat16Vector].contains(t)
+            case .ivfFlat, .ivfPQ, .ivfSQ8, .hnswSQ: return [.floatVector, .float16Vector, .bfloat16Vector].contains(t)
             case .binFlat, .binIvfFlat: return t.isBinaryVector
             case .inverted: return [.bool, .int8, .int16, .int32, .int64, .float, .double, .varChar].contains(t)
             case .stlSort: return [.int8, .int16, .int32, .int64, .float, .double].contains(t)
@@ -134,6 +142,7 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         self.hnsw = hnsw
         var ivf = ivf
         if kind == .ivfPQ { ivf.encoding = .pq }
+        if kind == .ivfSQ8 { ivf.encoding = .sq8 }
         if kind == .ivfFlat || kind == .binIvfFlat { ivf.encoding = .flat }
         self.ivf = ivf
     }
@@ -151,6 +160,19 @@ public struct IndexSpec: Sendable, Hashable, Codable {
     /// An IVF_PQ index: `nlist` lists, `m` sub-quantisers of `nbits` bits.
     public static func ivfPQ(field: String, nlist: Int = 128, m: Int, nbits: Int = 8, metric: Metric? = nil) -> IndexSpec {
         IndexSpec(field: field, kind: .ivfPQ, metric: metric, ivf: IVFConfiguration(nlist: nlist, encoding: .pq, m: m, nbits: nbits))
+    }
+
+    /// An IVF_SQ8 index with `nlist` lists (8-bit scalar-quantised residuals).
+    public static func ivfSQ8(field: String, nlist: Int = 128, metric: Metric? = nil) -> IndexSpec {
+        IndexSpec(field: field, kind: .ivfSQ8, metric: metric, ivf: IVFConfiguration(nlist: nlist, encoding: .sq8))
+    }
+
+    /// An HNSW_SQ index (SQ8 codes; `refine` re-ranks with the float vectors).
+    public static func hnswSQ(field: String, M: Int = 16, efConstruction: Int = 200, refine: Bool = false, metric: Metric? = nil) -> IndexSpec {
+        var c = HNSWConfiguration(M: M, efConstruction: efConstruction)
+        c.sqType = "SQ8"
+        c.refine = refine
+        return IndexSpec(field: field, kind: .hnswSQ, metric: metric, hnsw: c)
     }
 
     /// An HNSW index with Milvus' defaults (`M` 16, `efConstruction` 200).
@@ -174,6 +196,13 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             if type == "AUTOINDEX" { isAutoIndex = true }
         case "IVF_FLAT":
             self.init(field: field, kind: .ivfFlat, metric: metric, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .flat), name: name)
+        case "IVF_SQ8":
+            self.init(field: field, kind: .ivfSQ8, metric: metric, ivf: IVFConfiguration(nlist: params["nlist"] ?? 128, encoding: .sq8), name: name)
+        case "HNSW_SQ":
+            // sq_type / refine / refine_type are text: see ``applyQuantizationParams(_:)``.
+            var c = HNSWConfiguration(M: params["M"] ?? 16, efConstruction: params["efConstruction"] ?? 200)
+            c.sqType = "SQ8"
+            self.init(field: field, kind: .hnswSQ, metric: metric, hnsw: c, name: name)
         case "IVF_PQ":
             guard let m = params["m"] else {
                 throw VireoError.invalid(.invalidArgument, "IVF_PQ needs the parameter m (sub-quantisers; it must divide the dimension)")
@@ -188,6 +217,21 @@ public struct IndexSpec: Sendable, Hashable, Codable {
         default:
             throw VireoError.invalid(.invalidArgument, "index type '\(milvusIndexType)' is not supported; use one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) or AUTOINDEX")
         }
+    }
+
+    /// Applies HNSW_SQ's text parameters as Milvus spells them: `sq_type` (SQ8; default SQ8),
+    /// `refine` (true/false), `refine_type` (SQ6, SQ8, BF16, FP16, FP32).
+    public mutating func applyQuantizationParams(_ params: [String: String]) throws {
+        guard kind == .hnswSQ else { return }
+        if let t = params["sq_type"] { hnsw.sqType = t.uppercased() }
+        if let r = params["refine"] {
+            switch r.lowercased() {
+            case "true", "1": hnsw.refine = true
+            case "false", "0": hnsw.refine = false
+            default: throw VireoError.invalid(.invalidArgument, "refine is \"\(r.prefix(40))\"; it must be true or false")
+            }
+        }
+        if let t = params["refine_type"] { hnsw.refineType = t.uppercased() }
     }
 
     /// This spec made fit for a field of type `t`: `AUTOINDEX` (parsed as HNSW) on a binary field
@@ -227,8 +271,8 @@ public struct IndexSpec: Sendable, Hashable, Codable {
             switch kind {
             case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap: break
             case .sparseInvertedIndex, .sparseWAND: break
-            case .hnsw: try hnsw.validate()
-            case .ivfFlat, .ivfPQ, .binIvfFlat: try ivf.validate(dimension: dimension)
+            case .hnsw, .hnswSQ: try hnsw.validate()
+            case .ivfFlat, .ivfPQ, .ivfSQ8, .binIvfFlat: try ivf.validate(dimension: dimension)
             }
         } catch {
             throw VireoError.invalid(.invalidArgument, "index on '\(field)': \(error.message)")

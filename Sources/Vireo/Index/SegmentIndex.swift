@@ -32,7 +32,7 @@ struct ResolvedSearchParameters: Sendable {
 extension HNSWIndex: SegmentIndex {
     func search(queries: MatrixView, range: Range<Int>, k: Int, params: ResolvedSearchParameters, excluded: Bitset?,
                 idBase: Int64, heaps: inout [TopK], backend: any ComputeBackend) {
-        search(queries: queries, range: range, k: k, ef: params.ef, excluded: excluded, idBase: idBase, heaps: &heaps)
+        search(queries: queries, range: range, k: k, ef: params.ef, excluded: excluded, idBase: idBase, heaps: &heaps, refineK: params.refineK)
     }
 
     /// Cost model: with a fraction `s = allowed / rows` of the rows allowed, a graph walk expands
@@ -48,7 +48,8 @@ extension HNSWIndex: SegmentIndex {
     }
 
     func matches(_ spec: IndexSpec, rows: Int) -> Bool {
-        spec.kind == .hnsw && configuration.M == spec.hnsw.M && configuration.efConstruction == spec.hnsw.efConstruction
+        (spec.kind == .hnsw || spec.kind == .hnswSQ) && configuration.M == spec.hnsw.M && configuration.efConstruction == spec.hnsw.efConstruction
+            && configuration.isQuantized == spec.hnsw.isQuantized && (configuration.refine == true) == (spec.hnsw.refine == true)
     }
 }
 
@@ -60,7 +61,7 @@ extension IVFIndex: SegmentIndex {
     }
 
     func matches(_ spec: IndexSpec, rows: Int) -> Bool {
-        guard spec.kind == .ivfFlat || spec.kind == .ivfPQ || spec.kind == .binIvfFlat else { return false }
+        guard [.ivfFlat, .ivfPQ, .ivfSQ8, .binIvfFlat].contains(spec.kind) else { return false }
         let c = spec.ivf
         return configuration.encoding == c.encoding && configuration.nlist == c.nlist && (c.encoding == .flat || configuration.m == c.m)
     }
@@ -160,15 +161,20 @@ extension IndexSpec {
         let metric = resolvedMetric
         let copy = metric == .cosine && !storedNormalized ? vectors.normalizedCopy() : nil
         let source = copy ?? vectors
+        // A quantised index encodes the normalised copy but does not keep it (its point is to hold a
+        // quarter of the bytes): re-ranking reads the vectors as stored and divides by their norms.
+        let kept = kind.isQuantized ? nil : copy
+        let refineVectors = kind.isQuantized && copy != nil ? vectors : nil
         switch kind {
         case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
-        case .hnsw:
-            let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads, progress: progress)
-            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
-        case .ivfFlat, .ivfPQ, .binIvfFlat:
+        case .hnsw, .hnswSQ:
+            let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
+                                            progress: progress, refineVectors: refineVectors)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: kept)
+        case .ivfFlat, .ivfPQ, .ivfSQ8, .binIvfFlat:
             let inner = try IVFIndex.build(vectors: source, metric: metric, configuration: ivf, backend: configuration.computeBackend,
-                                           threads: configuration.indexBuildThreads, progress: progress)
-            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
+                                           threads: configuration.indexBuildThreads, progress: progress, refineVectors: refineVectors)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: kept)
         }
     }
 
@@ -180,9 +186,10 @@ extension IndexSpec {
         let source: MatrixView
         let copy: MatrixView?
         let bytes: UnsafeRawBufferPointer
+        let normalizesOnRefine = kind.isQuantized && metric == .cosine && !storedNormalized
         if let envelope = try IndexEnvelope<HNSWIndex>.parse(stored, owner: owner) {
             guard envelope.metric == metric else { return nil }
-            guard (envelope.normalized != nil) == (metric == .cosine && !storedNormalized) else { return nil }
+            guard (envelope.normalized != nil) == (metric == .cosine && !storedNormalized && !kind.isQuantized) else { return nil }
             copy = envelope.normalized
             source = copy ?? vectors
             bytes = envelope.inner
@@ -194,10 +201,12 @@ extension IndexSpec {
         }
         switch kind {
         case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
-        case .hnsw:
-            return IndexEnvelope(inner: try HNSWIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric), metric: metric, normalized: copy)
-        case .ivfFlat, .ivfPQ, .binIvfFlat:
-            let inner = try IVFIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric, configuration: ivf)
+        case .hnsw, .hnswSQ:
+            let inner = try HNSWIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric, refineNormalizes: normalizesOnRefine)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
+        case .ivfFlat, .ivfPQ, .ivfSQ8, .binIvfFlat:
+            let inner = try IVFIndex.open(stored: bytes, owner: owner, vectors: source, metric: metric, configuration: ivf,
+                                          refineNormalizes: normalizesOnRefine)
             return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
         }
     }

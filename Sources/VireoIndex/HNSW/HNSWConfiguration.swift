@@ -9,6 +9,15 @@ public struct HNSWConfiguration: Sendable, Hashable, Codable {
     public var efConstruction: Int
     /// Seed of the level assignment (levels are `⌊−ln(U)·mL⌋`, `mL = 1/ln M`).
     public var seed: UInt64
+    /// Milvus' `HNSW_SQ`: the graph's distances are taken on 8-bit scalar-quantised codes
+    /// (`sq_type` `SQ8`, the only type Vireo builds), a quarter of the vectors' bytes. Nil for HNSW.
+    public var sqType: String?
+    /// `HNSW_SQ` `refine`: re-rank the best `limit × refine_k` candidates with exact distances on the
+    /// stored float vectors. Nil or false: results carry the codes' distances.
+    public var refine: Bool?
+    /// `HNSW_SQ` `refine_type` as given (Vireo re-ranks with the segment's float32 vectors, which
+    /// it stores anyway, so every type re-ranks exactly).
+    public var refineType: String?
 
     public init(M: Int = 16, efConstruction: Int = 200, seed: UInt64 = 0x5eed) {
         self.M = M
@@ -20,7 +29,21 @@ public struct HNSWConfiguration: Sendable, Hashable, Codable {
     public static let validEfConstruction = 1...65_536
     public static let validEf = 1...65_536
 
+    /// The `sq_type` values Vireo builds.
+    public static let supportedSQTypes = ["SQ8"]
+    /// The `refine_type` values Milvus accepts.
+    public static let refineTypes = ["SQ6", "SQ8", "BF16", "FP16", "FP32"]
+
+    /// Whether the graph searches SQ8 codes.
+    public var isQuantized: Bool { sqType != nil }
+
     public func validate() throws(IndexError) {
+        if let sqType, !Self.supportedSQTypes.contains(sqType) {
+            throw IndexError(parameter: "sq_type", message: "sq_type \(sqType) is not supported; use SQ8 (one byte per coordinate)")
+        }
+        if let refineType, !Self.refineTypes.contains(refineType) {
+            throw IndexError(parameter: "refine_type", message: "refine_type \(refineType) is not supported; use one of \(Self.refineTypes.joined(separator: ", "))")
+        }
         guard Self.validM.contains(M) else { throw .outOfRange("M", M, Self.validM, "the maximum number of links per node") }
         guard Self.validEfConstruction.contains(efConstruction) else {
             throw .outOfRange("efConstruction", efConstruction, Self.validEfConstruction, "the build candidate list size")

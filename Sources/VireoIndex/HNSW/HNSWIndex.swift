@@ -36,6 +36,10 @@ public final class IndexBuildProgress: Sendable {
 /// max level, number of upper lists, efConstruction), then `levels` (n bytes, padded to 64),
 /// `upperOffset` (n × UInt32), level-0 lists (n × (2M+1) UInt32) and upper lists ((M+1) UInt32 each).
 /// Vectors are not part of it: the segment's matrix is used, so vectors are stored once.
+/// `HNSW_SQ` (header word 11 = 1; word 12 = 1 when it re-ranks, `refine`) appends, 64-byte aligned, the ``ScalarQuantizer8`` ranges
+/// (`2 × dim` Float32) and the rows' SQ8 codes (`n × dim` bytes): the graph is built on the float
+/// vectors (a better graph than one built on codes) and searched on the codes, a quarter of the
+/// bytes per distance; the float vectors are read only to re-rank (`refine`).
 ///
 /// ## Invariants
 /// List counts are at most `2M` (level 0) / `M` (above); no self links or duplicates; ids < n; a node
@@ -55,6 +59,12 @@ package final class HNSWIndex: @unchecked Sendable {
     public let configuration: HNSWConfiguration
     public let metric: Metric
     private let scratchPool = Mutex<[Scratch]>([])
+    /// HNSW_SQ: the quantiser, and the graph view whose distances read the codes.
+    private let quantizer: ScalarQuantizer8?
+    private let sqGraph: vk_hnsw_graph?
+    /// Re-rank distances divide by the row's norm: COSINE over vectors stored as inserted (a
+    /// quantised index keeps no normalised float copy; its codes encode the normalised rows).
+    package let refineNormalizes: Bool
 
     static let magic: UInt32 = 0x5753_4E48  // "HNSW"
     static let formatVersion: UInt32 = 1
@@ -65,24 +75,44 @@ package final class HNSWIndex: @unchecked Sendable {
     package var byteCount: Int { memory.count }
 
     private init(graph: vk_hnsw_graph, storage: AnyObject, memory: UnsafeRawBufferPointer, vectors: MatrixView,
-                 configuration: HNSWConfiguration, metric: Metric) {
+                 configuration: HNSWConfiguration, metric: Metric, layout: Layout, refineNormalizes: Bool) {
         self.graph = graph
         self.storage = storage
         self.memory = memory
         self.vectors = vectors
         self.configuration = configuration
         self.metric = metric
+        self.refineNormalizes = refineNormalizes
+        if layout.sq {
+            let base = UnsafeRawPointer(memory.baseAddress!)
+            // SAFETY: the SQ section lies inside `memory` (Layout.total counts it).
+            let q = ScalarQuantizer8(stored: (base + layout.sqRangesOffset).assumingMemoryBound(to: Float.self), dim: layout.dim)
+            var g = graph
+            g.codes = (base + layout.sqCodesOffset).assumingMemoryBound(to: UInt8.self)
+            g.sq_scale = (base + layout.sqRangesOffset + 4 * layout.dim).assumingMemoryBound(to: Float.self)
+            quantizer = q
+            sqGraph = g
+        } else {
+            quantizer = nil
+            sqGraph = nil
+        }
     }
 
     // MARK: Layout
 
     private struct Layout {
         var n: Int, M: Int, M0: Int, upperLists: Int
+        /// HNSW_SQ: the SQ8 section follows the graph.
+        var sq = false
+        var dim = 0
         var levelsOffset: Int { HNSWIndex.headerSize }
         var upperOffsetOffset: Int { levelsOffset + (n + 63) / 64 * 64 }
         var links0Offset: Int { upperOffsetOffset + 4 * n }
         var upperOffset: Int { links0Offset + 4 * n * (M0 + 1) }
-        var total: Int { upperOffset + 4 * upperLists * (M + 1) }
+        var graphEnd: Int { upperOffset + 4 * upperLists * (M + 1) }
+        var sqRangesOffset: Int { (graphEnd + 63) / 64 * 64 }
+        var sqCodesOffset: Int { (sqRangesOffset + ScalarQuantizer8.storedSize(dim: dim) + 63) / 64 * 64 }
+        var total: Int { sq ? sqCodesOffset + n * dim : graphEnd }
     }
 
     private static func graphView(_ base: UnsafeMutableRawPointer, _ l: Layout, dim: Int, metric: Metric, vectors: MatrixView) -> vk_hnsw_graph {
@@ -95,7 +125,8 @@ package final class HNSWIndex: @unchecked Sendable {
             levels: (base + l.levelsOffset).assumingMemoryBound(to: UInt8.self),
             upper_offset: (base + l.upperOffsetOffset).assumingMemoryBound(to: UInt32.self),
             links0: (base + l.links0Offset).assumingMemoryBound(to: UInt32.self),
-            upper: (base + l.upperOffset).assumingMemoryBound(to: UInt32.self))
+            upper: (base + l.upperOffset).assumingMemoryBound(to: UInt32.self),
+            codes: nil, sq_scale: nil)
     }
 
     // MARK: Build
@@ -107,9 +138,12 @@ package final class HNSWIndex: @unchecked Sendable {
     ///   - progress: updated as rows are inserted.
     /// - Throws: ``IndexError`` for invalid parameters.
     /// - Complexity: O(n · efConstruction · log n) distance computations.
+    ///   - refineVectors: HNSW_SQ: the vectors re-ranking reads, when not `vectors` (COSINE over
+    ///     vectors stored as inserted: the graph and codes are built on a normalised copy that the
+    ///     index does not keep).
     package static func build(
         vectors: MatrixView, metric: Metric, configuration: HNSWConfiguration, threads: Int,
-        progress: IndexBuildProgress? = nil
+        progress: IndexBuildProgress? = nil, refineVectors: MatrixView? = nil
     ) throws(IndexError) -> HNSWIndex {
         try configuration.validate()
         let n = vectors.rows
@@ -126,7 +160,7 @@ package final class HNSWIndex: @unchecked Sendable {
             levels[i] = UInt8(l)
             upperLists += l
         }
-        let layout = Layout(n: n, M: M, M0: 2 * M, upperLists: upperLists)
+        let layout = Layout(n: n, M: M, M0: 2 * M, upperLists: upperLists, sq: configuration.isQuantized, dim: vectors.dim)
         let owned = OwnedMemory(byteCount: layout.total)
         let base = owned.base
         var g = graphView(base, layout, dim: vectors.dim, metric: metric, vectors: vectors)
@@ -160,17 +194,25 @@ package final class HNSWIndex: @unchecked Sendable {
             g = box.pointer.pointee
             box.release()
         }
-        writeHeader(base, g, layout: layout, efConstruction: configuration.efConstruction)
+        if layout.sq {
+            let q = ScalarQuantizer8(training: vectors)
+            q.store(into: (base + layout.sqRangesOffset).assumingMemoryBound(to: Float.self))
+            q.encode(vectors, into: (base + layout.sqCodesOffset).assumingMemoryBound(to: UInt8.self))
+        }
+        writeHeader(base, g, layout: layout, efConstruction: configuration.efConstruction, refine: configuration.refine == true)
+        let kept = refineVectors ?? vectors
+        if refineVectors != nil { g.vectors = kept.base }
         return HNSWIndex(graph: g, storage: owned, memory: UnsafeRawBufferPointer(start: base, count: layout.total),
-                         vectors: vectors, configuration: configuration, metric: metric)
+                         vectors: kept, configuration: configuration, metric: metric, layout: layout,
+                         refineNormalizes: refineVectors != nil)
     }
 
-    private static func writeHeader(_ base: UnsafeMutableRawPointer, _ g: vk_hnsw_graph, layout: Layout, efConstruction: Int) {
+    private static func writeHeader(_ base: UnsafeMutableRawPointer, _ g: vk_hnsw_graph, layout: Layout, efConstruction: Int, refine: Bool) {
         let words: [UInt32] = [
             magic, formatVersion, g.n, g.dim, g.M, g.M0, UInt32(bitPattern: g.metric), g.entry,
-            UInt32(bitPattern: g.max_level), UInt32(layout.upperLists), UInt32(efConstruction),
+            UInt32(bitPattern: g.max_level), UInt32(layout.upperLists), UInt32(efConstruction), layout.sq ? 1 : 0, refine ? 1 : 0,
         ]
-        // SAFETY: the header is the first 64 bytes of the buffer; 11 words fit.
+        // SAFETY: the header is the first 64 bytes of the buffer; 13 words fit.
         for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
     }
 
@@ -186,7 +228,8 @@ package final class HNSWIndex: @unchecked Sendable {
     /// lifetime (a mapped LMDB blob); misaligned (small, inline) blobs are copied.
     ///
     /// - Throws: ``IndexError`` if the header does not match the vectors or is not an HNSW graph.
-    package static func open(stored bytes: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric) throws(IndexError) -> HNSWIndex {
+    package static func open(stored bytes: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric,
+                             refineNormalizes: Bool = false) throws(IndexError) -> HNSWIndex {
         func bad(_ m: String) -> IndexError { IndexError(parameter: "stored graph", message: "stored HNSW graph is invalid: \(m)") }
         guard bytes.count >= headerSize else { throw bad("too short") }
         func word(_ i: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
@@ -196,7 +239,8 @@ package final class HNSWIndex: @unchecked Sendable {
         guard n == vectors.rows, dim == vectors.dim else { throw bad("built for \(n) × \(dim), segment has \(vectors.rows) × \(vectors.dim)") }
         let storedMetric: Int32 = metric.usesL2Kernel ? 0 : 1
         guard Int32(bitPattern: word(6)) == storedMetric else { throw bad("built for another metric") }
-        let layout = Layout(n: n, M: M, M0: M0, upperLists: Int(word(9)))
+        guard word(11) <= 1 else { throw bad("unknown quantisation \(word(11))") }
+        let layout = Layout(n: n, M: M, M0: M0, upperLists: Int(word(9)), sq: word(11) == 1, dim: dim)
         guard layout.total == bytes.count, M0 == 2 * M, HNSWConfiguration.validM.contains(M) else { throw bad("size or parameters do not match") }
         let storage: AnyObject
         let base: UnsafeMutableRawPointer
@@ -214,9 +258,13 @@ package final class HNSWIndex: @unchecked Sendable {
         var g = graphView(base, layout, dim: dim, metric: metric, vectors: vectors)
         g.entry = word(7)
         g.max_level = Int32(bitPattern: word(8))
-        let config = HNSWConfiguration(M: M, efConstruction: Int(word(10)))
+        var config = HNSWConfiguration(M: M, efConstruction: Int(word(10)))
+        if layout.sq {
+            config.sqType = "SQ8"
+            config.refine = word(12) == 1
+        }
         let index = HNSWIndex(graph: g, storage: storage, memory: UnsafeRawBufferPointer(start: base, count: bytes.count),
-                              vectors: vectors, configuration: config, metric: metric)
+                              vectors: vectors, configuration: config, metric: metric, layout: layout, refineNormalizes: refineNormalizes)
         if n > 0, g.entry >= UInt32(n) { throw bad("entry point out of range") }
         return index
     }
@@ -230,9 +278,17 @@ package final class HNSWIndex: @unchecked Sendable {
     ///   - ef: candidate list size (≥ k is used).
     ///   - excluded: rows never returned (deleted or filtered out); they are still traversed, so the
     ///     graph stays connected and recall holds.
-    package func search(queries: MatrixView, range: Range<Int>, k: Int, ef: Int, excluded: Bitset?, idBase: Int64, heaps: inout [TopK]) {
+    ///   - refineK: HNSW_SQ built with `refine`: the best `k · max(refineK, 1)` candidates by the
+    ///     codes are re-ranked with exact distances on the float vectors.
+    package func search(queries: MatrixView, range: Range<Int>, k: Int, ef: Int, excluded: Bitset?, idBase: Int64, heaps: inout [TopK],
+                        refineK: Int = 0) {
         precondition(queries.dim == vectors.dim)
         guard count > 0, k > 0 else { return }
+        if let quantizer, let sqGraph {
+            searchQuantized(quantizer, sqGraph, queries: queries, range: range, k: k, ef: ef, excluded: excluded, idBase: idBase,
+                            heaps: &heaps, refineK: refineK)
+            return
+        }
         let scratch = takeScratch(ef: max(ef, k))
         defer { returnScratch(scratch) }
         var ids = [UInt32](repeating: 0, count: k)
@@ -262,6 +318,58 @@ package final class HNSWIndex: @unchecked Sendable {
             let h = qi - range.lowerBound
             for j in 0..<found { heaps[h].push(dists[j], id: idBase + Int64(ids[j])) }
         }
+    }
+
+    /// HNSW_SQ: the walk on the codes, then exact re-ranking (`refine`) or the codes' distances.
+    private func searchQuantized(_ sq: ScalarQuantizer8, _ graph: vk_hnsw_graph, queries: MatrixView, range: Range<Int>, k: Int, ef: Int,
+                                 excluded: Bitset?, idBase: Int64, heaps: inout [TopK], refineK: Int) {
+        let refine = configuration.refine == true
+        let want = refine ? k * max(refineK, 1) : k
+        let efUsed = max(ef, want)
+        let scratch = takeScratch(ef: efUsed)
+        defer { returnScratch(scratch) }
+        var ids = [UInt32](repeating: 0, count: want)
+        var dists = [Float](repeating: 0, count: want)
+        var prepared = [Float](repeating: 0, count: vectors.dim)
+        var g = graph
+        let ip = !metric.usesL2Kernel
+        for qi in range {
+            let q = queries.row(qi)
+            var bias: Float = 0
+            if ip { bias = sq.prepareDot(q, into: &prepared) } else { sq.prepareL2(q, shift: nil, into: &prepared) }
+            let found = prepared.withUnsafeBufferPointer { pq in
+                ids.withUnsafeMutableBufferPointer { idp in
+                    dists.withUnsafeMutableBufferPointer { dp in
+                        // SAFETY: idp/dp hold `want` entries; pq holds dim floats; the words cover ex.capacity bits.
+                        if let ex = excluded {
+                            return ex.words.withUnsafeBufferPointer { words in
+                                vk_hnsw_search(&g, pq.baseAddress!, UInt32(want), UInt32(efUsed), words.baseAddress, ex.capacity,
+                                               scratch.pointer, idp.baseAddress!, dp.baseAddress!)
+                            }
+                        }
+                        return vk_hnsw_search(&g, pq.baseAddress!, UInt32(want), UInt32(efUsed), nil, 0, scratch.pointer,
+                                              idp.baseAddress!, dp.baseAddress!)
+                    }
+                }
+            }
+            let h = qi - range.lowerBound
+            if refine {
+                for j in 0..<found { heaps[h].push(refineDistance(q, row: Int(ids[j])), id: idBase + Int64(ids[j])) }
+            } else {
+                // IP: the walk's distances omit −⟨q, vmin⟩.
+                for j in 0..<found { heaps[h].push(ip ? dists[j] - bias : dists[j], id: idBase + Int64(ids[j])) }
+            }
+        }
+    }
+
+    /// The exact distance of `q` to `row` on the float vectors (normalising the row when the index's
+    /// codes encode normalised rows of vectors stored as inserted).
+    package func refineDistance(_ q: UnsafeBufferPointer<Float>, row: Int) -> Float {
+        let x = vectors.row(row)
+        let d = Distances.distance(metric, q, x)
+        guard refineNormalizes else { return d }
+        let norm = vk_norm_sq(x.baseAddress!, x.count).squareRoot()
+        return norm > 0 ? d / norm : d
     }
 
     private final class Scratch: @unchecked Sendable {

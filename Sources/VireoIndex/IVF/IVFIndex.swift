@@ -11,6 +11,8 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
         case flat
         /// Product-quantised residuals (`IVF_PQ`).
         case pq
+        /// 8-bit scalar-quantised residuals (`IVF_SQ8`: one byte per coordinate).
+        case sq8
     }
 
     /// Number of lists (coarse centroids), 1…65,536. A segment with fewer rows uses one list per row.
@@ -57,7 +59,8 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
 /// An inverted-file index over the rows of one immutable matrix (Jégou, Douze & Schmid, TPAMI 2011):
 /// a coarse quantiser of `nlist` centroids trained with k-means, each row stored in the list of its
 /// nearest centroid, either as its full vector (IVF_FLAT) or as a product-quantised residual
-/// (IVF_PQ, `m` bytes per row). A query probes its `nprobe` nearest lists. IVF_PQ scores with
+/// (IVF_PQ, `m` bytes per row), or as an 8-bit scalar-quantised residual (IVF_SQ8, `dim` bytes per
+/// row, ``ScalarQuantizer8`` over the residuals' ranges, as faiss' `IndexIVFScalarQuantizer`). A query probes its `nprobe` nearest lists. IVF_PQ scores with
 /// per-query lookup tables: for IP/COSINE `⟨q, c⟩ + Σ_j ⟨q_j, r̂_j⟩` (one table per query, exact up to
 /// quantisation of the residual), for L2 `Σ_j |(q − c)_j − r̂_j|²` (one table per probed list). An
 /// optional refine step re-ranks the best `k·refine` candidates with the stored full vectors.
@@ -67,8 +70,9 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
 /// (`nlist × dim` Float32), list offsets (`nlist + 1` UInt32), row ids in list order (`n` UInt32), and
 /// either the vectors in list order (`n × dim` Float32; IVF_FLAT keeps this second, contiguous copy as
 /// faiss and Milvus do, because scanning a list sequentially beats gathering its rows from the
-/// segment) or the PQ codebooks (`m × dim/m × 256` Float32, transposed so lookup tables are built
-/// with SIMD over codewords) and codes (`n × m` bytes). Used in place from a memory map.
+/// segment), or the PQ codebooks (`m × dim/m × 256` Float32, transposed so lookup tables are built
+/// with SIMD over codewords) and codes (`n × m` bytes), or the SQ8 ranges (`2 × dim` Float32) and
+/// codes (`n × dim` bytes). Used in place from a memory map.
 ///
 /// ## Thread safety
 /// Immutable after build; searches share it freely.
@@ -87,7 +91,13 @@ package final class IVFIndex: @unchecked Sendable {
     private let listVectors: MatrixView?
     private let codebooks: UnsafePointer<Float>?
     private let codes: UnsafePointer<UInt8>?
+    /// IVF_SQ8: the residuals' quantiser and codes (list order).
+    private let sq: ScalarQuantizer8?
+    private let sqCodes: UnsafePointer<UInt8>?
     private let maxListLength: Int
+    /// Re-rank distances divide by the row's norm (IVF_SQ8 over COSINE vectors stored as inserted:
+    /// the codes encode the normalised rows and no float copy is kept).
+    package let refineNormalizes: Bool
 
     static let magic: UInt32 = 0x5F46_5649  // "IVF_"
     static let formatVersion: UInt32 = 1
@@ -97,15 +107,29 @@ package final class IVFIndex: @unchecked Sendable {
     package var byteCount: Int { memory.count }
 
     private struct Layout {
-        var n: Int, dim: Int, nlist: Int, pq: Bool, m: Int
+        var n: Int, dim: Int, nlist: Int, encoding: IVFConfiguration.Encoding, m: Int
+        var pq: Bool { encoding == .pq }
         var centroids: Int { IVFIndex.headerSize }
         var offsets: Int { centroids + 4 * nlist * dim }
         var ids: Int { offsets + 4 * (nlist + 1) }
         var payload: Int { (ids + 4 * n + 63) / 64 * 64 }
-        var total: Int { pq ? payload + 4 * m * 256 * (dim / m) + n * m : payload + 4 * n * dim }
+        /// IVF_SQ8: codes after the ranges, 64-byte aligned.
+        var sqCodes: Int { (payload + ScalarQuantizer8.storedSize(dim: dim) + 63) / 64 * 64 }
+        var total: Int {
+            switch encoding {
+            case .flat: return payload + 4 * n * dim
+            case .pq: return payload + 4 * m * 256 * (dim / m) + n * m
+            case .sq8: return sqCodes + n * dim
+            }
+        }
+        /// The header's encoding word.
+        var encodingCode: UInt32 { switch encoding { case .flat: 0; case .pq: 1; case .sq8: 2 } }
+        static func encoding(code: Int) -> IVFConfiguration.Encoding? { [0: .flat, 1: .pq, 2: .sq8][code] }
     }
 
-    private init(storage: AnyObject, memory: UnsafeRawBufferPointer, layout l: Layout, vectors: MatrixView, configuration: IVFConfiguration, metric: Metric) {
+    private init(storage: AnyObject, memory: UnsafeRawBufferPointer, layout l: Layout, vectors: MatrixView, configuration: IVFConfiguration, metric: Metric,
+                 refineNormalizes: Bool = false) {
+        self.refineNormalizes = refineNormalizes
         self.storage = storage
         self.memory = memory
         self.vectors = vectors
@@ -121,15 +145,23 @@ package final class IVFIndex: @unchecked Sendable {
         centroids = MatrixView(base: (base + l.centroids).assumingMemoryBound(to: Float.self), rows: l.nlist, dim: l.dim, owner: storage)
         offsets = (base + l.offsets).assumingMemoryBound(to: UInt32.self)
         ids = (base + l.ids).assumingMemoryBound(to: UInt32.self)
-        if l.pq {
-            codebooks = (base + l.payload).assumingMemoryBound(to: Float.self)
-            codes = (base + l.payload + 4 * l.m * 256 * (l.dim / l.m)).assumingMemoryBound(to: UInt8.self)
-            listVectors = nil
-        } else {
-            codebooks = nil
-            codes = nil
-            listVectors = MatrixView(base: (base + l.payload).assumingMemoryBound(to: Float.self), rows: l.n, dim: l.dim, owner: storage)
+        var books: UnsafePointer<Float>?, pqCodes: UnsafePointer<UInt8>?, lists: MatrixView?
+        var quantizer: ScalarQuantizer8?, sq8: UnsafePointer<UInt8>?
+        switch l.encoding {
+        case .pq:
+            books = UnsafePointer((base + l.payload).assumingMemoryBound(to: Float.self))
+            pqCodes = UnsafePointer((base + l.payload + 4 * l.m * 256 * (l.dim / l.m)).assumingMemoryBound(to: UInt8.self))
+        case .flat:
+            lists = MatrixView(base: (base + l.payload).assumingMemoryBound(to: Float.self), rows: l.n, dim: l.dim, owner: storage)
+        case .sq8:
+            quantizer = ScalarQuantizer8(stored: (base + l.payload).assumingMemoryBound(to: Float.self), dim: l.dim)
+            sq8 = UnsafePointer((base + l.sqCodes).assumingMemoryBound(to: UInt8.self))
         }
+        codebooks = books
+        codes = pqCodes
+        listVectors = lists
+        sq = quantizer
+        sqCodes = sq8
         var longest = 0
         for i in 0..<l.nlist { longest = max(longest, Int(offsets[i + 1] - offsets[i])) }
         maxListLength = longest
@@ -140,7 +172,7 @@ package final class IVFIndex: @unchecked Sendable {
     /// Trains the coarse quantiser (and PQ codebooks) and fills the lists.
     package static func build(
         vectors: MatrixView, metric: Metric, configuration: IVFConfiguration, backend: any ComputeBackend, threads: Int,
-        progress: IndexBuildProgress? = nil
+        progress: IndexBuildProgress? = nil, refineVectors: MatrixView? = nil
     ) throws(IndexError) -> IVFIndex {
         try configuration.validate(dimension: vectors.dim)
         let n = vectors.rows, dim = vectors.dim
@@ -168,7 +200,7 @@ package final class IVFIndex: @unchecked Sendable {
             cursor[Int(l)] += 1
         }
         progress?.add(n / 2)
-        let layout = Layout(n: n, dim: dim, nlist: nlist, pq: pq, m: m)
+        let layout = Layout(n: n, dim: dim, nlist: nlist, encoding: configuration.encoding, m: m)
         let owned = OwnedMemory(byteCount: layout.total)
         let base = owned.base
         // SAFETY: each write below stays inside its array of `layout` within `owned`.
@@ -177,7 +209,19 @@ package final class IVFIndex: @unchecked Sendable {
         for i in 0...nlist { offsetsOut[i] = UInt32(starts[i]) }
         let idsOut = (base + layout.ids).assumingMemoryBound(to: UInt32.self)
         for i in 0..<n { idsOut[i] = order[i] }
-        if !pq {
+        if configuration.encoding == .sq8 {
+            // Residuals r = x − c(x) in list order, their per-coordinate ranges, then the codes.
+            let residuals = FloatArena(count: n * dim) { buf in
+                for (i, row) in order.enumerated() {
+                    let x = vectors.row(Int(row))
+                    let c = coarseView.row(Int(labels[Int(row)]))
+                    for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
+                }
+            }.matrix(dim: dim)
+            let quantizer = ScalarQuantizer8(training: residuals)
+            quantizer.store(into: (base + layout.payload).assumingMemoryBound(to: Float.self))
+            quantizer.encode(residuals, into: (base + layout.sqCodes).assumingMemoryBound(to: UInt8.self))
+        } else if !pq {
             let out = (base + layout.payload).assumingMemoryBound(to: Float.self)
             for (i, row) in order.enumerated() {
                 let src = vectors.row(Int(row))
@@ -221,10 +265,10 @@ package final class IVFIndex: @unchecked Sendable {
             }
         }
         progress?.add(n - n / 2)
-        writeHeader(base, n: n, dim: dim, nlist: nlist, pq: pq, m: m, metric: metric)
+        writeHeader(base, layout: layout, metric: metric)
         let config = IVFConfiguration(nlist: configuration.nlist, encoding: configuration.encoding, m: m, nbits: 8, seed: configuration.seed)
         return IVFIndex(storage: owned, memory: UnsafeRawBufferPointer(start: base, count: layout.total), layout: layout,
-                        vectors: vectors, configuration: config, metric: metric)
+                        vectors: refineVectors ?? vectors, configuration: config, metric: metric, refineNormalizes: refineVectors != nil)
     }
 
     private struct PQOutput: @unchecked Sendable {
@@ -266,8 +310,8 @@ package final class IVFIndex: @unchecked Sendable {
     /// then scanned by JACCARD.
     package static func coarseMetric(_ metric: Metric) -> Metric { metric == .jaccard ? .l2 : metric }
 
-    private static func writeHeader(_ base: UnsafeMutableRawPointer, n: Int, dim: Int, nlist: Int, pq: Bool, m: Int, metric: Metric) {
-        let words: [UInt32] = [magic, formatVersion, UInt32(n), UInt32(dim), UInt32(nlist), pq ? 1 : 0, UInt32(m), metric.usesL2Kernel ? 0 : 1]
+    private static func writeHeader(_ base: UnsafeMutableRawPointer, layout l: Layout, metric: Metric) {
+        let words: [UInt32] = [magic, formatVersion, UInt32(l.n), UInt32(l.dim), UInt32(l.nlist), l.encodingCode, UInt32(l.m), metric.usesL2Kernel ? 0 : 1]
         // SAFETY: 8 words fit the 64-byte header.
         for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
     }
@@ -281,16 +325,17 @@ package final class IVFIndex: @unchecked Sendable {
 
     /// Opens a stored index in place (`owner` keeps the bytes alive); misaligned blobs are copied.
     package static func open(stored bytes: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric,
-                             configuration: IVFConfiguration) throws(IndexError) -> IVFIndex {
+                             configuration: IVFConfiguration, refineNormalizes: Bool = false) throws(IndexError) -> IVFIndex {
         func bad(_ s: String) -> IndexError { IndexError(parameter: "stored index", message: "stored IVF index is invalid: \(s)") }
         guard bytes.count >= headerSize else { throw bad("too short") }
         func word(_ i: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         guard word(0) == Int(magic), word(1) == Int(formatVersion) else { throw bad("bad magic or version") }
-        let layout = Layout(n: word(2), dim: word(3), nlist: word(4), pq: word(5) == 1, m: word(6))
+        guard let encoding = Layout.encoding(code: word(5)) else { throw bad("unknown encoding \(word(5))") }
+        let layout = Layout(n: word(2), dim: word(3), nlist: word(4), encoding: encoding, m: word(6))
         guard layout.n == vectors.rows, layout.dim == vectors.dim else { throw bad("built for other vectors") }
         guard word(7) == (metric.usesL2Kernel ? 0 : 1) else { throw bad("built for another metric") }
         guard layout.total == bytes.count, !layout.pq || (layout.m > 0 && layout.dim % layout.m == 0) else { throw bad("size does not match") }
-        guard layout.nlist == max(1, min(configuration.nlist, layout.n)), layout.pq == (configuration.encoding == .pq),
+        guard layout.nlist == max(1, min(configuration.nlist, layout.n)), layout.encoding == configuration.encoding,
               !layout.pq || layout.m == configuration.m else { throw bad("built with other parameters") }
         let storage: AnyObject
         let memory: UnsafeRawBufferPointer
@@ -303,7 +348,8 @@ package final class IVFIndex: @unchecked Sendable {
             storage = copy
             memory = UnsafeRawBufferPointer(start: copy.base, count: bytes.count)
         }
-        return IVFIndex(storage: storage, memory: memory, layout: layout, vectors: vectors, configuration: configuration, metric: metric)
+        return IVFIndex(storage: storage, memory: memory, layout: layout, vectors: vectors, configuration: configuration, metric: metric,
+                        refineNormalizes: refineNormalizes)
     }
 
     /// The vector the index stores for `row` (IVF_FLAT: exact; IVF_PQ: centroid + decoded residual).
@@ -312,6 +358,10 @@ package final class IVFIndex: @unchecked Sendable {
         var list = 0
         while Int(offsets[list + 1]) <= pos { list += 1 }
         if let lv = listVectors { return lv.rowArray(pos) }
+        if let sq, let sqCodes {
+            let r = sq.decode(sqCodes + pos * dim)
+            return zip(centroids.rowArray(list), r).map { $0 + $1 }
+        }
         let dsub = dim / m
         var out = centroids.rowArray(list)
         for j in 0..<m {
@@ -336,7 +386,7 @@ package final class IVFIndex: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - nprobe: lists probed per query.
-    ///   - refine: IVF_PQ only: when > 0, the best `k·refine` PQ candidates are re-ranked with exact
+    ///   - refine: IVF_PQ and IVF_SQ8: when > 0, the best `k·refine` PQ candidates are re-ranked with exact
     ///     distances on the stored vectors (Milvus' refine); results then carry exact distances.
     ///   - excluded: rows never returned.
     package func search(
@@ -356,13 +406,16 @@ package final class IVFIndex: @unchecked Sendable {
         let dsub = m > 0 ? dim / m : 0
         var lut = [Float](repeating: 0, count: max(m * 256, 1))
         var residual = [Float](repeating: 0, count: dim)
-        let candidatesPerQuery = (codes != nil && refine > 0) ? k * refine : k
+        let quantized = codes != nil || sqCodes != nil
+        let candidatesPerQuery = (quantized && refine > 0) ? k * refine : k
+        var sqBias: Float = 0
         for (h, qi) in range.enumerated() {
             let q = queries.row(qi)
             var cand = TopK(k: candidatesPerQuery)
             if codes != nil, !metric.usesL2Kernel {
                 lut.withUnsafeMutableBufferPointer { vk_pq_lut_ip(q.baseAddress!, codebooks!, m, dsub, $0.baseAddress!) }
             }
+            if let sq, !metric.usesL2Kernel { sqBias = sq.prepareDot(q, into: &residual) }
             for probe in coarse[h].sorted() {
                 let list = Int(probe.id)
                 let start = Int(offsets[list]), len = Int(offsets[list + 1]) - start
@@ -388,6 +441,20 @@ package final class IVFIndex: @unchecked Sendable {
                                 vk_dot_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
                                 for i in 0..<len { out[i] = -out[i] }
                             }
+                        } else if let sq, let sqCodes {
+                            let listCodes = sqCodes + start * dim
+                            if metric.usesL2Kernel {
+                                // |q − c − r̂|²: the query shifted by the list's centroid.
+                                sq.prepareL2(q, shift: centroids.row(list), into: &residual)
+                                residual.withUnsafeBufferPointer { r in
+                                    sq.scale.withUnsafeBufferPointer { vk_sq8_l2sq_many(r.baseAddress!, $0.baseAddress!, listCodes, len, dim, out) }
+                                }
+                            } else {
+                                // −(⟨q, c⟩ + ⟨q, vmin⟩ + Σ (q∘scale)·code); probe.distance is −⟨q, c⟩.
+                                residual.withUnsafeBufferPointer { vk_sq8_dot_many($0.baseAddress!, listCodes, len, dim, out) }
+                                let bias = sqBias - probe.distance
+                                for i in 0..<len { out[i] = -(out[i] + bias) }
+                            }
                         } else if metric.usesL2Kernel {
                             let c = centroids.row(list)
                             for t in 0..<dim { residual[t] = q[t] - c[t] }
@@ -409,9 +476,14 @@ package final class IVFIndex: @unchecked Sendable {
                     }
                 }
             }
-            if codes != nil && refine > 0 {
+            if quantized && refine > 0 {
                 for c in cand.sorted() {
-                    let exact = Distances.distance(metric, q, vectors.row(Int(c.id)))
+                    let x = vectors.row(Int(c.id))
+                    var exact = Distances.distance(metric, q, x)
+                    if refineNormalizes {
+                        let norm = vk_norm_sq(x.baseAddress!, x.count).squareRoot()
+                        if norm > 0 { exact /= norm }
+                    }
                     heaps[h].push(exact, id: idBase + c.id)
                 }
             } else {

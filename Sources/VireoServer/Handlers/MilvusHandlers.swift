@@ -537,6 +537,7 @@ public final class MilvusHandlers: Sendable {
         // metric of an index the field already has.
         var spec = try IndexSpec(field: f.name, milvusIndexType: type, params: ix.params, metric: f.dataType.isVector ? ix.metric : nil,
                                  name: ix.indexName.flatMap { $0.isEmpty ? nil : $0 })
+        try spec.applyQuantizationParams(ix.textParams.filter { MilvusParams.quantizationIndexParams.contains($0.key) })
         if auto { spec.isAutoIndex = true }
         spec.requestParams = ix.requestParams
         return spec
@@ -563,8 +564,8 @@ public final class MilvusHandlers: Sendable {
             switch spec.kind {
             case .flat, .inverted, .stlSort, .trie, .bitmap: break
             case .binFlat: break
-            case .hnsw: params = ["M": spec.hnsw.M, "efConstruction": spec.hnsw.efConstruction]
-            case .ivfFlat, .binIvfFlat: params = ["nlist": spec.ivf.nlist]
+            case .hnsw, .hnswSQ: params = ["M": spec.hnsw.M, "efConstruction": spec.hnsw.efConstruction]
+            case .ivfFlat, .binIvfFlat, .ivfSQ8: params = ["nlist": spec.ivf.nlist]
             case .ivfPQ: params = ["nlist": spec.ivf.nlist, "m": spec.ivf.m, "nbits": spec.ivf.nbits]
             case .sparseInvertedIndex, .sparseWAND: break
             }
@@ -574,6 +575,11 @@ public final class MilvusHandlers: Sendable {
                 // Milvus reports a JSON path index with the parameters it was created with.
                 text = ["json_path": path.path, "json_cast_type": path.castType.rawValue]
                 if let f = path.castFunction { text["json_cast_function"] = f }
+            }
+            if spec.kind == .hnswSQ {
+                text["sq_type"] = spec.hnsw.sqType ?? "SQ8"
+                text["refine"] = spec.hnsw.refine == true ? "true" : "false"
+                if let t = spec.hnsw.refineType { text["refine_type"] = t }
             }
             if let sparse = spec.sparse {
                 text["inverted_index_algo"] = sparse.algorithm

@@ -74,6 +74,8 @@ enum MilvusParams {
     static let textIndexParams: Set<String> = ["json_path", "json_cast_type", "json_cast_function"]
     /// The build parameters of a sparse index, kept as text and checked by the engine.
     static let sparseIndexParams: Set<String> = ["inverted_index_algo", "bm25_k1", "bm25_b", "drop_ratio_build"]
+    /// HNSW_SQ's text build parameters (checked by the engine).
+    static let quantizationIndexParams: Set<String> = ["sq_type", "refine", "refine_type"]
 
     static func indexRequest(_ b: JSONBody, what: String) throws -> IndexRequest {
         let field = try b.requiredString("fieldName", hint: "\(what) needs the field to index")
@@ -89,7 +91,9 @@ enum MilvusParams {
                 case ("index_type", _), ("metric_type", _):
                     throw APIError.wrongType("\(what).params.\(k)", expected: "a string", got: v)
                 case (_, .null): continue
-                case let (_, .string(s)) where textIndexParams.contains(k) || sparseIndexParams.contains(k): text[k] = s
+                case let (_, .string(s)) where textIndexParams.contains(k) || sparseIndexParams.contains(k) || quantizationIndexParams.contains(k):
+                    text[k] = s
+                case let (_, .bool(b)) where quantizationIndexParams.contains(k): text[k] = b ? "true" : "false"
                 case let (_, .int(i)) where sparseIndexParams.contains(k): text[k] = String(i)
                 case let (_, .double(d)) where sparseIndexParams.contains(k): text[k] = String(d)
                 case let ("json_cast_type", .int(i)), let ("json_cast_function", .int(i)):

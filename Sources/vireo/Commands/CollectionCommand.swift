@@ -119,7 +119,10 @@ func describe(_ c: Vireo.Collection) -> JSONValue {
         var o: [String: JSONValue] = ["field": .string(spec.field), "type": .string(spec.kind.rawValue)]
         switch spec.kind {
         case .hnsw: o["params"] = .object(["M": .int(Int64(spec.hnsw.M)), "efConstruction": .int(Int64(spec.hnsw.efConstruction))])
-        case .ivfFlat, .binIvfFlat: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
+        case .hnswSQ:
+            o["params"] = .object(["M": .int(Int64(spec.hnsw.M)), "efConstruction": .int(Int64(spec.hnsw.efConstruction)),
+                                   "sq_type": .string(spec.hnsw.sqType ?? "SQ8"), "refine": .bool(spec.hnsw.refine == true)])
+        case .ivfFlat, .binIvfFlat, .ivfSQ8: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist))])
         case .ivfPQ: o["params"] = .object(["nlist": .int(Int64(spec.ivf.nlist)), "m": .int(Int64(spec.ivf.m)), "nbits": .int(Int64(spec.ivf.nbits))])
         case .sparseInvertedIndex, .sparseWAND:
             let c = spec.sparse ?? SparseIndexConfiguration()

@@ -20,6 +20,7 @@ struct IndexCommand: AsyncParsableCommand {
         @Option(help: "IVF: number of lists.") var nlist: Int?
         @Option(help: "IVF_PQ: sub-quantisers (must divide the dimension).") var m: Int?
         @Option(help: "IVF_PQ: bits per code.") var nbits: Int?
+        @Flag(help: "HNSW_SQ: re-rank the best limit × refine_k candidates with the float vectors.") var refine = false
 
         func run() async throws {
             do {
@@ -31,7 +32,8 @@ struct IndexCommand: AsyncParsableCommand {
                 params["nlist"] = nlist
                 params["m"] = m
                 params["nbits"] = nbits
-                let spec = try IndexSpec(field: name, milvusIndexType: type, params: params)
+                var spec = try IndexSpec(field: name, milvusIndexType: type, params: params)
+                try spec.applyQuantizationParams(refine ? ["refine": "true"] : [:])
                 let start = Date()
                 try await c.createIndex(spec)
                 var last = Date.distantPast

@@ -1,0 +1,94 @@
+import CVireoKernels
+import VireoKernels
+
+/// 8-bit scalar quantisation (Milvus' `SQ8`, faiss' `QT_8bit`): each coordinate is stored as one byte,
+/// `x̂_t = vmin_t + scale_t · code_t`, with `vmin_t`, `vmax_t` the range of coordinate `t` over the
+/// encoded rows and `scale_t = (vmax_t − vmin_t) / 255`. A row costs `dim` bytes instead of `4·dim`,
+/// and the error of a coordinate is at most `scale_t / 2`.
+///
+/// Distances are taken against codes without decoding them (see `vk_sq8_*`): a query is prepared
+/// once — `q∘scale` and the bias `⟨q, vmin⟩` for IP/COSINE, `q − vmin` for L2 — then each row costs
+/// one widening load and one FMA per coordinate.
+///
+/// ## Stored form
+/// `2 · dim` Float32: `vmin`, then `scale`.
+package struct ScalarQuantizer8: Sendable {
+    package let dim: Int
+    package let vmin: [Float]
+    package let scale: [Float]
+
+    package static func storedSize(dim: Int) -> Int { 8 * dim }
+
+    /// Trains the per-coordinate ranges on every row of `rows` (a pass over the data; faiss trains its
+    /// `RS_minmax` ranges the same way on its training set).
+    package init(training rows: MatrixView) {
+        dim = rows.dim
+        var lo = [Float](repeating: .infinity, count: rows.dim)
+        var hi = [Float](repeating: -.infinity, count: rows.dim)
+        for i in 0..<rows.rows {
+            let r = rows.row(i)
+            for t in 0..<rows.dim {
+                lo[t] = min(lo[t], r[t])
+                hi[t] = max(hi[t], r[t])
+            }
+        }
+        if rows.rows == 0 {
+            lo = [Float](repeating: 0, count: rows.dim)
+            hi = lo
+        }
+        vmin = lo
+        scale = zip(lo, hi).map { ($1 - $0) / 255 }
+    }
+
+    /// Reads the stored form (`2·dim` floats at `base`).
+    package init(stored base: UnsafePointer<Float>, dim: Int) {
+        self.dim = dim
+        vmin = Array(UnsafeBufferPointer(start: base, count: dim))
+        scale = Array(UnsafeBufferPointer(start: base + dim, count: dim))
+    }
+
+    /// Writes the stored form to `out` (`2·dim` floats).
+    package func store(into out: UnsafeMutablePointer<Float>) {
+        for t in 0..<dim {
+            out[t] = vmin[t]
+            out[dim + t] = scale[t]
+        }
+    }
+
+    /// Encodes row `i` of `rows` into `out + i·dim`, for every row.
+    package func encode(_ rows: MatrixView, into out: UnsafeMutablePointer<UInt8>) {
+        let inv = scale.map { $0 > 0 ? 1 / $0 : 0 }
+        // SAFETY: rows are contiguous (`MatrixView`), `out` holds rows·dim bytes (the caller's layout).
+        vmin.withUnsafeBufferPointer { vp in
+            inv.withUnsafeBufferPointer { ip in
+                vk_sq8_encode(rows.base, vp.baseAddress!, ip.baseAddress!, rows.rows, dim, out)
+            }
+        }
+    }
+
+    /// The decoded vector of one code row.
+    package func decode(_ code: UnsafePointer<UInt8>) -> [Float] {
+        (0..<dim).map { vmin[$0] + scale[$0] * Float(code[$0]) }
+    }
+
+    /// An IP/COSINE query prepared for `vk_sq8_dot*`: `q∘scale` into `qs`; returns `⟨q, vmin⟩` (plus
+    /// `offset`, a per-list term the caller adds).
+    package func prepareDot(_ q: UnsafeBufferPointer<Float>, into qs: inout [Float]) -> Float {
+        var bias: Float = 0
+        for t in 0..<dim {
+            qs[t] = q[t] * scale[t]
+            bias += q[t] * vmin[t]
+        }
+        return bias
+    }
+
+    /// An L2 query prepared for `vk_sq8_l2sq*`: `q − shift − vmin` into `r` (`shift`: a residual
+    /// quantiser's list centroid, or nil).
+    package func prepareL2(_ q: UnsafeBufferPointer<Float>, shift: UnsafeBufferPointer<Float>?, into r: inout [Float]) {
+        if let shift {
+            for t in 0..<dim { r[t] = q[t] - shift[t] - vmin[t] }
+        } else {
+            for t in 0..<dim { r[t] = q[t] - vmin[t] }
+        }
+    }
+}
