@@ -103,22 +103,41 @@ struct OutputTests {
         #expect(errorMessageOf { _ = try PeersCSV.parse("a,b\n1,2\n") }.contains("library"))
     }
 
-    @Test("the comparison table pairs Vireo curves with peers and gives ratios")
+    @Test("the comparison table pairs Vireo's batch and per-query curves with the peers' batch curves and gives ratios")
     func comparison() throws {
         let peers = try PeersCSV.parse("""
-        library,index,params,build_s,recall@10,qps,p50_ms,p99_ms,rss_mb,serialized_mb,steady_index_mb,dataset
-        hnswlib,HNSW,M=16 efC=200 ef=10,5.0,0.90,6000,0.1,0.1,100,80,80,dev
-        hnswlib,HNSW,M=16 efC=200 ef=64,5.0,0.99,2750,0.1,0.1,100,80,80,dev
+        library,index,params,build_s,recall@10,qps,p50_ms,p99_ms,rss_mb,serialized_mb,batch1t_qps,n_query,dataset,load1
+        hnswlib,HNSW,M=16 efC=200 ef=10,5.0,0.90,6000,0.1,0.1,100,80,8000,1000,dev,1.1
+        hnswlib,HNSW,M=16 efC=200 ef=64,5.0,0.99,2750,0.1,0.1,100,80,4000,1000,dev,1.2
 
         """)
-        let table = Comparison.table(vireo: sampleRecords(), peers: peers)
+        #expect(peers[0].batchQPS == 8000 && peers[1].load1 == 1.2 && peers[0].queryCount == 1000)
+        // Vireo per query (sampleRecords, batch 1) and the same settings as a batch of 1,000.
+        let batch = sampleRecords().filter { $0.index == "HNSW" }.map { r -> ResultRecord in
+            var b = r
+            b.batch = 1000
+            b.qps = r.qps * 2
+            return b
+        }
+        let table = Comparison.table(vireo: sampleRecords() + batch, peers: peers)
         let lines = table.split(separator: "\n")
         #expect(lines.count == 3)  // header, separator, HNSW vs hnswlib (no faiss rows, no IVF peers)
         #expect(lines[2].contains("HNSW") && lines[2].contains("hnswlib HNSW"))
-        // Vireo at 0.99: 5,500 q/s vs 2,750 → 2.00×; build 13.25 vs 5 → 2.65×.
-        #expect(lines[2].contains("5,500 / 2,750 (2.00×)"), "\(lines[2])")
+        // At 0.99: Vireo batch 11,000 and per query 5,500 q/s against hnswlib's batch 4,000.
+        #expect(lines[2].contains("11,000 / 4,000 (2.75×)"), "\(lines[2])")
+        #expect(lines[2].contains("5,500 / 4,000 (1.38×)"), "\(lines[2])")
         #expect(lines[2].contains("13.25 / 5.00 (2.65×)"))
-        #expect(Comparison.peerConfigs(for: ["HNSW", "FLAT"]) == ["hnswlib_hnsw", "faiss_hnswflat", "faiss_flatip"])
+        #expect(Comparison.peerConfigs(for: ["HNSW", "FLAT"]) == ["hnswlib_hnsw", "faiss_hnswflat16", "faiss_flatip"])
+        #expect(Comparison.peerConfigs(for: ["HNSW_SQ"], refine: true) == ["faiss_hnswsq_refine"])
+        // Per query against batch at the same setting: 0.50× at both ef.
+        let perQuery = Comparison.perQueryTable(vireo: sampleRecords() + batch).split(separator: "\n")
+        #expect(perQuery.count == 4 && perQuery.dropFirst(2).allSatisfy { $0.contains("0.50×") }, "\(perQuery)")
+        // Best of rounds keeps each point's fastest run.
+        var slower = peers
+        slower[0].batchQPS = 7000
+        slower[0].point.qps = 6500
+        let best = PeersCSV.best(slower + peers)
+        #expect(best.count == 2 && best[0].batchQPS == 8000 && best[0].point.qps == 6500)
     }
 }
 

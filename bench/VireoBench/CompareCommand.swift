@@ -3,87 +3,139 @@ import Foundation
 import Vireo
 import VireoBenchKit
 
-/// `vireo-bench compare DATASET`: the peers and Vireo on the same data in one run, with ratios.
+/// `vireo-bench compare DATASET`: the peers and Vireo on the same data in one run, engine to engine, with ratios.
 struct CompareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
-        abstract: "Run the peers (bench_peers.py) and Vireo on the same dataset in one run; print QPS at recall 0.90/0.95/0.99, build time and memory ratios.",
+        abstract: "Peers and Vireo on the same dataset, batch against batch on one thread, alternating, best of N rounds; QPS ratios at recall 0.90/0.95/0.99.",
         discussion: """
-        Each Vireo index runs in its own child process (`vireo-bench run`), as each peer config does in
-        bench_peers.py, so peak RSS is per index. Pairs: HNSW vs hnswlib and faiss HNSWFlat, IVF_PQ (and
-        refine ×4) vs faiss IVFPQ (+RefineFlat), IVF_FLAT vs faiss IVFFlat, FLAT vs faiss FlatIP.
+        Protocol: for each index, `--rounds` rounds, each running the peers (bench/peers/peers_batch.py:
+        all queries in one call on one thread, `batch1t_qps`, and one query per call from Python) and
+        then Vireo (`vireo-bench run --batch 1000,1`: calls of 1,000 queries on one engine thread and
+        one query per call, passes alternating) back to back, each in its own process (peak RSS per
+        index). Every point keeps its best round. Ratios: Vireo's batch and per-query QPS against the
+        peer's batch QPS, interpolated at each target recall@10. The 1-minute load average before
+        each run is reported with it.
         """
     )
 
+    /// Vireo index runs `compare` knows: `hnsw_sq_refine` is HNSW_SQ built with refine and searched
+    /// with refine_k 2 (faiss' IndexRefineFlat k_factor 2), `ivf_pq` sweeps refine 0 and 4.
+    static let knownIndexes = ["hnsw", "hnsw_sq", "hnsw_sq_refine", "ivf_sq8", "ivf_pq", "ivf_flat", "flat"]
+
     @Argument(help: "Dataset directory (TEXMEX or ../shared/data layout).") var dataset: String
-    @Option(help: "Vireo indexes to run (comma-separated: hnsw, ivf_pq, ivf_flat, flat).") var indexes: String = "hnsw,ivf_pq,ivf_flat,flat"
-    @Option(help: "HNSW ef sweep.") var ef: String = "10,16,24,32,48,64,128,256,512"
-    @Option(help: "IVF nprobe sweep.") var nprobe: String = "1,2,4,8,16,32,64,128,256"
+    @Option(help: "Vireo indexes to run (comma-separated: \(CompareCommand.knownIndexes.joined(separator: ", "))).") var indexes: String = "hnsw,hnsw_sq,ivf_sq8,ivf_pq,flat"
+    @Option(help: "HNSW ef sweep.") var ef: String = "10,16,24,32,48,64,96,128,192,256"
+    @Option(help: "IVF nprobe sweep.") var nprobe: String = "1,2,4,8,16,32,64,128"
     @Option(help: "IVF_PQ re-rank factor compared with faiss IndexRefineFlat (k_factor 4).") var refine: Int = 4
-    @Option(help: "Passes per point (fastest reported).") var runs: Int = 2
+    @Option(help: "Rounds (peer then Vireo, back to back); each point keeps its best round.") var rounds: Int = 3
+    @Option(help: "Passes per point within a Vireo run (fastest reported).") var runs: Int = 2
+    @Option(help: "Queries per call on Vireo's batch path.") var batch: Int = 1000
     @Option(help: "Use the first N queries.") var maxQueries: Int?
     @Option(help: "Python of the peers' venv (created with the pinned packages if missing).") var peerPython: String = "/tmp/peers/bin/python"
-    @Option(help: "bench_peers.py (default: ../shared/peers/bench_peers.py, else /work/shared/peers/bench_peers.py).") var peersScript: String?
-    @Option(help: "Use this bench_peers.py CSV instead of running the peers.") var peersCSV: String?
+    @Option(help: "The peers' script (default: bench/peers/peers_batch.py of this checkout).") var peersScript: String?
+    @Option(help: "Use this peers CSV instead of running the peers (one round of peers).") var peersCSV: String?
     @Flag(help: "Vireo only.") var skipPeers = false
     @Option(help: "Write Vireo's and the peers' points as JSON lines here.") var json: String?
-    @Option(help: "Write the SVG plot (Vireo and peer curves) here.") var svg: String?
+    @Option(help: "Write the SVG plot (Vireo batch and per-query curves, peer batch curves) here.") var svg: String?
     @Flag(help: "No progress bars.") var quiet = false
 
     func run() async throws {
         let progress = ProgressBar(enabled: !quiet)
         let kinds = indexes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        for k in kinds where IndexPlan.Kind(rawValue: k) == nil {
-            throw ValidationError("--indexes: unknown index '\(k)'; use hnsw, ivf_pq, ivf_flat, flat")
+        for k in kinds where !Self.knownIndexes.contains(k) {
+            throw ValidationError("--indexes: unknown index '\(k)'; use \(Self.knownIndexes.joined(separator: ", "))")
         }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         let files = try DatasetFiles.locate(dataset)
-        // 1. Peers (each config in its own process, as bench_peers.py does).
-        var peers: [PeerRow] = []
-        if let peersCSV {
-            peers = try PeersCSV.read(peersCSV)
-        } else if !skipPeers {
-            let script = peersScript ?? ["../shared/peers/bench_peers.py", "/work/shared/peers/bench_peers.py"]
-                .first { FileManager.default.fileExists(atPath: $0) } ?? "../shared/peers/bench_peers.py"
-            try ensurePeerVenv(progress: progress)
-            let only = Comparison.peerConfigs(for: kinds.compactMap { IndexPlan.Kind(rawValue: $0)?.milvusName })
-            peers = PeerRunner.run(python: peerPython, script: script, dataset: files.directory, only: only.joined(separator: ","))
-        }
-        // 2. Vireo, one child process per index.
+        let script = peersScript ?? ["bench/peers/peers_batch.py", "../main/bench/peers/peers_batch.py"]
+            .first { FileManager.default.fileExists(atPath: $0) } ?? "bench/peers/peers_batch.py"
+        if peersCSV == nil && !skipPeers { try ensurePeerVenv(progress: progress) }
+        var peers: [PeerRow] = try peersCSV.map { try PeersCSV.read($0) } ?? []
         var vireo: [ResultRecord] = []
         var builds: [(String, String)] = []
-        for kind in kinds {
-            let out = NSTemporaryDirectory() + "vireo-compare-\(getpid())-\(kind).jsonl"
-            defer { try? FileManager.default.removeItem(atPath: out) }
-            var args = ["run", "--dataset", files.directory, "--index", kind, "--ef", ef, "--nprobe", nprobe, "--runs", "\(runs)", "--json", out]
-            if kind == "ivf_pq" { args += ["--refine", "0,\(refine)"] }
-            if let maxQueries { args += ["--max-queries", "\(maxQueries)"] }
-            if quiet { args.append("--quiet") }
-            let busy = MachineLoad.waitQuiet()
-            progress.log("== vireo \(kind)   (machine busy before start: \(busy.map { String(format: "%.1f", $0) } ?? "?")%): vireo-bench \(args.joined(separator: " "))")
-            let (status, stdout) = try runSelf(args)
-            guard status == 0 else { throw BenchError("vireo-bench run --index \(kind) failed (exit \(status))") }
-            FileHandle.standardError.write(Data(stdout.utf8))
-            if let table = stdout.components(separatedBy: "\n\n").first(where: { $0.contains("ingest rows/s") }) {
-                builds.append((kind.uppercased(), table))
+        var loads: [[String]] = []
+        for round in 1...rounds {
+            for kind in kinds {
+                let index = kind == "hnsw_sq_refine" ? "HNSW_SQ" : IndexPlan.Kind(rawValue: kind)!.milvusName
+                // 1. The peers of this index.
+                if peersCSV == nil && !skipPeers {
+                    let refineOnly: Bool? = kind == "hnsw_sq_refine" ? true : (kind == "hnsw_sq" ? false : nil)
+                    let only = Comparison.peerConfigs(for: [index], refine: refineOnly)
+                    if !only.isEmpty {
+                        let load = Self.load1()
+                        var extra = "--ef \(ef) --nprobe \(nprobe)"
+                        if let maxQueries { extra += " --max-queries \(maxQueries)" }
+                        peers += PeerRunner.run(python: peerPython, script: script, dataset: files.directory, only: only.joined(separator: ","),
+                                                extraArguments: extra)
+                        loads.append(["\(round)", "peers " + only.joined(separator: ","), load])
+                    }
+                }
+                // 2. Vireo, in a child process, batch and per query alternating.
+                let out = NSTemporaryDirectory() + "vireo-compare-\(getpid())-\(kind).jsonl"
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                var args = ["run", "--dataset", files.directory, "--index", kind == "hnsw_sq_refine" ? "hnsw_sq" : kind, "--ef", ef,
+                            "--nprobe", nprobe, "--runs", "\(runs)", "--batch", "\(batch),1", "--threads", "1", "--json", out]
+                if kind == "ivf_pq" { args += ["--refine", "\(refine)"] }
+                if kind == "hnsw_sq_refine" { args += ["--sq-refine", "--refine", "2"] }
+                if let maxQueries { args += ["--max-queries", "\(maxQueries)"] }
+                if quiet { args.append("--quiet") }
+                let busy = MachineLoad.waitQuiet()
+                let load = Self.load1()
+                progress.log("== round \(round), vireo \(kind) (others' CPU before: \(busy.map { String(format: "%.1f", $0) } ?? "?")%, load \(load)): vireo-bench \(args.joined(separator: " "))")
+                let (status, stdout) = try runSelf(args)
+                guard status == 0 else { throw BenchError("vireo-bench run --index \(kind) failed (exit \(status))") }
+                FileHandle.standardError.write(Data(stdout.utf8))
+                if round == 1, let table = stdout.components(separatedBy: "\n\n").first(where: { $0.contains("ingest rows/s") }) {
+                    builds.append((kind.uppercased(), table))
+                }
+                loads.append(["\(round)", "vireo \(kind)", load + " (others' CPU \(busy.map { String(format: "%.0f", $0) } ?? "?")%)"])
+                let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+                vireo += try lines.map { try ResultRecord(jsonLine: String($0)) }
             }
-            let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
-            vireo += try lines.map { try ResultRecord(jsonLine: String($0)) }
         }
+        vireo = Self.best(vireo)
+        peers = PeersCSV.best(peers)
         // 3. Report.
         print("## vireo-bench compare: \(files.name)\n")
-        print("\(RunInfo.summary). Peers and Vireo measured in this run, one query per call on one search thread, builds on \(System.coreCount) threads.\n")
+        print("\(RunInfo.summary). Best of \(rounds) round(s); peers and Vireo back to back in each. Peers: all queries in one call on one thread (`batch1t_qps`). Vireo: calls of \(batch) queries on one engine thread (batch) and one query per call (per query). Builds on \(System.coreCount) threads.\n")
         print(Comparison.table(vireo: vireo, peers: peers))
-        for (kind, table) in builds { print("Vireo \(kind) build:\n\n\(table)\n") }
+        print("Vireo per query against its batch path at the same setting:\n")
+        print(Comparison.perQueryTable(vireo: vireo))
+        print("Machine load (1-minute load average before each run):\n")
+        print(MarkdownReport.table(header: ["round", "run", "load1"], rows: loads, rightAligned: []))
+        for (kind, table) in builds { print("Vireo \(kind) build (round 1):\n\n\(table)\n") }
         print(MarkdownReport.table(vireo + Comparison.records(peers: peers, gitSHA: RunInfo.gitSHA)))
         if let json {
             let all = vireo + Comparison.records(peers: peers, gitSHA: RunInfo.gitSHA)
             try (all.map(\.jsonLine).joined(separator: "\n") + "\n").write(toFile: json, atomically: true, encoding: .utf8)
         }
         if let svg {
-            let curves = PlotCurve.curves(vireo) + PeersCSV.curves(peers)
-            try RecallQPSPlot.svg(curves: curves, title: "\(files.name): recall@10 vs QPS, 1 thread, one query per call (git \(RunInfo.gitSHA))")
+            let curves = PlotCurve.curves(vireo) + PeersCSV.curves(peers, batch: true)
+            try RecallQPSPlot.svg(curves: curves, title: "\(files.name): recall@10 vs QPS, 1 thread, batch and per query (git \(RunInfo.gitSHA))")
                 .write(toFile: svg, atomically: true, encoding: .utf8)
         }
+    }
+
+    /// The 1-minute load average (`/proc/loadavg`).
+    static func load1() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
+    }
+
+    /// Per (index, setting, batch), the fastest record of the rounds.
+    static func best(_ records: [ResultRecord]) -> [ResultRecord] {
+        var order: [String] = []
+        var out: [String: ResultRecord] = [:]
+        for r in records {
+            let key = "\(r.index)|\(r.paramsText)|\(r.batch)"
+            if let b = out[key] {
+                if r.qps > b.qps { out[key] = r }
+            } else {
+                order.append(key)
+                out[key] = r
+            }
+        }
+        return order.map { out[$0]! }
     }
 
     /// Creates the peers' venv with the pinned packages when its python is missing.

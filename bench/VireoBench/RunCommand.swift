@@ -72,7 +72,8 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "HNSW_SQ: build with refine=true (re-rank limit × refine_k candidates with the float vectors).") var sqRefine = false
     @Option(help: "Hits per query (recall@r is measured for r ≤ k).") var k: Int = 10
     @Option(help: "Search threads: concurrent callers with --batch 1, engine threads per call otherwise.") var threads: Int = 1
-    @Option(help: "Queries per search call (> 1: the batch/GEMM path).") var batch: Int = 1
+    @Option(help: "Queries per search call (> 1: the batch/GEMM path); a comma-separated list measures each size at every point, passes alternating (e.g. 1000,1).")
+    var batch: String = "1"
     @Option(help: "Passes per point (fastest reported).") var runs: Int = 2
     @Option(help: "Index build threads (default: all cores).") var buildThreads: Int = System.coreCount
     @Option(help: "Filter letting this fraction of rows through (seeded bucket column); recall against exact filtered search.")
@@ -105,7 +106,9 @@ struct RunOptions: ParsableArguments {
         if let target {
             t = try RESTTarget(url: target, token: token)
         } else {
-            t = InProcessTarget(directory: scratch, searchThreads: batch > 1 ? threads : 1, buildThreads: buildThreads, sealRows: sealRows)
+            // Per-query callers each run on one engine thread; batch calls are split over `threads`.
+            let batched = try ints(batch, "batch").contains { $0 > 1 }
+            t = InProcessTarget(directory: scratch, searchThreads: batched ? threads : 1, buildThreads: buildThreads, sealRows: sealRows)
         }
         let files = try DatasetFiles.locate(dataset)
         var met: Metric
@@ -130,7 +133,10 @@ struct RunOptions: ParsableArguments {
         var settings = RunSettings()
         settings.k = k
         settings.threads = threads
-        settings.batch = batch
+        let sizes = try ints(batch, "batch")
+        guard let first = sizes.first else { throw ValidationError("--batch needs at least one size") }
+        settings.batch = first
+        settings.moreBatches = Array(sizes.dropFirst())
         settings.runs = runs
         settings.filterSelectivity = filterSelectivity
         do {

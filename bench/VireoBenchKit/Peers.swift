@@ -14,6 +14,16 @@ public struct PeerRow: Sendable, Hashable {
     /// Resident memory the index added once built, MB.
     public var steadyIndexMB: Double
     public var dataset: String
+    /// All queries in one call on one thread (`batch1t_qps`): the engine's own speed, what Vireo is
+    /// compared with. NaN when the CSV has no such column.
+    public var batchQPS: Double = .nan
+    /// The 1-minute load average when the point was measured (NaN when not recorded).
+    public var load1: Double = .nan
+    /// Queries of the run (`n_query`; 0 when not recorded).
+    public var queryCount: Int = 0
+
+    /// The batch point (recall, `batch1t_qps`).
+    public var batchPoint: CurvePoint { CurvePoint(params: params, recall: point.recall, qps: batchQPS) }
 
     /// `library index`, e.g. `hnswlib HNSW`, `faiss IVFPQ+RefineFlat`.
     public var curveName: String { "\(library) \(index)" }
@@ -33,9 +43,13 @@ public enum PeersCSV {
         return table.dropFirst().filter { !($0.count == 1 && $0[0].isEmpty) }.map { f in
             func v(_ name: String) -> String { header.firstIndex(of: name).flatMap { $0 < f.count ? f[$0] : nil } ?? "" }
             func d(_ name: String) -> Double { Double(v(name)) ?? .nan }
-            return PeerRow(library: v("library"), index: v("index"), params: v("params"), buildSeconds: d("build_s"),
-                           point: CurvePoint(params: v("params"), recall: d("recall@10"), qps: d("qps"), p50: d("p50_ms"), p99: d("p99_ms")),
-                           rssMB: d("rss_mb"), serializedMB: d("serialized_mb"), steadyIndexMB: d("steady_index_mb"), dataset: v("dataset"))
+            var row = PeerRow(library: v("library"), index: v("index"), params: v("params"), buildSeconds: d("build_s"),
+                              point: CurvePoint(params: v("params"), recall: d("recall@10"), qps: d("qps"), p50: d("p50_ms"), p99: d("p99_ms")),
+                              rssMB: d("rss_mb"), serializedMB: d("serialized_mb"), steadyIndexMB: d("steady_index_mb"), dataset: v("dataset"))
+            row.batchQPS = d("batch1t_qps")
+            row.load1 = d("load1")
+            row.queryCount = Int(v("n_query")) ?? 0
+            return row
         }
     }
 
@@ -47,15 +61,39 @@ public enum PeersCSV {
         return try parse(text)
     }
 
-    /// One dashed plot curve per peer index.
-    public static func curves(_ rows: [PeerRow]) -> [PlotCurve] {
+    /// One dashed plot curve per peer index (`batch`: the `batch1t_qps` points, where the CSV has them).
+    public static func curves(_ rows: [PeerRow], batch: Bool = false) -> [PlotCurve] {
         var order: [String] = []
         var pts: [String: [PlotCurve.Point]] = [:]
-        for r in rows {
+        for r in rows where !batch || r.batchQPS.isFinite {
             if pts[r.curveName] == nil { order.append(r.curveName) }
-            pts[r.curveName, default: []].append(PlotCurve.Point(recall: r.point.recall, qps: r.point.qps))
+            pts[r.curveName, default: []].append(PlotCurve.Point(recall: r.point.recall, qps: batch ? r.batchQPS : r.point.qps))
         }
-        return order.map { PlotCurve(name: $0, points: pts[$0]!, dashed: true) }
+        return order.map { PlotCurve(name: $0 + (batch ? " (batch)" : ""), points: pts[$0]!, dashed: true) }
+    }
+
+    /// The best of repeated runs: per (curve, params), the highest QPS of each kind and the recall
+    /// of the run that gave the highest batch QPS (recall does not change between runs of a seeded build).
+    public static func best(_ rows: [PeerRow]) -> [PeerRow] {
+        var order: [String] = []
+        var out: [String: PeerRow] = [:]
+        for r in rows {
+            let key = r.curveName + "\u{0}" + r.params
+            guard var b = out[key] else {
+                order.append(key)
+                out[key] = r
+                continue
+            }
+            if r.batchQPS.isFinite && (!b.batchQPS.isFinite || r.batchQPS > b.batchQPS) {
+                b.batchQPS = r.batchQPS
+                b.load1 = r.load1
+            }
+            if r.point.qps > b.point.qps { b.point.qps = r.point.qps }
+            b.buildSeconds = min(b.buildSeconds, r.buildSeconds)
+            b.rssMB = max(b.rssMB, r.rssMB)
+            out[key] = b
+        }
+        return order.map { out[$0]! }
     }
 
     static func csvRecords(_ text: String) -> [[String]] {
@@ -92,7 +130,7 @@ public enum PeersCSV {
 public enum PeerRunner {
     /// - Returns: the rows, or [] (with a message on stderr) when python or the script is missing or
     ///   the run fails.
-    public static func run(python: String, script: String, dataset: String, only: String) -> [PeerRow] {
+    public static func run(python: String, script: String, dataset: String, only: String, extraArguments: String = "") -> [PeerRow] {
         guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
             FileHandle.standardError.write(Data("peers skipped: \(python) or \(script) missing; create the venv: python3 -m venv /tmp/peers && /tmp/peers/bin/pip install numpy==2.4.6 faiss-cpu==1.15.1 hnswlib==0.8.0 usearch==2.26.6\n".utf8))
             return []
@@ -100,7 +138,7 @@ public enum PeerRunner {
         let out = NSTemporaryDirectory() + "vireo-peers-\(UUID().uuidString).csv"
         defer { try? FileManager.default.removeItem(atPath: out) }
         FileHandle.standardError.write(Data("running peers (\(only)) ...\n".utf8))
-        guard RunInfo.shell("'\(python)' '\(script)' '\(dataset)' --only \(only) --out '\(out)' 1>&2") != nil,
+        guard RunInfo.shell("'\(python)' '\(script)' '\(dataset)' --only \(only) --out '\(out)' \(extraArguments) 1>&2") != nil,
               let rows = try? PeersCSV.read(out) else {
             FileHandle.standardError.write(Data("peer run failed\n".utf8))
             return []

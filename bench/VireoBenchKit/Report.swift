@@ -75,7 +75,7 @@ public struct ResultRecord: Sendable, Hashable {
 
     /// The curve this point belongs to: system, index and the parameters that are not swept.
     public var curveName: String {
-        ([system, index] + params.filter { !$0.swept }.map { "\($0.name)=\($0.value)" }).joined(separator: " ")
+        ([system, index] + params.filter { !$0.swept }.map { "\($0.name)=\($0.value)" } + (batch > 1 ? ["batch=\(batch)"] : [])).joined(separator: " ")
     }
 
     /// One JSON object on one line; unknown values are `null`, `params` is an object.

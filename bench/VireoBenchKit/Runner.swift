@@ -12,6 +12,11 @@ public struct RunSettings: Sendable, Hashable {
     public var threads: Int = 1
     /// Queries per search call (> 1 exercises the engine's batch/GEMM path).
     public var batch: Int = 1
+    /// More call sizes measured at every point after `batch` (one record each), passes alternating
+    /// between the sizes so each is measured under the same machine load.
+    public var moreBatches: [Int] = []
+    /// Every call size measured.
+    public var batches: [Int] { [batch] + moreBatches.filter { $0 != batch } }
     /// Passes over the queries per point; the fastest is reported (the first also warms caches).
     public var runs: Int = 2
     /// Fraction of rows a filter lets through (`bucket < t` on a seeded uniform column); nil: no filter.
@@ -41,7 +46,7 @@ public enum Runner {
         target: any SearchTarget, data: BenchData, plan: IndexPlan, points: [SearchPoint], settings: RunSettings,
         progress: ProgressBar
     ) async throws -> (BuildReport, [ResultRecord]) {
-        guard settings.k >= 1, settings.k <= SearchRequest.maxLimit, settings.batch >= 1, settings.threads >= 1, settings.runs >= 1 else {
+        guard settings.k >= 1, settings.k <= SearchRequest.maxLimit, settings.batches.allSatisfy({ $0 >= 1 }), settings.threads >= 1, settings.runs >= 1 else {
             throw BenchError("--k must be in 1...\(SearchRequest.maxLimit); --batch, --threads and --runs at least 1")
         }
         if let s = settings.filterSelectivity, !(s > 0 && s <= 1) {
@@ -67,24 +72,31 @@ public enum Runner {
         let indexBytes = try await target.storageBytes()
         let buildParams = plan.buildParams(rows: data.base.count)
         var records: [ResultRecord] = []
-        progress.start("search \(plan.kind.milvusName)", total: points.count * settings.runs * data.queries.count)
+        let batches = settings.batches
+        progress.start("search \(plan.kind.milvusName)", total: points.count * settings.runs * data.queries.count * batches.count)
         for point in points {
-            var best: (ids: [[Int64]], seconds: Double, latency: LatencyRecorder)?
+            var bests = [(ids: [[Int64]], seconds: Double, latency: LatencyRecorder)?](repeating: nil, count: batches.count)
             for _ in 0..<settings.runs {
-                let pass = try await measurePass(target: target, queries: data.queries, point: point, settings: settings, filter: filter,
-                                                 progress: progress)
-                if best == nil || pass.seconds < best!.seconds { best = pass }
+                for (bi, size) in batches.enumerated() {
+                    var s = settings
+                    s.batch = size
+                    let pass = try await measurePass(target: target, queries: data.queries, point: point, settings: s, filter: filter,
+                                                     progress: progress)
+                    if bests[bi] == nil || pass.seconds < bests[bi]!.seconds { bests[bi] = pass }
+                }
             }
-            let b = best!
+            for (bi, size) in batches.enumerated() {
+            let b = bests[bi]!
             func recall(_ r: Int) -> Double? { Recall.at(r, results: b.ids, truth: truth, limit: settings.k) }
             records.append(ResultRecord(
                 system: target.system, index: plan.kind.milvusName, params: buildParams + point.params,
-                threads: settings.threads, batch: settings.batch, buildSeconds: report.buildSeconds,
+                threads: settings.threads, batch: size, buildSeconds: report.buildSeconds,
                 recallAt1: recall(1), recallAt10: recall(10), recallAt100: recall(100),
                 qps: Double(data.queries.count) / b.seconds,
                 p50Ms: b.latency.milliseconds(atPercentile: 50), p95Ms: b.latency.milliseconds(atPercentile: 95),
                 p99Ms: b.latency.milliseconds(atPercentile: 99), rssMB: ProcessMemory.current().peak,
                 indexBytes: indexBytes, dataset: data.name + (filter.map { " [\($0)]" } ?? ""), gitSHA: RunInfo.gitSHA))
+            }
         }
         progress.finish()
         return (report, records)
