@@ -56,7 +56,7 @@ let package = Package(
         // chosen at load time), so one portable binary runs the widest SIMD the CPU has.
         .target(
             name: "CVireoKernels",
-            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast", "-mprefer-vector-width=512"])]
         ),
         .target(
             name: "VireoKernels",

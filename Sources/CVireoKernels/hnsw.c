@@ -276,10 +276,13 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
             s->visited[e] = s->epoch;
             todo[m++] = e;
         }
+        // Two vectors in flight: one distance (~15 ns at dim 384) hides less than one memory
+        // access (~100 ns), so the next two are already on their way while this one is computed.
         if (m > 0) prefetch_vec(g, todo[0]);
+        if (m > 1) prefetch_vec(g, todo[1]);
         for (uint32_t j = 0; j < m; j++) {
             uint32_t e = todo[j];
-            if (j + 1 < m) prefetch_vec(g, todo[j + 1]);
+            if (j + 2 < m) prefetch_vec(g, todo[j + 2]);
             float d = dist_node(g, q, e);
             if (s->res_len < ef || d < bound) {
                 min_push(s, d, e);
@@ -288,6 +291,69 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
                     if (s->res_len > ef) max_pop(s);
                     if (s->res_len == ef) bound = s->res[0].d;
                 }
+            }
+        }
+        // The closest candidate is most likely expanded next: fetch its level's list now.
+        if (s->cand_len > 0 && !b) __builtin_prefetch(list_at(g, s->cand[0].id, level), 0, 3);
+    }
+}
+
+// Filtered best-first search of layer 0 (after ACORN-1, Patel et al., SIGMOD 2024: neighbour
+// expansion at search time, no denser graph). Distances are computed for allowed nodes only:
+// an excluded neighbour is a bridge whose own neighbours are taken instead (two hops), so the walk
+// stays connected through the excluded part of the graph without paying a distance for it. Each
+// expansion collects at most `cap` allowed nodes (direct neighbours first, in list order, then
+// those two hops away), which bounds the work per expansion as the graph's degree does.
+VK_INLINE void search_layer_filtered(const vk_hnsw_graph *g, const float *q, uint32_t ep, float ep_d, uint32_t ef,
+                                     const uint64_t *excluded, size_t excluded_bits, uint32_t cap, vk_hnsw_scratch *s) {
+    next_epoch(s);
+    s->cand_len = 0;
+    s->res_len = 0;
+    s->visited[ep] = s->epoch;
+    min_push(s, ep_d, ep);
+    if (!is_excluded(excluded, excluded_bits, ep)) max_push(s, ep_d, ep);
+    float bound = s->res_len == ef ? s->res[0].d : __builtin_inff();
+    while (s->cand_len > 0) {
+        pair_t c = min_pop(s);
+        if (c.d > bound) break;
+        const uint32_t *nb = list_at(g, c.id, 0);
+        uint32_t cnt = nb[0];
+        nb++;
+        uint32_t *todo = s->todo;
+        uint32_t m = 0;
+        for (uint32_t j = 0; j < cnt && m < cap; j++) {
+            uint32_t e = nb[j];
+            if (s->visited[e] == s->epoch) continue;
+            if (!is_excluded(excluded, excluded_bits, e)) {
+                s->visited[e] = s->epoch;
+                todo[m++] = e;
+            }
+        }
+        for (uint32_t j = 0; j < cnt && m < cap; j++) {
+            uint32_t e = nb[j];
+            if (!is_excluded(excluded, excluded_bits, e)) continue;
+            if (s->visited[e] == s->epoch) continue;
+            s->visited[e] = s->epoch;
+            const uint32_t *nb2 = list_at(g, e, 0);
+            uint32_t cnt2 = nb2[0];
+            nb2++;
+            for (uint32_t t = 0; t < cnt2 && m < cap; t++) {
+                uint32_t f = nb2[t];
+                if (s->visited[f] == s->epoch || is_excluded(excluded, excluded_bits, f)) continue;
+                s->visited[f] = s->epoch;
+                todo[m++] = f;
+            }
+        }
+        if (m > 0) prefetch_vec(g, todo[0]);
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t e = todo[j];
+            if (j + 1 < m) prefetch_vec(g, todo[j + 1]);
+            float d = dist_node(g, q, e);
+            if (s->res_len < ef || d < bound) {
+                min_push(s, d, e);
+                max_push(s, d, e);
+                if (s->res_len > ef) max_pop(s);
+                if (s->res_len == ef) bound = s->res[0].d;
             }
         }
     }
@@ -428,7 +494,7 @@ void vk_hnsw_insert(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t node, uint32_t 
 
 VK_MULTIVERSION
 size_t vk_hnsw_search(const vk_hnsw_graph *g, const float *query, uint32_t k, uint32_t ef,
-                      const uint64_t *excluded, size_t excluded_bits, vk_hnsw_scratch *s,
+                      const uint64_t *excluded, size_t excluded_bits, uint32_t filtered_cap, vk_hnsw_scratch *s,
                       uint32_t *out_ids, float *out_dist) {
     if (g->max_level < 0 || g->n == 0 || k == 0) return 0;
     if (ef < k) ef = k;
@@ -436,7 +502,11 @@ size_t vk_hnsw_search(const vk_hnsw_graph *g, const float *query, uint32_t k, ui
     uint32_t cur = g->entry;
     float cur_d = dist_node(g, query, cur);
     for (int l = g->max_level; l > 0; l--) cur = greedy(g, NULL, query, cur, &cur_d, l, s);
-    search_layer(g, NULL, query, cur, cur_d, ef, 0, excluded, excluded_bits, s);
+    if (filtered_cap > 0 && excluded) {
+        search_layer_filtered(g, query, cur, cur_d, ef, excluded, excluded_bits, filtered_cap, s);
+    } else {
+        search_layer(g, NULL, query, cur, cur_d, ef, 0, excluded, excluded_bits, s);
+    }
     // Pop the max-heap into ascending order.
     size_t n = s->res_len;
     pair_t *sorted = s->tmp;

@@ -64,9 +64,12 @@ uint32_t vk_hnsw_next_node(vk_hnsw_build *b);
 uint32_t vk_hnsw_inserted(vk_hnsw_build *b);
 
 /// k-nearest-neighbour search. Rows whose bit is set in `excluded` (a bitset of `excluded_bits` bits,
-/// may be NULL) are traversed but never returned. Writes up to k results, closest first; returns the count.
+/// may be NULL) are never returned. With `filtered_cap` 0 they are traversed like any node (best
+/// when few rows are excluded); with `filtered_cap` > 0 layer 0 computes distances for allowed
+/// nodes only, reaching them through excluded neighbours (two hops), at most `filtered_cap` per
+/// expansion (a selective filter). Writes up to k results, closest first; returns the count.
 size_t vk_hnsw_search(const vk_hnsw_graph *g, const float *query, uint32_t k, uint32_t ef,
-                      const uint64_t *excluded, size_t excluded_bits, vk_hnsw_scratch *s,
+                      const uint64_t *excluded, size_t excluded_bits, uint32_t filtered_cap, vk_hnsw_scratch *s,
                       uint32_t *out_ids, float *out_dist);
 
 /// Checks the invariants above; returns 0 if they hold, else a code (1 count, 2 id range, 3 self link,

@@ -12,12 +12,12 @@ protocol SegmentIndex: SerializableIndex {
     var metric: Metric { get }
     /// Whether scanning the `allowed` rows of `rows` exactly is expected to cost less than an index
     /// search that must skip the others.
-    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters, queries: Int) -> Bool
 }
 
 extension SegmentIndex {
     /// Default: scan when fewer than 2 % of the rows (or fewer than `4·max(ef, k)`) are allowed.
-    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool {
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters, queries: Int) -> Bool {
         Double(allowed) < 0.02 * Double(rows) || allowed < 4 * max(params.ef, k)
     }
 }
@@ -35,15 +35,30 @@ extension HNSWIndex: SegmentIndex {
         search(queries: queries, range: range, k: k, ef: params.ef, excluded: excluded, idBase: idBase, heaps: &heaps, refineK: params.refineK)
     }
 
-    /// Cost model: with a fraction `s = allowed / rows` of the rows allowed, a graph walk expands
-    /// about `ef / s` nodes to collect `ef` allowed candidates, each costing up to `2·M` distances on
-    /// layer 0, while a scan of the allowed rows costs `allowed` distances (sequential, cheaper
-    /// each). Scan when `allowed < (ef / s) · 2M`, i.e. `allowed² / rows < 2·M·ef` — for M = 16,
-    /// ef = 64 on 50,000 rows that is below about 20 % selectivity.
-    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool {
+    /// Cost model, in distance computations. A scan of the allowed rows costs `allowed` of them,
+    /// sequential (and, for a batch of queries, blocked into GEMMs, several times cheaper each).
+    /// A walk collects `ef` allowed candidates at about `2·M` distances per expansion, random
+    /// accesses, each costing about twice a sequential one:
+    ///
+    /// - one query per call (fewer than ``SegmentSearch/gemmQueries``): with few rows allowed the
+    ///   walk is the filtered one (distances for allowed nodes only, ``HNSWIndex/filteredWalkCap(_:)``),
+    ///   whose cost does not grow with `1/s`: scan when `allowed < 2 · 2M · ef`;
+    /// - a batch: the plain walk expands about `ef / s` nodes for `ef` allowed candidates, against a
+    ///   GEMM scan: scan when `allowed² / rows < 2·M·ef` — for M = 16, ef = 64 on 50,000 rows that
+    ///   is below about 20 % selectivity.
+    ///
+    /// Measured on `../shared/data/dev` (bench/README.md, "Filtered search"): at 10 % allowed a
+    /// batch scans at 8,100 QPS against 5,000 for the filtered walk, one query per call walks at
+    /// 3,900 (ef 32) against 2,900 for the scan.
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters, queries: Int) -> Bool {
         let ef = Double(max(params.ef, k))
         if allowed < 4 * Int(ef) { return true }
         guard allowed < rows else { return false }
+        // The benchmark switch that forces one walk also forces walking (to measure the walks).
+        if HNSWIndex.filteredWalkMode != .auto { return false }
+        if queries < SegmentSearch.gemmQueries, filteredWalkCap(fraction: Double(allowed) / Double(rows)) > 0 {
+            return Double(allowed) < 4 * Double(configuration.M) * ef
+        }
         return Double(allowed) * Double(allowed) / Double(rows) < 2 * Double(configuration.M) * ef
     }
 
@@ -77,8 +92,8 @@ extension IndexEnvelope: SegmentIndex where Inner: SegmentIndex {
 
     func matches(_ spec: IndexSpec, rows: Int) -> Bool { spec.resolvedMetric == metric && inner.matches(spec, rows: rows) }
 
-    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool {
-        inner.prefersExactScan(allowed: allowed, rows: rows, k: k, params: params)
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters, queries: Int) -> Bool {
+        inner.prefersExactScan(allowed: allowed, rows: rows, k: k, params: params, queries: queries)
     }
 }
 
@@ -101,8 +116,8 @@ final class ValidRowsIndex: SegmentIndex, ForwardingSerializableIndex {
     var metric: Metric { inner.metric }
     func matches(_ spec: IndexSpec, rows: Int) -> Bool { inner.matches(spec, rows: self.rows.count) }
 
-    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters) -> Bool {
-        inner.prefersExactScan(allowed: allowed, rows: self.rows.count, k: k, params: params)
+    func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters, queries: Int) -> Bool {
+        inner.prefersExactScan(allowed: allowed, rows: self.rows.count, k: k, params: params, queries: queries)
     }
 
     func search(queries: MatrixView, range: Range<Int>, k: Int, params: ResolvedSearchParameters, excluded: Bitset?,

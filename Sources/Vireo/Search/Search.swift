@@ -117,6 +117,9 @@ struct HitAddress {
 /// with most rows deleted or filtered out, a graph walk visits mostly excluded nodes, and a scan of
 /// the allowed rows is both faster and exact.
 enum SegmentSearch {
+    /// Queries per chunk from which exact scans are blocked GEMMs rather than one SIMD pass per query.
+    static let gemmQueries = 32
+
     static func run(
         queries: MatrixView, field: Int, metric: Metric, k: Int, params: ResolvedSearchParameters, exact: Bool, snapshots: [ShardSnapshot],
         backend: any ComputeBackend, threads: Int, budget: WorkBudget? = nil, includeGrowing: Bool = true
@@ -126,7 +129,7 @@ enum SegmentSearch {
         let snapshots = snapshots.map { $0.excludingNullVectors(field: field) }
         let indexed = !exact && snapshots.contains { $0.sealed.contains { $0.indexes[field] != nil } }
         // Graph search parallelises per query; GEMM wants enough queries per chunk to stay efficient.
-        let chunks = max(1, min(threads, indexed ? nq : nq / 32))
+        let chunks = max(1, min(threads, indexed ? nq : nq / gemmQueries))
         let perChunk = (nq + chunks - 1) / chunks
         let results = Mutex<[[(distance: Float, id: Int64)]]>(Array(repeating: [], count: nq))
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
@@ -143,7 +146,7 @@ enum SegmentSearch {
                     let idBase = HitAddress.pack(shard: s, ordinal: ord, row: 0)
                     let allowed = seg.rowCount - (tomb?.count ?? 0)
                     if !exact, let index = seg.indexes[field], index.metric == metric,
-                       !index.prefersExactScan(allowed: allowed, rows: seg.rowCount, k: k, params: params) {
+                       !index.prefersExactScan(allowed: allowed, rows: seg.rowCount, k: k, params: params, queries: count) {
                         // IVF: with a fraction f of rows allowed, each probed list holds f as many
                         // candidates, so probe nprobe / f lists to keep the candidate count (and recall).
                         var p = params
