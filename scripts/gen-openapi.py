@@ -29,10 +29,10 @@ def coll(extra=None, required=()):
 
 INDEX_PARAM = obj({
     "fieldName": S, "indexName": S, "metricType": {"type": "string", "enum": ["L2", "IP", "COSINE", "HAMMING", "JACCARD", "BM25"]},
-    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT", "IVF_PQ", "BIN_FLAT", "BIN_IVF_FLAT", "INVERTED", "STL_SORT", "TRIE", "BITMAP",
+    "indexType": {"type": "string", "enum": ["AUTOINDEX", "FLAT", "HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_PQ", "IVF_SQ8", "BIN_FLAT", "BIN_IVF_FLAT", "INVERTED", "STL_SORT", "TRIE", "BITMAP",
                                              "SPARSE_INVERTED_INDEX", "SPARSE_WAND"]},
     "params": {"type": "object", "additionalProperties": {"oneOf": [{"type": "number"}, S, {"type": "boolean"}]},
-               "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused"},
+               "description": "M, efConstruction (HNSW, HNSW_SQ); nlist, m, nbits (IVF): integers; sq_type (SQ8), refine (boolean), refine_type (SQ6, SQ8, BF16, FP16, FP32) for HNSW_SQ; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused"},
 }, ["fieldName"])
 FIELD = obj({
     "fieldName": S, "dataType": {"type": "string", "enum": ["Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double",

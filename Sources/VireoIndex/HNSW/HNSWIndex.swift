@@ -337,7 +337,13 @@ package final class HNSWIndex: @unchecked Sendable {
         switch Self.filteredWalkMode {
         case .always: return UInt32(2 * configuration.M)
         case .never: return 0
-        case .auto: return allowed < Self.filteredWalkFraction ? UInt32(2 * configuration.M) : 0
+        case .auto:
+            // Two hops reach about (2M)² nodes, of which a fraction `allowed` is allowed; below
+            // 1/(2M) that is fewer than one list's worth and the walk loses its way (recall 0.12 at
+            // 1 % allowed, ef 400, in HNSWIndexTests), so the plain walk, which traverses excluded
+            // nodes, is kept there (the engine scans such segments exactly anyway).
+            let lowest = 1 / Double(2 * configuration.M)
+            return allowed >= lowest && allowed < Self.filteredWalkFraction ? UInt32(2 * configuration.M) : 0
         }
     }
 

@@ -686,8 +686,10 @@ enum OpenAPIDocument {
               "AUTOINDEX",
               "FLAT",
               "HNSW",
+              "HNSW_SQ",
               "IVF_FLAT",
               "IVF_PQ",
+              "IVF_SQ8",
               "BIN_FLAT",
               "BIN_IVF_FLAT",
               "INVERTED",
@@ -724,7 +726,7 @@ enum OpenAPIDocument {
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused",
+             "description": "M, efConstruction (HNSW, HNSW_SQ); nlist, m, nbits (IVF): integers; sq_type (SQ8), refine (boolean), refine_type (SQ6, SQ8, BF16, FP16, FP32) for HNSW_SQ; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused",
              "type": "object"
             }
            },
@@ -3863,8 +3865,10 @@ enum OpenAPIDocument {
               "AUTOINDEX",
               "FLAT",
               "HNSW",
+              "HNSW_SQ",
               "IVF_FLAT",
               "IVF_PQ",
+              "IVF_SQ8",
               "BIN_FLAT",
               "BIN_IVF_FLAT",
               "INVERTED",
@@ -3901,7 +3905,7 @@ enum OpenAPIDocument {
                }
               ]
              },
-             "description": "M, efConstruction (HNSW); nlist, m, nbits (IVF): integers; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused",
+             "description": "M, efConstruction (HNSW, HNSW_SQ); nlist, m, nbits (IVF): integers; sq_type (SQ8), refine (boolean), refine_type (SQ6, SQ8, BF16, FP16, FP32) for HNSW_SQ; json_path, json_cast_type (BOOL, DOUBLE, VARCHAR, ARRAY_BOOL, ARRAY_DOUBLE, ARRAY_VARCHAR), json_cast_function (STRING_TO_DOUBLE) for a JSON path index (INVERTED or AUTOINDEX on a JSON field): strings; inverted_index_algo (TAAT_NAIVE, DAAT_WAND, DAAT_MAXSCORE), bm25_k1, bm25_b for a sparse index; other Milvus parameters are accepted and unused",
              "type": "object"
             }
            },
