@@ -31,6 +31,8 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(help: "Rounds (peer then Vireo, back to back); each point keeps its best round.") var rounds: Int = 3
     @Option(help: "Passes per point within a Vireo run (fastest reported).") var runs: Int = 2
     @Option(help: "Queries per call on Vireo's batch path.") var batch: Int = 1000
+    @Option(help: "Rows per sealed segment for Vireo (0: every base row in one segment, one index like each peer's; the engine's default seals every 65,536 rows).")
+    var sealRows: Int = 0
     @Option(help: "Use the first N queries.") var maxQueries: Int?
     @Option(help: "Python of the peers' venv (created with the pinned packages if missing).") var peerPython: String = "/tmp/peers/bin/python"
     @Option(help: "The peers' script (default: bench/peers/peers_batch.py of this checkout).") var peersScript: String?
@@ -79,6 +81,7 @@ struct CompareCommand: AsyncParsableCommand {
                 if kind == "ivf_pq" { args += ["--refine", "\(refine)"] }
                 if kind == "hnsw_sq_refine" { args += ["--sq-refine", "--refine", "2"] }
                 if let maxQueries { args += ["--max-queries", "\(maxQueries)"] }
+                args += ["--seal-rows", "\(sealRows > 0 ? sealRows : Self.baseRows(files))"]
                 if quiet { args.append("--quiet") }
                 let busy = MachineLoad.waitQuiet()
                 let load = Self.load1()
@@ -98,7 +101,7 @@ struct CompareCommand: AsyncParsableCommand {
         peers = PeersCSV.best(peers)
         // 3. Report.
         print("## vireo-bench compare: \(files.name)\n")
-        print("\(RunInfo.summary). Best of \(rounds) round(s); peers and Vireo back to back in each. Peers: all queries in one call on one thread (`batch1t_qps`). Vireo: calls of \(batch) queries on one engine thread (batch) and one query per call (per query). Builds on \(System.coreCount) threads.\n")
+        print("\(RunInfo.summary). Best of \(rounds) round(s); peers and Vireo back to back in each. Peers: all queries in one call on one thread (`batch1t_qps`). Vireo: calls of \(batch) queries on one engine thread (batch) and one query per call (per query), \(sealRows > 0 ? "\(sealRows) rows per sealed segment" : "all rows in one sealed segment"). Builds on \(System.coreCount) threads.\n")
         print(Comparison.table(vireo: vireo, peers: peers))
         print("Vireo per query against its batch path at the same setting:\n")
         print(Comparison.perQueryTable(vireo: vireo))
@@ -115,6 +118,15 @@ struct CompareCommand: AsyncParsableCommand {
             try RecallQPSPlot.svg(curves: curves, title: "\(files.name): recall@10 vs QPS, 1 thread, batch and per query (git \(RunInfo.gitSHA))")
                 .write(toFile: svg, atomically: true, encoding: .utf8)
         }
+    }
+
+    /// The base rows of a dataset (the fvecs/bvecs file's size over its record size).
+    static func baseRows(_ files: DatasetFiles) -> Int {
+        guard let handle = FileHandle(forReadingAtPath: files.base), let head = try? handle.read(upToCount: 4), head.count == 4,
+              let size = (try? FileManager.default.attributesOfItem(atPath: files.base))?[.size] as? Int else { return 65_536 }
+        let dim = Int(head.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).littleEndian })
+        let element = files.base.hasSuffix(".bvecs") ? 1 : 4
+        return max(1, size / (4 + dim * element))
     }
 
     /// The 1-minute load average (`/proc/loadavg`).

@@ -15,6 +15,11 @@ import VireoText
 public struct Filter: Sendable {
     public let expression: String
     let root: FilterExpr
+    /// The parsed expression's canonical form (field references resolved against the schema, so a
+    /// schema change gives another key), keying per-segment filter results; nil for expressions
+    /// longer than ``cacheableLength`` (long `pk in [...]` lists are one-off).
+    let cacheKey: String?
+    static let cacheableLength = 4096
 
     /// Maximum nesting depth and length, so hostile input cannot overflow the stack or run the parser
     /// for long: at most ``maxLength`` characters outside string literals, and ``maxTotalLength``
@@ -46,6 +51,7 @@ public struct Filter: Sendable {
         } catch let e as FilterSyntaxError {
             throw Filter.describe(e, in: expression)
         }
+        cacheKey = expression.utf8.count <= Self.cacheableLength ? String(describing: root) : nil
     }
 
     static func describe(_ e: FilterSyntaxError, in expression: String) -> VireoError {

@@ -23,6 +23,31 @@ final class ColumnCache: Sendable {
     /// `enable_match` fields' analysed terms → rows (ascending), for `text_match`, by field.
     private let textTerms = Mutex<[String: [String: [UInt32]]]>([:])
 
+    /// Filter results (the rows an expression matches, before tombstones and partitions) by the
+    /// parsed expression's canonical form (``Filter/cacheKey``): the segment's rows never change, so
+    /// a result stays valid for the segment's life. A RAG workload repeats a handful of filters (a
+    /// tenant, a source), and per query the columnar pass over every row is a fixed cost the search
+    /// itself does not have. At most ``filterCacheLimit`` results, the oldest dropped first.
+    private let filterResults = Mutex<(keys: [String], bits: [String: Bitset])>(([], [:]))
+    static let filterCacheLimit = 16
+
+    /// The cached result of the filter keyed `key`, or `evaluate`'s (kept when not nil).
+    func filterResult(_ key: String?, evaluate: () throws -> Bitset?) rethrows -> Bitset? {
+        guard let key else { return try evaluate() }
+        if let b = filterResults.withLock({ $0.bits[key] }) { return b }
+        guard let built = try evaluate() else { return nil }
+        filterResults.withLock { cache in
+            guard cache.bits[key] == nil else { return }
+            if cache.keys.count >= Self.filterCacheLimit { cache.bits[cache.keys.removeFirst()] = nil }
+            cache.keys.append(key)
+            cache.bits[key] = built
+        }
+        return built
+    }
+
+    /// How many filter results this segment holds (tests check the cache is used and bounded).
+    var cachedFilterResults: Int { filterResults.withLock { $0.keys.count } }
+
     /// How many text fields' term indexes this segment has built (tests check `text_match` uses them).
     var textTermStructures: Int { textTerms.withLock { $0.count } }
 

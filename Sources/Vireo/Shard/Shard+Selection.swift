@@ -134,7 +134,7 @@ extension Shard {
             let columnar = ColumnarFilter(rows: rows, column: column, index: { name in
                 indexed(name) ? try columns.index(name) { try column(name) } : nil
             }, jsonPath: jsonPath, textTerms: textTerms)
-            if let b = try columnar.evaluate(filter.root) {
+            if let b = try columns.filterResult(filter.cacheKey, evaluate: { try columnar.evaluate(filter.root) }) {
                 bits = b
             } else {
                 let wanted = filter.fieldNames

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+@testable import Vireo
+import VireoTestSupport
+
+/// Per-segment filter results are cached by the parsed expression: a repeated filter must give the
+/// same rows as a fresh evaluation, deletes made after the result was cached must still apply, and
+/// the cache stays bounded.
+@Suite struct FilterCacheTests {
+    @Test("a repeated filter is answered from the segment's cache, with deletes applied after it, and the cache is bounded")
+    func repeated() async throws {
+        let dim = 8
+        let base = Datasets.embeddingLike(n: 2000, dim: dim, seed: 501)
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        var schema = simpleSchema("fc", dim: dim, metric: .l2)
+        schema.fields.append(FieldSchema(name: "bucket", dataType: .int64))
+        let c = try db.createCollection(schema)
+        var rows = makeRows(base)
+        for i in rows.indices { rows[i]["bucket"] = .int(Int64((i * 37) % 100)) }
+        try await c.insert(rows)
+        try await c.flush()
+        let segment = try #require(c.shards[0].snapshot.sealed.first)
+        func expected(_ pass: (Int) -> Bool, deleted: Set<Int> = []) -> Set<Int64> {
+            Set((0..<base.count).filter { pass(($0 * 37) % 100) && !deleted.contains($0) }.map { Int64($0) })
+        }
+        func ids(_ rows: [Row]) -> Set<Int64> { Set(rows.compactMap { if case let .int(v)? = $0["id"] { v } else { nil } }) }
+        let first = try c.query(filter: "bucket < 30", outputFields: ["id"], limit: 16_384)
+        #expect(ids(first) == expected { $0 < 30 })
+        #expect(segment.columns.cachedFilterResults == 1)
+        let again = try c.query(filter: "bucket < 30", outputFields: ["id"], limit: 16_384)
+        #expect(ids(again) == ids(first))
+        #expect(segment.columns.cachedFilterResults == 1, "the same filter must reuse its result")
+        // Deletes after the result was cached: tombstones apply on top of it.
+        let gone = Set(stride(from: 0, to: 2000, by: 3))
+        try await c.delete(ids: gone.map { .int(Int64($0)) })
+        let afterDelete = try c.query(filter: "bucket < 30", outputFields: ["id"], limit: 16_384)
+        #expect(ids(afterDelete) == expected({ $0 < 30 }, deleted: gone))
+        // A filtered search over the same cached rows returns only allowed, live rows.
+        let hits = try await c.search(SearchRequest(vectors: [base[1]], limit: 50, filter: "bucket < 30"))
+        let allowed = expected({ $0 < 30 }, deleted: gone)
+        #expect(hits[0].count == 50 && hits[0].allSatisfy { if case let .int(v) = $0.id { allowed.contains(v) } else { false } })
+        // Distinct filters: each correct, the cache never above its limit.
+        for t in 0..<(ColumnCache.filterCacheLimit + 4) {
+            let r = try c.query(filter: "bucket >= \(t * 3)", outputFields: ["id"], limit: 16_384)
+            #expect(ids(r) == expected({ $0 >= t * 3 }, deleted: gone))
+        }
+        #expect(segment.columns.cachedFilterResults == ColumnCache.filterCacheLimit)
+    }
+}
