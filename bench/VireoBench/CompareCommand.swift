@@ -124,7 +124,7 @@ struct CompareCommand: AsyncParsableCommand {
     static func baseRows(_ files: DatasetFiles) -> Int {
         guard let handle = FileHandle(forReadingAtPath: files.base), let head = try? handle.read(upToCount: 4), head.count == 4,
               let size = (try? FileManager.default.attributesOfItem(atPath: files.base))?[.size] as? Int else { return 65_536 }
-        let dim = Int(head.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).littleEndian })
+        let dim = head.reversed().reduce(0) { $0 << 8 | Int($1) }  // little-endian int32
         let element = files.base.hasSuffix(".bvecs") ? 1 : 4
         return max(1, size / (4 + dim * element))
     }
