@@ -248,6 +248,30 @@ VK_INLINE int is_excluded(const uint64_t *bits, size_t nbits, uint32_t id) {
     return bits && id < nbits && ((bits[id >> 6] >> (id & 63)) & 1);
 }
 
+// Distances to the nodes in `todo` (unvisited neighbours of the node being expanded): each close
+// enough joins the candidates, and the results unless excluded. Returns the new bound (the worst
+// result once there are `ef`). Two vectors are in flight: one distance (~15 ns at dim 384) hides
+// less than one memory access (~100 ns), so the next two are on their way while one is computed.
+VK_INLINE float score_todo(const vk_hnsw_graph *g, const float *q, const uint32_t *todo, uint32_t m, uint32_t ef,
+                           const uint64_t *excluded, size_t excluded_bits, float bound, vk_hnsw_scratch *s) {
+    if (m > 0) prefetch_vec(g, todo[0]);
+    if (m > 1) prefetch_vec(g, todo[1]);
+    for (uint32_t j = 0; j < m; j++) {
+        uint32_t e = todo[j];
+        if (j + 2 < m) prefetch_vec(g, todo[j + 2]);
+        float d = dist_node(g, q, e);
+        if (s->res_len < ef || d < bound) {
+            min_push(s, d, e);
+            if (!is_excluded(excluded, excluded_bits, e)) {
+                max_push(s, d, e);
+                if (s->res_len > ef) max_pop(s);
+                if (s->res_len == ef) bound = s->res[0].d;
+            }
+        }
+    }
+    return bound;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Algorithm 2: best-first search of one layer. Leaves the best `ef` allowed nodes in s->res.
 
@@ -276,23 +300,7 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
             s->visited[e] = s->epoch;
             todo[m++] = e;
         }
-        // Two vectors in flight: one distance (~15 ns at dim 384) hides less than one memory
-        // access (~100 ns), so the next two are already on their way while this one is computed.
-        if (m > 0) prefetch_vec(g, todo[0]);
-        if (m > 1) prefetch_vec(g, todo[1]);
-        for (uint32_t j = 0; j < m; j++) {
-            uint32_t e = todo[j];
-            if (j + 2 < m) prefetch_vec(g, todo[j + 2]);
-            float d = dist_node(g, q, e);
-            if (s->res_len < ef || d < bound) {
-                min_push(s, d, e);
-                if (!is_excluded(excluded, excluded_bits, e)) {
-                    max_push(s, d, e);
-                    if (s->res_len > ef) max_pop(s);
-                    if (s->res_len == ef) bound = s->res[0].d;
-                }
-            }
-        }
+        bound = score_todo(g, q, todo, m, ef, excluded, excluded_bits, bound, s);
         // The closest candidate is most likely expanded next: fetch its level's list now.
         if (s->cand_len > 0 && !b) __builtin_prefetch(list_at(g, s->cand[0].id, level), 0, 3);
     }
@@ -344,18 +352,7 @@ VK_INLINE void search_layer_filtered(const vk_hnsw_graph *g, const float *q, uin
                 todo[m++] = f;
             }
         }
-        if (m > 0) prefetch_vec(g, todo[0]);
-        for (uint32_t j = 0; j < m; j++) {
-            uint32_t e = todo[j];
-            if (j + 1 < m) prefetch_vec(g, todo[j + 1]);
-            float d = dist_node(g, q, e);
-            if (s->res_len < ef || d < bound) {
-                min_push(s, d, e);
-                max_push(s, d, e);
-                if (s->res_len > ef) max_pop(s);
-                if (s->res_len == ef) bound = s->res[0].d;
-            }
-        }
+        bound = score_todo(g, q, todo, m, ef, NULL, 0, bound, s);  // every node in `todo` is allowed
     }
 }
 

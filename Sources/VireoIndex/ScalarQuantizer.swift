@@ -92,3 +92,16 @@ package struct ScalarQuantizer8: Sendable {
         }
     }
 }
+
+extension Distances {
+    /// A quantised index's re-ranking distance: exact on the stored float row `x`, divided by the
+    /// row's norm when the codes encode the normalised rows of vectors stored as inserted (COSINE
+    /// without a normalised float copy; `q` is normalised already).
+    package static func refineDistance(_ metric: Metric, _ q: UnsafeBufferPointer<Float>, _ x: UnsafeBufferPointer<Float>,
+                                       normalizingRow: Bool) -> Float {
+        let d = distance(metric, q, x)
+        guard normalizingRow else { return d }
+        let norm = vk_norm_sq(x.baseAddress!, x.count).squareRoot()
+        return norm > 0 ? d / norm : d
+    }
+}

@@ -26,6 +26,7 @@ import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from conftest import TARGET
+from metric_flows import scores  # noqa: E402  (Tests/e2e_common, on the path conftest sets)
 
 pytestmark = pytest.mark.skipif(TARGET != "vireo", reason="Milvus Lite 3.2.2 builds neither HNSW_SQ nor IVF_SQ8")
 
@@ -68,16 +69,6 @@ class Data:
 
     def rows(self):
         return [{"id": int(i), "bucket": int(b), "vec": v.tolist()} for i, b, v in zip(self.ids, self.bucket, self.base)]
-
-
-def scores(base, q, metric):
-    """What Milvus returns per row: squared L2, dot product, cosine similarity (float64 over float32 inputs)."""
-    b, q = base.astype(np.float64), np.asarray(q, dtype=np.float64)
-    if metric == "L2":
-        return ((b - q) ** 2).sum(axis=1)
-    if metric == "IP":
-        return b @ q
-    return (b @ q) / (np.linalg.norm(b, axis=1) * np.linalg.norm(q))
 
 
 def exact_topk(data, q, metric, mask, k=K):

@@ -369,7 +369,8 @@ package final class HNSWIndex: @unchecked Sendable {
     private func searchQuantized(_ sq: ScalarQuantizer8, _ graph: vk_hnsw_graph, queries: MatrixView, range: Range<Int>, k: Int, ef: Int,
                                  excluded: Bitset?, idBase: Int64, heaps: inout [TopK], refineK: Int) {
         let refine = configuration.refine == true
-        let want = refine ? k * max(refineK, 1) : k
+        // Never more candidates than rows (k and refine_k come from the request).
+        let want = refine ? min(k * max(refineK, 1), max(count, k)) : k
         let efUsed = max(ef, want)
         let scratch = takeScratch(ef: efUsed)
         defer { returnScratch(scratch) }
@@ -400,7 +401,8 @@ package final class HNSWIndex: @unchecked Sendable {
             }
             let h = qi - range.lowerBound
             if refine {
-                for j in 0..<found { heaps[h].push(refineDistance(q, row: Int(ids[j])), id: idBase + Int64(ids[j])) }
+                for j in 0..<found { heaps[h].push(Distances.refineDistance(metric, q, vectors.row(Int(ids[j])), normalizingRow: refineNormalizes),
+                                              id: idBase + Int64(ids[j])) }
             } else {
                 // IP: the walk's distances omit −⟨q, vmin⟩.
                 for j in 0..<found { heaps[h].push(ip ? dists[j] - bias : dists[j], id: idBase + Int64(ids[j])) }
@@ -408,15 +410,6 @@ package final class HNSWIndex: @unchecked Sendable {
         }
     }
 
-    /// The exact distance of `q` to `row` on the float vectors (normalising the row when the index's
-    /// codes encode normalised rows of vectors stored as inserted).
-    package func refineDistance(_ q: UnsafeBufferPointer<Float>, row: Int) -> Float {
-        let x = vectors.row(row)
-        let d = Distances.distance(metric, q, x)
-        guard refineNormalizes else { return d }
-        let norm = vk_norm_sq(x.baseAddress!, x.count).squareRoot()
-        return norm > 0 ? d / norm : d
-    }
 
     private final class Scratch: @unchecked Sendable {
         // SAFETY: a scratch is used by one search at a time (taken from and returned to the pool

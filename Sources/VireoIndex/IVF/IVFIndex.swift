@@ -211,13 +211,7 @@ package final class IVFIndex: @unchecked Sendable {
         for i in 0..<n { idsOut[i] = order[i] }
         if configuration.encoding == .sq8 {
             // Residuals r = x − c(x) in list order, their per-coordinate ranges, then the codes.
-            let residuals = FloatArena(count: n * dim) { buf in
-                for (i, row) in order.enumerated() {
-                    let x = vectors.row(Int(row))
-                    let c = coarseView.row(Int(labels[Int(row)]))
-                    for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
-                }
-            }.matrix(dim: dim)
+            let residuals = Self.residuals(vectors, centroids: coarseView, labels: labels, order: order)
             let quantizer = ScalarQuantizer8(training: residuals)
             quantizer.store(into: (base + layout.payload).assumingMemoryBound(to: Float.self))
             quantizer.encode(residuals, into: (base + layout.sqCodes).assumingMemoryBound(to: UInt8.self))
@@ -230,13 +224,7 @@ package final class IVFIndex: @unchecked Sendable {
         } else if n > 0 {
             // 3. Residuals r = x − c(x), in list order; PQ codebooks on a sample of them; codes.
             let dsub = dim / m
-            let residuals = FloatArena(count: n * dim) { buf in
-                for (i, row) in order.enumerated() {
-                    let x = vectors.row(Int(row))
-                    let c = coarseView.row(Int(labels[Int(row)]))
-                    for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
-                }
-            }.matrix(dim: dim)
+            let residuals = Self.residuals(vectors, centroids: coarseView, labels: labels, order: order)
             let pqSample = sample(n: n, limit: IVFConfiguration.pqTrainingRows, rng: &rng)
             let cbOut = (base + layout.payload).assumingMemoryBound(to: Float.self)
             let codesOut = (base + layout.payload + 4 * m * 256 * dsub).assumingMemoryBound(to: UInt8.self)
@@ -275,6 +263,18 @@ package final class IVFIndex: @unchecked Sendable {
         // SAFETY: workers write disjoint codebooks (by j) and disjoint code columns (i*m + j).
         let codebooks: UnsafeMutablePointer<Float>
         let codes: UnsafeMutablePointer<UInt8>
+    }
+
+    /// The residuals `x − c(x)` of every row, in list order (`order`), as one matrix.
+    private static func residuals(_ vectors: MatrixView, centroids: MatrixView, labels: [UInt32], order: [UInt32]) -> MatrixView {
+        let dim = vectors.dim
+        return FloatArena(count: order.count * dim) { buf in
+            for (i, row) in order.enumerated() {
+                let x = vectors.row(Int(row))
+                let c = centroids.row(Int(labels[Int(row)]))
+                for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
+            }
+        }.matrix(dim: dim)
     }
 
     /// Up to `limit` distinct row numbers, sorted, drawn with `rng` (all rows when n ≤ limit).
@@ -407,7 +407,8 @@ package final class IVFIndex: @unchecked Sendable {
         var lut = [Float](repeating: 0, count: max(m * 256, 1))
         var residual = [Float](repeating: 0, count: dim)
         let quantized = codes != nil || sqCodes != nil
-        let candidatesPerQuery = (quantized && refine > 0) ? k * refine : k
+        // Never more candidates than rows (k and refine come from the request).
+        let candidatesPerQuery = (quantized && refine > 0) ? min(k * refine, max(n, k)) : k
         var sqBias: Float = 0
         for (h, qi) in range.enumerated() {
             let q = queries.row(qi)
@@ -478,12 +479,7 @@ package final class IVFIndex: @unchecked Sendable {
             }
             if quantized && refine > 0 {
                 for c in cand.sorted() {
-                    let x = vectors.row(Int(c.id))
-                    var exact = Distances.distance(metric, q, x)
-                    if refineNormalizes {
-                        let norm = vk_norm_sq(x.baseAddress!, x.count).squareRoot()
-                        if norm > 0 { exact /= norm }
-                    }
+                    let exact = Distances.refineDistance(metric, q, vectors.row(Int(c.id)), normalizingRow: refineNormalizes)
                     heaps[h].push(exact, id: idBase + c.id)
                 }
             } else {
