@@ -49,6 +49,25 @@ void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *
     }
 }
 
+/* Rows picked by number from one matrix (an IVF list over the segment's vectors): the same loops as
+ * above with the next rows fetched two ahead, since gathered rows defeat the hardware prefetcher at
+ * each row boundary. */
+VK_MULTIVERSION
+void vk_dot_gather(const float *q, const float *base, const uint32_t *rows, size_t n, size_t d, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + 2 < n) vk_prefetch(base + (size_t)rows[i + 2] * d, d * sizeof(float));
+        out[i] = dot_inline(q, base + (size_t)rows[i] * d, d);
+    }
+}
+
+VK_MULTIVERSION
+void vk_l2sq_gather(const float *q, const float *base, const uint32_t *rows, size_t n, size_t d, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + 2 < n) vk_prefetch(base + (size_t)rows[i + 2] * d, d * sizeof(float));
+        out[i] = l2sq_inline(q, base + (size_t)rows[i] * d, d);
+    }
+}
+
 VK_MULTIVERSION
 void vk_norms_sq(const float *base, size_t n, size_t d, float *out) {
     for (size_t i = 0; i < n; i++) {

@@ -125,6 +125,76 @@ func ivfRecall(_ index: IVFIndex, base: [[Float]], queries: [[Float]], metric: M
         }
     }
 
+    /// IVF_FLAT keeps no copy of the vectors: its bytes are the header, centroids, list offsets and
+    /// row ids (64-byte aligned), and a scan gathers the rows from the vectors it was built over.
+    @Test("IVF_FLAT stores lists of row numbers, not a second copy of the vectors")
+    func flatHoldsOneCopy() throws {
+        let (base, queries) = Self.data(.l2, seed: 93)
+        let nlist = 25
+        let index = try Self.build(base, .l2, IVFConfiguration(nlist: nlist, encoding: .flat))
+        let listBytes = 64 + 4 * nlist * Self.dim + 4 * (nlist + 1) + 4 * base.count
+        #expect(index.byteCount == (listBytes + 63) / 64 * 64)
+        #expect(index.byteCount < base.count * Self.dim * 4 / 4)
+        #expect(ivfRecall(index, base: base, queries: queries, metric: .l2, nprobe: nlist) == 1.0)
+    }
+
+    /// COSINE over vectors stored as inserted (not unit length): the lists are trained on the
+    /// normalised copy, which is not kept; the scan reads the vectors as stored and divides by each
+    /// row's norm, so nprobe = nlist is still exact cosine.
+    @Test("IVF_FLAT over unnormalised COSINE vectors scans them with stored row norms")
+    func flatCosineAsStored() throws {
+        let (raw, rawQueries) = Self.data(.l2, seed: 95)
+        var g = SeededGenerator(seed: 95)
+        let base = raw.map { row in row.map { $0 * Float.random(in: 0.2...5, using: &g) } }
+        let queries = rawQueries.map(Oracle.normalized)
+        let stored = FloatArena(copying: base.flatMap { $0 }).matrix(dim: Self.dim)
+        let normalized = FloatArena(copying: base.map(Oracle.normalized).flatMap { $0 }).matrix(dim: Self.dim)
+        let config = IVFConfiguration(nlist: 20, encoding: .flat)
+        let index = try IVFIndex.build(vectors: normalized, metric: .cosine, configuration: config, backend: OpenBLASBackend(), threads: 2,
+                                       refineVectors: stored)
+        #expect(index.refineNormalizes)
+        #expect(ivfRecall(index, base: base, queries: queries, metric: .cosine, nprobe: 20) == 1.0)
+        // Its stored form needs the row norms: opened as if the vectors were unit length, it is refused.
+        let blob = UnsafeMutableRawBufferPointer.allocate(byteCount: index.byteCount, alignment: 64)
+        defer { blob.deallocate() }
+        index.serialize(into: blob)
+        let reopened = try IVFIndex.open(stored: UnsafeRawBufferPointer(blob), owner: stored.owner!, vectors: stored, metric: .cosine,
+                                         configuration: config, refineNormalizes: true)
+        #expect(ivfRecall(reopened, base: base, queries: queries, metric: .cosine, nprobe: 20) == 1.0)
+        #expect(throws: IndexError.self) { () throws -> Void in
+            _ = try IVFIndex.open(stored: UnsafeRawBufferPointer(blob), owner: stored.owner!, vectors: stored, metric: .cosine, configuration: config)
+        }
+    }
+
+    /// A version 1 IVF_FLAT blob (written before the lists referenced rows by number) carried a
+    /// list-order copy of the vectors after the ids; it still opens, and searches the same.
+    /// A blob whose row ids point outside the vectors is refused rather than read.
+    @Test("version 1 IVF_FLAT blobs open; damaged list ids are refused")
+    func flatLegacyAndDamaged() throws {
+        let (base, queries) = Self.data(.ip, seed: 97)
+        let vectors = FloatArena(copying: base.flatMap { $0 }).matrix(dim: Self.dim)
+        let config = IVFConfiguration(nlist: 16, encoding: .flat)
+        let index = try IVFIndex.build(vectors: vectors, metric: .ip, configuration: config, backend: OpenBLASBackend(), threads: 2)
+        let legacyCount = index.byteCount + 4 * base.count * Self.dim
+        let legacy = UnsafeMutableRawBufferPointer.allocate(byteCount: legacyCount, alignment: 64)
+        defer { legacy.deallocate() }
+        legacy.initializeMemory(as: UInt8.self, repeating: 0xFF)  // the old copy's bytes are never read
+        index.serialize(into: UnsafeMutableRawBufferPointer(rebasing: legacy[0..<index.byteCount]))
+        legacy.storeBytes(of: UInt32(1).littleEndian, toByteOffset: 4, as: UInt32.self)
+        legacy.storeBytes(of: UInt32(0).littleEndian, toByteOffset: 32, as: UInt32.self)
+        let reopened = try IVFIndex.open(stored: UnsafeRawBufferPointer(legacy), owner: vectors.owner!, vectors: vectors, metric: .ip, configuration: config)
+        #expect(ivfRecall(reopened, base: base, queries: queries, metric: .ip, nprobe: 16) == 1.0)
+
+        let damaged = UnsafeMutableRawBufferPointer.allocate(byteCount: index.byteCount, alignment: 64)
+        defer { damaged.deallocate() }
+        index.serialize(into: damaged)
+        let idsOffset = 64 + 4 * 16 * Self.dim + 4 * 17
+        damaged.storeBytes(of: UInt32(base.count).littleEndian, toByteOffset: idsOffset + 4 * 7, as: UInt32.self)
+        #expect(throws: IndexError.self) { () throws -> Void in
+            _ = try IVFIndex.open(stored: UnsafeRawBufferPointer(damaged), owner: vectors.owner!, vectors: vectors, metric: .ip, configuration: config)
+        }
+    }
+
     @Test("invalid parameters name the valid values")
     func invalid() {
         #expect(throws: IndexError.self) { try IVFConfiguration(nlist: 0).validate(dimension: 32) }

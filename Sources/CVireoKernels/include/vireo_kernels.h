@@ -26,6 +26,9 @@ float vk_norm_sq(const float *a, size_t d);
 void vk_dot_many(const float *q, const float *base, size_t n, size_t d, float *out);
 /// out[i] = |q - base[i]|^2 for i in 0..<n.
 void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *out);
+/// out[i] = <q, base[rows[i]]> and |q - base[rows[i]]|^2 for the rows picked by number (base has d floats per row).
+void vk_dot_gather(const float *q, const float *base, const uint32_t *rows, size_t n, size_t d, float *out);
+void vk_l2sq_gather(const float *q, const float *base, const uint32_t *rows, size_t n, size_t d, float *out);
 /// out[i] = |base[i]|^2 for i in 0..<n.
 void vk_norms_sq(const float *base, size_t n, size_t d, float *out);
 

@@ -62,6 +62,9 @@ public struct IndexSpec: Sendable, Hashable, Codable {
 
         /// Whether this kind searches quantised codes (and keeps no float copy of the vectors).
         public var isQuantized: Bool { self == .ivfSQ8 || self == .hnswSQ }
+        /// Whether an index of this kind over COSINE vectors stored as inserted keeps a normalised copy of
+        /// them to read; the others read the vectors as stored and divide by each row's norm.
+        var keepsNormalizedCopy: Bool { !isQuantized && self != .ivfFlat }
 
         /// Whether this kind indexes a sparse vector field.
         public var isSparse: Bool { self == .sparseInvertedIndex || self == .sparseWAND }

@@ -178,8 +178,9 @@ extension IndexSpec {
         let source = copy ?? vectors
         // A quantised index encodes the normalised copy but does not keep it (its point is to hold a
         // quarter of the bytes): re-ranking reads the vectors as stored and divides by their norms.
-        let kept = kind.isQuantized ? nil : copy
-        let refineVectors = kind.isQuantized && copy != nil ? vectors : nil
+        // IVF_FLAT scans the vectors as stored the same way (one copy of the vectors).
+        let kept = kind.keepsNormalizedCopy ? copy : nil
+        let refineVectors = !kind.keepsNormalizedCopy && copy != nil ? vectors : nil
         switch kind {
         case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
         case .hnsw, .hnswSQ:
@@ -201,10 +202,10 @@ extension IndexSpec {
         let source: MatrixView
         let copy: MatrixView?
         let bytes: UnsafeRawBufferPointer
-        let normalizesOnRefine = kind.isQuantized && metric == .cosine && !storedNormalized
+        let normalizesOnRefine = !kind.keepsNormalizedCopy && metric == .cosine && !storedNormalized
         if let envelope = try IndexEnvelope<HNSWIndex>.parse(stored, owner: owner) {
             guard envelope.metric == metric else { return nil }
-            guard (envelope.normalized != nil) == (metric == .cosine && !storedNormalized && !kind.isQuantized) else { return nil }
+            guard (envelope.normalized != nil) == (metric == .cosine && !storedNormalized && kind.keepsNormalizedCopy) else { return nil }
             copy = envelope.normalized
             source = copy ?? vectors
             bytes = envelope.inner

@@ -66,13 +66,17 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
 /// optional refine step re-ranks the best `k·refine` candidates with the stored full vectors.
 ///
 /// ## Stored form
-/// A 64-byte header (magic `IVF_`, version, n, dim, nlist, encoding, m, metric), then the centroids
-/// (`nlist × dim` Float32), list offsets (`nlist + 1` UInt32), row ids in list order (`n` UInt32), and
-/// either the vectors in list order (`n × dim` Float32; IVF_FLAT keeps this second, contiguous copy as
-/// faiss and Milvus do, because scanning a list sequentially beats gathering its rows from the
-/// segment), or the PQ codebooks (`m × dim/m × 256` Float32, transposed so lookup tables are built
-/// with SIMD over codewords) and codes (`n × m` bytes), or the SQ8 ranges (`2 × dim` Float32) and
-/// codes (`n × dim` bytes). Used in place from a memory map.
+/// A 64-byte header (magic `IVF_`, version, n, dim, nlist, encoding, m, metric, flags), then the
+/// centroids (`nlist × dim` Float32), list offsets (`nlist + 1` UInt32), row ids in list order (`n`
+/// UInt32), and either, for IVF_FLAT, nothing more — a list is scanned by gathering its rows from the
+/// segment's vectors by number, so the vectors exist once (faiss and Milvus keep a second copy in
+/// list order; measured on dev, the gathered scan with the next rows prefetched runs within a few per
+/// cent of the contiguous one, for half the bytes) — except, over COSINE vectors stored as inserted,
+/// each row's inverse norm (`n` Float32, flag bit 0); or the PQ codebooks (`m × dim/m × 256` Float32,
+/// transposed so lookup tables are built with SIMD over codewords) and codes (`n × m` bytes), or the
+/// SQ8 ranges (`2 × dim` Float32) and codes (`n × dim` bytes). Used in place from a memory map.
+/// Version 1 IVF_FLAT blobs carried the list-order copy after the ids; they still open (the copy is
+/// not read).
 ///
 /// ## Thread safety
 /// Immutable after build; searches share it freely.
@@ -88,7 +92,8 @@ package final class IVFIndex: @unchecked Sendable {
     private let centroids: MatrixView
     private let offsets: UnsafePointer<UInt32>
     private let ids: UnsafePointer<UInt32>
-    private let listVectors: MatrixView?
+    /// IVF_FLAT over COSINE vectors stored as inserted: 1/|x| per row (row order).
+    private let inverseNorms: UnsafePointer<Float>?
     private let codebooks: UnsafePointer<Float>?
     private let codes: UnsafePointer<UInt8>?
     /// IVF_SQ8: the residuals' quantiser and codes (list order).
@@ -100,7 +105,7 @@ package final class IVFIndex: @unchecked Sendable {
     package let refineNormalizes: Bool
 
     static let magic: UInt32 = 0x5F46_5649  // "IVF_"
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
     static let headerSize = 64
 
     package var count: Int { n }
@@ -108,6 +113,10 @@ package final class IVFIndex: @unchecked Sendable {
 
     private struct Layout {
         var n: Int, dim: Int, nlist: Int, encoding: IVFConfiguration.Encoding, m: Int
+        /// IVF_FLAT: inverse row norms follow the ids (flag bit 0).
+        var rowNorms = false
+        /// A version 1 IVF_FLAT blob: a list-order copy of the vectors follows the ids (never read).
+        var legacyCopy = false
         var pq: Bool { encoding == .pq }
         var centroids: Int { IVFIndex.headerSize }
         var offsets: Int { centroids + 4 * nlist * dim }
@@ -117,7 +126,7 @@ package final class IVFIndex: @unchecked Sendable {
         var sqCodes: Int { (payload + ScalarQuantizer8.storedSize(dim: dim) + 63) / 64 * 64 }
         var total: Int {
             switch encoding {
-            case .flat: return payload + 4 * n * dim
+            case .flat: return payload + (legacyCopy ? 4 * n * dim : 0) + (rowNorms ? 4 * n : 0)
             case .pq: return payload + 4 * m * 256 * (dim / m) + n * m
             case .sq8: return sqCodes + n * dim
             }
@@ -145,21 +154,21 @@ package final class IVFIndex: @unchecked Sendable {
         centroids = MatrixView(base: (base + l.centroids).assumingMemoryBound(to: Float.self), rows: l.nlist, dim: l.dim, owner: storage)
         offsets = (base + l.offsets).assumingMemoryBound(to: UInt32.self)
         ids = (base + l.ids).assumingMemoryBound(to: UInt32.self)
-        var books: UnsafePointer<Float>?, pqCodes: UnsafePointer<UInt8>?, lists: MatrixView?
+        var books: UnsafePointer<Float>?, pqCodes: UnsafePointer<UInt8>?, norms: UnsafePointer<Float>?
         var quantizer: ScalarQuantizer8?, sq8: UnsafePointer<UInt8>?
         switch l.encoding {
         case .pq:
             books = UnsafePointer((base + l.payload).assumingMemoryBound(to: Float.self))
             pqCodes = UnsafePointer((base + l.payload + 4 * l.m * 256 * (l.dim / l.m)).assumingMemoryBound(to: UInt8.self))
         case .flat:
-            lists = MatrixView(base: (base + l.payload).assumingMemoryBound(to: Float.self), rows: l.n, dim: l.dim, owner: storage)
+            if l.rowNorms { norms = UnsafePointer((base + l.payload).assumingMemoryBound(to: Float.self)) }
         case .sq8:
             quantizer = ScalarQuantizer8(stored: (base + l.payload).assumingMemoryBound(to: Float.self), dim: l.dim)
             sq8 = UnsafePointer((base + l.sqCodes).assumingMemoryBound(to: UInt8.self))
         }
         codebooks = books
         codes = pqCodes
-        listVectors = lists
+        inverseNorms = norms
         sq = quantizer
         sqCodes = sq8
         var longest = 0
@@ -200,7 +209,10 @@ package final class IVFIndex: @unchecked Sendable {
             cursor[Int(l)] += 1
         }
         progress?.add(n / 2)
-        let layout = Layout(n: n, dim: dim, nlist: nlist, encoding: configuration.encoding, m: m)
+        // IVF_FLAT over COSINE vectors stored as inserted scans those (the rows the lists are built from
+        // are their normalised copy, which is not kept) and divides by each row's norm.
+        let flatNormalizes = configuration.encoding == .flat && refineVectors != nil
+        let layout = Layout(n: n, dim: dim, nlist: nlist, encoding: configuration.encoding, m: m, rowNorms: flatNormalizes)
         let owned = OwnedMemory(byteCount: layout.total)
         let base = owned.base
         // SAFETY: each write below stays inside its array of `layout` within `owned`.
@@ -216,10 +228,12 @@ package final class IVFIndex: @unchecked Sendable {
             quantizer.store(into: (base + layout.payload).assumingMemoryBound(to: Float.self))
             quantizer.encode(residuals, into: (base + layout.sqCodes).assumingMemoryBound(to: UInt8.self))
         } else if !pq {
-            let out = (base + layout.payload).assumingMemoryBound(to: Float.self)
-            for (i, row) in order.enumerated() {
-                let src = vectors.row(Int(row))
-                (out + i * dim).update(from: src.baseAddress!, count: dim)
+            if let stored = refineVectors {
+                let out = (base + layout.payload).assumingMemoryBound(to: Float.self)
+                for row in 0..<n {
+                    let norm = vk_norm_sq(stored.row(row).baseAddress!, dim).squareRoot()
+                    out[row] = norm > 0 ? 1 / norm : 1
+                }
             }
         } else if n > 0 {
             // 3. Residuals r = x − c(x), in list order; PQ codebooks on a sample of them; codes.
@@ -311,8 +325,9 @@ package final class IVFIndex: @unchecked Sendable {
     package static func coarseMetric(_ metric: Metric) -> Metric { metric == .jaccard ? .l2 : metric }
 
     private static func writeHeader(_ base: UnsafeMutableRawPointer, layout l: Layout, metric: Metric) {
-        let words: [UInt32] = [magic, formatVersion, UInt32(l.n), UInt32(l.dim), UInt32(l.nlist), l.encodingCode, UInt32(l.m), metric.usesL2Kernel ? 0 : 1]
-        // SAFETY: 8 words fit the 64-byte header.
+        let words: [UInt32] = [magic, formatVersion, UInt32(l.n), UInt32(l.dim), UInt32(l.nlist), l.encodingCode, UInt32(l.m), metric.usesL2Kernel ? 0 : 1,
+                               l.rowNorms ? 1 : 0]
+        // SAFETY: 9 words fit the 64-byte header.
         for (i, w) in words.enumerated() { base.storeBytes(of: w.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
     }
 
@@ -329,14 +344,29 @@ package final class IVFIndex: @unchecked Sendable {
         func bad(_ s: String) -> IndexError { IndexError(parameter: "stored index", message: "stored IVF index is invalid: \(s)") }
         guard bytes.count >= headerSize else { throw bad("too short") }
         func word(_ i: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-        guard word(0) == Int(magic), word(1) == Int(formatVersion) else { throw bad("bad magic or version") }
+        guard word(0) == Int(magic), (1...Int(formatVersion)).contains(word(1)) else { throw bad("bad magic or version") }
         guard let encoding = Layout.encoding(code: word(5)) else { throw bad("unknown encoding \(word(5))") }
-        let layout = Layout(n: word(2), dim: word(3), nlist: word(4), encoding: encoding, m: word(6))
+        let version = word(1)
+        let layout = Layout(n: word(2), dim: word(3), nlist: word(4), encoding: encoding, m: word(6),
+                            rowNorms: version >= 2 && word(8) & 1 != 0, legacyCopy: version == 1 && encoding == .flat)
+        guard !layout.legacyCopy || !refineNormalizes else { throw bad("a version 1 IVF_FLAT blob over COSINE keeps no row norms") }
+        guard layout.rowNorms == (encoding == .flat && refineNormalizes) else { throw bad("built over other vectors") }
         guard layout.n == vectors.rows, layout.dim == vectors.dim else { throw bad("built for other vectors") }
         guard word(7) == (metric.usesL2Kernel ? 0 : 1) else { throw bad("built for another metric") }
         guard layout.total == bytes.count, !layout.pq || (layout.m > 0 && layout.dim % layout.m == 0) else { throw bad("size does not match") }
         guard layout.nlist == max(1, min(configuration.nlist, layout.n)), layout.encoding == configuration.encoding,
               !layout.pq || layout.m == configuration.m else { throw bad("built with other parameters") }
+        // The lists index the vectors by number (IVF_FLAT gathers them): offsets must partition 0..<n
+        // and every id name a row, or a damaged blob would read outside the vectors.
+        func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        var previous = 0
+        for i in 0...layout.nlist {
+            let o = u32(layout.offsets + 4 * i)
+            guard o >= previous, o <= layout.n, i > 0 || o == 0 else { throw bad("list offsets out of order") }
+            previous = o
+        }
+        guard previous == layout.n else { throw bad("lists do not cover the rows") }
+        for i in 0..<layout.n where u32(layout.ids + 4 * i) >= layout.n { throw bad("row id out of range") }
         let storage: AnyObject
         let memory: UnsafeRawBufferPointer
         if let p = bytes.baseAddress, Int(bitPattern: p) % 4 == 0 {
@@ -357,7 +387,7 @@ package final class IVFIndex: @unchecked Sendable {
         guard let pos = (0..<n).first(where: { Int(ids[$0]) == row }) else { return [] }
         var list = 0
         while Int(offsets[list + 1]) <= pos { list += 1 }
-        if let lv = listVectors { return lv.rowArray(pos) }
+        if configuration.encoding == .flat { return vectors.rowArray(row) }
         if let sq, let sqCodes {
             let r = sq.decode(sqCodes + pos * dim)
             return zip(centroids.rowArray(list), r).map { $0 + $1 }
@@ -425,21 +455,27 @@ package final class IVFIndex: @unchecked Sendable {
                     sel.withUnsafeMutableBufferPointer { sp in
                         let out = dp.baseAddress!, idx = sp.baseAddress!
                         // SAFETY: dp/sp hold maxList ≥ len entries; list rows [start, start+len) lie in
-                        // the list arrays; codes hold n*m bytes.
-                        if let lv = listVectors {
+                        // the list arrays; codes hold n*m bytes; every id is < n = vectors.rows (built
+                        // here, or checked by `open`), so gathered rows lie inside the vectors.
+                        if configuration.encoding == .flat {
+                            // The list's rows, gathered from the vectors by number.
+                            let rows = ids + start
                             if metric == .jaccard {
                                 // 0/1 rows: |x ∧ q| = x·q, |x ∨ q| = |x|² + |q|² − x·q.
-                                let rows = lv.base + start * dim
-                                vk_dot_many(q.baseAddress!, rows, len, dim, out)
+                                vk_dot_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
                                 let qn = vk_norm_sq(q.baseAddress!, dim)
                                 for i in 0..<len {
                                     let inter = out[i]
-                                    out[i] = Distances.jaccard(intersection: inter, union: vk_norm_sq(rows + i * dim, dim) + qn - inter)
+                                    let xn = vk_norm_sq(vectors.row(Int(rows[i])).baseAddress!, dim)
+                                    out[i] = Distances.jaccard(intersection: inter, union: xn + qn - inter)
                                 }
                             } else if metric.usesL2Kernel {
-                                vk_l2sq_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
+                                vk_l2sq_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
+                            } else if let inverseNorms {
+                                vk_dot_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
+                                for i in 0..<len { out[i] = -out[i] * inverseNorms[Int(rows[i])] }
                             } else {
-                                vk_dot_many(q.baseAddress!, lv.base + start * dim, len, dim, out)
+                                vk_dot_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
                                 for i in 0..<len { out[i] = -out[i] }
                             }
                         } else if let sq, let sqCodes {
