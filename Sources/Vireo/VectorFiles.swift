@@ -80,54 +80,105 @@ public enum VectorFiles {
     }
 
     private static func read<T>(_ path: String, format: Format, limit: Int, _ row: (inout ByteReader, Int) -> [T]) throws -> [[T]] {
+        var out: [[T]] = []
+        try forEachRecord(path, format: format, limit: limit) { values, d in
+            var r = ByteReader(values)
+            out.append(row(&r, d))
+        }
+        return out
+    }
+
+    /// Reads an `.fvecs` or `.bvecs` file (by extension) into one contiguous row-major array, for
+    /// callers that hold many rows (a benchmark's base set): no per-row arrays, and the file is
+    /// streamed, never held whole beside the result.
+    ///
+    /// - Returns: the dimension (0 for no rows) and `rows × dimension` values.
+    /// - Throws: ``VireoError`` for another extension or a malformed file, as ``readVectors(_:limit:)``.
+    public static func readMatrix(_ path: String, limit: Int = .max) throws -> (dimension: Int, values: [Float]) {
+        guard let format = Format(path: path), format != .ivecs else {
+            throw VireoError.invalid(.invalidArgument, "\(path): vectors must be an .fvecs or .bvecs file (ground truth is .ivecs)")
+        }
+        var values: [Float] = []
+        var dimension = 0
+        try forEachRecord(path, format: format, limit: limit) { bytes, d in
+            if values.isEmpty, let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int {
+                values.reserveCapacity(min(limit, size / (4 + d * format.elementSize)) * d)
+            }
+            dimension = d
+            if format == .bvecs {
+                for b in bytes { values.append(Float(b)) }
+            } else {
+                var r = ByteReader(bytes)
+                for _ in 0..<d { values.append(r.f32()) }
+            }
+        }
+        return (dimension, values)
+    }
+
+    /// Bytes read from the file at a time.
+    static let chunkBytes = 4 << 20
+
+    /// Streams the records of a vecs file in order, `chunkBytes` at a time, passing each record's
+    /// value bytes and dimension to `body`; stops after `limit` records. Every record is validated
+    /// (dimension in range and equal to the first's, no truncation) before `body` sees it.
+    private static func forEachRecord(_ path: String, format: Format, limit: Int,
+                                      _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw VireoError.invalid(.invalidArgument, exists ? "cannot read \(path); check its permissions" : "cannot read \(path): no such file; check the path")
         }
         defer { try? handle.close() }
-        let data: Data
-        do {
-            // With a limit, read only the records wanted (the first one tells the record size).
-            if limit < Int.max, let head = try handle.read(upToCount: 4), head.count == 4 {
-                let h = Array(head)
-                let d = Int(Int32(bitPattern: UInt32(h[0]) | UInt32(h[1]) << 8 | UInt32(h[2]) << 16 | UInt32(h[3]) << 24))
-                let record = 4 + max(d, 0) * format.elementSize
-                let rest = try handle.read(upToCount: max(0, min(limit, Int.max / max(record, 1)) * record - 4)) ?? Data()
-                data = head + rest
-            } else {
-                data = try handle.readToEnd() ?? Data()
-            }
-        } catch {
-            throw VireoError.invalid(.invalidArgument, "cannot read \(path): \(error.localizedDescription)")
-        }
         let what = ".\(format.rawValue)"
-        guard !data.isEmpty else {
-            throw VireoError.invalid(.invalidArgument, "\(path) is empty; a \(what) file holds records of an int32 dimension followed by that many \(format.elementSize)-byte values")
-        }
-        return try data.withUnsafeBytes { buf -> [[T]] in
-            var out: [[T]] = []
-            var r = ByteReader(buf)
-            var first: Int?
-            while r.offset < buf.count && out.count < limit {
-                let at = r.offset
-                guard at + 4 <= buf.count else {
-                    throw VireoError.invalid(.invalidArgument, "\(path) is truncated: \(buf.count - at) stray byte(s) at byte \(at) after record \(out.count - 1); a \(what) record starts with a 4-byte dimension")
+        var pending: [UInt8] = []  // bytes read but not yet consumed
+        var consumed = 0  // file offset of pending[0]
+        var records = 0
+        var first: Int?
+        var atEnd = false
+        while records < limit {
+            if !atEnd {
+                let chunk: Data?
+                do { chunk = try handle.read(upToCount: chunkBytes) } catch {
+                    throw VireoError.invalid(.invalidArgument, "cannot read \(path): \(error.localizedDescription)")
                 }
-                let d = Int(r.i32())
-                guard d > 0, d <= CollectionSchema.maxDimension else {
-                    throw VireoError.invalid(.invalidArgument, "\(path) is not a valid \(what) file: record \(out.count) at byte \(at) has dimension \(d), outside 1...\(CollectionSchema.maxDimension) (is it another format?)")
-                }
-                if let first, d != first {
-                    throw VireoError.invalid(.invalidArgument, "\(path): record \(out.count) at byte \(at) has dimension \(d), but the first record has \(first); every vector of a \(what) file must have the same dimension")
-                }
-                first = d
-                let need = d * format.elementSize
-                guard r.offset + need <= buf.count else {
-                    throw VireoError.invalid(.invalidArgument, "\(path) is truncated: record \(out.count) at byte \(at) needs \(need) bytes of values, only \(buf.count - r.offset) remain")
-                }
-                out.append(row(&r, d))
+                if let chunk, !chunk.isEmpty { pending.append(contentsOf: chunk) } else { atEnd = true }
             }
-            return out
+            if atEnd && consumed == 0 && pending.isEmpty {
+                throw VireoError.invalid(.invalidArgument, "\(path) is empty; a \(what) file holds records of an int32 dimension followed by that many \(format.elementSize)-byte values")
+            }
+            // Whole records in `pending`; a partial one waits for the next chunk (or is an error at the end).
+            let used = try pending.withUnsafeBytes { buf -> Int in
+                var offset = 0
+                while records < limit, offset + 4 <= buf.count {
+                    var r = ByteReader(UnsafeRawBufferPointer(rebasing: buf[offset...]))
+                    let d = Int(r.i32())
+                    let at = consumed + offset
+                    guard d > 0, d <= CollectionSchema.maxDimension else {
+                        throw VireoError.invalid(.invalidArgument, "\(path) is not a valid \(what) file: record \(records) at byte \(at) has dimension \(d), outside 1...\(CollectionSchema.maxDimension) (is it another format?)")
+                    }
+                    if let first, d != first {
+                        throw VireoError.invalid(.invalidArgument, "\(path): record \(records) at byte \(at) has dimension \(d), but the first record has \(first); every vector of a \(what) file must have the same dimension")
+                    }
+                    first = d
+                    let need = d * format.elementSize
+                    guard offset + 4 + need <= buf.count else {
+                        if atEnd {
+                            throw VireoError.invalid(.invalidArgument, "\(path) is truncated: record \(records) at byte \(at) needs \(need) bytes of values, only \(buf.count - offset - 4) remain")
+                        }
+                        break
+                    }
+                    try body(UnsafeRawBufferPointer(rebasing: buf[(offset + 4)..<(offset + 4 + need)]), d)
+                    records += 1
+                    offset += 4 + need
+                }
+                if atEnd, records < limit, offset < buf.count, offset + 4 > buf.count {
+                    throw VireoError.invalid(.invalidArgument, "\(path) is truncated: \(buf.count - offset) stray byte(s) at byte \(consumed + offset) after record \(records - 1); a \(what) record starts with a 4-byte dimension")
+                }
+                return offset
+            }
+            pending.removeFirst(used)
+            consumed += used
+            if atEnd && (pending.isEmpty || records >= limit) { break }
+            if atEnd && used == 0 { break }
         }
     }
 }

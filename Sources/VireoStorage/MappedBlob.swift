@@ -73,6 +73,12 @@ package final class MappedBlob: @unchecked Sendable {
 
     package var count: Int { bytes.count }
 
+    /// Whether the bytes are used in place from the data file (false: an owned copy).
+    package var isMapped: Bool {
+        if case .mapped = storage { return true }
+        return false
+    }
+
     @inlinable
     package func int64(at i: Int) -> Int64 {
         Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
@@ -142,7 +148,7 @@ extension Environment {
         // (the first meta page) is mapped; the page-number bounds above keep it inside the map.
         let magic = (base + header).loadUnaligned(as: UInt32.self)
         guard magic == 0xBEEF_C0DE else { return nil }
-        return pgno * psize
+        return pgno * psize + header
     }
 }
 

@@ -237,6 +237,8 @@ import VireoTestSupport
         }
         let blob = try #require(try env.mapBlob(db, key: [9], kind: .vectors, verifyChecksum: true, what: "v"))
         #expect(blob.count == 4096)
+        // Its own mapping of the data file, not a copy (a copy is correct too, so only this shows it).
+        #expect(blob.isMapped, "a blob on overflow pages is used in place")
         #expect(Int(bitPattern: blob.bytes.baseAddress) % 16 == 0, "payload should be 16-byte aligned")
         try env.write { txn in try txn.put(db, key: [10], value: [1, 2, 3]) }
         #expect((0..<4096).allSatisfy { blob.bytes[$0] == UInt8($0 & 0xFF) })

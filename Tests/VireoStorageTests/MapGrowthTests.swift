@@ -30,6 +30,7 @@ import VireoTestSupport
                 for j in 0..<50 { try txn.put(db, key: [1, UInt8(i), UInt8(j)], value: Self.payload(100, seed: UInt64(i * 100 + j))) }
             }
             let blob = try #require(try env.mapBlob(db, key: key, kind: .vectors, verifyChecksum: true, what: "blob \(i)"))
+            #expect(blob.isMapped, "blob \(i) (\(bytes.count) bytes) is used in place, not copied")
             mapped.append((blob, bytes))
         }
         let end = env.currentMapSize

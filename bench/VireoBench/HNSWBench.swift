@@ -49,7 +49,7 @@ struct HNSWBench: AsyncParsableCommand {
             buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
         // Fresh open: graphs and vectors used in place from the memory map.
-        let before = memoryMB()
+        let before = ProcessMemory.current()
         let db = try Database.open(at: scratch, configuration: config)
         let c = try db.collection("bench")
         let graphBytes = c.statistics().reduce(0) { $0 + $1.storageBytes }
@@ -60,7 +60,7 @@ struct HNSWBench: AsyncParsableCommand {
                   "recall@10": .double(p.recall), "qps": .double(p.qps), "p50_ms": .double(p.p50), "p99_ms": .double(p.p99),
                   "build_s": .double(buildSeconds), "build_threads": .int(Int64(buildThreads))], to: &lines)
         }
-        let after = memoryMB()
+        let after = ProcessMemory.current()
         emit(["bench": .string("hnsw-memory"), "library": .string("vireo"), "n": .int(Int64(n)),
               "index_resident_mb": .double(after.rss - before.rss), "storage_mb": .double(Double(graphBytes) / 1e6),
               "peak_rss_mb": .double(after.peak)], to: &lines)

@@ -2,16 +2,6 @@ import Foundation
 import VireoBenchKit
 import Vireo
 
-/// Resident and peak memory of this process, in MB (from /proc/self/status).
-func memoryMB() -> (rss: Double, peak: Double) {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-    func field(_ name: String) -> Double {
-        guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
-        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-    }
-    return (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// A TEXMEX-layout dataset directory: `base.fvecs`, `query.fvecs`, `groundtruth.ivecs`.
 struct BenchDataset {
     let base: [[Float]]

@@ -60,19 +60,48 @@ public struct DatasetFiles: Sendable, Hashable {
     }
 }
 
+/// Rows of one dimension in a single row-major array: a dataset's base set held as the peers hold
+/// theirs (one numpy array), with no per-row allocation. `table[i]` is a copy of row `i`.
+public struct VectorTable: RandomAccessCollection, Sendable {
+    public let dimension: Int
+    /// `count × dimension` values, row after row.
+    public let values: [Float]
+
+    public init(dimension: Int, values: [Float]) {
+        precondition(dimension > 0 ? values.count % dimension == 0 : values.isEmpty, "values must be whole rows")
+        self.dimension = dimension
+        self.values = values
+    }
+
+    /// The rows of `rows` (all of one dimension), copied into one array.
+    public init(_ rows: [[Float]]) {
+        let d = rows.first?.count ?? 0
+        precondition(rows.allSatisfy { $0.count == d }, "rows of different dimensions")
+        self.init(dimension: d, values: rows.flatMap { $0 })
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { dimension == 0 ? 0 : values.count / dimension }
+    public subscript(i: Int) -> [Float] { Array(values[i * dimension..<(i + 1) * dimension]) }
+}
+
 /// A loaded dataset: base rows, queries and exact ground truth (row numbers of `base`, best first).
 public struct BenchData: Sendable {
     public var name: String
-    public var base: [[Float]]
+    public var base: VectorTable
     public var queries: [[Float]]
     public var truth: [[Int32]]
-    public var dimension: Int { base.first?.count ?? 0 }
+    public var dimension: Int { base.dimension }
 
-    public init(name: String, base: [[Float]], queries: [[Float]], truth: [[Int32]]) {
+    public init(name: String, base: VectorTable, queries: [[Float]], truth: [[Int32]]) {
         self.name = name
         self.base = base
         self.queries = queries
         self.truth = truth
+    }
+
+    public init(name: String, base: [[Float]], queries: [[Float]], truth: [[Int32]]) {
+        self.init(name: name, base: VectorTable(base), queries: queries, truth: truth)
     }
 
     /// Loads a dataset, computing the ground truth exactly (engine's BLAS scan) when the dataset has
@@ -91,11 +120,13 @@ public struct BenchData: Sendable {
         recomputeTruth: Bool = false, cacheDirectory: String = BenchData.defaultCacheDirectory, threads: Int = System.coreCount,
         log: @Sendable (String) -> Void = { _ in }
     ) throws -> BenchData {
-        var base = try VectorFiles.readVectors(files.base, limit: maxBase == .max ? .max : maxBase + 1)
-        let baseIsWhole = base.count <= maxBase
-        if !baseIsWhole { base.removeLast() }
+        var (d, values) = try VectorFiles.readMatrix(files.base, limit: maxBase == .max ? .max : maxBase + 1)
+        let baseIsWhole = d == 0 || values.count / d <= maxBase
+        if !baseIsWhole { values.removeLast(d) }
+        let base = VectorTable(dimension: d, values: values)
+        values = []
         let queries = try VectorFiles.readVectors(files.query, limit: maxQueries)
-        guard let d = base.first?.count, !queries.isEmpty else {
+        guard !base.isEmpty, !queries.isEmpty else {
             throw BenchError("\(files.name): no base rows or no queries")
         }
         guard queries[0].count == d else {
@@ -169,12 +200,22 @@ public enum GroundTruth {
     /// - Complexity: O(nq · n · d), as matrix products of query blocks against base blocks.
     public static func compute(base: [[Float]], queries: [[Float]], k: Int, metric: Metric, threads: Int = System.coreCount,
                                progress: (@Sendable (Int) -> Void)? = nil) -> [[Int32]] {
-        guard let dim = base.first?.count, !queries.isEmpty, k > 0 else { return queries.map { _ in [] } }
-        func prepared(_ rows: [[Float]]) -> [Float] {
-            metric.normalizesVectors ? rows.flatMap(normalized) : rows.flatMap { $0 }
-        }
-        let b = FloatArena(copying: prepared(base)).matrix(dim: dim)
-        let q = FloatArena(copying: prepared(queries)).matrix(dim: dim)
+        compute(base: VectorTable(base), queries: queries, k: k, metric: metric, threads: threads, progress: progress)
+    }
+
+    /// The exact top-`k` rows of `base` for each query, best first.
+    public static func compute(base: VectorTable, queries: [[Float]], k: Int, metric: Metric, threads: Int = System.coreCount,
+                               progress: (@Sendable (Int) -> Void)? = nil) -> [[Int32]] {
+        let dim = base.dimension
+        guard !base.isEmpty, !queries.isEmpty, k > 0 else { return queries.map { _ in [] } }
+        let b = FloatArena(count: base.values.count) { out in
+            for i in 0..<base.count {
+                let row = base.values[i * dim..<(i + 1) * dim]
+                let norm: Float = metric.normalizesVectors ? row.reduce(0) { $0 + $1 * $1 }.squareRoot() : 0
+                for (t, v) in row.enumerated() { out[i * dim + t] = norm > 0 ? v / norm : v }
+            }
+        }.matrix(dim: dim)
+        let q = FloatArena(copying: metric.normalizesVectors ? queries.flatMap(normalized) : queries.flatMap { $0 }).matrix(dim: dim)
         let block = 256
         let blocks = (queries.count + block - 1) / block
         let out = Mutex([[Int32]](repeating: [], count: queries.count))

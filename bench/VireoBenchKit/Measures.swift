@@ -52,12 +52,18 @@ public struct LatencyRecorder: Sendable {
 public enum ProcessMemory {
     /// Resident set size now (`VmRSS`) and its peak so far (`VmHWM`).
     public static func current() -> (rss: Double, peak: Double) {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-        func field(_ name: String) -> Double {
-            guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
+        let v = status(["VmRSS:", "VmHWM:"])
+        return (v[0], v[1])
+    }
+
+    /// Fields of `/proc/self/status` given in kB (`VmRSS:`, `RssAnon:`, …), in MiB; 0 when absent.
+    public static func status(_ names: [String]) -> [Double] {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return names.map { _ in 0 } }
+        let lines = s.split(separator: "\n")
+        return names.map { name in
+            guard let line = lines.first(where: { $0.hasPrefix(name) }) else { return 0 }
             return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
         }
-        return (field("VmRSS:"), field("VmHWM:"))
     }
 }
 

@@ -204,9 +204,11 @@ public final class InProcessTarget: SearchTarget {
             }
             let ingest = seconds(since: t0)
             progress.finish(String(format: "%.0f rows/s (durable, batches of %d)", Double(n) / ingest, insertBatch))
+            logMemory("ingest", progress)
             let t1 = DispatchTime.now().uptimeNanoseconds
             try await c.flush()
             let seal = seconds(since: t1)
+            logMemory("seal", progress)
             let segments = c.statistics().reduce(0) { $0 + $1.sealedSegments }
             // Build: createIndex schedules one background build per sealed segment; follow them.
             progress.start("build \(plan.kind.milvusName)", total: n)
@@ -225,6 +227,7 @@ public final class InProcessTarget: SearchTarget {
             await c.waitForIndexBuilds()
             let build = seconds(since: t2)
             progress.finish(String(format: "%.2f s", build))
+            logMemory("index build", progress)
             report = BuildReport(rows: n, ingestSeconds: ingest, sealSeconds: seal, buildSeconds: build, trainSeconds: train, sealedSegments: segments)
         }
         // Search a fresh open, as a restarted process would: sealed vectors and indexes used in place.
@@ -233,6 +236,7 @@ public final class InProcessTarget: SearchTarget {
         let db = try Database.open(at: directory, configuration: reopen)
         let c = try db.collection("bench")
         state.withLock { $0 = (db, c) }
+        logMemory("reopen", progress)
         return report
     }
 
@@ -255,6 +259,13 @@ public final class InProcessTarget: SearchTarget {
         state.withLock { $0 = (nil, nil) }
         try? FileManager.default.removeItem(atPath: directory)
     }
+}
+
+/// The process' resident memory after a stage (where the benchmark's peak RSS comes from).
+func logMemory(_ stage: String, _ progress: ProgressBar) {
+    let m = ProcessMemory.current()
+    let s = ProcessMemory.status(["RssAnon:", "RssFile:"])
+    progress.log(String(format: "memory after %@: RSS %.0f MiB (anonymous %.0f, file-backed %.0f), peak %.0f MiB", stage, m.rss, s[0], s[1], m.peak))
 }
 
 func seconds(since start: UInt64) -> Double {
