@@ -47,4 +47,28 @@ import VireoTestSupport
         }
         #expect(segment.columns.cachedFilterResults == ColumnCache.filterCacheLimit)
     }
+
+    /// The cache key is the parsed expression's structure: spellings of one expression share it,
+    /// and expressions that differ anywhere (operator, operand, literal type, string contents,
+    /// nesting, negation, path) never do — a shared key would answer one filter with another's rows.
+    @Test("filter cache keys: one per parsed expression, never shared by different expressions")
+    func keys() throws {
+        var schema = simpleSchema("fk", dim: 4, metric: .l2)
+        schema.fields.append(FieldSchema(name: "bucket", dataType: .int64))
+        schema.fields.append(FieldSchema(name: "name", dataType: .varChar, maxLength: 64, nullable: true))
+        schema.fields.append(FieldSchema(name: "meta", dataType: .json))
+        func key(_ e: String) throws -> String { try #require(try Filter(e, schema: schema).cacheKey) }
+        #expect(try key("bucket < 30") == key("  bucket<30 "))
+        #expect(try key("bucket < 30 and name == \"a\"") == key("(bucket < 30) && (name == 'a')"))
+        let distinct = [
+            "bucket < 30", "bucket <= 30", "bucket > 30", "bucket < 31", "bucket < 30.0", "not (bucket < 30)",
+            "bucket < 30 and name == \"a\"", "bucket < 30 or name == \"a\"", "name == \"a\" and bucket < 30",
+            "name == \"a,b\"", "name == \"a\" or name == \"b\"", "name in [\"a\", \"b\"]", "name not in [\"a\", \"b\"]",
+            "name in [\"a,b\"]", "name like \"a%\"", "name like \"%a\"", "meta[\"x\"] == 1", "meta[\"y\"] == 1",
+            "meta[\"x\"][0] == 1", "meta[\"x\"] == \"1\"", "bucket + 1 < 30", "bucket - 1 < 30", "-bucket < 30",
+            "name is null", "name is not null", "bucket in [1, 2]", "bucket in [12]",
+        ]
+        let keys = try distinct.map(key)
+        #expect(Set(keys).count == distinct.count, "\(zip(distinct, keys).map { "\($0) → \($1)" })")
+    }
 }

@@ -25,6 +25,7 @@ public enum Comparison {
         Pair(label: "HNSW_SQ + refine", index: "HNSW_SQ", refine: true, peers: ["faiss HNSWSQ8+RefineFlat"], peerConfigs: ["faiss_hnswsq_refine"]),
         Pair(label: "IVF_SQ8", index: "IVF_SQ8", refine: false, peers: ["faiss IVFSQ8"], peerConfigs: ["faiss_ivfsq8"]),
         Pair(label: "IVF_PQ + refine", index: "IVF_PQ", refine: true, peers: ["faiss IVFPQ+RefineFlat"], peerConfigs: ["faiss_ivfpq_refine"]),
+        Pair(label: "IVF_FLAT", index: "IVF_FLAT", refine: false, peers: ["faiss IVFFlat"], peerConfigs: ["faiss_ivfflat"]),
         Pair(label: "FLAT", index: "FLAT", refine: false, peers: ["faiss FlatIP"], peerConfigs: ["faiss_flatip"]),
     ]
 

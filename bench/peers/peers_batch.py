@@ -60,7 +60,7 @@ import numpy as np
 
 K = 10
 CONFIGS = ["hnswlib_hnsw", "faiss_hnswflat16", "faiss_hnswsq", "faiss_hnswsq_refine", "faiss_ivfsq8",
-           "faiss_ivfpq_refine", "faiss_flatip", "faiss_hnsw_filtered"]
+           "faiss_ivfpq_refine", "faiss_ivfflat", "faiss_flatip", "faiss_hnsw_filtered"]
 COLS = ["library", "index", "params", "build_s", "recall@10", "qps", "p50_ms", "p99_ms", "rss_mb", "serialized_mb",
         "batch1t_qps", "build_threads", "n_base", "n_query", "dataset", "load1", "others_cpu_pct"]
 BUCKET_RANGE = 10_000
@@ -372,6 +372,13 @@ def worker(cfg: str, a) -> list[dict]:
             index.train(xb)
             index.add(xb)
             name, sweep, pfx = "IVFPQ+RefineFlat", nprobes, f"nlist={nlist} m=48 nbits=8 k_factor=4 nprobe="
+        elif cfg == "faiss_ivfflat":
+            q = faiss.IndexFlatIP(d)
+            keep.append(q)
+            index = faiss.IndexIVFFlat(q, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(xb)
+            index.add(xb)
+            name, sweep, pfx = "IVFFlat", nprobes, f"nlist={nlist} nprobe="
         elif cfg == "faiss_flatip":
             index = faiss.IndexFlatIP(d)
             index.add(xb)
@@ -389,7 +396,7 @@ def worker(cfg: str, a) -> list[dict]:
                 index.hnsw.efSearch = v
             elif cfg == "faiss_hnswsq_refine":
                 hsq.hnsw.efSearch = v
-            elif cfg == "faiss_ivfsq8":
+            elif cfg in ("faiss_ivfsq8", "faiss_ivfflat"):
                 index.nprobe = v
             elif cfg == "faiss_ivfpq_refine":
                 ivf.nprobe = v

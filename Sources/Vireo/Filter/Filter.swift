@@ -51,7 +51,7 @@ public struct Filter: Sendable {
         } catch let e as FilterSyntaxError {
             throw Filter.describe(e, in: expression)
         }
-        cacheKey = expression.utf8.count <= Self.cacheableLength ? String(describing: root) : nil
+        cacheKey = expression.utf8.count <= Self.cacheableLength ? root.canonicalKey : nil
     }
 
     static func describe(_ e: FilterSyntaxError, in expression: String) -> VireoError {
@@ -162,6 +162,65 @@ indirect enum FilterExpr: Sendable {
     case call(String, [FilterExpr])
     /// `text_match(field, 'words')`: the field's analysed text has any of the query's terms.
     case textMatch(String, TextMatchQuery)
+
+    /// The expression's structure as text, one spelling per parsed expression: strings are
+    /// length-prefixed and every node is bracketed, so two different expressions never share a key.
+    /// (Written out by hand: `String(describing:)` of the tree goes through runtime reflection and
+    /// took 83 % of parsing a filter, about half the time of a 50 %-selective HNSW search per query.)
+    var canonicalKey: String {
+        var out = ""
+        appendKey(to: &out)
+        return out
+    }
+
+    private func appendKey(to out: inout String) {
+        func text(_ s: String) { out += "\(s.utf8.count):"; out += s }
+        func json(_ v: JSONValue) {
+            switch v {
+            case .null: out += "n"
+            case let .bool(b): out += b ? "t" : "f"
+            case let .int(i): out += "i\(i);"
+            case let .double(d): out += "d\(d.bitPattern);"
+            case let .string(s): out += "s"; text(s)
+            case let .array(a): out += "a\(a.count)["; a.forEach(json); out += "]"
+            case let .object(o):
+                out += "o\(o.count){"
+                for (k, v) in o.sorted(by: { $0.key < $1.key }) { text(k); json(v) }
+                out += "}"
+            }
+        }
+        func node(_ tag: String, _ parts: [FilterExpr]) {
+            out += tag; out += "("
+            for p in parts { p.appendKey(to: &out); out += "," }
+            out += ")"
+        }
+        switch self {
+        case let .literal(v): out += "L"; json(v)
+        case let .field(name, path):
+            out += "F"; text(name)
+            for c in path {
+                switch c {
+                case let .key(k): out += "k"; text(k)
+                case let .index(i): out += "#\(i);"
+                }
+            }
+        case let .list(items): node("list\(items.count)", items)
+        case let .not(e): node("not", [e])
+        case let .negate(e): node("neg", [e])
+        case let .logical(and, a, b): node(and ? "and" : "or", [a, b])
+        case let .compare(op, a, b): out += "cmp"; text(op); node("", [a, b])
+        case let .arithmetic(op, a, b): out += "ar"; text(op); node("", [a, b])
+        case let .member(a, b, negated): node(negated ? "notin" : "in", [a, b])
+        case let .like(e, pattern): out += "like"; text(String(String.UnicodeScalarView(pattern.scalars))); node("", [e])
+        case let .isNull(e, negated): node(negated ? "notnull" : "null", [e])
+        case let .call(name, args): out += "call"; text(name); node("\(args.count)", args)
+        case let .textMatch(name, q):
+            out += "tm"; text(name)
+            out += "terms\(q.terms.count)"; for t in q.terms.sorted() { text(t) }
+            if let phrase = q.phrase { out += "phrase\(phrase.count)"; for t in phrase { text(t) } }
+            out += "slop\(q.slop);"
+        }
+    }
 
     var fieldNames: Set<String> {
         switch self {
