@@ -33,39 +33,38 @@ float vk_l2sq(const float *a, const float *b, size_t d) { return l2sq_inline(a, 
 VK_MULTIVERSION
 float vk_norm_sq(const float *a, size_t d) { return dot_inline(a, a, d); }
 
-VK_MULTIVERSION
-void vk_dot_many(const float *q, const float *base, size_t n, size_t d, float *out) {
+// Row i of `base` (d floats per row): the i-th, or row rows[i] when the rows are picked by number.
+static inline __attribute__((always_inline)) const float *row_at(const float *base, const uint32_t *rows, size_t i, size_t d) {
+    return base + (rows ? (size_t)rows[i] : i) * d;
+}
+
+// out[i] = <q, row i> (l2 = 0) or |q - row i|^2 (l2 = 1), each row fetched two ahead: for contiguous
+// rows, and for rows picked by number (an IVF list over the segment's vectors), where the hardware
+// prefetcher loses the stream at every row boundary. Inlined into each multi-versioned caller, where
+// `rows` and `l2` are constants.
+static inline __attribute__((always_inline)) void score_rows(const float *q, const float *base, const uint32_t *rows, size_t n,
+                                                             size_t d, int l2, float *out) {
     for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n) vk_prefetch(base + (i + 2) * d, d * sizeof(float));
-        out[i] = dot_inline(q, base + i * d, d);
+        if (i + 2 < n) vk_prefetch(row_at(base, rows, i + 2, d), d * sizeof(float));
+        const float *x = row_at(base, rows, i, d);
+        out[i] = l2 ? l2sq_inline(q, x, d) : dot_inline(q, x, d);
     }
 }
 
 VK_MULTIVERSION
-void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *out) {
-    for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n) vk_prefetch(base + (i + 2) * d, d * sizeof(float));
-        out[i] = l2sq_inline(q, base + i * d, d);
-    }
-}
+void vk_dot_many(const float *q, const float *base, size_t n, size_t d, float *out) { score_rows(q, base, NULL, n, d, 0, out); }
 
-/* Rows picked by number from one matrix (an IVF list over the segment's vectors): the same loops as
- * above with the next rows fetched two ahead, since gathered rows defeat the hardware prefetcher at
- * each row boundary. */
+VK_MULTIVERSION
+void vk_l2sq_many(const float *q, const float *base, size_t n, size_t d, float *out) { score_rows(q, base, NULL, n, d, 1, out); }
+
 VK_MULTIVERSION
 void vk_dot_gather(const float *q, const float *base, const uint32_t *rows, size_t n, size_t d, float *out) {
-    for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n) vk_prefetch(base + (size_t)rows[i + 2] * d, d * sizeof(float));
-        out[i] = dot_inline(q, base + (size_t)rows[i] * d, d);
-    }
+    score_rows(q, base, rows, n, d, 0, out);
 }
 
 VK_MULTIVERSION
 void vk_l2sq_gather(const float *q, const float *base, const uint32_t *rows, size_t n, size_t d, float *out) {
-    for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n) vk_prefetch(base + (size_t)rows[i + 2] * d, d * sizeof(float));
-        out[i] = l2sq_inline(q, base + (size_t)rows[i] * d, d);
-    }
+    score_rows(q, base, rows, n, d, 1, out);
 }
 
 VK_MULTIVERSION

@@ -101,7 +101,7 @@ public enum VectorFiles {
         var values: [Float] = []
         var dimension = 0
         try forEachRecord(path, format: format, limit: limit) { bytes, d in
-            if values.isEmpty, let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int {
+            if dimension == 0, let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int {
                 values.reserveCapacity(min(limit, size / (4 + d * format.elementSize)) * d)
             }
             dimension = d

@@ -65,23 +65,22 @@ package final class FloatArena: @unchecked Sendable {
     /// Allocates `count` floats and lets `fill` initialise all of them.
     package init(count: Int, fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        var raw: UnsafeMutableRawPointer?
-        var length = 0
+        let base: UnsafeMutableRawPointer
         if bytes >= Self.mappedBytes, let m = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED {
             // SAFETY: a fresh private mapping of `bytes` bytes, page-aligned (so 64-byte aligned) and
             // zero-filled; unmapped only in deinit (or below if fill throws).
-            raw = m
-            length = bytes
+            base = m
+            mappedLength = bytes
+        } else {
+            base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            mappedLength = 0
         }
-        let zeroed = raw != nil
-        let base = raw ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = base.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
-        mappedLength = length
         let buf = UnsafeMutableBufferPointer(start: pointer, count: count)
-        if !zeroed { buf.initialize(repeating: 0) }
+        if mappedLength == 0 { buf.initialize(repeating: 0) }  // a mapping starts zeroed
         do { try fill(buf) } catch {
-            if length > 0 { munmap(base, length) } else { base.deallocate() }
+            if mappedLength > 0 { munmap(base, mappedLength) } else { base.deallocate() }
             throw error
         }
     }
