@@ -5,15 +5,28 @@
 
 #include "vk_common.h"
 
+// Tables are built 64 codewords at a time with the partial sums in registers (8 AVX2 or 4 AVX-512
+// accumulators) while the sub-vector's dsub coordinates stream past: each codebook float is loaded
+// once and no partial table goes through memory. Accumulating into the table itself, one coordinate
+// at a time, stored and reloaded every entry dsub times and measured 1.7x slower (10.4 vs 6.2 us
+// per 384-d query, m 48, on a Zen 3).
+#define VK_PQ_LUT_BLOCK 64
+
 VK_MULTIVERSION
 void vk_pq_lut_ip(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) {
     for (size_t j = 0; j < m; j++) {
-        float *out = lut + j * 256;
-        for (size_t c = 0; c < 256; c++) out[c] = 0.0f;
-        for (size_t t = 0; t < dsub; t++) {
-            const float qt = q[j * dsub + t];
-            const float *row = codebooks + (j * dsub + t) * 256;
-            for (size_t c = 0; c < 256; c++) out[c] += qt * row[c];
+        const float *qj = q + j * dsub;
+        const float *book = codebooks + j * dsub * 256;
+        for (size_t c0 = 0; c0 < 256; c0 += VK_PQ_LUT_BLOCK) {
+            float acc[VK_PQ_LUT_BLOCK];
+            for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) acc[c] = 0.0f;
+            for (size_t t = 0; t < dsub; t++) {
+                const float qt = qj[t];
+                const float *row = book + t * 256 + c0;
+                for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) acc[c] += qt * row[c];
+            }
+            float *out = lut + j * 256 + c0;
+            for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) out[c] = acc[c];
         }
     }
 }
@@ -21,15 +34,21 @@ void vk_pq_lut_ip(const float *q, const float *codebooks, size_t m, size_t dsub,
 VK_MULTIVERSION
 void vk_pq_lut_l2(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) {
     for (size_t j = 0; j < m; j++) {
-        float *out = lut + j * 256;
-        for (size_t c = 0; c < 256; c++) out[c] = 0.0f;
-        for (size_t t = 0; t < dsub; t++) {
-            const float qt = q[j * dsub + t];
-            const float *row = codebooks + (j * dsub + t) * 256;
-            for (size_t c = 0; c < 256; c++) {
-                float e = qt - row[c];
-                out[c] += e * e;
+        const float *qj = q + j * dsub;
+        const float *book = codebooks + j * dsub * 256;
+        for (size_t c0 = 0; c0 < 256; c0 += VK_PQ_LUT_BLOCK) {
+            float acc[VK_PQ_LUT_BLOCK];
+            for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) acc[c] = 0.0f;
+            for (size_t t = 0; t < dsub; t++) {
+                const float qt = qj[t];
+                const float *row = book + t * 256 + c0;
+                for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) {
+                    const float e = qt - row[c];
+                    acc[c] += e * e;
+                }
             }
+            float *out = lut + j * 256 + c0;
+            for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) out[c] = acc[c];
         }
     }
 }
@@ -57,11 +76,14 @@ void vk_argmin_rows(const float *tile, size_t rows, size_t cols, const float *bi
 
 VK_MULTIVERSION
 void vk_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *lut, float bias, float sign, float *out) {
-    // Four codes at a time: independent accumulators hide the latency of the table loads.
+    // Four codes at a time: independent accumulators hide the latency of the table loads. Kept
+    // scalar: vectorised over j, clang assembles each vector from 8 loads and 7 lane inserts, which
+    // measured ~10 % slower than one load-and-add per entry (15.9 vs 14.4 us per 900 codes, Zen 3).
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         const uint8_t *c0 = codes + i * m, *c1 = c0 + m, *c2 = c1 + m, *c3 = c2 + m;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma clang loop vectorize(disable) interleave(disable)
         for (size_t j = 0; j < m; j++) {
             const float *t = lut + j * 256;
             s0 += t[c0[j]];
@@ -77,7 +99,62 @@ void vk_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *lut, floa
     for (; i < n; i++) {
         const uint8_t *c = codes + i * m;
         float s = 0;
+#pragma clang loop vectorize(disable) interleave(disable)
         for (size_t j = 0; j < m; j++) s += lut[j * 256 + c[j]];
         out[i] = bias + sign * s;
     }
+}
+
+size_t vk_bounded_candidates(const float *lo, const float *hi, size_t n, size_t p, float *heap, uint32_t *out_idx) {
+    if (n == 0 || p == 0) return 0;
+    size_t count = 0;
+    if (p >= n) {
+        for (size_t i = 0; i < n; i++) out_idx[count++] = (uint32_t)i;
+        return count;
+    }
+    // tau = the p-th smallest hi: a max-heap of the p smallest seen; most values fail the root test.
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float v = hi[i];
+        if (size < p) {
+            size_t c = size++;
+            while (c > 0 && heap[(c - 1) / 2] < v) {
+                heap[c] = heap[(c - 1) / 2];
+                c = (c - 1) / 2;
+            }
+            heap[c] = v;
+        } else if (v < heap[0]) {
+            size_t c = 0;
+            for (;;) {
+                size_t l = 2 * c + 1;
+                if (l >= size) break;
+                if (l + 1 < size && heap[l + 1] > heap[l]) l++;
+                if (heap[l] <= v) break;
+                heap[c] = heap[l];
+                c = l;
+            }
+            heap[c] = v;
+        }
+    }
+    const float tau = heap[0];
+    for (size_t i = 0; i < n; i++) {
+        if (lo[i] <= tau) out_idx[count++] = (uint32_t)i;
+    }
+    return count;
+}
+
+// Σ q[t]·code[t] in 32-bit integers, per row: the codes widen to 16 bits and pair with the 16-bit
+// query in multiply-add instructions (vpmaddwd), 16 coordinates per AVX2 instruction — twice the
+// rate of widening every code to float for an FMA (9 vs 17 us over 894 × 384 codes, Zen 3).
+// The caller bounds |q[t]| so that no sum overflows: |q[t]| · 255 · d < 2^31.
+static inline int32_t u8_i16_dot(const int16_t *restrict q, const uint8_t *restrict c, size_t d) {
+    int32_t s = 0;
+#pragma clang loop vectorize_width(16) interleave_count(2)
+    for (size_t t = 0; t < d; t++) s += (int32_t)q[t] * (int32_t)c[t];
+    return s;
+}
+
+VK_MULTIVERSION
+void vk_u8_i16_dot_many(const int16_t *q, const uint8_t *codes, size_t n, size_t d, int32_t *out) {
+    for (size_t i = 0; i < n; i++) out[i] = u8_i16_dot(q, codes + i * d, d);
 }

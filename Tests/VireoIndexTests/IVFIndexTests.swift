@@ -48,6 +48,33 @@ func ivfRecall(_ index: IVFIndex, base: [[Float]], queries: [[Float]], metric: M
         #expect(ivfRecall(index, base: base, queries: queries, metric: metric, nprobe: 40) == 1.0)
     }
 
+    /// Single queries pick their lists from 8-bit centroids with error bounds and re-score the
+    /// survivors; a batch takes every distance from one GEMM. Both must probe the same lists, so the
+    /// results are the same rows with the same distances.
+    @Test("one query at a time probes the lists a batch probes", arguments: [Metric.l2, .ip, .cosine])
+    func singleQueryProbes(metric: Metric) throws {
+        let (base, queries) = Self.data(metric, seed: 71, n: 6000)
+        for encoding in [IVFConfiguration.Encoding.flat, .pq] {
+            let index = try Self.build(base, metric, IVFConfiguration(nlist: 150, encoding: encoding, m: 8))
+            let q = FloatArena(copying: queries.flatMap { $0 }).matrix(dim: Self.dim)
+            for nprobe in [1, 5, 24] {
+                var batch = [TopK](repeating: TopK(k: 10), count: queries.count)
+                index.search(queries: q, range: 0..<queries.count, k: 10, nprobe: nprobe, refine: 0, excluded: nil, idBase: 0,
+                             heaps: &batch, backend: OpenBLASBackend())
+                for i in queries.indices {
+                    var single = [TopK(k: 10)]
+                    index.search(queries: q, range: i..<(i + 1), k: 10, nprobe: nprobe, refine: 0, excluded: nil, idBase: 0,
+                                 heaps: &single, backend: OpenBLASBackend())
+                    let a = batch[i].sorted(), b = single[0].sorted()
+                    #expect(a.map(\.id) == b.map(\.id), "\(metric) \(encoding) nprobe \(nprobe) query \(i)")
+                    for (x, y) in zip(a, b) {
+                        #expect(abs(x.distance - y.distance) <= 1e-4 * max(1, abs(x.distance)), "\(metric) \(encoding) query \(i)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("IVF_PQ recall@10 with refine ≥ 0.9", arguments: pqMetrics)
     func pqRefine(metric: Metric) throws {
         let (base, queries) = Self.data(metric, seed: 61)

@@ -14,6 +14,53 @@ import VireoTestSupport
         }
     }
 
+    @Test("bounded candidates hold every one of the p nearest, whatever the bounds", arguments: [1, 5, 16, 63, 200])
+    func boundedCandidates(p: Int) {
+        var g = SeededGenerator(seed: UInt64(900 + p))
+        for trial in 0..<40 {
+            let n = [1, 7, 64, 200, 894][trial % 5]
+            // Exact values with ties, bounds of random widths (some zero) around them.
+            let exact = (0..<n).map { _ in Float(Int.random(in: 0..<(n / 2 + 1), using: &g)) * 0.25 }
+            let lo = exact.map { $0 - (Bool.random(using: &g) ? 0 : Float.random(in: 0..<2, using: &g)) }
+            let hi = exact.map { $0 + (Bool.random(using: &g) ? 0 : Float.random(in: 0..<2, using: &g)) }
+            var heap = [Float](repeating: 0, count: p)
+            var out = [UInt32](repeating: 0, count: n)
+            let count = vk_bounded_candidates(lo, hi, n, p, &heap, &out)
+            let picked = Array(out[0..<count]).map(Int.init)
+            #expect(count >= min(p, n))
+            #expect(picked == picked.sorted() && Set(picked).count == count, "indices increase")
+            // Every index whose exact value is at most the p-th smallest must be there (ties included).
+            let pth = exact.sorted()[min(p, n) - 1]
+            let needed = exact.indices.filter { exact[$0] < pth }
+            #expect(Set(needed).isSubset(of: picked), "trial \(trial): missing \(Set(needed).subtracting(picked))")
+            #expect(exact.indices.filter { exact[$0] == pth }.contains { picked.contains($0) })
+            // And nothing the bounds rule out: lo above the p-th smallest hi.
+            let tau = hi.sorted()[min(p, n) - 1]
+            #expect(picked.allSatisfy { lo[$0] <= tau }, "trial \(trial)")
+        }
+    }
+
+    @Test("16-bit by 8-bit integer dot products are exact up to the overflow limit", arguments: [1, 15, 16, 33, 384, 4096])
+    func integerDots(dim: Int) {
+        var g = SeededGenerator(seed: UInt64(dim))
+        let limit = Int(Int32.max) / (255 * dim) - 1
+        let q16 = Int16(clamping: min(limit, 32_767))
+        let rows = 5
+        var codes = (0..<(rows * dim)).map { _ in UInt8.random(in: 0...255, using: &g) }
+        for t in 0..<dim { codes[t] = 255 }   // row 0: the largest sum the limit allows
+        var q = (0..<dim).map { _ in Int16.random(in: -q16...q16, using: &g) }
+        var out = [Int32](repeating: 0, count: rows)
+        vk_u8_i16_dot_many(q, codes, rows, dim, &out)
+        for r in 0..<rows {
+            var s = 0
+            for t in 0..<dim { s += Int(q[t]) * Int(codes[r * dim + t]) }
+            #expect(Int(out[r]) == s, "row \(r)")
+        }
+        for t in 0..<dim { q[t] = q16 }
+        vk_u8_i16_dot_many(q, codes, 1, dim, &out)
+        #expect(Int(out[0]) == Int(q16) * 255 * dim)
+    }
+
     @Test("CRC-32C hardware path equals the table path and the standard check value")
     func crc() {
         let check = Array("123456789".utf8)

@@ -23,6 +23,14 @@ void vk_argmin_rows(const float *tile, size_t rows, size_t cols, const float *bi
 /// out[i] = bias + sign * sum_j lut[j*256 + codes[i*m + j]] for n codes of m bytes.
 void vk_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *lut, float bias, float sign, float *out);
 
+/// Candidates for the p nearest of n items known only within bounds: lo[i] <= exact[i] <= hi[i].
+/// Every item among the exact p nearest has lo <= tau, tau the p-th smallest hi (the exact p-th
+/// smallest distance is at most tau), so the indices with lo[i] <= tau, written to out_idx in
+/// increasing order, contain them all; returns their count (>= min(p, n)). heap: p floats of scratch.
+size_t vk_bounded_candidates(const float *lo, const float *hi, size_t n, size_t p, float *heap, uint32_t *out_idx);
+/// out[i] = sum_t q[t] * codes[i*d + t] in 32-bit integers; requires |q[t]| * 255 * d < 2^31.
+void vk_u8_i16_dot_many(const int16_t *q, const uint8_t *codes, size_t n, size_t d, int32_t *out);
+
 #ifdef __cplusplus
 }
 #endif

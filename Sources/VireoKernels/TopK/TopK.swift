@@ -68,6 +68,9 @@ public struct TopK: Sendable {
         }
     }
 
+    /// The retained ids, in heap order (for callers that re-score them all and need no order).
+    public var unorderedIDs: [Int64] { ids }
+
     /// The retained pairs, closest first (ties broken by id).
     public func sorted() -> [(distance: Float, id: Int64)] {
         var out: [(distance: Float, id: Int64)] = []
