@@ -158,3 +158,56 @@ VK_MULTIVERSION
 void vk_u8_i16_dot_many(const int16_t *q, const uint8_t *codes, size_t n, size_t d, int32_t *out) {
     for (size_t i = 0; i < n; i++) out[i] = u8_i16_dot(q, codes + i * d, d);
 }
+
+float vk_quantize_i16(const float *w, size_t d, float limit, int16_t *out, float *delta_norm) {
+    float max_abs = 0.0f;
+    for (size_t t = 0; t < d; t++) {
+        const float a = w[t] < 0 ? -w[t] : w[t];
+        if (a > max_abs) max_abs = a;
+    }
+    const float step = max_abs > 0 ? max_abs / limit : 1.0f;
+    const float inv = 1.0f / step;
+    float dd = 0.0f;
+    for (size_t t = 0; t < d; t++) {
+        float v = w[t] * inv;
+        // Round half away from zero; |v| <= limit up to the rounding of max_abs / step, clamped.
+        float r = (float)(int32_t)(v + (v < 0 ? -0.5f : 0.5f));
+        if (r > limit) r = limit;
+        if (r < -limit) r = -limit;
+        out[t] = (int16_t)r;
+        const float e = v - r;
+        dd += e * e;
+    }
+    *delta_norm = __builtin_sqrtf(dd);
+    return step;
+}
+
+void vk_coarse_bounds(const int32_t *sums, size_t n, int l2, float step, float offset, float query_error, float query_norm,
+                      const float *code_norms, const float *errors, const float *decoded_squares, float *lo, float *hi) {
+    const float eps4 = 4.0f * __FLT_EPSILON__;
+    const float abs_offset = offset < 0 ? -offset : offset;
+    for (size_t c = 0; c < n; c++) {
+        const float dot = step * (float)sums[c];
+        const float conversion = eps4 * ((dot < 0 ? -dot : dot) + abs_offset);
+        if (l2) {
+            const float approx = offset - 2.0f * dot + decoded_squares[c];
+            const float spread = 2.0f * query_error * code_norms[c] + conversion + eps4 * decoded_squares[c];
+            const float a_lo = approx - spread, a_hi = approx + spread;
+            float low = (a_lo > 0 ? __builtin_sqrtf(a_lo) : 0.0f) - errors[c];
+            if (low < 0) low = 0;
+            const float high = (a_hi > 0 ? __builtin_sqrtf(a_hi) : 0.0f) + errors[c];
+            lo[c] = low * low;
+            hi[c] = high * high;
+        } else {
+            const float d = -(offset + dot);
+            const float spread = query_error * code_norms[c] + query_norm * errors[c] + conversion;
+            lo[c] = d - spread;
+            hi[c] = d + spread;
+        }
+    }
+}
+
+void vk_prefetch_bytes(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+}

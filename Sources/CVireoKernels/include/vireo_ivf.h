@@ -30,6 +30,18 @@ void vk_pq_scan(const uint8_t *codes, size_t n, size_t m, const float *lut, floa
 size_t vk_bounded_candidates(const float *lo, const float *hi, size_t n, size_t p, float *heap, uint32_t *out_idx);
 /// out[i] = sum_t q[t] * codes[i*d + t] in 32-bit integers; requires |q[t]| * 255 * d < 2^31.
 void vk_u8_i16_dot_many(const int16_t *q, const uint8_t *codes, size_t n, size_t d, int32_t *out);
+/// Rounds w[0..<d] to 16-bit integers in steps of max|w| / limit: out[t] = round(w[t] / step),
+/// |out[t]| <= limit. Returns the step; *delta_norm = |w/step - out| (each term at most 1/2).
+float vk_quantize_i16(const float *w, size_t d, float limit, int16_t *out, float *delta_norm);
+/// Bounds on n distances taken against 8-bit codes from integer sums (vk_u8_i16_dot_many): with
+/// dot = step * sums[c], an inner-product distance -(offset + dot) (offset = <q, vmin>) or a squared
+/// L2 distance offset - 2 dot + decoded_squares[c] (offset = |q - vmin|^2), widened by the query's
+/// rounding (query_error * code_norms[c]), the code's own error (errors[c]: query_norm times it for
+/// inner products, a distance for L2) and float rounding. Writes lo[c] <= exact <= hi[c].
+void vk_coarse_bounds(const int32_t *sums, size_t n, int l2, float step, float offset, float query_error, float query_norm,
+                      const float *code_norms, const float *errors, const float *decoded_squares, float *lo, float *hi);
+/// Prefetches `bytes` from p into the cache (a list about to be scanned).
+void vk_prefetch_bytes(const void *p, size_t bytes);
 
 #ifdef __cplusplus
 }

@@ -460,10 +460,17 @@ package final class IVFIndex: @unchecked Sendable {
                 lut.withUnsafeMutableBufferPointer { vk_pq_lut_ip(q.baseAddress!, codebooks!, m, dsub, $0.baseAddress!) }
             }
             if let sq, !metric.usesL2Kernel { sqBias = sq.prepareDot(q, into: &residual) }
-            for probe in coarse[h].sorted() {
+            let probed = coarse[h].sorted()
+            for (p, probe) in probed.enumerated() {
                 let list = Int(probe.id)
                 let start = Int(offsets[list]), len = Int(offsets[list + 1]) - start
                 guard len > 0 else { continue }
+                if let codes, p + 1 < probed.count {
+                    // The next list's codes (a few KB at an unrelated place) arrive while this one is scanned.
+                    let next = Int(probed[p + 1].id), nextStart = Int(offsets[next])
+                    // SAFETY: a list's codes lie inside the n·m code bytes.
+                    vk_prefetch_bytes(codes + nextStart * m, (Int(offsets[next + 1]) - nextStart) * m)
+                }
                 dist.withUnsafeMutableBufferPointer { dp in
                     sel.withUnsafeMutableBufferPointer { sp in
                         let out = dp.baseAddress!, idx = sp.baseAddress!
@@ -640,23 +647,16 @@ struct CoarseCodes: Sendable {
         let l2 = metric.usesL2Kernel
         // w = q∘scale (IP) or (q − vmin)∘scale (L2), rounded to 16 bits with step W.
         var w = [Float](repeating: 0, count: dim)
-        var maxAbs: Float = 0, offset: Float = 0
+        var offset: Float = 0   // ⟨q, vmin⟩ for IP, |q − vmin|² for L2
         for t in 0..<dim {
             let x = l2 ? q[t] - quantizer.vmin[t] : q[t]
-            offset += l2 ? x * x : q[t] * quantizer.vmin[t]   // |r|² for L2, ⟨q, vmin⟩ for IP
+            offset += l2 ? x * x : q[t] * quantizer.vmin[t]
             w[t] = x * quantizer.scale[t]
-            maxAbs = max(maxAbs, abs(w[t]))
         }
-        let step = maxAbs > 0 ? maxAbs / queryLimit : 1
         var rounded = [Int16](repeating: 0, count: dim)
-        var deltaSquares: Float = 0
-        for t in 0..<dim {
-            let v = (w[t] / step).rounded()
-            rounded[t] = Int16(max(-queryLimit, min(queryLimit, v)))
-            let d = w[t] / step - Float(rounded[t])
-            deltaSquares += d * d
-        }
-        let queryError = step * deltaSquares.squareRoot()
+        var deltaNorm: Float = 0
+        // SAFETY: w and rounded hold dim elements.
+        let step = vk_quantize_i16(w, dim, queryLimit, &rounded, &deltaNorm)
         let qNorm = vk_norm_sq(q.baseAddress!, dim).squareRoot()
         var sums = [Int32](repeating: 0, count: nlist)
         var lo = [Float](repeating: 0, count: nlist), hi = lo
@@ -668,24 +668,8 @@ struct CoarseCodes: Sendable {
                 }
             }
         }
-        for c in 0..<nlist {
-            let dot = step * Float(sums[c])
-            // Float conversion of the sum and the products with it: relative 2⁻²³ each, allow 4×.
-            let conversion = 4 * Float.ulpOfOne * (abs(dot) + abs(offset))
-            if l2 {
-                let approx = offset - 2 * dot + decodedSquares[c]
-                let spread = 2 * queryError * codeNorms[c] + conversion + 4 * Float.ulpOfOne * decodedSquares[c]
-                let low = max(0, max(0, approx - spread).squareRoot() - errors[c])
-                let high = max(0, approx + spread).squareRoot() + errors[c]
-                lo[c] = low * low
-                hi[c] = high * high
-            } else {
-                let d = -(offset + dot)
-                let spread = queryError * codeNorms[c] + qNorm * errors[c] + conversion
-                lo[c] = d - spread
-                hi[c] = d + spread
-            }
-        }
+        // SAFETY: sums, the per-centroid arrays, lo and hi hold nlist elements.
+        vk_coarse_bounds(sums, nlist, l2 ? 1 : 0, step, offset, step * deltaNorm, qNorm, codeNorms, errors, decodedSquares, &lo, &hi)
         var picked = [UInt32](repeating: 0, count: nlist)
         var scratch = [Float](repeating: 0, count: heap.k)
         // SAFETY: lo, hi and picked hold nlist elements, scratch heap.k.
