@@ -43,24 +43,35 @@ extension HNSWIndex: SegmentIndex {
     /// - one query per call (fewer than ``SegmentSearch/gemmQueries``): with few rows allowed the
     ///   walk is the filtered one (distances for allowed nodes only, ``HNSWIndex/filteredWalkCap(_:)``),
     ///   whose cost does not grow with `1/s`: scan when `allowed < 2 · 2M · ef`;
-    /// - a batch: the plain walk expands about `ef / s` nodes for `ef` allowed candidates, against a
-    ///   GEMM scan: scan when `allowed² / rows < 2·M·ef` — for M = 16, ef = 64 on 50,000 rows that
-    ///   is below about 20 % selectivity.
+    /// - a batch taking the filtered walk: the allowed rows (under a quarter) are gathered into GEMM
+    ///   blocks (``ExactScanner/scan(queries:base:rows:metric:inverseNorms:idBase:heaps:)``), where a
+    ///   row costs about 1/`batchWalkCost` of a walk's distance: scan when
+    ///   `allowed < batchWalkCost · 2M · ef`;
+    /// - a batch taking the plain walk, which expands about `ef / s` nodes for `ef` allowed
+    ///   candidates, against a GEMM scan: scan when `allowed² / rows < 2·M·ef`.
     ///
     /// Measured on `../shared/data/dev` (bench/README.md, "Filtered search"): at 10 % allowed a
-    /// batch scans at 8,100 QPS against 5,000 for the filtered walk, one query per call walks at
-    /// 3,900 (ef 32) against 2,900 for the scan.
+    /// batch scans at 14,000–17,600 QPS (recall 1) against 11,000 for the filtered walk at ef 10
+    /// (recall 0.89); one query per call walks at 5,700 (ef 16) against 2,900 for the scan.
     func prefersExactScan(allowed: Int, rows: Int, k: Int, params: ResolvedSearchParameters, queries: Int) -> Bool {
         let ef = Double(max(params.ef, k))
         if allowed < 4 * Int(ef) { return true }
         guard allowed < rows else { return false }
         // The benchmark switch that forces one walk also forces walking (to measure the walks).
         if HNSWIndex.filteredWalkMode != .auto { return false }
-        if queries < SegmentSearch.gemmQueries, filteredWalkCap(fraction: Double(allowed) / Double(rows)) > 0 {
+        let filteredWalk = filteredWalkCap(fraction: Double(allowed) / Double(rows)) > 0
+        if queries < SegmentSearch.gemmQueries, filteredWalk {
             return Double(allowed) < 4 * Double(configuration.M) * ef
+        }
+        if filteredWalk {
+            return Double(allowed) < Self.batchWalkCost * 2 * Double(configuration.M) * ef
         }
         return Double(allowed) * Double(allowed) / Double(rows) < 2 * Double(configuration.M) * ef
     }
+
+    /// A filtered walk's distance in gathered GEMM rows, batch path: 91 µs per query for the walk at
+    /// ef 10 (2M·ef = 320 distances) against 59 µs for 5,000 gathered rows (dev, 10 % allowed, Zen 3).
+    static let batchWalkCost = 24.0
 
     func matches(_ spec: IndexSpec, rows: Int) -> Bool {
         (spec.kind == .hnsw || spec.kind == .hnswSQ) && configuration.M == spec.hnsw.M && configuration.efConstruction == spec.hnsw.efConstruction

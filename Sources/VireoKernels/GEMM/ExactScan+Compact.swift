@@ -92,8 +92,8 @@ extension ExactScanner {
 
     /// ``scan(queries:base:rows:metric:inverseNorms:idBase:heaps:)`` over a segment's rows, float32
     /// or compact.
-    package func scan(queries: MatrixView, base: VectorRows, rows: [Int], metric: Metric, inverseNorms: MatrixView? = nil,
-                      idBase: Int64, heaps: inout [TopK]) {
+    package mutating func scan(queries: MatrixView, base: VectorRows, rows: [Int], metric: Metric, inverseNorms: MatrixView? = nil,
+                               idBase: Int64, heaps: inout [TopK]) {
         switch base {
         case let .float32(m):
             scan(queries: queries, base: m, rows: rows, metric: metric, inverseNorms: inverseNorms, idBase: idBase, heaps: &heaps)

@@ -17,6 +17,8 @@ package struct ExactScanner {
     package var gemmMinQueries: Int = 4
     /// Rows per GEMM tile.
     package var rowBlock: Int = 2048
+    /// Rows gathered per GEMM block by the listed-rows scan (1.5 MiB of 384-d rows).
+    package var gatherRows: Int = 1024
     package let backend: any ComputeBackend
 
     // Scratch, reused across calls by one scanner (a scanner is used by one thread at a time); the
@@ -61,13 +63,24 @@ package struct ExactScanner {
         }
     }
 
-    /// Offers only the listed rows of `base` (a selective filter's survivors) to every query's heap:
-    /// one SIMD distance per (query, row), no pass over the rest of the matrix.
-    package func scan(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, inverseNorms: MatrixView? = nil,
-                      idBase: Int64, heaps: inout [TopK]) {
+    /// Offers only the listed rows of `base` (a selective filter's survivors) to every query's heap,
+    /// with no pass over the rest of the matrix.
+    ///
+    /// - A batch (`gemmMinQueries` or more, not JACCARD): the rows are gathered, ``gatherRows`` at a
+    ///   time, into a contiguous block and scored with one GEMM per block, as a full scan is. A
+    ///   distance call per (query, row) ran at a third of the speed (3,300–3,900 against ~10,000
+    ///   queries/s for 1,000 queries over 5,000 of 50,000 dev rows, Zen 3).
+    /// - Fewer queries: one SIMD distance per (query, row), rows in chunks that stay in L2 while every
+    ///   query visits them.
+    package mutating func scan(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, inverseNorms: MatrixView? = nil,
+                               idBase: Int64, heaps: inout [TopK]) {
         precondition(queries.dim == base.dim && heaps.count == queries.rows)
         let scale = metric == .cosine ? inverseNorms : nil
         precondition(scale == nil || scale!.rows == base.rows, "one inverse norm per row")
+        if queries.rows >= gemmMinQueries, metric != .jaccard, !rows.isEmpty {
+            scanGathered(queries: queries, base: base, rows: rows, metric: metric, scale: scale, idBase: idBase, heaps: &heaps)
+            return
+        }
         // Rows in chunks that stay in L2 (256 rows of 384 floats = 384 KiB) while every query of the
         // batch visits them: each scattered row is read from memory once per batch, not once per query.
         let chunk = max(16, (256 * 384) / max(1, base.dim))
@@ -82,6 +95,60 @@ package struct ExactScanner {
                 }
             }
             start += chunk
+        }
+    }
+
+
+    private mutating func scanGathered(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, scale: MatrixView?,
+                                       idBase: Int64, heaps: inout [TopK]) {
+        let d = base.dim, nq = queries.rows
+        let block = min(gatherRows, rows.count)
+        ensureScratch(tileFloats: nq * block, rows: block)
+        var gathered = [Float](repeating: 0, count: block * d)
+        var queryNorms = [Float](repeating: 0, count: nq)
+        let l2 = metric.usesL2Kernel
+        if l2 {
+            // SAFETY: queryNorms has nq slots; queries holds nq·d floats.
+            queryNorms.withUnsafeMutableBufferPointer { vk_norms_sq(queries.base, nq, d, $0.baseAddress!) }
+        }
+        let backend = self.backend
+        tile.withUnsafeMutableBufferPointer { tileBuf in
+            selected.withUnsafeMutableBufferPointer { sel in
+                rowNorms.withUnsafeMutableBufferPointer { normBuf in
+                    gathered.withUnsafeMutableBufferPointer { gBuf in
+                        // SAFETY: tile holds nq·block floats, sel and normBuf block entries
+                        // (ensureScratch), gBuf block·d floats; every listed row is < base.rows (the
+                        // caller's complement of a bitset over the segment's rows).
+                        let out = tileBuf.baseAddress!, idx = sel.baseAddress!, norms = normBuf.baseAddress!, g = gBuf.baseAddress!
+                        var start = 0
+                        while start < rows.count {
+                            let len = min(block, rows.count - start)
+                            for i in 0..<len {
+                                (g + i * d).update(from: base.base + rows[start + i] * d, count: d)
+                            }
+                            if l2 {
+                                vk_norms_sq(g, len, d, norms)
+                                for q in 0..<nq { (out + q * len).update(from: norms, count: len) }
+                            }
+                            backend.gemmNT(nq: nq, n: len, d: d, alpha: l2 ? -2 : -1, queries: queries.base, base: g, beta: l2 ? 1 : 0, out: out)
+                            for q in 0..<nq {
+                                let rowOut = out + q * len
+                                if let scale {
+                                    // COSINE over rows as inserted: −q̂·x / |x|.
+                                    for i in 0..<len { rowOut[i] *= scale.base[rows[start + i]] }
+                                }
+                                let bias = l2 ? queryNorms[q] : 0
+                                let found = vk_select_below(rowOut, len, heaps[q].threshold - bias, idx)
+                                for s in 0..<found {
+                                    let r = Int(idx[s])
+                                    heaps[q].push(rowOut[r] + bias, id: idBase + Int64(rows[start + r]))
+                                }
+                            }
+                            start += len
+                        }
+                    }
+                }
+            }
         }
     }
 
