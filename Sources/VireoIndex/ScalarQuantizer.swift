@@ -40,6 +40,17 @@ package struct ScalarQuantizer8: Sendable {
         scale = zip(lo, hi).map { ($1 - $0) / 255 }
     }
 
+    /// A quantiser for the per-coordinate ranges `lower...upper` (gathered by the caller, e.g. over
+    /// blocks of rows); infinite bounds (no rows) give zero ranges.
+    package init(lower: [Float], upper: [Float]) {
+        precondition(lower.count == upper.count)
+        dim = lower.count
+        let lo = zip(lower, upper).map { $0.isFinite && $1.isFinite ? $0 : 0 }
+        let hi = zip(lower, upper).map { $0.isFinite && $1.isFinite ? $1 : 0 }
+        vmin = lo
+        scale = zip(lo, hi).map { ($1 - $0) / 255 }
+    }
+
     /// Reads the stored form (`2·dim` floats at `base`).
     package init(stored base: UnsafePointer<Float>, dim: Int) {
         self.dim = dim

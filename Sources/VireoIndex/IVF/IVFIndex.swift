@@ -70,9 +70,10 @@ public struct IVFConfiguration: Sendable, Hashable, Codable {
 /// centroids (`nlist × dim` Float32), list offsets (`nlist + 1` UInt32), row ids in list order (`n`
 /// UInt32), and either, for IVF_FLAT, nothing more — a list is scanned by gathering its rows from the
 /// segment's vectors by number, so the vectors exist once (faiss and Milvus keep a second copy in
-/// list order and scan it contiguously; gathered, with the next two rows prefetched whole, Vireo's
-/// IVF_FLAT ran at 0.81–0.85× faiss IVFFlat's batch QPS on dev, for half the bytes; prefetching
-/// fewer lines or more rows ahead measured slower) — except, over COSINE vectors stored as inserted,
+/// list order and scan it contiguously). A single query gathers a list's rows with the next two
+/// prefetched; a batch gathers each list once and scores it against all the queries probing it
+/// with one GEMM (``searchFlatByList``), which made the batch path 3.2× faster than gathering per
+/// query (dev, nprobe 16) — except, over COSINE vectors stored as inserted,
 /// each row's inverse norm (`n` Float32, flag bit 0); or the PQ codebooks (`m × dim/m × 256` Float32,
 /// transposed so lookup tables are built with SIMD over codewords) and codes (`n × m` bytes), or the
 /// SQ8 ranges (`2 × dim` Float32) and codes (`n × dim` bytes). Used in place from a memory map.
@@ -195,10 +196,14 @@ package final class IVFIndex: @unchecked Sendable {
         var rng = SplitMix64(seed: configuration.seed)
         // 1. Coarse quantiser on a bounded sample.
         let sampleRows = sample(n: n, limit: nlist * IVFConfiguration.trainingRowsPerCentroid, rng: &rng)
-        let trainSet = gather(vectors, rows: sampleRows)
-        let coarse = n == 0 ? FloatArena(count: 0) { _ in } :
-            KMeans.train(data: trainSet, k: nlist, iterations: IVFConfiguration.coarseIterations, metric: coarseMetric(metric),
-                         seed: rng.next(), backend: backend, threads: threads)
+        let coarseSeed = rng.next()
+        let coarse: FloatArena = n == 0 ? FloatArena(count: 0) { _ in } : {
+            // Every row is the sample when n ≤ nlist·256 (dev: 50,000 ≤ 228,864): train on the
+            // vectors in place rather than on a copy of them (75 MB on dev, the build's peak).
+            let trainSet = sampleRows.count == n ? vectors : gather(vectors, rows: sampleRows)
+            return KMeans.train(data: trainSet, k: nlist, iterations: IVFConfiguration.coarseIterations, metric: coarseMetric(metric),
+                                seed: coarseSeed, backend: backend, threads: threads)
+        }()
         let coarseView = coarse.matrix(dim: dim)
         // 2. Assign every row; order rows by list.
         let labels = n == 0 ? [] : KMeans.assign(data: vectors, centroids: coarseView, metric: coarseMetric(metric), backend: backend, threads: threads).labels
@@ -226,11 +231,24 @@ package final class IVFIndex: @unchecked Sendable {
         let idsOut = (base + layout.ids).assumingMemoryBound(to: UInt32.self)
         for i in 0..<n { idsOut[i] = order[i] }
         if configuration.encoding == .sq8 {
-            // Residuals r = x − c(x) in list order, their per-coordinate ranges, then the codes.
-            let residuals = Self.residuals(vectors, centroids: coarseView, labels: labels, order: order)
-            let quantizer = ScalarQuantizer8(training: residuals)
+            // Residuals r = x − c(x) in list order, a block of rows at a time (never all of them at
+            // once): their per-coordinate ranges in one pass, the codes in a second.
+            var lo = [Float](repeating: .infinity, count: dim), hi = [Float](repeating: -.infinity, count: dim)
+            Self.forEachResidualBlock(vectors, centroids: coarseView, labels: labels, order: order) { _, block in
+                for i in 0..<block.rows {
+                    let r = block.row(i)
+                    for t in 0..<dim {
+                        lo[t] = min(lo[t], r[t])
+                        hi[t] = max(hi[t], r[t])
+                    }
+                }
+            }
+            let quantizer = ScalarQuantizer8(lower: lo, upper: hi)
             quantizer.store(into: (base + layout.payload).assumingMemoryBound(to: Float.self))
-            quantizer.encode(residuals, into: (base + layout.sqCodes).assumingMemoryBound(to: UInt8.self))
+            let sqOut = (base + layout.sqCodes).assumingMemoryBound(to: UInt8.self)
+            Self.forEachResidualBlock(vectors, centroids: coarseView, labels: labels, order: order) { first, block in
+                quantizer.encode(block, into: sqOut + first * dim)
+            }
         } else if !pq {
             if let stored = refineVectors {
                 let out = (base + layout.payload).assumingMemoryBound(to: Float.self)
@@ -242,17 +260,17 @@ package final class IVFIndex: @unchecked Sendable {
         } else if n > 0 {
             // 3. Residuals r = x − c(x), in list order; PQ codebooks on a sample of them; codes.
             let dsub = dim / m
-            let residuals = Self.residuals(vectors, centroids: coarseView, labels: labels, order: order)
             let pqSample = sample(n: n, limit: IVFConfiguration.pqTrainingRows, rng: &rng)
             let cbOut = (base + layout.payload).assumingMemoryBound(to: Float.self)
             let codesOut = (base + layout.payload + 4 * m * 256 * dsub).assumingMemoryBound(to: UInt8.self)
             let out = PQOutput(codebooks: cbOut, codes: codesOut)
             let seeds = (0..<m).map { _ in rng.next() }
             let workers = max(1, min(threads, m))
+            let order = order
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var j = w
                 while j < m {
-                    let sub = subspace(residuals, j: j, dsub: dsub, rows: pqSample)
+                    let sub = residualSubspace(vectors, centroids: coarseView, labels: labels, order: order, j: j, dsub: dsub, positions: pqSample)
                     let k = min(256, sub.rows)
                     let book = KMeans.train(data: sub, k: k, iterations: IVFConfiguration.pqIterations, metric: .l2,
                                             seed: seeds[j], backend: backend, threads: 1)
@@ -263,7 +281,7 @@ package final class IVFIndex: @unchecked Sendable {
                         let w = bookView.row(c)
                         for t in 0..<dsub { out.codebooks[(j * dsub + t) * 256 + c] = w[t] }
                     }
-                    let all = subspace(residuals, j: j, dsub: dsub, rows: nil)
+                    let all = residualSubspace(vectors, centroids: coarseView, labels: labels, order: order, j: j, dsub: dsub, positions: nil)
                     let labels = KMeans.assign(data: all, centroids: bookView, metric: .l2, backend: backend, threads: 1).labels
                     for i in 0..<n { out.codes[i * m + j] = UInt8(labels[i]) }
                     j += workers
@@ -283,16 +301,39 @@ package final class IVFIndex: @unchecked Sendable {
         let codes: UnsafeMutablePointer<UInt8>
     }
 
-    /// The residuals `x − c(x)` of every row, in list order (`order`), as one matrix.
-    private static func residuals(_ vectors: MatrixView, centroids: MatrixView, labels: [UInt32], order: [UInt32]) -> MatrixView {
+    /// The residuals `x − c(x)` of the rows in list order (`order`), `blockRows` at a time: `body`
+    /// gets each block's first list position and the block (valid during the call only).
+    private static func forEachResidualBlock(_ vectors: MatrixView, centroids: MatrixView, labels: [UInt32], order: [UInt32],
+                                             blockRows: Int = 4096, _ body: (Int, MatrixView) -> Void) {
         let dim = vectors.dim
-        return FloatArena(count: order.count * dim) { buf in
-            for (i, row) in order.enumerated() {
-                let x = vectors.row(Int(row))
-                let c = centroids.row(Int(labels[Int(row)]))
-                for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
+        var first = 0
+        while first < order.count {
+            let count = min(blockRows, order.count - first)
+            let block = FloatArena(count: count * dim) { buf in
+                for i in 0..<count {
+                    let row = Int(order[first + i])
+                    let x = vectors.row(row), c = centroids.row(Int(labels[row]))
+                    for t in 0..<dim { buf[i * dim + t] = x[t] - c[t] }
+                }
             }
-        }.matrix(dim: dim)
+            body(first, block.matrix(dim: dim))
+            first += count
+        }
+    }
+
+    /// Coordinates `j·dsub ..< (j+1)·dsub` of the residuals `x − c(x)` at list positions `positions`
+    /// (all, in list order, when nil), as a contiguous matrix: one sub-quantiser's training or
+    /// encoding input, without a copy of every residual.
+    private static func residualSubspace(_ vectors: MatrixView, centroids: MatrixView, labels: [UInt32], order: [UInt32], j: Int, dsub: Int,
+                                         positions: [Int]?) -> MatrixView {
+        let count = positions?.count ?? order.count
+        return FloatArena(count: count * dsub) { buf in
+            for i in 0..<count {
+                let row = Int(order[positions?[i] ?? i])
+                let x = vectors.row(row), c = centroids.row(Int(labels[row]))
+                for t in 0..<dsub { buf[i * dsub + t] = x[j * dsub + t] - c[j * dsub + t] }
+            }
+        }.matrix(dim: dsub)
     }
 
     /// Up to `limit` distinct row numbers, sorted, drawn with `rng` (all rows when n ≤ limit).
@@ -310,17 +351,6 @@ package final class IVFIndex: @unchecked Sendable {
                 for t in 0..<v.dim { buf[i * v.dim + t] = src[t] }
             }
         }.matrix(dim: v.dim)
-    }
-
-    /// Coordinates `j*dsub ..< (j+1)*dsub` of `rows` (all when nil), as a contiguous matrix.
-    private static func subspace(_ v: MatrixView, j: Int, dsub: Int, rows: [Int]?) -> MatrixView {
-        let count = rows?.count ?? v.rows
-        return FloatArena(count: count * dsub) { buf in
-            for i in 0..<count {
-                let src = v.row(rows?[i] ?? i)
-                for t in 0..<dsub { buf[i * dsub + t] = src[j * dsub + t] }
-            }
-        }.matrix(dim: dsub)
     }
 
     /// The metric of the coarse quantiser: the index's, except JACCARD (BIN_IVF_FLAT), whose lists are
