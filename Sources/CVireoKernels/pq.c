@@ -12,27 +12,8 @@
 // per 384-d query, m 48, on a Zen 3).
 #define VK_PQ_LUT_BLOCK 64
 
-VK_MULTIVERSION
-void vk_pq_lut_ip(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) {
-    for (size_t j = 0; j < m; j++) {
-        const float *qj = q + j * dsub;
-        const float *book = codebooks + j * dsub * 256;
-        for (size_t c0 = 0; c0 < 256; c0 += VK_PQ_LUT_BLOCK) {
-            float acc[VK_PQ_LUT_BLOCK];
-            for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) acc[c] = 0.0f;
-            for (size_t t = 0; t < dsub; t++) {
-                const float qt = qj[t];
-                const float *row = book + t * 256 + c0;
-                for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) acc[c] += qt * row[c];
-            }
-            float *out = lut + j * 256 + c0;
-            for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) out[c] = acc[c];
-        }
-    }
-}
-
-VK_MULTIVERSION
-void vk_pq_lut_l2(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) {
+static inline __attribute__((always_inline)) void pq_lut(const float *q, const float *codebooks, size_t m, size_t dsub, int l2,
+                                                         float *lut) {
     for (size_t j = 0; j < m; j++) {
         const float *qj = q + j * dsub;
         const float *book = codebooks + j * dsub * 256;
@@ -43,8 +24,8 @@ void vk_pq_lut_l2(const float *q, const float *codebooks, size_t m, size_t dsub,
                 const float qt = qj[t];
                 const float *row = book + t * 256 + c0;
                 for (size_t c = 0; c < VK_PQ_LUT_BLOCK; c++) {
-                    const float e = qt - row[c];
-                    acc[c] += e * e;
+                    const float e = l2 ? qt - row[c] : row[c];
+                    acc[c] += l2 ? e * e : qt * e;
                 }
             }
             float *out = lut + j * 256 + c0;
@@ -52,6 +33,12 @@ void vk_pq_lut_l2(const float *q, const float *codebooks, size_t m, size_t dsub,
         }
     }
 }
+
+VK_MULTIVERSION
+void vk_pq_lut_ip(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) { pq_lut(q, codebooks, m, dsub, 0, lut); }
+
+VK_MULTIVERSION
+void vk_pq_lut_l2(const float *q, const float *codebooks, size_t m, size_t dsub, float *lut) { pq_lut(q, codebooks, m, dsub, 1, lut); }
 
 VK_MULTIVERSION
 void vk_argmin_rows(const float *tile, size_t rows, size_t cols, const float *bias, uint32_t *out_idx, float *out_val) {
