@@ -193,8 +193,3 @@ void vk_coarse_bounds(const int32_t *sums, size_t n, int l2, float step, float o
         }
     }
 }
-
-void vk_prefetch_bytes(const void *p, size_t bytes) {
-    const char *c = (const char *)p;
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
-}

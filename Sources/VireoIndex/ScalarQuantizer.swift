@@ -22,9 +22,15 @@ package struct ScalarQuantizer8: Sendable {
     /// Trains the per-coordinate ranges on every row of `rows` (a pass over the data; faiss trains its
     /// `RS_minmax` ranges the same way on its training set).
     package init(training rows: MatrixView) {
-        dim = rows.dim
         var lo = [Float](repeating: .infinity, count: rows.dim)
         var hi = [Float](repeating: -.infinity, count: rows.dim)
+        Self.widen(lower: &lo, upper: &hi, over: rows)
+        self.init(lower: lo, upper: hi)
+    }
+
+    /// Widens the per-coordinate ranges `lower...upper` to cover every row of `rows` (start from
+    /// `+∞...−∞`; ranges over several blocks of rows are gathered by calling this per block).
+    package static func widen(lower lo: inout [Float], upper hi: inout [Float], over rows: MatrixView) {
         for i in 0..<rows.rows {
             let r = rows.row(i)
             for t in 0..<rows.dim {
@@ -32,12 +38,6 @@ package struct ScalarQuantizer8: Sendable {
                 hi[t] = max(hi[t], r[t])
             }
         }
-        if rows.rows == 0 {
-            lo = [Float](repeating: 0, count: rows.dim)
-            hi = lo
-        }
-        vmin = lo
-        scale = zip(lo, hi).map { ($1 - $0) / 255 }
     }
 
     /// A quantiser for the per-coordinate ranges `lower...upper` (gathered by the caller, e.g. over

@@ -40,8 +40,6 @@ float vk_quantize_i16(const float *w, size_t d, float limit, int16_t *out, float
 /// inner products, a distance for L2) and float rounding. Writes lo[c] <= exact <= hi[c].
 void vk_coarse_bounds(const int32_t *sums, size_t n, int l2, float step, float offset, float query_error, float query_norm,
                       const float *code_norms, const float *errors, const float *decoded_squares, float *lo, float *hi);
-/// Prefetches `bytes` from p into the cache (a list about to be scanned).
-void vk_prefetch_bytes(const void *p, size_t bytes);
 
 #ifdef __cplusplus
 }

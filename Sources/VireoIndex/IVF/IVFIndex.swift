@@ -235,13 +235,7 @@ package final class IVFIndex: @unchecked Sendable {
             // once): their per-coordinate ranges in one pass, the codes in a second.
             var lo = [Float](repeating: .infinity, count: dim), hi = [Float](repeating: -.infinity, count: dim)
             Self.forEachResidualBlock(vectors, centroids: coarseView, labels: labels, order: order) { _, block in
-                for i in 0..<block.rows {
-                    let r = block.row(i)
-                    for t in 0..<dim {
-                        lo[t] = min(lo[t], r[t])
-                        hi[t] = max(hi[t], r[t])
-                    }
-                }
+                ScalarQuantizer8.widen(lower: &lo, upper: &hi, over: block)
             }
             let quantizer = ScalarQuantizer8(lower: lo, upper: hi)
             quantizer.store(into: (base + layout.payload).assumingMemoryBound(to: Float.self))
@@ -503,7 +497,7 @@ package final class IVFIndex: @unchecked Sendable {
                     // The next list's codes (a few KB at an unrelated place) arrive while this one is scanned.
                     let next = Int(probed[p + 1].id), nextStart = Int(offsets[next])
                     // SAFETY: a list's codes lie inside the n·m code bytes.
-                    vk_prefetch_bytes(codes + nextStart * m, (Int(offsets[next + 1]) - nextStart) * m)
+                    vk_prefetch(codes + nextStart * m, (Int(offsets[next + 1]) - nextStart) * m)
                 }
                 dist.withUnsafeMutableBufferPointer { dp in
                     sel.withUnsafeMutableBufferPointer { sp in
@@ -523,14 +517,9 @@ package final class IVFIndex: @unchecked Sendable {
                                     let xn = vk_norm_sq(vectors.row(Int(rows[i])).baseAddress!, dim)
                                     out[i] = Distances.jaccard(intersection: inter, union: xn + qn - inter)
                                 }
-                            } else if metric.usesL2Kernel {
-                                vk_l2sq_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
-                            } else if let inverseNorms {
-                                vk_dot_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
-                                for i in 0..<len { out[i] = -out[i] * inverseNorms[Int(rows[i])] }
                             } else {
-                                vk_dot_gather(q.baseAddress!, vectors.base, rows, len, dim, out)
-                                for i in 0..<len { out[i] = -out[i] }
+                                Distances.gathered(metric, q.baseAddress!, base: vectors.base, rows: rows, count: len, dim: dim,
+                                                   inverseNorms: inverseNorms, into: out)
                             }
                         } else if let sq, let sqCodes {
                             let listCodes = sqCodes + start * dim
@@ -557,13 +546,7 @@ package final class IVFIndex: @unchecked Sendable {
                             // probe.distance is −⟨q, c⟩ for IP/COSINE.
                             lut.withUnsafeBufferPointer { vk_pq_scan(codes! + start * m, len, m, $0.baseAddress!, probe.distance, -1, out) }
                         }
-                        let found = vk_select_below(out, len, cand.threshold, idx)
-                        for s in 0..<found {
-                            let r = Int(idx[s])
-                            let row = Int(ids[start + r])
-                            if let ex = excluded, ex.contains(row) { continue }
-                            cand.push(out[r], id: Int64(row))
-                        }
+                        cand.offer(out, count: len, rows: ids + start, scratch: idx, excluded: excluded, idBase: 0)
                     }
                 }
             }
@@ -625,15 +608,9 @@ package final class IVFIndex: @unchecked Sendable {
                 let who = byList[starts[list]..<starts[list + 1]]
                 if who.count < Self.listGEMMMinQueries {
                     for h in who {
-                        let q = queries.base + (range.lowerBound + Int(h)) * dim
-                        if l2 {
-                            vk_l2sq_gather(q, vectors.base, rows, len, dim, out)
-                        } else {
-                            vk_dot_gather(q, vectors.base, rows, len, dim, out)
-                            for i in 0..<len { out[i] = -out[i] }
-                        }
-                        if let inverseNorms, !l2 { for i in 0..<len { out[i] *= inverseNorms[Int(rows[i])] } }
-                        offerList(out, len, bias: 0, rows: rows, idx: idx, excluded: excluded, idBase: idBase, heap: &heaps[Int(h)])
+                        Distances.gathered(metric, queries.base + (range.lowerBound + Int(h)) * dim, base: vectors.base, rows: rows,
+                                           count: len, dim: dim, inverseNorms: inverseNorms, into: out)
+                        heaps[Int(h)].offer(out, count: len, rows: rows, scratch: idx, excluded: excluded, idBase: idBase)
                     }
                     continue
                 }
@@ -648,27 +625,14 @@ package final class IVFIndex: @unchecked Sendable {
                 for (j, h) in who.enumerated() {
                     let rowOut = out + j * len
                     if let inverseNorms, !l2 { for i in 0..<len { rowOut[i] *= inverseNorms[Int(rows[i])] } }
-                    offerList(rowOut, len, bias: l2 ? queryNorms[Int(h)] : 0, rows: rows, idx: idx, excluded: excluded, idBase: idBase,
-                              heap: &heaps[Int(h)])
+                    heaps[Int(h)].offer(rowOut, count: len, bias: l2 ? queryNorms[Int(h)] : 0, rows: rows, scratch: idx, excluded: excluded,
+                                        idBase: idBase)
                 }
             }
         }
         }
         }
         }
-        }
-    }
-
-    /// Offers a list's rows whose distance `out[i] + bias` beats `heap`'s threshold (and is not excluded).
-    @inline(__always)
-    private func offerList(_ out: UnsafeMutablePointer<Float>, _ len: Int, bias: Float, rows: UnsafePointer<UInt32>,
-                           idx: UnsafeMutablePointer<UInt32>, excluded: Bitset?, idBase: Int64, heap: inout TopK) {
-        let found = vk_select_below(out, len, heap.threshold - bias, idx)
-        for s in 0..<found {
-            let r = Int(idx[s])
-            let row = Int(rows[r])
-            if let ex = excluded, ex.contains(row) { continue }
-            heap.push(out[r] + bias, id: idBase + Int64(row))
         }
     }
 
@@ -691,17 +655,11 @@ package final class IVFIndex: @unchecked Sendable {
                 // SAFETY: rp and dp hold ≥ count entries (sized to the candidate limit); every id is a
                 // row of `vectors` (it came from the lists, checked against n at open).
                 let out = dp.baseAddress!, r = rp.baseAddress!
-                if metric == .l2 {
-                    vk_l2sq_gather(q.baseAddress!, vectors.base, r, count, dim, out)
-                } else {
-                    vk_dot_gather(q.baseAddress!, vectors.base, r, count, dim, out)
+                Distances.gathered(metric, q.baseAddress!, base: vectors.base, rows: r, count: count, dim: dim, into: out)
+                if refineNormalizes && metric != .l2 {
                     for i in 0..<count {
-                        var d = -out[i]
-                        if refineNormalizes {
-                            let norm = vk_norm_sq(vectors.base + Int(r[i]) * dim, dim).squareRoot()
-                            if norm > 0 { d /= norm }
-                        }
-                        out[i] = d
+                        let norm = vk_norm_sq(vectors.base + Int(r[i]) * dim, dim).squareRoot()
+                        if norm > 0 { out[i] /= norm }
                     }
                 }
                 for i in 0..<count { heap.push(out[i], id: idBase + Int64(r[i])) }
@@ -809,12 +767,8 @@ struct CoarseCodes: Sendable {
         picked.withUnsafeBufferPointer { pp in
             exact.withUnsafeMutableBufferPointer { ep in
                 // SAFETY: picked holds count ≤ nlist centroid numbers; ep count floats.
-                if l2 {
-                    vk_l2sq_gather(q.baseAddress!, centroids.base, pp.baseAddress!, count, dim, ep.baseAddress!)
-                } else {
-                    vk_dot_gather(q.baseAddress!, centroids.base, pp.baseAddress!, count, dim, ep.baseAddress!)
-                    for i in 0..<count { ep[i] = -ep[i] }
-                }
+                Distances.gathered(metric, q.baseAddress!, base: centroids.base, rows: pp.baseAddress!, count: count, dim: dim,
+                                   into: ep.baseAddress!)
             }
         }
         for i in 0..<count { heap.push(exact[i], id: Int64(picked[i])) }

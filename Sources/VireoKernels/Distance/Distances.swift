@@ -31,6 +31,29 @@ package enum Distances {
         }
     }
 
+    /// Internal distances (smaller is closer) from `q` to the rows `rows[0..<count]` of the row-major
+    /// `base` (`dim` floats a row), into `out`: `|q − x|²` for the metrics on the L2 kernel, `−q·x`
+    /// otherwise, scaled by `inverseNorms[row]` when given (COSINE over rows stored as inserted). The
+    /// gather kernels fetch the next rows while one is scored. JACCARD is the caller's.
+    ///
+    /// - Precondition: every row number is a row of `base`; `out` holds `count` floats.
+    @inlinable
+    package static func gathered(_ metric: Metric, _ q: UnsafePointer<Float>, base: UnsafePointer<Float>, rows: UnsafePointer<UInt32>,
+                                 count: Int, dim: Int, inverseNorms: UnsafePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>) {
+        assert(metric != .jaccard)
+        // SAFETY: the caller guarantees the rows lie in `base` and `out` holds count floats.
+        if metric.usesL2Kernel {
+            vk_l2sq_gather(q, base, rows, count, dim, out)
+            return
+        }
+        vk_dot_gather(q, base, rows, count, dim, out)
+        if let inverseNorms {
+            for i in 0..<count { out[i] = -out[i] * inverseNorms[Int(rows[i])] }
+        } else {
+            for i in 0..<count { out[i] = -out[i] }
+        }
+    }
+
     /// JACCARD distance of two 0/1 vectors (binary vectors widened): 1 − a·b / (|a|² + |b|² − a·b).
     @inlinable
     package static func jaccard01(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {

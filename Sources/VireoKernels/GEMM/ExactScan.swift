@@ -113,22 +113,9 @@ package struct ExactScanner {
                         let len = min(chunk, rows.count - start)
                         let part = lp.baseAddress! + start
                         for q in 0..<queries.rows {
-                            let qp = queries.base + q * d
-                            if metric.usesL2Kernel {
-                                vk_l2sq_gather(qp, base.base, part, len, d, out)
-                            } else {
-                                vk_dot_gather(qp, base.base, part, len, d, out)
-                                if let scale {
-                                    for i in 0..<len { out[i] = -out[i] * scale.base[Int(part[i])] }
-                                } else {
-                                    for i in 0..<len { out[i] = -out[i] }
-                                }
-                            }
-                            let found = vk_select_below(out, len, heaps[q].threshold, idx)
-                            for s in 0..<found {
-                                let r = Int(idx[s])
-                                heaps[q].push(out[r], id: idBase + Int64(part[r]))
-                            }
+                            Distances.gathered(metric, queries.base + q * d, base: base.base, rows: part, count: len, dim: d,
+                                               inverseNorms: scale?.base, into: out)
+                            heaps[q].offer(out, count: len, rows: part, scratch: idx, idBase: idBase)
                         }
                         start += len
                     }
@@ -137,11 +124,11 @@ package struct ExactScanner {
         }
     }
 
-
     private mutating func scanGathered(queries: MatrixView, base: MatrixView, rows: [Int], metric: Metric, scale: MatrixView?,
                                        idBase: Int64, heaps: inout [TopK]) {
         let d = base.dim, nq = queries.rows
         let block = min(gatherRows, rows.count)
+        let listed = rows.map { UInt32(truncatingIfNeeded: $0) }
         ensureScratch(tileFloats: nq * block, rows: block)
         var gathered = [Float](repeating: 0, count: block * d)
         var queryNorms = [Float](repeating: 0, count: nq)
@@ -176,11 +163,10 @@ package struct ExactScanner {
                                     // COSINE over rows as inserted: −q̂·x / |x|.
                                     for i in 0..<len { rowOut[i] *= scale.base[rows[start + i]] }
                                 }
-                                let bias = l2 ? queryNorms[q] : 0
-                                let found = vk_select_below(rowOut, len, heaps[q].threshold - bias, idx)
-                                for s in 0..<found {
-                                    let r = Int(idx[s])
-                                    heaps[q].push(rowOut[r] + bias, id: idBase + Int64(rows[start + r]))
+                                listed.withUnsafeBufferPointer { lp in
+                                    // SAFETY: listed holds rows.count ≥ start + len entries.
+                                    heaps[q].offer(rowOut, count: len, bias: l2 ? queryNorms[q] : 0, rows: lp.baseAddress! + start,
+                                                   scratch: idx, idBase: idBase)
                                 }
                             }
                             start += len

@@ -1,3 +1,5 @@
+import CVireoKernels
+
 /// The `k` smallest (distance, id) pairs seen so far: a bounded binary max-heap on distance.
 ///
 /// ## Invariants
@@ -65,6 +67,23 @@ public struct TopK: Sendable {
             distances.swapAt(i, m)
             ids.swapAt(i, m)
             i = m
+        }
+    }
+
+    /// Offers the rows whose distance `out[i] + bias` beats the threshold, as `idBase + rows[i]`,
+    /// skipping rows in `excluded`: `vk_select_below` picks them, so the work follows the candidates.
+    ///
+    /// - Precondition: `out` and `rows` hold `count` entries, `scratch` room for `count` indices.
+    @inlinable
+    package mutating func offer(_ out: UnsafePointer<Float>, count: Int, bias: Float = 0, rows: UnsafePointer<UInt32>,
+                                scratch: UnsafeMutablePointer<UInt32>, excluded: Bitset? = nil, idBase: Int64) {
+        // SAFETY: out and rows hold count entries, scratch room for count indices (caller).
+        let found = vk_select_below(out, count, threshold - bias, scratch)
+        for s in 0..<found {
+            let r = Int(scratch[s])
+            let row = Int(rows[r])
+            if let excluded, excluded.contains(row) { continue }
+            push(out[r] + bias, id: idBase + Int64(row))
         }
     }
 
