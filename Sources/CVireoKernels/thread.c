@@ -1,10 +1,21 @@
-// Thread scheduling helpers Swift cannot reach directly (gettid is not in Swift's Glibc module and
-// syscall(2) is variadic).
+// Thread scheduling and allocator helpers Swift cannot reach directly (gettid is not in Swift's Glibc
+// module and syscall(2) is variadic; malloc_trim is in <malloc.h>, which that module leaves out).
 #define _GNU_SOURCE
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include "vireo_kernels.h"
+
+int vk_malloc_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
 
 int vk_nice_current_thread(int nice_value) {
 #if defined(__linux__)

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VireoKernels
 import VireoStorage
 
 /// A Vireo database: a directory of collections, opened in-process like SQLite.
@@ -168,6 +169,8 @@ public final class Database: Sendable {
         let db = try Database(path: URL(fileURLWithPath: path).standardizedFileURL.path, configuration: configuration)
         try db.loadDatabases()
         try db.loadCollections()
+        // Recovery's temporaries (replayed batches, decoded manifests) are freed by now.
+        Allocator.releaseFreePages()
         db.startCompactor()
         return db
     }

@@ -162,6 +162,28 @@ extension MatrixView {
     }
 }
 
+extension [MatrixView] {
+    /// Rows `start..<start+count` of these views taken as one matrix (their rows in order), as views
+    /// of the parts that hold them.
+    package func rows(_ start: Int, _ count: Int) -> [MatrixView] {
+        var out: [MatrixView] = []
+        var skip = start
+        var left = count
+        for v in self where left > 0 {
+            if skip >= v.rows {
+                skip -= v.rows
+                continue
+            }
+            let n = Swift.min(v.rows - skip, left)
+            out.append(v.slice(skip, n))
+            left -= n
+            skip = 0
+        }
+        precondition(left == 0, "rows \(start)..<\(start + count) are past the views' rows")
+        return out
+    }
+}
+
 extension MatrixView {
     /// Copies `views` back to back into `destination` (sized to hold all their floats).
     package static func concatenate(_ views: [MatrixView], into destination: UnsafeMutableRawBufferPointer) {

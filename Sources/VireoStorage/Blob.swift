@@ -59,6 +59,70 @@ package enum Blob {
         }
     }
 
+    /// Bytes before a chunk's data in its payload: a little-endian `u32` data offset, then 4 zero
+    /// bytes (``writeChunk``).
+    package static let chunkPrefix = 8
+
+    /// Where a chunk's data starts in its payload so that it starts a page of the data file: LMDB puts
+    /// a value that spans overflow pages 16 bytes into its first page, and the blob header takes
+    /// ``headerSize`` more; the rest of that page is padding.
+    package static func chunkDataOffset(pageSize: Int) -> Int {
+        var offset = pageSize - 16 - headerSize
+        while offset < chunkPrefix { offset += pageSize }
+        return offset
+    }
+
+    /// Writes one chunk of a blob stored in chunks (``Environment/mapChunkedBlob``): `dataCount`
+    /// bytes filled in place by `fill`, placed so that they start a page of the data file. Chunks
+    /// whose data are whole pages map back to back into one contiguous range.
+    ///
+    /// Layout of the payload (checksummed like any blob): `u32` offset of the data, 4 zero bytes,
+    /// zero padding up to that offset, the data.
+    package static func writeChunk(
+        _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, pageSize: Int, dataCount: Int,
+        fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws {
+        let offset = chunkDataOffset(pageSize: pageSize)
+        try writeInPlace(txn, db, key: key, kind: kind, payloadCount: offset + dataCount) { buf in
+            UnsafeMutableRawBufferPointer(rebasing: buf[..<offset]).initializeMemory(as: UInt8.self, repeating: 0)
+            buf.storeBytes(of: UInt32(offset).littleEndian, toByteOffset: 0, as: UInt32.self)
+            try fill(UnsafeMutableRawBufferPointer(rebasing: buf[offset...]))
+        }
+    }
+
+    /// The data of a chunk's payload (``writeChunk``).
+    ///
+    /// - Throws: ``StorageError/corrupted(what:reason:)`` if the stored offset is out of range.
+    package static func chunkData(_ payload: UnsafeRawBufferPointer, what: String) throws -> UnsafeRawBufferPointer {
+        guard payload.count >= chunkPrefix else {
+            throw StorageError.corrupted(what: what, reason: "a chunk of \(payload.count) bytes is shorter than its \(chunkPrefix)-byte prefix")
+        }
+        let offset = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        guard offset >= chunkPrefix, offset <= payload.count else {
+            throw StorageError.corrupted(what: what, reason: "chunk data offset \(offset) is outside its \(payload.count)-byte payload")
+        }
+        return UnsafeRawBufferPointer(rebasing: payload[offset...])
+    }
+
+    /// Checks that `pieces`, in order, are the payload a stored blob's header declares the CRC-32C of
+    /// (the payload read from another mapping of the same pages, or in parts).
+    ///
+    /// - Throws: ``StorageError/corrupted(what:reason:)`` on a mismatch.
+    package static func verifyChecksum(of pieces: [UnsafeRawBufferPointer], declaredBy stored: UnsafeRawBufferPointer, what: String) throws {
+        var crc: UInt32 = 0
+        for piece in pieces where piece.count > 0 { crc = vk_crc32c(crc, piece.baseAddress!, piece.count) }
+        let declared = declaredChecksum(stored)
+        guard crc == declared else {
+            throw StorageError.corrupted(what: what, reason: "checksum mismatch (stored \(declared), computed \(crc))")
+        }
+    }
+
+    /// The CRC-32C a stored blob's header declares for its payload (the header already validated by
+    /// ``payload(_:kind:verifyChecksum:what:)``).
+    package static func declaredChecksum(_ stored: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(littleEndian: stored.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+    }
+
     /// Writes `payload` under `key`, zstd-compressed when `compress` is set and it pays.
     package static func write(
         _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, payload: [UInt8], compress: Bool

@@ -22,6 +22,11 @@ import CLMDB
 /// 3. the blob holds its ``environment`` strongly, so the pages' key outlives it.
 /// Deleting a mapped blob's key is only allowed once no `MappedBlob` of it exists.
 ///
+/// A blob stored in chunks (``Blob/writeChunk``: a sealed segment's vectors past
+/// `Configuration.vectorChunkBytes`, so that no transaction holds all of them in dirty pages) is one
+/// reserved range with each chunk's data mapped over its part, back to back: one contiguous range
+/// for the kernels, one mapping per chunk for the kernel's map count.
+///
 /// Each blob of a page or more is one mapping (a sealed segment has a few per vector field), so a
 /// database with tens of thousands of sealed segments per process needs `vm.max_map_count` (65,530
 /// by default on Linux) raised; past it `mmap` fails and blobs are copied instead (correct, slower
@@ -64,6 +69,50 @@ package final class MappedBlob: @unchecked Sendable {
         storage = .mapped(base, length)
     }
 
+    /// One blob of `pieces` of the data file (`offset`, `count`) mapped read-only back to back, so
+    /// that they read as one contiguous range; nil if a piece cannot be placed that way (an offset
+    /// off a page boundary, a piece other than the last that is not whole pages) or `mmap` fails.
+    init?(fd: Int32, pieces: [(offset: Int, count: Int)], environment: Environment) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let total = pieces.reduce(0) { $0 + $1.count }
+        let length = (total + page - 1) / page * page
+        guard length > 0, pieces.allSatisfy({ $0.offset % page == 0 && $0.count > 0 }),
+              pieces.dropLast().allSatisfy({ $0.count % page == 0 }) else { return nil }
+        // One reservation, then each piece mapped over its part of it (`MAP_FIXED`): the pieces sit
+        // back to back whatever else the process maps meanwhile.
+        guard let base = mmap(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), base != MAP_FAILED else { return nil }
+        var at = 0
+        for piece in pieces {
+            let pieceLength = (piece.count + page - 1) / page * page
+            // SAFETY: every piece before the last is whole pages, so `at` is page-aligned and
+            // at + pieceLength ≤ length: the fixed mapping replaces only our own reservation.
+            guard mmap(base + at, pieceLength, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off_t(piece.offset)) != MAP_FAILED else {
+                munmap(base, length)
+                return nil
+            }
+            at += piece.count
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: total)
+        self.environment = environment
+        storage = .mapped(base, length)
+    }
+
+    /// A blob holding a copy of `pieces`, concatenated (64-byte aligned).
+    init(copying pieces: [UnsafeRawBufferPointer], environment: Environment) {
+        let total = pieces.reduce(0) { $0 + $1.count }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 64)
+        var at = 0
+        for piece in pieces where piece.count > 0 {
+            // SAFETY: raw holds total bytes, the sum of the pieces' counts; each piece is valid for
+            // the read transaction that found it, still open here.
+            (raw + at).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+            at += piece.count
+        }
+        bytes = UnsafeRawBufferPointer(start: raw, count: total)
+        self.environment = environment
+        storage = .owned
+    }
+
     deinit {
         switch storage {
         case .owned: UnsafeMutableRawPointer(mutating: bytes.baseAddress)?.deallocate()
@@ -103,18 +152,86 @@ extension Environment {
     package func mapBlob(_ db: LMDBDatabase, key: [UInt8], kind: Blob.Kind, verifyChecksum: Bool, what: String) throws -> MappedBlob? {
         try read { txn in
             guard let stored = try txn.get(db, key: key) else { return nil }
-            let payload = try Blob.payload(stored, kind: kind, verifyChecksum: verifyChecksum, what: what)
+            let payload = try Blob.payload(stored, kind: kind, verifyChecksum: false, what: what)
             // Values under a page may live inside a leaf page, which LMDB copies and reuses on later
             // writes: copy them (see the type's documentation). Larger ones are on overflow pages,
             // which get their own mapping; if that cannot be set up, a copy is still correct.
+            let blob: MappedBlob
             if stored.count >= pageSize, let offset = fileOffset(of: stored),
                let fd = dataFileDescriptor,
                let mapped = MappedBlob(fd: fd, offset: offset + (payload.baseAddress! - stored.baseAddress!), count: payload.count, environment: self),
-               mapped.matches(payload) {
-                return mapped
+               mapped.matches(payload, at: 0) {
+                blob = mapped
+            } else {
+                blob = MappedBlob(copying: payload, environment: self)
             }
-            return MappedBlob(copying: payload, environment: self)
+            // The checksum reads the pages through the blob's own mapping: read through LMDB's map
+            // as well, every page would be resident twice in the process' accounting (its RSS).
+            if verifyChecksum { try Blob.verifyChecksum(of: [blob.bytes], declaredBy: stored, what: what) }
+            return blob
         }
+    }
+
+    /// Opens a blob stored in chunks (``Blob/writeChunk``, keys `prefix` + big-endian `u32` chunk
+    /// number from 0) as one contiguous range: each chunk's data mapped in place right after the
+    /// previous one's, or, where that cannot be set up, a copy of them all. Nil if no chunk exists;
+    /// the unchunked blob under `prefix` itself is not read.
+    ///
+    /// - Parameter verifyChecksum: recompute each chunk's CRC (reads every page, through the blob's
+    ///   own mapping).
+    /// - Throws: ``StorageError/corrupted(what:reason:)`` for a missing chunk, a bad header or checksum.
+    package func mapChunkedBlob(_ db: LMDBDatabase, prefix: [UInt8], kind: Blob.Kind, verifyChecksum: Bool, what: String) throws -> MappedBlob? {
+        try read { txn in
+            var chunks: [StoredChunk] = []
+            try txn.forEach(db, prefix: prefix) { key, value in
+                guard key.count == prefix.count + 4 else { return }
+                let number = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: prefix.count, as: UInt32.self))
+                let chunkWhat = "\(what), chunk \(number)"
+                guard number == chunks.count else {
+                    throw StorageError.corrupted(what: chunkWhat, reason: "chunk \(chunks.count) is missing")
+                }
+                let payload = try Blob.payload(value, kind: kind, verifyChecksum: false, what: chunkWhat)
+                chunks.append(StoredChunk(stored: value, payload: payload, data: try Blob.chunkData(payload, what: chunkWhat)))
+            }
+            guard !chunks.isEmpty else { return nil }
+            let blob = mapInPlace(chunks) ?? MappedBlob(copying: chunks.map(\.data), environment: self)
+            if verifyChecksum {
+                var at = 0
+                for (i, chunk) in chunks.enumerated() {
+                    // The prefix and padding through LMDB's view (one page), the data through the blob.
+                    let head = UnsafeRawBufferPointer(rebasing: chunk.payload[..<(chunk.payload.count - chunk.data.count)])
+                    let data = UnsafeRawBufferPointer(rebasing: blob.bytes[at..<(at + chunk.data.count)])
+                    try Blob.verifyChecksum(of: [head, data], declaredBy: chunk.stored, what: "\(what), chunk \(i)")
+                    at += chunk.data.count
+                }
+            }
+            return blob
+        }
+    }
+
+    /// A chunk as LMDB returned it (valid in the open read transaction).
+    private struct StoredChunk {
+        var stored: UnsafeRawBufferPointer
+        var payload: UnsafeRawBufferPointer
+        var data: UnsafeRawBufferPointer
+    }
+
+    /// The chunks' data mapped back to back from the data file, or nil if they are not laid out for
+    /// it (see ``MappedBlob/init(fd:pieces:environment:)``) or the mapping differs from LMDB's view.
+    private func mapInPlace(_ chunks: [StoredChunk]) -> MappedBlob? {
+        guard let fd = dataFileDescriptor else { return nil }
+        var pieces: [(offset: Int, count: Int)] = []
+        for chunk in chunks {
+            guard chunk.stored.count >= pageSize, let valueOffset = fileOffset(of: chunk.stored) else { return nil }
+            pieces.append((valueOffset + (chunk.data.baseAddress! - chunk.stored.baseAddress!), chunk.data.count))
+        }
+        guard let mapped = MappedBlob(fd: fd, pieces: pieces, environment: self) else { return nil }
+        var at = 0
+        for chunk in chunks {
+            guard mapped.matches(chunk.data, at: at) else { return nil }
+            at += chunk.data.count
+        }
+        return mapped
     }
 
     /// The descriptor LMDB reads and writes `data.mdb` with.
@@ -153,11 +270,13 @@ extension Environment {
 }
 
 extension MappedBlob {
-    /// Whether the first and last bytes of this mapping equal LMDB's view of the same value.
-    func matches(_ lmdb: UnsafeRawBufferPointer) -> Bool {
-        guard bytes.count == lmdb.count else { return false }
-        let n = min(bytes.count, 4096)
-        return memcmp(bytes.baseAddress!, lmdb.baseAddress!, n) == 0
-            && memcmp(bytes.baseAddress! + (bytes.count - n), lmdb.baseAddress! + (lmdb.count - n), n) == 0
+    /// Whether the first and last bytes of this mapping's range `at ..< at + lmdb.count` equal LMDB's
+    /// view of the same value (a chunk of a chunked blob, or all of a single one).
+    func matches(_ lmdb: UnsafeRawBufferPointer, at: Int) -> Bool {
+        guard lmdb.count > 0, at >= 0, at + lmdb.count <= bytes.count else { return false }
+        let n = min(lmdb.count, 4096)
+        let mine = bytes.baseAddress! + at
+        return memcmp(mine, lmdb.baseAddress!, n) == 0
+            && memcmp(mine + (lmdb.count - n), lmdb.baseAddress! + (lmdb.count - n), n) == 0
     }
 }

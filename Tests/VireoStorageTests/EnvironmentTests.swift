@@ -243,4 +243,40 @@ import VireoTestSupport
         try env.write { txn in try txn.put(db, key: [10], value: [1, 2, 3]) }
         #expect((0..<4096).allSatisfy { blob.bytes[$0] == UInt8($0 & 0xFF) })
     }
+
+    @Test("a blob in chunks maps back to back into one range; a missing chunk is reported by number")
+    func chunked() throws {
+        let dir = TemporaryDirectory()
+        let env = try Environment(path: dir.path, mapSize: 1 << 24, databases: ["b"])
+        let db = env.database("b")
+        let prefix: [UInt8] = [7, 7]
+        // Three chunks of whole pages but the last, bytes numbered across them.
+        let sizes = [3 * env.pageSize, 2 * env.pageSize, 1000]
+        try env.write { txn in
+            var at = 0
+            for (i, n) in sizes.enumerated() {
+                try Blob.writeChunk(txn, db, key: prefix + [0, 0, 0, UInt8(i)], kind: .vectors, pageSize: env.pageSize, dataCount: n) { buf in
+                    for j in 0..<n { buf[j] = UInt8((at + j) % 251) }
+                }
+                at += n
+            }
+            // The unchunked key under the prefix itself is not a chunk.
+            try txn.put(db, key: prefix, value: [1, 2, 3])
+        }
+        do {
+            let blob = try #require(try env.mapChunkedBlob(db, prefix: prefix, kind: .vectors, verifyChecksum: true, what: "v"))
+            #expect(blob.isMapped, "page-aligned chunks map in place")
+            #expect(blob.count == sizes.reduce(0, +))
+            #expect((0..<blob.count).allSatisfy { blob.bytes[$0] == UInt8($0 % 251) })
+        }
+        #expect(try env.mapChunkedBlob(db, prefix: [7, 8], kind: .vectors, verifyChecksum: true, what: "v") == nil)
+        // (Keys are deleted only once nothing maps them: the blob above is gone.)
+        try env.write { txn in _ = try txn.delete(db, key: prefix + [0, 0, 0, 1]) }
+        do {
+            _ = try env.mapChunkedBlob(db, prefix: prefix, kind: .vectors, verifyChecksum: false, what: "v")
+            Issue.record("a missing chunk was not reported")
+        } catch let StorageError.corrupted(what, reason) {
+            #expect(what.contains("chunk 2") && reason.contains("chunk 1 is missing"), "\(what): \(reason)")
+        }
+    }
 }

@@ -109,6 +109,8 @@ static inline void vk_prefetch(const void *p, size_t bytes) {
 /// Sets the calling thread's nice value (Linux: per thread); 0 on success, -1 otherwise. Raising it
 /// needs no privilege; lowering it again may.
 int vk_nice_current_thread(int nice_value);
+/// glibc's malloc_trim(0): the free pages of every arena back to the system (1 if any were); 0 elsewhere.
+int vk_malloc_trim(void);
 
 #ifdef __cplusplus
 }

@@ -392,6 +392,8 @@ enum SegmentKeys {
     static func be64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
 
     static func vectors(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "v")] + be32(UInt32(field)) }
+    /// Chunk `chunk` of a field's vectors stored in chunks (``Shard/stageVectorChunks(id:_:)``).
+    static func vectorChunk(_ segment: UInt32, field: Int, chunk: Int) -> [UInt8] { vectors(segment, field: field) + be32(UInt32(chunk)) }
     static func inverseNorms(_ segment: UInt32, field: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "n")] + be32(UInt32(field)) }
     static func pks(_ segment: UInt32) -> [UInt8] { be32(segment) + [UInt8(ascii: "p")] }
     static func scalars(_ segment: UInt32, chunk: Int) -> [UInt8] { be32(segment) + [UInt8(ascii: "c")] + be32(UInt32(chunk)) }

@@ -264,10 +264,11 @@ extension Shard {
         }
         let tombstones = snap.tombstones
         var deletedInNew = Bitset(capacity: c.content.rows)
+        let staged = hasRows ? try stageVectorChunks(id: newID, c.content) : []
         try environment.write { txn in
             deletedInNew = Bitset(capacity: c.content.rows)  // the body may run again after the map grew
             if hasRows {
-                try writeSegment(id: newID, c.content, encoded: c.encoded, txn: txn)
+                try writeSegment(id: newID, c.content, encoded: c.encoded, staged: staged, txn: txn)
                 for (f, key) in indexKeys {
                     let built = c.indexes[f]!
                     try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }

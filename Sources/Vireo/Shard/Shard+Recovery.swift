@@ -66,6 +66,7 @@ extension Shard {
             }
             snap.manifest = cleaned
         }
+        if !readOnly { try removeUnrecordedBlobs(env: env, blobs: blobs, manifest: snap.manifest) }
         // Growing segment: replay its batch records in order.
         var pendingRows: [PreparedRow] = []
         var nextSeq: UInt64 = 0
@@ -98,13 +99,44 @@ extension Shard {
         return snap
     }
 
+    /// Deletes the blobs of segments the manifest does not record: vector chunks that a seal or a
+    /// compaction stored ahead of its transaction (``stageVectorChunks(id:_:)``) and never recorded,
+    /// because it failed or the process stopped. Such blobs are under the growing segment's id or an
+    /// id from ``ShardManifest/nextSegmentId`` up, where no recorded segment is.
+    static func removeUnrecordedBlobs(env: Environment, blobs: LMDBDatabase, manifest: ShardManifest) throws {
+        var ids: [UInt32] = []
+        try env.read { txn in
+            // The growing segment has no blobs of its own: a key under its id is a leftover. Only the
+            // first key at or after the id needs looking at.
+            try txn.forEach(blobs, from: SegmentKeys.be32(manifest.growingSegment)) { key, _ in
+                if key.count >= 4, UInt32(bigEndian: key.loadUnaligned(as: UInt32.self)) == manifest.growingSegment {
+                    ids.append(manifest.growingSegment)
+                }
+                return false
+            }
+            try txn.forEach(blobs, from: SegmentKeys.be32(manifest.nextSegmentId)) { key, _ in
+                guard key.count >= 4 else { return true }
+                let id = UInt32(bigEndian: key.loadUnaligned(as: UInt32.self))
+                if ids.last != id { ids.append(id) }
+                return true
+            }
+        }
+        guard !ids.isEmpty else { return }
+        // Essential: it only frees pages, so it also runs on a full disk (the shard must open).
+        try env.write(essential: true) { txn in
+            for id in Set(ids) { _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
+        }
+    }
+
     static func mapSealed(
         id: UInt32, rows: Int, env: Environment, blobs: LMDBDatabase, codec: RowCodec, dims: [Int], verify: Bool
     ) throws -> SealedSegment {
         var vectors: [VectorRows] = []
         for (f, d) in dims.enumerated() {
             let what = "segment \(id) vectors of field '\(codec.vectorFields[f].name)'"
-            guard let blob = try env.mapBlob(blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, verifyChecksum: verify, what: what) else {
+            let key = SegmentKeys.vectors(id, field: f)
+            guard let blob = try env.mapBlob(blobs, key: key, kind: .vectors, verifyChecksum: verify, what: what)
+                    ?? env.mapChunkedBlob(blobs, prefix: key, kind: .vectors, verifyChecksum: verify, what: what) else {
                 throw StorageError.corrupted(what: what, reason: "missing")
             }
             let element = VectorElement(codec.vectorFields[f].dataType)!

@@ -74,9 +74,12 @@ extension Shard {
         manifest.growingSegment = manifest.nextSegmentId
         manifest.nextSegmentId += 1
         let manifestBytes = try Array(JSONEncoder().encode(manifest))
+        // What ingest freed (request buffers, batch records) goes back before the seal allocates.
+        Allocator.releaseFreePages()
         let content = SegmentContent(growing: g)
+        let staged = try stageVectorChunks(id: id, content)
         try environment.write { txn in
-            try writeSegment(id: id, content, txn: txn)
+            try writeSegment(id: id, content, staged: staged, txn: txn)
             try txn.deletePrefix(growingDB, prefix: SegmentKeys.be32(id))
             try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false)
         }
@@ -87,21 +90,72 @@ extension Shard {
         snap.manifest = manifest
     }
 
-    /// Writes the blobs of sealed segment `id` (see ``SealedSegment`` for the stored form) inside `txn`:
-    /// the vectors and norms filled in place, the rest as encoded by ``encodeSmallBlobs(_:)`` (done
-    /// here unless `encoded` brings them ready).
+    /// Stores the vectors of each field bigger than ``Configuration/vectorChunkBytes`` as chunks
+    /// (``Blob/writeChunk``), each in its own committed transaction, ahead of the transaction that
+    /// records segment `id` (``writeSegment(id:_:encoded:staged:txn:)`` then skips those fields).
+    /// Until that transaction commits the chunks belong to no segment: a seal or compaction that
+    /// fails or is interrupted leaves them under an id the manifest does not list as sealed, and the
+    /// next use of that id (or the next open, ``removeUnrecordedBlobs``) deletes them.
     ///
-    /// - Throws: ``VireoError/Code/storageFull`` when a column would not fit its 32-bit offsets (a
-    ///   VarChar primary-key column past 4 GiB), or a storage error.
-    func writeSegment(id: UInt32, _ c: SegmentContent, encoded: [EncodedBlob]? = nil, txn: WriteTransaction) throws {
+    /// - Returns: the fields stored this way.
+    func stageVectorChunks(id: UInt32, _ c: SegmentContent) throws -> Set<Int> {
+        var staged = Set<Int>()
+        let pageSize = environment.pageSize
         for (f, d) in dims.enumerated() {
             let element = elements[f]
             let perRow = element.bytesPerVector(dim: d)
-            try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: c.rows * perRow) { buf in
-                if element == .float32 {
-                    MatrixView.concatenate(c.vectors[f], into: buf)
-                } else {
-                    element.encode(c.vectors[f], into: buf)
+            guard c.rows * perRow > configuration.vectorChunkBytes,
+                  let chunkRows = Shard.chunkRows(bytesPerRow: perRow, pageSize: pageSize, target: configuration.vectorChunkBytes),
+                  chunkRows < c.rows else { continue }
+            var start = 0
+            var chunk = 0
+            while start < c.rows {
+                let n = min(chunkRows, c.rows - start)
+                let views = c.vectors[f].rows(start, n)
+                let first = staged.isEmpty && chunk == 0
+                try environment.write { txn in
+                    // Leftovers of an interrupted seal or compaction under this id go first.
+                    if first { try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
+                    try Blob.writeChunk(txn, blobs, key: SegmentKeys.vectorChunk(id, field: f, chunk: chunk), kind: .vectors,
+                                        pageSize: pageSize, dataCount: n * perRow) { buf in element.store(views, into: buf) }
+                }
+                start += n
+                chunk += 1
+            }
+            staged.insert(f)
+        }
+        return staged
+    }
+
+    /// Rows per chunk of vectors of `bytesPerRow` bytes: a multiple of the rows that make whole pages
+    /// (so chunks map back to back), about `target` bytes; nil when even one such unit is far past
+    /// the target (an odd row width on large pages), and the field is stored in one blob instead.
+    static func chunkRows(bytesPerRow: Int, pageSize: Int, target: Int) -> Int? {
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        guard bytesPerRow > 0, pageSize > 0 else { return nil }
+        let unit = pageSize / gcd(bytesPerRow, pageSize)
+        let unitBytes = unit * bytesPerRow
+        guard unitBytes <= max(target, pageSize) * 4 else { return nil }
+        return unit * max(1, target / unitBytes)
+    }
+
+    /// Writes the blobs of sealed segment `id` (see ``SealedSegment`` for the stored form) inside `txn`:
+    /// the vectors (but those of the `staged` fields, already stored in chunks by
+    /// ``stageVectorChunks(id:_:)``) and norms filled in place, the rest as encoded by
+    /// ``encodeSmallBlobs(_:)`` (done here unless `encoded` brings them ready).
+    ///
+    /// - Throws: ``VireoError/Code/storageFull`` when a column would not fit its 32-bit offsets (a
+    ///   VarChar primary-key column past 4 GiB), or a storage error.
+    func writeSegment(id: UInt32, _ c: SegmentContent, encoded: [EncodedBlob]? = nil, staged: Set<Int> = [], txn: WriteTransaction) throws {
+        // Leftovers under this id of a seal or compaction that staged chunks and never committed
+        // (with chunks staged now, ``stageVectorChunks(id:_:)`` already cleared them).
+        if staged.isEmpty { _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
+        for (f, d) in dims.enumerated() {
+            let element = elements[f]
+            let perRow = element.bytesPerVector(dim: d)
+            if !staged.contains(f) {
+                try Blob.writeInPlace(txn, blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, payloadCount: c.rows * perRow) { buf in
+                    element.store(c.vectors[f], into: buf)
                 }
             }
             try Blob.writeInPlace(txn, blobs, key: SegmentKeys.inverseNorms(id, field: f), kind: .inverseNorms, payloadCount: c.rows * 4) { buf in
@@ -173,6 +227,17 @@ extension Shard {
             add(SegmentKeys.nullVectors(0, field: f), .nullVectors, NullVectors.encode(nulls, rows: c.rows), compress: true)
         }
         return out
+    }
+}
+
+extension VectorElement {
+    /// Writes `views` back to back in this element's stored encoding (float32 rows copied as they are).
+    func store(_ views: [MatrixView], into buf: UnsafeMutableRawBufferPointer) {
+        if self == .float32 {
+            MatrixView.concatenate(views, into: buf)
+        } else {
+            encode(views, into: buf)
+        }
     }
 }
 

@@ -142,6 +142,9 @@ extension Shard {
                 let sealed = snap.growing.rowCount
                 try seal(&snap)
                 published.withLock { $0 = snap }
+                // The growing segment's blocks and rows went with the snapshot it was in (unless a
+                // reader still holds that one): give the memory back.
+                Allocator.releaseFreePages()
                 outcome = .success(sealed)
             } catch {
                 outcome = .failure(VireoError.storage(error, "sealing a segment of shard \(index) of collection '\(codec.schema.name)'"))
@@ -176,6 +179,11 @@ extension Shard {
                 outcome = .failure(VireoError.storage(error, "maintaining segments of shard \(index) of collection '\(codec.schema.name)'"))
             }
             out.append((batch[i].1, outcome))
+        }
+        // An index build or a compaction just freed its working memory (graphs under construction,
+        // gathered rows): give it back rather than leave it in the allocator's arenas.
+        if indexOps.contains(where: { if case .sweep = batch[$0].0 { return false } else { return true } }) {
+            Allocator.releaseFreePages()
         }
         // Blobs retired earlier (a compacted segment, a replaced index) whose last reader is gone.
         if retired.withLock({ $0.contains(where: \.isFree) }) {
