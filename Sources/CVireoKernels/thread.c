@@ -9,6 +9,16 @@
 #endif
 #include "vireo_kernels.h"
 
+int vk_malloc_fixed_thresholds(size_t mmap_threshold, size_t trim_threshold) {
+#if defined(__GLIBC__)
+    return mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) == 1;
+#else
+    (void)mmap_threshold;
+    (void)trim_threshold;
+    return 0;
+#endif
+}
+
 int vk_malloc_trim(void) {
 #if defined(__GLIBC__)
     return malloc_trim(0);

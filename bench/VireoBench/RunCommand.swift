@@ -99,6 +99,8 @@ struct RunOptions: ParsableArguments {
     }
 
     func execute(progress: ProgressBar) async throws -> (BenchData, [ResultRecord], BuildReport) {
+        // As `vireo serve` does at startup: the measured process runs the allocator the server runs.
+        Database.tuneProcessAllocator()
         guard let kind = IndexPlan.Kind(rawValue: index.lowercased()) else {
             throw ValidationError("--index must be one of \(IndexPlan.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(index)'")
         }

@@ -111,6 +111,9 @@ static inline void vk_prefetch(const void *p, size_t bytes) {
 int vk_nice_current_thread(int nice_value);
 /// glibc's malloc_trim(0): the free pages of every arena back to the system (1 if any were); 0 elsewhere.
 int vk_malloc_trim(void);
+/// glibc's mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD): fixed values (which turn off
+/// glibc's dynamic thresholds); 1 if both took effect, 0 otherwise or elsewhere.
+int vk_malloc_fixed_thresholds(size_t mmap_threshold, size_t trim_threshold);
 
 #ifdef __cplusplus
 }

@@ -238,7 +238,9 @@ struct GrowingSegment: Sendable {
 /// ## Stored form (LMDB database `blobs`, each value a checksummed ``Blob``)
 /// - `vectors/<field>`: the `rows` vectors of each vector field, row-major, as inserted: Float32, or the
 ///   field's compact encoding (``VectorElement``) for FLOAT16, BFLOAT16, INT8 and BINARY fields, which
-///   stays compact in memory (``vectors``).
+///   stays compact in memory (``vectors``). Past ``Configuration/vectorChunkBytes`` they are stored
+///   as `vectors/<field>/<chunk>` instead, each chunk a whole number of pages placed on page
+///   boundaries (``Blob/writeChunk``), and mapped back to back into one range.
 /// - `norms/<field>`: `1 / |row|` of each row of each vector field (Float32), for COSINE scans;
 ///   segments sealed before it existed compute it when they are mapped.
 /// - `pks`: Int64 keys as `rows` little-endian Int64; VarChar keys as `rows + 1` UInt32 offsets then

@@ -64,7 +64,9 @@ struct SegmentContent: Sendable {
 
 extension Shard {
     /// Seals the growing segment: writes its vectors, keys and scalars as checksummed blobs, drops its
-    /// batch records and records it in the manifest, all in one transaction; then maps it in place.
+    /// batch records and records it in the manifest, all in one transaction (vectors past
+    /// ``Configuration/vectorChunkBytes`` go ahead of it in chunks, ``stageVectorChunks(id:_:)``, so
+    /// that LMDB's dirty pages never hold all of them); then maps it in place.
     func seal(_ snap: inout ShardSnapshot) throws {
         let g = snap.growing
         guard g.rowCount > 0 else { return }

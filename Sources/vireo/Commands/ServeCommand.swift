@@ -70,6 +70,7 @@ struct Serve: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "vireo.server")
+        Database.tuneProcessAllocator()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
