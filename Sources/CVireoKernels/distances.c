@@ -266,6 +266,13 @@ uint32_t vk_hamming(const uint8_t *a, const uint8_t *b, size_t nbytes) {
 }
 
 VK_MULTIVERSION
+uint64_t vk_popcount_words(const uint64_t *words, size_t n) {
+    uint64_t c = 0;
+    for (size_t i = 0; i < n; i++) c += (uint64_t)__builtin_popcountll(words[i]);
+    return c;
+}
+
+VK_MULTIVERSION
 float vk_jaccard(const uint8_t *a, const uint8_t *b, size_t nbytes) {
     uint64_t inter = 0, uni = 0;
     size_t i = 0;

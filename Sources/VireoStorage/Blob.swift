@@ -59,8 +59,8 @@ package enum Blob {
         }
     }
 
-    /// Bytes before a chunk's data in its payload: a little-endian `u32` data offset, then 4 zero
-    /// bytes (``writeChunk``).
+    /// Bytes before a chunk's data in its payload: little-endian `u32`s, the data's offset and the
+    /// number of chunks of the blob (``writeChunk``).
     package static let chunkPrefix = 8
 
     /// Where a chunk's data starts in its payload so that it starts a page of the data file: LMDB puts
@@ -76,18 +76,26 @@ package enum Blob {
     /// bytes filled in place by `fill`, placed so that they start a page of the data file. Chunks
     /// whose data are whole pages map back to back into one contiguous range.
     ///
-    /// Layout of the payload (checksummed like any blob): `u32` offset of the data, 4 zero bytes,
-    /// zero padding up to that offset, the data.
+    /// Layout of the payload (checksummed like any blob): `u32` offset of the data, `u32` number of
+    /// chunks of the blob (so that a blob cut short, its last chunks never written, is told from a
+    /// whole one), zero padding up to that offset, the data.
     package static func writeChunk(
-        _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, pageSize: Int, dataCount: Int,
+        _ txn: WriteTransaction, _ db: LMDBDatabase, key: [UInt8], kind: Kind, pageSize: Int, chunkCount: Int, dataCount: Int,
         fill: (UnsafeMutableRawBufferPointer) throws -> Void
     ) throws {
         let offset = chunkDataOffset(pageSize: pageSize)
         try writeInPlace(txn, db, key: key, kind: kind, payloadCount: offset + dataCount) { buf in
             UnsafeMutableRawBufferPointer(rebasing: buf[..<offset]).initializeMemory(as: UInt8.self, repeating: 0)
             buf.storeBytes(of: UInt32(offset).littleEndian, toByteOffset: 0, as: UInt32.self)
+            buf.storeBytes(of: UInt32(chunkCount).littleEndian, toByteOffset: 4, as: UInt32.self)
             try fill(UnsafeMutableRawBufferPointer(rebasing: buf[offset...]))
         }
+    }
+
+    /// The number of chunks a chunk's payload says its blob has (``writeChunk``; the payload at
+    /// least ``chunkPrefix`` bytes, as ``chunkData(_:what:)`` checks).
+    package static func chunkCount(_ payload: UnsafeRawBufferPointer) -> Int {
+        Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
     }
 
     /// The data of a chunk's payload (``writeChunk``).

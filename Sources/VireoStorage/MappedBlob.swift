@@ -194,6 +194,12 @@ extension Environment {
                 chunks.append(StoredChunk(stored: value, payload: payload, data: try Blob.chunkData(payload, what: chunkWhat)))
             }
             guard !chunks.isEmpty else { return nil }
+            // Every chunk names the blob's chunk count: a blob whose last chunks were never written
+            // (a write cut short) is not taken for a shorter one.
+            for (i, chunk) in chunks.enumerated() where Blob.chunkCount(chunk.payload) != chunks.count {
+                throw StorageError.corrupted(what: "\(what), chunk \(i)",
+                                             reason: "the blob has \(Blob.chunkCount(chunk.payload)) chunks by this one's count, \(chunks.count) are stored")
+            }
             let blob = mapInPlace(chunks) ?? MappedBlob(copying: chunks.map(\.data), environment: self)
             if verifyChecksum {
                 var at = 0

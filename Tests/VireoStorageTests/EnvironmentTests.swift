@@ -255,7 +255,8 @@ import VireoTestSupport
         try env.write { txn in
             var at = 0
             for (i, n) in sizes.enumerated() {
-                try Blob.writeChunk(txn, db, key: prefix + [0, 0, 0, UInt8(i)], kind: .vectors, pageSize: env.pageSize, dataCount: n) { buf in
+                try Blob.writeChunk(txn, db, key: prefix + [0, 0, 0, UInt8(i)], kind: .vectors, pageSize: env.pageSize,
+                                    chunkCount: sizes.count, dataCount: n) { buf in
                     for j in 0..<n { buf[j] = UInt8((at + j) % 251) }
                 }
                 at += n
@@ -270,8 +271,21 @@ import VireoTestSupport
             #expect((0..<blob.count).allSatisfy { blob.bytes[$0] == UInt8($0 % 251) })
         }
         #expect(try env.mapChunkedBlob(db, prefix: [7, 8], kind: .vectors, verifyChecksum: true, what: "v") == nil)
-        // (Keys are deleted only once nothing maps them: the blob above is gone.)
-        try env.write { txn in _ = try txn.delete(db, key: prefix + [0, 0, 0, 1]) }
+        // (Keys are deleted only once nothing maps them: the blob above is gone.) Without its last
+        // chunk the blob is incomplete, not shorter.
+        let last = try env.read { txn in Array(try #require(try txn.get(db, key: prefix + [0, 0, 0, 2]))) }
+        try env.write { txn in _ = try txn.delete(db, key: prefix + [0, 0, 0, 2]) }
+        do {
+            _ = try env.mapChunkedBlob(db, prefix: prefix, kind: .vectors, verifyChecksum: false, what: "v")
+            Issue.record("a blob without its last chunk was taken for a whole one")
+        } catch let StorageError.corrupted(what, reason) {
+            #expect(what.contains("chunk 0") && reason.contains("3 chunks") && reason.contains("2 are stored"), "\(what): \(reason)")
+        }
+        // Without a middle one, the gap is named.
+        try env.write { txn in
+            try txn.put(db, key: prefix + [0, 0, 0, 2], value: last)
+            _ = try txn.delete(db, key: prefix + [0, 0, 0, 1])
+        }
         do {
             _ = try env.mapChunkedBlob(db, prefix: prefix, kind: .vectors, verifyChecksum: false, what: "v")
             Issue.record("a missing chunk was not reported")

@@ -148,7 +148,7 @@ import VireoTestSupport
                 for id in [growingID, nextID, nextID + 3] {
                     for chunk in 0..<2 {
                         try Blob.writeChunk(txn, blobs, key: SegmentKeys.vectorChunk(id, field: 0, chunk: chunk), kind: .vectors,
-                                            pageSize: env.pageSize, dataCount: 4096) { $0.initializeMemory(as: UInt8.self, repeating: 7) }
+                                            pageSize: env.pageSize, chunkCount: 3, dataCount: 4096) { $0.initializeMemory(as: UInt8.self, repeating: 7) }
                     }
                 }
             }

@@ -48,6 +48,35 @@ import VireoTestSupport
         #expect(segment.columns.cachedFilterResults == ColumnCache.filterCacheLimit)
     }
 
+    @Test("a repeated filter text is parsed once per schema: cached, bounded, and dropped when a field is added")
+    func parsedOnce() async throws {
+        let dir = TemporaryDirectory()
+        let db = try Database.open(at: dir.path)
+        var schema = simpleSchema("pf", dim: 4, metric: .l2)
+        schema.fields.append(FieldSchema(name: "bucket", dataType: .int64))
+        let c = try db.createCollection(schema)
+        var rows = makeRows(Datasets.uniform(n: 100, dim: 4, seed: 502))
+        for i in rows.indices { rows[i]["bucket"] = .int(Int64(i % 10)) }
+        try await c.insert(rows)
+        #expect(try c.count(filter: "bucket < 3") == 30)
+        #expect(c.codecs.cachedFilters == 1)
+        #expect(try c.count(filter: "bucket < 3") == 30)
+        #expect(c.codecs.cachedFilters == 1, "the same text must reuse its parse")
+        // A bad filter is an error every time, never cached.
+        for _ in 0..<2 { #expect(throws: VireoError.self) { try c.count(filter: "bucket <") } }
+        #expect(c.codecs.cachedFilters == 1)
+        // A field added: filters parse against the new schema (the new field resolves; the old
+        // parse is gone).
+        try c.addField(FieldSchema(name: "extra", dataType: .int64, nullable: true))
+        #expect(c.codecs.cachedFilters == 0)
+        #expect(try c.count(filter: "extra is null and bucket < 3") == 30)
+        #expect(try c.count(filter: "bucket < 3") == 30)
+        // Bounded: distinct texts past the limit start the cache over.
+        for t in 0..<(CodecBox.parsedFilterLimit + 5) { #expect(try c.count(filter: "bucket >= \(t % 10) or id == \(t)") >= 0) }
+        #expect(c.codecs.cachedFilters <= CodecBox.parsedFilterLimit)
+        #expect(c.codecs.cachedFilters > 0)
+    }
+
     /// The cache key is the parsed expression's structure: spellings of one expression share it,
     /// and expressions that differ anywhere (operator, operand, literal type, string contents,
     /// nesting, negation, path) never do — a shared key would answer one filter with another's rows.

@@ -99,8 +99,9 @@ struct RunOptions: ParsableArguments {
     }
 
     func execute(progress: ProgressBar) async throws -> (BenchData, [ResultRecord], BuildReport) {
-        // As `vireo serve` does at startup: the measured process runs the allocator the server runs.
-        Database.tuneProcessAllocator()
+        // As `vireo serve` does at startup: the measured process runs the allocator the server runs
+        // (VIREO_BENCH_MALLOC=default keeps glibc's defaults, for an A/B).
+        if ProcessInfo.processInfo.environment["VIREO_BENCH_MALLOC"] != "default" { Database.tuneProcessAllocator() }
         guard let kind = IndexPlan.Kind(rawValue: index.lowercased()) else {
             throw ValidationError("--index must be one of \(IndexPlan.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(index)'")
         }

@@ -599,7 +599,7 @@ public final class Collection: Sendable {
     }
 
     func count(filter: String?, partitions: [String]?, budget: WorkBudget?, includeGrowing: Bool = true) throws -> Int {
-        let f = try filter.map { try Filter($0, schema: schema) }
+        let f = try filter.map { try codecs.filter($0, name: name) }
         let allowed = try readPartitions(partitions, filter: f)
         return try shards.reduce(0) { total, shard in
             try total + shard.select(f, partitions: allowed, in: shard.readSnapshot, budget: budget, includeGrowing: includeGrowing)
@@ -653,7 +653,7 @@ public final class Collection: Sendable {
             throw VireoError.invalid(.invalidArgument, "limit and offset must not be negative")
         }
         let selection = try fieldSelection(outputFields ?? ["*"])
-        let f = try filter.map { try Filter($0, schema: schema) }
+        let f = try filter.map { try codecs.filter($0, name: name) }
         let allowed = try readPartitions(partitions, filter: f)
         var found: [(PrimaryKey, Int, RowLocation)] = []
         var snaps: [ShardSnapshot] = []
@@ -791,7 +791,7 @@ public final class Collection: Sendable {
             flat.append(contentsOf: q)
         }
         let queries = FloatArena(copying: flat).matrix(dim: dim)
-        let f = try request.filter.map { try Filter($0, schema: schema) }
+        let f = try request.filter.map { try codecs.filter($0, name: name) }
         try checkPartitionKeyIsolation(f)
         let allowed = try readPartitions(request.partitions, filter: f)
         let params = try request.params.resolved(limit: k)

@@ -512,12 +512,48 @@ struct RowCodec: Sendable {
 /// schema a collection goes through decodes every row stored under an earlier one (fields are only
 /// appended; see ``RowCodec``).
 final class CodecBox: Sendable {
-    private let value: Mutex<RowCodec>
+    private struct State {
+        var codec: RowCodec
+        /// Bumped with every new codec: a filter parsed against an older one is not cached.
+        var generation = 0
+        var filters: [String: Filter] = [:]
+    }
+    private let value: Mutex<State>
+    /// Parsed filters kept at most (all dropped when full: a workload repeats a handful).
+    static let parsedFilterLimit = 64
 
-    init(_ codec: RowCodec) { value = Mutex(codec) }
+    init(_ codec: RowCodec) { value = Mutex(State(codec: codec)) }
 
     var current: RowCodec {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
+        get { value.withLock { $0.codec } }
+        set {
+            value.withLock { state in
+                state = State(codec: newValue, generation: state.generation + 1)
+            }
+        }
     }
+
+    /// `expression` parsed against the current schema (named `name`), from a cache of the last
+    /// ``parsedFilterLimit`` expressions up to ``Filter/cacheableLength`` bytes: a per-query search
+    /// with a filter spent 6.6 % of its time tokenizing and parsing the same text again (dev, 50 %
+    /// selective filter, HNSW ef 16, `perf`). The cache goes with the codec when the schema changes.
+    ///
+    /// - Throws: what ``Filter/init(_:schema:)`` throws (errors are not cached).
+    func filter(_ expression: String, name: String) throws -> Filter {
+        let (codec, generation, cached) = value.withLock { ($0.codec, $0.generation, $0.filters[expression]) }
+        if let cached { return cached }
+        var schema = codec.schema
+        schema.name = name
+        let parsed = try Filter(expression, schema: schema)
+        guard expression.utf8.count <= Filter.cacheableLength else { return parsed }
+        value.withLock { state in
+            guard state.generation == generation else { return }
+            if state.filters.count >= Self.parsedFilterLimit { state.filters.removeAll(keepingCapacity: true) }
+            state.filters[expression] = parsed
+        }
+        return parsed
+    }
+
+    /// How many parsed filters are cached (tests).
+    var cachedFilters: Int { value.withLock { $0.filters.count } }
 }

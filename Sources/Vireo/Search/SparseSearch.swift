@@ -201,7 +201,7 @@ extension Collection {
         }
         guard !queries.isEmpty else { throw VireoError.invalid(.invalidSearch, "a search needs at least one query") }
         let selection = try fieldSelection(request.outputFields)
-        let f = try request.filter.map { try Filter($0, schema: schema) }
+        let f = try request.filter.map { try codecs.filter($0, name: name) }
         try checkPartitionKeyIsolation(f)
         let allowed = try readPartitions(request.partitions, filter: f)
         let budget = WorkBudget(deadline: request.deadline)

@@ -109,6 +109,7 @@ extension Shard {
             guard c.rows * perRow > configuration.vectorChunkBytes,
                   let chunkRows = Shard.chunkRows(bytesPerRow: perRow, pageSize: pageSize, target: configuration.vectorChunkBytes),
                   chunkRows < c.rows else { continue }
+            let chunkCount = (c.rows + chunkRows - 1) / chunkRows
             var start = 0
             var chunk = 0
             while start < c.rows {
@@ -119,7 +120,7 @@ extension Shard {
                     // Leftovers of an interrupted seal or compaction under this id go first.
                     if first { try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
                     try Blob.writeChunk(txn, blobs, key: SegmentKeys.vectorChunk(id, field: f, chunk: chunk), kind: .vectors,
-                                        pageSize: pageSize, dataCount: n * perRow) { buf in element.store(views, into: buf) }
+                                        pageSize: pageSize, chunkCount: chunkCount, dataCount: n * perRow) { buf in element.store(views, into: buf) }
                 }
                 start += n
                 chunk += 1
