@@ -56,6 +56,33 @@ package final class IndexEnvelope<Inner: SerializableIndex>: SerializableIndex {
         precondition(destination.count == byteCount)
         let offset = Self.innerOffset(copyBytes: copyBytes)
         for i in 0..<offset { destination[i] = 0 }
+        writeHeader(into: destination, innerOffset: offset)
+        if let normalized {
+            // SAFETY: the destination holds header + copy + inner (byteCount, checked above); the copy
+            // region [headerSize, headerSize + copyBytes) lies before `offset`.
+            normalized.copyRows(into: UnsafeMutableRawBufferPointer(rebasing: destination[Self.headerSize..<(Self.headerSize + copyBytes)]))
+        }
+        inner.serialize(into: UnsafeMutableRawBufferPointer(rebasing: destination[offset...]))
+    }
+
+    package func withStoredParts<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        let offset = Self.innerOffset(copyBytes: copyBytes)
+        var header = [UInt8](repeating: 0, count: Self.headerSize)
+        header.withUnsafeMutableBytes { writeHeader(into: $0, innerOffset: offset) }
+        let padding = [UInt8](repeating: 0, count: offset - Self.headerSize - copyBytes)
+        return try header.withUnsafeBytes { h in
+            try padding.withUnsafeBytes { p in
+                try inner.withStoredParts { innerParts in
+                    // SAFETY: a MatrixView's rows are contiguous, copyBytes long from its base.
+                    let copy = normalized.map { [UnsafeRawBufferPointer(start: $0.base, count: copyBytes)] } ?? []
+                    return try body([h] + copy + [p] + innerParts)
+                }
+            }
+        }
+    }
+
+    /// The first ``headerSize`` bytes of the stored form (the rest of `destination` untouched).
+    private func writeHeader(into destination: UnsafeMutableRawBufferPointer, innerOffset offset: Int) {
         destination.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
         destination.storeBytes(of: Self.formatVersion.littleEndian, toByteOffset: 4, as: UInt32.self)
         destination.storeBytes(of: Self.code(metric).littleEndian, toByteOffset: 8, as: UInt32.self)
@@ -63,12 +90,6 @@ package final class IndexEnvelope<Inner: SerializableIndex>: SerializableIndex {
         destination.storeBytes(of: UInt64(normalized?.rows ?? 0).littleEndian, toByteOffset: 16, as: UInt64.self)
         destination.storeBytes(of: UInt32(normalized?.dim ?? 0).littleEndian, toByteOffset: 24, as: UInt32.self)
         destination.storeBytes(of: UInt64(offset).littleEndian, toByteOffset: 32, as: UInt64.self)
-        if let normalized {
-            // SAFETY: the destination holds header + copy + inner (byteCount, checked above); the copy
-            // region [headerSize, headerSize + copyBytes) lies before `offset`.
-            normalized.copyRows(into: UnsafeMutableRawBufferPointer(rebasing: destination[Self.headerSize..<(Self.headerSize + copyBytes)]))
-        }
-        inner.serialize(into: UnsafeMutableRawBufferPointer(rebasing: destination[offset...]))
     }
 
     private static func code(_ m: Metric) -> UInt32 {

@@ -167,6 +167,79 @@ import VireoTestSupport
         #expect(try db.check().isOK)
     }
 
+    /// Keys under segment `id`'s index blobs of field 0: (generation, chunk number or nil for one blob).
+    static func indexKeys(_ shard: Shard, segment id: UInt32) throws -> [(UInt32, UInt32?)] {
+        var out: [(UInt32, UInt32?)] = []
+        try shard.environment.read { txn in
+            try txn.forEach(shard.environment.database("blobs"), prefix: SegmentKeys.indexPrefix(id, field: 0)) { key, _ in
+                let generation = UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 9, as: UInt32.self))
+                out.append((generation, key.count == 17 ? UInt32(bigEndian: key.loadUnaligned(fromByteOffset: 13, as: UInt32.self)) : nil))
+            }
+        }
+        return out
+    }
+
+    @Test("an index past vectorChunkBytes is stored in chunks, used in place after reopen and compaction, and its chunks go when it is replaced")
+    func indexInChunks() async throws {
+        let dir = TemporaryDirectory()
+        let data = Datasets.clustered(n: 2000, dim: 8, clusters: 12, seed: 47)
+        let queries = Datasets.clustered(n: 20, dim: 8, clusters: 12, seed: 48)
+        let request = SearchRequest(vectors: queries, limit: 10, params: SearchParameters(ef: 64))
+        let before: [[SearchHit]]
+        do {
+            let db = try Database.open(at: dir.path, configuration: Self.config())
+            let c = try db.createCollection(simpleSchema("indexed", dim: 8))
+            try await c.insert(makeRows(data))
+            try await c.flush()
+            try await c.createIndex(.hnsw(field: "vec", M: 16, efConstruction: 100))
+            await c.waitForIndexBuilds()
+            let shard = c.shards[0]
+            let seg = try #require(shard.snapshot.sealed.first)
+            #expect(seg.indexes[0] != nil)
+            // The graph (2,000 × 33 links of 4 bytes and more) is well past 16 KiB: chunks, one generation.
+            let keys = try Self.indexKeys(shard, segment: seg.id)
+            #expect(keys.count > 4 && keys.allSatisfy { $0.1 != nil } && Set(keys.map(\.0)).count == 1, "\(keys)")
+            #expect(keys.map { $0.1! } == (0..<UInt32(keys.count)).map { $0 })
+            #expect(seg.indexBlobs[0]?.blob.isMapped == true)
+            before = try await c.search(request)
+            // The index finds what the exact oracle finds, mostly (an HNSW graph at ef 64 on 2,000 rows).
+            var found = 0
+            for (q, h) in zip(queries, before) { found += Set(h.map(\.id)).intersection(Self.oracle(q, data, k: 10)).count }
+            #expect(Double(found) / Double(10 * queries.count) >= 0.95)
+        }
+        var compactedID: UInt32 = 0
+        do {
+            let db = try Database.open(at: dir.path, configuration: Self.config())
+            let c = try db.collection("indexed")
+            let seg = try #require(c.shards[0].snapshot.sealed.first)
+            #expect(seg.indexes[0] != nil, "the chunked index is opened, not rebuilt")
+            #expect(seg.indexBlobs[0]?.blob.isMapped == true)
+            #expect(try await c.search(request) == before)
+            #expect(try db.check().isOK)
+            // A compaction writes the new segment's index in chunks too.
+            try await c.delete(ids: stride(from: 0, to: 2000, by: 4).map { .int(Int64($0)) })
+            _ = try await c.compact()
+            await c.waitForIndexBuilds()
+            let compacted = try #require(c.shards[0].snapshot.sealed.first)
+            compactedID = compacted.id
+            #expect(compacted.id != seg.id && compacted.rowCount == 1500)
+            let keys = try Self.indexKeys(c.shards[0], segment: compacted.id)
+            #expect(keys.count > 4 && keys.allSatisfy { $0.1 != nil }, "\(keys)")
+            #expect(compacted.indexBlobs[0]?.blob.isMapped == true)
+            let deleted = Set(stride(from: 0, to: 2000, by: 4))
+            let after = try await c.search(request)
+            #expect(after.allSatisfy { $0.count == 10 && $0.allSatisfy { if case let .int(v) = $0.id { !deleted.contains(Int(v)) } else { false } } })
+            #expect(try db.check().isOK)
+            // Dropped: its chunks are retired (deleted once nothing maps them, or at the next open).
+            try await c.dropIndex(field: "vec")
+        }
+        let db = try Database.open(at: dir.path, configuration: Self.config())
+        let c = try db.collection("indexed")
+        #expect(c.shards[0].snapshot.sealed.first?.indexes[0] == nil)
+        #expect(try Self.indexKeys(c.shards[0], segment: compactedID).isEmpty)
+        #expect(try db.check().isOK)
+    }
+
     @Test("chunk rows make whole pages and about the target; nil where one unit is far past it")
     func chunkRows() {
         for (perRow, page, target) in [(1536, 4096, 8 << 20), (32, 4096, 16 << 10), (3, 4096, 1 << 20), (1001, 4096, 8 << 20), (4, 65536, 8 << 20), (6000, 4096, 8 << 20)] {

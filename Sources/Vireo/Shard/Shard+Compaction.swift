@@ -264,12 +264,20 @@ extension Shard {
         }
         let tombstones = snap.tombstones
         var deletedInNew = Bitset(capacity: c.content.rows)
-        let staged = hasRows ? try stageVectorChunks(id: newID, c.content) : []
+        var clearing: UInt32? = newID
+        let staged = hasRows ? try stageVectorChunks(id: newID, c.content, clearing: &clearing) : []
+        var stagedIndexes = Set<Int>()
+        if hasRows {
+            for (f, key) in indexKeys.sorted(by: { $0.key < $1.key }) {
+                if try stageIndexChunks(key: key, c.indexes[f]!, clearing: &clearing) { stagedIndexes.insert(f) }
+            }
+        }
+        let clearLeftovers = clearing != nil
         try environment.write { txn in
             deletedInNew = Bitset(capacity: c.content.rows)  // the body may run again after the map grew
             if hasRows {
-                try writeSegment(id: newID, c.content, encoded: c.encoded, staged: staged, txn: txn)
-                for (f, key) in indexKeys {
+                try writeSegment(id: newID, c.content, encoded: c.encoded, staged: staged, clearLeftovers: clearLeftovers, txn: txn)
+                for (f, key) in indexKeys where !stagedIndexes.contains(f) {
                     let built = c.indexes[f]!
                     try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }
                 }
@@ -306,7 +314,7 @@ extension Shard {
                 let field = codec.vectorFields[f]
                 let spec = indexes.spec(for: field.name)!
                 let what = "segment \(newID) \(spec.kind.rawValue) index of field '\(field.name)'"
-                guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
+                guard let blob = try environment.mapIndexBlob(blobs, key: key, verifyChecksum: false, what: what),
                       let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors) else {
                     throw StorageError.corrupted(what: what, reason: "missing right after it was written")
                 }
@@ -349,7 +357,8 @@ extension Shard {
             try environment.write(essential: true) { txn in
                 try Shard.deleteSegments(ready.compactMap(\.segment), blobs: blobs, tombstones: tombstoneDB, txn: txn)
                 for r in ready {
-                    for k in r.keys { _ = try txn.delete(blobs, key: k) }
+                    // An index blob's key, or the prefix of its chunks' keys.
+                    for k in r.keys { _ = try txn.deletePrefix(blobs, prefix: k) }
                 }
                 if !segments.isEmpty { try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false) }
             }

@@ -16,12 +16,17 @@ extension Shard {
         guard let spec = indexes.spec(for: name), built.matches(spec, rows: snap.sealed[pos].rowCount) else { return }
         let key = SegmentKeys.index(segment, field: f, generation: snap.nextIndexGeneration)
         snap.nextIndexGeneration += 1
-        try environment.write { txn in
-            try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }
+        // A large index goes in chunks, each committed on its own: it is complete (and found at the
+        // next open) once the last one is, and an incomplete one is rebuilt (its chunk count).
+        var clearing: UInt32? = nil
+        if try !stageIndexChunks(key: key, built, clearing: &clearing) {
+            try environment.write { txn in
+                try Blob.writeInPlace(txn, blobs, key: key, kind: .index, payloadCount: built.byteCount) { buf in built.serialize(into: buf) }
+            }
         }
         let seg = snap.sealed[pos]
         let what = "segment \(segment) \(spec.kind.rawValue) index of field '\(name)'"
-        guard let blob = try environment.mapBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
+        guard let blob = try environment.mapIndexBlob(blobs, key: key, verifyChecksum: false, what: what),
               let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
@@ -63,4 +68,13 @@ extension Shard {
         _ = try? submitAndWait(.attachIndex(segment: segment, field: f, index: built))
     }
 
+}
+
+extension Environment {
+    /// A stored index under `key`: one blob, or chunks under it (``Shard/stageIndexChunks(key:_:clearing:)``);
+    /// nil if neither exists.
+    func mapIndexBlob(_ db: LMDBDatabase, key: [UInt8], verifyChecksum: Bool, what: String) throws -> MappedBlob? {
+        try mapBlob(db, key: key, kind: .index, verifyChecksum: verifyChecksum, what: what)
+            ?? mapChunkedBlob(db, prefix: key, kind: .index, verifyChecksum: verifyChecksum, what: what)
+    }
 }

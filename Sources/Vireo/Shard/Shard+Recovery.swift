@@ -27,9 +27,12 @@ extension Shard {
                 var found: [([UInt8], UInt32)] = []
                 try env.read { txn in
                     try txn.forEach(blobs, prefix: SegmentKeys.indexPrefix(record.id, field: f)) { key, _ in
+                        // One blob's key (13 bytes), or its chunks' (13 + 4): one entry per generation.
+                        guard key.count >= 13 else { return }
                         var r = ByteReader(key)
                         r.skip(9)
-                        found.append((Array(key), r.u32be()))
+                        let generation = r.u32be()
+                        if found.last?.1 != generation { found.append((Array(key.prefix(13)), generation)) }
                     }
                 }
                 snap.nextIndexGeneration = max(snap.nextIndexGeneration, (found.map(\.1).max() ?? 0) + 1)
@@ -38,7 +41,7 @@ extension Shard {
                     let what = "segment \(record.id) \(spec.kind.rawValue) index of field '\(field.name)'"
                     // An index is derived data: a blob that fails its checksum is dropped and built
                     // again from the vectors (which are checked themselves) rather than refusing the shard.
-                    if let blob = try? env.mapBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
+                    if let blob = try? env.mapIndexBlob(blobs, key: newest.0, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
                         if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
@@ -53,7 +56,7 @@ extension Shard {
         }
         if !staleIndexKeys.isEmpty && !readOnly {
             // Essential: it only frees pages, so it also runs on a full disk (the shard must open).
-            try env.write(essential: true) { txn in for k in staleIndexKeys { _ = try txn.delete(blobs, key: k) } }
+            try env.write(essential: true) { txn in for k in staleIndexKeys { _ = try txn.deletePrefix(blobs, prefix: k) } }
         }
         // Segments a compaction replaced before the process stopped: nothing maps them now.
         if let retired = manifest.retired, !readOnly {

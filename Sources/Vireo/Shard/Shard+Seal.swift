@@ -65,7 +65,7 @@ struct SegmentContent: Sendable {
 extension Shard {
     /// Seals the growing segment: writes its vectors, keys and scalars as checksummed blobs, drops its
     /// batch records and records it in the manifest, all in one transaction (vectors past
-    /// ``Configuration/vectorChunkBytes`` go ahead of it in chunks, ``stageVectorChunks(id:_:)``, so
+    /// ``Configuration/vectorChunkBytes`` go ahead of it in chunks, ``stageVectorChunks(id:_:clearing:)``, so
     /// that LMDB's dirty pages never hold all of them); then maps it in place.
     func seal(_ snap: inout ShardSnapshot) throws {
         let g = snap.growing
@@ -79,9 +79,10 @@ extension Shard {
         // What ingest freed (request buffers, batch records) goes back before the seal allocates.
         Allocator.releaseFreePages()
         let content = SegmentContent(growing: g)
-        let staged = try stageVectorChunks(id: id, content)
+        var clearing: UInt32? = id
+        let staged = try stageVectorChunks(id: id, content, clearing: &clearing)
         try environment.write { txn in
-            try writeSegment(id: id, content, staged: staged, txn: txn)
+            try writeSegment(id: id, content, staged: staged, clearLeftovers: clearing != nil, txn: txn)
             try txn.deletePrefix(growingDB, prefix: SegmentKeys.be32(id))
             try Blob.write(txn, meta, key: Shard.manifestKey, kind: .manifest, payload: manifestBytes, compress: false)
         }
@@ -94,13 +95,15 @@ extension Shard {
 
     /// Stores the vectors of each field bigger than ``Configuration/vectorChunkBytes`` as chunks
     /// (``Blob/writeChunk``), each in its own committed transaction, ahead of the transaction that
-    /// records segment `id` (``writeSegment(id:_:encoded:staged:txn:)`` then skips those fields).
+    /// records segment `id` (``writeSegment(id:_:encoded:staged:clearLeftovers:txn:)`` then skips those fields).
     /// Until that transaction commits the chunks belong to no segment: a seal or compaction that
     /// fails or is interrupted leaves them under an id the manifest does not list as sealed, and the
     /// next use of that id (or the next open, ``removeUnrecordedBlobs``) deletes them.
     ///
+    /// - Parameter clearing: the new segment's id while its leftovers are still to be deleted (the
+    ///   first chunk's transaction does it and sets it to nil).
     /// - Returns: the fields stored this way.
-    func stageVectorChunks(id: UInt32, _ c: SegmentContent) throws -> Set<Int> {
+    func stageVectorChunks(id: UInt32, _ c: SegmentContent, clearing: inout UInt32?) throws -> Set<Int> {
         var staged = Set<Int>()
         let pageSize = environment.pageSize
         for (f, d) in dims.enumerated() {
@@ -109,25 +112,52 @@ extension Shard {
             guard c.rows * perRow > configuration.vectorChunkBytes,
                   let chunkRows = Shard.chunkRows(bytesPerRow: perRow, pageSize: pageSize, target: configuration.vectorChunkBytes),
                   chunkRows < c.rows else { continue }
-            let chunkCount = (c.rows + chunkRows - 1) / chunkRows
-            var start = 0
-            var chunk = 0
-            while start < c.rows {
-                let n = min(chunkRows, c.rows - start)
-                let views = c.vectors[f].rows(start, n)
-                let first = staged.isEmpty && chunk == 0
-                try environment.write { txn in
-                    // Leftovers of an interrupted seal or compaction under this id go first.
-                    if first { try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
-                    try Blob.writeChunk(txn, blobs, key: SegmentKeys.vectorChunk(id, field: f, chunk: chunk), kind: .vectors,
-                                        pageSize: pageSize, chunkCount: chunkCount, dataCount: n * perRow) { buf in element.store(views, into: buf) }
-                }
-                start += n
-                chunk += 1
+            try stageChunks(key: SegmentKeys.vectors(id, field: f), kind: .vectors, byteCount: c.rows * perRow,
+                            chunkBytes: chunkRows * perRow, clearing: &clearing) { offset, buf in
+                element.store(c.vectors[f].rows(offset / perRow, buf.count / perRow), into: buf)
             }
             staged.insert(f)
         }
         return staged
+    }
+
+    /// Stores a built index past ``Configuration/vectorChunkBytes`` as chunks under `key`, as
+    /// ``stageVectorChunks(id:_:clearing:)`` does vectors (LMDB would hold all of it in dirty pages
+    /// beside the built index itself: IVF_SQ8 and HNSW_SQ on dev, 20–26 MiB); false if it is small
+    /// enough for one blob.
+    func stageIndexChunks(key: [UInt8], _ index: any SegmentIndex, clearing: inout UInt32?) throws -> Bool {
+        let pageSize = environment.pageSize
+        let chunkBytes = max(pageSize, configuration.vectorChunkBytes / pageSize * pageSize)
+        guard index.byteCount > chunkBytes else { return false }
+        try index.withStoredParts { parts in
+            try stageChunks(key: key, kind: .index, byteCount: index.byteCount, chunkBytes: chunkBytes, clearing: &clearing) { offset, buf in
+                parts.copyBytes(from: offset, into: buf)
+            }
+        }
+        return true
+    }
+
+    /// Writes `byteCount` bytes under `key` as chunks of `chunkBytes` (whole pages, so the chunks map
+    /// back to back), each in its own committed transaction; `fill(offset, buffer)` writes bytes
+    /// `offset ..< offset + buffer.count` of the blob. The first transaction also deletes the
+    /// leftovers under segment `clearing` when it is set (and then clears it).
+    func stageChunks(key: [UInt8], kind: Blob.Kind, byteCount: Int, chunkBytes: Int, clearing: inout UInt32?,
+                     fill: (Int, UnsafeMutableRawBufferPointer) -> Void) throws {
+        precondition(chunkBytes > 0 && chunkBytes % environment.pageSize == 0)
+        let pageSize = environment.pageSize
+        let chunkCount = (byteCount + chunkBytes - 1) / chunkBytes
+        for chunk in 0..<chunkCount {
+            let offset = chunk * chunkBytes
+            let n = min(chunkBytes, byteCount - offset)
+            let clear = clearing
+            try environment.write { txn in
+                // Leftovers of an interrupted seal or compaction under this id go first.
+                if let clear { try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(clear)) }
+                try Blob.writeChunk(txn, blobs, key: key + SegmentKeys.be32(UInt32(chunk)), kind: kind, pageSize: pageSize,
+                                    chunkCount: chunkCount, dataCount: n) { buf in fill(offset, buf) }
+            }
+            clearing = nil
+        }
     }
 
     /// Rows per chunk of vectors of `bytesPerRow` bytes: a multiple of the rows that make whole pages
@@ -144,15 +174,16 @@ extension Shard {
 
     /// Writes the blobs of sealed segment `id` (see ``SealedSegment`` for the stored form) inside `txn`:
     /// the vectors (but those of the `staged` fields, already stored in chunks by
-    /// ``stageVectorChunks(id:_:)``) and norms filled in place, the rest as encoded by
+    /// ``stageVectorChunks(id:_:clearing:)``) and norms filled in place, the rest as encoded by
     /// ``encodeSmallBlobs(_:)`` (done here unless `encoded` brings them ready).
     ///
     /// - Throws: ``VireoError/Code/storageFull`` when a column would not fit its 32-bit offsets (a
     ///   VarChar primary-key column past 4 GiB), or a storage error.
-    func writeSegment(id: UInt32, _ c: SegmentContent, encoded: [EncodedBlob]? = nil, staged: Set<Int> = [], txn: WriteTransaction) throws {
+    func writeSegment(id: UInt32, _ c: SegmentContent, encoded: [EncodedBlob]? = nil, staged: Set<Int> = [], clearLeftovers: Bool,
+                      txn: WriteTransaction) throws {
         // Leftovers under this id of a seal or compaction that staged chunks and never committed
-        // (with chunks staged now, ``stageVectorChunks(id:_:)`` already cleared them).
-        if staged.isEmpty { _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
+        // (unless the first chunk staged now cleared them).
+        if clearLeftovers { _ = try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(id)) }
         for (f, d) in dims.enumerated() {
             let element = elements[f]
             let perRow = element.bytesPerVector(dim: d)

@@ -224,6 +224,10 @@ package final class HNSWIndex: @unchecked Sendable {
         destination.copyMemory(from: memory)
     }
 
+    package func withStoredParts<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        try body([memory])
+    }
+
     /// Opens a stored graph in place. `owner` must keep `bytes` alive and unchanged for the index's
     /// lifetime (a mapped LMDB blob); misaligned (small, inline) blobs are copied.
     ///

@@ -366,6 +366,10 @@ package final class IVFIndex: @unchecked Sendable {
         destination.copyMemory(from: memory)
     }
 
+    package func withStoredParts<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        try body([memory])
+    }
+
     /// Opens a stored index in place (`owner` keeps the bytes alive); misaligned blobs are copied.
     package static func open(stored bytes: UnsafeRawBufferPointer, owner: AnyObject, vectors: MatrixView, metric: Metric,
                              configuration: IVFConfiguration, refineNormalizes: Bool = false) throws(IndexError) -> IVFIndex {
