@@ -215,6 +215,30 @@ extension Environment {
         }
     }
 
+    /// Fills bytes `offset ..< offset + buffer.count` of a blob written in chunks.
+    package typealias ChunkFill = (_ offset: Int, _ buffer: UnsafeMutableRawBufferPointer) -> Void
+
+    /// Writes `byteCount` bytes under `key` as chunks of `chunkBytes` (whole pages, so that the chunks
+    /// map back to back: ``mapChunkedBlob(_:prefix:kind:verifyChecksum:what:)``), each in its own
+    /// committed transaction, so that LMDB never holds more than one chunk in dirty pages; `first`
+    /// runs in the first transaction before its chunk is written.
+    package func writeChunked(
+        _ db: LMDBDatabase, key: [UInt8], kind: Blob.Kind, byteCount: Int, chunkBytes: Int,
+        first: (WriteTransaction) throws -> Void, fill: ChunkFill
+    ) throws {
+        precondition(chunkBytes > 0 && chunkBytes % pageSize == 0, "chunks must be whole pages")
+        let chunkCount = (byteCount + chunkBytes - 1) / chunkBytes
+        for chunk in 0..<chunkCount {
+            let offset = chunk * chunkBytes
+            let n = min(chunkBytes, byteCount - offset)
+            try write { txn in
+                if chunk == 0 { try first(txn) }
+                try Blob.writeChunk(txn, db, key: key + withUnsafeBytes(of: UInt32(chunk).bigEndian) { Array($0) }, kind: kind,
+                                    pageSize: pageSize, chunkCount: chunkCount, dataCount: n) { buf in fill(offset, buf) }
+            }
+        }
+    }
+
     /// A chunk as LMDB returned it (valid in the open read transaction).
     private struct StoredChunk {
         var stored: UnsafeRawBufferPointer

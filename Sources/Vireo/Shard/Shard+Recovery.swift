@@ -112,14 +112,16 @@ extension Shard {
             // The growing segment has no blobs of its own: a key under its id is a leftover. Only the
             // first key at or after the id needs looking at.
             try txn.forEach(blobs, from: SegmentKeys.be32(manifest.growingSegment)) { key, _ in
-                if key.count >= 4, UInt32(bigEndian: key.loadUnaligned(as: UInt32.self)) == manifest.growingSegment {
+                var r = ByteReader(key)
+                if key.count >= 4, r.u32be() == manifest.growingSegment {
                     ids.append(manifest.growingSegment)
                 }
                 return false
             }
             try txn.forEach(blobs, from: SegmentKeys.be32(manifest.nextSegmentId)) { key, _ in
                 guard key.count >= 4 else { return true }
-                let id = UInt32(bigEndian: key.loadUnaligned(as: UInt32.self))
+                var r = ByteReader(key)
+                let id = r.u32be()
                 if ids.last != id { ids.append(id) }
                 return true
             }

@@ -137,27 +137,16 @@ extension Shard {
         return true
     }
 
-    /// Writes `byteCount` bytes under `key` as chunks of `chunkBytes` (whole pages, so the chunks map
-    /// back to back), each in its own committed transaction; `fill(offset, buffer)` writes bytes
-    /// `offset ..< offset + buffer.count` of the blob. The first transaction also deletes the
-    /// leftovers under segment `clearing` when it is set (and then clears it).
+    /// ``Environment/writeChunked(_:key:kind:byteCount:chunkBytes:first:fill:)`` into `blobs`, the first
+    /// transaction also deleting the leftovers under segment `clearing` when it is set (then nil).
     func stageChunks(key: [UInt8], kind: Blob.Kind, byteCount: Int, chunkBytes: Int, clearing: inout UInt32?,
-                     fill: (Int, UnsafeMutableRawBufferPointer) -> Void) throws {
-        precondition(chunkBytes > 0 && chunkBytes % environment.pageSize == 0)
-        let pageSize = environment.pageSize
-        let chunkCount = (byteCount + chunkBytes - 1) / chunkBytes
-        for chunk in 0..<chunkCount {
-            let offset = chunk * chunkBytes
-            let n = min(chunkBytes, byteCount - offset)
-            let clear = clearing
-            try environment.write { txn in
-                // Leftovers of an interrupted seal or compaction under this id go first.
-                if let clear { try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(clear)) }
-                try Blob.writeChunk(txn, blobs, key: key + SegmentKeys.be32(UInt32(chunk)), kind: kind, pageSize: pageSize,
-                                    chunkCount: chunkCount, dataCount: n) { buf in fill(offset, buf) }
-            }
-            clearing = nil
-        }
+                     fill: Environment.ChunkFill) throws {
+        let clear = clearing
+        try environment.writeChunked(blobs, key: key, kind: kind, byteCount: byteCount, chunkBytes: chunkBytes, first: { txn in
+            // Leftovers of an interrupted seal or compaction under this id go first.
+            if let clear { try txn.deletePrefix(blobs, prefix: SegmentKeys.be32(clear)) }
+        }, fill: fill)
+        clearing = nil
     }
 
     /// Rows per chunk of vectors of `bytesPerRow` bytes: a multiple of the rows that make whole pages
@@ -261,17 +250,6 @@ extension Shard {
             add(SegmentKeys.nullVectors(0, field: f), .nullVectors, NullVectors.encode(nulls, rows: c.rows), compress: true)
         }
         return out
-    }
-}
-
-extension VectorElement {
-    /// Writes `views` back to back in this element's stored encoding (float32 rows copied as they are).
-    func store(_ views: [MatrixView], into buf: UnsafeMutableRawBufferPointer) {
-        if self == .float32 {
-            MatrixView.concatenate(views, into: buf)
-        } else {
-            encode(views, into: buf)
-        }
     }
 }
 
