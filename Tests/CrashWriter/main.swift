@@ -1,6 +1,6 @@
 // A child process for the kill -9 durability test (Tests/VireoTests/CrashRecoveryTests.swift).
 //
-// Usage: vireo-crash-writer <data-dir> <first-batch> <batches> <batch-size> <writers> <seal-rows>
+// Usage: vireo-crash-writer <data-dir> <first-batch> <batches> <batch-size> <writers> <seal-rows> [<vector-chunk-bytes>]
 //
 // Opens (or creates) collection "crash" and runs <writers> concurrent tasks that insert batches
 // first-batch ..< first-batch+batches (rows of batch b have ids b*batch-size ..< (b+1)*batch-size and
@@ -11,9 +11,9 @@ import Foundation
 import Vireo
 
 let args = CommandLine.arguments
-guard args.count == 7, let first = Int(args[2]), let batches = Int(args[3]), let batchSize = Int(args[4]),
-      let writers = Int(args[5]), let sealRows = Int(args[6]) else {
-    FileHandle.standardError.write(Data("usage: vireo-crash-writer <dir> <first-batch> <batches> <batch-size> <writers> <seal-rows>\n".utf8))
+guard args.count == 7 || args.count == 8, let first = Int(args[2]), let batches = Int(args[3]), let batchSize = Int(args[4]),
+      let writers = Int(args[5]), let sealRows = Int(args[6]), args.count == 7 || Int(args[7]) != nil else {
+    FileHandle.standardError.write(Data("usage: vireo-crash-writer <dir> <first-batch> <batches> <batch-size> <writers> <seal-rows> [<vector-chunk-bytes>]\n".utf8))
     exit(2)
 }
 
@@ -22,6 +22,8 @@ func vector(_ id: Int64) -> [Float] { (0..<8).map { Float(id % 9973) + Float($0)
 
 var config = Configuration()
 config.sealRows = sealRows
+// Small chunks: every seal stores its vectors as chunks committed ahead of the segment's transaction.
+if args.count == 8 { config.vectorChunkBytes = Int(args[7])! }
 let db = try Database.open(at: args[1], configuration: config)
 let collection = db.hasCollection("crash")
     ? try db.collection("crash")
