@@ -46,14 +46,8 @@ package final class MappedBlob: @unchecked Sendable {
     private let storage: Storage
 
     /// A blob holding a copy of `source` (64-byte aligned, at least the 16 of an overflow-page payload).
-    init(copying source: UnsafeRawBufferPointer, environment: Environment) {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-        // SAFETY: raw holds max(count, 1) ≥ count bytes; source is valid for the read transaction
-        // that found it, which is still open here.
-        if source.count > 0 { raw.copyMemory(from: source.baseAddress!, byteCount: source.count) }
-        bytes = UnsafeRawBufferPointer(start: raw, count: source.count)
-        self.environment = environment
-        storage = .owned
+    convenience init(copying source: UnsafeRawBufferPointer, environment: Environment) {
+        self.init(copying: [source], environment: environment)
     }
 
     /// A blob of `count` bytes at `offset` in the data file, mapped read-only; nil if `mmap` fails.
@@ -213,6 +207,14 @@ extension Environment {
             }
             return blob
         }
+    }
+
+    /// The blob under `key` stored whole (``mapBlob(_:key:kind:verifyChecksum:what:)``) or in chunks
+    /// under it (``mapChunkedBlob(_:prefix:kind:verifyChecksum:what:)``, written by
+    /// ``writeChunked(_:key:kind:byteCount:chunkBytes:first:fill:)``); nil if neither exists.
+    package func mapStoredBlob(_ db: LMDBDatabase, key: [UInt8], kind: Blob.Kind, verifyChecksum: Bool, what: String) throws -> MappedBlob? {
+        try mapBlob(db, key: key, kind: kind, verifyChecksum: verifyChecksum, what: what)
+            ?? mapChunkedBlob(db, prefix: key, kind: kind, verifyChecksum: verifyChecksum, what: what)
     }
 
     /// Fills bytes `offset ..< offset + buffer.count` of a blob written in chunks.

@@ -314,7 +314,7 @@ extension Shard {
                 let field = codec.vectorFields[f]
                 let spec = indexes.spec(for: field.name)!
                 let what = "segment \(newID) \(spec.kind.rawValue) index of field '\(field.name)'"
-                guard let blob = try environment.mapIndexBlob(blobs, key: key, verifyChecksum: false, what: what),
+                guard let blob = try environment.mapStoredBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
                       let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors) else {
                     throw StorageError.corrupted(what: what, reason: "missing right after it was written")
                 }

@@ -26,7 +26,7 @@ extension Shard {
         }
         let seg = snap.sealed[pos]
         let what = "segment \(segment) \(spec.kind.rawValue) index of field '\(name)'"
-        guard let blob = try environment.mapIndexBlob(blobs, key: key, verifyChecksum: false, what: what),
+        guard let blob = try environment.mapStoredBlob(blobs, key: key, kind: .index, verifyChecksum: false, what: what),
               let mapped = try spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: codec.vectorFields[f].storesNormalizedVectors) else {
             throw StorageError.corrupted(what: what, reason: "missing right after it was written")
         }
@@ -68,13 +68,4 @@ extension Shard {
         _ = try? submitAndWait(.attachIndex(segment: segment, field: f, index: built))
     }
 
-}
-
-extension Environment {
-    /// A stored index under `key`: one blob, or chunks under it (``Shard/stageIndexChunks(key:_:clearing:)``);
-    /// nil if neither exists.
-    func mapIndexBlob(_ db: LMDBDatabase, key: [UInt8], verifyChecksum: Bool, what: String) throws -> MappedBlob? {
-        try mapBlob(db, key: key, kind: .index, verifyChecksum: verifyChecksum, what: what)
-            ?? mapChunkedBlob(db, prefix: key, kind: .index, verifyChecksum: verifyChecksum, what: what)
-    }
 }

@@ -26,13 +26,15 @@ extension Shard {
                 // current spec, delete the rest (nothing maps them yet at open).
                 var found: [([UInt8], UInt32)] = []
                 try env.read { txn in
-                    try txn.forEach(blobs, prefix: SegmentKeys.indexPrefix(record.id, field: f)) { key, _ in
-                        // One blob's key (13 bytes), or its chunks' (13 + 4): one entry per generation.
-                        guard key.count >= 13 else { return }
+                    let prefix = SegmentKeys.indexPrefix(record.id, field: f)
+                    let keyLength = prefix.count + 4  // + generation
+                    try txn.forEach(blobs, prefix: prefix) { key, _ in
+                        // One blob's key, or its chunks' (the key + a chunk number): one entry per generation.
+                        guard key.count >= keyLength else { return }
                         var r = ByteReader(key)
-                        r.skip(9)
+                        r.skip(prefix.count)
                         let generation = r.u32be()
-                        if found.last?.1 != generation { found.append((Array(key.prefix(13)), generation)) }
+                        if found.last?.1 != generation { found.append((Array(key.prefix(keyLength)), generation)) }
                     }
                 }
                 snap.nextIndexGeneration = max(snap.nextIndexGeneration, (found.map(\.1).max() ?? 0) + 1)
@@ -41,7 +43,7 @@ extension Shard {
                     let what = "segment \(record.id) \(spec.kind.rawValue) index of field '\(field.name)'"
                     // An index is derived data: a blob that fails its checksum is dropped and built
                     // again from the vectors (which are checked themselves) rather than refusing the shard.
-                    if let blob = try? env.mapIndexBlob(blobs, key: newest.0, verifyChecksum: verify, what: what) {
+                    if let blob = try? env.mapStoredBlob(blobs, key: newest.0, kind: .index, verifyChecksum: verify, what: what) {
                         // A blob of another kind (the spec changed before a crash) is rebuilt.
                         if let index = try? spec.open(stored: blob.bytes, owner: blob, vectors: seg.vectors[f].floatMatrix(), nulls: seg.nullVectors[f], storedNormalized: field.storesNormalizedVectors),
                            index.matches(spec, rows: seg.rowCount) {
@@ -103,7 +105,7 @@ extension Shard {
     }
 
     /// Deletes the blobs of segments the manifest does not record: vector chunks that a seal or a
-    /// compaction stored ahead of its transaction (``stageVectorChunks(id:_:)``) and never recorded,
+    /// compaction stored ahead of its transaction (``stageVectorChunks(id:_:clearing:)``) and never recorded,
     /// because it failed or the process stopped. Such blobs are under the growing segment's id or an
     /// id from ``ShardManifest/nextSegmentId`` up, where no recorded segment is.
     static func removeUnrecordedBlobs(env: Environment, blobs: LMDBDatabase, manifest: ShardManifest) throws {
@@ -139,9 +141,7 @@ extension Shard {
         var vectors: [VectorRows] = []
         for (f, d) in dims.enumerated() {
             let what = "segment \(id) vectors of field '\(codec.vectorFields[f].name)'"
-            let key = SegmentKeys.vectors(id, field: f)
-            guard let blob = try env.mapBlob(blobs, key: key, kind: .vectors, verifyChecksum: verify, what: what)
-                    ?? env.mapChunkedBlob(blobs, prefix: key, kind: .vectors, verifyChecksum: verify, what: what) else {
+            guard let blob = try env.mapStoredBlob(blobs, key: SegmentKeys.vectors(id, field: f), kind: .vectors, verifyChecksum: verify, what: what) else {
                 throw StorageError.corrupted(what: what, reason: "missing")
             }
             let element = VectorElement(codec.vectorFields[f].dataType)!

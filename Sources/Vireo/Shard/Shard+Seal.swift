@@ -126,9 +126,9 @@ extension Shard {
     /// beside the built index itself: IVF_SQ8 and HNSW_SQ on dev, 20–26 MiB); false if it is small
     /// enough for one blob.
     func stageIndexChunks(key: [UInt8], _ index: any SegmentIndex, clearing: inout UInt32?) throws -> Bool {
-        let pageSize = environment.pageSize
-        let chunkBytes = max(pageSize, configuration.vectorChunkBytes / pageSize * pageSize)
-        guard index.byteCount > chunkBytes else { return false }
+        // Rows of one byte: whole pages, about vectorChunkBytes.
+        guard let chunkBytes = Shard.chunkRows(bytesPerRow: 1, pageSize: environment.pageSize, target: configuration.vectorChunkBytes),
+              index.byteCount > chunkBytes else { return false }
         try index.withStoredParts { parts in
             try stageChunks(key: key, kind: .index, byteCount: index.byteCount, chunkBytes: chunkBytes, clearing: &clearing) { offset, buf in
                 parts.copyBytes(from: offset, into: buf)
