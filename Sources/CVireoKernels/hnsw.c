@@ -32,6 +32,8 @@ struct vk_hnsw_scratch {
     uint32_t *todo;   // unvisited neighbours of the node being expanded
     pair_t *sel;      // an insert's selected neighbours, per level
     size_t sel_cap;
+    float *qn, *qt;   // a build over codes: the inserted node's prepared row, and another node's
+    size_t q_cap;
 };
 
 struct vk_hnsw_build {
@@ -80,6 +82,26 @@ VK_INLINE float dist_node(const vk_hnsw_graph *g, const float *q, uint32_t id) {
         return -s;
     }
     return dist(g, q, vec(g, id));
+}
+
+// A build over codes: node `id`'s decoded row x̂ = vmin + scale∘code prepared as a query for
+// dist_node into `out`; returns the constant dist_node leaves out (−⟨x̂, vmin⟩ for IP, 0 for L2),
+// so that dist_node(out, b) + the constant is the distance between the two decoded rows.
+VK_INLINE float prep_node(const vk_hnsw_graph *g, uint32_t id, float *out) {
+    const size_t d = g->dim;
+    const uint8_t *c = g->codes + (size_t)id * d;
+    const float *scale = g->sq_scale, *vmin = g->sq_vmin;
+    if (g->metric == 0) {
+        for (size_t i = 0; i < d; i++) out[i] = scale[i] * (float)c[i];  // x̂ − vmin
+        return 0.0f;
+    }
+    float bias = 0.0f;
+    for (size_t i = 0; i < d; i++) {
+        const float x = vmin[i] + scale[i] * (float)c[i];
+        out[i] = x * scale[i];
+        bias += x * vmin[i];
+    }
+    return -bias;
 }
 
 // Distances of the query to four float vectors at once (faiss' batch-of-4 inner products, for the
@@ -220,6 +242,8 @@ void vk_hnsw_scratch_destroy(vk_hnsw_scratch *s) {
     free(s->links);
     free(s->todo);
     free(s->sel);
+    free(s->qn);
+    free(s->qt);
     free(s);
 }
 
@@ -432,16 +456,27 @@ static int pair_cmp(const void *a, const void *b) {
 
 /// Algorithm 4 (without extending candidates or keeping pruned ones, as hnswlib): keep a candidate
 /// only if it is closer to the base than to every neighbour already kept. `cand` is sorted here.
-VK_INLINE size_t select_heuristic(const vk_hnsw_graph *g, pair_t *cand, size_t count, size_t max_m) {
+/// Over codes, the distances are between decoded rows (`cand`'s too: see vk_hnsw_insert).
+VK_INLINE size_t select_heuristic(const vk_hnsw_graph *g, pair_t *cand, size_t count, size_t max_m, vk_hnsw_scratch *s) {
     qsort(cand, count, sizeof(pair_t), pair_cmp);
     size_t kept = 0;
     for (size_t i = 0; i < count && kept < max_m; i++) {
-        const float *v = vec(g, cand[i].id);
         int good = 1;
-        for (size_t r = 0; r < kept; r++) {
-            if (dist(g, v, vec(g, cand[r].id)) < cand[i].d) {
-                good = 0;
-                break;
+        if (g->codes) {
+            const float off = kept > 0 ? prep_node(g, cand[i].id, s->qt) : 0.0f;
+            for (size_t r = 0; r < kept; r++) {
+                if (dist_node(g, s->qt, cand[r].id) + off < cand[i].d) {
+                    good = 0;
+                    break;
+                }
+            }
+        } else {
+            const float *v = vec(g, cand[i].id);
+            for (size_t r = 0; r < kept; r++) {
+                if (dist(g, v, vec(g, cand[r].id)) < cand[i].d) {
+                    good = 0;
+                    break;
+                }
             }
         }
         if (good) cand[kept++] = cand[i];
@@ -460,14 +495,22 @@ VK_INLINE void connect(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t e, uint32_t 
         list[0] = cnt + 1;
     } else {
         pair_t *c = s->tmp;
-        const float *ve = vec(g, e);
-        for (uint32_t j = 0; j < cnt; j++) {
-            c[j].id = list[1 + j];
-            c[j].d = dist(g, ve, vec(g, list[1 + j]));
+        if (g->codes) {
+            const float off = prep_node(g, e, s->qt);
+            for (uint32_t j = 0; j < cnt; j++) {
+                c[j].id = list[1 + j];
+                c[j].d = dist_node(g, s->qt, list[1 + j]) + off;
+            }
+        } else {
+            const float *ve = vec(g, e);
+            for (uint32_t j = 0; j < cnt; j++) {
+                c[j].id = list[1 + j];
+                c[j].d = dist(g, ve, vec(g, list[1 + j]));
+            }
         }
         c[cnt].id = node;
         c[cnt].d = d;
-        size_t kept = select_heuristic(g, c, cnt + 1, cap);
+        size_t kept = select_heuristic(g, c, cnt + 1, cap, s);
         for (size_t j = 0; j < kept; j++) list[1 + j] = c[j].id;
         list[0] = (uint32_t)kept;
     }
@@ -490,8 +533,21 @@ void vk_hnsw_insert(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t node, uint32_t 
     int hold = level > max_level;
     if (!hold) pthread_mutex_unlock(&b->global);
 
+    // Over codes the query is the node's decoded row, prepared; the walk's distances leave out its
+    // constant `off`, which is added back wherever they are compared with other nodes' (selection,
+    // and the distances kept with the links for later pruning).
     const float *q = vec(g, node);
-    float cur_d = dist(g, q, vec(g, cur));
+    float off = 0.0f;
+    if (g->codes) {
+        if (s->q_cap < g->dim) {
+            s->q_cap = g->dim;
+            s->qn = (float *)realloc(s->qn, g->dim * sizeof(float));
+            s->qt = (float *)realloc(s->qt, g->dim * sizeof(float));
+        }
+        off = prep_node(g, node, s->qn);
+        q = s->qn;
+    }
+    float cur_d = dist_node(g, q, cur);
     for (int l = max_level; l > level; l--) cur = greedy(g, b, q, cur, &cur_d, l, s);
     // Phase 1: choose and write the node's own lists on every level, top down. Nothing links to the
     // node yet, so no other thread can reach it and find a half-built (empty) lower list; linking
@@ -509,7 +565,8 @@ void vk_hnsw_insert(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t node, uint32_t 
         size_t count = s->res_len;
         if (count > s->tmp_cap) count = s->tmp_cap;
         memcpy(s->tmp, s->res, count * sizeof(pair_t));
-        size_t kept = select_heuristic(g, s->tmp, count, g->M);
+        for (size_t j = 0; j < count; j++) s->tmp[j].d += off;
+        size_t kept = select_heuristic(g, s->tmp, count, g->M, s);
         pair_t *sel = s->sel + (size_t)l * g->M;
         memcpy(sel, s->tmp, kept * sizeof(pair_t));
         kept_at[l] = kept;
@@ -520,7 +577,7 @@ void vk_hnsw_insert(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t node, uint32_t 
         unlock_node(b, node);
         if (kept > 0) {
             cur = sel[0].id;
-            cur_d = sel[0].d;
+            cur_d = sel[0].d - off;
         }
     }
     // Phase 2: link the neighbours back (Algorithm 1's bidirectional connections, with pruning).

@@ -28,6 +28,36 @@ package struct ScalarQuantizer8: Sendable {
         self.init(lower: lo, upper: hi)
     }
 
+    /// Trains the ranges on every row of `rows` a block at a time: each block normalised first when
+    /// `normalizing` (COSINE over vectors stored as inserted), and its pages given back once read
+    /// (``MatrixView/releaseResidentPages(rows:)``), so the pass holds one block, not the rows.
+    package init(training rows: MatrixView, normalizing: Bool) {
+        var lo = [Float](repeating: .infinity, count: rows.dim)
+        var hi = [Float](repeating: -.infinity, count: rows.dim)
+        Self.forEachBlock(of: rows, normalizing: normalizing) { _, block in Self.widen(lower: &lo, upper: &hi, over: block) }
+        self.init(lower: lo, upper: hi)
+    }
+
+    /// Encodes every row of `rows` into `out + i·dim` a block at a time, as
+    /// ``init(training:normalizing:)`` reads them.
+    package func encode(_ rows: MatrixView, normalizing: Bool, into out: UnsafeMutablePointer<UInt8>) {
+        Self.forEachBlock(of: rows, normalizing: normalizing) { start, block in encode(block, into: out + start * dim) }
+    }
+
+    /// Calls `body` with each block of about 4 MiB of `rows` (its first row, and its rows — a
+    /// normalised copy when `normalizing`), then gives the block's pages back.
+    private static func forEachBlock(of rows: MatrixView, normalizing: Bool, _ body: (Int, MatrixView) -> Void) {
+        let step = max(1, (4 << 20) / (MemoryLayout<Float>.stride * max(rows.dim, 1)))
+        var start = 0
+        while start < rows.rows {
+            let n = min(step, rows.rows - start)
+            let block = rows.slice(start, n)
+            body(start, normalizing ? block.normalizedCopy() : block)
+            rows.releaseResidentPages(rows: start ..< start + n)
+            start += n
+        }
+    }
+
     /// Widens the per-coordinate ranges `lower...upper` to cover every row of `rows` (start from
     /// `+∞...−∞`; ranges over several blocks of rows are gathered by calling this per block).
     package static func widen(lower lo: inout [Float], upper hi: inout [Float], over rows: MatrixView) {

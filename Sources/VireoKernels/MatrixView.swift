@@ -154,6 +154,27 @@ extension MatrixView {
     }
 }
 
+/// An owner of rows whose resident pages can be given back without losing the rows: a read-only
+/// mapping of a file (the pages stay in the page cache and fault back in on the next read).
+package protocol ReleasableResidentPages: AnyObject {
+    /// Gives back the resident pages that hold any of `bytes` (which lie inside the owner's memory).
+    func releaseResidentPages(_ bytes: UnsafeRawBufferPointer)
+}
+
+extension MatrixView {
+    /// Gives back the resident pages of rows `range` when the view's owner is a file mapping that
+    /// allows it (``ReleasableResidentPages``); otherwise does nothing. For one pass over rows that
+    /// are not read again soon (an index build encoding a segment's vectors): without it each page
+    /// read stays in the process' resident set until the mapping goes.
+    package func releaseResidentPages(rows range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows)
+        guard let owner = owner as? any ReleasableResidentPages, !range.isEmpty else { return }
+        // SAFETY: rows `range` lie inside the view (checked), whose memory the owner holds.
+        owner.releaseResidentPages(UnsafeRawBufferPointer(start: base + range.lowerBound * dim,
+                                                          count: range.count * dim * MemoryLayout<Float>.stride))
+    }
+}
+
 extension MatrixView {
     /// All rows as one flat array (a copy).
     package var flatArray: [Float] {

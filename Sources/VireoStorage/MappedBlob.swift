@@ -132,6 +132,20 @@ package final class MappedBlob: @unchecked Sendable {
         UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))
     }
 
+    /// Gives back the resident pages holding any of `range` (inside ``bytes``): `MADV_DONTNEED` on a
+    /// read-only shared file mapping drops only this process' page-table entries — the file's pages
+    /// stay in the page cache and the next read faults them back in unchanged. A copy keeps its pages.
+    package func releaseResidentPages(_ range: UnsafeRawBufferPointer) {
+        guard case let .mapped(start, length) = storage, let lo = range.baseAddress, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let from = max((lo - UnsafeRawPointer(start)) / page * page, 0)
+        let to = min((lo + range.count - UnsafeRawPointer(start) + page - 1) / page * page, length)
+        guard from < to else { return }
+        // SAFETY: [from, to) is page-aligned and inside our own read-only mapping of the data file
+        // (clamped to it); dropping its pages loses nothing (they are re-read from the file).
+        _ = madvise(start + from, to - from, MADV_DONTNEED)
+    }
+
     /// A copy of bytes `range`.
     package func copyBytes(_ range: Range<Int>) -> [UInt8] {
         Array(bytes[range])

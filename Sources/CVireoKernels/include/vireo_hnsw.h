@@ -38,12 +38,14 @@ typedef struct {
     uint32_t *upper_offset;
     uint32_t *links0;
     uint32_t *upper;
-    // Search over 8-bit scalar-quantised codes (HNSW_SQ): n × dim codes, and the per-dimension
-    // scales (L2). NULL for float search and always during a build. The query passed to
-    // vk_hnsw_search is then prepared: q∘scale (IP; distances omit the constant −⟨q, vmin⟩) or
-    // q − vmin (L2).
+    // 8-bit scalar-quantised codes (HNSW_SQ): n × dim codes and the per-dimension ranges
+    // (x̂ = vmin + scale∘code). NULL for float graphs. A search then takes its query prepared:
+    // q∘scale (IP; distances omit the constant −⟨q, vmin⟩) or q − vmin (L2). A build with codes set
+    // builds on the codes alone (as faiss' IndexHNSWSQ does; `vectors` is not read): each insert's
+    // query is its node's decoded row, and neighbour selection compares decoded rows.
     const uint8_t *codes;
     const float *sq_scale;
+    const float *sq_vmin;
 } vk_hnsw_graph;
 
 /// Per-thread search state: visited tags and heaps, reused across queries (no allocation per query).

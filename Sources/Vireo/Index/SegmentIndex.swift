@@ -185,6 +185,13 @@ extension IndexSpec {
     func build(vectors: MatrixView, storedNormalized: Bool, configuration: Configuration,
                progress: IndexBuildProgress) throws(IndexError) -> (any SegmentIndex)? {
         let metric = resolvedMetric
+        if kind == .hnswSQ {
+            // Encodes the rows a block at a time (normalising each block for COSINE) and builds on
+            // the codes: no normalised copy, and the build holds the codes rather than the rows.
+            let inner = try HNSWIndex.build(vectors: vectors, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
+                                            progress: progress, normalizingRows: metric == .cosine && !storedNormalized)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: nil)
+        }
         let copy = metric == .cosine && !storedNormalized ? vectors.normalizedCopy() : nil
         let source = copy ?? vectors
         // A quantised index encodes the normalised copy but does not keep it (its point is to hold a
@@ -196,7 +203,7 @@ extension IndexSpec {
         case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
         case .hnsw, .hnswSQ:
             let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
-                                            progress: progress, refineVectors: refineVectors)
+                                            progress: progress)
             return IndexEnvelope(inner: inner, metric: metric, normalized: kept)
         case .ivfFlat, .ivfPQ, .ivfSQ8, .binIvfFlat:
             let inner = try IVFIndex.build(vectors: source, metric: metric, configuration: ivf, backend: configuration.computeBackend,

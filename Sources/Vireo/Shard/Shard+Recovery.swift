@@ -206,3 +206,7 @@ extension Shard {
     }
 
 }
+
+/// A sealed segment's vectors are views of a mapped blob: a pass that reads them once (an index
+/// build encoding them) gives their pages back as it goes.
+extension MappedBlob: ReleasableResidentPages {}

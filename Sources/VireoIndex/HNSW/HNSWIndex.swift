@@ -37,9 +37,9 @@ public final class IndexBuildProgress: Sendable {
 /// `upperOffset` (n × UInt32), level-0 lists (n × (2M+1) UInt32) and upper lists ((M+1) UInt32 each).
 /// Vectors are not part of it: the segment's matrix is used, so vectors are stored once.
 /// `HNSW_SQ` (header word 11 = 1; word 12 = 1 when it re-ranks, `refine`) appends, 64-byte aligned, the ``ScalarQuantizer8`` ranges
-/// (`2 × dim` Float32) and the rows' SQ8 codes (`n × dim` bytes): the graph is built on the float
-/// vectors (a better graph than one built on codes) and searched on the codes, a quarter of the
-/// bytes per distance; the float vectors are read only to re-rank (`refine`).
+/// (`2 × dim` Float32) and the rows' SQ8 codes (`n × dim` bytes): the graph is built and searched
+/// on the codes, a quarter of the bytes per distance; the float vectors are read only to encode
+/// them and to re-rank (`refine`).
 ///
 /// ## Invariants
 /// List counts are at most `2M` (level 0) / `M` (above); no self links or duplicates; ids < n; a node
@@ -90,6 +90,7 @@ package final class HNSWIndex: @unchecked Sendable {
             var g = graph
             g.codes = (base + layout.sqCodesOffset).assumingMemoryBound(to: UInt8.self)
             g.sq_scale = (base + layout.sqRangesOffset + 4 * layout.dim).assumingMemoryBound(to: Float.self)
+            g.sq_vmin = (base + layout.sqRangesOffset).assumingMemoryBound(to: Float.self)
             quantizer = q
             sqGraph = g
         } else {
@@ -126,26 +127,31 @@ package final class HNSWIndex: @unchecked Sendable {
             upper_offset: (base + l.upperOffsetOffset).assumingMemoryBound(to: UInt32.self),
             links0: (base + l.links0Offset).assumingMemoryBound(to: UInt32.self),
             upper: (base + l.upperOffset).assumingMemoryBound(to: UInt32.self),
-            codes: nil, sq_scale: nil)
+            codes: nil, sq_scale: nil, sq_vmin: nil)
     }
 
     // MARK: Build
 
     /// Builds the graph over every row of `vectors` on `threads` threads.
     ///
+    /// HNSW_SQ encodes the rows first (two passes, a block at a time, each block's pages given back
+    /// after it is read) and builds the graph on the codes alone, as faiss' `IndexHNSWSQ` does: the
+    /// build holds the codes and the graph, not the float rows, which only re-ranking reads later.
+    ///
     /// - Parameters:
-    ///   - vectors: the rows (unit-normalised for COSINE).
+    ///   - vectors: the rows (unit-normalised for COSINE, unless `normalizingRows`).
     ///   - progress: updated as rows are inserted.
+    ///   - normalizingRows: HNSW_SQ over COSINE vectors stored as inserted: the codes encode the
+    ///     normalised rows (no normalised float copy is made or kept) and re-ranking divides by the
+    ///     row's norm.
     /// - Throws: ``IndexError`` for invalid parameters.
     /// - Complexity: O(n · efConstruction · log n) distance computations.
-    ///   - refineVectors: HNSW_SQ: the vectors re-ranking reads, when not `vectors` (COSINE over
-    ///     vectors stored as inserted: the graph and codes are built on a normalised copy that the
-    ///     index does not keep).
     package static func build(
         vectors: MatrixView, metric: Metric, configuration: HNSWConfiguration, threads: Int,
-        progress: IndexBuildProgress? = nil, refineVectors: MatrixView? = nil
+        progress: IndexBuildProgress? = nil, normalizingRows: Bool = false
     ) throws(IndexError) -> HNSWIndex {
         try configuration.validate()
+        precondition(!normalizingRows || configuration.isQuantized, "only a quantised graph is built on rows it normalises")
         let n = vectors.rows
         precondition(n < Int(UInt32.max), "too many rows for one HNSW graph")
         let M = configuration.M
@@ -166,6 +172,16 @@ package final class HNSWIndex: @unchecked Sendable {
         var g = graphView(base, layout, dim: vectors.dim, metric: metric, vectors: vectors)
         // SAFETY: the arrays lie inside `owned` (layout.total bytes, zero-filled by OwnedMemory).
         levels.withUnsafeBufferPointer { src in g.levels.update(from: src.baseAddress!, count: n) }
+        if layout.sq {
+            let q = ScalarQuantizer8(training: vectors, normalizing: normalizingRows)
+            let ranges = (base + layout.sqRangesOffset).assumingMemoryBound(to: Float.self)
+            q.store(into: ranges)
+            let codes = (base + layout.sqCodesOffset).assumingMemoryBound(to: UInt8.self)
+            q.encode(vectors, normalizing: normalizingRows, into: codes)
+            g.codes = UnsafePointer(codes)
+            g.sq_vmin = UnsafePointer(ranges)
+            g.sq_scale = UnsafePointer(ranges + layout.dim)
+        }
         var running: UInt32 = 0
         for i in 0..<n where levels[i] > 0 {
             g.upper_offset[i] = running
@@ -194,17 +210,14 @@ package final class HNSWIndex: @unchecked Sendable {
             g = box.pointer.pointee
             box.release()
         }
-        if layout.sq {
-            let q = ScalarQuantizer8(training: vectors)
-            q.store(into: (base + layout.sqRangesOffset).assumingMemoryBound(to: Float.self))
-            q.encode(vectors, into: (base + layout.sqCodesOffset).assumingMemoryBound(to: UInt8.self))
-        }
+        // The float view, as `open` makes it (init derives the codes' view from the layout).
+        g.codes = nil
+        g.sq_vmin = nil
+        g.sq_scale = nil
         writeHeader(base, g, layout: layout, efConstruction: configuration.efConstruction, refine: configuration.refine == true)
-        let kept = refineVectors ?? vectors
-        if refineVectors != nil { g.vectors = kept.base }
         return HNSWIndex(graph: g, storage: owned, memory: UnsafeRawBufferPointer(start: base, count: layout.total),
-                         vectors: kept, configuration: configuration, metric: metric, layout: layout,
-                         refineNormalizes: refineVectors != nil)
+                         vectors: vectors, configuration: configuration, metric: metric, layout: layout,
+                         refineNormalizes: normalizingRows)
     }
 
     private static func writeHeader(_ base: UnsafeMutableRawPointer, _ g: vk_hnsw_graph, layout: Layout, efConstruction: Int, refine: Bool) {
