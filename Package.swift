@@ -138,6 +138,10 @@ let package = Package(
             dependencies: [
                 "Vireo", "VireoIndex", "VireoKernels",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                // The REST client (HTTPClient.swift: why not URLSession).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "bench/VireoBenchKit",
             swiftSettings: swiftSettings

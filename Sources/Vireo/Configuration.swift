@@ -32,12 +32,14 @@ public struct Configuration: Sendable {
     /// (vectors, keys, scalars; default 1 GiB), so that no stored column passes its 32-bit offsets or
     /// LMDB's value limit however wide the rows are. Compaction merges up to the same bounds.
     public var sealBytes: Int = 1 << 30
-    /// A sealed segment's vectors of one field past this many bytes (default 8 MiB) are stored in
+    /// A sealed segment's vectors of one field past this many bytes (default 4 MiB) are stored in
     /// chunks of about this size, each committed in its own transaction before the one that records
     /// the segment: LMDB holds a transaction's new pages in memory until it commits, so a seal in one
     /// transaction held a second copy of every vector it stored (dev, 50,000 × 384: the process' peak
     /// went 200 → 279 MiB). The chunks map back to back into one contiguous range, as one blob did.
-    public var vectorChunkBytes: Int = 8 << 20
+    /// A seal's peak is the growing rows plus one chunk (4 MiB rather than 8 took dev's seal peak
+    /// 198 → 194 MiB); each chunk costs one durable commit (19 for dev's 73 MiB of vectors).
+    public var vectorChunkBytes: Int = 4 << 20
     /// A sealed segment is rewritten without its deleted rows once this fraction of them is deleted
     /// (default 0.2, Milvus' `compaction.single.ratio.threshold`).
     public var compactionDeletedFraction: Double = 0.2

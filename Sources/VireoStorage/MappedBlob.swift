@@ -169,6 +169,7 @@ extension Environment {
                let fd = dataFileDescriptor,
                let mapped = MappedBlob(fd: fd, offset: offset + (payload.baseAddress! - stored.baseAddress!), count: payload.count, environment: self),
                mapped.matches(payload, at: 0) {
+                releaseComparedPages(lmdb: payload, mapped: mapped, at: 0)
                 blob = mapped
             } else {
                 blob = MappedBlob(copying: payload, environment: self)
@@ -275,9 +276,30 @@ extension Environment {
         var at = 0
         for chunk in chunks {
             guard mapped.matches(chunk.data, at: at) else { return nil }
+            releaseComparedPages(lmdb: chunk.data, mapped: mapped, at: at)
             at += chunk.data.count
         }
         return mapped
+    }
+
+    /// Gives back the pages ``MappedBlob/matches(_:at:)`` read in both views of a value (LMDB's map
+    /// and the blob's own mapping). Each read maps the pages around it too (the kernel's fault-around,
+    /// 64 KiB), so without this a seal of 19 chunks left about 9 MiB of pages nothing reads again
+    /// in the process' resident set (measured on dev). Both are read-only shared mappings of the data
+    /// file (LMDB's map is read-only without `MDB_WRITEMAP`), so the pages stay in the page cache and
+    /// a later read faults them back in unchanged.
+    private func releaseComparedPages(lmdb value: UnsafeRawBufferPointer, mapped: MappedBlob, at: Int) {
+        mapped.releaseResidentPages(UnsafeRawBufferPointer(rebasing: mapped.bytes[at ..< at + value.count]))
+        guard let lo = value.baseAddress, value.count > 0 else { return }
+        // Whole pages of the value only: they hold nothing but it (an overflow value), and LMDB's map
+        // covers them.
+        let page = pageSize
+        let first = (Int(bitPattern: lo) + page - 1) / page * page
+        let end = (Int(bitPattern: lo) + value.count) / page * page
+        guard first < end, let start = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        // SAFETY: [first, end) is page-aligned and inside the value LMDB returned in this read
+        // transaction, so inside its read-only shared map of the data file.
+        _ = madvise(start, end - first, MADV_DONTNEED)
     }
 
     /// The descriptor LMDB reads and writes `data.mdb` with.

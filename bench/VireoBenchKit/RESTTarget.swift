@@ -1,8 +1,5 @@
 import Dispatch
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Vireo
 
 /// Client mode: a running `vireo serve` (or any Milvus REST API v2 server) measured as a client,
@@ -20,7 +17,7 @@ public final class RESTTarget: SearchTarget {
     public let host: String
     public let port: Int
     public let collection = "vireo_bench"
-    private let session: URLSession
+    private let http: HTTPClientPool
     private let token: String?
     private let insertBatch: Int
 
@@ -36,10 +33,7 @@ public final class RESTTarget: SearchTarget {
         self.port = port
         self.token = token
         self.insertBatch = insertBatch
-        let config = URLSessionConfiguration.ephemeral
-        config.httpMaximumConnectionsPerHost = 64
-        config.timeoutIntervalForRequest = 600
-        session = URLSession(configuration: config)
+        http = HTTPClientPool(host: host, port: port)
     }
 
     /// POSTs `body` to `/v2/vectordb/<path>`; returns the parsed envelope (code 0 checked).
@@ -52,20 +46,16 @@ public final class RESTTarget: SearchTarget {
     /// than JSONSerialization on Linux, so client-side encoding does not dominate what is measured).
     @discardableResult
     func call(_ path: String, json: Data, allowError: Bool = false) async throws -> [String: Any] {
-        var req = URLRequest(url: URL(string: "http://\(host):\(port)/v2/vectordb/\(path)")!)
-        req.httpMethod = "POST"
-        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        req.setValue("", forHTTPHeaderField: "Expect")  // no 100-continue round trip (libcurl adds it to large bodies)
-        if let token { req.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        req.httpBody = json
-        let data: Data
-        let response: URLResponse
+        var headers = [("Content-Type", "application/json")]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        let response: HTTPClientPool.Response
         do {
-            (data, response) = try await session.data(for: req)
+            response = try await http.post("/v2/vectordb/\(path)", headers: headers, body: [UInt8](json))
         } catch {
-            throw BenchError("cannot reach the REST server at \(host):\(port) (\(path)): \(error.localizedDescription); start it with `vireo serve --port \(port)`")
+            throw BenchError("cannot reach the REST server at \(host):\(port) (\(path)): \(error); start it with `vireo serve --port \(port)`")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let status = response.status
+        let data = Data(response.body)
         guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw BenchError("\(path): HTTP \(status), not a JSON envelope: \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
@@ -176,5 +166,6 @@ public final class RESTTarget: SearchTarget {
 
     public func cleanup() async {
         _ = try? await call("collections/drop", ["collectionName": collection], allowError: true)
+        http.shutdown()
     }
 }
