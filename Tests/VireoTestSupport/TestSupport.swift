@@ -102,3 +102,27 @@ public func simpleSchema(_ name: String = "items", dim: Int, metric: Metric = .l
         FieldSchema(name: "tag", dataType: .varChar, maxLength: 64),
     ], shardsNum: shards)
 }
+
+/// What the process holds resident, from `/proc/self/smaps` (Linux).
+public enum ResidentMemory {
+    /// Resident bytes (`Rss`) of the mappings that overlap `range`: whole mappings, so a check of
+    /// one blob should allow for what shares its mapping.
+    public static func bytes(overlapping range: UnsafeRawBufferPointer) throws -> Int {
+        let lo = UInt(bitPattern: range.baseAddress), hi = lo + UInt(range.count)
+        // Read to the end (procfs files report size 0, so a read sized by stat would find nothing).
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return 0 }
+        defer { try? handle.close() }
+        let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        var total = 0
+        var overlaps = false
+        for line in text.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
+               let start = UInt(line[..<dash], radix: 16), let end = UInt(line[line.index(after: dash)..<space], radix: 16) {
+                overlaps = start < hi && end > lo
+            } else if overlaps, line.hasPrefix("Rss:") {
+                total += (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+            }
+        }
+        return total
+    }
+}

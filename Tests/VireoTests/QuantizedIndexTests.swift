@@ -133,26 +133,6 @@ import VireoTestSupport
         #expect(after.map { $0.map(\.id) } == before.map { $0.map(\.id) })
     }
 
-    /// Resident bytes (`Rss` in /proc/self/smaps) of the mappings that overlap `range`.
-    static func residentBytes(_ range: UnsafeRawBufferPointer) throws -> Int {
-        let lo = UInt(bitPattern: range.baseAddress), hi = lo + UInt(range.count)
-        var total = 0
-        var overlaps = false
-        // Read to the end (procfs files report size 0, so a read sized by stat would find nothing).
-        let handle = try #require(FileHandle(forReadingAtPath: "/proc/self/smaps"))
-        defer { try? handle.close() }
-        let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
-        for line in text.split(separator: "\n") {
-            if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
-               let start = UInt(line[..<dash], radix: 16), let end = UInt(line[line.index(after: dash)..<space], radix: 16) {
-                overlaps = start < hi && end > lo
-            } else if overlaps, line.hasPrefix("Rss:") {
-                total += (Int(line.split(separator: " ")[1]) ?? 0) * 1024
-            }
-        }
-        return total
-    }
-
     @Test("an HNSW_SQ build reads the sealed vectors once and gives their pages back; refine still reads them exactly")
     func hnswSQBuildReleasesVectorPages() async throws {
         let n = 6000
@@ -173,11 +153,11 @@ import VireoTestSupport
         // Read every row so that all the vectors' pages are resident, as a build on the floats leaves them.
         var sum: Float = 0
         for i in 0..<n { sum += view.row(i)[0] }
-        let before = try Self.residentBytes(bytes)
+        let before = try ResidentMemory.bytes(overlapping: bytes)
         #expect(sum.isFinite && before >= bytes.count - 8192, "the sealed vectors are one mapping, resident after a full read: \(before) of \(bytes.count) bytes")
         try await c.createIndex(.hnswSQ(field: "vec", M: 16, efConstruction: 64, refine: true, metric: .l2))
         await c.waitForIndexBuilds()
-        let after = try Self.residentBytes(bytes)
+        let after = try ResidentMemory.bytes(overlapping: bytes)
         #expect(after * 10 < before, "after the build \(after) of \(before) bytes are still resident")
         let hits = try await c.search(SearchRequest(vectors: queries, limit: 10, params: SearchParameters(ef: 64, refineK: 4)))
         let r = HNSWCollectionTests.recall(hits, queries, base, metric: .l2, excluded: [])
