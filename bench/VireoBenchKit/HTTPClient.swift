@@ -19,6 +19,10 @@ final class HTTPClientPool: Sendable {
     }
 
     private struct Job: Sendable {
+        struct Request: Sendable {
+            var head: HTTPRequestHead
+            var body: [UInt8]
+        }
         var head: HTTPRequestHead
         var body: [UInt8]
         var done: CheckedContinuation<Response, any Error>
@@ -53,12 +57,23 @@ final class HTTPClientPool: Sendable {
         head.headers.add(name: "Host", value: "\(host):\(port)")
         head.headers.add(name: "Content-Length", value: String(body.count))
         for (name, value) in headers { head.headers.add(name: name, value: value) }
-        let connection: Connection
-        if let c = idle.withLock({ $0.popLast() }) { connection = c } else { connection = try await connect() }
+        if let reused = idle.withLock({ $0.popLast() }) {
+            do {
+                return try await send(Job.Request(head: head, body: body), on: reused)
+            } catch HTTPClientError.closedBeforeResponse {
+                // The server closed the idle connection (`vireo serve` does after 5 minutes): it read
+                // nothing of this request, so sending it again on a new connection is safe.
+            }
+        }
+        return try await send(Job.Request(head: head, body: body), on: try await connect())
+    }
+
+    /// Sends one request on `connection` and returns it to the pool after a whole response.
+    private func send(_ request: Job.Request, on connection: Connection) async throws -> Response {
         do {
             let response = try await withCheckedThrowingContinuation { (done: CheckedContinuation<Response, any Error>) in
-                if case .terminated = connection.jobs.yield(Job(head: head, body: body, done: done)) {
-                    done.resume(throwing: HTTPClientError.closed)
+                if case .terminated = connection.jobs.yield(Job(head: request.head, body: request.body, done: done)) {
+                    done.resume(throwing: HTTPClientError.closedBeforeResponse)
                 }
             }
             idle.withLock { $0.append(connection) }
@@ -69,7 +84,12 @@ final class HTTPClientPool: Sendable {
         }
     }
 
-    enum HTTPClientError: Error { case closed, truncated }
+    enum HTTPClientError: Error {
+        /// The connection ended before any of the response arrived.
+        case closedBeforeResponse
+        /// The connection ended inside a response.
+        case truncated
+    }
 
     private func connect() async throws -> Connection {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -86,6 +106,7 @@ final class HTTPClientPool: Sendable {
                 try await channel.executeThenClose { inbound, outbound in
                     var parts = inbound.makeAsyncIterator()
                     for await job in jobs {
+                        var started = false
                         do {
                             try await outbound.write(.head(job.head))
                             try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: job.body))))
@@ -93,22 +114,29 @@ final class HTTPClientPool: Sendable {
                             var response = Response(status: 0, body: [])
                             read: while true {
                                 switch try await parts.next() {
-                                case let .head(h)?: response.status = Int(h.status.code)
+                                case let .head(h)?:
+                                    started = true
+                                    response.status = Int(h.status.code)
                                 case let .body(b)?: response.body.append(contentsOf: b.readableBytesView)
                                 case .end?: break read
-                                case nil: throw HTTPClientError.truncated
+                                case nil: throw started ? HTTPClientError.truncated : HTTPClientError.closedBeforeResponse
                                 }
                             }
                             job.done.resume(returning: response)
-                        } catch {
+                        } catch let error as HTTPClientError {
                             job.done.resume(throwing: error)
+                            return
+                        } catch {
+                            // A write or read failing before the response began: the request was not
+                            // answered (and, on a connection the server closed, not read).
+                            job.done.resume(throwing: started ? error : HTTPClientError.closedBeforeResponse)
                             return
                         }
                     }
                 }
             } catch {}
             // Whatever is still queued (nothing, with one caller at a time) fails rather than hangs.
-            for await job in jobs { job.done.resume(throwing: HTTPClientError.closed) }
+            for await job in jobs { job.done.resume(throwing: HTTPClientError.closedBeforeResponse) }
         }
         return Connection(jobs: continuation)
     }

@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+@testable import VireoBenchKit
+
+/// The REST benchmark's HTTP/1.1 client against a socket server written here: keep-alive reuse, and
+/// a request on a pooled connection the server has closed (as `vireo serve` closes idle ones) sent
+/// again on a new connection.
+@Suite struct HTTPClientTests {
+    /// A blocking one-thread HTTP/1.1 server on 127.0.0.1: answers each request with its body
+    /// reversed; closes a connection after `requestsPerConnection` answers. Counts connections.
+    final class Server: @unchecked Sendable {
+        // SAFETY (unchecked): `connections` is written by the server thread and read after `stop()`,
+        // which joins it through the semaphore.
+        let fd: Int32
+        let port: Int
+        var connections = 0
+        private let finished = DispatchSemaphore(value: 0)
+
+        init(requestsPerConnection: Int, totalConnections: Int) throws {
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = 0
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) } }
+            guard bound == 0, listen(listener, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
+            fd = listener
+            port = Int(UInt16(bigEndian: addr.sin_port))
+            Thread.detachNewThread { [self] in
+                for _ in 0..<totalConnections {
+                    let c = accept(listener, nil, nil)
+                    guard c >= 0 else { break }
+                    connections += 1
+                    for _ in 0..<requestsPerConnection {
+                        guard let body = Self.readRequest(c) else { break }
+                        let reply = Array(body.reversed())
+                        let head = "HTTP/1.1 200 OK\r\nContent-Length: \(reply.count)\r\nConnection: keep-alive\r\n\r\n"
+                        _ = (Array(head.utf8) + reply).withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+                    }
+                    close(c)
+                }
+                finished.signal()
+            }
+        }
+
+        /// Reads one request; returns its body (Content-Length framed), nil at end of stream.
+        static func readRequest(_ c: Int32) -> [UInt8]? {
+            var data: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                if let end = data.indices.dropLast(3).first(where: { data[$0] == 13 && data[$0 + 1] == 10 && data[$0 + 2] == 13 && data[$0 + 3] == 10 }) {
+                    let headers = String(decoding: data[..<end], as: UTF8.self).lowercased()
+                    let length = headers.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                        .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                    if data.count >= end + 4 + length { return Array(data[(end + 4)..<(end + 4 + length)]) }
+                }
+                let n = read(c, &buf, buf.count)
+                if n <= 0 { return nil }
+                data += buf[0..<n]
+            }
+        }
+
+        func stop() {
+            finished.wait()
+            close(fd)
+        }
+    }
+
+    @Test("requests reuse one keep-alive connection")
+    func reuse() async throws {
+        let server = try Server(requestsPerConnection: 5, totalConnections: 1)
+        let pool = HTTPClientPool(host: "127.0.0.1", port: server.port)
+        for i in 0..<5 {
+            let r = try await pool.post("/echo", headers: [], body: Array("request \(i)".utf8))
+            #expect(r.status == 200)
+            #expect(r.body == Array("request \(i)".utf8.reversed()))
+        }
+        pool.shutdown()
+        server.stop()
+        #expect(server.connections == 1)
+    }
+
+    @Test("a request on a pooled connection the server closed is sent again on a new one")
+    func closedByServer() async throws {
+        // Every connection answers one request, then the server closes it.
+        let server = try Server(requestsPerConnection: 1, totalConnections: 3)
+        let pool = HTTPClientPool(host: "127.0.0.1", port: server.port)
+        for i in 0..<3 {
+            let r = try await pool.post("/echo", headers: [], body: Array("n\(i)".utf8))
+            #expect(r.status == 200 && r.body == Array("n\(i)".utf8.reversed()), "request \(i)")
+            // Let the close arrive before the connection is reused.
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        pool.shutdown()
+        server.stop()
+        #expect(server.connections == 3)
+    }
+}
