@@ -104,6 +104,17 @@ VK_INLINE float prep_node(const vk_hnsw_graph *g, uint32_t id, float *out) {
     return -bias;
 }
 
+// Node `id` as a query for dist_node, with the constant to add to its distances (see prep_node):
+// its float row as it is, or over codes its decoded row prepared into `buf`.
+VK_INLINE const float *node_query(const vk_hnsw_graph *g, uint32_t id, float *buf, float *off) {
+    if (!g->codes) {
+        *off = 0.0f;
+        return vec(g, id);
+    }
+    *off = prep_node(g, id, buf);
+    return buf;
+}
+
 // Distances of the query to four float vectors at once (faiss' batch-of-4 inner products, for the
 // same reason): one pass over the coordinates with four accumulators loads from four vectors
 // side by side, so their cache misses overlap instead of following one another, and each query
@@ -462,18 +473,11 @@ VK_INLINE size_t select_heuristic(const vk_hnsw_graph *g, pair_t *cand, size_t c
     size_t kept = 0;
     for (size_t i = 0; i < count && kept < max_m; i++) {
         int good = 1;
-        if (g->codes) {
-            const float off = kept > 0 ? prep_node(g, cand[i].id, s->qt) : 0.0f;
+        if (kept > 0) {
+            float off;
+            const float *v = node_query(g, cand[i].id, s->qt, &off);
             for (size_t r = 0; r < kept; r++) {
-                if (dist_node(g, s->qt, cand[r].id) + off < cand[i].d) {
-                    good = 0;
-                    break;
-                }
-            }
-        } else {
-            const float *v = vec(g, cand[i].id);
-            for (size_t r = 0; r < kept; r++) {
-                if (dist(g, v, vec(g, cand[r].id)) < cand[i].d) {
+                if (dist_node(g, v, cand[r].id) + off < cand[i].d) {
                     good = 0;
                     break;
                 }
@@ -495,18 +499,11 @@ VK_INLINE void connect(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t e, uint32_t 
         list[0] = cnt + 1;
     } else {
         pair_t *c = s->tmp;
-        if (g->codes) {
-            const float off = prep_node(g, e, s->qt);
-            for (uint32_t j = 0; j < cnt; j++) {
-                c[j].id = list[1 + j];
-                c[j].d = dist_node(g, s->qt, list[1 + j]) + off;
-            }
-        } else {
-            const float *ve = vec(g, e);
-            for (uint32_t j = 0; j < cnt; j++) {
-                c[j].id = list[1 + j];
-                c[j].d = dist(g, ve, vec(g, list[1 + j]));
-            }
+        float off;
+        const float *ve = node_query(g, e, s->qt, &off);
+        for (uint32_t j = 0; j < cnt; j++) {
+            c[j].id = list[1 + j];
+            c[j].d = dist_node(g, ve, list[1 + j]) + off;
         }
         c[cnt].id = node;
         c[cnt].d = d;
@@ -536,17 +533,13 @@ void vk_hnsw_insert(vk_hnsw_graph *g, vk_hnsw_build *b, uint32_t node, uint32_t 
     // Over codes the query is the node's decoded row, prepared; the walk's distances leave out its
     // constant `off`, which is added back wherever they are compared with other nodes' (selection,
     // and the distances kept with the links for later pruning).
-    const float *q = vec(g, node);
-    float off = 0.0f;
-    if (g->codes) {
-        if (s->q_cap < g->dim) {
-            s->q_cap = g->dim;
-            s->qn = (float *)realloc(s->qn, g->dim * sizeof(float));
-            s->qt = (float *)realloc(s->qt, g->dim * sizeof(float));
-        }
-        off = prep_node(g, node, s->qn);
-        q = s->qn;
+    if (g->codes && s->q_cap < g->dim) {
+        s->q_cap = g->dim;
+        s->qn = (float *)realloc(s->qn, g->dim * sizeof(float));
+        s->qt = (float *)realloc(s->qt, g->dim * sizeof(float));
     }
+    float off;
+    const float *q = node_query(g, node, s->qn, &off);
     float cur_d = dist_node(g, q, cur);
     for (int l = max_level; l > level; l--) cur = greedy(g, b, q, cur, &cur_d, l, s);
     // Phase 1: choose and write the node's own lists on every level, top down. Nothing links to the

@@ -20,18 +20,10 @@ package struct ScalarQuantizer8: Sendable {
     package static func storedSize(dim: Int) -> Int { 8 * dim }
 
     /// Trains the per-coordinate ranges on every row of `rows` (a pass over the data; faiss trains its
-    /// `RS_minmax` ranges the same way on its training set).
-    package init(training rows: MatrixView) {
-        var lo = [Float](repeating: .infinity, count: rows.dim)
-        var hi = [Float](repeating: -.infinity, count: rows.dim)
-        Self.widen(lower: &lo, upper: &hi, over: rows)
-        self.init(lower: lo, upper: hi)
-    }
-
-    /// Trains the ranges on every row of `rows` a block at a time: each block normalised first when
-    /// `normalizing` (COSINE over vectors stored as inserted), and its pages given back once read
-    /// (``MatrixView/releaseResidentPages(rows:)``), so the pass holds one block, not the rows.
-    package init(training rows: MatrixView, normalizing: Bool) {
+    /// `RS_minmax` ranges the same way on its training set), a block at a time: each block normalised
+    /// first when `normalizing` (COSINE over vectors stored as inserted), and its pages given back once
+    /// read (``MatrixView/releaseResidentPages(rows:)``), so the pass holds one block, not the rows.
+    package init(training rows: MatrixView, normalizing: Bool = false) {
         var lo = [Float](repeating: .infinity, count: rows.dim)
         var hi = [Float](repeating: -.infinity, count: rows.dim)
         Self.forEachBlock(of: rows, normalizing: normalizing) { _, block in Self.widen(lower: &lo, upper: &hi, over: block) }

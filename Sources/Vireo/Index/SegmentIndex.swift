@@ -181,31 +181,33 @@ extension IndexSpec {
     var resolvedMetric: Metric { metric ?? .cosine }
 
     /// Builds this index over `vectors` (the segment's vectors as stored). COSINE over vectors that
-    /// are not stored normalised builds on a normalised copy, which the index keeps.
+    /// are not stored normalised builds on a normalised copy, which HNSW keeps; HNSW_SQ normalises
+    /// block by block as it encodes and keeps no copy.
     func build(vectors: MatrixView, storedNormalized: Bool, configuration: Configuration,
                progress: IndexBuildProgress) throws(IndexError) -> (any SegmentIndex)? {
         let metric = resolvedMetric
-        if kind == .hnswSQ {
-            // Encodes the rows a block at a time (normalising each block for COSINE) and builds on
-            // the codes: no normalised copy, and the build holds the codes rather than the rows.
-            let inner = try HNSWIndex.build(vectors: vectors, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
-                                            progress: progress, normalizingRows: metric == .cosine && !storedNormalized)
-            return IndexEnvelope(inner: inner, metric: metric, normalized: nil)
-        }
-        let copy = metric == .cosine && !storedNormalized ? vectors.normalizedCopy() : nil
-        let source = copy ?? vectors
-        // A quantised index encodes the normalised copy but does not keep it (its point is to hold a
-        // quarter of the bytes): re-ranking reads the vectors as stored and divides by their norms.
-        // IVF_FLAT scans the vectors as stored the same way (one copy of the vectors).
-        let kept = kind.keepsNormalizedCopy ? copy : nil
-        let refineVectors = !kind.keepsNormalizedCopy && copy != nil ? vectors : nil
+        let normalizes = metric == .cosine && !storedNormalized
         switch kind {
         case .flat, .binFlat, .inverted, .stlSort, .trie, .bitmap, .sparseInvertedIndex, .sparseWAND: return nil
-        case .hnsw, .hnswSQ:
-            let inner = try HNSWIndex.build(vectors: source, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
+        case .hnswSQ:
+            // Encodes the rows a block at a time and builds on the codes: the build holds the codes
+            // rather than the rows.
+            let inner = try HNSWIndex.build(vectors: vectors, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
+                                            progress: progress, normalizingRows: normalizes)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: nil)
+        case .hnsw:
+            let copy = normalizes ? vectors.normalizedCopy() : nil
+            let inner = try HNSWIndex.build(vectors: copy ?? vectors, metric: metric, configuration: hnsw, threads: configuration.indexBuildThreads,
                                             progress: progress)
-            return IndexEnvelope(inner: inner, metric: metric, normalized: kept)
+            return IndexEnvelope(inner: inner, metric: metric, normalized: copy)
         case .ivfFlat, .ivfPQ, .ivfSQ8, .binIvfFlat:
+            let copy = normalizes ? vectors.normalizedCopy() : nil
+            let source = copy ?? vectors
+            // A quantised index encodes the normalised copy but does not keep it (its point is to hold a
+            // quarter of the bytes): re-ranking reads the vectors as stored and divides by their norms.
+            // IVF_FLAT scans the vectors as stored the same way (one copy of the vectors).
+            let kept = kind.keepsNormalizedCopy ? copy : nil
+            let refineVectors = !kind.keepsNormalizedCopy && copy != nil ? vectors : nil
             let inner = try IVFIndex.build(vectors: source, metric: metric, configuration: ivf, backend: configuration.computeBackend,
                                            threads: configuration.indexBuildThreads, progress: progress, refineVectors: refineVectors)
             return IndexEnvelope(inner: inner, metric: metric, normalized: kept)

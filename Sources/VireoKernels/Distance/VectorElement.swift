@@ -88,8 +88,6 @@ public enum VectorElement: Sendable, Hashable {
         }
     }
 
-    /// Encodes the rows of `views` (float32 values representable in this type) one after the other
-    /// into `dst` (`Σ rows × bytesPerVector` bytes): how a sealed segment stores compact vectors.
     /// Writes `views` back to back in this element's stored encoding (float32 rows copied as they are).
     package func store(_ views: [MatrixView], into buf: UnsafeMutableRawBufferPointer) {
         if self == .float32 {
@@ -99,6 +97,8 @@ public enum VectorElement: Sendable, Hashable {
         }
     }
 
+    /// Encodes the rows of `views` (float32 values representable in this type) one after the other
+    /// into `dst` (`Σ rows × bytesPerVector` bytes): how a sealed segment stores compact vectors.
     package func encode(_ views: [MatrixView], into dst: UnsafeMutableRawBufferPointer) {
         var at = 0
         for view in views {
