@@ -36,11 +36,15 @@ final class HTTPClientPool: Sendable {
 
     let host: String
     let port: Int
+    /// A request without a whole answer by then fails (its connection is closed), rather than
+    /// waiting for ever on a server that read it and never answers.
+    let requestTimeout: Duration
     private let idle = Mutex<[Connection]>([])
 
-    init(host: String, port: Int) {
+    init(host: String, port: Int, requestTimeout: Duration = .seconds(600)) {
         self.host = host
         self.port = port
+        self.requestTimeout = requestTimeout
     }
 
     deinit { shutdown() }
@@ -89,6 +93,22 @@ final class HTTPClientPool: Sendable {
         case closedBeforeResponse
         /// The connection ended inside a response.
         case truncated
+        /// No whole answer within `requestTimeout`.
+        case timedOut
+    }
+
+    private final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
+    }
+
+    /// Errors with which NIO fails a write because the channel is closed or closing (a socket
+    /// channel whose write fails is closed), so that its inbound stream ends.
+    private static func closesChannel(_ error: any Error) -> Bool {
+        if error is IOError { return true }
+        guard let e = error as? ChannelError else { return false }
+        return e == .ioOnClosedChannel || e == .alreadyClosed || e == .eof
     }
 
     private func connect() async throws -> Connection {
@@ -101,16 +121,35 @@ final class HTTPClientPool: Sendable {
                 }
             }
         let (jobs, continuation) = AsyncStream<Job>.makeStream()
+        let (seconds, attoseconds) = requestTimeout.components
+        let timeout = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         Task {
             do {
                 try await channel.executeThenClose { inbound, outbound in
                     var parts = inbound.makeAsyncIterator()
                     for await job in jobs {
                         var started = false
+                        let timedOut = Flag()
+                        let deadline = channel.channel.eventLoop.scheduleTask(in: timeout) {
+                            timedOut.set()
+                            channel.channel.close(promise: nil)
+                        }
+                        defer { deadline.cancel() }
                         do {
-                            try await outbound.write(.head(job.head))
-                            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: job.body))))
-                            try await outbound.write(.end(nil))
+                            // A write failing is not yet the end of this request: a server that
+                            // answers and closes at once (after its last keep-alive request) may do so
+                            // before the request's end part is written — the bytes it read were the
+                            // whole request, but NIO has closed the channel on the FIN and fails the
+                            // write — and its answer is already in the inbound buffer. A write fails
+                            // only with the channel closing, so the read below ends either way.
+                            var writeFailed = false
+                            do {
+                                try await outbound.write(.head(job.head))
+                                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: job.body))))
+                                try await outbound.write(.end(nil))
+                            } catch where Self.closesChannel(error) {
+                                writeFailed = true
+                            }
                             var response = Response(status: 0, body: [])
                             read: while true {
                                 switch try await parts.next() {
@@ -123,13 +162,17 @@ final class HTTPClientPool: Sendable {
                                 }
                             }
                             job.done.resume(returning: response)
-                        } catch let error as HTTPClientError {
-                            job.done.resume(throwing: error)
-                            return
+                            if writeFailed { return }
                         } catch {
-                            // A write or read failing before the response began: the request was not
-                            // answered (and, on a connection the server closed, not read).
-                            job.done.resume(throwing: started ? error : HTTPClientError.closedBeforeResponse)
+                            // The connection ended or failed before a whole response: timed out (the
+                            // server may have read the request, so it is not sent again), inside a
+                            // response, or before one began — the request was not answered and, on a
+                            // connection the server had closed, not read.
+                            let reported: any Error =
+                                timedOut.isSet ? HTTPClientError.timedOut
+                                : error is HTTPClientError ? error
+                                : started ? error : HTTPClientError.closedBeforeResponse
+                            job.done.resume(throwing: reported)
                             return
                         }
                     }
