@@ -13,6 +13,12 @@
 #include "vk_common.h"
 #define VK_INLINE static inline __attribute__((always_inline))
 
+// A measuring harness that compiles this file in (bench/walkfloor) defines this to count each
+// layer-0 expansion and the distances it computes; the library leaves it empty.
+#ifndef VK_HNSW_COUNT_EXPANSION
+#define VK_HNSW_COUNT_EXPANSION(scored) ((void)0)
+#endif
+
 typedef struct {
     float d;
     uint32_t id;
@@ -384,6 +390,7 @@ VK_INLINE void search_layer(const vk_hnsw_graph *g, vk_hnsw_build *b, const floa
             s->visited[e] = s->epoch;
             todo[m++] = e;
         }
+        if (level == 0) VK_HNSW_COUNT_EXPANSION(m);
         bound = score_todo(g, q, todo, m, ef, excluded, excluded_bits, bound, s);
         // The closest candidate is most likely expanded next: fetch its level's list now.
         if (s->cand_len > 0 && !b) __builtin_prefetch(list_at(g, s->cand[0].id, level), 0, 3);
@@ -436,6 +443,7 @@ VK_INLINE void search_layer_filtered(const vk_hnsw_graph *g, const float *q, uin
                 todo[m++] = f;
             }
         }
+        VK_HNSW_COUNT_EXPANSION(m);
         bound = score_todo(g, q, todo, m, ef, NULL, 0, bound, s);  // every node in `todo` is allowed
     }
 }
