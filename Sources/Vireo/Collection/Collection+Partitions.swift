@@ -165,7 +165,8 @@ extension Collection {
         } else {
             allowed = Set(table.map(\.id))
         }
-        if let key = schema.partitionKey, let filter, let values = Self.pinnedValues(of: key.name, in: filter.root) {
+        if let filter, case let schema = codec.schema, let key = schema.partitionKey,
+           let values = Self.pinnedValues(of: key.name, in: filter.root) {
             let n = schema.numPartitions
             allowed.formIntersection(values.compactMap { Self.bucket(of: $0, key: key, partitions: n) })
         }
@@ -176,7 +177,7 @@ extension Collection {
     /// tenant, `key == value` at the top level of its filter (and-ed with anything else), as Milvus'
     /// proxy requires, with its messages.
     func checkPartitionKeyIsolation(_ filter: Filter?) throws {
-        guard let key = schema.partitionKey,
+        guard let key = codec.schema.partitionKey,
               properties[CollectionProperties.partitionKeyIsolation]?.lowercased() == "true" else { return }
         func refuse(_ what: String) -> VireoError {
             VireoError.invalid(.invalidFilter, "\(what) (collection '\(name)' has partitionkey.isolation: search one tenant at a time, e.g. \(key.name) == \(key.dataType == .varChar ? "\"a\"" : "1") and …)")

@@ -873,6 +873,8 @@ public final class Collection: Sendable {
     }
 
     func fieldSelection(_ names: [String]) throws -> FieldSelection {
+        let schema = self.schema  // one copy of the codec's schema, not one per use below
+        if names.isEmpty { return FieldSelection(all: false, names: [], schema: schema) }
         // A function's output (BM25 term counts) is not returned, as in Milvus: `*` leaves it out
         // and naming it is an error.
         let outputs = Set(schema.functions.flatMap(\.outputFields))

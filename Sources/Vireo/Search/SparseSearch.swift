@@ -140,6 +140,9 @@ extension Collection {
     /// only sparse field when the request names none and either has no dense field or passes
     /// sparse or text queries.
     func sparseSearchField(_ request: SearchRequest) -> FieldSchema? {
+        // Every search asks: one read of the codec, and no array built when there are no sparse fields.
+        let schema = codec.schema
+        guard schema.fields.contains(where: { $0.dataType.isSparseVector }) else { return nil }
         let sparse = schema.sparseFields
         if let name = request.annsField { return sparse.first { $0.name == name } }
         guard sparse.count == 1 else { return nil }
