@@ -18,13 +18,13 @@ final class HTTPClientPool: Sendable {
         var body: [UInt8]
     }
 
-    private struct Job: Sendable {
-        struct Request: Sendable {
-            var head: HTTPRequestHead
-            var body: [UInt8]
-        }
+    private struct Request: Sendable {
         var head: HTTPRequestHead
         var body: [UInt8]
+    }
+
+    private struct Job: Sendable {
+        var request: Request
         var done: CheckedContinuation<Response, any Error>
     }
 
@@ -61,22 +61,23 @@ final class HTTPClientPool: Sendable {
         head.headers.add(name: "Host", value: "\(host):\(port)")
         head.headers.add(name: "Content-Length", value: String(body.count))
         for (name, value) in headers { head.headers.add(name: name, value: value) }
+        let request = Request(head: head, body: body)
         if let reused = idle.withLock({ $0.popLast() }) {
             do {
-                return try await send(Job.Request(head: head, body: body), on: reused)
+                return try await send(request, on: reused)
             } catch HTTPClientError.closedBeforeResponse {
                 // The server closed the idle connection (`vireo serve` does after 5 minutes): it read
                 // nothing of this request, so sending it again on a new connection is safe.
             }
         }
-        return try await send(Job.Request(head: head, body: body), on: try await connect())
+        return try await send(request, on: try await connect())
     }
 
     /// Sends one request on `connection` and returns it to the pool after a whole response.
-    private func send(_ request: Job.Request, on connection: Connection) async throws -> Response {
+    private func send(_ request: Request, on connection: Connection) async throws -> Response {
         do {
             let response = try await withCheckedThrowingContinuation { (done: CheckedContinuation<Response, any Error>) in
-                if case .terminated = connection.jobs.yield(Job(head: request.head, body: request.body, done: done)) {
+                if case .terminated = connection.jobs.yield(Job(request: request, done: done)) {
                     done.resume(throwing: HTTPClientError.closedBeforeResponse)
                 }
             }
@@ -144,8 +145,8 @@ final class HTTPClientPool: Sendable {
                             // only with the channel closing, so the read below ends either way.
                             var writeFailed = false
                             do {
-                                try await outbound.write(.head(job.head))
-                                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: job.body))))
+                                try await outbound.write(.head(job.request.head))
+                                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: job.request.body))))
                                 try await outbound.write(.end(nil))
                             } catch where Self.closesChannel(error) {
                                 writeFailed = true
